@@ -1,0 +1,168 @@
+//! `ghl-connector sandbox`: the local HighLevel, for trying and testing without an account.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use ghl_sandbox::{FaultConfig, FaultRule, RateLimits, Sandbox, SandboxConfig, WebhookConfig};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on; 0 picks any free port (see base_url in the printed line).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Contacts to seed in the first location (with tags, tasks, notes, appointments).
+    #[arg(long, default_value_t = 50)]
+    contacts: usize,
+    /// Seed of the data generator: the same seed gives the same data and ids.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Locations (sub-accounts) to create; more can be added with POST /_sandbox/locations.
+    #[arg(long, default_value_t = 1)]
+    locations: usize,
+    /// Let locations hold duplicate contacts (HighLevel's default: refuse them).
+    #[arg(long)]
+    allow_duplicates: bool,
+    /// Requests allowed per app and location in any interval (HighLevel: 100).
+    #[arg(long, default_value_t = 100)]
+    rate_burst: u32,
+    /// The rate-limit interval in milliseconds (HighLevel: 10000).
+    #[arg(long, default_value_t = 10_000)]
+    rate_interval_ms: u64,
+    /// Requests allowed per app and location per UTC day (HighLevel: 200000).
+    #[arg(long, default_value_t = 200_000)]
+    rate_daily: u32,
+    /// URL to POST webhook events to (repeatable).
+    #[arg(long = "webhook-url")]
+    webhook_urls: Vec<url::Url>,
+    /// Retry deliveries on any failure, not only on 429 as HighLevel does.
+    #[arg(long)]
+    webhook_retry_any_failure: bool,
+    /// Attempts per event and URL, the first included (HighLevel: 7).
+    #[arg(long, default_value_t = 7)]
+    webhook_max_attempts: u32,
+    /// Delay before a webhook retry, in milliseconds, ±20 % jitter (HighLevel: about 10 minutes).
+    #[arg(long, default_value_t = 600_000)]
+    webhook_retry_delay_ms: u64,
+    /// Share (0-1) of events delivered twice.
+    #[arg(long, default_value_t = 0.0)]
+    webhook_duplicate_share: f64,
+    /// Share (0-1) of API requests answered 429 with Retry-After.
+    #[arg(long, default_value_t = 0.0)]
+    fault_429: f64,
+    /// Share (0-1) of API requests answered 500.
+    #[arg(long, default_value_t = 0.0)]
+    fault_500: f64,
+    /// Share (0-1) of API requests answered 502 (an HTML proxy page).
+    #[arg(long, default_value_t = 0.0)]
+    fault_502: f64,
+    /// Share (0-1) of API requests answered 503.
+    #[arg(long, default_value_t = 0.0)]
+    fault_503: f64,
+    /// Share (0-1) of API requests whose connection is dropped before they are handled.
+    #[arg(long, default_value_t = 0.0)]
+    fault_reset: f64,
+    /// Share (0-1) of API requests whose connection is dropped after they took effect.
+    #[arg(long, default_value_t = 0.0)]
+    fault_reset_after: f64,
+    /// Share (0-1) of API requests answered only after --slow-ms (a timeout for short timeouts).
+    #[arg(long, default_value_t = 0.0)]
+    fault_slow: f64,
+    /// How long a slow answer is held back, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    slow_ms: u64,
+    /// Latency added to every API request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Full fault configuration as JSON ({"default": {...}, "operations": {"create-contact": {...}}});
+    /// replaces the --fault-* flags.
+    #[arg(long)]
+    faults_json: Option<String>,
+    /// Lifetime of OAuth access tokens in seconds (HighLevel: 86399).
+    #[arg(long, default_value_t = 86_399)]
+    token_lifetime_secs: u64,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    max_body_bytes: usize,
+}
+
+impl SandboxArgs {
+    fn config(&self) -> anyhow::Result<SandboxConfig> {
+        let faults = match &self.faults_json {
+            Some(text) => serde_json::from_str::<FaultConfig>(text)
+                .context("--faults-json is not a valid fault configuration")?,
+            None => FaultConfig {
+                default: FaultRule {
+                    reset: self.fault_reset,
+                    too_many_requests: self.fault_429,
+                    internal_error: self.fault_500,
+                    bad_gateway: self.fault_502,
+                    unavailable: self.fault_503,
+                    reset_after: self.fault_reset_after,
+                    slow: self.fault_slow,
+                    slow_ms: self.slow_ms,
+                    latency_ms: self.latency_ms,
+                    retry_after_secs: 1,
+                },
+                operations: Default::default(),
+            },
+        };
+        faults.validate().map_err(anyhow::Error::msg)?;
+        if !(0.0..=1.0).contains(&self.webhook_duplicate_share) {
+            anyhow::bail!("--webhook-duplicate-share must be between 0 and 1");
+        }
+        if self.rate_burst == 0 || self.rate_interval_ms == 0 || self.rate_daily == 0 {
+            anyhow::bail!("rate limits must be positive");
+        }
+        Ok(SandboxConfig {
+            contacts: self.contacts,
+            seed: self.seed,
+            locations: self.locations,
+            allow_duplicates: self.allow_duplicates,
+            rate_limits: RateLimits {
+                burst: self.rate_burst,
+                interval_ms: self.rate_interval_ms,
+                daily: self.rate_daily,
+            },
+            webhooks: WebhookConfig {
+                urls: self.webhook_urls.clone(),
+                retry_on_any_failure: self.webhook_retry_any_failure,
+                max_attempts: self.webhook_max_attempts,
+                retry_delay: Duration::from_millis(self.webhook_retry_delay_ms),
+                duplicate_share: self.webhook_duplicate_share,
+                ..WebhookConfig::default()
+            },
+            faults,
+            token_lifetime: Duration::from_secs(self.token_lifetime_secs),
+            max_body_bytes: self.max_body_bytes,
+            signing_keys: None,
+        })
+    }
+}
+
+pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let started = Instant::now();
+    let address = format!("{}:{}", args.host, args.port);
+    let listener = TcpListener::bind(&address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let shutdown = CancellationToken::new();
+    let sandbox = Sandbox::start(config, listener, shutdown.clone()).await?;
+    println!("{}", serde_json::to_string(&sandbox.info)?);
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "sandbox listening"
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
+    shutdown.cancel();
+    let _ = sandbox.server.await;
+    Ok(())
+}

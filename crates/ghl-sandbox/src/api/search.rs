@@ -1,0 +1,275 @@
+//! `POST /contacts/search`: filters (and AND/OR groups), sort, `page` paging up to 10,000
+//! records and `searchAfter` keyset paging, the cursor carried on every returned contact.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::{Extension, Json};
+use ghl_types::search::{
+    FilterOperator, GroupKind, SearchBody, SearchFilter, SearchSort, SortDirection,
+    MAX_PAGED_RECORDS, MAX_PAGE_LIMIT, MAX_QUERY_CHARS,
+};
+use serde_json::{json, Value};
+
+use super::body::Body;
+use super::Caller;
+use crate::clock::parse_millis;
+use crate::error::{ApiError, ApiResult};
+use crate::Shared;
+
+pub async fn search(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Body { value: body, .. }: Body<SearchBody>,
+) -> ApiResult<Json<Value>> {
+    caller.check_location(&body.location_id)?;
+    check(&body)?;
+    let sort = if body.sort.is_empty() {
+        vec![SearchSort {
+            field: "dateAdded".into(),
+            direction: SortDirection::Desc,
+        }]
+    } else {
+        body.sort.clone()
+    };
+    let needle = body
+        .query
+        .as_deref()
+        .map(str::to_lowercase)
+        .filter(|q| !q.is_empty());
+    let world = shared.world.lock();
+    let location = world
+        .locations
+        .get(&caller.location_id)
+        .ok_or_else(ApiError::other_location)?;
+    let mut matches: Vec<(Vec<Value>, Value)> = location
+        .contacts()
+        .filter_map(|stored| {
+            let contact = serde_json::to_value(&stored.contact).ok()?;
+            if let Some(needle) = &needle {
+                if !matches_query(&contact, needle) {
+                    return None;
+                }
+            }
+            if !body.filters.iter().all(|filter| matches(&contact, filter)) {
+                return None;
+            }
+            let mut key: Vec<Value> = sort
+                .iter()
+                .map(|s| field(&contact, &s.field).cloned().unwrap_or(Value::Null))
+                .collect();
+            key.push(contact.get("id").cloned().unwrap_or(Value::Null));
+            Some((key, contact))
+        })
+        .collect();
+    drop(world);
+    let total = matches.len();
+    let compare = |a: &[Value], b: &[Value]| compare_keys(a, b, &sort);
+    matches.sort_by(|a, b| compare(&a.0, &b.0));
+    let limit = body.page_limit as usize;
+    let start = match (&body.search_after, body.page) {
+        (Some(after), _) => {
+            matches.partition_point(|(key, _)| compare(key, after) != Ordering::Greater)
+        }
+        (None, Some(page)) => (page.max(1) as usize - 1) * limit,
+        (None, None) => 0,
+    };
+    let contacts: Vec<Value> = matches
+        .into_iter()
+        .skip(start)
+        .take(limit)
+        .map(|(key, mut contact)| {
+            if let Value::Object(fields) = &mut contact {
+                fields.insert("searchAfter".into(), Value::Array(key));
+            }
+            contact
+        })
+        .collect();
+    Ok(Json(json!({ "contacts": contacts, "total": total })))
+}
+
+fn check(body: &SearchBody) -> ApiResult<()> {
+    let mut problems = Vec::new();
+    if body.page_limit == 0 || body.page_limit > MAX_PAGE_LIMIT {
+        problems.push(format!(
+            "pageLimit must not be greater than {MAX_PAGE_LIMIT} nor less than 1"
+        ));
+    }
+    if body
+        .query
+        .as_ref()
+        .is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS)
+    {
+        problems.push(format!(
+            "query must be shorter than or equal to {MAX_QUERY_CHARS} characters"
+        ));
+    }
+    if body.page.is_some() && body.search_after.is_some() {
+        problems.push("page and searchAfter cannot be used together".into());
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::unprocessable(problems));
+    }
+    if let Some(page) = body.page {
+        if u64::from(page.max(1)) * u64::from(body.page_limit) > MAX_PAGED_RECORDS {
+            return Err(ApiError::bad_request(format!(
+                "page and pageLimit can reach at most {MAX_PAGED_RECORDS} records; use searchAfter to page further"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A field of a contact by name: `email`, `dndSettings.Email.status`, or `customFields.<id>`.
+fn field<'c>(contact: &'c Value, name: &str) -> Option<&'c Value> {
+    if let Some(id) = name
+        .strip_prefix("customFields.")
+        .or_else(|| name.strip_prefix("customField."))
+    {
+        return contact
+            .get("customFields")?
+            .as_array()?
+            .iter()
+            .find(|entry| entry.get("id").and_then(Value::as_str) == Some(id))?
+            .get("value");
+    }
+    name.split('.')
+        .try_fold(contact, |value, part| value.get(part))
+}
+
+fn matches(contact: &Value, filter: &SearchFilter) -> bool {
+    match filter {
+        SearchFilter::Group {
+            group: GroupKind::And,
+            filters,
+        } => filters.iter().all(|f| matches(contact, f)),
+        SearchFilter::Group {
+            group: GroupKind::Or,
+            filters,
+        } => filters.iter().any(|f| matches(contact, f)),
+        SearchFilter::Condition {
+            field: name,
+            operator,
+            value,
+        } => {
+            let actual = field(contact, name).filter(|value| !is_empty(value));
+            let wanted = value.as_ref().unwrap_or(&Value::Null);
+            match operator {
+                FilterOperator::Exists => actual.is_some(),
+                FilterOperator::NotExists => actual.is_none(),
+                FilterOperator::Eq => {
+                    actual.is_some_and(|actual| any_of(wanted, |w| equals(actual, w)))
+                }
+                FilterOperator::NotEq => {
+                    !actual.is_some_and(|actual| any_of(wanted, |w| equals(actual, w)))
+                }
+                FilterOperator::Contains => {
+                    actual.is_some_and(|actual| any_of(wanted, |w| contains(actual, w)))
+                }
+                FilterOperator::NotContains => {
+                    !actual.is_some_and(|actual| any_of(wanted, |w| contains(actual, w)))
+                }
+                FilterOperator::Range => actual.is_some_and(|actual| in_range(actual, wanted)),
+            }
+        }
+    }
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(text) => text.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        _ => false,
+    }
+}
+
+/// A filter value that is an array matches when any of its items does.
+fn any_of(wanted: &Value, test: impl Fn(&Value) -> bool) -> bool {
+    match wanted {
+        Value::Array(items) => items.iter().any(test),
+        single => test(single),
+    }
+}
+
+/// Strings compare without case; an array field equals a value when one of its items does.
+fn equals(actual: &Value, wanted: &Value) -> bool {
+    match (actual, wanted) {
+        (Value::Array(items), _) => items.iter().any(|item| equals(item, wanted)),
+        (Value::String(a), Value::String(w)) => a.to_lowercase() == w.to_lowercase(),
+        (Value::Number(a), Value::Number(w)) => a.as_f64() == w.as_f64(),
+        (a, w) => a == w,
+    }
+}
+
+fn contains(actual: &Value, wanted: &Value) -> bool {
+    match (actual, wanted) {
+        (Value::Array(items), _) => items.iter().any(|item| contains(item, wanted)),
+        (Value::String(a), Value::String(w)) => a.to_lowercase().contains(&w.to_lowercase()),
+        _ => false,
+    }
+}
+
+/// `{gte, lte, gt, lt}` over numbers, or over dates given as ISO-8601 or epoch milliseconds.
+fn in_range(actual: &Value, bounds: &Value) -> bool {
+    let Some(actual) = as_number(actual) else {
+        return false;
+    };
+    let bound = |key: &str| bounds.get(key).and_then(as_number);
+    bound("gte").is_none_or(|b| actual >= b)
+        && bound("gt").is_none_or(|b| actual > b)
+        && bound("lte").is_none_or(|b| actual <= b)
+        && bound("lt").is_none_or(|b| actual < b)
+}
+
+fn as_number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(number) => number.as_f64(),
+        Value::String(text) => parse_millis(text).map(|millis| millis as f64),
+        _ => None,
+    }
+}
+
+fn matches_query(contact: &Value, needle: &str) -> bool {
+    ["name", "email", "phone", "companyName"]
+        .iter()
+        .filter_map(|name| contact.get(*name).and_then(Value::as_str))
+        .any(|text| text.to_lowercase().contains(needle))
+}
+
+/// Orders sort keys field by field (missing values last), then by id ascending.
+fn compare_keys(a: &[Value], b: &[Value], sort: &[SearchSort]) -> Ordering {
+    for (index, (x, y)) in a.iter().zip(b.iter()).enumerate() {
+        let order = match (x.is_null(), y.is_null()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            (false, false) => {
+                let natural = compare_values(x, y);
+                match sort.get(index).map(|s| s.direction) {
+                    Some(SortDirection::Desc) => natural.reverse(),
+                    _ => natural,
+                }
+            }
+        };
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    Ordering::Equal
+}
+
+fn compare_values(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .partial_cmp(&y.as_f64())
+            .unwrap_or(Ordering::Equal),
+        (Value::String(x), Value::String(y)) => {
+            x.to_lowercase().cmp(&y.to_lowercase()).then(x.cmp(y))
+        }
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        _ => a.to_string().cmp(&b.to_string()),
+    }
+}

@@ -1,0 +1,190 @@
+//! Everything a sandbox can be told at start: seed data, rate limits, webhooks, faults, tokens.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ghl_types::rate_limit::{DEFAULT_BURST, DEFAULT_DAILY, DEFAULT_INTERVAL_MS};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::signing::SigningKeys;
+
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Contacts seeded into the first location.
+    pub contacts: usize,
+    /// Seed of the data generator and of every id the sandbox makes: same seed, same data.
+    pub seed: u64,
+    /// How many locations (sub-accounts) exist at start; more can be added by the admin API.
+    pub locations: usize,
+    /// Whether locations allow duplicate contacts (HighLevel's default: no).
+    pub allow_duplicates: bool,
+    pub rate_limits: RateLimits,
+    pub webhooks: WebhookConfig,
+    pub faults: FaultConfig,
+    /// Lifetime of OAuth access tokens (HighLevel: 86,399 s).
+    pub token_lifetime: Duration,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// The webhook signing keys; generated at start when absent (tests share one pair).
+    pub signing_keys: Option<Arc<SigningKeys>>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            contacts: 50,
+            seed: 1,
+            locations: 1,
+            allow_duplicates: false,
+            rate_limits: RateLimits::default(),
+            webhooks: WebhookConfig::default(),
+            faults: FaultConfig::default(),
+            token_lifetime: Duration::from_secs(86_399),
+            max_body_bytes: 1024 * 1024,
+            signing_keys: None,
+        }
+    }
+}
+
+/// Per app and location: `burst` requests in any `interval`, and `daily` per UTC day.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RateLimits {
+    pub burst: u32,
+    pub interval_ms: u64,
+    pub daily: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            burst: DEFAULT_BURST,
+            interval_ms: DEFAULT_INTERVAL_MS,
+            daily: DEFAULT_DAILY,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub urls: Vec<Url>,
+    /// HighLevel retries only when the receiver answers 429; this retries any failure too.
+    pub retry_on_any_failure: bool,
+    /// Attempts per event and URL, the first included (HighLevel: 1 + 6 retries).
+    pub max_attempts: u32,
+    /// Delay before a retry; HighLevel waits about ten minutes, with jitter.
+    pub retry_delay: Duration,
+    /// Share (0..=1) of events delivered twice, as HighLevel sometimes does.
+    pub duplicate_share: f64,
+    /// Timeout of one delivery attempt.
+    pub timeout: Duration,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            urls: Vec::new(),
+            retry_on_any_failure: false,
+            max_attempts: 7,
+            retry_delay: Duration::from_secs(600),
+            duplicate_share: 0.0,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Faults injected into API requests: a default rule, and rules per operation id
+/// (`create-contact`, or `POST /oauth/token` for the token endpoint) that replace it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultConfig {
+    #[serde(default)]
+    pub default: FaultRule,
+    #[serde(default)]
+    pub operations: HashMap<String, FaultRule>,
+}
+
+impl FaultConfig {
+    pub fn rule_for(&self, operation: &str) -> &FaultRule {
+        self.operations.get(operation).unwrap_or(&self.default)
+    }
+}
+
+/// Shares are probabilities in 0..=1, drawn independently per request in this order:
+/// reset before handling, 429, 500, 502, 503; then, after the request took effect,
+/// reset after handling and slow answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    /// Connection dropped before the request is handled: nothing changes.
+    #[serde(default)]
+    pub reset: f64,
+    /// 429 with `Retry-After: retry_after_secs`.
+    #[serde(default, rename = "429")]
+    pub too_many_requests: f64,
+    #[serde(default, rename = "500")]
+    pub internal_error: f64,
+    #[serde(default, rename = "502")]
+    pub bad_gateway: f64,
+    #[serde(default, rename = "503")]
+    pub unavailable: f64,
+    /// Connection dropped after the request took effect: the caller cannot know it did.
+    #[serde(default)]
+    pub reset_after: f64,
+    /// Answer held back for `slow_ms` (longer than a client's timeout makes a timeout).
+    #[serde(default)]
+    pub slow: f64,
+    #[serde(default)]
+    pub slow_ms: u64,
+    /// Latency added to every request.
+    #[serde(default)]
+    pub latency_ms: u64,
+    #[serde(default = "default_retry_after")]
+    pub retry_after_secs: u64,
+}
+
+fn default_retry_after() -> u64 {
+    1
+}
+
+impl FaultRule {
+    pub fn is_quiet(&self) -> bool {
+        self == &FaultRule {
+            retry_after_secs: self.retry_after_secs,
+            ..FaultRule::default()
+        }
+    }
+
+    /// Every share must be a probability.
+    pub fn validate(&self) -> Result<(), String> {
+        let shares = [
+            ("reset", self.reset),
+            ("429", self.too_many_requests),
+            ("500", self.internal_error),
+            ("502", self.bad_gateway),
+            ("503", self.unavailable),
+            ("reset_after", self.reset_after),
+            ("slow", self.slow),
+        ];
+        for (name, share) in shares {
+            if !(0.0..=1.0).contains(&share) {
+                return Err(format!(
+                    "fault share {name} must be between 0 and 1, got {share}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FaultConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        self.default.validate()?;
+        for (operation, rule) in &self.operations {
+            rule.validate()
+                .map_err(|reason| format!("{operation}: {reason}"))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,257 @@
+//! Webhook events: every change is emitted as HighLevel's documented event, signed with both
+//! schemes over the exact bytes sent, and delivered like HighLevel delivers: retried only when
+//! the receiver answers 429 (unless told to retry any failure), sometimes twice.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ghl_types::webhook::{HEADER_GHL_SIGNATURE, HEADER_WH_SIGNATURE};
+use ghl_types::EventType;
+use parking_lot::Mutex;
+use rand::Rng;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::now_iso;
+use crate::config::WebhookConfig;
+use crate::signing::SigningKeys;
+
+/// Events kept for inspection through the admin API.
+const LOG_CAPACITY: usize = 10_000;
+/// Deliveries in flight at once.
+const MAX_IN_FLIGHT: usize = 256;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmittedEvent {
+    pub webhook_id: String,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    pub location_id: String,
+    pub payload: Value,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct DeliveryCounts {
+    pub emitted: AtomicU64,
+    pub attempts: AtomicU64,
+    pub delivered: AtomicU64,
+    pub failed: AtomicU64,
+    pub retried: AtomicU64,
+    pub duplicated: AtomicU64,
+}
+
+pub struct Webhooks {
+    sender: mpsc::UnboundedSender<EmittedEvent>,
+    log: Mutex<VecDeque<EmittedEvent>>,
+    pub counts: Arc<DeliveryCounts>,
+}
+
+impl Webhooks {
+    /// Starts the delivery task; it stops when `shutdown` is cancelled.
+    pub fn start(
+        config: WebhookConfig,
+        keys: Arc<SigningKeys>,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let counts = Arc::new(DeliveryCounts::default());
+        let deliverer = Deliverer {
+            config: Arc::new(config),
+            keys,
+            counts: counts.clone(),
+            http: reqwest::Client::new(),
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        };
+        tokio::spawn(deliverer.run(receiver, shutdown));
+        Arc::new(Self {
+            sender,
+            log: Mutex::new(VecDeque::new()),
+            counts,
+        })
+    }
+
+    /// Emits an event for a record. Appointment events wrap the record in `appointment`;
+    /// the others are flat, as HighLevel sends them.
+    pub fn emit(&self, event_type: EventType, location_id: &str, record: Value) {
+        let webhook_id = uuid_v4();
+        let mut payload = Map::new();
+        payload.insert("type".into(), event_type.as_str().into());
+        payload.insert("locationId".into(), location_id.into());
+        match (event_type, record) {
+            (
+                EventType::AppointmentCreate
+                | EventType::AppointmentUpdate
+                | EventType::AppointmentDelete,
+                record,
+            ) => {
+                payload.insert("appointment".into(), record);
+            }
+            (_, Value::Object(fields)) => {
+                for (key, value) in fields {
+                    payload.entry(key).or_insert(value);
+                }
+            }
+            (_, _) => {}
+        }
+        payload.insert("timestamp".into(), now_iso().into());
+        payload.insert("webhookId".into(), webhook_id.clone().into());
+        let event = EmittedEvent {
+            webhook_id,
+            event_type,
+            location_id: location_id.to_owned(),
+            payload: Value::Object(payload),
+        };
+        self.counts.emitted.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut log = self.log.lock();
+            if log.len() == LOG_CAPACITY {
+                log.pop_front();
+            }
+            log.push_back(event.clone());
+        }
+        // The receiver lives as long as the sandbox; after shutdown events are just dropped.
+        let _ = self.sender.send(event);
+    }
+
+    /// The most recent events, oldest first, optionally of one type.
+    pub fn recent(&self, event_type: Option<&str>, limit: usize) -> Vec<EmittedEvent> {
+        let log = self.log.lock();
+        let matching: Vec<_> = log
+            .iter()
+            .filter(|event| event_type.is_none_or(|wanted| event.event_type.as_str() == wanted))
+            .cloned()
+            .collect();
+        let skip = matching.len().saturating_sub(limit);
+        matching.into_iter().skip(skip).collect()
+    }
+
+    pub fn clear_log(&self) {
+        self.log.lock().clear();
+    }
+}
+
+#[derive(Clone)]
+struct Deliverer {
+    config: Arc<WebhookConfig>,
+    keys: Arc<SigningKeys>,
+    counts: Arc<DeliveryCounts>,
+    http: reqwest::Client,
+    in_flight: Arc<Semaphore>,
+}
+
+impl Deliverer {
+    async fn run(
+        self,
+        mut receiver: mpsc::UnboundedReceiver<EmittedEvent>,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            let event = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                event = receiver.recv() => match event {
+                    Some(event) => event,
+                    None => return,
+                },
+            };
+            if self.config.urls.is_empty() {
+                continue;
+            }
+            // Compact JSON, signed exactly as sent, so raw-body and re-serialising verifiers agree.
+            let body = match serde_json::to_vec(&event.payload) {
+                Ok(body) => bytes::Bytes::from(body),
+                Err(_) => continue,
+            };
+            let signed = Signed {
+                rsa: self.keys.sign_rsa(&body),
+                ed25519: self.keys.sign_ed25519(&body),
+                body,
+            };
+            let twice = rand::thread_rng().gen_bool(self.config.duplicate_share.clamp(0.0, 1.0));
+            for url in &self.config.urls {
+                let copies = if twice { 2 } else { 1 };
+                for copy in 0..copies {
+                    if copy == 1 {
+                        self.counts.duplicated.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+                        return;
+                    };
+                    let deliverer = self.clone();
+                    let (url, signed) = (url.clone(), signed.clone());
+                    let shutdown = shutdown.clone();
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            _ = shutdown.cancelled() => {}
+                            _ = deliverer.deliver(url, signed) => {}
+                        }
+                        drop(permit);
+                    });
+                }
+            }
+        }
+    }
+
+    async fn deliver(&self, url: url::Url, signed: Signed) {
+        for attempt in 1..=self.config.max_attempts.max(1) {
+            self.counts.attempts.fetch_add(1, Ordering::Relaxed);
+            let answer = self
+                .http
+                .post(url.clone())
+                .timeout(self.config.timeout)
+                .header("content-type", "application/json")
+                .header(HEADER_WH_SIGNATURE, &signed.rsa)
+                .header(HEADER_GHL_SIGNATURE, &signed.ed25519)
+                .body(signed.body.clone())
+                .send()
+                .await;
+            let retry = match &answer {
+                Ok(response) if response.status().is_success() => {
+                    self.counts.delivered.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Ok(response) if response.status().as_u16() == 429 => true,
+                _ => self.config.retry_on_any_failure,
+            };
+            if !retry || attempt == self.config.max_attempts {
+                break;
+            }
+            self.counts.retried.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(jittered(self.config.retry_delay)).await;
+        }
+        self.counts.failed.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(url = %url, "webhook delivery failed for good");
+    }
+}
+
+#[derive(Clone)]
+struct Signed {
+    body: bytes::Bytes,
+    rsa: String,
+    ed25519: String,
+}
+
+/// The delay, give or take a fifth.
+fn jittered(delay: Duration) -> Duration {
+    let factor = rand::thread_rng().gen_range(0.8..1.2);
+    delay.mul_f64(factor)
+}
+
+fn uuid_v4() -> String {
+    let mut bytes: [u8; 16] = rand::thread_rng().gen();
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
