@@ -215,7 +215,7 @@ fn seeded_contact(rng: &mut impl Rng, location: &Location, index: usize) -> Stor
         .filter(|_| rng.gen_bool(0.7))
         .map(|(definition, value)| CustomFieldValue {
             id: definition.id.clone(),
-            value,
+            value: crate::api::custom_field_text(&value).into(),
         })
         .collect();
     let contact = Contact {

@@ -13,6 +13,8 @@ const CALENDARS_SPEC: &str = include_str!("../../../specs/highlevel/apps/calenda
 pub struct BodyRule {
     pub properties: Vec<String>,
     pub required: Vec<String>,
+    /// Properties the spec marks `nullable`: `null` counts as given for them.
+    pub nullable: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -43,11 +45,20 @@ impl BodyRules {
                         _ => Vec::new(),
                     }
                 };
+                let nullable = schema
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, property)| property.get("nullable") == Some(&Value::Bool(true)))
+                    .map(|(name, _)| name.clone())
+                    .collect();
                 rules.insert(
                     name.clone(),
                     BodyRule {
                         properties: names("properties"),
                         required: names("required"),
+                        nullable,
                     },
                 );
             }

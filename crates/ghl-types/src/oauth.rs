@@ -7,21 +7,32 @@ pub const SCOPE_CONTACTS_WRITE: &str = "contacts.write";
 pub const SCOPE_EVENTS_READONLY: &str = "calendars/events.readonly";
 pub const SCOPE_EVENTS_WRITE: &str = "calendars/events.write";
 
-/// The response of `POST /oauth/token` (GetAccessCodeSuccessfulResponseDto).
+/// The response of `POST /oauth/token` (GetAccessCodeSuccessfulResponseDto): the OAuth fields
+/// are snake_case, HighLevel's own are camelCase.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: String,
     pub expires_in: u64,
     pub refresh_token: String,
     pub scope: String,
+    #[serde(rename = "userType")]
     pub user_type: UserType,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "locationId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub location_id: Option<String>,
+    #[serde(rename = "companyId")]
     pub company_id: String,
+    #[serde(rename = "userId")]
     pub user_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "isBulkInstallation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub is_bulk_installation: Option<bool>,
 }
 

@@ -75,7 +75,10 @@ fn parse<T: DeserializeOwned>(
         problems.extend(
             rule.required
                 .iter()
-                .filter(|key| fields.get(key.as_str()).is_none_or(Value::is_null))
+                .filter(|key| match fields.get(key.as_str()) {
+                    None => true,
+                    Some(value) => value.is_null() && !rule.nullable.contains(key),
+                })
                 .map(|key| format!("{key} should not be empty")),
         );
         if !problems.is_empty() {

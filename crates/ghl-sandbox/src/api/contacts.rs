@@ -500,7 +500,7 @@ pub fn apply(contact: &mut Contact, input: &ContactInput, location: &Location) -
             if !field.field_value.is_null() {
                 contact.custom_fields.push(CustomFieldValue {
                     id: definition.id.clone(),
-                    value: field.field_value.clone(),
+                    value: custom_field_text(&field.field_value).into(),
                 });
             }
         }
@@ -527,6 +527,16 @@ pub fn apply(contact: &mut Contact, input: &ContactInput, location: &Location) -
     contact.last_name_lower_case = contact.last_name.as_deref().map(str::to_lowercase);
     contact.full_name_lower_case = contact.name.as_deref().map(str::to_lowercase);
     Ok(())
+}
+
+/// The spec's CustomFieldSchema types a custom field's `value` as a string, whatever was
+/// written: numbers and booleans read back as their text, arrays and objects as JSON text
+/// (docs/spec-choices.md).
+pub fn custom_field_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// HighLevel stores tags lower-cased and trimmed, each once.

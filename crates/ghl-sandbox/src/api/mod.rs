@@ -5,6 +5,8 @@ mod appointments;
 mod associations;
 pub mod body;
 mod contacts;
+
+pub use contacts::custom_field_text;
 mod notes;
 mod search;
 mod tasks;

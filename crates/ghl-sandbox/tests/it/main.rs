@@ -1,0 +1,16 @@
+//! Integration tests of the HighLevel sandbox, over real HTTP on 127.0.0.1. Every API answer
+//! is checked against the official spec's response schema (spec_schema.rs).
+
+mod spec_schema;
+mod support;
+
+mod associations;
+mod bad_input;
+mod contacts;
+mod faults;
+mod oauth;
+mod rate_limits;
+mod records;
+mod search;
+mod tenancy;
+mod webhooks;
