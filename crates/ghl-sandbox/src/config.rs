@@ -48,6 +48,35 @@ impl Default for SandboxConfig {
     }
 }
 
+/// Longest token lifetime and webhook retry delay accepted (beyond them times overflow).
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 365 * 86_400);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(86_400);
+
+impl SandboxConfig {
+    /// Checks every setting once, so that nothing later can fail on it.
+    pub fn validate(&self) -> Result<(), String> {
+        self.faults.validate()?;
+        let limits = &self.rate_limits;
+        if limits.burst == 0 || limits.interval_ms == 0 || limits.daily == 0 {
+            return Err("rate limits (burst, interval, daily) must be positive".into());
+        }
+        if self.token_lifetime.is_zero() || self.token_lifetime > MAX_TOKEN_LIFETIME {
+            return Err("token lifetime must be between 1 second and 10 years".into());
+        }
+        let webhooks = &self.webhooks;
+        if !(0.0..=1.0).contains(&webhooks.duplicate_share) {
+            return Err("webhook duplicate share must be between 0 and 1".into());
+        }
+        if webhooks.retry_delay > MAX_RETRY_DELAY {
+            return Err("webhook retry delay must be at most one day".into());
+        }
+        if webhooks.max_attempts == 0 {
+            return Err("webhook attempts must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
 /// Per app and location: `burst` requests in any `interval`, and `daily` per UTC day.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RateLimits {

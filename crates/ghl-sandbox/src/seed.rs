@@ -173,9 +173,6 @@ pub fn add_location(
                 .appointments
                 .insert(appointment.id.clone(), appointment);
         }
-        world
-            .contact_locations
-            .insert(stored.contact.id.clone(), id.clone());
         location.put_contact(stored);
     }
     let private_token = location.private_integration_token.clone();

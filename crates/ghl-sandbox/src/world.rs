@@ -14,8 +14,6 @@ use crate::stats::Stats;
 pub struct World {
     pub company_id: String,
     pub locations: HashMap<String, Location>,
-    /// Location of every contact id, so an id from another location is found and refused.
-    pub contact_locations: HashMap<String, String>,
     pub grants: Grants,
     pub stats: Stats,
     pub rng: ChaCha8Rng,
@@ -27,7 +25,6 @@ impl World {
         Self {
             company_id: new_id(&mut rng),
             locations: HashMap::new(),
-            contact_locations: HashMap::new(),
             grants: Grants::default(),
             stats: Stats::default(),
             rng,
@@ -85,8 +82,9 @@ pub struct Location {
     contacts: HashMap<String, StoredContact>,
     /// (dateAdded in ms, id): the order of `GET /contacts/` and its keyset paging.
     by_date_added: BTreeSet<(i64, String)>,
-    by_email: HashMap<String, BTreeSet<String>>,
-    by_phone: HashMap<String, BTreeSet<String>>,
+    /// Contact ids per lower-cased email and per phone digits, oldest first (usually one).
+    by_email: HashMap<String, Vec<String>>,
+    by_phone: HashMap<String, Vec<String>>,
     pub appointments: HashMap<String, CalendarEvent>,
 }
 
@@ -200,7 +198,7 @@ impl Location {
         phone: Option<&str>,
         except: Option<&str>,
     ) -> Option<(&StoredContact, MatchedBy)> {
-        let first_other = |ids: Option<&BTreeSet<String>>| {
+        let first_other = |ids: Option<&Vec<String>>| {
             ids?.iter()
                 .find(|id| Some(id.as_str()) != except)
                 .and_then(|id| self.contacts.get(id))
@@ -233,7 +231,7 @@ impl Location {
             self.by_email
                 .entry(email.to_lowercase())
                 .or_default()
-                .insert(contact.id.clone());
+                .push(contact.id.clone());
         }
         if let Some(phone) = contact
             .phone
@@ -244,7 +242,7 @@ impl Location {
             self.by_phone
                 .entry(phone)
                 .or_default()
-                .insert(contact.id.clone());
+                .push(contact.id.clone());
         }
     }
 
@@ -259,9 +257,9 @@ impl Location {
     }
 }
 
-fn remove_from(index: &mut HashMap<String, BTreeSet<String>>, key: &str, id: &str) {
+fn remove_from(index: &mut HashMap<String, Vec<String>>, key: &str, id: &str) {
     if let Some(ids) = index.get_mut(key) {
-        ids.remove(id);
+        ids.retain(|known| known != id);
         if ids.is_empty() {
             index.remove(key);
         }

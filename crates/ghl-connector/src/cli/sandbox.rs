@@ -112,14 +112,7 @@ impl SandboxArgs {
                 operations: Default::default(),
             },
         };
-        faults.validate().map_err(anyhow::Error::msg)?;
-        if !(0.0..=1.0).contains(&self.webhook_duplicate_share) {
-            anyhow::bail!("--webhook-duplicate-share must be between 0 and 1");
-        }
-        if self.rate_burst == 0 || self.rate_interval_ms == 0 || self.rate_daily == 0 {
-            anyhow::bail!("rate limits must be positive");
-        }
-        Ok(SandboxConfig {
+        let config = SandboxConfig {
             contacts: self.contacts,
             seed: self.seed,
             locations: self.locations,
@@ -141,7 +134,9 @@ impl SandboxArgs {
             token_lifetime: Duration::from_secs(self.token_lifetime_secs),
             max_body_bytes: self.max_body_bytes,
             signing_keys: None,
-        })
+        };
+        config.validate().map_err(anyhow::Error::msg)?;
+        Ok(config)
     }
 }
 

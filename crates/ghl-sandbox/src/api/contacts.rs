@@ -72,9 +72,6 @@ fn insert_new(
         contact: contact.clone(),
         ..StoredContact::default()
     });
-    world
-        .contact_locations
-        .insert(id, caller.location_id.clone());
     world.stats.effect("contact.created");
     shared.webhooks.emit(
         EventType::ContactCreate,
@@ -113,7 +110,6 @@ pub async fn delete(
     let removed = location(&mut world, &caller)?
         .remove_contact(&contact_id)
         .ok_or_else(|| ApiError::not_found("Contact", &contact_id))?;
-    world.contact_locations.remove(&contact_id);
     world.stats.effect("contact.deleted");
     shared.webhooks.emit(
         EventType::ContactDelete,

@@ -10,6 +10,7 @@ use ghl_types::search::{
     FilterOperator, GroupKind, SearchBody, SearchFilter, SearchSort, SortDirection,
     MAX_PAGED_RECORDS, MAX_PAGE_LIMIT, MAX_QUERY_CHARS,
 };
+use ghl_types::Contact;
 use serde_json::{json, Value};
 
 use super::body::Body;
@@ -43,47 +44,51 @@ pub async fn search(
         .locations
         .get(&caller.location_id)
         .ok_or_else(ApiError::other_location)?;
-    let mut matches: Vec<(Vec<Value>, Value)> = location
+    let mut matches: Vec<(Vec<Value>, &Contact)> = location
         .contacts()
-        .filter_map(|stored| {
-            let contact = serde_json::to_value(&stored.contact).ok()?;
-            if let Some(needle) = &needle {
-                if !matches_query(&contact, needle) {
-                    return None;
-                }
-            }
-            if !body.filters.iter().all(|filter| matches(&contact, filter)) {
-                return None;
-            }
+        .map(|stored| &stored.contact)
+        .filter(|contact| {
+            needle
+                .as_deref()
+                .is_none_or(|needle| matches_query(contact, needle))
+        })
+        .filter(|contact| body.filters.iter().all(|filter| matches(contact, filter)))
+        .map(|contact| {
             let mut key: Vec<Value> = sort
                 .iter()
-                .map(|s| field(&contact, &s.field).cloned().unwrap_or(Value::Null))
+                .map(|s| field(contact, &s.field).unwrap_or(Value::Null))
                 .collect();
-            key.push(contact.get("id").cloned().unwrap_or(Value::Null));
-            Some((key, contact))
+            key.push(contact.id.clone().into());
+            (key, contact)
         })
         .collect();
-    drop(world);
     let total = matches.len();
-    let compare = |a: &[Value], b: &[Value]| compare_keys(a, b, &sort);
-    matches.sort_by(|a, b| compare(&a.0, &b.0));
-    let limit = body.page_limit as usize;
+    type Match<'c> = (Vec<Value>, &'c Contact);
+    let compare = |a: &Match, b: &Match| compare_keys(&a.0, &b.0, &sort);
     let start = match (&body.search_after, body.page) {
         (Some(after), _) => {
-            matches.partition_point(|(key, _)| compare(key, after) != Ordering::Greater)
+            matches.retain(|(key, _)| compare_keys(key, after, &sort) == Ordering::Greater);
+            0
         }
-        (None, Some(page)) => (page.max(1) as usize - 1) * limit,
+        (None, Some(page)) => (page.max(1) as usize - 1) * body.page_limit as usize,
         (None, None) => 0,
     };
+    // Only the records up to the end of this page need ordering.
+    let end = start + body.page_limit as usize;
+    if matches.len() > end {
+        matches.select_nth_unstable_by(end - 1, compare);
+        matches.truncate(end);
+    }
+    matches.sort_by(compare);
     let contacts: Vec<Value> = matches
         .into_iter()
         .skip(start)
-        .take(limit)
-        .map(|(key, mut contact)| {
-            if let Value::Object(fields) = &mut contact {
+        .map(|(key, contact)| {
+            let mut value = serde_json::to_value(contact).unwrap_or_default();
+            if let Value::Object(fields) = &mut value {
                 fields.insert("searchAfter".into(), Value::Array(key));
             }
-            contact
+            value
         })
         .collect();
     Ok(Json(json!({ "contacts": contacts, "total": total })))
@@ -121,24 +126,57 @@ fn check(body: &SearchBody) -> ApiResult<()> {
     Ok(())
 }
 
-/// A field of a contact by name: `email`, `dndSettings.Email.status`, or `customFields.<id>`.
-fn field<'c>(contact: &'c Value, name: &str) -> Option<&'c Value> {
-    if let Some(id) = name
+/// A field of a contact by its search name (`email`, `tags`, `customFields.<id>`, or a dotted
+/// path such as `dndSettings.Email.status`), without serialising the whole contact.
+fn field(contact: &Contact, name: &str) -> Option<Value> {
+    let text = |value: &Option<String>| value.clone().map(Value::String);
+    let custom = name
         .strip_prefix("customFields.")
-        .or_else(|| name.strip_prefix("customField."))
-    {
-        return contact
-            .get("customFields")?
-            .as_array()?
-            .iter()
-            .find(|entry| entry.get("id").and_then(Value::as_str) == Some(id))?
-            .get("value");
+        .or_else(|| name.strip_prefix("customField."));
+    if let Some(id) = custom {
+        let found = contact.custom_fields.iter().find(|field| field.id == id);
+        return found.map(|field| field.value.clone());
     }
-    name.split('.')
-        .try_fold(contact, |value, part| value.get(part))
+    match name {
+        "id" => Some(contact.id.clone().into()),
+        "locationId" => Some(contact.location_id.clone().into()),
+        "name" | "contactName" => text(&contact.name),
+        "firstName" => text(&contact.first_name),
+        "lastName" => text(&contact.last_name),
+        "firstNameLowerCase" => text(&contact.first_name_lower_case),
+        "lastNameLowerCase" => text(&contact.last_name_lower_case),
+        "fullNameLowerCase" => text(&contact.full_name_lower_case),
+        "email" => text(&contact.email),
+        "emailLowerCase" => text(&contact.email_lower_case),
+        "phone" => text(&contact.phone),
+        "companyName" => text(&contact.company_name),
+        "type" => text(&contact.contact_type),
+        "source" => text(&contact.source),
+        "assignedTo" => text(&contact.assigned_to),
+        "address1" => text(&contact.address1),
+        "city" => text(&contact.city),
+        "state" => text(&contact.state),
+        "country" => text(&contact.country),
+        "postalCode" => text(&contact.postal_code),
+        "website" => text(&contact.website),
+        "timezone" => text(&contact.timezone),
+        "dateOfBirth" => text(&contact.date_of_birth),
+        "dateAdded" => text(&contact.date_added),
+        "dateUpdated" => text(&contact.date_updated),
+        "businessId" => text(&contact.business_id),
+        "dnd" => Some(contact.dnd.into()),
+        "tags" => Some(contact.tags.clone().into()),
+        "followers" => Some(contact.followers.clone().into()),
+        path => {
+            let whole = serde_json::to_value(contact).ok()?;
+            path.split('.')
+                .try_fold(&whole, |value, part| value.get(part))
+                .cloned()
+        }
+    }
 }
 
-fn matches(contact: &Value, filter: &SearchFilter) -> bool {
+fn matches(contact: &Contact, filter: &SearchFilter) -> bool {
     match filter {
         SearchFilter::Group {
             group: GroupKind::And,
@@ -154,22 +192,17 @@ fn matches(contact: &Value, filter: &SearchFilter) -> bool {
             value,
         } => {
             let actual = field(contact, name).filter(|value| !is_empty(value));
+            let actual = actual.as_ref();
             let wanted = value.as_ref().unwrap_or(&Value::Null);
+            let equal = || actual.is_some_and(|actual| any_of(wanted, |w| equals(actual, w)));
+            let contain = || actual.is_some_and(|actual| any_of(wanted, |w| contains(actual, w)));
             match operator {
                 FilterOperator::Exists => actual.is_some(),
                 FilterOperator::NotExists => actual.is_none(),
-                FilterOperator::Eq => {
-                    actual.is_some_and(|actual| any_of(wanted, |w| equals(actual, w)))
-                }
-                FilterOperator::NotEq => {
-                    !actual.is_some_and(|actual| any_of(wanted, |w| equals(actual, w)))
-                }
-                FilterOperator::Contains => {
-                    actual.is_some_and(|actual| any_of(wanted, |w| contains(actual, w)))
-                }
-                FilterOperator::NotContains => {
-                    !actual.is_some_and(|actual| any_of(wanted, |w| contains(actual, w)))
-                }
+                FilterOperator::Eq => equal(),
+                FilterOperator::NotEq => !equal(),
+                FilterOperator::Contains => contain(),
+                FilterOperator::NotContains => !contain(),
                 FilterOperator::Range => actual.is_some_and(|actual| in_range(actual, wanted)),
             }
         }
@@ -231,11 +264,16 @@ fn as_number(value: &Value) -> Option<f64> {
     }
 }
 
-fn matches_query(contact: &Value, needle: &str) -> bool {
-    ["name", "email", "phone", "companyName"]
-        .iter()
-        .filter_map(|name| contact.get(*name).and_then(Value::as_str))
-        .any(|text| text.to_lowercase().contains(needle))
+fn matches_query(contact: &Contact, needle: &str) -> bool {
+    [
+        &contact.name,
+        &contact.email,
+        &contact.phone,
+        &contact.company_name,
+    ]
+    .into_iter()
+    .flatten()
+    .any(|text| text.to_lowercase().contains(needle))
 }
 
 /// Orders sort keys field by field (missing values last), then by id ascending.
@@ -260,6 +298,7 @@ fn compare_keys(a: &[Value], b: &[Value], sort: &[SearchSort]) -> Ordering {
     Ordering::Equal
 }
 
+/// Natural order of two values; strings without case (then with, so the order is total).
 fn compare_values(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x
@@ -267,7 +306,18 @@ fn compare_values(a: &Value, b: &Value) -> Ordering {
             .partial_cmp(&y.as_f64())
             .unwrap_or(Ordering::Equal),
         (Value::String(x), Value::String(y)) => {
-            x.to_lowercase().cmp(&y.to_lowercase()).then(x.cmp(y))
+            let folded = |text: &str| {
+                text.chars()
+                    .flat_map(char::to_lowercase)
+                    .collect::<String>()
+            };
+            let without_case = if x.is_ascii() && y.is_ascii() {
+                let lower = |b: u8| b.to_ascii_lowercase();
+                x.bytes().map(lower).cmp(y.bytes().map(lower))
+            } else {
+                folded(x).cmp(&folded(y))
+            };
+            without_case.then_with(|| x.cmp(y))
         }
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
         _ => a.to_string().cmp(&b.to_string()),
