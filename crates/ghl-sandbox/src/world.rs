@@ -79,7 +79,8 @@ pub struct Location {
     pub campaigns: Vec<String>,
     pub workflows: Vec<String>,
     pub custom_fields: Vec<CustomFieldDefinition>,
-    contacts: HashMap<String, StoredContact>,
+    /// Boxed, so that growing the map moves pointers, not whole contacts, under the lock.
+    contacts: HashMap<String, Box<StoredContact>>,
     /// (dateAdded in ms, id): the order of `GET /contacts/` and its keyset paging.
     by_date_added: BTreeSet<(i64, String)>,
     /// Contact ids per lower-cased email and per phone digits, oldest first (usually one).
@@ -135,11 +136,11 @@ impl Location {
     }
 
     pub fn contact(&self, id: &str) -> Option<&StoredContact> {
-        self.contacts.get(id)
+        self.contacts.get(id).map(Box::as_ref)
     }
 
     pub fn contacts(&self) -> impl Iterator<Item = &StoredContact> {
-        self.contacts.values()
+        self.contacts.values().map(Box::as_ref)
     }
 
     /// Contacts in `dateAdded` order, strictly after the keyset position when one is given.
@@ -154,7 +155,7 @@ impl Location {
         };
         self.by_date_added
             .range((lower, Unbounded))
-            .filter_map(|(_, id)| self.contacts.get(id))
+            .filter_map(|(_, id)| self.contacts.get(id).map(Box::as_ref))
     }
 
     /// Inserts or replaces a contact, keeping the indexes true.
@@ -164,11 +165,11 @@ impl Location {
             self.unindex(&old.contact);
         }
         self.index(&stored.contact);
-        self.contacts.insert(id, stored);
+        self.contacts.insert(id, Box::new(stored));
     }
 
     pub fn remove_contact(&mut self, id: &str) -> Option<StoredContact> {
-        let removed = self.contacts.remove(id)?;
+        let removed = *self.contacts.remove(id)?;
         self.unindex(&removed.contact);
         for appointment in &removed.appointment_ids {
             self.appointments.remove(appointment);
@@ -201,7 +202,7 @@ impl Location {
         let first_other = |ids: Option<&Vec<String>>| {
             ids?.iter()
                 .find(|id| Some(id.as_str()) != except)
-                .and_then(|id| self.contacts.get(id))
+                .and_then(|id| self.contacts.get(id).map(Box::as_ref))
         };
         if let Some(email) = email.filter(|email| !email.is_empty()) {
             if let Some(found) = first_other(self.by_email.get(&email.to_lowercase())) {
