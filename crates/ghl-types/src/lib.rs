@@ -40,3 +40,54 @@ where
 {
     T::deserialize(deserializer).map(Some)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_table_covers_the_contacts_api_and_the_appointment_operations() {
+        let contacts = OPERATIONS
+            .iter()
+            .filter(|op| op.api == operations::Api::Contacts)
+            .count();
+        let calendars = OPERATIONS
+            .iter()
+            .filter(|op| op.api == operations::Api::Calendars)
+            .count();
+        assert_eq!((contacts, calendars), (32, 5));
+        let mut ids: Vec<_> = OPERATIONS.iter().map(|op| op.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), OPERATIONS.len(), "operation ids are unique");
+        assert!(Operation::find("get-contact").is_some_and(Operation::is_read));
+        assert!(Operation::find("create-contact").is_some_and(|op| !op.is_read()));
+    }
+
+    #[test]
+    fn contact_input_tells_absent_from_null() {
+        let input: ContactInput =
+            serde_json::from_str(r#"{"firstName": null, "lastName": "Lovelace"}"#).expect("parses");
+        assert_eq!(input.first_name, Some(None), "null: clear the field");
+        assert_eq!(input.last_name, Some(Some("Lovelace".into())));
+        assert_eq!(input.email, None, "absent: leave the field");
+    }
+
+    #[test]
+    fn contact_keeps_fields_it_does_not_know() {
+        let text = r#"{"id":"c1","locationId":"l1","tags":[],"customFields":[],"followers":[],"dnd":false,"newField":{"a":1}}"#;
+        let contact: Contact = serde_json::from_str(text).expect("parses");
+        assert_eq!(contact.extra["newField"], serde_json::json!({"a": 1}));
+        let again: serde_json::Value = serde_json::to_value(&contact).expect("serialises");
+        assert_eq!(again["newField"], serde_json::json!({"a": 1}));
+    }
+
+    #[test]
+    fn token_response_uses_oauth_and_highlevel_field_names() {
+        let text = r#"{"access_token":"a","token_type":"Bearer","expires_in":86399,"refresh_token":"r",
+            "scope":"contacts.readonly","userType":"Location","locationId":"l","companyId":"c","userId":"u"}"#;
+        let token: oauth::TokenResponse = serde_json::from_str(text).expect("parses");
+        assert_eq!(token.user_type, oauth::UserType::Location);
+        assert_eq!(token.location_id.as_deref(), Some("l"));
+    }
+}
