@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// Read leniently: a field HighLevel leaves out reads as empty.
+#[serde(rename_all = "camelCase", default)]
 pub struct Note {
     pub id: String,
     pub body: String,

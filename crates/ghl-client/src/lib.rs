@@ -1,0 +1,310 @@
+//! The HighLevel API client: every operation of the Contacts API and the appointment
+//! operations of the Calendars API, with OAuth and single-flight refresh (`auth`), a rate
+//! budget shared by every task (`rate_budget`), retries only where safe (`retry`), recovery
+//! of creates whose answer was lost (`recovery`), and pagination as streams (`pagination`).
+//! The engine talks to HighLevel only through this crate.
+
+pub mod auth;
+pub mod error;
+pub mod operations;
+pub mod pagination;
+pub mod rate_budget;
+mod recovery;
+pub mod retry;
+pub mod secret;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use ghl_types::operations::Api;
+use ghl_types::Operation;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use url::Url;
+
+pub use auth::{Credentials, MemoryTokenStore, OAuthApp, OAuthConnection, TokenSet, TokenStore};
+pub use error::{Error, Result};
+pub use rate_budget::{BudgetKey, LocalBudget, RateBudget};
+pub use retry::RetryPolicy;
+pub use secret::Secret;
+
+use crate::retry::{classify, Outcome};
+
+/// Operations that create a new record each time they run: never blindly repeated.
+const CREATES: &[&str] = &[
+    "create-contact",
+    "create-task",
+    "create-note",
+    "create-appointment",
+];
+
+pub struct ClientConfig {
+    /// `https://services.leadconnectorhq.com`, or a sandbox's `base_url`.
+    pub base_url: Url,
+    pub credentials: Credentials,
+    /// The location the credentials speak for (the rate budget is per location).
+    pub location_id: String,
+    /// Shared budget; give every client of a process the same one. A fresh one when `None`.
+    pub budget: Option<Arc<dyn RateBudget>>,
+    pub retry: RetryPolicy,
+}
+
+impl ClientConfig {
+    pub fn new(base_url: Url, credentials: Credentials, location_id: impl Into<String>) -> Self {
+        Self {
+            base_url,
+            credentials,
+            location_id: location_id.into(),
+            budget: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// A cheap-to-clone handle; clones share credentials, budget and connection pool.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base_url: Url,
+    credentials: Credentials,
+    location_id: String,
+    budget: Arc<dyn RateBudget>,
+    budget_key: BudgetKey,
+    retry: RetryPolicy,
+}
+
+/// Path and query parameters of a call, by the spec's names.
+pub type Params<'a> = [(&'a str, &'a str)];
+
+impl Client {
+    pub fn new(config: ClientConfig) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|err| Error::InvalidCall(format!("cannot build the HTTP client: {err}")))?;
+        let app = match &config.credentials {
+            Credentials::PrivateToken(_) => "private-integration".to_owned(),
+            Credentials::OAuth(connection) => format!("oauth:{}", connection.client_id()),
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                base_url: config.base_url,
+                budget_key: BudgetKey {
+                    app,
+                    location: config.location_id.clone(),
+                },
+                credentials: config.credentials,
+                location_id: config.location_id,
+                budget: config.budget.unwrap_or_else(|| LocalBudget::new()),
+                retry: config.retry,
+            }),
+        })
+    }
+
+    pub fn location_id(&self) -> &str {
+        &self.inner.location_id
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// Calls any operation by its spec id: `params` fill the path template, the others go in
+    /// the query string. Answers the JSON body.
+    pub async fn call(
+        &self,
+        operation_id: &str,
+        params: &Params<'_>,
+        body: Option<&Value>,
+    ) -> Result<Value> {
+        let operation = Operation::find(operation_id).ok_or_else(|| {
+            Error::InvalidCall(format!(
+                "unknown operation {operation_id}; see `ghl-connector api --list`"
+            ))
+        })?;
+        let (path, query) = fill_path(operation, params)?;
+        self.execute(operation, &path, &query, params, body).await
+    }
+
+    async fn bearer(&self) -> Result<Secret<String>> {
+        match &self.inner.credentials {
+            Credentials::PrivateToken(token) => Ok(token.clone()),
+            Credentials::OAuth(connection) => connection.access_token(&self.inner.http).await,
+        }
+    }
+
+    /// One call: budget, token, send; then retry, refresh or recover as the answer asks.
+    async fn execute(
+        &self,
+        operation: &'static Operation,
+        path: &str,
+        query: &[(String, String)],
+        params: &Params<'_>,
+        body: Option<&Value>,
+    ) -> Result<Value> {
+        let inner = &self.inner;
+        let started = Instant::now();
+        // Records created from here on may be ours, should an answer be lost.
+        let since = SystemTime::now() - Duration::from_secs(5);
+        let is_create = CREATES.contains(&operation.id);
+        let mut attempt = 0;
+        let mut refreshed = false;
+        let mut maybe_applied = false;
+        loop {
+            inner.budget.acquire(&inner.budget_key).await?;
+            let token = self.bearer().await?;
+            let outcome = match self.send_once(operation, path, query, body, &token).await {
+                Ok((status, headers, value)) => {
+                    inner.budget.observe(&inner.budget_key, status, &headers);
+                    let retry_after = retry_after(&headers);
+                    match classify(operation.id, status, retry_after, value) {
+                        // An earlier attempt did create the contact: the location now refuses its twin.
+                        Outcome::Fail(Error::Duplicate { contact_id, .. })
+                            if maybe_applied && operation.id == "create-contact" =>
+                        {
+                            return recovery::created_contact(self, &contact_id).await;
+                        }
+                        outcome => outcome,
+                    }
+                }
+                Err(err) => Outcome::Retry {
+                    retry_after: None,
+                    status: None,
+                    why: err.to_string(),
+                    // A request refused at connect time was never sent.
+                    ambiguous: !err.is_connect(),
+                },
+            };
+            match outcome {
+                Outcome::Done(value) => return Ok(value),
+                Outcome::Fail(error) => return Err(error),
+                Outcome::Refresh { message } => match &inner.credentials {
+                    Credentials::OAuth(connection) if !refreshed => {
+                        refreshed = true;
+                        connection.after_unauthorized(&inner.http, &token).await?;
+                    }
+                    _ => {
+                        return Err(Error::Unauthorized {
+                            operation: operation.id.into(),
+                            message,
+                        })
+                    }
+                },
+                Outcome::Retry {
+                    retry_after,
+                    status,
+                    why,
+                    ambiguous,
+                } => {
+                    attempt += 1;
+                    if is_create && ambiguous {
+                        maybe_applied = true;
+                        if let Some(found) =
+                            recovery::find_created(self, operation, params, body, since).await?
+                        {
+                            tracing::info!(
+                                operation = operation.id,
+                                "an ambiguous create had taken effect; not repeated"
+                            );
+                            return Ok(found);
+                        }
+                    }
+                    let delay = inner.retry.delay(attempt, retry_after);
+                    if attempt >= inner.retry.max_attempts
+                        || started.elapsed() + delay > inner.retry.max_total
+                    {
+                        return Err(match status {
+                            Some(429) => Error::RateLimited {
+                                operation: operation.id.into(),
+                                retry_after: delay,
+                            },
+                            _ => Error::Transient {
+                                operation: operation.id.into(),
+                                status,
+                                message: why,
+                            },
+                        });
+                    }
+                    tracing::debug!(operation = operation.id, attempt, ?status, why, "retrying");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    async fn send_once(
+        &self,
+        operation: &Operation,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+        token: &Secret<String>,
+    ) -> std::result::Result<(u16, HeaderMap, Value), reqwest::Error> {
+        let inner = &self.inner;
+        let url = format!("{}{}", inner.base_url.as_str().trim_end_matches('/'), path);
+        let method = reqwest::Method::from_bytes(operation.method.as_bytes())
+            .unwrap_or(reqwest::Method::GET);
+        let version = match operation.api {
+            Api::Contacts => ghl_types::CONTACTS_API_VERSION,
+            Api::Calendars => ghl_types::CALENDARS_API_VERSION,
+        };
+        let mut request = inner
+            .http
+            .request(method, url)
+            .query(query)
+            .bearer_auth(token.expose())
+            .header("Version", version)
+            .header("Accept", "application/json")
+            .timeout(inner.retry.request_timeout);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await?;
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Ok((status, headers, value))
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = headers.get("retry-after")?.to_str().ok()?;
+    text.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Fills `{name}` segments of the path from `params`; the other params become the query.
+fn fill_path(
+    operation: &Operation,
+    params: &Params<'_>,
+) -> Result<(String, Vec<(String, String)>)> {
+    let mut path = operation.path.to_owned();
+    let mut query = Vec::new();
+    for (name, value) in params {
+        let placeholder = format!("{{{name}}}");
+        if path.contains(&placeholder) {
+            let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+            path = path.replace(&placeholder, &encoded);
+        } else {
+            query.push(((*name).to_owned(), (*value).to_owned()));
+        }
+    }
+    if let Some(start) = path.find('{') {
+        let missing = path[start + 1..].split('}').next().unwrap_or_default();
+        return Err(Error::InvalidCall(format!(
+            "{}: missing parameter {missing}",
+            operation.id
+        )));
+    }
+    Ok((path, query))
+}

@@ -1,0 +1,300 @@
+//! The request budget per (app, location): requests wait for room instead of earning a 429.
+//! HighLevel allows `burst` requests in any `interval` (100 per 10 s) and a daily quota
+//! (200,000); the budget starts from those defaults and follows what the `X-RateLimit-*`
+//! headers of every response say, so other users of the same budget are accounted for.
+//!
+//! `RateBudget` is a trait so that several processes can share one budget (the scale-out
+//! store implements it on PostgreSQL); `LocalBudget` is shared by every task of a process.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ghl_types::rate_limit as limits;
+use parking_lot::Mutex;
+use reqwest::header::HeaderMap;
+use tokio::time::Instant;
+
+use crate::error::{Error, Result};
+
+/// Whose budget a request spends: HighLevel counts per app and per location.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BudgetKey {
+    pub app: String,
+    pub location: String,
+}
+
+#[async_trait::async_trait]
+pub trait RateBudget: Send + Sync {
+    /// Waits until one request may be sent, and counts it.
+    async fn acquire(&self, key: &BudgetKey) -> Result<()>;
+    /// Learns from a response: the limits, what is left, and a 429's `Retry-After`.
+    fn observe(&self, key: &BudgetKey, status: u16, headers: &HeaderMap);
+}
+
+/// One process's budget, shared by all its tasks (clone the `Arc`).
+#[derive(Default)]
+pub struct LocalBudget {
+    windows: Mutex<HashMap<BudgetKey, Window>>,
+}
+
+struct Window {
+    burst: usize,
+    interval: Duration,
+    /// When each request of the current interval was let through.
+    sent: VecDeque<Instant>,
+    daily_remaining: Option<u64>,
+    /// Nothing goes out before this (after a 429 or a daily quota at zero).
+    paused_until: Option<Instant>,
+    /// Until a response has told the real limits, one request goes first to learn them
+    /// (a location may allow less than the defaults); others wait for it, up to a bound.
+    learned: bool,
+    probe_sent: Option<Instant>,
+}
+
+/// How long others wait for the first response before trusting the defaults.
+const PROBE_WAIT: Duration = Duration::from_secs(2);
+/// How often a waiting request looks again while the probe is out.
+const PROBE_POLL: Duration = Duration::from_millis(5);
+
+impl Default for Window {
+    fn default() -> Self {
+        Self {
+            burst: limits::DEFAULT_BURST as usize,
+            interval: Duration::from_millis(limits::DEFAULT_INTERVAL_MS),
+            sent: VecDeque::new(),
+            daily_remaining: None,
+            paused_until: None,
+            learned: false,
+            probe_sent: None,
+        }
+    }
+}
+
+impl Window {
+    /// The server counts a request when it arrives, a little after we let it go; waiting
+    /// this much longer than the interval keeps the two windows from overlapping.
+    fn margin(&self) -> Duration {
+        (self.interval / 50).max(Duration::from_millis(10))
+    }
+
+    fn forget_old(&mut self, now: Instant) {
+        let horizon = self.interval + self.margin();
+        while self
+            .sent
+            .front()
+            .is_some_and(|sent| now.duration_since(*sent) >= horizon)
+        {
+            self.sent.pop_front();
+        }
+    }
+
+    /// Counts a request now, or says how long to wait for room.
+    fn try_take(&mut self, now: Instant) -> Result<Option<Duration>> {
+        if let Some(until) = self.paused_until.filter(|until| *until > now) {
+            if self.daily_remaining == Some(0) {
+                return Err(Error::DailyQuotaExhausted {
+                    resets_in: until - now,
+                });
+            }
+            return Ok(Some(until - now));
+        }
+        self.paused_until = None;
+        if !self.learned {
+            match self.probe_sent {
+                None => self.probe_sent = Some(now),
+                Some(sent) if now.duration_since(sent) < PROBE_WAIT => return Ok(Some(PROBE_POLL)),
+                Some(_) => self.learned = true,
+            }
+        }
+        self.forget_old(now);
+        if self.sent.len() < self.burst {
+            self.sent.push_back(now);
+            if let Some(remaining) = self.daily_remaining.as_mut() {
+                *remaining = remaining.saturating_sub(1);
+            }
+            return Ok(None);
+        }
+        let oldest = self.sent.front().copied().unwrap_or(now);
+        Ok(Some(
+            (oldest + self.interval + self.margin()).saturating_duration_since(now),
+        ))
+    }
+}
+
+impl LocalBudget {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+}
+
+fn header<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Seconds until the next UTC midnight, when HighLevel's daily quota resets.
+fn until_utc_midnight() -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    Duration::from_secs(86_400 - now % 86_400)
+}
+
+#[async_trait::async_trait]
+impl RateBudget for LocalBudget {
+    async fn acquire(&self, key: &BudgetKey) -> Result<()> {
+        loop {
+            let wait = self
+                .windows
+                .lock()
+                .entry(key.clone())
+                .or_default()
+                .try_take(Instant::now())?;
+            match wait {
+                None => return Ok(()),
+                Some(wait) => tokio::time::sleep(wait).await,
+            }
+        }
+    }
+
+    fn observe(&self, key: &BudgetKey, status: u16, headers: &HeaderMap) {
+        let now = Instant::now();
+        let mut windows = self.windows.lock();
+        let window = windows.entry(key.clone()).or_default();
+        window.learned = true;
+        if let Some(burst) = header::<usize>(headers, limits::HEADER_MAX).filter(|burst| *burst > 0)
+        {
+            window.burst = burst;
+        }
+        if let Some(millis) =
+            header::<u64>(headers, limits::HEADER_INTERVAL_MILLISECONDS).filter(|ms| *ms > 0)
+        {
+            window.interval = Duration::from_millis(millis);
+        }
+        window.forget_old(now);
+        // Fewer left than we think: someone else spends this budget too. Count their
+        // requests as if sent now.
+        if let Some(remaining) = header::<usize>(headers, limits::HEADER_REMAINING) {
+            let ours = window.burst.saturating_sub(window.sent.len());
+            for _ in remaining..ours {
+                window.sent.push_back(now);
+            }
+        }
+        if let Some(daily) = header::<u64>(headers, limits::HEADER_DAILY_REMAINING) {
+            window.daily_remaining = Some(daily);
+            if daily == 0 {
+                window.paused_until = Some(now + until_utc_midnight());
+            }
+        }
+        if status == 429 {
+            let retry_after = header::<u64>(headers, "retry-after")
+                .map(Duration::from_secs)
+                .unwrap_or(window.interval);
+            let until = now + retry_after;
+            window.paused_until = Some(
+                window
+                    .paused_until
+                    .map_or(until, |current| current.max(until)),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> BudgetKey {
+        BudgetKey {
+            app: "app".into(),
+            location: "loc".into(),
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().expect("header value"));
+        }
+        map
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_window_waits_for_the_oldest_request_to_age_out() {
+        let budget = LocalBudget::new();
+        budget.observe(
+            &key(),
+            200,
+            &headers(&[
+                (limits::HEADER_MAX, "3"),
+                (limits::HEADER_INTERVAL_MILLISECONDS, "1000"),
+            ]),
+        );
+        let start = Instant::now();
+        for _ in 0..3 {
+            budget.acquire(&key()).await.expect("room");
+        }
+        assert_eq!(Instant::now(), start, "the burst goes at once");
+        budget.acquire(&key()).await.expect("room later");
+        assert_eq!(
+            Instant::now() - start,
+            Duration::from_millis(1020),
+            "interval plus the 2 % margin"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lower_remaining_count_from_the_server_is_believed() {
+        let budget = LocalBudget::new();
+        budget.observe(
+            &key(),
+            200,
+            &headers(&[
+                (limits::HEADER_MAX, "10"),
+                (limits::HEADER_INTERVAL_MILLISECONDS, "1000"),
+                (limits::HEADER_REMAINING, "1"),
+            ]),
+        );
+        let start = Instant::now();
+        budget.acquire(&key()).await.expect("room");
+        assert_eq!(Instant::now(), start);
+        budget.acquire(&key()).await.expect("room later");
+        assert!(Instant::now() - start >= Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn before_any_answer_one_request_goes_first() {
+        let budget = LocalBudget::new();
+        let start = Instant::now();
+        budget.acquire(&key()).await.expect("the probe");
+        assert_eq!(Instant::now(), start);
+        budget.acquire(&key()).await.expect("after the wait");
+        assert_eq!(
+            Instant::now() - start,
+            PROBE_WAIT,
+            "no answer came: the defaults are trusted"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_pauses_the_budget_for_retry_after() {
+        let budget = LocalBudget::new();
+        budget.observe(&key(), 429, &headers(&[("retry-after", "3")]));
+        let start = Instant::now();
+        budget.acquire(&key()).await.expect("room");
+        assert_eq!(Instant::now() - start, Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spent_daily_quota_is_an_error_not_a_wait() {
+        let budget = LocalBudget::new();
+        budget.observe(
+            &key(),
+            200,
+            &headers(&[(limits::HEADER_DAILY_REMAINING, "0")]),
+        );
+        let error = budget.acquire(&key()).await.expect_err("quota spent");
+        assert!(matches!(error, Error::DailyQuotaExhausted { .. }));
+    }
+}

@@ -1,0 +1,106 @@
+//! A sandbox on 127.0.0.1:0 and clients for it.
+
+use std::sync::{Arc, OnceLock};
+
+use ghl_client::{Client, ClientConfig, Credentials, RetryPolicy};
+use ghl_sandbox::{Sandbox, SandboxConfig, SandboxInfo, SigningKeys};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub fn keys() -> Arc<SigningKeys> {
+    static KEYS: OnceLock<Arc<SigningKeys>> = OnceLock::new();
+    KEYS.get_or_init(|| Arc::new(SigningKeys::generate().expect("keys")))
+        .clone()
+}
+
+pub struct TestSandbox {
+    pub info: SandboxInfo,
+    pub admin: reqwest::Client,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestSandbox {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl TestSandbox {
+    pub async fn start_with(change: impl FnOnce(&mut SandboxConfig)) -> Self {
+        let mut config = SandboxConfig {
+            contacts: 20,
+            signing_keys: Some(keys()),
+            ..SandboxConfig::default()
+        };
+        change(&mut config);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let shutdown = CancellationToken::new();
+        let sandbox = Sandbox::start(config, listener, shutdown.clone())
+            .await
+            .expect("sandbox");
+        Self {
+            info: sandbox.info,
+            admin: reqwest::Client::new(),
+            shutdown,
+        }
+    }
+
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A client with the location's private integration token.
+    pub fn client(&self) -> Client {
+        self.client_with(RetryPolicy::default())
+    }
+
+    pub fn client_with(&self, retry: RetryPolicy) -> Client {
+        let mut config = ClientConfig::new(
+            self.info.base_url.parse().expect("url"),
+            Credentials::PrivateToken(self.info.private_integration_token.clone().into()),
+            self.info.location_id.clone(),
+        );
+        config.retry = retry;
+        Client::new(config).expect("client")
+    }
+
+    pub async fn admin_get(&self, path: &str) -> Value {
+        self.admin
+            .get(format!("{}/_sandbox{path}", self.info.base_url))
+            .send()
+            .await
+            .expect("admin")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    pub async fn admin_send(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let response = self
+            .admin
+            .request(method, format!("{}/_sandbox{path}", self.info.base_url))
+            .json(&body)
+            .send()
+            .await
+            .expect("admin");
+        assert!(
+            response.status().is_success(),
+            "admin {path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    pub async fn stats(&self) -> Value {
+        self.admin_get("/stats").await
+    }
+
+    pub async fn stored(&self, contact_id: &str) -> Value {
+        self.admin_get(&format!(
+            "/locations/{}/contacts/{contact_id}",
+            self.info.location_id
+        ))
+        .await
+    }
+}
