@@ -24,6 +24,10 @@ pub struct Operation {
     pub success_status: u16,
     pub api: Api,
     pub summary: &'static str,
+    /// The query parameters the spec defines.
+    pub query: &'static [&'static str],
+    /// Whether the request body carries the `locationId`.
+    pub body_has_location: bool,
 }
 
 impl Operation {
@@ -47,6 +51,9 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Search Contacts",
+        query: &[],
+        // SearchBodyV2DTO is empty in the spec; NOTES.md: the body carries locationId.
+        body_has_location: true,
     },
     Operation {
         id: "get-duplicate-contact",
@@ -57,6 +64,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Get Duplicate Contact",
+        query: &["locationId", "number", "email"],
+        body_has_location: false,
     },
     Operation {
         id: "get-all-tasks",
@@ -67,6 +76,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Get all Tasks",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "create-task",
@@ -77,6 +88,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 201,
         api: Api::Contacts,
         summary: "Create Task",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "get-task",
@@ -87,6 +100,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Get Task",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "update-task",
@@ -97,6 +112,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Update Task",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "delete-task",
@@ -107,6 +124,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Delete Task",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "update-task-completed",
@@ -117,6 +136,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Update Task Completed",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "get-appointments-for-contact",
@@ -127,6 +148,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Get Appointments for Contact",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "add-tags",
@@ -137,6 +160,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 201,
         api: Api::Contacts,
         summary: "Add Tags",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "remove-tags",
@@ -147,6 +172,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Remove Tags",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "get-all-notes",
@@ -157,6 +184,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Get All Notes",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "create-note",
@@ -167,6 +196,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 201,
         api: Api::Contacts,
         summary: "Create Note",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "get-note",
@@ -177,6 +208,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Get Note",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "update-note",
@@ -187,6 +220,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Update Note",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "delete-note",
@@ -197,6 +232,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Delete Note",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "create-association",
@@ -207,6 +244,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 201,
         api: Api::Contacts,
         summary: "Update Contacts Tags",
+        query: &[],
+        body_has_location: true,
     },
     Operation {
         id: "add-remove-contact-from-business",
@@ -217,6 +256,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Add/Remove Contacts From Business",
+        query: &[],
+        body_has_location: true,
     },
     Operation {
         id: "get-contact",
@@ -227,6 +268,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Get Contact",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "update-contact",
@@ -237,6 +280,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Update Contact",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "delete-contact",
@@ -247,6 +292,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Delete Contact",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "upsert-contact",
@@ -257,6 +304,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Upsert Contact",
+        query: &[],
+        body_has_location: true,
     },
     Operation {
         id: "get-contacts-by-businessId",
@@ -267,6 +316,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Get Contacts By BusinessId",
+        query: &["limit", "locationId", "skip", "query"],
+        body_has_location: false,
     },
     Operation {
         id: "add-followers-contact",
@@ -277,6 +328,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 201,
         api: Api::Contacts,
         summary: "Add Followers",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "remove-followers-contact",
@@ -287,6 +340,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Remove Followers",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "add-contact-to-campaign",
@@ -297,6 +352,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 201,
         api: Api::Contacts,
         summary: "Add Contact to Campaign",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "remove-contact-from-campaign",
@@ -307,6 +364,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Remove Contact From Campaign",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "remove-contact-from-every-campaign",
@@ -317,6 +376,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Remove Contact From Every Campaign",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "add-contact-to-workflow",
@@ -327,6 +388,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Add Contact to Workflow",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "delete-contact-from-workflow",
@@ -337,6 +400,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Delete Contact from Workflow",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "create-contact",
@@ -347,6 +412,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 201,
         api: Api::Contacts,
         summary: "Create Contact",
+        query: &[],
+        body_has_location: true,
     },
     Operation {
         id: "get-contacts",
@@ -357,6 +424,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Contacts,
         summary: "Get Contacts",
+        query: &["locationId", "startAfterId", "startAfter", "query", "limit"],
+        body_has_location: false,
     },
     Operation {
         id: "create-appointment",
@@ -367,6 +436,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Calendars,
         summary: "Create appointment",
+        query: &[],
+        body_has_location: true,
     },
     Operation {
         id: "edit-appointment",
@@ -377,6 +448,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Calendars,
         summary: "Update Appointment",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "get-appointment",
@@ -387,6 +460,8 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Calendars,
         summary: "Get Appointment",
+        query: &[],
+        body_has_location: false,
     },
     Operation {
         id: "get-calendar-events",
@@ -397,6 +472,15 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Calendars,
         summary: "Get Calendar Events",
+        query: &[
+            "locationId",
+            "userId",
+            "calendarId",
+            "groupId",
+            "startTime",
+            "endTime",
+        ],
+        body_has_location: false,
     },
     Operation {
         id: "delete-event",
@@ -407,5 +491,7 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 201,
         api: Api::Calendars,
         summary: "Delete Event",
+        query: &[],
+        body_has_location: false,
     },
 ];

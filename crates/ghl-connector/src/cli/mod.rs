@@ -1,5 +1,6 @@
 //! The commands of `ghl-connector`.
 
+mod api;
 mod sandbox;
 
 use clap::{Parser, Subcommand};
@@ -22,11 +23,14 @@ pub struct Cli {
 pub enum Command {
     /// Start the local HighLevel sandbox; prints one JSON line with its addresses and credentials.
     Sandbox(sandbox::SandboxArgs),
+    /// Call any HighLevel API operation by its operationId; JSON on stdout.
+    Api(api::ApiArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Api(args) => api::run(args).await,
     }
 }
 

@@ -1,0 +1,223 @@
+//! `ghl-connector sandbox` as a script uses it: one JSON line once listening, then HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(args: &[&str]) -> (Running, Value) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+        .arg("sandbox")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("a line");
+    (
+        Running(child),
+        serde_json::from_str(&line).expect("the line is JSON"),
+    )
+}
+
+#[test]
+fn sandbox_prints_one_json_line_with_everything_a_client_needs() {
+    let (_running, info) = start(&["--port", "0", "--contacts", "7", "--locations", "2"]);
+    for field in [
+        "base_url",
+        "location_id",
+        "company_id",
+        "private_integration_token",
+        "calendar_id",
+    ] {
+        assert!(
+            info[field].as_str().is_some_and(|value| !value.is_empty()),
+            "{field} in {info}"
+        );
+    }
+    for field in ["client_id", "client_secret", "authorize_url", "token_url"] {
+        assert!(info["oauth"][field].is_string(), "oauth.{field}");
+    }
+    assert!(info["webhook_public_keys"]["rsa_pem"]
+        .as_str()
+        .is_some_and(|pem| pem.starts_with("-----BEGIN PUBLIC KEY-----")));
+    assert!(info["webhook_public_keys"]["ed25519"]
+        .as_str()
+        .is_some_and(|key| key.starts_with("MCowBQYDK2VwAyEA")));
+    assert_eq!(info["locations"].as_array().map(Vec::len), Some(2));
+
+    let base = info["base_url"].as_str().expect("base_url");
+    let location = info["location_id"].as_str().expect("location");
+    let token = info["private_integration_token"].as_str().expect("token");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let body: Value = runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{base}/contacts/?locationId={location}&limit=100"))
+            .bearer_auth(token)
+            .header("Version", "2021-07-28")
+            .send()
+            .await
+            .expect("answer")
+            .json()
+            .await
+            .expect("json")
+    });
+    assert_eq!(body["contacts"].as_array().map(Vec::len), Some(7));
+}
+
+#[test]
+fn bad_options_fail_with_a_message_and_non_zero_exit() {
+    for args in [
+        vec!["--fault-500", "1.5"],
+        vec!["--rate-burst", "0"],
+        vec!["--faults-json", "{\"default\":{\"x\":1}}"],
+        vec!["--port", "notaport"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+            .arg("sandbox")
+            .args(&args)
+            .output()
+            .expect("runs");
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.trim().is_empty(), "{args:?} says why");
+        assert!(output.stdout.is_empty(), "{args:?} prints no JSON line");
+    }
+}
+
+fn api(info: &Value, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+        .arg("api")
+        .args(args)
+        .args(["--base-url", info["base_url"].as_str().expect("base_url")])
+        .args([
+            "--token",
+            info["private_integration_token"].as_str().expect("token"),
+        ])
+        .args([
+            "--location-id",
+            info["location_id"].as_str().expect("location"),
+        ])
+        .output()
+        .expect("runs")
+}
+
+fn stdout_json(output: &std::process::Output) -> Value {
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn api_calls_any_operation_and_pages_through_lists() {
+    let (_running, info) = start(&["--port", "0", "--contacts", "45"]);
+    let page = stdout_json(&api(&info, &["get-contacts", "--param", "limit=10"]));
+    assert_eq!(page["contacts"].as_array().map(Vec::len), Some(10));
+
+    let all = stdout_json(&api(
+        &info,
+        &["get-contacts", "--param", "limit=10", "--all-pages"],
+    ));
+    assert_eq!(all.as_array().map(Vec::len), Some(45));
+
+    let created = stdout_json(&api(
+        &info,
+        &[
+            "create-contact",
+            "--body",
+            r#"{"firstName":"Cli","email":"cli@example.com"}"#,
+        ],
+    ));
+    let id = created["contact"]["id"].as_str().expect("id");
+    let body_file = std::env::temp_dir().join(format!("ghl-task-{}.json", std::process::id()));
+    std::fs::write(
+        &body_file,
+        r#"{"title":"From a file","dueDate":"2026-12-01T10:00:00Z","completed":false}"#,
+    )
+    .expect("write");
+    let task = stdout_json(&api(
+        &info,
+        &[
+            "create-task",
+            "--param",
+            &format!("contactId={id}"),
+            "--body",
+            &format!("@{}", body_file.display()),
+        ],
+    ));
+    assert_eq!(task["task"]["title"], "From a file");
+    let _ = std::fs::remove_file(body_file);
+
+    let searched = stdout_json(&api(
+        &info,
+        &[
+            "search-contacts-advanced",
+            "--body",
+            r#"{"pageLimit":20}"#,
+            "--all-pages",
+        ],
+    ));
+    assert_eq!(searched.as_array().map(Vec::len), Some(46));
+}
+
+#[test]
+fn api_failures_exit_non_zero_with_the_reason() {
+    let (_running, info) = start(&["--port", "0", "--contacts", "1"]);
+    let cases: [(&[&str], &str); 5] = [
+        (&["get-everything"], "unknown operation"),
+        (&["get-contact", "--param", "contactId=nope"], "not found"),
+        (&["create-contact", "--body", "{not json"], "not valid JSON"),
+        (
+            &[
+                "update-contact",
+                "--param",
+                "contactId=x",
+                "--param",
+                "oops",
+            ],
+            "NAME=VALUE",
+        ),
+        (
+            &["get-contact", "--all-pages", "--param", "contactId=x"],
+            "--all-pages",
+        ),
+    ];
+    for (args, reason) in cases {
+        let output = api(&info, args);
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(reason), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[test]
+fn api_lists_every_operation() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+        .args(["api", "--list", "--json"])
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 37);
+    assert!(lines
+        .iter()
+        .any(|op| op["operation"] == "search-contacts-advanced" && op["method"] == "POST"));
+}
