@@ -571,7 +571,8 @@ fn parse_limit(limit: Option<&str>, max: usize) -> ApiResult<usize> {
     }
 }
 
-fn matches_query(contact: &Contact, needle: &str) -> bool {
+/// The free-text `query` of list and search: name, email, phone or company contains it.
+pub fn matches_query(contact: &Contact, needle: &str) -> bool {
     [
         &contact.name,
         &contact.email,

@@ -14,6 +14,7 @@ use ghl_types::Contact;
 use serde_json::{json, Value};
 
 use super::body::Body;
+use super::contacts::matches_query;
 use super::Caller;
 use crate::clock::parse_millis;
 use crate::error::{ApiError, ApiResult};
@@ -262,18 +263,6 @@ fn as_number(value: &Value) -> Option<f64> {
         Value::String(text) => parse_millis(text).map(|millis| millis as f64),
         _ => None,
     }
-}
-
-fn matches_query(contact: &Contact, needle: &str) -> bool {
-    [
-        &contact.name,
-        &contact.email,
-        &contact.phone,
-        &contact.company_name,
-    ]
-    .into_iter()
-    .flatten()
-    .any(|text| text.to_lowercase().contains(needle))
 }
 
 /// Orders sort keys field by field (missing values last), then by id ascending.
