@@ -31,17 +31,10 @@ fn sandbox(limits: RateLimits) -> (SandboxInfo, CancellationToken) {
             .build()
             .expect("runtime");
         runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            let config = SandboxConfig {
-                contacts: 1000,
-                rate_limits: limits,
-                ..SandboxConfig::default()
-            };
-            let sandbox = Sandbox::start(config, listener, stop.clone())
-                .await
-                .expect("sandbox");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let config =
+                SandboxConfig { contacts: 1000, rate_limits: limits, ..SandboxConfig::default() };
+            let sandbox = Sandbox::start(config, listener, stop.clone()).await.expect("sandbox");
             sender.send(sandbox.info.clone()).expect("send info");
             stop.cancelled().await;
         });
@@ -68,28 +61,17 @@ async fn stats(info: &SandboxInfo) -> serde_json::Value {
 }
 
 async fn a_contact_id(client: &Client) -> String {
-    client
-        .list_contacts(&[("limit", "1")])
-        .await
-        .expect("list")
-        .contacts[0]
-        .id
-        .clone()
+    client.list_contacts(&[("limit", "1")]).await.expect("list").contacts[0].id.clone()
 }
 
 async fn budget_run() {
-    let (info, shutdown) = sandbox(RateLimits {
-        burst: BURST,
-        interval_ms: INTERVAL_MS,
-        daily: 10_000_000,
-    });
+    let (info, shutdown) =
+        sandbox(RateLimits { burst: BURST, interval_ms: INTERVAL_MS, daily: 10_000_000 });
     let client = client(&info);
     let contact = Arc::new(a_contact_id(&client).await);
     // Let the window the probe request used empty, so the run starts from a full budget.
     tokio::time::sleep(Duration::from_millis(INTERVAL_MS + 50)).await;
-    let baseline = stats(&info).await["requests"]["get-contact"]["200"]
-        .as_u64()
-        .unwrap_or(0);
+    let baseline = stats(&info).await["requests"]["get-contact"]["200"].as_u64().unwrap_or(0);
     let started = Instant::now();
     let failures = stream::iter(0..BUDGET_REQUESTS)
         .map(|_| {
@@ -108,10 +90,7 @@ async fn budget_run() {
     println!("  429s earned: {}", stats["rateLimited"]);
     println!(
         "  get-contact answers: {}",
-        stats["requests"]["get-contact"]["200"]
-            .as_u64()
-            .unwrap_or(0)
-            - baseline
+        stats["requests"]["get-contact"]["200"].as_u64().unwrap_or(0) - baseline
     );
     println!(
         "  total {:.3} s; least the limit allows {:.3} s; ratio {:.3}",
@@ -123,11 +102,8 @@ async fn budget_run() {
 }
 
 async fn overhead_run() {
-    let (info, shutdown) = sandbox(RateLimits {
-        burst: u32::MAX,
-        interval_ms: 1000,
-        daily: u32::MAX,
-    });
+    let (info, shutdown) =
+        sandbox(RateLimits { burst: u32::MAX, interval_ms: 1000, daily: u32::MAX });
     let client = client(&info);
     let contact = a_contact_id(&client).await;
     let plain = reqwest::Client::new();
@@ -164,18 +140,12 @@ async fn overhead_run() {
     }
     let per = |total: Duration| total.as_secs_f64() * 1e6 / OVERHEAD_REQUESTS as f64;
     println!("client overhead: {OVERHEAD_REQUESTS} sequential GET /contacts/{{id}} each way, unthrottled sandbox");
-    println!(
-        "  plain reqwest (send + JSON parse): {:.1} us per request",
-        per(plain_total)
-    );
+    println!("  plain reqwest (send + JSON parse): {:.1} us per request", per(plain_total));
     println!(
         "  ghl-client (budget, token, retry, typed Contact): {:.1} us per request",
         per(client_total)
     );
-    println!(
-        "  overhead: {:.1} us per request",
-        per(client_total) - per(plain_total)
-    );
+    println!("  overhead: {:.1} us per request", per(client_total) - per(plain_total));
     shutdown.cancel();
 }
 

@@ -53,10 +53,7 @@ impl TokenSet {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
 }
 
 /// Where a connection's tokens live. The engine implements it on its encrypted store; a
@@ -123,10 +120,7 @@ impl OAuthApp {
             .append_pair("redirect_uri", self.redirect_uri.as_str())
             .append_pair("scope", &scopes.join(" "))
             .append_pair("state", &state);
-        AuthorizationRequest {
-            url,
-            state: state.into(),
-        }
+        AuthorizationRequest { url, state: state.into() }
     }
 
     /// Checks the `state` that came back and exchanges the code for tokens.
@@ -158,10 +152,7 @@ impl OAuthApp {
     ) -> Result<TokenSet> {
         self.token_request(
             http,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh_token.expose()),
-            ],
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh_token.expose())],
         )
         .await
     }
@@ -228,9 +219,7 @@ fn message_of(body: &str) -> String {
     serde_json::from_str::<serde_json::Value>(body)
         .ok()
         .and_then(|value| {
-            value
-                .get("message")
-                .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned))
+            value.get("message").map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned))
         })
         .unwrap_or_else(|| body.chars().take(200).collect())
 }
@@ -277,9 +266,7 @@ impl OAuthConnection {
         self.store
             .load()
             .await?
-            .ok_or_else(|| Error::ReconnectNeeded {
-                reason: "no tokens stored".into(),
-            })
+            .ok_or_else(|| Error::ReconnectNeeded { reason: "no tokens stored".into() })
     }
 
     /// A token valid for at least `REFRESH_AHEAD`, refreshing first if needed.
@@ -297,8 +284,7 @@ impl OAuthConnection {
         http: &reqwest::Client,
         rejected: &Secret<String>,
     ) -> Result<Secret<String>> {
-        self.refresh_unless(http, |current| current.access_token != *rejected)
-            .await
+        self.refresh_unless(http, |current| current.access_token != *rejected).await
     }
 
     /// Under the lock, re-reads the store: if `fresh_enough` says another task already
@@ -316,8 +302,7 @@ impl OAuthConnection {
         }
         let refreshed = self.app.refresh(http, &current.refresh_token).await?;
         self.store.save(&refreshed).await?;
-        self.refreshes
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.refreshes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(
             location = refreshed.location_id.as_deref().unwrap_or(""),
             "OAuth tokens refreshed"

@@ -6,10 +6,7 @@ use std::time::Duration;
 pub enum Error {
     /// Still rate-limited when the retry budget ran out; try again after `retry_after`.
     #[error("{operation}: rate limited by HighLevel; retry after {retry_after:?}")]
-    RateLimited {
-        operation: String,
-        retry_after: Duration,
-    },
+    RateLimited { operation: String, retry_after: Duration },
     /// The location's daily request quota is spent: checkpoint and resume after `resets_in`.
     #[error("daily request quota exhausted; it resets in {resets_in:?}")]
     DailyQuotaExhausted { resets_in: Duration },
@@ -28,32 +25,16 @@ pub enum Error {
     NotFound { operation: String, message: String },
     /// The location refuses a duplicate contact; `contact_id` is the existing one.
     #[error("{operation}: duplicate of contact {contact_id} (by {matching_field})")]
-    Duplicate {
-        operation: String,
-        contact_id: String,
-        matching_field: String,
-    },
+    Duplicate { operation: String, contact_id: String, matching_field: String },
     /// The request was refused as invalid (HighLevel's messages kept).
     #[error("{operation}: invalid request ({status}): {}", messages.join("; "))]
-    Validation {
-        operation: String,
-        status: u16,
-        messages: Vec<String>,
-    },
+    Validation { operation: String, status: u16, messages: Vec<String> },
     /// Transient failures (5xx, timeouts, dropped connections) outlasted the retries.
     #[error("{operation}: failed after retries: {message}")]
-    Transient {
-        operation: String,
-        status: Option<u16>,
-        message: String,
-    },
+    Transient { operation: String, status: Option<u16>, message: String },
     /// Any other refusal; retrying will not help.
     #[error("{operation}: failed ({status}): {message}")]
-    Permanent {
-        operation: String,
-        status: u16,
-        message: String,
-    },
+    Permanent { operation: String, status: u16, message: String },
     /// The OAuth `state` that came back is not the one sent: a forged or stale redirect.
     #[error("OAuth state mismatch: the authorization response was not for this request")]
     StateMismatch,

@@ -31,12 +31,7 @@ pub use secret::Secret;
 use crate::retry::{classify, Outcome};
 
 /// Operations that create a new record each time they run: never blindly repeated.
-const CREATES: &[&str] = &[
-    "create-contact",
-    "create-task",
-    "create-note",
-    "create-appointment",
-];
+const CREATES: &[&str] = &["create-contact", "create-task", "create-note", "create-appointment"];
 
 pub struct ClientConfig {
     /// `https://services.leadconnectorhq.com`, or a sandbox's `base_url`.
@@ -94,10 +89,7 @@ impl Client {
             inner: Arc::new(Inner {
                 http,
                 base_url: config.base_url,
-                budget_key: BudgetKey {
-                    app,
-                    location: config.location_id.clone(),
-                },
+                budget_key: BudgetKey { app, location: config.location_id.clone() },
                 credentials: config.credentials,
                 location_id: config.location_id,
                 budget: config.budget.unwrap_or_else(|| LocalBudget::new()),
@@ -189,18 +181,10 @@ impl Client {
                         connection.after_unauthorized(&inner.http, &token).await?;
                     }
                     _ => {
-                        return Err(Error::Unauthorized {
-                            operation: operation.id.into(),
-                            message,
-                        })
+                        return Err(Error::Unauthorized { operation: operation.id.into(), message })
                     }
                 },
-                Outcome::Retry {
-                    retry_after,
-                    status,
-                    why,
-                    ambiguous,
-                } => {
+                Outcome::Retry { retry_after, status, why, ambiguous } => {
                     attempt += 1;
                     if is_create && ambiguous {
                         maybe_applied = true;
@@ -301,10 +285,7 @@ fn fill_path(
     }
     if let Some(start) = path.find('{') {
         let missing = path[start + 1..].split('}').next().unwrap_or_default();
-        return Err(Error::InvalidCall(format!(
-            "{}: missing parameter {missing}",
-            operation.id
-        )));
+        return Err(Error::InvalidCall(format!("{}: missing parameter {missing}", operation.id)));
     }
     Ok((path, query))
 }

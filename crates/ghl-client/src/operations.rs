@@ -78,9 +78,7 @@ impl Client {
 
     fn with_location(&self, input: &ContactInput) -> ContactInput {
         let mut input = input.clone();
-        input
-            .location_id
-            .get_or_insert_with(|| self.location_id().to_owned());
+        input.location_id.get_or_insert_with(|| self.location_id().to_owned());
         input
     }
 
@@ -88,8 +86,7 @@ impl Client {
     pub async fn contact(&self, contact_id: &str) -> Result<Contact> {
         field(
             "get-contact",
-            self.json("get-contact", &[("contactId", contact_id)], None)
-                .await?,
+            self.json("get-contact", &[("contactId", contact_id)], None).await?,
             "contact",
         )
     }
@@ -97,39 +94,26 @@ impl Client {
     /// create-contact (never repeated blindly: see `recovery`)
     pub async fn create_contact(&self, input: &ContactInput) -> Result<Contact> {
         let body = body_of(&self.with_location(input))?;
-        field(
-            "create-contact",
-            self.json("create-contact", &[], Some(body)).await?,
-            "contact",
-        )
+        field("create-contact", self.json("create-contact", &[], Some(body)).await?, "contact")
     }
 
     /// update-contact
     pub async fn update_contact(&self, contact_id: &str, input: &ContactInput) -> Result<Contact> {
         let answer = self
-            .json(
-                "update-contact",
-                &[("contactId", contact_id)],
-                Some(body_of(input)?),
-            )
+            .json("update-contact", &[("contactId", contact_id)], Some(body_of(input)?))
             .await?;
         field("update-contact", answer, "contact")
     }
 
     /// delete-contact
     pub async fn delete_contact(&self, contact_id: &str) -> Result<()> {
-        self.json("delete-contact", &[("contactId", contact_id)], None)
-            .await
-            .map(drop)
+        self.json("delete-contact", &[("contactId", contact_id)], None).await.map(drop)
     }
 
     /// upsert-contact
     pub async fn upsert_contact(&self, input: &ContactInput) -> Result<Upserted> {
         let body = body_of(&self.with_location(input))?;
-        whole(
-            "upsert-contact",
-            self.json("upsert-contact", &[], Some(body)).await?,
-        )
+        whole("upsert-contact", self.json("upsert-contact", &[], Some(body)).await?)
     }
 
     /// get-contacts (one page; see `contacts_stream` for all)
@@ -143,8 +127,7 @@ impl Client {
     pub async fn search_contacts(&self, body: &SearchBody) -> Result<SearchPage> {
         whole(
             "search-contacts-advanced",
-            self.json("search-contacts-advanced", &[], Some(body_of(body)?))
-                .await?,
+            self.json("search-contacts-advanced", &[], Some(body_of(body)?)).await?,
         )
     }
 
@@ -170,10 +153,8 @@ impl Client {
         business_id: &str,
         params: &Params<'_>,
     ) -> Result<Vec<Contact>> {
-        let mut all: Vec<(&str, &str)> = vec![
-            ("businessId", business_id),
-            ("locationId", self.location_id()),
-        ];
+        let mut all: Vec<(&str, &str)> =
+            vec![("businessId", business_id), ("locationId", self.location_id())];
         all.extend_from_slice(params);
         field(
             "get-contacts-by-businessId",
@@ -189,42 +170,29 @@ impl Client {
         business_id: Option<&str>,
     ) -> Result<()> {
         let body = json!({ "locationId": self.location_id(), "ids": contact_ids, "businessId": business_id });
-        self.json("add-remove-contact-from-business", &[], Some(body))
-            .await
-            .map(drop)
+        self.json("add-remove-contact-from-business", &[], Some(body)).await.map(drop)
     }
 
     /// get-all-tasks
     pub async fn tasks(&self, contact_id: &str) -> Result<Vec<Task>> {
         field(
             "get-all-tasks",
-            self.json("get-all-tasks", &[("contactId", contact_id)], None)
-                .await?,
+            self.json("get-all-tasks", &[("contactId", contact_id)], None).await?,
             "tasks",
         )
     }
 
     /// get-task
     pub async fn task(&self, contact_id: &str, task_id: &str) -> Result<Task> {
-        let answer = self
-            .json(
-                "get-task",
-                &[("contactId", contact_id), ("taskId", task_id)],
-                None,
-            )
-            .await?;
+        let answer =
+            self.json("get-task", &[("contactId", contact_id), ("taskId", task_id)], None).await?;
         field("get-task", answer, "task")
     }
 
     /// create-task (never repeated blindly)
     pub async fn create_task(&self, contact_id: &str, input: &TaskInput) -> Result<Task> {
-        let answer = self
-            .json(
-                "create-task",
-                &[("contactId", contact_id)],
-                Some(body_of(input)?),
-            )
-            .await?;
+        let answer =
+            self.json("create-task", &[("contactId", contact_id)], Some(body_of(input)?)).await?;
         field("create-task", answer, "task")
     }
 
@@ -238,8 +206,7 @@ impl Client {
         let params = [("contactId", contact_id), ("taskId", task_id)];
         field(
             "update-task",
-            self.json("update-task", &params, Some(body_of(input)?))
-                .await?,
+            self.json("update-task", &params, Some(body_of(input)?)).await?,
             "task",
         )
     }
@@ -253,32 +220,23 @@ impl Client {
     ) -> Result<Task> {
         let params = [("contactId", contact_id), ("taskId", task_id)];
         let answer = self
-            .json(
-                "update-task-completed",
-                &params,
-                Some(json!({ "completed": completed })),
-            )
+            .json("update-task-completed", &params, Some(json!({ "completed": completed })))
             .await?;
         field("update-task-completed", answer, "task")
     }
 
     /// delete-task
     pub async fn delete_task(&self, contact_id: &str, task_id: &str) -> Result<()> {
-        self.json(
-            "delete-task",
-            &[("contactId", contact_id), ("taskId", task_id)],
-            None,
-        )
-        .await
-        .map(drop)
+        self.json("delete-task", &[("contactId", contact_id), ("taskId", task_id)], None)
+            .await
+            .map(drop)
     }
 
     /// get-all-notes
     pub async fn notes(&self, contact_id: &str) -> Result<Vec<Note>> {
         field(
             "get-all-notes",
-            self.json("get-all-notes", &[("contactId", contact_id)], None)
-                .await?,
+            self.json("get-all-notes", &[("contactId", contact_id)], None).await?,
             "notes",
         )
     }
@@ -287,25 +245,15 @@ impl Client {
     pub async fn note(&self, contact_id: &str, note_id: &str) -> Result<Note> {
         field(
             "get-note",
-            self.json(
-                "get-note",
-                &[("contactId", contact_id), ("id", note_id)],
-                None,
-            )
-            .await?,
+            self.json("get-note", &[("contactId", contact_id), ("id", note_id)], None).await?,
             "note",
         )
     }
 
     /// create-note (never repeated blindly)
     pub async fn create_note(&self, contact_id: &str, input: &NoteInput) -> Result<Note> {
-        let answer = self
-            .json(
-                "create-note",
-                &[("contactId", contact_id)],
-                Some(body_of(input)?),
-            )
-            .await?;
+        let answer =
+            self.json("create-note", &[("contactId", contact_id)], Some(body_of(input)?)).await?;
         field("create-note", answer, "note")
     }
 
@@ -319,31 +267,22 @@ impl Client {
         let params = [("contactId", contact_id), ("id", note_id)];
         field(
             "update-note",
-            self.json("update-note", &params, Some(body_of(input)?))
-                .await?,
+            self.json("update-note", &params, Some(body_of(input)?)).await?,
             "note",
         )
     }
 
     /// delete-note
     pub async fn delete_note(&self, contact_id: &str, note_id: &str) -> Result<()> {
-        self.json(
-            "delete-note",
-            &[("contactId", contact_id), ("id", note_id)],
-            None,
-        )
-        .await
-        .map(drop)
+        self.json("delete-note", &[("contactId", contact_id), ("id", note_id)], None)
+            .await
+            .map(drop)
     }
 
     /// add-tags: answers the contact's tags.
     pub async fn add_tags(&self, contact_id: &str, tags: &[String]) -> Result<Vec<String>> {
         let answer = self
-            .json(
-                "add-tags",
-                &[("contactId", contact_id)],
-                Some(json!({ "tags": tags })),
-            )
+            .json("add-tags", &[("contactId", contact_id)], Some(json!({ "tags": tags })))
             .await?;
         field("add-tags", answer, "tags")
     }
@@ -351,11 +290,7 @@ impl Client {
     /// remove-tags: answers the contact's tags.
     pub async fn remove_tags(&self, contact_id: &str, tags: &[String]) -> Result<Vec<String>> {
         let answer = self
-            .json(
-                "remove-tags",
-                &[("contactId", contact_id)],
-                Some(json!({ "tags": tags })),
-            )
+            .json("remove-tags", &[("contactId", contact_id)], Some(json!({ "tags": tags })))
             .await?;
         field("remove-tags", answer, "tags")
     }
@@ -368,18 +303,13 @@ impl Client {
         tags: &[String],
         remove_all: bool,
     ) -> Result<Value> {
-        let kind = if action == BulkTagAction::Add {
-            "add"
-        } else {
-            "remove"
-        };
+        let kind = if action == BulkTagAction::Add { "add" } else { "remove" };
         let mut body =
             json!({ "contacts": contact_ids, "tags": tags, "locationId": self.location_id() });
         if remove_all {
             body["removeAllTags"] = true.into();
         }
-        self.json("create-association", &[("type", kind)], Some(body))
-            .await
+        self.json("create-association", &[("type", kind)], Some(body)).await
     }
 
     /// add-followers-contact
@@ -405,28 +335,20 @@ impl Client {
     /// add-contact-to-campaign
     pub async fn add_to_campaign(&self, contact_id: &str, campaign_id: &str) -> Result<()> {
         let params = [("contactId", contact_id), ("campaignId", campaign_id)];
-        self.json("add-contact-to-campaign", &params, Some(json!({})))
-            .await
-            .map(drop)
+        self.json("add-contact-to-campaign", &params, Some(json!({}))).await.map(drop)
     }
 
     /// remove-contact-from-campaign
     pub async fn remove_from_campaign(&self, contact_id: &str, campaign_id: &str) -> Result<()> {
         let params = [("contactId", contact_id), ("campaignId", campaign_id)];
-        self.json("remove-contact-from-campaign", &params, None)
-            .await
-            .map(drop)
+        self.json("remove-contact-from-campaign", &params, None).await.map(drop)
     }
 
     /// remove-contact-from-every-campaign
     pub async fn remove_from_every_campaign(&self, contact_id: &str) -> Result<()> {
-        self.json(
-            "remove-contact-from-every-campaign",
-            &[("contactId", contact_id)],
-            None,
-        )
-        .await
-        .map(drop)
+        self.json("remove-contact-from-every-campaign", &[("contactId", contact_id)], None)
+            .await
+            .map(drop)
     }
 
     /// add-contact-to-workflow
@@ -439,41 +361,29 @@ impl Client {
         let params = [("contactId", contact_id), ("workflowId", workflow_id)];
         let body =
             event_start_time.map_or_else(|| json!({}), |time| json!({ "eventStartTime": time }));
-        self.json("add-contact-to-workflow", &params, Some(body))
-            .await
-            .map(drop)
+        self.json("add-contact-to-workflow", &params, Some(body)).await.map(drop)
     }
 
     /// delete-contact-from-workflow
     pub async fn remove_from_workflow(&self, contact_id: &str, workflow_id: &str) -> Result<()> {
         let params = [("contactId", contact_id), ("workflowId", workflow_id)];
-        self.json("delete-contact-from-workflow", &params, Some(json!({})))
-            .await
-            .map(drop)
+        self.json("delete-contact-from-workflow", &params, Some(json!({}))).await.map(drop)
     }
 
     /// get-appointments-for-contact
     pub async fn appointments_of(&self, contact_id: &str) -> Result<Vec<CalendarEvent>> {
-        let answer = self
-            .json(
-                "get-appointments-for-contact",
-                &[("contactId", contact_id)],
-                None,
-            )
-            .await?;
+        let answer =
+            self.json("get-appointments-for-contact", &[("contactId", contact_id)], None).await?;
         field("get-appointments-for-contact", answer, "events")
     }
 
     /// create-appointment (never repeated blindly)
     pub async fn create_appointment(&self, input: &AppointmentInput) -> Result<CalendarEvent> {
         let mut input = input.clone();
-        input
-            .location_id
-            .get_or_insert_with(|| self.location_id().to_owned());
+        input.location_id.get_or_insert_with(|| self.location_id().to_owned());
         whole(
             "create-appointment",
-            self.json("create-appointment", &[], Some(body_of(&input)?))
-                .await?,
+            self.json("create-appointment", &[], Some(body_of(&input)?)).await?,
         )
     }
 
@@ -481,8 +391,7 @@ impl Client {
     pub async fn appointment(&self, event_id: &str) -> Result<CalendarEvent> {
         field(
             "get-appointment",
-            self.json("get-appointment", &[("eventId", event_id)], None)
-                .await?,
+            self.json("get-appointment", &[("eventId", event_id)], None).await?,
             "event",
         )
     }
@@ -495,20 +404,13 @@ impl Client {
     ) -> Result<CalendarEvent> {
         whole(
             "edit-appointment",
-            self.json(
-                "edit-appointment",
-                &[("eventId", event_id)],
-                Some(body_of(input)?),
-            )
-            .await?,
+            self.json("edit-appointment", &[("eventId", event_id)], Some(body_of(input)?)).await?,
         )
     }
 
     /// delete-event
     pub async fn delete_event(&self, event_id: &str) -> Result<()> {
-        self.json("delete-event", &[("eventId", event_id)], None)
-            .await
-            .map(drop)
+        self.json("delete-event", &[("eventId", event_id)], None).await.map(drop)
     }
 
     /// get-calendar-events: events of a calendar starting in [start_ms, end_ms].

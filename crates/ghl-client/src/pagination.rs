@@ -9,11 +9,8 @@ use crate::error::{Error, Result};
 use crate::Client;
 
 /// The operations `pages` knows how to walk.
-pub const PAGED_OPERATIONS: &[&str] = &[
-    "get-contacts",
-    "search-contacts-advanced",
-    "get-contacts-by-businessId",
-];
+pub const PAGED_OPERATIONS: &[&str] =
+    &["get-contacts", "search-contacts-advanced", "get-contacts-by-businessId"];
 
 /// Where the next page starts.
 enum Cursor {
@@ -42,12 +39,8 @@ impl Client {
         let client = self.clone();
         let operation = operation_id.to_owned();
         stream::try_unfold(Cursor::First, move |cursor| {
-            let (client, operation, params, body) = (
-                client.clone(),
-                operation.clone(),
-                params.clone(),
-                body.clone(),
-            );
+            let (client, operation, params, body) =
+                (client.clone(), operation.clone(), params.clone(), body.clone());
             async move {
                 if matches!(cursor, Cursor::Done) {
                     return Ok(None);
@@ -82,11 +75,7 @@ impl Client {
     ) -> Result<(Vec<Value>, Cursor)> {
         match operation {
             "get-contacts" => {
-                if let Cursor::StartAfter {
-                    start_after,
-                    start_after_id,
-                } = cursor
-                {
+                if let Cursor::StartAfter { start_after, start_after_id } = cursor {
                     params.retain(|(name, _)| name != "startAfter" && name != "startAfterId");
                     params.push(("startAfter".into(), start_after));
                     params.push(("startAfterId".into(), start_after_id));
@@ -161,18 +150,12 @@ impl Client {
         params: &[(String, String)],
         body: Option<&Value>,
     ) -> Result<Value> {
-        let borrowed: Vec<(&str, &str)> = params
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()))
-            .collect();
+        let borrowed: Vec<(&str, &str)> =
+            params.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
         self.call(operation, &borrowed, body).await
     }
 }
 
 fn records(answer: &Value, field: &str) -> Vec<Value> {
-    answer
-        .get(field)
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
+    answer.get(field).and_then(Value::as_array).cloned().unwrap_or_default()
 }

@@ -80,11 +80,7 @@ impl Window {
 
     fn forget_old(&mut self, now: Instant) {
         let horizon = self.interval + self.margin();
-        while self
-            .sent
-            .front()
-            .is_some_and(|sent| now.duration_since(*sent) >= horizon)
-        {
+        while self.sent.front().is_some_and(|sent| now.duration_since(*sent) >= horizon) {
             self.sent.pop_front();
         }
     }
@@ -93,9 +89,7 @@ impl Window {
     fn try_take(&mut self, now: Instant) -> Result<Option<Duration>> {
         if let Some(until) = self.paused_until.filter(|until| *until > now) {
             if self.daily_remaining == Some(0) {
-                return Err(Error::DailyQuotaExhausted {
-                    resets_in: until - now,
-                });
+                return Err(Error::DailyQuotaExhausted { resets_in: until - now });
             }
             return Ok(Some(until - now));
         }
@@ -116,9 +110,7 @@ impl Window {
             return Ok(None);
         }
         let oldest = self.sent.front().copied().unwrap_or(now);
-        Ok(Some(
-            (oldest + self.interval + self.margin()).saturating_duration_since(now),
-        ))
+        Ok(Some((oldest + self.interval + self.margin()).saturating_duration_since(now)))
     }
 }
 
@@ -145,12 +137,8 @@ fn until_utc_midnight() -> Duration {
 impl RateBudget for LocalBudget {
     async fn acquire(&self, key: &BudgetKey) -> Result<()> {
         loop {
-            let wait = self
-                .windows
-                .lock()
-                .entry(key.clone())
-                .or_default()
-                .try_take(Instant::now())?;
+            let wait =
+                self.windows.lock().entry(key.clone()).or_default().try_take(Instant::now())?;
             match wait {
                 None => return Ok(()),
                 Some(wait) => tokio::time::sleep(wait).await,
@@ -192,11 +180,8 @@ impl RateBudget for LocalBudget {
                 .map(Duration::from_secs)
                 .unwrap_or(window.interval);
             let until = now + retry_after;
-            window.paused_until = Some(
-                window
-                    .paused_until
-                    .map_or(until, |current| current.max(until)),
-            );
+            window.paused_until =
+                Some(window.paused_until.map_or(until, |current| current.max(until)));
         }
     }
 }
@@ -206,10 +191,7 @@ mod tests {
     use super::*;
 
     fn key() -> BudgetKey {
-        BudgetKey {
-            app: "app".into(),
-            location: "loc".into(),
-        }
+        BudgetKey { app: "app".into(), location: "loc".into() }
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -226,10 +208,7 @@ mod tests {
         budget.observe(
             &key(),
             200,
-            &headers(&[
-                (limits::HEADER_MAX, "3"),
-                (limits::HEADER_INTERVAL_MILLISECONDS, "1000"),
-            ]),
+            &headers(&[(limits::HEADER_MAX, "3"), (limits::HEADER_INTERVAL_MILLISECONDS, "1000")]),
         );
         let start = Instant::now();
         for _ in 0..3 {
@@ -270,11 +249,7 @@ mod tests {
         budget.acquire(&key()).await.expect("the probe");
         assert_eq!(Instant::now(), start);
         budget.acquire(&key()).await.expect("after the wait");
-        assert_eq!(
-            Instant::now() - start,
-            PROBE_WAIT,
-            "no answer came: the defaults are trusted"
-        );
+        assert_eq!(Instant::now() - start, PROBE_WAIT, "no answer came: the defaults are trusted");
     }
 
     #[tokio::test(start_paused = true)]
@@ -289,11 +264,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_spent_daily_quota_is_an_error_not_a_wait() {
         let budget = LocalBudget::new();
-        budget.observe(
-            &key(),
-            200,
-            &headers(&[(limits::HEADER_DAILY_REMAINING, "0")]),
-        );
+        budget.observe(&key(), 200, &headers(&[(limits::HEADER_DAILY_REMAINING, "0")]));
         let error = budget.acquire(&key()).await.expect_err("quota spent");
         assert!(matches!(error, Error::DailyQuotaExhausted { .. }));
     }

@@ -19,12 +19,7 @@ pub(crate) async fn find_created(
     since: SystemTime,
 ) -> Result<Option<Value>> {
     let Some(body) = body else { return Ok(None) };
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| *value)
-    };
+    let param = |name: &str| params.iter().find(|(key, _)| *key == name).map(|(_, value)| *value);
     match operation.id {
         "create-contact" => find_contact(client, body).await,
         "create-task" => {
@@ -70,10 +65,7 @@ pub(crate) async fn find_created(
 
 /// A contact is found by the location's duplicate rule: email, then phone.
 async fn find_contact(client: &Client, body: &Value) -> Result<Option<Value>> {
-    let location = body
-        .get("locationId")
-        .and_then(Value::as_str)
-        .unwrap_or(client.location_id());
+    let location = body.get("locationId").and_then(Value::as_str).unwrap_or(client.location_id());
     let mut params = vec![("locationId", location)];
     if let Some(email) = body.get("email").and_then(Value::as_str) {
         params.push(("email", email));
@@ -96,10 +88,7 @@ async fn find_contact(client: &Client, body: &Value) -> Result<Option<Value>> {
         let search = json!({ "locationId": location, "pageLimit": 20, "filters": filters,
                               "sort": [{ "field": "dateAdded", "direction": "desc" }] });
         let found = Box::pin(client.call("search-contacts-advanced", &[], Some(&search))).await?;
-        let first = found["contacts"]
-            .as_array()
-            .and_then(|contacts| contacts.first())
-            .cloned();
+        let first = found["contacts"].as_array().and_then(|contacts| contacts.first()).cloned();
         return Ok(first.map(|mut contact| {
             if let Value::Object(fields) = &mut contact {
                 fields.remove("searchAfter");
@@ -144,18 +133,13 @@ fn newest_match(
     since: SystemTime,
     matches: impl Fn(&Value) -> bool,
 ) -> Option<Value> {
-    let since_ms = since
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let since_ms =
+        since.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     records
         .as_array()?
         .iter()
         .rfind(|record| {
-            let added = record
-                .get("dateAdded")
-                .and_then(Value::as_str)
-                .and_then(millis);
+            let added = record.get("dateAdded").and_then(Value::as_str).and_then(millis);
             matches(record) && added.is_none_or(|added| added >= since_ms)
         })
         .cloned()
@@ -163,9 +147,7 @@ fn newest_match(
 
 /// Milliseconds since the epoch of an RFC 3339 time (UTC `Z` or an offset).
 fn millis(text: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(text.trim())
-        .ok()
-        .map(|time| time.timestamp_millis())
+    chrono::DateTime::parse_from_rfc3339(text.trim()).ok().map(|time| time.timestamp_millis())
 }
 
 #[cfg(test)]
@@ -175,14 +157,8 @@ mod tests {
     #[test]
     fn rfc3339_times_compare_as_instants() {
         assert_eq!(millis("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(
-            millis("2026-12-01T10:00:00Z"),
-            millis("2026-12-01T10:00:00.000Z")
-        );
-        assert_eq!(
-            millis("2026-12-01T11:00:00+01:00"),
-            millis("2026-12-01T10:00:00Z")
-        );
+        assert_eq!(millis("2026-12-01T10:00:00Z"), millis("2026-12-01T10:00:00.000Z"));
+        assert_eq!(millis("2026-12-01T11:00:00+01:00"), millis("2026-12-01T10:00:00Z"));
         assert_eq!(millis("2021-11-26T12:41:02.193Z"), Some(1_637_930_462_193));
         assert_eq!(millis("yesterday"), None);
     }

@@ -74,54 +74,34 @@ pub fn classify(
     let fail = |error| Outcome::Fail(error);
     match status {
         200..=299 => Outcome::Done(body),
-        401 if message.contains("scope") => fail(Error::Unauthorized {
-            operation: operation.into(),
-            message,
-        }),
+        401 if message.contains("scope") => {
+            fail(Error::Unauthorized { operation: operation.into(), message })
+        }
         401 => Outcome::Refresh { message },
-        403 => fail(Error::Forbidden {
-            operation: operation.into(),
-            message,
-        }),
-        429 => Outcome::Retry {
-            retry_after,
-            status: Some(429),
-            why: message,
-            ambiguous: false,
-        },
-        500..=599 => Outcome::Retry {
-            retry_after,
-            status: Some(status),
-            why: message,
-            ambiguous: true,
-        },
+        403 => fail(Error::Forbidden { operation: operation.into(), message }),
+        429 => Outcome::Retry { retry_after, status: Some(429), why: message, ambiguous: false },
+        500..=599 => {
+            Outcome::Retry { retry_after, status: Some(status), why: message, ambiguous: true }
+        }
         400 if body.pointer("/meta/contactId").is_some() => fail(Error::Duplicate {
             operation: operation.into(),
             contact_id: text_at(&body, "/meta/contactId"),
             matching_field: text_at(&body, "/meta/matchingField"),
         }),
-        400 if message.to_lowercase().contains("not found") => fail(Error::NotFound {
-            operation: operation.into(),
-            message,
-        }),
+        400 if message.to_lowercase().contains("not found") => {
+            fail(Error::NotFound { operation: operation.into(), message })
+        }
         400 | 413 | 422 => fail(Error::Validation {
             operation: operation.into(),
             status,
             messages: messages_of(&body),
         }),
-        _ => fail(Error::Permanent {
-            operation: operation.into(),
-            status,
-            message,
-        }),
+        _ => fail(Error::Permanent { operation: operation.into(), status, message }),
     }
 }
 
 fn text_at(body: &Value, pointer: &str) -> String {
-    body.pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
+    body.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_owned()
 }
 
 /// HighLevel's `message`: a string, or a list of strings for 422.
@@ -130,10 +110,7 @@ pub fn messages_of(body: &Value) -> Vec<String> {
         Some(Value::String(message)) => vec![message.clone()],
         Some(Value::Array(items)) => items
             .iter()
-            .map(|item| {
-                item.as_str()
-                    .map_or_else(|| item.to_string(), str::to_owned)
-            })
+            .map(|item| item.as_str().map_or_else(|| item.to_string(), str::to_owned))
             .collect(),
         _ => match body {
             Value::String(text) => vec![text.chars().take(200).collect()],

@@ -25,26 +25,16 @@ fn start(args: &[&str]) -> (Running, Value) {
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).expect("a line");
-    (
-        Running(child),
-        serde_json::from_str(&line).expect("the line is JSON"),
-    )
+    (Running(child), serde_json::from_str(&line).expect("the line is JSON"))
 }
 
 #[test]
 fn sandbox_prints_one_json_line_with_everything_a_client_needs() {
     let (_running, info) = start(&["--port", "0", "--contacts", "7", "--locations", "2"]);
-    for field in [
-        "base_url",
-        "location_id",
-        "company_id",
-        "private_integration_token",
-        "calendar_id",
-    ] {
-        assert!(
-            info[field].as_str().is_some_and(|value| !value.is_empty()),
-            "{field} in {info}"
-        );
+    for field in
+        ["base_url", "location_id", "company_id", "private_integration_token", "calendar_id"]
+    {
+        assert!(info[field].as_str().is_some_and(|value| !value.is_empty()), "{field} in {info}");
     }
     for field in ["client_id", "client_secret", "authorize_url", "token_url"] {
         assert!(info["oauth"][field].is_string(), "oauth.{field}");
@@ -101,24 +91,14 @@ fn api(info: &Value, args: &[&str]) -> std::process::Output {
         .arg("api")
         .args(args)
         .args(["--base-url", info["base_url"].as_str().expect("base_url")])
-        .args([
-            "--token",
-            info["private_integration_token"].as_str().expect("token"),
-        ])
-        .args([
-            "--location-id",
-            info["location_id"].as_str().expect("location"),
-        ])
+        .args(["--token", info["private_integration_token"].as_str().expect("token")])
+        .args(["--location-id", info["location_id"].as_str().expect("location")])
         .output()
         .expect("runs")
 }
 
 fn stdout_json(output: &std::process::Output) -> Value {
-    assert!(
-        output.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).expect("JSON on stdout")
 }
 
@@ -128,19 +108,12 @@ fn api_calls_any_operation_and_pages_through_lists() {
     let page = stdout_json(&api(&info, &["get-contacts", "--param", "limit=10"]));
     assert_eq!(page["contacts"].as_array().map(Vec::len), Some(10));
 
-    let all = stdout_json(&api(
-        &info,
-        &["get-contacts", "--param", "limit=10", "--all-pages"],
-    ));
+    let all = stdout_json(&api(&info, &["get-contacts", "--param", "limit=10", "--all-pages"]));
     assert_eq!(all.as_array().map(Vec::len), Some(45));
 
     let created = stdout_json(&api(
         &info,
-        &[
-            "create-contact",
-            "--body",
-            r#"{"firstName":"Cli","email":"cli@example.com"}"#,
-        ],
+        &["create-contact", "--body", r#"{"firstName":"Cli","email":"cli@example.com"}"#],
     ));
     let id = created["contact"]["id"].as_str().expect("id");
     let body_file = std::env::temp_dir().join(format!("ghl-task-{}.json", std::process::id()));
@@ -164,12 +137,7 @@ fn api_calls_any_operation_and_pages_through_lists() {
 
     let searched = stdout_json(&api(
         &info,
-        &[
-            "search-contacts-advanced",
-            "--body",
-            r#"{"pageLimit":20}"#,
-            "--all-pages",
-        ],
+        &["search-contacts-advanced", "--body", r#"{"pageLimit":20}"#, "--all-pages"],
     ));
     assert_eq!(searched.as_array().map(Vec::len), Some(46));
 }
@@ -181,20 +149,8 @@ fn api_failures_exit_non_zero_with_the_reason() {
         (&["get-everything"], "unknown operation"),
         (&["get-contact", "--param", "contactId=nope"], "not found"),
         (&["create-contact", "--body", "{not json"], "not valid JSON"),
-        (
-            &[
-                "update-contact",
-                "--param",
-                "contactId=x",
-                "--param",
-                "oops",
-            ],
-            "NAME=VALUE",
-        ),
-        (
-            &["get-contact", "--all-pages", "--param", "contactId=x"],
-            "--all-pages",
-        ),
+        (&["update-contact", "--param", "contactId=x", "--param", "oops"], "NAME=VALUE"),
+        (&["get-contact", "--all-pages", "--param", "contactId=x"], "--all-pages"),
     ];
     for (args, reason) in cases {
         let output = api(&info, args);

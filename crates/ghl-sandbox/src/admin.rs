@@ -94,9 +94,7 @@ async fn put_limits(
     let limits: RateLimits = serde_json::from_slice(&body)
         .map_err(|err| ApiError::bad_request(format!("invalid rate limits: {err}")))?;
     if limits.burst == 0 || limits.interval_ms == 0 || limits.daily == 0 {
-        return Err(ApiError::bad_request(
-            "burst, interval_ms and daily must be positive",
-        ));
+        return Err(ApiError::bad_request("burst, interval_ms and daily must be positive"));
     }
     shared.rate_limiter.set_limits(limits);
     Ok(Json(limits))
@@ -113,9 +111,7 @@ async fn webhooks(
     State(shared): State<Arc<Shared>>,
     Query(query): Query<WebhooksQuery>,
 ) -> Json<Value> {
-    let events = shared
-        .webhooks
-        .recent(query.event_type.as_deref(), query.limit.unwrap_or(1000));
+    let events = shared.webhooks.recent(query.event_type.as_deref(), query.limit.unwrap_or(1000));
     Json(json!({ "events": events }))
 }
 
@@ -138,22 +134,15 @@ async fn add_location(
             .map_err(|err| ApiError::bad_request(format!("invalid location: {err}")))?
     };
     let mut world = shared.world.lock();
-    let name = request
-        .name
-        .unwrap_or_else(|| format!("Sandbox Location {}", world.locations.len() + 1));
+    let name =
+        request.name.unwrap_or_else(|| format!("Sandbox Location {}", world.locations.len() + 1));
     let id = crate::seed::add_location(
         &mut world,
         &name,
         request.contacts.unwrap_or(0),
-        request
-            .allow_duplicates
-            .unwrap_or(shared.config.allow_duplicates),
+        request.allow_duplicates.unwrap_or(shared.config.allow_duplicates),
     );
-    let location = world
-        .locations
-        .get(&id)
-        .map(location_json)
-        .unwrap_or_default();
+    let location = world.locations.get(&id).map(location_json).unwrap_or_default();
     Ok((StatusCode::CREATED, Json(location)))
 }
 
@@ -206,9 +195,7 @@ async fn location_settings(
         .location_mut(&location_id)
         .ok_or_else(|| ApiError::not_found("Location", &location_id))?;
     location.allow_duplicates = settings.allow_duplicates;
-    Ok(Json(
-        json!({ "allowDuplicates": location.allow_duplicates }),
-    ))
+    Ok(Json(json!({ "allowDuplicates": location.allow_duplicates })))
 }
 
 /// The whole stored contact: the record and what hangs off it.
@@ -257,11 +244,7 @@ async fn as_user(
     if !shared.world.lock().locations.contains_key(&location_id) {
         return ApiError::not_found("Location", &location_id).into_response();
     }
-    let query = request
-        .uri()
-        .query()
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
+    let query = request.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
     let Ok(uri) = format!("/{path}{query}").parse::<Uri>() else {
         return ApiError::bad_request("invalid path").into_response();
     };

@@ -87,11 +87,7 @@ pub struct RateLimits {
 
 impl Default for RateLimits {
     fn default() -> Self {
-        Self {
-            burst: DEFAULT_BURST,
-            interval_ms: DEFAULT_INTERVAL_MS,
-            daily: DEFAULT_DAILY,
-        }
+        Self { burst: DEFAULT_BURST, interval_ms: DEFAULT_INTERVAL_MS, daily: DEFAULT_DAILY }
     }
 }
 
@@ -179,10 +175,7 @@ fn default_retry_after() -> u64 {
 
 impl FaultRule {
     pub fn is_quiet(&self) -> bool {
-        self == &FaultRule {
-            retry_after_secs: self.retry_after_secs,
-            ..FaultRule::default()
-        }
+        self == &FaultRule { retry_after_secs: self.retry_after_secs, ..FaultRule::default() }
     }
 
     /// Every share must be a probability.
@@ -198,9 +191,7 @@ impl FaultRule {
         ];
         for (name, share) in shares {
             if !(0.0..=1.0).contains(&share) {
-                return Err(format!(
-                    "fault share {name} must be between 0 and 1, got {share}"
-                ));
+                return Err(format!("fault share {name} must be between 0 and 1, got {share}"));
             }
         }
         Ok(())
@@ -211,8 +202,7 @@ impl FaultConfig {
     pub fn validate(&self) -> Result<(), String> {
         self.default.validate()?;
         for (operation, rule) in &self.operations {
-            rule.validate()
-                .map_err(|reason| format!("{operation}: {reason}"))?;
+            rule.validate().map_err(|reason| format!("{operation}: {reason}"))?;
         }
         Ok(())
     }

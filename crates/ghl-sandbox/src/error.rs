@@ -17,12 +17,7 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, message: ErrorMessage) -> Self {
-        Self {
-            status,
-            message,
-            meta: None,
-            retry_after_secs: None,
-        }
+        Self { status, message, meta: None, retry_after_secs: None }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -54,10 +49,7 @@ impl ApiError {
     }
 
     pub fn unprocessable(messages: Vec<String>) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorMessage::Many(messages),
-        )
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorMessage::Many(messages))
     }
 
     pub fn too_many_requests(retry_after_secs: u64) -> Self {
@@ -87,18 +79,12 @@ impl IntoResponse for ApiError {
             status_code: self.status.as_u16(),
             message: self.message,
             // HighLevel's 400s carry no `error` field; the others name the status.
-            error: if self.status == StatusCode::BAD_REQUEST {
-                None
-            } else {
-                error
-            },
+            error: if self.status == StatusCode::BAD_REQUEST { None } else { error },
             meta: self.meta,
         };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after_secs {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

@@ -46,10 +46,7 @@ pub struct Faults {
 
 impl Faults {
     pub fn new(config: FaultConfig, seed: u64) -> Self {
-        Self {
-            config: RwLock::new(config),
-            rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
-        }
+        Self { config: RwLock::new(config), rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)) }
     }
 
     pub fn config(&self) -> FaultConfig {

@@ -124,11 +124,7 @@ impl Sandbox {
         };
         let mut world = World::new(config.seed);
         for index in 0..config.locations.max(1) {
-            let contacts = if index == 0 {
-                config.contacts
-            } else {
-                config.contacts.min(10)
-            };
+            let contacts = if index == 0 { config.contacts } else { config.contacts.min(10) };
             seed::add_location(
                 &mut world,
                 &format!("Sandbox Location {}", index + 1),
@@ -156,27 +152,18 @@ impl Sandbox {
         let info = info(&shared);
         let router = router(shared.clone());
         let server = tokio::spawn(server::serve(listener, router, shutdown));
-        Ok(Sandbox {
-            info,
-            shared,
-            server,
-        })
+        Ok(Sandbox { info, shared, server })
     }
 }
 
 /// All routes: the HighLevel API behind its gate, OAuth, and the admin API.
 pub fn router(shared: Arc<Shared>) -> Router {
     let max_body = shared.config.max_body_bytes;
-    let api = api::routes().route_layer(axum::middleware::from_fn_with_state(
-        shared.clone(),
-        api::gate,
-    ));
+    let api =
+        api::routes().route_layer(axum::middleware::from_fn_with_state(shared.clone(), api::gate));
     Router::new()
         .merge(api)
-        .route(
-            "/oauth/chooselocation",
-            get(oauth::choose_location_page).post(oauth::approve),
-        )
+        .route("/oauth/chooselocation", get(oauth::choose_location_page).post(oauth::approve))
         .route("/v2/oauth/chooselocation", get(oauth::choose_location_page))
         .route("/oauth/token", axum::routing::post(oauth::token))
         .nest("/_sandbox", admin::routes())
@@ -187,10 +174,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
 /// Registers a location's private integration token: every Contacts and appointment scope,
 /// never expiring.
 pub fn grant_private_token(world: &mut World, token: &str, location_id: &str) {
-    let scopes: BTreeSet<String> = ghl_types::OPERATIONS
-        .iter()
-        .map(|op| op.scope.to_owned())
-        .collect();
+    let scopes: BTreeSet<String> =
+        ghl_types::OPERATIONS.iter().map(|op| op.scope.to_owned()).collect();
     world.grants.add_access(
         token.to_owned(),
         AccessGrant {
@@ -211,11 +196,7 @@ pub fn info(shared: &Shared) -> SandboxInfo {
             location_id: location.id.clone(),
             name: location.name.clone(),
             private_integration_token: location.private_integration_token.clone(),
-            calendar_id: location
-                .calendars
-                .first()
-                .map(|c| c.id.clone())
-                .unwrap_or_default(),
+            calendar_id: location.calendars.first().map(|c| c.id.clone()).unwrap_or_default(),
             contacts: location.contact_count(),
         })
         .collect();
@@ -224,10 +205,7 @@ pub fn info(shared: &Shared) -> SandboxInfo {
     let base = &shared.base_url;
     SandboxInfo {
         base_url: base.clone(),
-        location_id: first
-            .as_ref()
-            .map(|l| l.location_id.clone())
-            .unwrap_or_default(),
+        location_id: first.as_ref().map(|l| l.location_id.clone()).unwrap_or_default(),
         company_id: world.company_id.clone(),
         private_integration_token: first
             .as_ref()
@@ -243,10 +221,7 @@ pub fn info(shared: &Shared) -> SandboxInfo {
             rsa_pem: shared.keys.rsa_public_pem().to_owned(),
             ed25519: shared.keys.ed25519_public_spki_base64(),
         },
-        calendar_id: first
-            .as_ref()
-            .map(|l| l.calendar_id.clone())
-            .unwrap_or_default(),
+        calendar_id: first.as_ref().map(|l| l.calendar_id.clone()).unwrap_or_default(),
         admin_url: format!("{base}/_sandbox"),
         locations,
         partners: Default::default(),

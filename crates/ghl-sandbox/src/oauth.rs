@@ -92,8 +92,7 @@ impl Grants {
         self.access.retain(|_, grant| {
             grant.location_id != location_id || grant.app_id == PRIVATE_INTEGRATION_APP
         });
-        self.refresh
-            .retain(|_, grant| grant.location_id != location_id);
+        self.refresh.retain(|_, grant| grant.location_id != location_id);
         before - self.access.len() - self.refresh.len()
     }
 
@@ -113,10 +112,7 @@ impl Grants {
 
 pub fn parse_scopes(text: &str) -> Result<BTreeSet<String>, String> {
     let scopes: BTreeSet<String> = text.split_whitespace().map(str::to_owned).collect();
-    match scopes
-        .iter()
-        .find(|scope| !KNOWN_SCOPES.contains(&scope.as_str()))
-    {
+    match scopes.iter().find(|scope| !KNOWN_SCOPES.contains(&scope.as_str())) {
         Some(unknown) => Err(format!("Unknown scope: {unknown}")),
         None if scopes.is_empty() => Err("scope should not be empty".into()),
         None => Ok(scopes),
@@ -200,15 +196,8 @@ pub async fn approve(State(shared): State<Arc<Shared>>, Form(form): Form<Approve
         }
     };
     let mut world = shared.world.lock();
-    let Some(location_id) = form
-        .location_id
-        .filter(|id| world.locations.contains_key(id))
-    else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Html(error_page("Unknown location")),
-        )
-            .into_response();
+    let Some(location_id) = form.location_id.filter(|id| world.locations.contains_key(id)) else {
+        return (StatusCode::BAD_REQUEST, Html(error_page("Unknown location"))).into_response();
     };
     let code = new_secret(&mut world.rng, "", 40);
     world.grants.codes.insert(
@@ -224,10 +213,7 @@ pub async fn approve(State(shared): State<Arc<Shared>>, Form(form): Form<Approve
     let mut target = match url::Url::parse(&redirect_uri) {
         Ok(url) => url,
         Err(_) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Html(error_page("Invalid redirect_uri")),
-            )
+            return (StatusCode::BAD_REQUEST, Html(error_page("Invalid redirect_uri")))
                 .into_response()
         }
     };
@@ -265,10 +251,7 @@ fn error_page(message: &str) -> String {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// `POST /oauth/token` (form-encoded).
@@ -284,9 +267,7 @@ pub async fn token(
     }
     if let Some(user_type) = request.user_type.as_deref() {
         if user_type != "Location" {
-            return Err(ApiError::bad_request(
-                "The sandbox issues Location tokens only",
-            ));
+            return Err(ApiError::bad_request("The sandbox issues Location tokens only"));
         }
     }
     let mut world = shared.world.lock();

@@ -37,10 +37,7 @@ pub struct OverLimit {
 
 impl RateLimiter {
     pub fn new(limits: RateLimits) -> Self {
-        Self {
-            limits: Mutex::new(limits),
-            windows: Mutex::new(HashMap::new()),
-        }
+        Self { limits: Mutex::new(limits), windows: Mutex::new(HashMap::new()) }
     }
 
     pub fn limits(&self) -> RateLimits {
@@ -61,20 +58,12 @@ impl RateLimiter {
         let mut windows = self.windows.lock();
         let window = windows
             .entry((app.to_owned(), location.to_owned()))
-            .or_insert_with(|| Window {
-                recent: VecDeque::new(),
-                day: today,
-                day_count: 0,
-            });
+            .or_insert_with(|| Window { recent: VecDeque::new(), day: today, day_count: 0 });
         if window.day != today {
             window.day = today;
             window.day_count = 0;
         }
-        while window
-            .recent
-            .front()
-            .is_some_and(|sent| now.duration_since(*sent) >= interval)
-        {
+        while window.recent.front().is_some_and(|sent| now.duration_since(*sent) >= interval) {
             window.recent.pop_front();
         }
         let in_window = window.recent.len() as u32;

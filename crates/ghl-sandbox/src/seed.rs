@@ -96,24 +96,9 @@ const CITIES: &[(&str, &str, &str)] = &[
     ("Dublin", "L", "IE"),
     ("Sydney", "NSW", "AU"),
 ];
-const TAGS: &[&str] = &[
-    "lead",
-    "customer",
-    "vip",
-    "newsletter",
-    "buyer",
-    "seller",
-    "referral",
-    "cold",
-    "webinar",
-];
-const SOURCES: &[&str] = &[
-    "website form",
-    "facebook ad",
-    "referral",
-    "import",
-    "booking widget",
-];
+const TAGS: &[&str] =
+    &["lead", "customer", "vip", "newsletter", "buyer", "seller", "referral", "cold", "webinar"];
+const SOURCES: &[&str] = &["website form", "facebook ad", "referral", "import", "booking widget"];
 const TASK_TITLES: &[&str] = &[
     "Call back",
     "Send proposal",
@@ -146,11 +131,8 @@ pub fn add_location(
     let mut location = Location::new(id.clone(), world.company_id.clone(), name.to_owned(), token);
     location.allow_duplicates = allow_duplicates;
     location.users = (0..3).map(|_| new_id(rng)).collect();
-    location.calendars = vec![Calendar {
-        id: new_id(rng),
-        group_id: new_id(rng),
-        name: "Consultations".into(),
-    }];
+    location.calendars =
+        vec![Calendar { id: new_id(rng), group_id: new_id(rng), name: "Consultations".into() }];
     location.campaigns = (0..3).map(|_| new_id(rng)).collect();
     location.workflows = (0..3).map(|_| new_id(rng)).collect();
     location.custom_fields = [
@@ -169,9 +151,7 @@ pub fn add_location(
         let mut stored = seeded_contact(rng, &location, index);
         for appointment in seeded_appointments(rng, &location, &stored.contact, index) {
             stored.appointment_ids.push(appointment.id.clone());
-            location
-                .appointments
-                .insert(appointment.id.clone(), appointment);
+            location.appointments.insert(appointment.id.clone(), appointment);
         }
         location.put_contact(stored);
     }
@@ -190,17 +170,11 @@ fn seeded_contact(rng: &mut impl Rng, location: &Location, index: usize) -> Stor
     let added_ms = EPOCH_MS + index as i64 * 60_000;
     let added = at(added_ms);
     let tag_count = rng.gen_range(0..=3);
-    let mut tags: Vec<String> = TAGS
-        .choose_multiple(rng, tag_count)
-        .map(|t| t.to_string())
-        .collect();
+    let mut tags: Vec<String> =
+        TAGS.choose_multiple(rng, tag_count).map(|t| t.to_string()).collect();
     tags.sort();
     let id = new_id(rng);
-    let email = format!(
-        "{}.{}.{index}@example.com",
-        first.to_lowercase(),
-        last.to_lowercase()
-    );
+    let email = format!("{}.{}.{index}@example.com", first.to_lowercase(), last.to_lowercase());
     let custom_fields = location
         .custom_fields
         .iter()
@@ -230,12 +204,7 @@ fn seeded_contact(rng: &mut impl Rng, location: &Location, index: usize) -> Stor
         timezone: Some("America/Chicago".into()),
         company_name: rng.gen_bool(0.6).then(|| pick(rng, COMPANIES).to_owned()),
         contact_type: Some(
-            if tags.iter().any(|t| t == "customer") {
-                "customer"
-            } else {
-                "lead"
-            }
-            .into(),
+            if tags.iter().any(|t| t == "customer") { "customer" } else { "lead" }.into(),
         ),
         source: Some(pick(rng, SOURCES).into()),
         assigned_to: location.users.choose(rng).cloned(),
@@ -276,12 +245,7 @@ fn seeded_contact(rng: &mut impl Rng, location: &Location, index: usize) -> Stor
             ..Note::default()
         })
         .collect();
-    StoredContact {
-        contact,
-        tasks,
-        notes,
-        ..StoredContact::default()
-    }
+    StoredContact { contact, tasks, notes, ..StoredContact::default() }
 }
 
 fn seeded_appointments(
@@ -300,10 +264,7 @@ fn seeded_appointments(
     let user = contact.assigned_to.clone().unwrap_or_default();
     vec![CalendarEvent {
         id: new_id(rng),
-        title: format!(
-            "Consultation with {}",
-            contact.name.clone().unwrap_or_default()
-        ),
+        title: format!("Consultation with {}", contact.name.clone().unwrap_or_default()),
         calendar_id: calendar.id.clone(),
         location_id: location.id.clone(),
         contact_id: contact.id.clone(),
@@ -320,8 +281,5 @@ fn seeded_appointments(
 }
 
 fn at(millis: i64) -> String {
-    Utc.timestamp_millis_opt(millis)
-        .single()
-        .map(iso)
-        .unwrap_or_default()
+    Utc.timestamp_millis_opt(millis).single().map(iso).unwrap_or_default()
 }

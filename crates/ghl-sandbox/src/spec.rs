@@ -27,9 +27,7 @@ impl BodyRules {
             let Ok(spec) = serde_json::from_str::<Value>(text) else {
                 continue;
             };
-            let Some(schemas) = spec
-                .pointer("/components/schemas")
-                .and_then(Value::as_object)
+            let Some(schemas) = spec.pointer("/components/schemas").and_then(Value::as_object)
             else {
                 continue;
             };
@@ -37,11 +35,9 @@ impl BodyRules {
                 let names = |key: &str| -> Vec<String> {
                     match schema.get(key) {
                         Some(Value::Object(map)) => map.keys().cloned().collect(),
-                        Some(Value::Array(items)) => items
-                            .iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_owned)
-                            .collect(),
+                        Some(Value::Array(items)) => {
+                            items.iter().filter_map(Value::as_str).map(str::to_owned).collect()
+                        }
                         _ => Vec::new(),
                     }
                 };
@@ -68,8 +64,6 @@ impl BodyRules {
 
     /// The rule of a body schema; `None` where the spec leaves the body schema empty.
     pub fn get(&self, schema: &str) -> Option<&BodyRule> {
-        self.0
-            .get(schema)
-            .filter(|rule| !rule.properties.is_empty())
+        self.0.get(schema).filter(|rule| !rule.properties.is_empty())
     }
 }

@@ -18,12 +18,7 @@ pub struct Stats {
 
 impl Stats {
     pub fn request(&mut self, operation: &str, status: u16) {
-        *self
-            .requests
-            .entry(operation.to_owned())
-            .or_default()
-            .entry(status)
-            .or_default() += 1;
+        *self.requests.entry(operation.to_owned()).or_default().entry(status).or_default() += 1;
     }
 
     pub fn effect(&mut self, kind: &str) {

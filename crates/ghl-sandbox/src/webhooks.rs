@@ -68,11 +68,7 @@ impl Webhooks {
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         };
         tokio::spawn(deliverer.run(receiver, shutdown));
-        Arc::new(Self {
-            sender,
-            log: Mutex::new(VecDeque::new()),
-            counts,
-        })
+        Arc::new(Self { sender, log: Mutex::new(VecDeque::new()), counts })
     }
 
     /// Emits an event for a record. Appointment events wrap the record in `appointment`;
@@ -246,12 +242,5 @@ fn uuid_v4() -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }

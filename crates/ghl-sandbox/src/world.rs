@@ -218,32 +218,18 @@ impl Location {
     }
 
     pub fn date_added_key(contact: &Contact) -> (i64, String) {
-        let millis = contact
-            .date_added
-            .as_deref()
-            .and_then(crate::clock::parse_millis)
-            .unwrap_or(0);
+        let millis =
+            contact.date_added.as_deref().and_then(crate::clock::parse_millis).unwrap_or(0);
         (millis, contact.id.clone())
     }
 
     fn index(&mut self, contact: &Contact) {
         self.by_date_added.insert(Self::date_added_key(contact));
         if let Some(email) = contact.email.as_deref().filter(|email| !email.is_empty()) {
-            self.by_email
-                .entry(email.to_lowercase())
-                .or_default()
-                .push(contact.id.clone());
+            self.by_email.entry(email.to_lowercase()).or_default().push(contact.id.clone());
         }
-        if let Some(phone) = contact
-            .phone
-            .as_deref()
-            .map(phone_key)
-            .filter(|k| !k.is_empty())
-        {
-            self.by_phone
-                .entry(phone)
-                .or_default()
-                .push(contact.id.clone());
+        if let Some(phone) = contact.phone.as_deref().map(phone_key).filter(|k| !k.is_empty()) {
+            self.by_phone.entry(phone).or_default().push(contact.id.clone());
         }
     }
 

@@ -122,71 +122,31 @@ pub enum DndStatus {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContactInput {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::present"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::present")]
     pub first_name: Option<Option<String>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::present"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::present")]
     pub last_name: Option<Option<String>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::present"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::present")]
     pub name: Option<Option<String>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::present"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::present")]
     pub email: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gender: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::present"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::present")]
     pub phone: Option<Option<String>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::present"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::present")]
     pub address1: Option<Option<String>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::present"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::present")]
     pub city: Option<Option<String>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::present"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::present")]
     pub state: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postal_code: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::present"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::present")]
     pub website: Option<Option<String>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::present"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::present")]
     pub timezone: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dnd: Option<bool>,
@@ -198,31 +158,15 @@ pub struct ContactInput {
     pub tags: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_fields: Option<Vec<CustomFieldInput>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::present"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::present")]
     pub source: Option<Option<String>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::present"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::present")]
     pub date_of_birth: Option<Option<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::present"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::present")]
     pub company_name: Option<Option<String>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::present"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::present")]
     pub assigned_to: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_new_if_duplicate_allowed: Option<bool>,

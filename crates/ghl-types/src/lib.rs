@@ -47,14 +47,8 @@ mod tests {
 
     #[test]
     fn operation_table_covers_the_contacts_api_and_the_appointment_operations() {
-        let contacts = OPERATIONS
-            .iter()
-            .filter(|op| op.api == operations::Api::Contacts)
-            .count();
-        let calendars = OPERATIONS
-            .iter()
-            .filter(|op| op.api == operations::Api::Calendars)
-            .count();
+        let contacts = OPERATIONS.iter().filter(|op| op.api == operations::Api::Contacts).count();
+        let calendars = OPERATIONS.iter().filter(|op| op.api == operations::Api::Calendars).count();
         assert_eq!((contacts, calendars), (32, 5));
         let mut ids: Vec<_> = OPERATIONS.iter().map(|op| op.id).collect();
         ids.sort_unstable();

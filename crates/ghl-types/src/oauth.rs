@@ -18,21 +18,13 @@ pub struct TokenResponse {
     pub scope: String,
     #[serde(rename = "userType")]
     pub user_type: UserType,
-    #[serde(
-        rename = "locationId",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "locationId", default, skip_serializing_if = "Option::is_none")]
     pub location_id: Option<String>,
     #[serde(rename = "companyId")]
     pub company_id: String,
     #[serde(rename = "userId")]
     pub user_id: String,
-    #[serde(
-        rename = "isBulkInstallation",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "isBulkInstallation", default, skip_serializing_if = "Option::is_none")]
     pub is_bulk_installation: Option<bool>,
 }
 

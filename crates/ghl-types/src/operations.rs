@@ -472,14 +472,7 @@ pub const OPERATIONS: &[Operation] = &[
         success_status: 200,
         api: Api::Calendars,
         summary: "Get Calendar Events",
-        query: &[
-            "locationId",
-            "userId",
-            "calendarId",
-            "groupId",
-            "startTime",
-            "endTime",
-        ],
+        query: &["locationId", "userId", "calendarId", "groupId", "startTime", "endTime"],
         body_has_location: false,
     },
     Operation {

@@ -18,9 +18,7 @@ async fn a_thousand_operations_survive_twenty_percent_faults_without_duplicates(
     })
     .await;
     let faults = json!({ "default": { "429": 0.05, "500": 0.03, "502": 0.02, "503": 0.02, "reset": 0.04, "reset_after": 0.04, "retry_after_secs": 0 } });
-    sandbox
-        .admin_send(reqwest::Method::PUT, "/faults", faults)
-        .await;
+    sandbox.admin_send(reqwest::Method::PUT, "/faults", faults).await;
     let client = sandbox.client_with(ghl_client::RetryPolicy {
         base_delay: std::time::Duration::from_millis(5),
         max_delay: std::time::Duration::from_millis(100),
@@ -56,10 +54,7 @@ async fn a_thousand_operations_survive_twenty_percent_faults_without_duplicates(
                     client
                         .create_note(
                             &id,
-                            &NoteInput {
-                                body: Some(format!("Note {n}")),
-                                ..Default::default()
-                            },
+                            &NoteInput { body: Some(format!("Note {n}")), ..Default::default() },
                         )
                         .await
                         .map(drop),
@@ -87,15 +82,9 @@ async fn a_thousand_operations_survive_twenty_percent_faults_without_duplicates(
         .buffer_unordered(16)
         .concat()
         .await;
-    assert!(
-        failures.is_empty(),
-        "{} failed operations: {failures:?}",
-        failures.len()
-    );
+    assert!(failures.is_empty(), "{} failed operations: {failures:?}", failures.len());
 
-    sandbox
-        .admin_send(reqwest::Method::PUT, "/faults", json!({}))
-        .await;
+    sandbox.admin_send(reqwest::Method::PUT, "/faults", json!({})).await;
     let stats = sandbox.stats().await;
     assert_eq!(
         stats["effects"]["contact.created"], 250,
@@ -104,34 +93,15 @@ async fn a_thousand_operations_survive_twenty_percent_faults_without_duplicates(
     );
     assert_eq!(stats["effects"]["task.created"], 250, "no duplicate task");
     assert_eq!(stats["effects"]["note.created"], 250, "no duplicate note");
-    let injected: u64 = stats["faults"]
-        .as_object()
-        .expect("faults")
-        .values()
-        .filter_map(|v| v.as_u64())
-        .sum();
-    assert!(
-        injected > 150,
-        "faults were really injected: {}",
-        stats["faults"]
-    );
-    let created: Vec<(usize, String)> = contacts
-        .lock()
-        .iter()
-        .map(|(n, id)| (*n, id.clone()))
-        .collect();
+    let injected: u64 =
+        stats["faults"].as_object().expect("faults").values().filter_map(|v| v.as_u64()).sum();
+    assert!(injected > 150, "faults were really injected: {}", stats["faults"]);
+    let created: Vec<(usize, String)> =
+        contacts.lock().iter().map(|(n, id)| (*n, id.clone())).collect();
     for (n, id) in &created {
         let stored = sandbox.stored(id).await;
-        assert_eq!(
-            stored["tasks"].as_array().map(Vec::len),
-            Some(1),
-            "contact {n}"
-        );
-        assert_eq!(
-            stored["notes"].as_array().map(Vec::len),
-            Some(1),
-            "contact {n}"
-        );
+        assert_eq!(stored["tasks"].as_array().map(Vec::len), Some(1), "contact {n}");
+        assert_eq!(stored["notes"].as_array().map(Vec::len), Some(1), "contact {n}");
         assert_eq!(stored["contact"]["lastName"], "Faulty");
         assert_eq!(stored["contact"]["tags"], json!(["survivor"]));
     }

@@ -33,12 +33,7 @@ async fn approve(sandbox: &TestSandbox, url: &url::Url) -> (String, String) {
         .expect("client");
     let mut form: Vec<(String, String)> = ["client_id", "redirect_uri", "scope", "state"]
         .iter()
-        .map(|name| {
-            (
-                name.to_string(),
-                query.get(*name).cloned().unwrap_or_default(),
-            )
-        })
+        .map(|name| (name.to_string(), query.get(*name).cloned().unwrap_or_default()))
         .collect();
     form.push(("location_id".into(), sandbox.info.location_id.clone()));
     let answer = no_redirects
@@ -47,11 +42,8 @@ async fn approve(sandbox: &TestSandbox, url: &url::Url) -> (String, String) {
         .send()
         .await
         .expect("approve");
-    let location: url::Url = answer.headers()["location"]
-        .to_str()
-        .expect("header")
-        .parse()
-        .expect("url");
+    let location: url::Url =
+        answer.headers()["location"].to_str().expect("header").parse().expect("url");
     let back: std::collections::HashMap<String, String> =
         location.query_pairs().into_owned().collect();
     (back["code"].clone(), back["state"].clone())
@@ -65,14 +57,11 @@ async fn connected(sandbox: &TestSandbox) -> (Arc<OAuthConnection>, Arc<MemoryTo
         .exchange_code(&reqwest::Client::new(), &request, &state, &code)
         .await
         .expect("exchange");
-    assert_eq!(
-        tokens.location_id.as_deref(),
-        Some(sandbox.info.location_id.as_str())
-    );
+    assert_eq!(tokens.location_id.as_deref(), Some(sandbox.info.location_id.as_str()));
     let store = MemoryTokenStore::new(Some(tokens));
     let connection = OAuthConnection::new(app, store.clone());
     let config = ClientConfig::new(
-        sandbox.info.base_url.parse().expect("url"),
+        sandbox.api_url.parse().expect("url"),
         Credentials::OAuth(connection.clone()),
         sandbox.info.location_id.clone(),
     );
@@ -86,14 +75,8 @@ async fn a_forged_state_is_refused_before_any_exchange() {
     let request = app.authorization_request(&["contacts.readonly"]);
     assert!(request.url.as_str().contains("state="));
     let (code, _) = approve(&sandbox, &request.url).await;
-    let forged = app
-        .exchange_code(
-            &reqwest::Client::new(),
-            &request,
-            "someone-elses-state",
-            &code,
-        )
-        .await;
+    let forged =
+        app.exchange_code(&reqwest::Client::new(), &request, "someone-elses-state", &code).await;
     assert!(matches!(forged, Err(Error::StateMismatch)));
     assert_eq!(sandbox.stats().await["tokensIssued"], serde_json::json!({}));
 }
@@ -119,10 +102,7 @@ async fn sixteen_tasks_with_an_expired_token_cause_exactly_one_refresh() {
     assert_eq!(connection.refresh_count(), 1);
     assert_eq!(sandbox.stats().await["tokensIssued"]["refresh_token"], 1);
     let after = store.load().await.expect("load").expect("tokens");
-    assert_ne!(
-        after.refresh_token, before.refresh_token,
-        "the rotated refresh token was saved"
-    );
+    assert_ne!(after.refresh_token, before.refresh_token, "the rotated refresh token was saved");
 }
 
 #[tokio::test]
@@ -169,10 +149,7 @@ async fn two_minutes_of_sixteen_tasks_with_thirty_second_tokens() {
         }
     }))
     .await;
-    let failed: Vec<String> = outcomes
-        .iter()
-        .flat_map(|(_, failed)| failed.clone())
-        .collect();
+    let failed: Vec<String> = outcomes.iter().flat_map(|(_, failed)| failed.clone()).collect();
     assert!(failed.is_empty(), "{failed:?}");
     assert!(outcomes.iter().all(|(ok, _)| *ok > 100));
     // Tokens live 30 s and are refreshed a quarter of that ahead, every ~22.5 s: one refresh
@@ -185,8 +162,5 @@ async fn two_minutes_of_sixteen_tasks_with_thirty_second_tokens() {
         None,
         "no request met an expired token"
     );
-    assert!(
-        (4..=6).contains(&refreshes),
-        "{refreshes} refreshes in 2 minutes of 30 s tokens"
-    );
+    assert!((4..=6).contains(&refreshes), "{refreshes} refreshes in 2 minutes of 30 s tokens");
 }

@@ -24,8 +24,5 @@ async fn concurrent_tasks_share_one_budget_and_earn_no_429() {
     assert_eq!(stats["rateLimited"], 0, "no request was refused");
     assert_eq!(stats["requests"]["get-contacts"]["200"], 70);
     // 70 requests at 20 per second: the last 10 cannot go before 3 windows have passed.
-    assert!(
-        started.elapsed().as_secs_f64() >= 3.0,
-        "the budget held requests back"
-    );
+    assert!(started.elapsed().as_secs_f64() >= 3.0, "the budget held requests back");
 }

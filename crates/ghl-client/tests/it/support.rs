@@ -4,46 +4,46 @@ use std::sync::{Arc, OnceLock};
 
 use ghl_client::{Client, ClientConfig, Credentials, RetryPolicy};
 use ghl_sandbox::{Sandbox, SandboxConfig, SandboxInfo, SigningKeys};
+use ghl_spec_check::{start_validating_proxy, ProxyReport};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub fn keys() -> Arc<SigningKeys> {
     static KEYS: OnceLock<Arc<SigningKeys>> = OnceLock::new();
-    KEYS.get_or_init(|| Arc::new(SigningKeys::generate().expect("keys")))
-        .clone()
+    KEYS.get_or_init(|| Arc::new(SigningKeys::generate().expect("keys"))).clone()
 }
 
+/// A sandbox behind a validating proxy: clients talk to the proxy, and every request they
+/// send is checked against the official spec when the test ends.
 pub struct TestSandbox {
     pub info: SandboxInfo,
     pub admin: reqwest::Client,
+    /// Where clients send API requests: the proxy in front of the sandbox.
+    pub api_url: String,
+    pub report: ProxyReport,
     shutdown: CancellationToken,
 }
 
 impl Drop for TestSandbox {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        if !std::thread::panicking() {
+            self.report.assert_clean();
+        }
     }
 }
 
 impl TestSandbox {
     pub async fn start_with(change: impl FnOnce(&mut SandboxConfig)) -> Self {
-        let mut config = SandboxConfig {
-            contacts: 20,
-            signing_keys: Some(keys()),
-            ..SandboxConfig::default()
-        };
+        let mut config =
+            SandboxConfig { contacts: 20, signing_keys: Some(keys()), ..SandboxConfig::default() };
         change(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let shutdown = CancellationToken::new();
-        let sandbox = Sandbox::start(config, listener, shutdown.clone())
-            .await
-            .expect("sandbox");
-        Self {
-            info: sandbox.info,
-            admin: reqwest::Client::new(),
-            shutdown,
-        }
+        let sandbox = Sandbox::start(config, listener, shutdown.clone()).await.expect("sandbox");
+        let (api_url, report) = start_validating_proxy(sandbox.info.base_url.clone()).await;
+        Self { info: sandbox.info, admin: reqwest::Client::new(), api_url, report, shutdown }
     }
 
     pub async fn start() -> Self {
@@ -57,7 +57,7 @@ impl TestSandbox {
 
     pub fn client_with(&self, retry: RetryPolicy) -> Client {
         let mut config = ClientConfig::new(
-            self.info.base_url.parse().expect("url"),
+            self.api_url.parse().expect("url"),
             Credentials::PrivateToken(self.info.private_integration_token.clone().into()),
             self.info.location_id.clone(),
         );
@@ -84,11 +84,7 @@ impl TestSandbox {
             .send()
             .await
             .expect("admin");
-        assert!(
-            response.status().is_success(),
-            "admin {path}: {}",
-            response.status()
-        );
+        assert!(response.status().is_success(), "admin {path}: {}", response.status());
         response.json().await.unwrap_or(Value::Null)
     }
 
@@ -97,10 +93,6 @@ impl TestSandbox {
     }
 
     pub async fn stored(&self, contact_id: &str) -> Value {
-        self.admin_get(&format!(
-            "/locations/{}/contacts/{contact_id}",
-            self.info.location_id
-        ))
-        .await
+        self.admin_get(&format!("/locations/{}/contacts/{contact_id}", self.info.location_id)).await
     }
 }

@@ -50,10 +50,7 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
     let operation = Operation::find(name).with_context(|| {
         format!("unknown operation `{name}`; `ghl-connector api --list` shows them all")
     })?;
-    let token = args
-        .token
-        .clone()
-        .context("--token (or GHL_CONNECTOR_TOKEN) is required")?;
+    let token = args.token.clone().context("--token (or GHL_CONNECTOR_TOKEN) is required")?;
     let mut params = parse_params(&args.params)?;
     let mut body = read_body(args.body.as_deref())?;
     if let Some(location) = &args.location_id {
@@ -63,10 +60,7 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
         .location_id
         .clone()
         .or_else(|| {
-            params
-                .iter()
-                .find(|(name, _)| name == "locationId")
-                .map(|(_, value)| value.clone())
+            params.iter().find(|(name, _)| name == "locationId").map(|(_, value)| value.clone())
         })
         .unwrap_or_default();
     let client = Client::new(ClientConfig::new(
@@ -89,21 +83,14 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
         let mut first = true;
         while let Some(record) = records.next().await {
             let record = record?;
-            write!(
-                out,
-                "{}{}",
-                if first { "\n" } else { ",\n" },
-                serde_json::to_string(&record)?
-            )?;
+            write!(out, "{}{}", if first { "\n" } else { ",\n" }, serde_json::to_string(&record)?)?;
             first = false;
         }
         writeln!(out, "\n]")?;
         return Ok(());
     }
-    let borrowed: Vec<(&str, &str)> = params
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_str()))
-        .collect();
+    let borrowed: Vec<(&str, &str)> =
+        params.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
     let answer = client.call(operation.id, &borrowed, body.as_ref()).await?;
     writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
     Ok(())
@@ -165,9 +152,7 @@ fn fill_location(
     if operation.body_has_location {
         let body = body.get_or_insert_with(|| serde_json::json!({}));
         if let Value::Object(fields) = body {
-            fields
-                .entry("locationId")
-                .or_insert_with(|| location.into());
+            fields.entry("locationId").or_insert_with(|| location.into());
         }
     }
 }

@@ -144,19 +144,13 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     let config = args.config()?;
     let started = Instant::now();
     let address = format!("{}:{}", args.host, args.port);
-    let listener = TcpListener::bind(&address)
-        .await
-        .with_context(|| format!("cannot listen on {address}"))?;
+    let listener =
+        TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
     let shutdown = CancellationToken::new();
     let sandbox = Sandbox::start(config, listener, shutdown.clone()).await?;
     println!("{}", serde_json::to_string(&sandbox.info)?);
-    tracing::info!(
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "sandbox listening"
-    );
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot wait for Ctrl-C")?;
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "sandbox listening");
+    tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
     shutdown.cancel();
     let _ = sandbox.server.await;
     Ok(())

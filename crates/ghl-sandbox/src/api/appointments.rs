@@ -66,9 +66,7 @@ pub async fn create(
         address: input.address.clone(),
         notes: None,
         description: input.description.clone(),
-        meeting_location_type: input
-            .meeting_location_type
-            .map(|kind| kind.as_str().to_owned()),
+        meeting_location_type: input.meeting_location_type.map(|kind| kind.as_str().to_owned()),
         is_recurring: input.rrule.is_some(),
         rrule: input.rrule.clone(),
         start_time: iso_from_millis(start),
@@ -80,11 +78,7 @@ pub async fn create(
     location.appointments.insert(id.clone(), event.clone());
     location.update_contact(&contact_id, |stored| stored.appointment_ids.push(id));
     world.stats.effect("appointment.created");
-    shared.webhooks.emit(
-        EventType::AppointmentCreate,
-        &caller.location_id,
-        event_record(&event),
-    );
+    shared.webhooks.emit(EventType::AppointmentCreate, &caller.location_id, event_record(&event));
     Ok(Json(event))
 }
 
@@ -113,11 +107,7 @@ pub async fn edit(
     let mut world = shared.world.lock();
     let location = location(&mut world, &caller)?;
     if let Some(calendar_id) = &input.calendar_id {
-        if !location
-            .calendars
-            .iter()
-            .any(|calendar| &calendar.id == calendar_id)
-        {
+        if !location.calendars.iter().any(|calendar| &calendar.id == calendar_id) {
             return Err(ApiError::not_found("Calendar", calendar_id));
         }
     }
@@ -163,11 +153,7 @@ pub async fn edit(
     event.date_updated = now_iso();
     let event = event.clone();
     world.stats.effect("appointment.updated");
-    shared.webhooks.emit(
-        EventType::AppointmentUpdate,
-        &caller.location_id,
-        event_record(&event),
-    );
+    shared.webhooks.emit(EventType::AppointmentUpdate, &caller.location_id, event_record(&event));
     Ok(Json(event))
 }
 
@@ -187,11 +173,7 @@ pub async fn delete(
         stored.appointment_ids.retain(|id| id != &event_id)
     });
     world.stats.effect("appointment.deleted");
-    shared.webhooks.emit(
-        EventType::AppointmentDelete,
-        &caller.location_id,
-        event_record(&event),
-    );
+    shared.webhooks.emit(EventType::AppointmentDelete, &caller.location_id, event_record(&event));
     Ok((StatusCode::CREATED, Json(json!({ "succeeded": true }))))
 }
 
@@ -224,36 +206,16 @@ pub async fn list(
     let end = checked_time("endTime", query.end_time.as_deref())?
         .ok_or_else(|| ApiError::unprocessable(vec!["endTime should not be empty".into()]))?;
     if query.calendar_id.is_none() && query.user_id.is_none() && query.group_id.is_none() {
-        return Err(ApiError::bad_request(
-            "Either of calendarId, userId or groupId is required",
-        ));
+        return Err(ApiError::bad_request("Either of calendarId, userId or groupId is required"));
     }
     let world = shared.world.lock();
-    let location = world
-        .locations
-        .get(&caller.location_id)
-        .ok_or_else(ApiError::other_location)?;
+    let location = world.locations.get(&caller.location_id).ok_or_else(ApiError::other_location)?;
     let mut events: Vec<&CalendarEvent> = location
         .appointments
         .values()
-        .filter(|event| {
-            query
-                .calendar_id
-                .as_ref()
-                .is_none_or(|id| &event.calendar_id == id)
-        })
-        .filter(|event| {
-            query
-                .group_id
-                .as_ref()
-                .is_none_or(|id| &event.group_id == id)
-        })
-        .filter(|event| {
-            query
-                .user_id
-                .as_ref()
-                .is_none_or(|id| event.users.contains(id))
-        })
+        .filter(|event| query.calendar_id.as_ref().is_none_or(|id| &event.calendar_id == id))
+        .filter(|event| query.group_id.as_ref().is_none_or(|id| &event.group_id == id))
+        .filter(|event| query.user_id.as_ref().is_none_or(|id| event.users.contains(id)))
         .filter(|event| {
             parse_millis(&event.start_time).is_some_and(|at| (start..=end).contains(&at))
         })
@@ -270,15 +232,9 @@ pub async fn of_contact(
 ) -> ApiResult<Json<Value>> {
     let world = shared.world.lock();
     let stored = find(&world, &caller, &contact_id)?;
-    let location = world
-        .locations
-        .get(&caller.location_id)
-        .ok_or_else(ApiError::other_location)?;
-    let events: Vec<&CalendarEvent> = stored
-        .appointment_ids
-        .iter()
-        .filter_map(|id| location.appointments.get(id))
-        .collect();
+    let location = world.locations.get(&caller.location_id).ok_or_else(ApiError::other_location)?;
+    let events: Vec<&CalendarEvent> =
+        stored.appointment_ids.iter().filter_map(|id| location.appointments.get(id)).collect();
     Ok(Json(json!({ "events": events })))
 }
 
@@ -286,9 +242,7 @@ fn checked_time(field: &str, text: Option<&str>) -> ApiResult<Option<i64>> {
     match text {
         None => Ok(None),
         Some(text) => parse_millis(text).map(Some).ok_or_else(|| {
-            ApiError::unprocessable(vec![format!(
-                "{field} must be a valid ISO 8601 date string"
-            )])
+            ApiError::unprocessable(vec![format!("{field} must be a valid ISO 8601 date string")])
         }),
     }
 }

@@ -27,9 +27,7 @@ pub async fn add_tags(
     Path(contact_id): Path<String>,
     Body { value, .. }: Body<TagsBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let tags = retag(&shared, &caller, &contact_id, |tags| {
-        tags.extend(value.tags)
-    })?;
+    let tags = retag(&shared, &caller, &contact_id, |tags| tags.extend(value.tags))?;
     Ok((StatusCode::CREATED, Json(json!({ "tags": tags }))))
 }
 
@@ -40,9 +38,8 @@ pub async fn remove_tags(
     Body { value, .. }: Body<TagsBody>,
 ) -> ApiResult<Json<Value>> {
     let removed = normalize_tags(&value.tags);
-    let tags = retag(&shared, &caller, &contact_id, |tags| {
-        tags.retain(|tag| !removed.contains(tag))
-    })?;
+    let tags =
+        retag(&shared, &caller, &contact_id, |tags| tags.retain(|tag| !removed.contains(tag)))?;
     Ok(Json(json!({ "tags": tags })))
 }
 
@@ -61,10 +58,7 @@ fn retag(
     if tags == before {
         return Ok(tags);
     }
-    let input = ghl_types::ContactInput {
-        tags: Some(tags.clone()),
-        ..Default::default()
-    };
+    let input = ghl_types::ContactInput { tags: Some(tags.clone()), ..Default::default() };
     let changed = change_contact(location(&mut world, caller)?, contact_id, &input)?;
     record_update(shared, &mut world, caller, &changed);
     Ok(tags)
@@ -91,10 +85,7 @@ pub async fn add_followers(
         }
         added
     })?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "followers": followers, "followersAdded": added })),
-    ))
+    Ok((StatusCode::CREATED, Json(json!({ "followers": followers, "followersAdded": added }))))
 }
 
 pub async fn remove_followers(
@@ -104,17 +95,12 @@ pub async fn remove_followers(
     Body { value, .. }: Body<FollowersBody>,
 ) -> ApiResult<Json<Value>> {
     let (followers, removed) = refollow(&shared, &caller, &contact_id, |followers| {
-        let removed: Vec<String> = value
-            .followers
-            .into_iter()
-            .filter(|follower| followers.contains(follower))
-            .collect();
+        let removed: Vec<String> =
+            value.followers.into_iter().filter(|follower| followers.contains(follower)).collect();
         followers.retain(|follower| !removed.contains(follower));
         removed
     })?;
-    Ok(Json(
-        json!({ "followers": followers, "followersRemoved": removed }),
-    ))
+    Ok(Json(json!({ "followers": followers, "followersRemoved": removed })))
 }
 
 fn refollow(
@@ -178,14 +164,7 @@ pub async fn remove_all_campaigns(
     Extension(caller): Extension<Caller>,
     Path(contact_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    enrol(
-        &shared,
-        &caller,
-        &contact_id,
-        Enrolment::Campaign,
-        |set| set.clear(),
-        None,
-    )?;
+    enrol(&shared, &caller, &contact_id, Enrolment::Campaign, |set| set.clear(), None)?;
     Ok(Json(json!({ "succeded": true })))
 }
 
@@ -352,14 +331,8 @@ pub async fn bulk_business(
 ) -> ApiResult<Json<Value>> {
     caller.check_location(&value.location_id)?;
     let mut world = shared.world.lock();
-    if let Some(missing) = value
-        .ids
-        .iter()
-        .find(|id| find(&world, &caller, id).is_err())
-    {
-        return Err(ApiError::unprocessable(vec![format!(
-            "Contact with id {missing} not found"
-        )]));
+    if let Some(missing) = value.ids.iter().find(|id| find(&world, &caller, id).is_err()) {
+        return Err(ApiError::unprocessable(vec![format!("Contact with id {missing} not found")]));
     }
     let location = location(&mut world, &caller)?;
     let mut changed = Vec::new();

@@ -28,15 +28,13 @@ impl<T: DeserializeOwned> FromRequest<Arc<Shared>> for Body<T> {
             .extensions()
             .get::<MatchedPath>()
             .and_then(|path| find_operation(request.method().as_str(), path.as_str()));
-        let bytes = Bytes::from_request(request, shared)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::with_status(StatusCode::PAYLOAD_TOO_LARGE, "request entity too large")
-                } else {
-                    ApiError::bad_request(format!("could not read the request body: {rejection}"))
-                }
-            })?;
+        let bytes = Bytes::from_request(request, shared).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::with_status(StatusCode::PAYLOAD_TOO_LARGE, "request entity too large")
+            } else {
+                ApiError::bad_request(format!("could not read the request body: {rejection}"))
+            }
+        })?;
         parse(&bytes, operation, shared)
     }
 }
@@ -59,13 +57,10 @@ fn parse<T: DeserializeOwned>(
             .map_err(|err| ApiError::bad_request(format!("Invalid JSON in request body: {err}")))?
     };
     let Value::Object(fields) = &raw else {
-        return Err(ApiError::unprocessable(vec![
-            "request body must be a JSON object".into(),
-        ]));
+        return Err(ApiError::unprocessable(vec!["request body must be a JSON object".into()]));
     };
-    let rule = operation
-        .and_then(|op| op.request_schema)
-        .and_then(|name| shared.body_rules.get(name));
+    let rule =
+        operation.and_then(|op| op.request_schema).and_then(|name| shared.body_rules.get(name));
     if let Some(rule) = rule {
         let mut problems: Vec<String> = fields
             .keys()
@@ -88,11 +83,7 @@ fn parse<T: DeserializeOwned>(
     let value = serde_path_to_error::deserialize(&raw).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
-        let message = if path == "." {
-            inner.to_string()
-        } else {
-            format!("{path}: {inner}")
-        };
+        let message = if path == "." { inner.to_string() } else { format!("{path}: {inner}") };
         ApiError::unprocessable(vec![message])
     })?;
     Ok(Body { value, raw })

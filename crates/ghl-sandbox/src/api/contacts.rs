@@ -68,16 +68,9 @@ fn insert_new(
         ..Contact::default()
     };
     apply(&mut contact, input, location)?;
-    location.put_contact(StoredContact {
-        contact: contact.clone(),
-        ..StoredContact::default()
-    });
+    location.put_contact(StoredContact { contact: contact.clone(), ..StoredContact::default() });
     world.stats.effect("contact.created");
-    shared.webhooks.emit(
-        EventType::ContactCreate,
-        &caller.location_id,
-        event_record(&contact),
-    );
+    shared.webhooks.emit(EventType::ContactCreate, &caller.location_id, event_record(&contact));
     Ok(contact)
 }
 
@@ -132,9 +125,8 @@ pub async fn upsert(
         input.create_new_if_duplicate_allowed == Some(true) && location.allow_duplicates;
     let email = flat(&input.email);
     let phone = flat(&input.phone);
-    let existing = location
-        .find_duplicate(email, phone, None)
-        .map(|(found, _)| found.contact.id.clone());
+    let existing =
+        location.find_duplicate(email, phone, None).map(|(found, _)| found.contact.id.clone());
     match existing.filter(|_| !force_new) {
         Some(contact_id) => {
             // An email match wins: the phone of the input is not applied when it belongs to
@@ -149,15 +141,11 @@ pub async fn upsert(
             }
             let contact = change_contact(location, &contact_id, &input)?;
             record_update(&shared, &mut world, &caller, &contact);
-            Ok(Json(
-                json!({ "new": false, "contact": contact.after, "traceId": trace_id }),
-            ))
+            Ok(Json(json!({ "new": false, "contact": contact.after, "traceId": trace_id })))
         }
         None => {
             let contact = insert_new(&shared, &mut world, &caller, &input)?;
-            Ok(Json(
-                json!({ "new": true, "contact": contact, "traceId": trace_id }),
-            ))
+            Ok(Json(json!({ "new": true, "contact": contact, "traceId": trace_id })))
         }
     }
 }
@@ -193,25 +181,14 @@ pub async fn list(
         )),
         (None, None) => None,
         _ => {
-            return Err(ApiError::bad_request(
-                "startAfter and startAfterId must be sent together",
-            ))
+            return Err(ApiError::bad_request("startAfter and startAfterId must be sent together"))
         }
     };
-    let needle = query
-        .query
-        .as_deref()
-        .map(str::to_lowercase)
-        .filter(|q| !q.is_empty());
+    let needle = query.query.as_deref().map(str::to_lowercase).filter(|q| !q.is_empty());
     let world = shared.world.lock();
-    let location = world
-        .locations
-        .get(&caller.location_id)
-        .ok_or_else(ApiError::other_location)?;
+    let location = world.locations.get(&caller.location_id).ok_or_else(ApiError::other_location)?;
     let matches = |stored: &&StoredContact| {
-        needle
-            .as_deref()
-            .is_none_or(|q| matches_query(&stored.contact, q))
+        needle.as_deref().is_none_or(|q| matches_query(&stored.contact, q))
     };
     let total = match &needle {
         None => location.contact_count(),
@@ -241,9 +218,7 @@ pub async fn list(
         meta.insert("nextPageUrl".into(), next.into());
         meta.insert("nextPage".into(), 2.into());
     }
-    Ok(Json(
-        json!({ "contacts": page, "count": total, "meta": meta }),
-    ))
+    Ok(Json(json!({ "contacts": page, "count": total, "meta": meta })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -273,16 +248,9 @@ pub async fn by_business(
             ApiError::unprocessable(vec!["skip must be a non-negative integer".into()])
         })?,
     };
-    let needle = query
-        .query
-        .as_deref()
-        .map(str::to_lowercase)
-        .filter(|q| !q.is_empty());
+    let needle = query.query.as_deref().map(str::to_lowercase).filter(|q| !q.is_empty());
     let world = shared.world.lock();
-    let location = world
-        .locations
-        .get(&caller.location_id)
-        .ok_or_else(ApiError::other_location)?;
+    let location = world.locations.get(&caller.location_id).ok_or_else(ApiError::other_location)?;
     let all: Vec<&Contact> = location
         .contacts_by_date_added(None)
         .map(|stored| &stored.contact)
@@ -313,14 +281,9 @@ pub async fn duplicate(
         .ok_or_else(|| ApiError::bad_request("locationId is required"))?;
     caller.check_location(location_id)?;
     let world = shared.world.lock();
-    let location = world
-        .locations
-        .get(&caller.location_id)
-        .ok_or_else(ApiError::other_location)?;
+    let location = world.locations.get(&caller.location_id).ok_or_else(ApiError::other_location)?;
     let found = location.find_duplicate(query.email.as_deref(), query.number.as_deref(), None);
-    Ok(Json(
-        json!({ "contact": found.map(|(stored, _)| &stored.contact) }),
-    ))
+    Ok(Json(json!({ "contact": found.map(|(stored, _)| &stored.contact) })))
 }
 
 /// The contact, if it is the caller's; an id of another location is as unknown as no id.
@@ -340,9 +303,7 @@ pub fn location<'w>(
     world: &'w mut crate::world::World,
     caller: &Caller,
 ) -> ApiResult<&'w mut Location> {
-    world
-        .location_mut(&caller.location_id)
-        .ok_or_else(ApiError::other_location)
+    world.location_mut(&caller.location_id).ok_or_else(ApiError::other_location)
 }
 
 /// A contact before and after a change, and what kind of change it was.
@@ -366,10 +327,7 @@ pub fn change_contact(
     after.date_updated = Some(now_iso());
     let stored_after = after.clone();
     location.update_contact(contact_id, |stored| stored.contact = stored_after);
-    Ok(Changed {
-        before: current,
-        after,
-    })
+    Ok(Changed { before: current, after })
 }
 
 /// Counts the update and emits ContactUpdate, plus ContactTagUpdate / ContactDndUpdate
@@ -383,11 +341,7 @@ pub fn record_update(
     world.stats.effect("contact.updated");
     let record = event_record(&changed.after);
     if changed.before.tags != changed.after.tags {
-        shared.webhooks.emit(
-            EventType::ContactTagUpdate,
-            &caller.location_id,
-            record.clone(),
-        );
+        shared.webhooks.emit(EventType::ContactTagUpdate, &caller.location_id, record.clone());
     }
     if changed.before.dnd != changed.after.dnd
         || changed.before.dnd_settings != changed.after.dnd_settings
@@ -398,9 +352,7 @@ pub fn record_update(
             dnd_record(&changed.after),
         );
     }
-    shared
-        .webhooks
-        .emit(EventType::ContactUpdate, &caller.location_id, record);
+    shared.webhooks.emit(EventType::ContactUpdate, &caller.location_id, record);
 }
 
 fn duplicate_of(
@@ -410,15 +362,13 @@ fn duplicate_of(
 ) -> Option<ApiError> {
     let (found, matched) =
         location.find_duplicate(flat(&input.email), flat(&input.phone), except)?;
-    Some(
-        ApiError::bad_request("This location does not allow duplicated contacts.").with_meta(
-            json!({
-                "contactId": found.contact.id,
-                "contactName": found.contact.name.clone().unwrap_or_default(),
-                "matchingField": matched.as_str(),
-            }),
-        ),
-    )
+    Some(ApiError::bad_request("This location does not allow duplicated contacts.").with_meta(
+        json!({
+            "contactId": found.contact.id,
+            "contactName": found.contact.name.clone().unwrap_or_default(),
+            "matchingField": matched.as_str(),
+        }),
+    ))
 }
 
 fn flat(field: &Option<Option<String>>) -> Option<&str> {
@@ -461,9 +411,7 @@ pub fn apply(contact: &mut Contact, input: &ContactInput, location: &Location) -
         contact.dnd_settings = Some(settings.clone());
     }
     if let Some(settings) = &input.inbound_dnd_settings {
-        contact
-            .extra
-            .insert("inboundDndSettings".into(), settings.clone());
+        contact.extra.insert("inboundDndSettings".into(), settings.clone());
     }
     if let Some(tags) = &input.tags {
         contact.tags = normalize_tags(tags);
@@ -480,19 +428,13 @@ pub fn apply(contact: &mut Contact, input: &ContactInput, location: &Location) -
                     Some(&def.id) == field.id.as_ref() || Some(&def.key) == field.key.as_ref()
                 })
                 .ok_or_else(|| {
-                    let named = field
-                        .id
-                        .as_ref()
-                        .or(field.key.as_ref())
-                        .cloned()
-                        .unwrap_or_default();
+                    let named =
+                        field.id.as_ref().or(field.key.as_ref()).cloned().unwrap_or_default();
                     ApiError::unprocessable(vec![format!(
                         "customFields: no custom field {named} in this location"
                     )])
                 })?;
-            contact
-                .custom_fields
-                .retain(|value| value.id != definition.id);
+            contact.custom_fields.retain(|value| value.id != definition.id);
             if !field.field_value.is_null() {
                 contact.custom_fields.push(CustomFieldValue {
                     id: definition.id.clone(),
@@ -509,14 +451,8 @@ pub fn apply(contact: &mut Contact, input: &ContactInput, location: &Location) -
             .join(" ");
         contact.name = Some(full).filter(|name| !name.is_empty());
     }
-    if contact
-        .email
-        .as_deref()
-        .is_some_and(|email| !email.contains('@'))
-    {
-        return Err(ApiError::unprocessable(vec![
-            "email must be an email".into()
-        ]));
+    if contact.email.as_deref().is_some_and(|email| !email.contains('@')) {
+        return Err(ApiError::unprocessable(vec!["email must be an email".into()]));
     }
     contact.email_lower_case = contact.email.as_deref().map(str::to_lowercase);
     contact.first_name_lower_case = contact.first_name.as_deref().map(str::to_lowercase);
@@ -538,11 +474,7 @@ pub fn custom_field_text(value: &Value) -> String {
 /// HighLevel stores tags lower-cased and trimmed, each once.
 pub fn normalize_tags(tags: &[String]) -> Vec<String> {
     let mut normalized: Vec<String> = Vec::with_capacity(tags.len());
-    for tag in tags
-        .iter()
-        .map(|tag| tag.trim().to_lowercase())
-        .filter(|tag| !tag.is_empty())
-    {
+    for tag in tags.iter().map(|tag| tag.trim().to_lowercase()).filter(|tag| !tag.is_empty()) {
         if !normalized.contains(&tag) {
             normalized.push(tag);
         }
@@ -573,15 +505,10 @@ fn parse_limit(limit: Option<&str>, max: usize) -> ApiResult<usize> {
 
 /// The free-text `query` of list and search: name, email, phone or company contains it.
 pub fn matches_query(contact: &Contact, needle: &str) -> bool {
-    [
-        &contact.name,
-        &contact.email,
-        &contact.phone,
-        &contact.company_name,
-    ]
-    .into_iter()
-    .flatten()
-    .any(|field| field.to_lowercase().contains(needle))
+    [&contact.name, &contact.email, &contact.phone, &contact.company_name]
+        .into_iter()
+        .flatten()
+        .any(|field| field.to_lowercase().contains(needle))
 }
 
 fn url_encode(text: &str) -> String {
@@ -622,10 +549,7 @@ pub fn event_record(contact: &Contact) -> Value {
 fn dnd_record(contact: &Contact) -> Value {
     let mut record = event_record(contact);
     if let (Value::Object(fields), Some(settings)) = (&mut record, &contact.dnd_settings) {
-        fields.insert(
-            "dndSettings".into(),
-            serde_json::to_value(settings).unwrap_or_default(),
-        );
+        fields.insert("dndSettings".into(), serde_json::to_value(settings).unwrap_or_default());
     }
     record
 }

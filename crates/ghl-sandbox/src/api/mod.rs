@@ -54,45 +54,25 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/contacts/search", post(search::search))
         .route("/contacts/search/duplicate", get(contacts::duplicate))
         .route("/contacts/upsert", post(contacts::upsert))
-        .route(
-            "/contacts/business/{businessId}",
-            get(contacts::by_business),
-        )
-        .route(
-            "/contacts/bulk/tags/update/{type}",
-            post(associations::bulk_tags),
-        )
+        .route("/contacts/business/{businessId}", get(contacts::by_business))
+        .route("/contacts/bulk/tags/update/{type}", post(associations::bulk_tags))
         .route("/contacts/bulk/business", post(associations::bulk_business))
         .route(
             "/contacts/{contactId}",
-            get(contacts::get_one)
-                .put(contacts::update)
-                .delete(contacts::delete),
+            get(contacts::get_one).put(contacts::update).delete(contacts::delete),
         )
-        .route(
-            "/contacts/{contactId}/tasks",
-            get(tasks::list).post(tasks::create),
-        )
+        .route("/contacts/{contactId}/tasks", get(tasks::list).post(tasks::create))
         .route(
             "/contacts/{contactId}/tasks/{taskId}",
             get(tasks::get_one).put(tasks::update).delete(tasks::delete),
         )
-        .route(
-            "/contacts/{contactId}/tasks/{taskId}/completed",
-            put(tasks::completed),
-        )
-        .route(
-            "/contacts/{contactId}/appointments",
-            get(appointments::of_contact),
-        )
+        .route("/contacts/{contactId}/tasks/{taskId}/completed", put(tasks::completed))
+        .route("/contacts/{contactId}/appointments", get(appointments::of_contact))
         .route(
             "/contacts/{contactId}/tags",
             post(associations::add_tags).delete(associations::remove_tags),
         )
-        .route(
-            "/contacts/{contactId}/notes",
-            get(notes::list).post(notes::create),
-        )
+        .route("/contacts/{contactId}/notes", get(notes::list).post(notes::create))
         .route(
             "/contacts/{contactId}/notes/{id}",
             get(notes::get_one).put(notes::update).delete(notes::delete),
@@ -119,10 +99,7 @@ pub fn routes() -> Router<Arc<Shared>> {
             get(appointments::get_one).put(appointments::edit),
         )
         .route("/calendars/events", get(appointments::list))
-        .route(
-            "/calendars/events/{eventId}",
-            axum::routing::delete(appointments::delete),
-        )
+        .route("/calendars/events/{eventId}", axum::routing::delete(appointments::delete))
 }
 
 /// Versions accepted per API (NOTES.md: the SDK 3.x sends 2023-02-21 too).
@@ -196,11 +173,7 @@ fn admit(
     let token = headers
         .get("authorization")
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-        })
+        .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
         .map(str::trim)
         .ok_or((ApiError::invalid_token(), None))?;
     let grant = {
@@ -216,16 +189,8 @@ fn admit(
     if !grant.scopes.contains(operation.scope) {
         return Err((ApiError::missing_scope(), None));
     }
-    match shared
-        .rate_limiter
-        .acquire(&grant.app_id, &grant.location_id)
-    {
-        Ok(budget) => Ok((
-            Caller {
-                location_id: grant.location_id,
-            },
-            budget,
-        )),
+    match shared.rate_limiter.acquire(&grant.app_id, &grant.location_id) {
+        Ok(budget) => Ok((Caller { location_id: grant.location_id }, budget)),
         Err(over) => {
             shared.world.lock().stats.rate_limited += 1;
             let secs = over.retry_after.as_secs_f64().ceil().max(1.0) as u64;
@@ -238,21 +203,13 @@ fn with_budget(mut response: Response, budget: Option<Budget>) -> Response {
     if let Some(budget) = budget {
         let values = [
             (headers::HEADER_LIMIT_DAILY, u64::from(budget.limits.daily)),
-            (
-                headers::HEADER_DAILY_REMAINING,
-                u64::from(budget.daily_remaining),
-            ),
-            (
-                headers::HEADER_INTERVAL_MILLISECONDS,
-                budget.limits.interval_ms,
-            ),
+            (headers::HEADER_DAILY_REMAINING, u64::from(budget.daily_remaining)),
+            (headers::HEADER_INTERVAL_MILLISECONDS, budget.limits.interval_ms),
             (headers::HEADER_MAX, u64::from(budget.limits.burst)),
             (headers::HEADER_REMAINING, u64::from(budget.remaining)),
         ];
         for (name, value) in values {
-            response
-                .headers_mut()
-                .insert(name, HeaderValue::from(value));
+            response.headers_mut().insert(name, HeaderValue::from(value));
         }
     }
     response
@@ -266,11 +223,7 @@ pub fn fault_response(
     retry_after: u64,
 ) -> Response {
     shared.world.lock().stats.fault(fault.name());
-    tracing::debug!(
-        operation = operation.id,
-        fault = fault.name(),
-        "fault injected"
-    );
+    tracing::debug!(operation = operation.id, fault = fault.name(), "fault injected");
     match fault {
         Fault::Reset | Fault::ResetAfter => {
             let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();

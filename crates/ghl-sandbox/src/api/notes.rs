@@ -63,11 +63,7 @@ pub async fn create(
     location(&mut world, &caller)?
         .update_contact(&contact_id, |stored| stored.notes.push(note.clone()));
     world.stats.effect("note.created");
-    shared.webhooks.emit(
-        EventType::NoteCreate,
-        &caller.location_id,
-        event_record(&note),
-    );
+    shared.webhooks.emit(EventType::NoteCreate, &caller.location_id, event_record(&note));
     Ok((StatusCode::CREATED, Json(json!({ "note": note }))))
 }
 
@@ -102,11 +98,7 @@ pub async fn update(
         .flatten()
         .ok_or_else(|| ApiError::not_found("Note", &note_id))?;
     world.stats.effect("note.updated");
-    shared.webhooks.emit(
-        EventType::NoteUpdate,
-        &caller.location_id,
-        event_record(&note),
-    );
+    shared.webhooks.emit(EventType::NoteUpdate, &caller.location_id, event_record(&note));
     Ok(Json(json!({ "note": note })))
 }
 
@@ -125,11 +117,7 @@ pub async fn delete(
         .flatten()
         .ok_or_else(|| ApiError::not_found("Note", &note_id))?;
     world.stats.effect("note.deleted");
-    shared.webhooks.emit(
-        EventType::NoteDelete,
-        &caller.location_id,
-        event_record(&removed),
-    );
+    shared.webhooks.emit(EventType::NoteDelete, &caller.location_id, event_record(&removed));
     Ok(Json(json!({ "succeded": true })))
 }
 

@@ -28,37 +28,21 @@ pub async fn search(
     caller.check_location(&body.location_id)?;
     check(&body)?;
     let sort = if body.sort.is_empty() {
-        vec![SearchSort {
-            field: "dateAdded".into(),
-            direction: SortDirection::Desc,
-        }]
+        vec![SearchSort { field: "dateAdded".into(), direction: SortDirection::Desc }]
     } else {
         body.sort.clone()
     };
-    let needle = body
-        .query
-        .as_deref()
-        .map(str::to_lowercase)
-        .filter(|q| !q.is_empty());
+    let needle = body.query.as_deref().map(str::to_lowercase).filter(|q| !q.is_empty());
     let world = shared.world.lock();
-    let location = world
-        .locations
-        .get(&caller.location_id)
-        .ok_or_else(ApiError::other_location)?;
+    let location = world.locations.get(&caller.location_id).ok_or_else(ApiError::other_location)?;
     let mut matches: Vec<(Vec<Value>, &Contact)> = location
         .contacts()
         .map(|stored| &stored.contact)
-        .filter(|contact| {
-            needle
-                .as_deref()
-                .is_none_or(|needle| matches_query(contact, needle))
-        })
+        .filter(|contact| needle.as_deref().is_none_or(|needle| matches_query(contact, needle)))
         .filter(|contact| body.filters.iter().all(|filter| matches(contact, filter)))
         .map(|contact| {
-            let mut key: Vec<Value> = sort
-                .iter()
-                .map(|s| field(contact, &s.field).unwrap_or(Value::Null))
-                .collect();
+            let mut key: Vec<Value> =
+                sort.iter().map(|s| field(contact, &s.field).unwrap_or(Value::Null)).collect();
             key.push(contact.id.clone().into());
             (key, contact)
         })
@@ -98,18 +82,12 @@ pub async fn search(
 fn check(body: &SearchBody) -> ApiResult<()> {
     let mut problems = Vec::new();
     if body.page_limit == 0 || body.page_limit > MAX_PAGE_LIMIT {
-        problems.push(format!(
-            "pageLimit must not be greater than {MAX_PAGE_LIMIT} nor less than 1"
-        ));
+        problems
+            .push(format!("pageLimit must not be greater than {MAX_PAGE_LIMIT} nor less than 1"));
     }
-    if body
-        .query
-        .as_ref()
-        .is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS)
-    {
-        problems.push(format!(
-            "query must be shorter than or equal to {MAX_QUERY_CHARS} characters"
-        ));
+    if body.query.as_ref().is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS) {
+        problems
+            .push(format!("query must be shorter than or equal to {MAX_QUERY_CHARS} characters"));
     }
     if body.page.is_some() && body.search_after.is_some() {
         problems.push("page and searchAfter cannot be used together".into());
@@ -131,9 +109,7 @@ fn check(body: &SearchBody) -> ApiResult<()> {
 /// path such as `dndSettings.Email.status`), without serialising the whole contact.
 fn field(contact: &Contact, name: &str) -> Option<Value> {
     let text = |value: &Option<String>| value.clone().map(Value::String);
-    let custom = name
-        .strip_prefix("customFields.")
-        .or_else(|| name.strip_prefix("customField."));
+    let custom = name.strip_prefix("customFields.").or_else(|| name.strip_prefix("customField."));
     if let Some(id) = custom {
         let found = contact.custom_fields.iter().find(|field| field.id == id);
         return found.map(|field| field.value.clone());
@@ -170,28 +146,20 @@ fn field(contact: &Contact, name: &str) -> Option<Value> {
         "followers" => Some(contact.followers.clone().into()),
         path => {
             let whole = serde_json::to_value(contact).ok()?;
-            path.split('.')
-                .try_fold(&whole, |value, part| value.get(part))
-                .cloned()
+            path.split('.').try_fold(&whole, |value, part| value.get(part)).cloned()
         }
     }
 }
 
 fn matches(contact: &Contact, filter: &SearchFilter) -> bool {
     match filter {
-        SearchFilter::Group {
-            group: GroupKind::And,
-            filters,
-        } => filters.iter().all(|f| matches(contact, f)),
-        SearchFilter::Group {
-            group: GroupKind::Or,
-            filters,
-        } => filters.iter().any(|f| matches(contact, f)),
-        SearchFilter::Condition {
-            field: name,
-            operator,
-            value,
-        } => {
+        SearchFilter::Group { group: GroupKind::And, filters } => {
+            filters.iter().all(|f| matches(contact, f))
+        }
+        SearchFilter::Group { group: GroupKind::Or, filters } => {
+            filters.iter().any(|f| matches(contact, f))
+        }
+        SearchFilter::Condition { field: name, operator, value } => {
             let actual = field(contact, name).filter(|value| !is_empty(value));
             let actual = actual.as_ref();
             let wanted = value.as_ref().unwrap_or(&Value::Null);
@@ -290,16 +258,11 @@ fn compare_keys(a: &[Value], b: &[Value], sort: &[SearchSort]) -> Ordering {
 /// Natural order of two values; strings without case (then with, so the order is total).
 fn compare_values(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x
-            .as_f64()
-            .partial_cmp(&y.as_f64())
-            .unwrap_or(Ordering::Equal),
+        (Value::Number(x), Value::Number(y)) => {
+            x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Ordering::Equal)
+        }
         (Value::String(x), Value::String(y)) => {
-            let folded = |text: &str| {
-                text.chars()
-                    .flat_map(char::to_lowercase)
-                    .collect::<String>()
-            };
+            let folded = |text: &str| text.chars().flat_map(char::to_lowercase).collect::<String>();
             let without_case = if x.is_ascii() && y.is_ascii() {
                 let lower = |b: u8| b.to_ascii_lowercase();
                 x.bytes().map(lower).cmp(y.bytes().map(lower))

@@ -65,11 +65,7 @@ pub async fn create(
     location(&mut world, &caller)?
         .update_contact(&contact_id, |stored| stored.tasks.push(task.clone()));
     world.stats.effect("task.created");
-    shared.webhooks.emit(
-        EventType::TaskCreate,
-        &caller.location_id,
-        event_record(&task),
-    );
+    shared.webhooks.emit(EventType::TaskCreate, &caller.location_id, event_record(&task));
     Ok((StatusCode::CREATED, Json(json!({ "task": task }))))
 }
 
@@ -132,11 +128,7 @@ pub async fn delete(
         .flatten()
         .ok_or_else(|| ApiError::not_found("Task", &task_id))?;
     world.stats.effect("task.deleted");
-    shared.webhooks.emit(
-        EventType::TaskDelete,
-        &caller.location_id,
-        event_record(&removed),
-    );
+    shared.webhooks.emit(EventType::TaskDelete, &caller.location_id, event_record(&removed));
     Ok(Json(json!({ "succeded": true })))
 }
 
@@ -163,11 +155,7 @@ fn change_task(
     world.stats.effect("task.updated");
     if after.completed && !before.completed {
         world.stats.effect("task.completed");
-        shared.webhooks.emit(
-            EventType::TaskComplete,
-            &caller.location_id,
-            event_record(&after),
-        );
+        shared.webhooks.emit(EventType::TaskComplete, &caller.location_id, event_record(&after));
     }
     Ok(after)
 }
@@ -176,9 +164,11 @@ fn checked_due_date(due_date: Option<&str>) -> ApiResult<Option<String>> {
     match due_date {
         None => Ok(None),
         Some(text) if parse_millis(text).is_some() => Ok(Some(text.to_owned())),
-        Some(_) => Err(ApiError::unprocessable(vec![
-            "dueDate must be a valid ISO 8601 date string".into(),
-        ])),
+        Some(_) => {
+            Err(ApiError::unprocessable(
+                vec!["dueDate must be a valid ISO 8601 date string".into()],
+            ))
+        }
     }
 }
 

@@ -12,48 +12,27 @@ async fn tags_are_added_once_removed_and_announced() {
         .expect("id")
         .to_owned();
     let added = sandbox
-        .call(
-            "add-tags",
-            &[("contactId", &contact)],
-            Some(json!({ "tags": ["VIP", "lead"] })),
-        )
+        .call("add-tags", &[("contactId", &contact)], Some(json!({ "tags": ["VIP", "lead"] })))
         .await;
     assert_eq!(added.status, 201, "{:?}", added.body);
     assert_eq!(added.body["tags"], json!(["lead", "vip"]));
     let removed = sandbox
-        .call(
-            "remove-tags",
-            &[("contactId", &contact)],
-            Some(json!({ "tags": ["lead"] })),
-        )
+        .call("remove-tags", &[("contactId", &contact)], Some(json!({ "tags": ["lead"] })))
         .await;
     assert_eq!(removed.status, 200);
     assert_eq!(removed.body["tags"], json!(["vip"]));
     let unchanged = sandbox
-        .call(
-            "remove-tags",
-            &[("contactId", &contact)],
-            Some(json!({ "tags": ["absent"] })),
-        )
+        .call("remove-tags", &[("contactId", &contact)], Some(json!({ "tags": ["absent"] })))
         .await;
     assert_eq!(unchanged.body["tags"], json!(["vip"]));
-    let tag_events = sandbox
-        .admin(
-            reqwest::Method::GET,
-            "/webhooks?type=ContactTagUpdate",
-            None,
-        )
-        .await
-        .body;
+    let tag_events =
+        sandbox.admin(reqwest::Method::GET, "/webhooks?type=ContactTagUpdate", None).await.body;
     assert_eq!(
         tag_events["events"].as_array().map(Vec::len),
         Some(2),
         "an unchanged list emits nothing"
     );
-    assert_eq!(
-        sandbox.stored_contact(&contact).await.body["contact"]["tags"],
-        json!(["vip"])
-    );
+    assert_eq!(sandbox.stored_contact(&contact).await.body["contact"]["tags"], json!(["vip"]));
 }
 
 #[tokio::test]
@@ -100,25 +79,12 @@ async fn campaigns_and_workflows_enrol_only_known_ids() {
         .expect("id")
         .to_owned();
     let location = sandbox
-        .admin(
-            reqwest::Method::GET,
-            &format!("/locations/{}", sandbox.location()),
-            None,
-        )
+        .admin(reqwest::Method::GET, &format!("/locations/{}", sandbox.location()), None)
         .await
         .body;
-    let campaign = location["campaigns"][0]
-        .as_str()
-        .expect("campaign")
-        .to_owned();
-    let campaign2 = location["campaigns"][1]
-        .as_str()
-        .expect("campaign")
-        .to_owned();
-    let workflow = location["workflows"][0]
-        .as_str()
-        .expect("workflow")
-        .to_owned();
+    let campaign = location["campaigns"][0].as_str().expect("campaign").to_owned();
+    let campaign2 = location["campaigns"][1].as_str().expect("campaign").to_owned();
+    let workflow = location["workflows"][0].as_str().expect("workflow").to_owned();
 
     let add = sandbox
         .call(
@@ -151,22 +117,11 @@ async fn campaigns_and_workflows_enrol_only_known_ids() {
         )
         .await;
     assert_eq!(removed.status, 200);
-    assert_eq!(
-        sandbox.stored_contact(&contact).await.body["campaigns"],
-        json!([campaign2])
-    );
-    let all = sandbox
-        .call(
-            "remove-contact-from-every-campaign",
-            &[("contactId", &contact)],
-            None,
-        )
-        .await;
+    assert_eq!(sandbox.stored_contact(&contact).await.body["campaigns"], json!([campaign2]));
+    let all =
+        sandbox.call("remove-contact-from-every-campaign", &[("contactId", &contact)], None).await;
     assert_eq!(all.status, 200);
-    assert_eq!(
-        sandbox.stored_contact(&contact).await.body["campaigns"],
-        json!([])
-    );
+    assert_eq!(sandbox.stored_contact(&contact).await.body["campaigns"], json!([]));
 
     let enrolled = sandbox
         .call(
@@ -176,10 +131,7 @@ async fn campaigns_and_workflows_enrol_only_known_ids() {
         )
         .await;
     assert_eq!(enrolled.status, 200, "{:?}", enrolled.body);
-    assert_eq!(
-        sandbox.stored_contact(&contact).await.body["workflows"],
-        json!([workflow])
-    );
+    assert_eq!(sandbox.stored_contact(&contact).await.body["workflows"], json!([workflow]));
     let left = sandbox
         .call(
             "delete-contact-from-workflow",
@@ -188,10 +140,7 @@ async fn campaigns_and_workflows_enrol_only_known_ids() {
         )
         .await;
     assert_eq!(left.status, 200);
-    assert_eq!(
-        sandbox.stored_contact(&contact).await.body["workflows"],
-        json!([])
-    );
+    assert_eq!(sandbox.stored_contact(&contact).await.body["workflows"], json!([]));
 }
 
 #[tokio::test]
@@ -201,9 +150,7 @@ async fn bulk_tags_add_and_remove_report_per_contact() {
         .as_str()
         .expect("id")
         .to_owned();
-    let b = sandbox
-        .create_contact(json!({ "firstName": "B", "tags": ["old"] }))
-        .await["id"]
+    let b = sandbox.create_contact(json!({ "firstName": "B", "tags": ["old"] })).await["id"]
         .as_str()
         .expect("id")
         .to_owned();
@@ -220,18 +167,12 @@ async fn bulk_tags_add_and_remove_report_per_contact() {
     assert_eq!(added.status, 201, "{:?}", added.body);
     assert_eq!(added.body["errorCount"], 1);
     assert_eq!(added.body["succeded"], false);
-    assert_eq!(
-        sandbox.stored_contact(&b).await.body["contact"]["tags"],
-        json!(["old", "promo"])
-    );
+    assert_eq!(sandbox.stored_contact(&b).await.body["contact"]["tags"], json!(["old", "promo"]));
     let cleared = sandbox
         .call("create-association", &[("type", "remove")], Some(json!({ "contacts": [b], "tags": [], "locationId": location, "removeAllTags": true })))
         .await;
     assert_eq!(cleared.body["succeded"], true);
-    assert_eq!(
-        sandbox.stored_contact(&b).await.body["contact"]["tags"],
-        json!([])
-    );
+    assert_eq!(sandbox.stored_contact(&b).await.body["contact"]["tags"], json!([]));
     let bad_type = sandbox
         .call(
             "create-association",

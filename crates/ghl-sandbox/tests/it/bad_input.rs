@@ -16,9 +16,7 @@ fn request(sandbox: &TestSandbox, method: reqwest::Method, path: &str) -> reqwes
 #[tokio::test]
 async fn malformed_or_mistyped_bodies_get_400_or_422_and_change_nothing() {
     let sandbox = TestSandbox::start().await;
-    let contact = sandbox
-        .create_contact(json!({ "firstName": "Stable" }))
-        .await;
+    let contact = sandbox.create_contact(json!({ "firstName": "Stable" })).await;
     let id = contact["id"].as_str().expect("id").to_owned();
     let before = sandbox.stats().await["effects"].clone();
     let location = sandbox.location().to_owned();
@@ -37,17 +35,11 @@ async fn malformed_or_mistyped_bodies_get_400_or_422_and_change_nothing() {
     assert_eq!(array.status, 422);
 
     let mistyped = sandbox
-        .call(
-            "create-contact",
-            &[],
-            Some(json!({ "locationId": location, "firstName": 5 })),
-        )
+        .call("create-contact", &[], Some(json!({ "locationId": location, "firstName": 5 })))
         .await;
     assert_eq!(mistyped.status, 422);
     assert!(
-        mistyped.body["message"][0]
-            .as_str()
-            .is_some_and(|m| m.contains("firstName")),
+        mistyped.body["message"][0].as_str().is_some_and(|m| m.contains("firstName")),
         "{:?}",
         mistyped.body
     );
@@ -62,28 +54,16 @@ async fn malformed_or_mistyped_bodies_get_400_or_422_and_change_nothing() {
     assert_eq!(unknown.status, 422);
     assert_eq!(
         unknown.body["message"],
-        json!([
-            "property colour should not exist",
-            "property gender should not exist"
-        ])
+        json!(["property colour should not exist", "property gender should not exist"])
     );
     assert_eq!(unknown.body["error"], "Unprocessable Entity");
 
-    let no_location = sandbox
-        .call("create-contact", &[], Some(json!({ "firstName": "x" })))
-        .await;
+    let no_location = sandbox.call("create-contact", &[], Some(json!({ "firstName": "x" }))).await;
     assert_eq!(no_location.status, 422);
-    assert_eq!(
-        no_location.body["message"],
-        json!(["locationId should not be empty"])
-    );
+    assert_eq!(no_location.body["message"], json!(["locationId should not be empty"]));
 
     let bad_email = sandbox
-        .call(
-            "update-contact",
-            &[("contactId", &id)],
-            Some(json!({ "email": "not-an-email" })),
-        )
+        .call("update-contact", &[("contactId", &id)], Some(json!({ "email": "not-an-email" })))
         .await;
     assert_eq!(bad_email.status, 422);
 
@@ -96,10 +76,7 @@ async fn malformed_or_mistyped_bodies_get_400_or_422_and_change_nothing() {
     assert_eq!(too_large.status, 413);
 
     assert_eq!(sandbox.stats().await["effects"], before, "nothing changed");
-    assert_eq!(
-        sandbox.stored_contact(&id).await.body["contact"]["firstName"],
-        "Stable"
-    );
+    assert_eq!(sandbox.stored_contact(&id).await.body["contact"]["firstName"], "Stable");
 }
 
 #[tokio::test]
@@ -135,41 +112,20 @@ async fn missing_version_or_token_and_unknown_ids_are_refused() {
     )
     .await;
     assert_eq!(no_token.status, 401);
-    assert_eq!(
-        no_token.body["message"],
-        "Invalid token: access token is invalid"
-    );
-    let forged = sandbox
-        .call_as(
-            "pit-forged",
-            "get-contacts",
-            &[("locationId", &location)],
-            None,
-        )
-        .await;
+    assert_eq!(no_token.body["message"], "Invalid token: access token is invalid");
+    let forged =
+        sandbox.call_as("pit-forged", "get-contacts", &[("locationId", &location)], None).await;
     assert_eq!(forged.status, 401);
 
-    let unknown = sandbox
-        .call("get-contact", &[("contactId", "doesNotExist0000000")], None)
-        .await;
+    let unknown = sandbox.call("get-contact", &[("contactId", "doesNotExist0000000")], None).await;
     assert_eq!(unknown.status, 400);
-    assert_eq!(
-        unknown.body["message"],
-        "Contact with id doesNotExist0000000 not found"
-    );
+    assert_eq!(unknown.body["message"], "Contact with id doesNotExist0000000 not found");
     let contact = sandbox.create_contact(json!({ "firstName": "Real" })).await["id"]
         .as_str()
         .expect("id")
         .to_owned();
     assert_eq!(
-        sandbox
-            .call(
-                "get-task",
-                &[("contactId", &contact), ("taskId", "nope")],
-                None
-            )
-            .await
-            .status,
+        sandbox.call("get-task", &[("contactId", &contact), ("taskId", "nope")], None).await.status,
         400
     );
     assert_eq!(
@@ -185,11 +141,7 @@ async fn missing_version_or_token_and_unknown_ids_are_refused() {
     );
     assert_eq!(
         sandbox
-            .call(
-                "edit-appointment",
-                &[("eventId", "nope")],
-                Some(json!({ "title": "t" }))
-            )
+            .call("edit-appointment", &[("eventId", "nope")], Some(json!({ "title": "t" })))
             .await
             .status,
         400
@@ -210,14 +162,8 @@ async fn random_bodies_never_make_the_sandbox_fail() {
         (reqwest::Method::POST, "/contacts/search".to_owned()),
         (reqwest::Method::POST, "/contacts/upsert".to_owned()),
         (reqwest::Method::POST, format!("/contacts/{contact}/tasks")),
-        (
-            reqwest::Method::POST,
-            "/calendars/events/appointments".to_owned(),
-        ),
-        (
-            reqwest::Method::POST,
-            "/contacts/bulk/tags/update/add".to_owned(),
-        ),
+        (reqwest::Method::POST, "/calendars/events/appointments".to_owned()),
+        (reqwest::Method::POST, "/contacts/bulk/tags/update/add".to_owned()),
     ];
     let fragments = [
         "{",
@@ -249,23 +195,10 @@ async fn random_bodies_never_make_the_sandbox_fail() {
                 .body(body.clone()),
         )
         .await;
-        assert!(
-            reply.status < 500,
-            "{method} {path} with {body:?} answered {}",
-            reply.status
-        );
+        assert!(reply.status < 500, "{method} {path} with {body:?} answered {}", reply.status);
         refused += usize::from((400..500).contains(&reply.status));
     }
-    assert!(
-        refused > 250,
-        "most random bodies are refused ({refused} of 300)"
-    );
+    assert!(refused > 250, "most random bodies are refused ({refused} of 300)");
     let location = sandbox.location().to_owned();
-    assert_eq!(
-        sandbox
-            .call("get-contacts", &[("locationId", &location)], None)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(sandbox.call("get-contacts", &[("locationId", &location)], None).await.status, 200);
 }

@@ -21,13 +21,9 @@ async fn created_contact_is_stored_readable_and_announced() {
     assert_eq!(created["name"], "Ada Lovelace");
     assert_eq!(created["emailLowerCase"], "ada@example.com");
     assert_eq!(created["tags"], json!(["vip", "lead"]));
-    assert!(created["dateAdded"]
-        .as_str()
-        .is_some_and(|date| date.ends_with('Z')));
+    assert!(created["dateAdded"].as_str().is_some_and(|date| date.ends_with('Z')));
 
-    let read = sandbox
-        .call("get-contact", &[("contactId", id)], None)
-        .await;
+    let read = sandbox.call("get-contact", &[("contactId", id)], None).await;
     assert_eq!(read.status, 200);
     assert_eq!(read.body["contact"]["companyName"], "Analytical Engines");
     assert_eq!(read.body["contact"]["customFields"][0]["value"], "250000");
@@ -37,15 +33,10 @@ async fn created_contact_is_stored_readable_and_announced() {
         after.get("contact.created").copied().unwrap_or(0),
         before.get("contact.created").copied().unwrap_or(0) + 1
     );
-    let events = sandbox
-        .admin(reqwest::Method::GET, "/webhooks?type=ContactCreate", None)
-        .await
-        .body;
-    let event = events["events"]
-        .as_array()
-        .and_then(|events| events.last())
-        .expect("an event")
-        .clone();
+    let events =
+        sandbox.admin(reqwest::Method::GET, "/webhooks?type=ContactCreate", None).await.body;
+    let event =
+        events["events"].as_array().and_then(|events| events.last()).expect("an event").clone();
     assert_eq!(event["payload"]["id"], id);
     assert_eq!(event["payload"]["type"], "ContactCreate");
     assert_eq!(event["payload"]["locationId"], sandbox.location());
@@ -71,16 +62,11 @@ async fn update_changes_given_fields_and_null_clears_one() {
     let stored = sandbox.stored_contact(id).await.body["contact"].clone();
     assert_eq!(stored["name"], "Grace Murray");
     assert_eq!(stored["firstName"], "Grace");
-    assert!(
-        stored.get("city").is_none(),
-        "null clears the field: {stored}"
-    );
+    assert!(stored.get("city").is_none(), "null clears the field: {stored}");
     assert_eq!(stored["dnd"], true);
     assert!(stored["dateUpdated"].as_str() > created["dateUpdated"].as_str().or(Some("")));
-    let types: Vec<String> = sandbox
-        .admin(reqwest::Method::GET, "/webhooks", None)
-        .await
-        .body["events"]
+    let types: Vec<String> = sandbox.admin(reqwest::Method::GET, "/webhooks", None).await.body
+        ["events"]
         .as_array()
         .expect("events")
         .iter()
@@ -107,33 +93,14 @@ async fn deleted_contact_is_gone_with_its_tasks() {
             Some(json!({ "title": "t", "dueDate": "2026-12-01T10:00:00Z", "completed": false })),
         )
         .await;
-    let deleted = sandbox
-        .call("delete-contact", &[("contactId", &id)], None)
-        .await;
+    let deleted = sandbox.call("delete-contact", &[("contactId", &id)], None).await;
     assert_eq!(deleted.status, 200);
     assert_eq!(deleted.body["succeded"], true);
-    let read = sandbox
-        .call("get-contact", &[("contactId", &id)], None)
-        .await;
+    let read = sandbox.call("get-contact", &[("contactId", &id)], None).await;
     assert_eq!(read.status, 400);
-    assert_eq!(
-        read.body["message"],
-        format!("Contact with id {id} not found")
-    );
-    assert_eq!(
-        sandbox
-            .call("get-all-tasks", &[("contactId", &id)], None)
-            .await
-            .status,
-        400
-    );
-    assert_eq!(
-        sandbox
-            .call("delete-contact", &[("contactId", &id)], None)
-            .await
-            .status,
-        400
-    );
+    assert_eq!(read.body["message"], format!("Contact with id {id} not found"));
+    assert_eq!(sandbox.call("get-all-tasks", &[("contactId", &id)], None).await.status, 400);
+    assert_eq!(sandbox.call("delete-contact", &[("contactId", &id)], None).await.status, 400);
 }
 
 #[tokio::test]
@@ -155,10 +122,7 @@ async fn location_refuses_duplicate_email_or_phone_and_names_the_match() {
             .extend(duplicate.as_object().expect("object").clone());
         let reply = sandbox.call("create-contact", &[], Some(body)).await;
         assert_eq!(reply.status, 400, "{:?}", reply.body);
-        assert_eq!(
-            reply.body["message"],
-            "This location does not allow duplicated contacts."
-        );
+        assert_eq!(reply.body["message"], "This location does not allow duplicated contacts.");
         assert_eq!(reply.body["meta"]["contactId"], first["id"]);
         assert_eq!(reply.body["meta"]["matchingField"], field);
     }
@@ -172,12 +136,8 @@ async fn location_refuses_duplicate_email_or_phone_and_names_the_match() {
 #[tokio::test]
 async fn location_allowing_duplicates_creates_a_second_contact() {
     let sandbox = TestSandbox::start_with(|config| config.allow_duplicates = true).await;
-    let a = sandbox
-        .create_contact(json!({ "email": "twin@example.com" }))
-        .await;
-    let b = sandbox
-        .create_contact(json!({ "email": "twin@example.com" }))
-        .await;
+    let a = sandbox.create_contact(json!({ "email": "twin@example.com" })).await;
+    let b = sandbox.create_contact(json!({ "email": "twin@example.com" })).await;
     assert_ne!(a["id"], b["id"]);
 }
 
@@ -195,9 +155,7 @@ async fn upsert_creates_then_updates_by_email_and_keeps_others_phone() {
     assert_eq!(created.status, 200, "{:?}", created.body);
     assert_eq!(created.body["new"], true);
     let id = created.body["contact"]["id"].clone();
-    let other = sandbox
-        .create_contact(json!({ "phone": "+15559990000" }))
-        .await;
+    let other = sandbox.create_contact(json!({ "phone": "+15559990000" })).await;
 
     // Email matches the first contact, phone the other: the first is updated, the phone ignored.
     let updated = sandbox
@@ -213,10 +171,7 @@ async fn upsert_creates_then_updates_by_email_and_keeps_others_phone() {
     assert_eq!(updated.body["contact"]["lastName"], "Dated");
     assert!(updated.body["contact"].get("phone").is_none());
     assert!(updated.body["traceId"].is_string());
-    let other_now = sandbox
-        .stored_contact(other["id"].as_str().expect("id"))
-        .await
-        .body;
+    let other_now = sandbox.stored_contact(other["id"].as_str().expect("id")).await.body;
     assert_eq!(other_now["contact"]["phone"], "+15559990000");
 }
 
@@ -243,47 +198,28 @@ async fn list_pages_through_every_contact_once_in_date_order() {
                 contact["id"].as_str().unwrap_or_default().to_owned(),
             )
         }));
-        match (
-            page.body["meta"]["startAfter"].as_i64(),
-            page.body["meta"]["startAfterId"].as_str(),
-        ) {
+        match (page.body["meta"]["startAfter"].as_i64(), page.body["meta"]["startAfterId"].as_str())
+        {
             (Some(after), Some(id)) => cursor = Some((after.to_string(), id.to_owned())),
             _ => break,
         }
     }
     assert_eq!(seen.len(), 57);
-    assert_eq!(
-        seen.iter().map(|(_, id)| id).collect::<HashSet<_>>().len(),
-        57
-    );
-    assert!(
-        seen.windows(2).all(|pair| pair[0] <= pair[1]),
-        "dateAdded order"
-    );
+    assert_eq!(seen.iter().map(|(_, id)| id).collect::<HashSet<_>>().len(), 57);
+    assert!(seen.windows(2).all(|pair| pair[0] <= pair[1]), "dateAdded order");
 }
 
 #[tokio::test]
 async fn list_query_filters_and_limit_is_bounded() {
     let sandbox = TestSandbox::start().await;
-    sandbox
-        .create_contact(json!({ "firstName": "Zebulon", "lastName": "Quixote" }))
-        .await;
+    sandbox.create_contact(json!({ "firstName": "Zebulon", "lastName": "Quixote" })).await;
     let location = sandbox.location().to_owned();
     let found = sandbox
-        .call(
-            "get-contacts",
-            &[("locationId", &location), ("query", "quixote")],
-            None,
-        )
+        .call("get-contacts", &[("locationId", &location), ("query", "quixote")], None)
         .await;
     assert_eq!(found.body["contacts"].as_array().map(Vec::len), Some(1));
-    let too_many = sandbox
-        .call(
-            "get-contacts",
-            &[("locationId", &location), ("limit", "101")],
-            None,
-        )
-        .await;
+    let too_many =
+        sandbox.call("get-contacts", &[("locationId", &location), ("limit", "101")], None).await;
     assert_eq!(too_many.status, 422);
 }
 

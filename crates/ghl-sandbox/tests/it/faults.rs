@@ -6,9 +6,7 @@ use serde_json::json;
 use crate::support::TestSandbox;
 
 async fn set_faults(sandbox: &TestSandbox, faults: serde_json::Value) {
-    let reply = sandbox
-        .admin(reqwest::Method::PUT, "/faults", Some(faults))
-        .await;
+    let reply = sandbox.admin(reqwest::Method::PUT, "/faults", Some(faults)).await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
 }
 
@@ -16,32 +14,14 @@ async fn set_faults(sandbox: &TestSandbox, faults: serde_json::Value) {
 async fn injected_statuses_have_highlevel_shapes() {
     let sandbox = TestSandbox::start().await;
     let location = sandbox.location().to_owned();
-    set_faults(
-        &sandbox,
-        json!({ "default": { "429": 1.0, "retry_after_secs": 7 } }),
-    )
-    .await;
-    let limited = sandbox
-        .call("get-contacts", &[("locationId", &location)], None)
-        .await;
+    set_faults(&sandbox, json!({ "default": { "429": 1.0, "retry_after_secs": 7 } })).await;
+    let limited = sandbox.call("get-contacts", &[("locationId", &location)], None).await;
     assert_eq!(limited.status, 429);
     assert_eq!(limited.headers["retry-after"], "7");
     set_faults(&sandbox, json!({ "default": { "500": 1.0 } })).await;
-    assert_eq!(
-        sandbox
-            .call("get-contacts", &[("locationId", &location)], None)
-            .await
-            .status,
-        500
-    );
+    assert_eq!(sandbox.call("get-contacts", &[("locationId", &location)], None).await.status, 500);
     set_faults(&sandbox, json!({ "default": { "503": 1.0 } })).await;
-    assert_eq!(
-        sandbox
-            .call("get-contacts", &[("locationId", &location)], None)
-            .await
-            .status,
-        503
-    );
+    assert_eq!(sandbox.call("get-contacts", &[("locationId", &location)], None).await.status, 503);
     set_faults(&sandbox, json!({ "default": { "502": 1.0 } })).await;
     let gateway = sandbox
         .http
@@ -58,17 +38,8 @@ async fn injected_statuses_have_highlevel_shapes() {
         "a proxy's HTML page, not JSON"
     );
     set_faults(&sandbox, json!({})).await;
-    assert_eq!(
-        sandbox
-            .call("get-contacts", &[("locationId", &location)], None)
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        sandbox.stats().await["faults"],
-        json!({ "429": 1, "500": 1, "502": 1, "503": 1 })
-    );
+    assert_eq!(sandbox.call("get-contacts", &[("locationId", &location)], None).await.status, 200);
+    assert_eq!(sandbox.stats().await["faults"], json!({ "429": 1, "500": 1, "502": 1, "503": 1 }));
 }
 
 #[tokio::test]
@@ -84,19 +55,12 @@ async fn reset_before_changes_nothing_and_reset_after_changes_but_does_not_answe
             .json(&body(name))
             .send()
     };
-    set_faults(
-        &sandbox,
-        json!({ "operations": { "create-contact": { "reset": 1.0 } } }),
-    )
-    .await;
+    set_faults(&sandbox, json!({ "operations": { "create-contact": { "reset": 1.0 } } })).await;
     assert!(create("Before").await.is_err(), "the connection is dropped");
     assert_eq!(sandbox.effects().await.get("contact.created"), None);
 
-    set_faults(
-        &sandbox,
-        json!({ "operations": { "create-contact": { "reset_after": 1.0 } } }),
-    )
-    .await;
+    set_faults(&sandbox, json!({ "operations": { "create-contact": { "reset_after": 1.0 } } }))
+        .await;
     assert!(create("After").await.is_err());
     assert_eq!(
         sandbox.effects().await.get("contact.created"),
@@ -104,19 +68,11 @@ async fn reset_before_changes_nothing_and_reset_after_changes_but_does_not_answe
         "the contact exists though the caller saw an error"
     );
     let location = sandbox.location().to_owned();
-    let found = sandbox
-        .call(
-            "get-contacts",
-            &[("locationId", &location), ("query", "After")],
-            None,
-        )
-        .await;
+    let found =
+        sandbox.call("get-contacts", &[("locationId", &location), ("query", "After")], None).await;
     assert_eq!(found.body["contacts"].as_array().map(Vec::len), Some(1));
     assert_eq!(
-        sandbox
-            .call("get-contacts", &[("locationId", &location)], None)
-            .await
-            .status,
+        sandbox.call("get-contacts", &[("locationId", &location)], None).await.status,
         200,
         "other operations are untouched"
     );
@@ -130,11 +86,7 @@ async fn a_share_of_faults_hits_about_that_share() {
     let mut failed = 0;
     for _ in 0..400 {
         if sandbox
-            .call(
-                "get-contacts",
-                &[("locationId", &location), ("limit", "1")],
-                None,
-            )
+            .call("get-contacts", &[("locationId", &location), ("limit", "1")], None)
             .await
             .status
             == 500
@@ -142,20 +94,13 @@ async fn a_share_of_faults_hits_about_that_share() {
             failed += 1;
         }
     }
-    assert!(
-        (40..=120).contains(&failed),
-        "{failed} of 400 at a 20 % share"
-    );
+    assert!((40..=120).contains(&failed), "{failed} of 400 at a 20 % share");
 }
 
 #[tokio::test]
 async fn slow_answers_delay_but_still_answer() {
     let sandbox = TestSandbox::start().await;
-    set_faults(
-        &sandbox,
-        json!({ "default": { "slow": 1.0, "slow_ms": 300 } }),
-    )
-    .await;
+    set_faults(&sandbox, json!({ "default": { "slow": 1.0, "slow_ms": 300 } })).await;
     let location = sandbox.location().to_owned();
     let quick_client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_millis(100))
@@ -169,13 +114,7 @@ async fn slow_answers_delay_but_still_answer() {
         .send()
         .await;
     assert!(timed_out.is_err_and(|err| err.is_timeout()));
-    assert_eq!(
-        sandbox
-            .call("get-contacts", &[("locationId", &location)], None)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(sandbox.call("get-contacts", &[("locationId", &location)], None).await.status, 200);
 }
 
 #[tokio::test]
@@ -186,17 +125,12 @@ async fn invalid_fault_configuration_is_refused() {
         json!({ "default": { "teapot": 0.1 } }),
         json!([1, 2]),
     ] {
-        let reply = sandbox
-            .admin(reqwest::Method::PUT, "/faults", Some(bad))
-            .await;
+        let reply = sandbox.admin(reqwest::Method::PUT, "/faults", Some(bad)).await;
         assert_eq!(reply.status, 400);
         assert!(reply.body["message"].is_string());
     }
     assert_eq!(
-        sandbox
-            .admin(reqwest::Method::GET, "/faults", None)
-            .await
-            .body["default"]["500"],
+        sandbox.admin(reqwest::Method::GET, "/faults", None).await.body["default"]["500"],
         0.0
     );
 }

@@ -1,7 +1,6 @@
 //! Integration tests of the HighLevel sandbox, over real HTTP on 127.0.0.1. Every API answer
-//! is checked against the official spec's response schema (spec_schema.rs).
+//! is checked against the official spec's response schema (the ghl-spec-check crate).
 
-mod spec_schema;
 mod support;
 
 mod associations;

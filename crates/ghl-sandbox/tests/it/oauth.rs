@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-use crate::spec_schema::assert_matches_spec;
 use crate::support::{send, Reply, TestSandbox, TIMEOUT};
+use ghl_spec_check::assert_matches_spec;
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 
@@ -27,10 +27,7 @@ async fn authorize(sandbox: &TestSandbox, scope: &str, state: &str) -> String {
         .expect("authorize page");
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("html");
-    assert!(
-        html.contains(sandbox.location()),
-        "the page offers the location"
-    );
+    assert!(html.contains(sandbox.location()), "the page offers the location");
     let no_redirects = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(TIMEOUT)
@@ -49,16 +46,10 @@ async fn authorize(sandbox: &TestSandbox, scope: &str, state: &str) -> String {
         .await
         .expect("approve");
     assert_eq!(approved.status(), 303);
-    let location = approved.headers()["location"]
-        .to_str()
-        .expect("location header")
-        .to_owned();
+    let location = approved.headers()["location"].to_str().expect("location header").to_owned();
     assert!(location.starts_with(REDIRECT));
-    let query: HashMap<String, String> = url::Url::parse(&location)
-        .expect("url")
-        .query_pairs()
-        .into_owned()
-        .collect();
+    let query: HashMap<String, String> =
+        url::Url::parse(&location).expect("url").query_pairs().into_owned().collect();
     assert_eq!(
         query.get("state").map(String::as_str),
         Some(state),
@@ -73,13 +64,7 @@ async fn token(sandbox: &TestSandbox, form: &[(&str, &str)]) -> Reply {
         ("client_secret", sandbox.info.oauth.client_secret.as_str()),
     ];
     fields.extend_from_slice(form);
-    let reply = send(
-        sandbox
-            .http
-            .post(&sandbox.info.oauth.token_url)
-            .form(&fields),
-    )
-    .await;
+    let reply = send(sandbox.http.post(&sandbox.info.oauth.token_url).form(&fields)).await;
     if reply.status == 200 {
         assert_matches_spec("get-access-token", 200, &reply.body);
     }
@@ -87,9 +72,7 @@ async fn token(sandbox: &TestSandbox, form: &[(&str, &str)]) -> Reply {
 }
 
 fn text<'v>(body: &'v Value, field: &str) -> &'v str {
-    body[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field} in {body}"))
+    body[field].as_str().unwrap_or_else(|| panic!("{field} in {body}"))
 }
 
 #[tokio::test]
@@ -113,16 +96,9 @@ async fn code_exchange_gives_a_working_token_limited_to_its_scopes() {
     assert_eq!(tokens.body["expires_in"], 86_399);
     let access = text(&tokens.body, "access_token");
 
-    let contact = sandbox
-        .create_contact(json!({ "firstName": "Scoped" }))
-        .await;
+    let contact = sandbox.create_contact(json!({ "firstName": "Scoped" })).await;
     let read = sandbox
-        .call_as(
-            access,
-            "get-contact",
-            &[("contactId", contact["id"].as_str().expect("id"))],
-            None,
-        )
+        .call_as(access, "get-contact", &[("contactId", contact["id"].as_str().expect("id"))], None)
         .await;
     assert_eq!(read.status, 200);
     let write = sandbox
@@ -134,16 +110,9 @@ async fn code_exchange_gives_a_working_token_limited_to_its_scopes() {
         )
         .await;
     assert_eq!(write.status, 401);
-    assert_eq!(
-        write.body["message"],
-        "The token is not authorized for this scope."
-    );
+    assert_eq!(write.body["message"], "The token is not authorized for this scope.");
 
-    let reused = token(
-        &sandbox,
-        &[("grant_type", "authorization_code"), ("code", &code)],
-    )
-    .await;
+    let reused = token(&sandbox, &[("grant_type", "authorization_code"), ("code", &code)]).await;
     assert_eq!(reused.status, 401, "a code is single-use");
 }
 
@@ -151,33 +120,19 @@ async fn code_exchange_gives_a_working_token_limited_to_its_scopes() {
 async fn refresh_rotates_and_an_old_refresh_token_is_refused() {
     let sandbox = TestSandbox::start().await;
     let code = authorize(&sandbox, "contacts.readonly contacts.write", "s").await;
-    let first = token(
-        &sandbox,
-        &[("grant_type", "authorization_code"), ("code", &code)],
-    )
-    .await
-    .body;
+    let first =
+        token(&sandbox, &[("grant_type", "authorization_code"), ("code", &code)]).await.body;
     let refresh = text(&first, "refresh_token");
     let second = token(
         &sandbox,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh),
-            ("user_type", "Location"),
-        ],
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh), ("user_type", "Location")],
     )
     .await;
     assert_eq!(second.status, 200, "{:?}", second.body);
     assert_ne!(text(&second.body, "refresh_token"), refresh);
-    assert_ne!(
-        text(&second.body, "access_token"),
-        text(&first, "access_token")
-    );
-    let again = token(
-        &sandbox,
-        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-    )
-    .await;
+    assert_ne!(text(&second.body, "access_token"), text(&first, "access_token"));
+    let again =
+        token(&sandbox, &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
     assert_eq!(again.status, 401, "refresh tokens are single-use");
     let write = sandbox
         .call_as(
@@ -194,48 +149,28 @@ async fn refresh_rotates_and_an_old_refresh_token_is_refused() {
 async fn expired_token_gets_401_until_refreshed_and_revoked_grants_cannot_refresh() {
     let sandbox = TestSandbox::start().await;
     let code = authorize(&sandbox, "contacts.readonly", "s").await;
-    let tokens = token(
-        &sandbox,
-        &[("grant_type", "authorization_code"), ("code", &code)],
-    )
-    .await
-    .body;
+    let tokens =
+        token(&sandbox, &[("grant_type", "authorization_code"), ("code", &code)]).await.body;
     let access = text(&tokens, "access_token");
     let location = sandbox.location().to_owned();
     let list = |token: String| {
         let location = location.clone();
         let sandbox = &sandbox;
-        async move {
-            sandbox
-                .call_as(&token, "get-contacts", &[("locationId", &location)], None)
-                .await
-        }
+        async move { sandbox.call_as(&token, "get-contacts", &[("locationId", &location)], None).await }
     };
     assert_eq!(list(access.to_owned()).await.status, 200);
     sandbox
-        .admin(
-            reqwest::Method::POST,
-            &format!("/locations/{location}/expire-tokens"),
-            None,
-        )
+        .admin(reqwest::Method::POST, &format!("/locations/{location}/expire-tokens"), None)
         .await;
     let expired = list(access.to_owned()).await;
     assert_eq!(expired.status, 401);
     let refreshed = token(
         &sandbox,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", text(&tokens, "refresh_token")),
-        ],
+        &[("grant_type", "refresh_token"), ("refresh_token", text(&tokens, "refresh_token"))],
     )
     .await
     .body;
-    assert_eq!(
-        list(text(&refreshed, "access_token").to_owned())
-            .await
-            .status,
-        200
-    );
+    assert_eq!(list(text(&refreshed, "access_token").to_owned()).await.status, 200);
     assert_eq!(
         list(sandbox.token().to_owned()).await.status,
         200,
@@ -243,27 +178,15 @@ async fn expired_token_gets_401_until_refreshed_and_revoked_grants_cannot_refres
     );
 
     sandbox
-        .admin(
-            reqwest::Method::POST,
-            &format!("/locations/{location}/revoke-tokens"),
-            None,
-        )
+        .admin(reqwest::Method::POST, &format!("/locations/{location}/revoke-tokens"), None)
         .await;
     let after_revoke = token(
         &sandbox,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", text(&refreshed, "refresh_token")),
-        ],
+        &[("grant_type", "refresh_token"), ("refresh_token", text(&refreshed, "refresh_token"))],
     )
     .await;
     assert_eq!(after_revoke.status, 401);
-    assert_eq!(
-        list(text(&refreshed, "access_token").to_owned())
-            .await
-            .status,
-        401
-    );
+    assert_eq!(list(text(&refreshed, "access_token").to_owned()).await.status, 401);
 }
 
 #[tokio::test]

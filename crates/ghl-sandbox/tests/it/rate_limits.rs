@@ -17,35 +17,21 @@ fn header(reply: &crate::support::Reply, name: &str) -> u64 {
 #[tokio::test]
 async fn burst_limit_answers_429_with_retry_after_and_counts_down_headers() {
     let sandbox = TestSandbox::start_with(|config| {
-        config.rate_limits = RateLimits {
-            burst: 5,
-            interval_ms: 60_000,
-            daily: 1000,
-        }
+        config.rate_limits = RateLimits { burst: 5, interval_ms: 60_000, daily: 1000 }
     })
     .await;
     let location = sandbox.location().to_owned();
     for expected_remaining in (0..5).rev() {
-        let reply = sandbox
-            .call(
-                "get-contacts",
-                &[("locationId", &location), ("limit", "1")],
-                None,
-            )
-            .await;
+        let reply =
+            sandbox.call("get-contacts", &[("locationId", &location), ("limit", "1")], None).await;
         assert_eq!(reply.status, 200);
         assert_eq!(header(&reply, "x-ratelimit-remaining"), expected_remaining);
         assert_eq!(header(&reply, "x-ratelimit-max"), 5);
         assert_eq!(header(&reply, "x-ratelimit-interval-milliseconds"), 60_000);
         assert_eq!(header(&reply, "x-ratelimit-limit-daily"), 1000);
     }
-    let limited = sandbox
-        .call(
-            "get-contacts",
-            &[("locationId", &location), ("limit", "1")],
-            None,
-        )
-        .await;
+    let limited =
+        sandbox.call("get-contacts", &[("locationId", &location), ("limit", "1")], None).await;
     assert_eq!(limited.status, 429);
     assert_eq!(limited.body["statusCode"], 429);
     let retry_after = header(&limited, "retry-after");
@@ -59,49 +45,30 @@ async fn burst_limit_answers_429_with_retry_after_and_counts_down_headers() {
     assert_eq!(sandbox.stats().await["rateLimited"], 1);
 
     let other = sandbox
-        .admin(
-            reqwest::Method::POST,
-            "/locations",
-            Some(json!({ "contacts": 1 })),
-        )
+        .admin(reqwest::Method::POST, "/locations", Some(json!({ "contacts": 1 })))
         .await
         .body;
     let other_token = other["private_integration_token"].as_str().expect("token");
     let other_location = other["location_id"].as_str().expect("location");
-    let elsewhere = sandbox
-        .call_as(
-            other_token,
-            "get-contacts",
-            &[("locationId", other_location)],
-            None,
-        )
-        .await;
+    let elsewhere =
+        sandbox.call_as(other_token, "get-contacts", &[("locationId", other_location)], None).await;
     assert_eq!(elsewhere.status, 200, "each location has its own budget");
 }
 
 #[tokio::test]
 async fn daily_limit_is_enforced() {
     let sandbox = TestSandbox::start_with(|config| {
-        config.rate_limits = RateLimits {
-            burst: 100,
-            interval_ms: 10_000,
-            daily: 3,
-        }
+        config.rate_limits = RateLimits { burst: 100, interval_ms: 10_000, daily: 3 }
     })
     .await;
     let location = sandbox.location().to_owned();
     for _ in 0..3 {
         assert_eq!(
-            sandbox
-                .call("get-contacts", &[("locationId", &location)], None)
-                .await
-                .status,
+            sandbox.call("get-contacts", &[("locationId", &location)], None).await.status,
             200
         );
     }
-    let limited = sandbox
-        .call("get-contacts", &[("locationId", &location)], None)
-        .await;
+    let limited = sandbox.call("get-contacts", &[("locationId", &location)], None).await;
     assert_eq!(limited.status, 429);
     assert_eq!(header(&limited, "x-ratelimit-daily-remaining"), 0);
     assert!(header(&limited, "retry-after") > 0);
@@ -127,8 +94,6 @@ async fn limits_can_be_changed_at_run_time_and_bad_ones_are_refused() {
         .await;
     assert_eq!(set.status, 200);
     let location = sandbox.location().to_owned();
-    let reply = sandbox
-        .call("get-contacts", &[("locationId", &location)], None)
-        .await;
+    let reply = sandbox.call("get-contacts", &[("locationId", &location)], None).await;
     assert_eq!(header(&reply, "x-ratelimit-max"), 2000);
 }

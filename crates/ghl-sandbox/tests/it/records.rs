@@ -7,9 +7,7 @@ use crate::support::TestSandbox;
 #[tokio::test]
 async fn task_lifecycle_with_completion_event() {
     let sandbox = TestSandbox::start().await;
-    let contact = sandbox
-        .create_contact(json!({ "firstName": "Tasked" }))
-        .await["id"]
+    let contact = sandbox.create_contact(json!({ "firstName": "Tasked" })).await["id"]
         .as_str()
         .expect("id")
         .to_owned();
@@ -17,15 +15,10 @@ async fn task_lifecycle_with_completion_event() {
         .call("create-task", &[("contactId", &contact)], Some(json!({ "title": "Call", "body": "About the offer", "dueDate": "2026-12-01T10:00:00.000Z", "completed": false })))
         .await;
     assert_eq!(created.status, 201, "{:?}", created.body);
-    let task = created.body["task"]["id"]
-        .as_str()
-        .expect("task id")
-        .to_owned();
+    let task = created.body["task"]["id"].as_str().expect("task id").to_owned();
     assert_eq!(created.body["task"]["contactId"], contact);
 
-    let listed = sandbox
-        .call("get-all-tasks", &[("contactId", &contact)], None)
-        .await;
+    let listed = sandbox.call("get-all-tasks", &[("contactId", &contact)], None).await;
     assert_eq!(listed.body["tasks"].as_array().map(Vec::len), Some(1));
     let updated = sandbox
         .call(
@@ -47,41 +40,19 @@ async fn task_lifecycle_with_completion_event() {
         .await;
     assert_eq!(completed.status, 200);
     assert_eq!(completed.body["task"]["completed"], true);
-    let read = sandbox
-        .call(
-            "get-task",
-            &[("contactId", &contact), ("taskId", &task)],
-            None,
-        )
-        .await;
+    let read = sandbox.call("get-task", &[("contactId", &contact), ("taskId", &task)], None).await;
     assert_eq!(read.body["task"]["completed"], true);
-    let events = sandbox
-        .admin(reqwest::Method::GET, "/webhooks?type=TaskComplete", None)
-        .await
-        .body;
+    let events =
+        sandbox.admin(reqwest::Method::GET, "/webhooks?type=TaskComplete", None).await.body;
     assert_eq!(events["events"].as_array().map(Vec::len), Some(1));
     assert_eq!(events["events"][0]["payload"]["id"], task);
 
-    let deleted = sandbox
-        .call(
-            "delete-task",
-            &[("contactId", &contact), ("taskId", &task)],
-            None,
-        )
-        .await;
+    let deleted =
+        sandbox.call("delete-task", &[("contactId", &contact), ("taskId", &task)], None).await;
     assert_eq!(deleted.body["succeded"], true);
-    let gone = sandbox
-        .call(
-            "get-task",
-            &[("contactId", &contact), ("taskId", &task)],
-            None,
-        )
-        .await;
+    let gone = sandbox.call("get-task", &[("contactId", &contact), ("taskId", &task)], None).await;
     assert_eq!(gone.status, 400);
-    assert_eq!(
-        sandbox.stored_contact(&contact).await.body["tasks"],
-        json!([])
-    );
+    assert_eq!(sandbox.stored_contact(&contact).await.body["tasks"], json!([]));
 }
 
 #[tokio::test]
@@ -92,34 +63,23 @@ async fn create_task_requires_its_fields() {
         .expect("id")
         .to_owned();
     let reply = sandbox
-        .call(
-            "create-task",
-            &[("contactId", &contact)],
-            Some(json!({ "body": "no title" })),
-        )
+        .call("create-task", &[("contactId", &contact)], Some(json!({ "body": "no title" })))
         .await;
     assert_eq!(reply.status, 422);
     let messages = reply.body["message"].as_array().expect("messages");
     for field in ["title", "dueDate", "completed"] {
         assert!(
-            messages
-                .iter()
-                .any(|m| m.as_str().is_some_and(|m| m.starts_with(field))),
+            messages.iter().any(|m| m.as_str().is_some_and(|m| m.starts_with(field))),
             "{field}: {messages:?}"
         );
     }
-    assert_eq!(
-        sandbox.stored_contact(&contact).await.body["tasks"],
-        json!([])
-    );
+    assert_eq!(sandbox.stored_contact(&contact).await.body["tasks"], json!([]));
 }
 
 #[tokio::test]
 async fn note_lifecycle() {
     let sandbox = TestSandbox::start().await;
-    let contact = sandbox
-        .create_contact(json!({ "firstName": "Noted" }))
-        .await["id"]
+    let contact = sandbox.create_contact(json!({ "firstName": "Noted" })).await["id"]
         .as_str()
         .expect("id")
         .to_owned();
@@ -131,10 +91,7 @@ async fn note_lifecycle() {
         )
         .await;
     assert_eq!(created.status, 201, "{:?}", created.body);
-    let note = created.body["note"]["id"]
-        .as_str()
-        .expect("note id")
-        .to_owned();
+    let note = created.body["note"]["id"].as_str().expect("note id").to_owned();
     let updated = sandbox
         .call(
             "update-note",
@@ -143,34 +100,20 @@ async fn note_lifecycle() {
         )
         .await;
     assert_eq!(updated.status, 200);
-    let read = sandbox
-        .call("get-note", &[("contactId", &contact), ("id", &note)], None)
-        .await;
+    let read = sandbox.call("get-note", &[("contactId", &contact), ("id", &note)], None).await;
     assert_eq!(read.body["note"]["body"], "Second call too");
     assert_eq!(read.body["note"]["pinned"], true);
-    let listed = sandbox
-        .call("get-all-notes", &[("contactId", &contact)], None)
-        .await;
+    let listed = sandbox.call("get-all-notes", &[("contactId", &contact)], None).await;
     assert_eq!(listed.body["notes"].as_array().map(Vec::len), Some(1));
-    let deleted = sandbox
-        .call(
-            "delete-note",
-            &[("contactId", &contact), ("id", &note)],
-            None,
-        )
-        .await;
+    let deleted =
+        sandbox.call("delete-note", &[("contactId", &contact), ("id", &note)], None).await;
     assert_eq!(deleted.body["succeded"], true);
     assert_eq!(
-        sandbox
-            .call("get-note", &[("contactId", &contact), ("id", &note)], None)
-            .await
-            .status,
+        sandbox.call("get-note", &[("contactId", &contact), ("id", &note)], None).await.status,
         400
     );
-    let kinds: Vec<String> = sandbox
-        .admin(reqwest::Method::GET, "/webhooks", None)
-        .await
-        .body["events"]
+    let kinds: Vec<String> = sandbox.admin(reqwest::Method::GET, "/webhooks", None).await.body
+        ["events"]
         .as_array()
         .expect("events")
         .iter()
@@ -183,9 +126,7 @@ async fn note_lifecycle() {
 #[tokio::test]
 async fn appointment_lifecycle_and_listing_by_start_time() {
     let sandbox = TestSandbox::start().await;
-    let contact = sandbox
-        .create_contact(json!({ "firstName": "Booked" }))
-        .await["id"]
+    let contact = sandbox.create_contact(json!({ "firstName": "Booked" })).await["id"]
         .as_str()
         .expect("id")
         .to_owned();
@@ -202,13 +143,8 @@ async fn appointment_lifecycle_and_listing_by_start_time() {
     assert_eq!(created.status, 200, "{:?}", created.body);
     let event = created.body["id"].as_str().expect("event id").to_owned();
 
-    let of_contact = sandbox
-        .call(
-            "get-appointments-for-contact",
-            &[("contactId", &contact)],
-            None,
-        )
-        .await;
+    let of_contact =
+        sandbox.call("get-appointments-for-contact", &[("contactId", &contact)], None).await;
     assert_eq!(of_contact.status, 200);
     assert_eq!(of_contact.body["events"][0]["id"], event);
 
@@ -216,53 +152,27 @@ async fn appointment_lifecycle_and_listing_by_start_time() {
         .call("edit-appointment", &[("eventId", &event)], Some(json!({ "appointmentStatus": "showed", "startTime": "2026-12-03T15:00:00.000Z", "endTime": "2026-12-03T15:30:00.000Z" })))
         .await;
     assert_eq!(edited.status, 200, "{:?}", edited.body);
-    let read = sandbox
-        .call("get-appointment", &[("eventId", &event)], None)
-        .await;
+    let read = sandbox.call("get-appointment", &[("eventId", &event)], None).await;
     assert_eq!(read.body["event"]["appointmentStatus"], "showed");
 
-    let moved_to = events_between(
-        &sandbox,
-        &calendar,
-        "2026-12-03T00:00:00Z",
-        "2026-12-04T00:00:00Z",
-    )
-    .await;
+    let moved_to =
+        events_between(&sandbox, &calendar, "2026-12-03T00:00:00Z", "2026-12-04T00:00:00Z").await;
     assert_eq!(moved_to.status, 200, "{:?}", moved_to.body);
     assert_eq!(moved_to.body["events"].as_array().map(Vec::len), Some(1));
-    let old_day = events_between(
-        &sandbox,
-        &calendar,
-        "2026-12-02T00:00:00Z",
-        "2026-12-03T00:00:00Z",
-    )
-    .await;
+    let old_day =
+        events_between(&sandbox, &calendar, "2026-12-02T00:00:00Z", "2026-12-03T00:00:00Z").await;
     assert_eq!(old_day.body["events"].as_array().map(Vec::len), Some(0));
 
-    let deleted = sandbox
-        .call("delete-event", &[("eventId", &event)], None)
-        .await;
+    let deleted = sandbox.call("delete-event", &[("eventId", &event)], None).await;
     assert_eq!(deleted.status, 201);
     assert_eq!(deleted.body["succeeded"], true);
-    assert_eq!(
-        sandbox
-            .call("get-appointment", &[("eventId", &event)], None)
-            .await
-            .status,
-        400
-    );
-    let kinds: Vec<String> = sandbox
-        .admin(reqwest::Method::GET, "/webhooks", None)
-        .await
-        .body["events"]
+    assert_eq!(sandbox.call("get-appointment", &[("eventId", &event)], None).await.status, 400);
+    let kinds: Vec<String> = sandbox.admin(reqwest::Method::GET, "/webhooks", None).await.body
+        ["events"]
         .as_array()
         .expect("events")
         .iter()
-        .filter(|event| {
-            event["type"]
-                .as_str()
-                .is_some_and(|kind| kind.starts_with("Appointment"))
-        })
+        .filter(|event| event["type"].as_str().is_some_and(|kind| kind.starts_with("Appointment")))
         .map(|event| {
             assert!(
                 event["payload"]["appointment"]["id"].is_string(),
@@ -271,14 +181,7 @@ async fn appointment_lifecycle_and_listing_by_start_time() {
             event["type"].as_str().unwrap_or_default().to_owned()
         })
         .collect();
-    assert_eq!(
-        kinds,
-        [
-            "AppointmentCreate",
-            "AppointmentUpdate",
-            "AppointmentDelete"
-        ]
-    );
+    assert_eq!(kinds, ["AppointmentCreate", "AppointmentUpdate", "AppointmentDelete"]);
 }
 
 async fn events_between(
@@ -288,10 +191,7 @@ async fn events_between(
     to: &str,
 ) -> crate::support::Reply {
     let millis = |date: &str| {
-        chrono::DateTime::parse_from_rfc3339(date)
-            .expect("date")
-            .timestamp_millis()
-            .to_string()
+        chrono::DateTime::parse_from_rfc3339(date).expect("date").timestamp_millis().to_string()
     };
     let (from, to) = (millis(from), millis(to));
     let params = [

@@ -8,12 +8,8 @@ use crate::support::TestSandbox;
 
 async fn search(sandbox: &TestSandbox, body: Value) -> Value {
     let mut full = json!({ "locationId": sandbox.location(), "pageLimit": 100 });
-    full.as_object_mut()
-        .expect("object")
-        .extend(body.as_object().expect("object").clone());
-    let reply = sandbox
-        .call("search-contacts-advanced", &[], Some(full))
-        .await;
+    full.as_object_mut().expect("object").extend(body.as_object().expect("object").clone());
+    let reply = sandbox.call("search-contacts-advanced", &[], Some(full)).await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     reply.body
 }
@@ -91,10 +87,7 @@ async fn filters_groups_and_query_select_the_right_contacts() {
     let query = search(&sandbox, json!({ "query": "beta@f" })).await;
     assert_eq!(names(&query), ["Beta"]);
     let seeded_range = search(&sandbox, json!({ "filters": [{ "field": "dateAdded", "operator": "range", "value": { "lt": "2025-01-01T00:10:00Z" } }] })).await;
-    assert_eq!(
-        seeded_range["total"], 10,
-        "seeded contacts are one a minute from 2025-01-01"
-    );
+    assert_eq!(seeded_range["total"], 10, "seeded contacts are one a minute from 2025-01-01");
 }
 
 #[tokio::test]

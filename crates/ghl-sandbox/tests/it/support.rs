@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::spec_schema::{assert_matches_spec, documents_status};
+use ghl_spec_check::{assert_matches_spec, documents_status};
 
 /// Every wait in these tests is bounded by this.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
@@ -20,8 +20,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(20);
 /// One RSA key pair for the whole test binary: generating one per sandbox is slow.
 pub fn keys() -> Arc<SigningKeys> {
     static KEYS: OnceLock<Arc<SigningKeys>> = OnceLock::new();
-    KEYS.get_or_init(|| Arc::new(SigningKeys::generate().expect("keys generate")))
-        .clone()
+    KEYS.get_or_init(|| Arc::new(SigningKeys::generate().expect("keys generate"))).clone()
 }
 
 pub struct TestSandbox {
@@ -49,26 +48,15 @@ impl TestSandbox {
     }
 
     pub async fn start_with(change: impl FnOnce(&mut SandboxConfig)) -> Self {
-        let mut config = SandboxConfig {
-            contacts: 20,
-            signing_keys: Some(keys()),
-            ..SandboxConfig::default()
-        };
+        let mut config =
+            SandboxConfig { contacts: 20, signing_keys: Some(keys()), ..SandboxConfig::default() };
         change(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let shutdown = CancellationToken::new();
-        let sandbox = Sandbox::start(config, listener, shutdown.clone())
-            .await
-            .expect("sandbox starts");
-        let http = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .build()
-            .expect("client");
-        Self {
-            info: sandbox.info,
-            http,
-            shutdown,
-        }
+        let sandbox =
+            Sandbox::start(config, listener, shutdown.clone()).await.expect("sandbox starts");
+        let http = reqwest::Client::builder().timeout(TIMEOUT).build().expect("client");
+        Self { info: sandbox.info, http, shutdown }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -134,9 +122,7 @@ impl TestSandbox {
     }
 
     pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
-        let mut request = self
-            .http
-            .request(method, self.url(&format!("/_sandbox{path}")));
+        let mut request = self.http.request(method, self.url(&format!("/_sandbox{path}")));
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -182,11 +168,7 @@ pub async fn send(request: reqwest::RequestBuilder) -> Reply {
     } else {
         serde_json::from_slice(&bytes).unwrap_or(Value::Null)
     };
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    Reply { status, headers, body }
 }
 
 /// Documented statuses must match their schema; the others (403, 413, 429) must still carry

@@ -15,30 +15,15 @@ async fn a_token_never_reaches_another_locations_data() {
         .expect("id")
         .to_owned();
     let other = sandbox
-        .admin(
-            reqwest::Method::POST,
-            "/locations",
-            Some(json!({ "name": "Other", "contacts": 3 })),
-        )
+        .admin(reqwest::Method::POST, "/locations", Some(json!({ "name": "Other", "contacts": 3 })))
         .await;
     assert_eq!(other.status, 201);
-    let other_token = other.body["private_integration_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    let other_location = other.body["location_id"]
-        .as_str()
-        .expect("location")
-        .to_owned();
+    let other_token = other.body["private_integration_token"].as_str().expect("token").to_owned();
+    let other_location = other.body["location_id"].as_str().expect("location").to_owned();
     let my_location = sandbox.location().to_owned();
 
-    let read = sandbox
-        .call_as(&other_token, "get-contact", &[("contactId", &mine)], None)
-        .await;
-    assert_eq!(
-        read.status, 400,
-        "another location's contact is as unknown as no contact"
-    );
+    let read = sandbox.call_as(&other_token, "get-contact", &[("contactId", &mine)], None).await;
+    assert_eq!(read.status, 400, "another location's contact is as unknown as no contact");
     let update = sandbox
         .call_as(
             &other_token,
@@ -48,19 +33,10 @@ async fn a_token_never_reaches_another_locations_data() {
         )
         .await;
     assert_eq!(update.status, 400);
-    let list = sandbox
-        .call_as(
-            &other_token,
-            "get-contacts",
-            &[("locationId", &my_location)],
-            None,
-        )
-        .await;
+    let list =
+        sandbox.call_as(&other_token, "get-contacts", &[("locationId", &my_location)], None).await;
     assert_eq!(list.status, 403);
-    assert_eq!(
-        list.body["message"],
-        "The token does not have access to this location."
-    );
+    assert_eq!(list.body["message"], "The token does not have access to this location.");
     let create = sandbox
         .call_as(
             &other_token,
@@ -83,18 +59,12 @@ async fn a_token_never_reaches_another_locations_data() {
         .call_as(
             &other_token,
             "get-duplicate-contact",
-            &[
-                ("locationId", &other_location),
-                ("email", "mine@example.com"),
-            ],
+            &[("locationId", &other_location), ("email", "mine@example.com")],
             None,
         )
         .await;
     assert!(duplicate.body["contact"].is_null());
-    assert_eq!(
-        sandbox.stored_contact(&mine).await.body["contact"]["firstName"],
-        "Mine"
-    );
+    assert_eq!(sandbox.stored_contact(&mine).await.body["contact"]["firstName"], "Mine");
 }
 
 #[tokio::test]
@@ -108,29 +78,19 @@ async fn changes_made_inside_highlevel_emit_webhooks_without_a_token() {
     )
     .await;
     assert_eq!(reply.status, 201, "{:?}", reply.body);
-    let events = sandbox
-        .admin(reqwest::Method::GET, "/webhooks?type=ContactCreate", None)
-        .await
-        .body;
+    let events =
+        sandbox.admin(reqwest::Method::GET, "/webhooks?type=ContactCreate", None).await.body;
     assert_eq!(events["events"][0]["payload"]["name"], "Typed In");
     let stats = sandbox.stats().await;
-    assert!(
-        stats["requests"].get("create-contact").is_none(),
-        "not counted as an API request"
-    );
+    assert!(stats["requests"].get("create-contact").is_none(), "not counted as an API request");
 }
 
 #[tokio::test]
 async fn the_same_seed_gives_the_same_data() {
     let first_ids = |sandbox: TestSandbox| async move {
         let location = sandbox.location().to_owned();
-        let page = sandbox
-            .call(
-                "get-contacts",
-                &[("locationId", &location), ("limit", "5")],
-                None,
-            )
-            .await;
+        let page =
+            sandbox.call("get-contacts", &[("locationId", &location), ("limit", "5")], None).await;
         (location, page.body["contacts"].clone())
     };
     let a = first_ids(TestSandbox::start_with(|config| config.seed = 42).await).await;
@@ -144,18 +104,11 @@ async fn the_same_seed_gives_the_same_data() {
 async fn seeded_location_has_related_records() {
     let sandbox = TestSandbox::start_with(|config| config.contacts = 200).await;
     let location = sandbox
-        .admin(
-            reqwest::Method::GET,
-            &format!("/locations/{}", sandbox.location()),
-            None,
-        )
+        .admin(reqwest::Method::GET, &format!("/locations/{}", sandbox.location()), None)
         .await
         .body;
     assert_eq!(location["contacts"], 200);
     for kind in ["tasks", "notes", "appointments"] {
-        assert!(
-            location[kind].as_u64().is_some_and(|count| count > 10),
-            "{kind}: {location}"
-        );
+        assert!(location[kind].as_u64().is_some_and(|count| count > 10), "{kind}: {location}");
     }
 }

@@ -28,23 +28,14 @@ async fn receiver(statuses: Vec<u16>) -> (url::Url, mpsc::UnboundedReceiver<Deli
         "/hook",
         axum::routing::post(move |headers: HeaderMap, body: Bytes| {
             let call = calls.fetch_add(1, Ordering::SeqCst);
-            let status = statuses
-                .get(call)
-                .or(statuses.last())
-                .copied()
-                .unwrap_or(200);
+            let status = statuses.get(call).or(statuses.last()).copied().unwrap_or(200);
             let _ = sender.send(Delivery { headers, body });
             async move { StatusCode::from_u16(status).unwrap_or(StatusCode::OK) }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = url::Url::parse(&format!(
-        "http://{}/hook",
-        listener.local_addr().expect("addr")
-    ))
-    .expect("url");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = url::Url::parse(&format!("http://{}/hook", listener.local_addr().expect("addr")))
+        .expect("url");
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, deliveries)
 }
@@ -74,9 +65,7 @@ fn openssl_verifies(
         path
     };
     let decode = |name: &str| {
-        STANDARD
-            .decode(headers[name].to_str().expect("header"))
-            .expect("base64 signature")
+        STANDARD.decode(headers[name].to_str().expect("header")).expect("base64 signature")
     };
     let body_file = write("body.json", body);
     let rsa_key = write("rsa.pem", rsa_pem.as_bytes());
@@ -119,11 +108,7 @@ async fn events_are_signed_with_both_schemes_over_the_bytes_sent() {
     assert_eq!(event["type"], "ContactCreate");
     assert_eq!(event["id"], created["id"]);
     assert_eq!(event["email"], "signed@example.com");
-    assert_eq!(
-        delivery.body,
-        serde_json::to_vec(&event).expect("compact"),
-        "compact JSON is sent"
-    );
+    assert_eq!(delivery.body, serde_json::to_vec(&event).expect("compact"), "compact JSON is sent");
 
     let keys = &sandbox.info.webhook_public_keys;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -140,13 +125,7 @@ async fn events_are_signed_with_both_schemes_over_the_bytes_sent() {
     let mut tampered = delivery.body.to_vec();
     tampered[10] ^= 1;
     assert_eq!(
-        openssl_verifies(
-            dir.path(),
-            &tampered,
-            &keys.rsa_pem,
-            &keys.ed25519,
-            &delivery.headers
-        ),
+        openssl_verifies(dir.path(), &tampered, &keys.rsa_pem, &keys.ed25519, &delivery.headers),
         (false, false)
     );
 }
@@ -169,34 +148,17 @@ async fn every_documented_event_type_is_emitted() {
             Some(json!({ "lastName": "Events", "dnd": true })),
         )
         .await;
+    sandbox.call("add-tags", &[("contactId", c)], Some(json!({ "tags": ["t"] }))).await;
+    let note =
+        sandbox.call("create-note", &[("contactId", c)], Some(json!({ "body": "n" }))).await.body
+            ["note"]["id"]
+            .as_str()
+            .expect("note")
+            .to_owned();
     sandbox
-        .call(
-            "add-tags",
-            &[("contactId", c)],
-            Some(json!({ "tags": ["t"] })),
-        )
+        .call("update-note", &[("contactId", c), ("id", &note)], Some(json!({ "body": "m" })))
         .await;
-    let note = sandbox
-        .call(
-            "create-note",
-            &[("contactId", c)],
-            Some(json!({ "body": "n" })),
-        )
-        .await
-        .body["note"]["id"]
-        .as_str()
-        .expect("note")
-        .to_owned();
-    sandbox
-        .call(
-            "update-note",
-            &[("contactId", c), ("id", &note)],
-            Some(json!({ "body": "m" })),
-        )
-        .await;
-    sandbox
-        .call("delete-note", &[("contactId", c), ("id", &note)], None)
-        .await;
+    sandbox.call("delete-note", &[("contactId", c), ("id", &note)], None).await;
     let task = sandbox
         .call(
             "create-task",
@@ -215,9 +177,7 @@ async fn every_documented_event_type_is_emitted() {
             Some(json!({ "completed": true })),
         )
         .await;
-    sandbox
-        .call("delete-task", &[("contactId", c), ("taskId", &task)], None)
-        .await;
+    sandbox.call("delete-task", &[("contactId", c), ("taskId", &task)], None).await;
     let location = sandbox.location().to_owned();
     let event = sandbox
         .call("create-appointment", &[], Some(json!({ "calendarId": sandbox.info.calendar_id, "locationId": location, "contactId": c, "startTime": "2026-12-01T10:00:00Z" })))
@@ -227,18 +187,10 @@ async fn every_documented_event_type_is_emitted() {
         .expect("event")
         .to_owned();
     sandbox
-        .call(
-            "edit-appointment",
-            &[("eventId", &event)],
-            Some(json!({ "title": "moved" })),
-        )
+        .call("edit-appointment", &[("eventId", &event)], Some(json!({ "title": "moved" })))
         .await;
-    sandbox
-        .call("delete-event", &[("eventId", &event)], None)
-        .await;
-    sandbox
-        .call("delete-contact", &[("contactId", c)], None)
-        .await;
+    sandbox.call("delete-event", &[("eventId", &event)], None).await;
+    sandbox.call("delete-contact", &[("contactId", c)], None).await;
 
     let mut seen = std::collections::BTreeSet::new();
     while seen.len() < ghl_types::EventType::ALL.len() {
@@ -248,10 +200,8 @@ async fn every_documented_event_type_is_emitted() {
         assert!(event["webhookId"].is_string() && event["timestamp"].is_string());
         seen.insert(event["type"].as_str().expect("type").to_owned());
     }
-    let all: std::collections::BTreeSet<String> = ghl_types::EventType::ALL
-        .iter()
-        .map(|t| t.as_str().to_owned())
-        .collect();
+    let all: std::collections::BTreeSet<String> =
+        ghl_types::EventType::ALL.iter().map(|t| t.as_str().to_owned()).collect();
     assert_eq!(seen, all);
 }
 
@@ -263,15 +213,10 @@ async fn delivery_is_retried_on_429_only_by_default() {
         config.webhooks.retry_delay = Duration::from_millis(50);
     })
     .await;
-    sandbox
-        .create_contact(json!({ "firstName": "Retry" }))
-        .await;
+    sandbox.create_contact(json!({ "firstName": "Retry" })).await;
     let first = next(&mut deliveries).await;
     let second = next(&mut deliveries).await;
-    assert_eq!(
-        first.body, second.body,
-        "the same event is redelivered after a 429"
-    );
+    assert_eq!(first.body, second.body, "the same event is redelivered after a 429");
     sandbox.create_contact(json!({ "firstName": "Lost" })).await;
     let failed = next(&mut deliveries).await;
     assert!(String::from_utf8_lossy(&failed.body).contains("Lost"));
@@ -294,9 +239,7 @@ async fn optional_redelivery_on_any_failure_and_duplicates() {
         config.webhooks.duplicate_share = 1.0;
     })
     .await;
-    sandbox
-        .create_contact(json!({ "firstName": "Twice" }))
-        .await;
+    sandbox.create_contact(json!({ "firstName": "Twice" })).await;
     let mut ids = Vec::new();
     for _ in 0..4 {
         let delivery = next(&mut deliveries).await;

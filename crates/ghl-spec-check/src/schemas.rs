@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{json, Map, Value};
 
-const CONTACTS: &str = include_str!("../../../../specs/highlevel/apps/contacts.json");
-const CALENDARS: &str = include_str!("../../../../specs/highlevel/apps/calendars.json");
-const OAUTH: &str = include_str!("../../../../specs/highlevel/apps/oauth.json");
-const COMMON: &str = include_str!("../../../../specs/highlevel/common/common-schemas.json");
+const CONTACTS: &str = include_str!("../../../specs/highlevel/apps/contacts.json");
+const CALENDARS: &str = include_str!("../../../specs/highlevel/apps/calendars.json");
+const OAUTH: &str = include_str!("../../../specs/highlevel/apps/oauth.json");
+const COMMON: &str = include_str!("../../../specs/highlevel/common/common-schemas.json");
 
 struct Spec {
     document: Value,
@@ -56,10 +56,7 @@ fn specs() -> &'static Vec<Spec> {
                         }
                     }
                 }
-                Spec {
-                    document,
-                    operations,
-                }
+                Spec { document, operations }
             })
             .collect()
     })
@@ -71,9 +68,9 @@ fn specs() -> &'static Vec<Spec> {
 /// ISO-8601 strings.
 fn settle_contradictions(document: &mut Value) {
     for field in ["startTime", "endTime", "dateAdded", "dateUpdated"] {
-        if let Some(property) = document.pointer_mut(&format!(
-            "/components/schemas/CalendarEventDTO/properties/{field}"
-        )) {
+        if let Some(property) = document
+            .pointer_mut(&format!("/components/schemas/CalendarEventDTO/properties/{field}"))
+        {
             *property = json!({ "type": "string" });
         }
     }
@@ -94,41 +91,97 @@ fn nullable_to_union(value: &mut Value) {
     }
 }
 
-type Validators = Mutex<HashMap<(String, u16), Option<Arc<jsonschema::Validator>>>>;
+type Validators = Mutex<HashMap<(String, String), Option<Arc<jsonschema::Validator>>>>;
 
-/// The validator of an operation's response with this status; `None` where the spec gives
-/// no schema (or an empty one) for it.
-fn validator(operation_id: &str, status: u16) -> Option<Arc<jsonschema::Validator>> {
+/// The validator of the schema at `pointer` inside an operation; `None` where the spec gives
+/// no schema (or an empty one) there.
+fn validator_at(operation_id: &str, pointer: &str) -> Option<Arc<jsonschema::Validator>> {
     static CACHE: OnceLock<Validators> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    let key = (operation_id.to_owned(), status);
+    let key = (operation_id.to_owned(), pointer.to_owned());
     if let Some(found) = cache.lock().expect("validator cache").get(&key) {
         return found.clone();
     }
     let built = specs().iter().find_map(|spec| {
-        let operation = spec.operations.get(operation_id)?;
-        let schema = operation.pointer(&format!(
-            "/responses/{status}/content/application~1json/schema"
-        ))?;
+        let schema = spec.operations.get(operation_id)?.pointer(pointer)?;
         if schema.as_object().is_none_or(Map::is_empty) {
             return None;
         }
         let mut root = schema.clone();
         if let Value::Object(map) = &mut root {
-            map.insert(
-                "components".into(),
-                spec.document.get("components").cloned().unwrap_or_default(),
-            );
+            let components = spec.document.get("components").cloned().unwrap_or_default();
+            map.insert("components".into(), components);
         }
-        Some(Arc::new(
-            jsonschema::validator_for(&root).expect("response schema compiles"),
-        ))
+        Some(Arc::new(jsonschema::validator_for(&root).expect("spec schema compiles")))
     });
-    cache
-        .lock()
-        .expect("validator cache")
-        .insert(key, built.clone());
+    cache.lock().expect("validator cache").insert(key, built.clone());
     built
+}
+
+fn validator(operation_id: &str, status: u16) -> Option<Arc<jsonschema::Validator>> {
+    validator_at(operation_id, &format!("/responses/{status}/content/application~1json/schema"))
+}
+
+const REQUEST_BODY: &str = "/requestBody/content/application~1json/schema";
+
+/// The violations of a request body against the operation's request schema, unknown
+/// top-level properties included (HighLevel refuses them though the spec does not say
+/// `additionalProperties: false`).
+pub(crate) fn request_body_violations(operation_id: &str, body: &Value) -> Vec<String> {
+    let Some(validator) = validator_at(operation_id, REQUEST_BODY) else {
+        return Vec::new();
+    };
+    let mut violations: Vec<String> = validator
+        .iter_errors(body)
+        .map(|error| format!("body: {} at {}", error, error.instance_path()))
+        .collect();
+    if let (Some(allowed), Value::Object(fields)) = (request_properties(operation_id), body) {
+        violations.extend(
+            fields
+                .keys()
+                .filter(|key| !allowed.contains(key))
+                .map(|key| format!("body: property {key} is not in the spec")),
+        );
+    }
+    violations
+}
+
+/// The properties of the operation's request body schema (following one `$ref`).
+fn request_properties(operation_id: &str) -> Option<Vec<String>> {
+    specs().iter().find_map(|spec| {
+        let mut schema = spec.operations.get(operation_id)?.pointer(REQUEST_BODY)?;
+        if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+            schema = spec.document.pointer(reference.strip_prefix('#')?)?;
+        }
+        let properties = schema.get("properties")?.as_object()?;
+        (!properties.is_empty()).then(|| properties.keys().cloned().collect())
+    })
+}
+
+/// Whether the operation requires a bearer token (it names a security scheme).
+pub(crate) fn needs_token(operation_id: &str) -> bool {
+    specs().iter().any(|spec| {
+        spec.operations
+            .get(operation_id)
+            .and_then(|operation| operation.get("security"))
+            .and_then(Value::as_array)
+            .is_some_and(|schemes| !schemes.is_empty())
+    })
+}
+
+/// The query parameters of an operation: (name, required).
+pub(crate) fn query_parameters(operation_id: &str) -> Vec<(String, bool)> {
+    specs()
+        .iter()
+        .find_map(|spec| spec.operations.get(operation_id)?.get("parameters")?.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter(|parameter| parameter.get("in").and_then(Value::as_str) == Some("query"))
+        .filter_map(|parameter| {
+            let name = parameter.get("name")?.as_str()?.to_owned();
+            Some((name, parameter.get("required").and_then(Value::as_bool).unwrap_or(false)))
+        })
+        .collect()
 }
 
 /// Whether the spec documents this status for the operation at all.
