@@ -410,7 +410,8 @@ impl Client {
 
     /// delete-event
     pub async fn delete_event(&self, event_id: &str) -> Result<()> {
-        self.json("delete-event", &[("eventId", event_id)], None).await.map(drop)
+        // The spec requires a body here (DeleteAppointmentSchema, empty).
+        self.json("delete-event", &[("eventId", event_id)], Some(json!({}))).await.map(drop)
     }
 
     /// get-calendar-events: events of a calendar starting in [start_ms, end_ms].

@@ -4,7 +4,7 @@
 use ghl_types::{Operation, OPERATIONS};
 use serde_json::Value;
 
-use crate::schemas::{needs_token, query_parameters, request_body_violations};
+use crate::schemas::{body_required, needs_token, query_parameters, request_body_violations};
 
 /// The operation a concrete request path is, by method and path template; a static segment
 /// wins over a parameter (`/contacts/search` is the search, not a contact id).
@@ -70,8 +70,12 @@ pub fn check_request(
             violations.push(format!("required query parameter {name} is missing"));
         }
     }
-    if let Some(body) = body {
-        violations.extend(request_body_violations(operation.id, body));
+    match body {
+        Some(body) => violations.extend(request_body_violations(operation.id, body)),
+        None if body_required(operation.id) => {
+            violations.push("the request body is required".to_owned())
+        }
+        None => {}
     }
     if violations.is_empty() {
         Ok(operation.id)

@@ -68,10 +68,17 @@ fn specs() -> &'static Vec<Spec> {
 /// ISO-8601 strings.
 fn settle_contradictions(document: &mut Value) {
     for field in ["startTime", "endTime", "dateAdded", "dateUpdated"] {
-        if let Some(property) = document
-            .pointer_mut(&format!("/components/schemas/CalendarEventDTO/properties/{field}"))
-        {
+        let pointer = format!("/components/schemas/CalendarEventDTO/properties/{field}");
+        if let Some(property) = document.pointer_mut(&pointer) {
             *property = json!({ "type": "string" });
+        }
+    }
+    // The contact DTOs type `dateOfBirth` as `object` but describe string formats
+    // (YYYY-MM-DD, MM/DD/YYYY, ...) and give a string example: a string it is.
+    for dto in ["CreateContactDto", "UpdateContactDto", "UpsertContactDto"] {
+        let pointer = format!("/components/schemas/{dto}/properties/dateOfBirth");
+        if let Some(property) = document.pointer_mut(&pointer) {
+            *property = json!({ "type": ["string", "null"] });
         }
     }
 }
@@ -155,6 +162,17 @@ fn request_properties(operation_id: &str) -> Option<Vec<String>> {
         }
         let properties = schema.get("properties")?.as_object()?;
         (!properties.is_empty()).then(|| properties.keys().cloned().collect())
+    })
+}
+
+/// Whether the spec marks the operation's request body `required`.
+pub(crate) fn body_required(operation_id: &str) -> bool {
+    specs().iter().any(|spec| {
+        spec.operations
+            .get(operation_id)
+            .and_then(|operation| operation.pointer("/requestBody/required"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
     })
 }
 

@@ -24,10 +24,14 @@ async fn contact_operations_round_trip() {
         Some("ada@example.com")
     );
 
-    let change =
-        ContactInput { last_name: Some(Some("Lovelace".into())), ..ContactInput::default() };
+    let change = ContactInput {
+        last_name: Some(Some("Lovelace".into())),
+        date_of_birth: Some(Some(json!("12/10/1815"))),
+        ..ContactInput::default()
+    };
     let updated = client.update_contact(&created.id, &change).await.expect("update");
     assert_eq!(updated.name.as_deref(), Some("Ada Lovelace"));
+    assert_eq!(updated.date_of_birth.as_deref(), Some("1815-12-10T00:00:00.000Z"));
 
     let upserted = client.upsert_contact(&contact("Ada", "ada@example.com")).await.expect("upsert");
     assert!(!upserted.new);

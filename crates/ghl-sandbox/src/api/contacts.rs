@@ -482,11 +482,14 @@ pub fn normalize_tags(tags: &[String]) -> Vec<String> {
     normalized
 }
 
+/// The spec's formats: YYYY/MM/DD, MM/DD/YYYY, YYYY-MM-DD, MM-DD-YYYY, YYYY.MM.DD, MM.DD.YYYY,
+/// YYYY_MM_DD, MM_DD_YYYY (and an ISO time after the date).
 fn date_of_birth_text(value: &Value) -> ApiResult<String> {
     let invalid = || ApiError::unprocessable(vec!["dateOfBirth must be a valid date".into()]);
     let text = value.as_str().ok_or_else(invalid)?;
-    let date = chrono::NaiveDate::parse_from_str(text.get(..10).unwrap_or(text), "%Y-%m-%d")
-        .or_else(|_| chrono::NaiveDate::parse_from_str(text, "%m/%d/%Y"))
+    let day = text.get(..10).unwrap_or(text).replace(['/', '.', '_'], "-");
+    let date = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+        .or_else(|_| chrono::NaiveDate::parse_from_str(&day, "%m-%d-%Y"))
         .map_err(|_| invalid())?;
     Ok(format!("{date}T00:00:00.000Z"))
 }
