@@ -1,0 +1,335 @@
+//! The connector's durable store, on SQLite (one file, WAL) by default or PostgreSQL to scale
+//! out, through sqlx's `Any` driver with one set of migrations per backend. It holds
+//! connections (secrets encrypted), flows, events, runs (the queue and the history at once),
+//! step logs, the effects ledger and polling cursors.
+//!
+//! **Invariant**: an event and the runs it causes are written in one transaction, and so are
+//! a step's record and the effect it applied; a cursor advances with the runs it enqueues.
+
+mod cipher;
+mod error;
+mod runs;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+pub use cipher::{Cipher, MasterKey};
+pub use error::{Error, Result};
+pub use runs::{
+    ClaimedRun, IngestOutcome, NewEvent, RunFilter, RunOutcome, RunSummary, StepRecord,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    cipher: Cipher,
+}
+
+/// A connection as listed: everything but its secret.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConnectionSummary {
+    pub id: String,
+    pub name: String,
+    pub app: String,
+    pub location_id: Option<String>,
+    pub auth_kind: String,
+    pub scopes: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+}
+
+/// A connection with its decrypted secret (tokens, keys).
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub summary: ConnectionSummary,
+    pub secret: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlowRecord {
+    pub id: String,
+    pub name: String,
+    pub definition: String,
+    pub enabled: bool,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+pub fn new_id() -> String {
+    let bytes: [u8; 12] = rand::thread_rng().gen();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `url`: `sqlite:PATH` or
+    /// `postgres://...`.
+    pub async fn open(url: &str, key: &MasterKey) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(Error::UnsupportedUrl(url.to_owned()));
+        };
+        let pool = match backend {
+            Backend::Sqlite => {
+                let url = if url.contains("mode=") {
+                    url.to_owned()
+                } else {
+                    format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+                };
+                // A busy timeout on every connection: writers queue instead of failing.
+                let pool = AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|connection, _| {
+                        Box::pin(async move {
+                            use sqlx::Executor;
+                            connection.execute("PRAGMA busy_timeout = 10000").await?;
+                            connection.execute("PRAGMA synchronous = NORMAL").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?;
+                // WAL: readers never block the writer. The mode is kept in the file.
+                sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+                pool
+            }
+            Backend::Postgres => AnyPoolOptions::new().max_connections(16).connect(url).await?,
+        };
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        Ok(Self { pool, backend, cipher: Cipher::new(key) })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Adds a connection, or replaces the one of that name (its id stays).
+    pub async fn put_connection(
+        &self,
+        summary: &ConnectionSummary,
+        secret: &Value,
+    ) -> Result<String> {
+        let existing = self.connection_summary(&summary.name).await?;
+        let id = existing.map_or_else(new_id, |found| found.id);
+        let sealed = self.cipher.seal(&id, secret.to_string().as_bytes())?;
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO connections (id, app, name, location_id, auth_kind, secret, scopes, status, status_reason, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (name) DO UPDATE SET app = excluded.app, location_id = excluded.location_id,
+                 auth_kind = excluded.auth_kind, secret = excluded.secret, scopes = excluded.scopes,
+                 status = excluded.status, status_reason = excluded.status_reason, updated_at = excluded.updated_at",
+        )
+        .bind(&id)
+        .bind(&summary.app)
+        .bind(&summary.name)
+        .bind(&summary.location_id)
+        .bind(&summary.auth_kind)
+        .bind(sealed)
+        .bind(&summary.scopes)
+        .bind(&summary.status)
+        .bind(&summary.status_reason)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// Replaces a connection's secret in one statement (a rotated refresh token is durable
+    /// before this returns).
+    pub async fn replace_secret(&self, name: &str, secret: &Value) -> Result<bool> {
+        let Some(found) = self.connection_summary(name).await? else { return Ok(false) };
+        let sealed = self.cipher.seal(&found.id, secret.to_string().as_bytes())?;
+        let changed =
+            sqlx::query("UPDATE connections SET secret = $1, updated_at = $2 WHERE id = $3")
+                .bind(sealed)
+                .bind(now_ms())
+                .bind(&found.id)
+                .execute(&self.pool)
+                .await?;
+        Ok(changed.rows_affected() == 1)
+    }
+
+    pub async fn set_connection_status(
+        &self,
+        name: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<bool> {
+        let changed =
+            sqlx::query("UPDATE connections SET status = $1, status_reason = $2, updated_at = $3 WHERE name = $4")
+                .bind(status)
+                .bind(reason)
+                .bind(now_ms())
+                .bind(name)
+                .execute(&self.pool)
+                .await?;
+        Ok(changed.rows_affected() == 1)
+    }
+
+    pub async fn connection(&self, name: &str) -> Result<Option<Connection>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONNECTION_COLUMNS}, secret FROM connections WHERE name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let summary = connection_summary(&row)?;
+        let sealed: Vec<u8> = row.try_get("secret")?;
+        let plain = self.cipher.open(&summary.id, &sealed)?;
+        let secret =
+            serde_json::from_slice(&plain).map_err(|err| Error::Corrupt(err.to_string()))?;
+        Ok(Some(Connection { summary, secret }))
+    }
+
+    pub async fn connection_summary(&self, name: &str) -> Result<Option<ConnectionSummary>> {
+        let row =
+            sqlx::query(&format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE name = $1"))
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.as_ref().map(connection_summary).transpose()
+    }
+
+    pub async fn connections(&self) -> Result<Vec<ConnectionSummary>> {
+        let rows =
+            sqlx::query(&format!("SELECT {CONNECTION_COLUMNS} FROM connections ORDER BY name"))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(connection_summary).collect()
+    }
+
+    pub async fn remove_connection(&self, name: &str) -> Result<bool> {
+        let removed = sqlx::query("DELETE FROM connections WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(removed.rows_affected() == 1)
+    }
+
+    /// Adds or replaces a flow by name; answers its id.
+    pub async fn put_flow(&self, name: &str, definition: &str, enabled: bool) -> Result<String> {
+        let id = match self.flow(name).await? {
+            Some(found) => found.id,
+            None => new_id(),
+        };
+        sqlx::query(
+            "INSERT INTO flows (id, name, definition, enabled, updated_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, enabled = excluded.enabled,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(&id)
+        .bind(name)
+        .bind(definition)
+        .bind(i32::from(enabled))
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    pub async fn flow(&self, name: &str) -> Result<Option<FlowRecord>> {
+        let row = sqlx::query("SELECT id, name, definition, enabled FROM flows WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(flow_record).transpose()
+    }
+
+    pub async fn flows(&self) -> Result<Vec<FlowRecord>> {
+        let rows = sqlx::query("SELECT id, name, definition, enabled FROM flows ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(flow_record).collect()
+    }
+
+    pub async fn set_flow_enabled(&self, name: &str, enabled: bool) -> Result<bool> {
+        let changed = sqlx::query("UPDATE flows SET enabled = $1, updated_at = $2 WHERE name = $3")
+            .bind(i32::from(enabled))
+            .bind(now_ms())
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(changed.rows_affected() == 1)
+    }
+
+    pub async fn delete_flow(&self, name: &str) -> Result<bool> {
+        let removed =
+            sqlx::query("DELETE FROM flows WHERE name = $1").bind(name).execute(&self.pool).await?;
+        Ok(removed.rows_affected() == 1)
+    }
+
+    /// The recorded result of an effect, if it was applied already.
+    pub async fn effect(&self, key: &str) -> Result<Option<Value>> {
+        let row = sqlx::query("SELECT result FROM effects WHERE effect_key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| parse_json(&row, "result")).transpose()
+    }
+
+    pub async fn cursor(&self, name: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM cursors WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.try_get("value")).transpose()?)
+    }
+}
+
+const CONNECTION_COLUMNS: &str =
+    "id, name, app, location_id, auth_kind, scopes, status, status_reason";
+
+fn connection_summary(row: &AnyRow) -> Result<ConnectionSummary> {
+    Ok(ConnectionSummary {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        app: row.try_get("app")?,
+        location_id: row.try_get("location_id")?,
+        auth_kind: row.try_get("auth_kind")?,
+        scopes: row.try_get("scopes")?,
+        status: row.try_get("status")?,
+        status_reason: row.try_get("status_reason")?,
+    })
+}
+
+fn flow_record(row: &AnyRow) -> Result<FlowRecord> {
+    let enabled: i32 = row.try_get("enabled")?;
+    Ok(FlowRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        definition: row.try_get("definition")?,
+        enabled: enabled != 0,
+    })
+}
+
+pub(crate) fn parse_json(row: &AnyRow, column: &str) -> Result<Value> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|err| Error::Corrupt(format!("{column}: {err}")))
+}

@@ -1,0 +1,346 @@
+//! Events, the runs they cause (the queue), step logs and the effects ledger.
+//! Claiming is one statement: on PostgreSQL `FOR UPDATE SKIP LOCKED` lets workers claim side
+//! by side; SQLite serialises writers, so the same statement without it is enough. A run
+//! whose lease ran out (its worker died) is claimable again.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::error::Result;
+use crate::{new_id, now_ms, parse_json, Backend, Store};
+
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// What makes two deliveries the same event (`webhookId`, cursor position, schedule tick).
+    pub dedup_key: String,
+    pub source: String,
+    pub event_type: String,
+    pub location_id: Option<String>,
+    pub payload: Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum IngestOutcome {
+    Stored {
+        event_id: String,
+        run_ids: Vec<String>,
+    },
+    /// Seen before: nothing stored, nothing enqueued.
+    Duplicate,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClaimedRun {
+    pub id: String,
+    pub flow_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub payload: Value,
+    /// This claim's attempt number, from 1.
+    pub attempt: i32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunOutcome {
+    Done,
+    RetryAt { at_ms: i64, error: String },
+    Dead { error: String },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub status: Option<String>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunSummary {
+    pub id: String,
+    pub flow_id: String,
+    pub event_id: String,
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepRecord {
+    pub run_id: String,
+    pub attempt: i32,
+    pub step_index: i32,
+    pub name: String,
+    pub status: String,
+    pub input: Option<Value>,
+    pub request: Option<Value>,
+    pub response: Option<Value>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+impl Store {
+    /// Stores an event and enqueues one run per flow, in one transaction; a second delivery of
+    /// the same event changes nothing. With `cursor`, the polling cursor advances in the same
+    /// transaction.
+    pub async fn ingest(
+        &self,
+        event: &NewEvent,
+        flow_ids: &[String],
+        cursor: Option<(&str, &str)>,
+    ) -> Result<IngestOutcome> {
+        let mut tx = self.pool().begin().await?;
+        let event_id = new_id();
+        let now = now_ms();
+        let inserted = sqlx::query(
+            "INSERT INTO events (id, dedup_key, source, event_type, location_id, payload, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedup_key) DO NOTHING",
+        )
+        .bind(&event_id)
+        .bind(&event.dedup_key)
+        .bind(&event.source)
+        .bind(&event.event_type)
+        .bind(&event.location_id)
+        .bind(event.payload.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(IngestOutcome::Duplicate);
+        }
+        let mut run_ids = Vec::with_capacity(flow_ids.len());
+        for flow_id in flow_ids {
+            let run_id = new_id();
+            sqlx::query(
+                "INSERT INTO runs (id, run_key, flow_id, event_id, status, attempts, run_after, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $7)",
+            )
+            .bind(&run_id)
+            .bind(format!("{event_id}:{flow_id}"))
+            .bind(flow_id)
+            .bind(&event_id)
+            .bind(now)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            run_ids.push(run_id);
+        }
+        if let Some((name, value)) = cursor {
+            sqlx::query(
+                "INSERT INTO cursors (name, value, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            )
+            .bind(name)
+            .bind(value)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(IngestOutcome::Stored { event_id, run_ids })
+    }
+
+    /// Claims the next due run for `lease`; `None` when nothing is due.
+    pub async fn claim(&self, lease: Duration) -> Result<Option<ClaimedRun>> {
+        let now = now_ms();
+        let lock = match self.backend() {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE runs SET status = 'running', attempts = attempts + 1, locked_until = $1, updated_at = $2
+             WHERE id = (SELECT id FROM runs
+                         WHERE (status = 'queued' AND run_after <= $3) OR (status = 'running' AND locked_until < $4)
+                         ORDER BY run_after LIMIT 1 {lock})
+             RETURNING id, flow_id, event_id, attempts"
+        );
+        let row = sqlx::query(&sql)
+            .bind(now + lease.as_millis() as i64)
+            .bind(now)
+            .bind(now)
+            .bind(now)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let event_id: String = row.try_get("event_id")?;
+        let event = sqlx::query("SELECT event_type, payload FROM events WHERE id = $1")
+            .bind(&event_id)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(Some(ClaimedRun {
+            id: row.try_get("id")?,
+            flow_id: row.try_get("flow_id")?,
+            event_id,
+            event_type: event.try_get("event_type")?,
+            payload: parse_json(&event, "payload")?,
+            attempt: row.try_get("attempts")?,
+        }))
+    }
+
+    pub async fn finish(&self, run_id: &str, outcome: &RunOutcome) -> Result<()> {
+        let now = now_ms();
+        let (status, run_after, error) = match outcome {
+            RunOutcome::Done => ("done", now, None),
+            RunOutcome::RetryAt { at_ms, error } => ("queued", *at_ms, Some(error.as_str())),
+            RunOutcome::Dead { error } => ("dead", now, Some(error.as_str())),
+        };
+        sqlx::query(
+            "UPDATE runs SET status = $1, run_after = $2, last_error = $3, locked_until = NULL, updated_at = $4 WHERE id = $5",
+        )
+        .bind(status)
+        .bind(run_after)
+        .bind(error)
+        .bind(now)
+        .bind(run_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Puts a dead run back in the queue; answers whether there was one to replay.
+    pub async fn replay(&self, run_id: &str) -> Result<bool> {
+        let now = now_ms();
+        let changed = sqlx::query(
+            "UPDATE runs SET status = 'queued', run_after = $1, updated_at = $2 WHERE id = $3 AND status = 'dead'",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(run_id)
+        .execute(self.pool())
+        .await?;
+        Ok(changed.rows_affected() == 1)
+    }
+
+    /// Records a step, and the effect it applied if any, in one transaction: after a crash
+    /// either both are there or neither.
+    pub async fn record_step(
+        &self,
+        step: &StepRecord,
+        effect: Option<(&str, &Value)>,
+    ) -> Result<()> {
+        let text = |value: &Option<Value>| value.as_ref().map(Value::to_string);
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO steps (run_id, attempt, step_index, name, status, input, request, response, error, duration_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (run_id, attempt, step_index) DO UPDATE SET status = excluded.status, input = excluded.input,
+                 request = excluded.request, response = excluded.response, error = excluded.error,
+                 duration_ms = excluded.duration_ms",
+        )
+        .bind(&step.run_id)
+        .bind(step.attempt)
+        .bind(step.step_index)
+        .bind(&step.name)
+        .bind(&step.status)
+        .bind(text(&step.input))
+        .bind(text(&step.request))
+        .bind(text(&step.response))
+        .bind(&step.error)
+        .bind(step.duration_ms)
+        .execute(&mut *tx)
+        .await?;
+        if let Some((key, result)) = effect {
+            sqlx::query(
+                "INSERT INTO effects (effect_key, run_id, result, created_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (effect_key) DO NOTHING",
+            )
+            .bind(key)
+            .bind(&step.run_id)
+            .bind(result.to_string())
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>> {
+        let limit = if filter.limit <= 0 { 100 } else { filter.limit };
+        let rows = match &filter.status {
+            Some(status) => {
+                sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE status = $1 ORDER BY created_at DESC LIMIT $2"))
+                    .bind(status)
+                    .bind(limit)
+                    .fetch_all(self.pool())
+                    .await?
+            }
+            None => {
+                sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY created_at DESC LIMIT $1"))
+                    .bind(limit)
+                    .fetch_all(self.pool())
+                    .await?
+            }
+        };
+        rows.iter().map(run_summary).collect()
+    }
+
+    pub async fn run(&self, run_id: &str) -> Result<Option<RunSummary>> {
+        let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"))
+            .bind(run_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(run_summary).transpose()
+    }
+
+    pub async fn steps(&self, run_id: &str) -> Result<Vec<StepRecord>> {
+        let rows = sqlx::query(
+            "SELECT run_id, attempt, step_index, name, status, input, request, response, error, duration_ms
+             FROM steps WHERE run_id = $1 ORDER BY attempt, step_index",
+        )
+        .bind(run_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(step_record).collect()
+    }
+
+    /// Runs per status, for the queue-depth metric and the dashboard.
+    pub async fn run_counts(&self) -> Result<Vec<(String, i64)>> {
+        let rows =
+            sqlx::query("SELECT status, COUNT(*) AS n FROM runs GROUP BY status ORDER BY status")
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter().map(|row| Ok((row.try_get("status")?, row.try_get("n")?))).collect()
+    }
+}
+
+const RUN_COLUMNS: &str =
+    "id, flow_id, event_id, status, attempts, last_error, created_at, updated_at";
+
+fn run_summary(row: &AnyRow) -> Result<RunSummary> {
+    Ok(RunSummary {
+        id: row.try_get("id")?,
+        flow_id: row.try_get("flow_id")?,
+        event_id: row.try_get("event_id")?,
+        status: row.try_get("status")?,
+        attempts: row.try_get("attempts")?,
+        last_error: row.try_get("last_error")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn step_record(row: &AnyRow) -> Result<StepRecord> {
+    let json = |column: &str| -> Result<Option<Value>> {
+        let text: Option<String> = row.try_get(column)?;
+        Ok(text.and_then(|text| serde_json::from_str(&text).ok()))
+    };
+    Ok(StepRecord {
+        run_id: row.try_get("run_id")?,
+        attempt: row.try_get("attempt")?,
+        step_index: row.try_get("step_index")?,
+        name: row.try_get("name")?,
+        status: row.try_get("status")?,
+        input: json("input")?,
+        request: json("request")?,
+        response: json("response")?,
+        error: row.try_get("error")?,
+        duration_ms: row.try_get("duration_ms")?,
+    })
+}
