@@ -123,6 +123,26 @@ impl Client {
         self.execute(operation, &path, &query, params, body).await
     }
 
+    /// For a create whose outcome is unknown (a crash between sending it and recording its
+    /// answer): the answer it would have given, if the record it meant to create exists.
+    /// Reads only; `since` bounds which records can be the one.
+    pub async fn find_created(
+        &self,
+        operation_id: &str,
+        params: &Params<'_>,
+        body: Option<&Value>,
+        since: SystemTime,
+    ) -> Result<Option<Value>> {
+        let operation = Operation::find(operation_id)
+            .ok_or_else(|| Error::InvalidCall(format!("unknown operation {operation_id}")))?;
+        recovery::find_created(self, operation, params, body, since).await
+    }
+
+    /// Whether an operation creates a new record each time it runs.
+    pub fn is_create(operation_id: &str) -> bool {
+        CREATES.contains(&operation_id)
+    }
+
     async fn bearer(&self) -> Result<Secret<String>> {
         match &self.inner.credentials {
             Credentials::PrivateToken(token) => Ok(token.clone()),

@@ -15,7 +15,6 @@ pub mod rate_limit;
 pub mod seed;
 pub mod server;
 pub mod signing;
-pub mod spec;
 pub mod stats;
 pub mod webhooks;
 pub mod world;
@@ -38,9 +37,9 @@ pub use signing::SigningKeys;
 use crate::faults::Faults;
 use crate::oauth::{AccessGrant, PRIVATE_INTEGRATION_APP};
 use crate::rate_limit::RateLimiter;
-use crate::spec::BodyRules;
 use crate::webhooks::Webhooks;
 use crate::world::World;
+use ghl_types::spec_rules::BodyRules;
 
 /// The sandbox's OAuth app (a Marketplace app's client id and secret).
 #[derive(Debug, Clone)]
@@ -57,7 +56,7 @@ pub struct Shared {
     pub webhooks: Arc<Webhooks>,
     pub keys: Arc<SigningKeys>,
     pub oauth_client: OAuthClient,
-    pub body_rules: BodyRules,
+    pub body_rules: &'static BodyRules,
     pub token_lifetime: Duration,
     pub base_url: String,
     pub config: SandboxConfig,
@@ -144,7 +143,7 @@ impl Sandbox {
             webhooks,
             keys,
             oauth_client,
-            body_rules: BodyRules::load(),
+            body_rules: ghl_types::spec_rules::body_rules(),
             token_lifetime: config.token_lifetime,
             base_url,
             config,

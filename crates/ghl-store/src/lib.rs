@@ -319,7 +319,7 @@ fn connection_summary(row: &AnyRow) -> Result<ConnectionSummary> {
     })
 }
 
-fn flow_record(row: &AnyRow) -> Result<FlowRecord> {
+pub(crate) fn flow_record(row: &AnyRow) -> Result<FlowRecord> {
     let enabled: i32 = row.try_get("enabled")?;
     Ok(FlowRecord {
         id: row.try_get("id")?,

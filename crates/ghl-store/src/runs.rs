@@ -42,6 +42,8 @@ pub struct ClaimedRun {
     pub payload: Value,
     /// This claim's attempt number, from 1.
     pub attempt: i32,
+    /// When the run was enqueued (ms since the epoch).
+    pub created_at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -158,7 +160,7 @@ impl Store {
              WHERE id = (SELECT id FROM runs
                          WHERE (status = 'queued' AND run_after <= $3) OR (status = 'running' AND locked_until < $4)
                          ORDER BY run_after LIMIT 1 {lock})
-             RETURNING id, flow_id, event_id, attempts"
+             RETURNING id, flow_id, event_id, attempts, created_at"
         );
         let row = sqlx::query(&sql)
             .bind(now + lease.as_millis() as i64)
@@ -180,6 +182,7 @@ impl Store {
             event_type: event.try_get("event_type")?,
             payload: parse_json(&event, "payload")?,
             attempt: row.try_get("attempts")?,
+            created_at: row.try_get("created_at")?,
         }))
     }
 
@@ -279,6 +282,14 @@ impl Store {
             }
         };
         rows.iter().map(run_summary).collect()
+    }
+
+    pub async fn flow_by_id(&self, flow_id: &str) -> Result<Option<crate::FlowRecord>> {
+        let row = sqlx::query("SELECT id, name, definition, enabled FROM flows WHERE id = $1")
+            .bind(flow_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(crate::flow_record).transpose()
     }
 
     pub async fn run(&self, run_id: &str) -> Result<Option<RunSummary>> {

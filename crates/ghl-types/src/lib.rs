@@ -10,6 +10,7 @@ pub mod oauth;
 pub mod operations;
 pub mod rate_limit;
 pub mod search;
+pub mod spec_rules;
 pub mod task;
 pub mod webhook;
 

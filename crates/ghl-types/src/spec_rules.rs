@@ -1,8 +1,10 @@
-//! The request-body rules of the official spec files, read at start: which properties each
+//! The request-body rules of the official spec files (embedded at build time): which properties each
 //! body schema allows and requires. HighLevel's validation is whitelist-strict, so the sandbox
 //! takes its whitelists from the spec itself rather than from a copy that could drift.
 
 use std::collections::HashMap;
+
+use std::sync::OnceLock;
 
 use serde_json::Value;
 
@@ -19,6 +21,12 @@ pub struct BodyRule {
 
 #[derive(Debug, Default)]
 pub struct BodyRules(HashMap<String, BodyRule>);
+
+/// The rules, parsed once per process.
+pub fn body_rules() -> &'static BodyRules {
+    static RULES: OnceLock<BodyRules> = OnceLock::new();
+    RULES.get_or_init(BodyRules::load)
+}
 
 impl BodyRules {
     pub fn load() -> Self {

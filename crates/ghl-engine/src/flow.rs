@@ -1,0 +1,284 @@
+//! Flows as users write them (YAML, kept in git, applied with `flows apply`), checked and
+//! compiled once: unknown actions or triggers, bad jq and unknown fields are refused with the
+//! line they are on.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::catalog::{action_entry, find_action, Action};
+use crate::jq::{Program, Template};
+
+/// A flow file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub trigger: TriggerSpec,
+    /// jq boolean over `{trigger, now}`: the run does nothing unless it holds.
+    #[serde(default)]
+    pub filter: Option<String>,
+    pub steps: Vec<StepSpec>,
+}
+
+/// One of: `highlevel: ContactCreate` (a HighLevel webhook event), `manual: true`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub highlevel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    pub name: String,
+    /// `highlevel.create-task`, `util.log`; `ghl-connector catalog` lists them.
+    pub action: String,
+    /// The connection the action uses (HighLevel actions need one).
+    #[serde(default)]
+    pub connection: Option<String>,
+    /// Field values: a string is a jq expression over `{trigger, steps, now}`, a string with
+    /// `{{ }}` a template, anything else a literal.
+    #[serde(default)]
+    pub input: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub filter: Option<String>,
+    #[serde(default)]
+    pub on_error: OnError,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Retry with backoff while the error is retryable, then dead-letter the run.
+    #[default]
+    Retry,
+    /// Record the error and go on with the next step.
+    Continue,
+    /// Stop the run here; it is dead-lettered.
+    Stop,
+}
+
+/// Why a flow file was refused, and where.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct FlowError {
+    pub line: usize,
+    pub reason: String,
+}
+
+/// A checked flow, ready to run.
+#[derive(Debug)]
+pub struct Flow {
+    pub spec: FlowSpec,
+    pub filter: Option<Program>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug)]
+pub struct Step {
+    pub spec: StepSpec,
+    pub action: Action,
+    pub filter: Option<Program>,
+    pub input: Vec<(String, Mapping)>,
+}
+
+#[derive(Debug)]
+pub enum Mapping {
+    Expression(Program),
+    Template(Template),
+    Literal(Value),
+}
+
+impl Mapping {
+    fn compile(value: &Value) -> Result<Self, String> {
+        match value {
+            Value::String(text) if text.contains("{{") => {
+                Template::compile(text).map(Self::Template)
+            }
+            Value::String(text) => Program::compile(text).map(Self::Expression),
+            other => Ok(Self::Literal(other.clone())),
+        }
+    }
+
+    pub fn evaluate(&self, context: &Value) -> Result<Value, String> {
+        match self {
+            Self::Expression(program) => program.first(context),
+            Self::Template(template) => template.render(context).map(Value::String),
+            Self::Literal(value) => Ok(value.clone()),
+        }
+    }
+}
+
+impl Flow {
+    /// Parses and checks a flow file.
+    pub fn parse(text: &str) -> Result<Self, FlowError> {
+        let spec: FlowSpec = serde_norway::from_str(text).map_err(|err| FlowError {
+            line: err.location().map_or(1, |location| location.line()),
+            reason: err.to_string(),
+        })?;
+        Self::compile(spec, text)
+    }
+
+    /// Checks a flow; `text` (its file) is only used to point at lines.
+    pub fn compile(spec: FlowSpec, text: &str) -> Result<Self, FlowError> {
+        let at = |needle: &str, reason: String| FlowError { line: line_of(text, needle), reason };
+        if spec.name.trim().is_empty() {
+            return Err(at("name:", "the flow needs a name".into()));
+        }
+        match (&spec.trigger.highlevel, spec.trigger.manual) {
+            (Some(event), None) => {
+                if !ghl_types::EventType::ALL.iter().any(|known| known.as_str() == event) {
+                    let reason = format!(
+                        "unknown HighLevel trigger `{event}`; `ghl-connector catalog` lists them"
+                    );
+                    return Err(at(event, reason));
+                }
+            }
+            (None, Some(true)) => {}
+            _ => {
+                return Err(at(
+                    "trigger:",
+                    "the trigger is one of `highlevel: <event>` or `manual: true`".into(),
+                ))
+            }
+        }
+        let filter = spec
+            .filter
+            .as_deref()
+            .map(Program::compile)
+            .transpose()
+            .map_err(|reason| at("filter:", reason))?;
+        if spec.steps.is_empty() {
+            return Err(at("steps:", "the flow has no steps".into()));
+        }
+        let mut steps = Vec::with_capacity(spec.steps.len());
+        for step in &spec.steps {
+            let action = find_action(&step.action).ok_or_else(|| {
+                at(
+                    &step.action,
+                    format!(
+                        "step `{}`: unknown action `{}`; `ghl-connector catalog` lists them",
+                        step.name, step.action
+                    ),
+                )
+            })?;
+            let entry = action_entry(action);
+            if entry.app.is_some() && step.connection.is_none() {
+                return Err(at(
+                    &step.name,
+                    format!("step `{}`: `{}` needs a `connection`", step.name, step.action),
+                ));
+            }
+            let mut input = Vec::with_capacity(step.input.len());
+            for (field, value) in &step.input {
+                if !entry.input.contains(field) {
+                    let known = entry.input.join(", ");
+                    return Err(at(
+                        field,
+                        format!(
+                            "step `{}`: `{}` has no field `{field}` (it has: {known})",
+                            step.name, step.action
+                        ),
+                    ));
+                }
+                let mapping = Mapping::compile(value).map_err(|reason| {
+                    at(field, format!("step `{}`, {field}: {reason}", step.name))
+                })?;
+                input.push((field.clone(), mapping));
+            }
+            // locationId is filled in from the connection where the operation takes it.
+            if let Some(missing) = entry
+                .required
+                .iter()
+                .find(|field| *field != "locationId" && !step.input.contains_key(*field))
+            {
+                return Err(at(
+                    &step.name,
+                    format!("step `{}`: `{}` needs the field `{missing}`", step.name, step.action),
+                ));
+            }
+            let filter =
+                step.filter.as_deref().map(Program::compile).transpose().map_err(|reason| {
+                    at(&step.name, format!("step `{}` filter: {reason}", step.name))
+                })?;
+            steps.push(Step { spec: step.clone(), action, filter, input });
+        }
+        Ok(Self { spec, filter, steps })
+    }
+
+    /// The connections the flow's steps use.
+    pub fn connections(&self) -> Vec<&str> {
+        let mut names: Vec<&str> =
+            self.steps.iter().filter_map(|step| step.spec.connection.as_deref()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// The HighLevel event it runs on, if any.
+    pub fn event(&self) -> Option<&str> {
+        self.spec.trigger.highlevel.as_deref()
+    }
+}
+
+/// The first line of `text` that mentions `needle` (1 when none does).
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|line| line.contains(needle)).map_or(1, |index| index + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WELCOME: &str = r#"name: welcome
+trigger:
+  highlevel: ContactCreate
+filter: .trigger.email != null
+steps:
+  - name: welcome task
+    action: highlevel.create-task
+    connection: highlevel
+    input:
+      contactId: .trigger.id
+      title: 'Welcome {{ .trigger.firstName }}'
+      dueDate: .now
+      completed: false
+"#;
+
+    #[test]
+    fn a_valid_flow_compiles() {
+        let flow = Flow::parse(WELCOME).expect("valid");
+        assert_eq!(flow.event(), Some("ContactCreate"));
+        assert_eq!(flow.connections(), ["highlevel"]);
+        assert_eq!(flow.steps[0].input.len(), 4);
+    }
+
+    #[test]
+    fn mistakes_are_refused_with_their_line() {
+        let cases = [
+            (WELCOME.replace("create-task", "create-tsk"), 7, "unknown action"),
+            (
+                WELCOME.replace("contactId: .trigger.id", "contactID: .trigger.id"),
+                10,
+                "no field `contactID`",
+            ),
+            (WELCOME.replace("dueDate: .now", "dueDate: .now | ("), 12, "invalid jq"),
+            (WELCOME.replace("ContactCreate", "ContactCreated"), 3, "unknown HighLevel trigger"),
+            (WELCOME.replace("    connection: highlevel\n", ""), 6, "needs a `connection`"),
+            (WELCOME.replace("      completed: false\n", ""), 6, "needs the field `completed`"),
+            (WELCOME.replace("filter:", "filtre:"), 4, "unknown field"),
+        ];
+        for (text, line, reason) in cases {
+            let error = Flow::parse(&text).expect_err(reason);
+            assert!(error.reason.contains(reason), "{reason}: {error}");
+            assert_eq!(error.line, line, "{reason}: {error}");
+        }
+    }
+}
