@@ -1,6 +1,10 @@
 //! The connector engine: flows (a trigger and ordered steps with jq mappings), the catalog of
-//! actions and triggers, and runs executed exactly once over the store.
+//! actions and triggers, connections, and runs executed exactly once over the store.
 
 pub mod catalog;
+pub mod connections;
 pub mod flow;
 pub mod jq;
+pub mod runner;
+
+pub use runner::{Engine, EngineError};

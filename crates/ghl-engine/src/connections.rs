@@ -1,0 +1,155 @@
+//! Connections as the engine uses them: a HighLevel client per stored connection (one per
+//! process, so every run shares its rate budget and its single-flight token refresh), with
+//! OAuth tokens kept in the store, where a rotated refresh token is saved before use.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ghl_client::{
+    Client, ClientConfig, Credentials, OAuthApp, OAuthConnection, TokenSet, TokenStore,
+};
+use ghl_store::Store;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+/// The secret of a HighLevel connection, as stored (encrypted).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HighLevelSecret {
+    PrivateToken {
+        token: String,
+        base_url: String,
+        location_id: String,
+    },
+    Oauth {
+        base_url: String,
+        location_id: String,
+        client_id: String,
+        client_secret: String,
+        authorize_url: String,
+        token_url: String,
+        redirect_uri: String,
+        tokens: Box<TokenSet>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("no connection named `{0}`; `ghl-connector connections list` shows them")]
+    Missing(String),
+    #[error("connection `{name}` needs to be authorised again: {reason}")]
+    ReconnectNeeded { name: String, reason: String },
+    #[error("connection `{name}` is unusable: {reason}")]
+    Invalid { name: String, reason: String },
+    #[error(transparent)]
+    Store(#[from] ghl_store::Error),
+}
+
+/// Clients by connection name.
+pub struct Connections {
+    store: Store,
+    clients: Mutex<HashMap<String, Client>>,
+}
+
+impl Connections {
+    pub fn new(store: Store) -> Self {
+        Self { store, clients: Mutex::new(HashMap::new()) }
+    }
+
+    pub async fn client(&self, name: &str) -> Result<Client, ConnectionError> {
+        if let Some(client) = self.clients.lock().get(name) {
+            return Ok(client.clone());
+        }
+        let connection = self
+            .store
+            .connection(name)
+            .await?
+            .ok_or_else(|| ConnectionError::Missing(name.into()))?;
+        if connection.summary.status == "reconnect_needed" {
+            let reason = connection.summary.status_reason.unwrap_or_default();
+            return Err(ConnectionError::ReconnectNeeded { name: name.into(), reason });
+        }
+        let invalid = |reason: String| ConnectionError::Invalid { name: name.into(), reason };
+        let secret: HighLevelSecret =
+            serde_json::from_value(connection.secret).map_err(|err| invalid(err.to_string()))?;
+        let url =
+            |text: &str| text.parse::<url::Url>().map_err(|err| invalid(format!("{text}: {err}")));
+        let config = match secret {
+            HighLevelSecret::PrivateToken { token, base_url, location_id } => ClientConfig::new(
+                url(&base_url)?,
+                Credentials::PrivateToken(token.into()),
+                location_id,
+            ),
+            HighLevelSecret::Oauth {
+                base_url,
+                location_id,
+                client_id,
+                client_secret,
+                authorize_url,
+                token_url,
+                redirect_uri,
+                ..
+            } => {
+                let app = OAuthApp {
+                    client_id,
+                    client_secret: client_secret.into(),
+                    authorize_url: url(&authorize_url)?,
+                    token_url: url(&token_url)?,
+                    redirect_uri: url(&redirect_uri)?,
+                };
+                let tokens =
+                    Arc::new(StoredTokens { store: self.store.clone(), name: name.into() });
+                ClientConfig::new(
+                    url(&base_url)?,
+                    Credentials::OAuth(OAuthConnection::new(app, tokens)),
+                    location_id,
+                )
+            }
+        };
+        let client = Client::new(config).map_err(|err| invalid(err.to_string()))?;
+        Ok(self.clients.lock().entry(name.to_owned()).or_insert(client).clone())
+    }
+
+    /// Marks a connection as needing re-authorisation, everywhere it is shown.
+    pub async fn mark_reconnect_needed(
+        &self,
+        name: &str,
+        reason: &str,
+    ) -> Result<(), ConnectionError> {
+        self.clients.lock().remove(name);
+        self.store.set_connection_status(name, "reconnect_needed", Some(reason)).await?;
+        Ok(())
+    }
+}
+
+/// OAuth tokens inside the connection's encrypted secret.
+struct StoredTokens {
+    store: Store,
+    name: String,
+}
+
+fn store_error(err: ghl_store::Error) -> ghl_client::Error {
+    ghl_client::Error::ReconnectNeeded { reason: format!("token store: {err}") }
+}
+
+#[async_trait::async_trait]
+impl TokenStore for StoredTokens {
+    async fn load(&self) -> ghl_client::Result<Option<TokenSet>> {
+        let Some(connection) = self.store.connection(&self.name).await.map_err(store_error)? else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_value(connection.secret["tokens"].clone()).ok())
+    }
+
+    async fn save(&self, tokens: &TokenSet) -> ghl_client::Result<()> {
+        let Some(connection) = self.store.connection(&self.name).await.map_err(store_error)? else {
+            return Err(ghl_client::Error::ReconnectNeeded {
+                reason: "the connection was removed".into(),
+            });
+        };
+        let mut secret = connection.secret;
+        secret["tokens"] = serde_json::to_value(tokens).unwrap_or_default();
+        self.store.replace_secret(&self.name, &secret).await.map_err(store_error)?;
+        Ok(())
+    }
+}
