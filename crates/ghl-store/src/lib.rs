@@ -303,6 +303,18 @@ impl Store {
     }
 }
 
+/// A pool for administration outside any store (tests create PostgreSQL schemas with it).
+pub async fn admin_pool(url: &str) -> Result<AnyPool> {
+    sqlx::any::install_default_drivers();
+    Ok(AnyPool::connect(url).await?)
+}
+
+/// Runs one statement on an admin pool.
+pub async fn execute(pool: &AnyPool, statement: &str) -> Result<()> {
+    sqlx::query(statement).execute(pool).await?;
+    Ok(())
+}
+
 const CONNECTION_COLUMNS: &str =
     "id, name, app, location_id, auth_kind, scopes, status, status_reason";
 

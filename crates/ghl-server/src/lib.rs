@@ -1,0 +1,274 @@
+//! The connector's HTTP side: `POST /webhooks/highlevel` (verified, stored durably before the
+//! 2xx), the JSON REST API under `/api` (admin token), `/healthz`, `/metrics`, and the
+//! workers that execute runs. `serve` runs them all on a listener it is given until the
+//! shutdown token is cancelled.
+
+pub mod webhook_signature;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ghl_engine::Engine;
+use ghl_store::{IngestOutcome, NewEvent, RunFilter};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::webhook_signature::{Inbound, WebhookKeys};
+
+pub struct ServerConfig {
+    pub webhook_keys: WebhookKeys,
+    /// Bearer token of the REST API.
+    pub admin_token: String,
+    /// Workers executing runs.
+    pub workers: usize,
+    /// How long an idle worker waits before looking for due runs again.
+    pub worker_idle: Duration,
+}
+
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    keys: WebhookKeys,
+    admin_token: String,
+    pub metrics: Metrics,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    pub webhooks_stored: AtomicU64,
+    pub webhooks_duplicate: AtomicU64,
+    pub webhooks_rejected: AtomicU64,
+}
+
+/// Serves until `shutdown`; in-flight requests finish, workers stop between runs.
+pub async fn serve(
+    engine: Arc<Engine>,
+    config: ServerConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let state = Arc::new(AppState {
+        engine: engine.clone(),
+        keys: config.webhook_keys,
+        admin_token: config.admin_token,
+        metrics: Metrics::default(),
+    });
+    let workers: Vec<_> = (0..config.workers)
+        .map(|_| tokio::spawn(engine.clone().work(shutdown.clone(), config.worker_idle)))
+        .collect();
+    let server = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let result = server.await;
+    for worker in workers {
+        let _ = worker.await;
+    }
+    result
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/runs", get(list_runs))
+        .route("/runs/{id}", get(show_run))
+        .route("/runs/{id}/replay", post(replay_run))
+        .route("/flows", get(list_flows).post(apply_flow))
+        .route("/connections", get(list_connections))
+        .route("/catalog", get(catalog))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), require_admin));
+    Router::new()
+        .route("/webhooks/highlevel", post(highlevel_webhook))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .nest("/api", api)
+        .with_state(state)
+}
+
+/// A JSON error that names the problem.
+fn problem(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+async fn highlevel_webhook(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header =
+        |name: &str| headers.get(name).and_then(|value| value.to_str().ok()).map(str::to_owned);
+    let inbound = Inbound::new(body.to_vec(), header("x-ghl-signature"), header("x-wh-signature"));
+    let verified = match inbound.verify(&state.keys, chrono::Utc::now().timestamp()) {
+        Ok(verified) => verified,
+        Err(rejection) => {
+            state.metrics.webhooks_rejected.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(reason = rejection.reason(), "webhook rejected");
+            return problem(StatusCode::UNAUTHORIZED, rejection.reason());
+        }
+    };
+    let event = NewEvent {
+        dedup_key: format!("highlevel:{}", verified.field("webhookId").unwrap_or_default()),
+        source: "highlevel".into(),
+        event_type: verified.field("type").unwrap_or_default().to_owned(),
+        location_id: verified.field("locationId").map(str::to_owned),
+        payload: verified.payload().clone(),
+    };
+    match state.engine.ingest(&event).await {
+        Ok(IngestOutcome::Stored { run_ids, .. }) => {
+            state.metrics.webhooks_stored.fetch_add(1, Ordering::Relaxed);
+            (StatusCode::OK, Json(json!({ "stored": true, "runs": run_ids.len() }))).into_response()
+        }
+        Ok(IngestOutcome::Duplicate) => {
+            state.metrics.webhooks_duplicate.fetch_add(1, Ordering::Relaxed);
+            (StatusCode::OK, Json(json!({ "stored": false, "duplicate": true }))).into_response()
+        }
+        // Not stored: 429 is the one answer HighLevel retries.
+        Err(err) => {
+            tracing::error!(error = %err, "webhook could not be stored; asking HighLevel to retry");
+            problem(StatusCode::TOO_MANY_REQUESTS, "busy, retry later")
+        }
+    }
+}
+
+async fn require_admin(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let given = request
+        .headers()
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let expected = state.admin_token.as_bytes();
+    let matches = given.is_some_and(|given| {
+        given.len() == expected.len()
+            && given.bytes().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    });
+    if !matches {
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "the API needs `Authorization: Bearer <admin token>`",
+        );
+    }
+    next.run(request).await
+}
+
+#[derive(Debug, Deserialize)]
+struct RunsQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list_runs(State(state): State<Arc<AppState>>, Query(query): Query<RunsQuery>) -> Response {
+    let filter =
+        RunFilter { status: query.status, limit: query.limit.unwrap_or(100).clamp(1, 1000) };
+    match state.engine.store().runs(&filter).await {
+        Ok(runs) => Json(json!({ "runs": runs })).into_response(),
+        Err(err) => server_error(err),
+    }
+}
+
+async fn show_run(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    let store = state.engine.store();
+    match (store.run(&id).await, store.steps(&id).await) {
+        (Ok(Some(run)), Ok(steps)) => Json(json!({ "run": run, "steps": steps })).into_response(),
+        (Ok(None), _) => problem(StatusCode::NOT_FOUND, format!("no run {id}")),
+        (Err(err), _) | (_, Err(err)) => server_error(err),
+    }
+}
+
+async fn replay_run(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    match state.engine.store().replay(&id).await {
+        Ok(true) => Json(json!({ "replayed": id })).into_response(),
+        Ok(false) => problem(
+            StatusCode::CONFLICT,
+            format!("run {id} is not dead-lettered (or does not exist)"),
+        ),
+        Err(err) => server_error(err),
+    }
+}
+
+async fn list_flows(State(state): State<Arc<AppState>>) -> Response {
+    match state.engine.store().flows().await {
+        Ok(flows) => Json(json!({ "flows": flows })).into_response(),
+        Err(err) => server_error(err),
+    }
+}
+
+async fn apply_flow(State(state): State<Arc<AppState>>, body: String) -> Response {
+    match state.engine.apply_flow(&body).await {
+        Ok(id) => (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
+        Err(ghl_engine::EngineError::Store(err)) => server_error(err),
+        Err(err) => problem(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()),
+    }
+}
+
+async fn list_connections(State(state): State<Arc<AppState>>) -> Response {
+    match state.engine.store().connections().await {
+        Ok(connections) => Json(json!({ "connections": connections })).into_response(),
+        Err(err) => server_error(err),
+    }
+}
+
+async fn catalog() -> Json<Value> {
+    Json(
+        json!({ "actions": ghl_engine::catalog::actions(), "triggers": ghl_engine::catalog::triggers() }),
+    )
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    let mut text = String::new();
+    text.push_str("# TYPE ghl_webhooks_total counter\n");
+    for (outcome, counter) in [
+        ("stored", &state.metrics.webhooks_stored),
+        ("duplicate", &state.metrics.webhooks_duplicate),
+        ("rejected", &state.metrics.webhooks_rejected),
+    ] {
+        text.push_str(&format!("ghl_webhooks_total{{outcome=\"{outcome}\"}} {}\n", load(counter)));
+    }
+    text.push_str("# TYPE ghl_runs gauge\n");
+    match state.engine.store().run_counts().await {
+        Ok(counts) => {
+            for (status, count) in counts {
+                text.push_str(&format!("ghl_runs{{status=\"{status}\"}} {count}\n"));
+            }
+        }
+        Err(err) => return server_error(err),
+    }
+    ([("content-type", "text/plain; version=0.0.4")], text).into_response()
+}
+
+async fn openapi() -> Json<Value> {
+    let op = |summary: &str| json!({ "summary": summary, "security": [{ "admin": [] }], "responses": { "200": { "description": "OK" } } });
+    Json(json!({
+        "openapi": "3.0.3",
+        "info": { "title": "ghl-connector API", "version": env!("CARGO_PKG_VERSION") },
+        "components": { "securitySchemes": { "admin": { "type": "http", "scheme": "bearer" } } },
+        "paths": {
+            "/webhooks/highlevel": { "post": { "summary": "HighLevel webhook ingress (signed)", "responses": { "200": { "description": "stored" }, "401": { "description": "unsigned, forged or replayed" }, "429": { "description": "busy, retry" } } } },
+            "/api/runs": { "get": op("List runs (?status=, ?limit=)") },
+            "/api/runs/{id}": { "get": op("A run with every step's input, request, response and error") },
+            "/api/runs/{id}/replay": { "post": op("Replay a dead-lettered run") },
+            "/api/flows": { "get": op("List flows"), "post": op("Apply a flow (YAML body)") },
+            "/api/connections": { "get": op("List connections (no secrets)") },
+            "/api/catalog": { "get": op("Actions and triggers") },
+            "/healthz": { "get": { "summary": "Liveness", "responses": { "200": { "description": "ok" } } } },
+            "/metrics": { "get": { "summary": "Prometheus metrics", "responses": { "200": { "description": "text" } } } },
+        }
+    }))
+}
+
+/// Server errors are opaque to the caller and logged in full.
+fn server_error(err: ghl_store::Error) -> Response {
+    tracing::error!(error = %err, "store error");
+    problem(StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the server log")
+}

@@ -1,0 +1,277 @@
+//! End to end over real HTTP, on SQLite and PostgreSQL: the sandbox sends signed webhooks
+//! (each twice) to the server, which stores them, runs the flow once per event, and the
+//! effects land in the sandbox. Unsigned, forged and replayed webhooks leave no trace.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ghl_engine::connections::HighLevelSecret;
+use ghl_engine::Engine;
+use ghl_sandbox::{Sandbox, SandboxConfig, SandboxInfo};
+use ghl_server::webhook_signature::WebhookKeys;
+use ghl_server::{serve, ServerConfig};
+use ghl_store::{ConnectionSummary, MasterKey, RunFilter, Store};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+const ADMIN: &str = "test-admin-token";
+
+const FLOW: &str = r#"name: welcome
+trigger:
+  highlevel: ContactCreate
+steps:
+  - name: welcome task
+    action: highlevel.create-task
+    connection: highlevel
+    input:
+      contactId: .trigger.id
+      title: 'Welcome {{ .trigger.firstName }}'
+      dueDate: .now
+      completed: false
+"#;
+
+struct Running {
+    sandbox: SandboxInfo,
+    server_url: String,
+    engine: Arc<Engine>,
+    http: reqwest::Client,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn start(store: Store) -> Running {
+    let shutdown = CancellationToken::new();
+    let server_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let server_url = format!("http://{}", server_listener.local_addr().expect("addr"));
+    let mut config = SandboxConfig { contacts: 0, ..SandboxConfig::default() };
+    config.webhooks.urls = vec![format!("{server_url}/webhooks/highlevel").parse().expect("url")];
+    config.webhooks.duplicate_share = 1.0;
+    config.rate_limits.burst = 100_000;
+    let sandbox_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let sandbox =
+        Sandbox::start(config, sandbox_listener, shutdown.clone()).await.expect("sandbox").info;
+
+    let secret = HighLevelSecret::PrivateToken {
+        token: sandbox.private_integration_token.clone(),
+        base_url: sandbox.base_url.clone(),
+        location_id: sandbox.location_id.clone(),
+    };
+    let summary = ConnectionSummary {
+        id: String::new(),
+        name: "highlevel".into(),
+        app: "highlevel".into(),
+        location_id: Some(sandbox.location_id.clone()),
+        auth_kind: "private_token".into(),
+        scopes: "contacts.readonly contacts.write".into(),
+        status: "connected".into(),
+        status_reason: None,
+    };
+    store
+        .put_connection(&summary, &serde_json::to_value(secret).expect("secret"))
+        .await
+        .expect("connection");
+    let engine = Engine::with_retry_base(store, Duration::from_millis(10));
+    engine.apply_flow(FLOW).await.expect("flow");
+    let keys = WebhookKeys::new(
+        Some(&sandbox.webhook_public_keys.ed25519),
+        Some(&sandbox.webhook_public_keys.rsa_pem),
+    )
+    .expect("keys");
+    let config = ServerConfig {
+        webhook_keys: keys,
+        admin_token: ADMIN.into(),
+        workers: 2,
+        worker_idle: Duration::from_millis(10),
+    };
+    tokio::spawn(serve(engine.clone(), config, server_listener, shutdown.clone()));
+    Running { sandbox, server_url, engine, http: reqwest::Client::new(), shutdown }
+}
+
+async fn sqlite() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite:{}", dir.path().join("server.db").display());
+    (Store::open(&url, &MasterKey::generate()).await.expect("store"), dir)
+}
+
+async fn postgres() -> Store {
+    sqlx_any_schema().await
+}
+
+async fn sqlx_any_schema() -> Store {
+    let schema = format!("s_{}", ghl_store::new_id());
+    let admin = ghl_store::admin_pool(POSTGRES).await.expect("PostgreSQL on 127.0.0.1:5432");
+    ghl_store::execute(&admin, &format!("CREATE SCHEMA {schema}")).await.expect("schema");
+    Store::open(&format!("{POSTGRES}?options=-c%20search_path%3D{schema}"), &MasterKey::generate())
+        .await
+        .expect("store")
+}
+
+impl Running {
+    async fn create_contacts(&self, count: usize) {
+        for n in 0..count {
+            let body =
+                json!({ "locationId": self.sandbox.location_id, "firstName": format!("Hook{n}") });
+            let path = format!(
+                "{}/_sandbox/as-user/{}/contacts/",
+                self.sandbox.base_url, self.sandbox.location_id
+            );
+            let answer = self.http.post(path).json(&body).send().await.expect("create");
+            assert_eq!(answer.status(), 201);
+        }
+    }
+
+    async fn sandbox_stats(&self) -> Value {
+        self.http
+            .get(format!("{}/_sandbox/stats", self.sandbox.base_url))
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// Waits (bounded) until `done` holds for the sandbox's stats.
+    async fn until(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let stats = self.sandbox_stats().await;
+            if done(&stats) {
+                return stats;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}: {stats}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+macro_rules! on_both {
+    ($name:ident, $check:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let (store, _dir) = super::sqlite().await;
+                super::$check(super::start(store).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$check(super::start(super::postgres().await).await).await;
+            }
+        }
+    };
+}
+
+on_both!(signed_webhooks_delivered_twice_run_their_flow_once, delivered_twice_run_once);
+
+async fn delivered_twice_run_once(running: Running) {
+    running.create_contacts(20).await;
+    // 20 ContactCreate events, and the 20 TaskCreate events the flow's tasks cause: each sent twice.
+    let stats = running
+        .until("20 tasks and every delivery", |stats| {
+            let emitted = stats["webhooks"]["emitted"].as_u64().unwrap_or(0);
+            stats["effects"]["task.created"] == 20
+                && emitted == 40
+                && stats["webhooks"]["delivered"] == 2 * emitted
+        })
+        .await;
+    assert_eq!(stats["webhooks"]["duplicated"], 40, "every event was sent twice");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let done = running
+            .engine
+            .store()
+            .runs(&RunFilter { status: Some("done".into()), limit: 1000 })
+            .await
+            .expect("runs");
+        if done.len() == 20 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "runs did not finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let all =
+        running.engine.store().runs(&RunFilter { status: None, limit: 1000 }).await.expect("runs");
+    assert_eq!(all.len(), 20, "one run per event, not per delivery");
+    let tasks_now = running.sandbox_stats().await["effects"]["task.created"].clone();
+    assert_eq!(tasks_now, 20);
+
+    let metrics = running
+        .http
+        .get(format!("{}/metrics", running.server_url))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains("ghl_webhooks_total{outcome=\"stored\"} 40"), "{metrics}");
+    assert!(metrics.contains("ghl_webhooks_total{outcome=\"duplicate\"} 40"), "{metrics}");
+    let runs = running
+        .http
+        .get(format!("{}/api/runs", running.server_url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(runs.status(), 200);
+    let unauthenticated =
+        running.http.get(format!("{}/api/runs", running.server_url)).send().await.expect("api");
+    assert_eq!(unauthenticated.status(), 401);
+}
+
+#[tokio::test]
+async fn unsigned_forged_and_replayed_webhooks_get_401_and_leave_no_trace() {
+    let (store, _dir) = sqlite().await;
+    let running = start(store).await;
+    running.create_contacts(1).await;
+    running.until("the genuine delivery", |stats| stats["effects"]["task.created"] == 1).await;
+    let events: Value = running
+        .http
+        .get(format!("{}/_sandbox/webhooks?type=ContactCreate", running.sandbox.base_url))
+        .send()
+        .await
+        .expect("events")
+        .json()
+        .await
+        .expect("json");
+    let genuine = events["events"][0]["payload"].clone();
+    let url = format!("{}/webhooks/highlevel", running.server_url);
+    let send = |body: Vec<u8>, headers: Vec<(&'static str, String)>| {
+        let mut request =
+            running.http.post(&url).header("content-type", "application/json").body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    let mut fresh = genuine.clone();
+    fresh["webhookId"] = "forged-1".into();
+    let body = serde_json::to_vec(&fresh).expect("json");
+    let unsigned = send(body.clone(), vec![]).await.expect("answer");
+    assert_eq!(unsigned.status(), 401);
+    let fake_signature = base64_of(&[7u8; 64]);
+    let forged = send(body.clone(), vec![("x-ghl-signature", fake_signature.clone())])
+        .await
+        .expect("answer");
+    assert_eq!(forged.status(), 401);
+    let forged_rsa = send(body, vec![("x-wh-signature", fake_signature)]).await.expect("answer");
+    assert_eq!(forged_rsa.status(), 401);
+    let body: Value = forged.json().await.expect("json body");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("signature")));
+
+    let runs =
+        running.engine.store().runs(&RunFilter { status: None, limit: 100 }).await.expect("runs");
+    assert_eq!(runs.len(), 1, "only the genuine event was stored");
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
