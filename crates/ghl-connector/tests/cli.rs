@@ -177,3 +177,92 @@ fn api_lists_every_operation() {
         .iter()
         .any(|op| op["operation"] == "search-contacts-advanced" && op["method"] == "POST"));
 }
+
+#[test]
+fn demo_runs_the_template_flow_for_every_new_contact() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+        .args(["demo", "--exit-when-done", "--contacts", "6", "--seed-contacts", "10"])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("6 tasks and 6 notes created by the flow"), "{stdout}");
+    assert!(stdout.contains("0 runs dead-lettered"), "{stdout}");
+}
+
+fn engine_command(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+        .args(args)
+        .arg("--database-url")
+        .arg(format!("sqlite:{}", dir.join("cli.db").display()))
+        .arg("--key-file")
+        .arg(dir.join("cli.key"))
+        .env_remove("GHL_CONNECTOR_MASTER_KEY")
+        .output()
+        .expect("runs")
+}
+
+#[test]
+fn init_connect_apply_and_list_from_the_command_line() {
+    let (_running, info) = start(&["--port", "0", "--contacts", "2"]);
+    let dir = std::env::temp_dir().join(format!("ghl-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let ok = |output: std::process::Output| {
+        assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+
+    let no_key = engine_command(&dir, &["flows", "list"]);
+    assert!(!no_key.status.success());
+    assert!(String::from_utf8_lossy(&no_key.stderr).contains("ghl-connector init"));
+    ok(engine_command(&dir, &["init"]));
+    assert!(!engine_command(&dir, &["init"]).status.success(), "a key is never overwritten");
+
+    let token = info["private_integration_token"].as_str().expect("token");
+    let location = info["location_id"].as_str().expect("location");
+    let base = info["base_url"].as_str().expect("base");
+    ok(engine_command(
+        &dir,
+        &[
+            "connect",
+            "highlevel",
+            "--private-token",
+            token,
+            "--location-id",
+            location,
+            "--base-url",
+            base,
+        ],
+    ));
+    let listed = ok(engine_command(&dir, &["connections", "list"]));
+    assert!(
+        listed.contains("highlevel") && listed.contains("connected") && !listed.contains(token),
+        "{listed}"
+    );
+    let database = std::fs::read(dir.join("cli.db")).expect("db");
+    assert!(
+        !database.windows(token.len()).any(|w| w == token.as_bytes()),
+        "the token is not stored in the clear"
+    );
+
+    let flow = concat!(env!("CARGO_MANIFEST_DIR"), "/../../flows/welcome.yaml");
+    ok(engine_command(&dir, &["flows", "apply", flow]));
+    assert!(ok(engine_command(&dir, &["flows", "list"])).contains("welcome-new-contacts"));
+
+    let bad = dir.join("bad.yaml");
+    let text = std::fs::read_to_string(flow)
+        .expect("flow")
+        .replace("highlevel.create-note", "highlevel.create-nope");
+    std::fs::write(&bad, text).expect("write");
+    let refused = engine_command(&dir, &["flows", "apply", bad.to_str().expect("path")]);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("line 18") && message.contains("unknown action"), "{message}");
+
+    let catalog: Value =
+        serde_json::from_str(&ok(engine_command(&dir, &["catalog", "--json"]))).expect("json");
+    assert_eq!(catalog["actions"].as_array().map(Vec::len), Some(38));
+    assert_eq!(catalog["triggers"].as_array().map(Vec::len), Some(15));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,7 +1,12 @@
 //! The commands of `ghl-connector`.
 
 mod api;
+mod connect;
+mod demo;
+mod flows;
 mod sandbox;
+mod serve;
+mod store;
 
 use clap::{Parser, Subcommand};
 
@@ -15,22 +20,62 @@ pub struct Cli {
     /// Log more (repeat for more still); logs go to stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    #[command(flatten)]
+    pub store: store::StoreArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The whole product on one machine: sandbox, engine on SQLite, template flow, live runs.
+    Demo(demo::DemoArgs),
     /// Start the local HighLevel sandbox; prints one JSON line with its addresses and credentials.
     Sandbox(sandbox::SandboxArgs),
     /// Call any HighLevel API operation by its operationId; JSON on stdout.
     Api(api::ApiArgs),
+    /// Create the master key file that seals secrets at rest.
+    Init,
+    /// Connect an app (HighLevel) and store its credentials encrypted.
+    Connect(connect::ConnectArgs),
+    /// List, test or remove connections.
+    #[command(subcommand)]
+    Connections(connect::ConnectionsCommand),
+    /// Apply, list, show, enable, disable or delete flows.
+    #[command(subcommand)]
+    Flows(flows::FlowsCommand),
+    /// List, show or replay runs.
+    #[command(subcommand)]
+    Runs(flows::RunsCommand),
+    /// The actions and triggers flows can use.
+    Catalog {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the service: webhook ingress, workers, REST API, /healthz, /metrics.
+    Serve(serve::ServeArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Demo(args) => demo::run(args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Api(args) => api::run(args).await,
+        Command::Init => {
+            store::write_new_key(&cli.store.key_file)?;
+            println!(
+                "created {} (mode 0600). It seals every secret in the store: back it up, never commit it.\n\
+                 Or set GHL_CONNECTOR_MASTER_KEY to its content instead of keeping the file.",
+                cli.store.key_file.display()
+            );
+            Ok(())
+        }
+        Command::Connect(args) => connect::connect(args, &cli.store).await,
+        Command::Connections(command) => connect::connections(command, &cli.store).await,
+        Command::Flows(command) => flows::flows(command, &cli.store).await,
+        Command::Runs(command) => flows::runs(command, &cli.store).await,
+        Command::Catalog { json } => flows::catalog(json),
+        Command::Serve(args) => serve::run(args, &cli.store).await,
     }
 }
 

@@ -1,0 +1,159 @@
+//! `ghl-connector flows ...`, `runs ...` and `catalog`.
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use ghl_store::RunFilter;
+
+use super::store::StoreArgs;
+
+#[derive(Debug, Subcommand)]
+pub enum FlowsCommand {
+    /// Check a flow file and store it (replacing the flow of that name).
+    Apply {
+        file: std::path::PathBuf,
+    },
+    List,
+    /// Print a flow's file as stored.
+    Show {
+        name: String,
+    },
+    Enable {
+        name: String,
+    },
+    Disable {
+        name: String,
+    },
+    Delete {
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    List {
+        /// queued, running, done or dead.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A run with every step's input, request, response and error (JSON).
+    Show { id: String },
+    /// Put a dead-lettered run back in the queue.
+    Replay { id: String },
+}
+
+pub async fn flows(command: FlowsCommand, store: &StoreArgs) -> anyhow::Result<()> {
+    match command {
+        FlowsCommand::Apply { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let engine = ghl_engine::Engine::new(store.open().await?);
+            engine
+                .apply_flow(&text)
+                .await
+                .map_err(|err| anyhow::anyhow!("{}: {err}", file.display()))?;
+            println!("applied {}", file.display());
+        }
+        FlowsCommand::List => {
+            for flow in store.open().await?.flows().await? {
+                println!("{:<32} {}", flow.name, if flow.enabled { "enabled" } else { "disabled" });
+            }
+        }
+        FlowsCommand::Show { name } => {
+            let flow = store
+                .open()
+                .await?
+                .flow(&name)
+                .await?
+                .with_context(|| format!("no flow named `{name}`"))?;
+            print!("{}", flow.definition);
+        }
+        FlowsCommand::Enable { name } => toggle(store, &name, true).await?,
+        FlowsCommand::Disable { name } => toggle(store, &name, false).await?,
+        FlowsCommand::Delete { name } => {
+            if !store.open().await?.delete_flow(&name).await? {
+                bail!("no flow named `{name}`");
+            }
+            println!("deleted `{name}`");
+        }
+    }
+    Ok(())
+}
+
+async fn toggle(store: &StoreArgs, name: &str, enabled: bool) -> anyhow::Result<()> {
+    if !store.open().await?.set_flow_enabled(name, enabled).await? {
+        bail!("no flow named `{name}`");
+    }
+    println!("{} `{name}`", if enabled { "enabled" } else { "disabled" });
+    Ok(())
+}
+
+pub async fn runs(command: RunsCommand, store: &StoreArgs) -> anyhow::Result<()> {
+    match command {
+        RunsCommand::List { status, limit, json } => {
+            let runs = store.open().await?.runs(&RunFilter { status, limit }).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else {
+                for run in runs {
+                    let error = run.last_error.unwrap_or_default();
+                    println!("{} {:<8} attempts {} {}", run.id, run.status, run.attempts, error);
+                }
+            }
+        }
+        RunsCommand::Show { id } => {
+            let store = store.open().await?;
+            let run = store.run(&id).await?.with_context(|| format!("no run {id}"))?;
+            let steps = store.steps(&id).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({ "run": run, "steps": steps }))?
+            );
+        }
+        RunsCommand::Replay { id } => {
+            if !store.open().await?.replay(&id).await? {
+                bail!("run {id} is not dead-lettered (or does not exist)");
+            }
+            println!("replaying {id}");
+        }
+    }
+    Ok(())
+}
+
+pub fn catalog(json: bool) -> anyhow::Result<()> {
+    let actions = ghl_engine::catalog::actions();
+    let triggers = ghl_engine::catalog::triggers();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "actions": actions, "triggers": triggers })
+            )?
+        );
+        return Ok(());
+    }
+    println!("Triggers:");
+    for trigger in triggers {
+        println!("  {:<34} {}", trigger.trigger, trigger.summary);
+    }
+    println!("Actions (input fields; * required):");
+    for action in actions {
+        let fields: Vec<String> =
+            action
+                .input
+                .iter()
+                .map(|field| {
+                    if action.required.contains(field) {
+                        format!("{field}*")
+                    } else {
+                        field.clone()
+                    }
+                })
+                .collect();
+        println!("  {:<44} {}", action.action, fields.join(", "));
+    }
+    Ok(())
+}

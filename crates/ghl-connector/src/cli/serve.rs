@@ -1,0 +1,66 @@
+//! `ghl-connector serve`: webhook ingress, workers, the REST API, health and metrics.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use ghl_server::webhook_signature::{WebhookKeys, HIGHLEVEL_ED25519_KEY};
+use ghl_server::ServerConfig;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::store::StoreArgs;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Bearer token of the REST API.
+    #[arg(long, env = "GHL_CONNECTOR_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: String,
+    /// Workers executing runs.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// The Ed25519 key webhooks are signed with (SPKI DER, base64); HighLevel's by default.
+    #[arg(long, default_value = HIGHLEVEL_ED25519_KEY)]
+    webhook_ed25519_key: String,
+    /// A PEM file with the RSA key of legacy `x-wh-signature` webhooks.
+    #[arg(long)]
+    webhook_rsa_pem_file: Option<std::path::PathBuf>,
+}
+
+pub async fn run(args: ServeArgs, store: &StoreArgs) -> anyhow::Result<()> {
+    if args.admin_token.len() < 16 {
+        anyhow::bail!("--admin-token must be at least 16 characters");
+    }
+    let rsa = args
+        .webhook_rsa_pem_file
+        .as_ref()
+        .map(|path| {
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+        })
+        .transpose()?;
+    let keys = WebhookKeys::new(Some(&args.webhook_ed25519_key), rsa.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    let engine = ghl_engine::Engine::new(store.open().await?);
+    let address = format!("{}:{}", args.host, args.port);
+    let listener =
+        TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
+    eprintln!("ghl-connector serving on http://{} (webhooks: /webhooks/highlevel, API: /api, metrics: /metrics)", listener.local_addr()?);
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop.cancel();
+    });
+    let config = ServerConfig {
+        webhook_keys: keys,
+        admin_token: args.admin_token,
+        workers: args.workers,
+        worker_idle: Duration::from_millis(200),
+    };
+    ghl_server::serve(engine, config, listener, shutdown).await?;
+    Ok(())
+}
