@@ -21,8 +21,9 @@ use crate::flow::{Flow, OnError, Step};
 
 /// Attempts of a run before it is dead-lettered.
 pub const MAX_ATTEMPTS: i32 = 6;
-/// How long a worker holds a claimed run before another may take it over.
-pub const LEASE: Duration = Duration::from_secs(300);
+/// How long a claimed run stays its worker's without a heartbeat; a worker that dies
+/// (kill -9) gives its runs back after this. The worker renews it every third of it.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -43,6 +44,7 @@ pub struct Engine {
     flows: Mutex<HashMap<String, (String, Arc<Flow>)>>,
     /// The base of the retry backoff (tests shorten it).
     retry_base: Duration,
+    lease: Duration,
 }
 
 /// What one step did.
@@ -57,11 +59,17 @@ impl Engine {
     }
 
     pub fn with_retry_base(store: Store, retry_base: Duration) -> Arc<Self> {
+        Self::with_lease(store, retry_base, DEFAULT_LEASE)
+    }
+
+    /// An engine whose runs back off from `retry_base` and whose claims last `lease`.
+    pub fn with_lease(store: Store, retry_base: Duration, lease: Duration) -> Arc<Self> {
         Arc::new(Self {
             connections: Connections::new(store.clone()),
             store,
             flows: Mutex::new(HashMap::new()),
             retry_base,
+            lease,
         })
     }
 
@@ -112,8 +120,23 @@ impl Engine {
 
     /// Claims and executes one due run; `false` when none is due.
     pub async fn run_next(&self) -> Result<bool, EngineError> {
-        let Some(run) = self.store.claim(LEASE).await? else { return Ok(false) };
-        let outcome = self.execute(&run).await;
+        let Some(run) = self.store.claim(self.lease).await? else { return Ok(false) };
+        let outcome = {
+            let execution = self.execute(&run);
+            tokio::pin!(execution);
+            let mut heartbeat = tokio::time::interval(self.lease / 3);
+            heartbeat.tick().await;
+            loop {
+                tokio::select! {
+                    outcome = &mut execution => break outcome,
+                    _ = heartbeat.tick() => {
+                        if let Err(err) = self.store.extend_lease(&run.id, self.lease).await {
+                            tracing::warn!(run = %run.id, error = %err, "cannot renew the run's lease");
+                        }
+                    }
+                }
+            }
+        };
         match &outcome {
             RunOutcome::Done => tracing::info!(run = %run.id, "run done"),
             RunOutcome::RetryAt { error, .. } => {
@@ -259,12 +282,26 @@ impl Engine {
                         return self.fail(record, started, err.to_string(), retryable).await;
                     }
                 };
-                let (params, body) = split_input(operation, &client, input);
+                let writes = crate::catalog::action_entry(step.action).writes;
+                // A write repeats the intent of its first attempt (its inputs may depend on
+                // the time); the intent is recorded before it is sent.
+                let earlier = match (writes, run.attempt > 1) {
+                    (true, true) => self.store.first_request(&run.id, index as i32).await?,
+                    _ => None,
+                };
+                let (params, body) = match earlier.as_ref().and_then(request_parts) {
+                    Some(parts) => parts,
+                    None => split_input(operation, &client, input),
+                };
                 record.request =
                     Some(json!({ "operation": operation.id, "params": params, "body": body }));
+                if writes {
+                    record.status = "sending".into();
+                    self.store.record_step(&record, None).await?;
+                    record.status = "done".into();
+                }
                 let borrowed: Vec<(&str, &str)> =
                     params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                let writes = crate::catalog::action_entry(step.action).writes;
                 // A create retried after a crash: find what the lost attempt created first.
                 if run.attempt > 1 && Client::is_create(operation.id) {
                     let since = UNIX_EPOCH + Duration::from_millis(run.created_at.max(0) as u64);
@@ -322,6 +359,19 @@ impl Engine {
         self.store.record_step(&record, None).await?;
         Ok(StepResult::Failed { error, retryable })
     }
+}
+
+/// The parameters and body of a recorded request.
+fn request_parts(request: &Value) -> Option<(Vec<(String, String)>, Option<Value>)> {
+    let params = request.get("params")?.as_array()?;
+    let params = params
+        .iter()
+        .filter_map(|pair| {
+            Some((pair.get(0)?.as_str()?.to_owned(), pair.get(1)?.as_str()?.to_owned()))
+        })
+        .collect();
+    let body = request.get("body").filter(|body| !body.is_null()).cloned();
+    Some((params, body))
 }
 
 fn evaluate_input(step: &Step, context: &Value) -> Result<Value, String> {

@@ -2,7 +2,7 @@
 //! schemes over the exact bytes sent, and delivered like HighLevel delivers: retried only when
 //! the receiver answers 429 (unless told to retry any failure), sometimes twice.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +29,8 @@ const MAX_IN_FLIGHT: usize = 256;
 #[serde(rename_all = "camelCase")]
 pub struct EmittedEvent {
     pub webhook_id: String,
+    /// Whether a receiver acknowledged it (2xx), as of the moment it is listed.
+    pub delivered: bool,
     #[serde(rename = "type")]
     pub event_type: EventType,
     pub location_id: String,
@@ -48,6 +50,8 @@ pub struct DeliveryCounts {
 pub struct Webhooks {
     sender: mpsc::UnboundedSender<EmittedEvent>,
     log: Mutex<VecDeque<EmittedEvent>>,
+    /// webhookIds some receiver acknowledged.
+    acknowledged: Arc<Mutex<HashSet<String>>>,
     pub counts: Arc<DeliveryCounts>,
 }
 
@@ -60,7 +64,9 @@ impl Webhooks {
     ) -> Arc<Self> {
         let (sender, receiver) = mpsc::unbounded_channel();
         let counts = Arc::new(DeliveryCounts::default());
+        let acknowledged = Arc::new(Mutex::new(HashSet::new()));
         let deliverer = Deliverer {
+            acknowledged: acknowledged.clone(),
             config: Arc::new(config),
             keys,
             counts: counts.clone(),
@@ -68,7 +74,7 @@ impl Webhooks {
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         };
         tokio::spawn(deliverer.run(receiver, shutdown));
-        Arc::new(Self { sender, log: Mutex::new(VecDeque::new()), counts })
+        Arc::new(Self { sender, log: Mutex::new(VecDeque::new()), acknowledged, counts })
     }
 
     /// Emits an event for a record. Appointment events wrap the record in `appointment`;
@@ -98,6 +104,7 @@ impl Webhooks {
         payload.insert("webhookId".into(), webhook_id.clone().into());
         let event = EmittedEvent {
             webhook_id,
+            delivered: false,
             event_type,
             location_id: location_id.to_owned(),
             payload: Value::Object(payload),
@@ -123,7 +130,15 @@ impl Webhooks {
             .cloned()
             .collect();
         let skip = matching.len().saturating_sub(limit);
-        matching.into_iter().skip(skip).collect()
+        let acknowledged = self.acknowledged.lock();
+        matching
+            .into_iter()
+            .skip(skip)
+            .map(|mut event| {
+                event.delivered = acknowledged.contains(&event.webhook_id);
+                event
+            })
+            .collect()
     }
 
     pub fn clear_log(&self) {
@@ -133,6 +148,7 @@ impl Webhooks {
 
 #[derive(Clone)]
 struct Deliverer {
+    acknowledged: Arc<Mutex<HashSet<String>>>,
     config: Arc<WebhookConfig>,
     keys: Arc<SigningKeys>,
     counts: Arc<DeliveryCounts>,
@@ -163,6 +179,7 @@ impl Deliverer {
                 Err(_) => continue,
             };
             let signed = Signed {
+                webhook_id: event.webhook_id.clone(),
                 rsa: self.keys.sign_rsa(&body),
                 ed25519: self.keys.sign_ed25519(&body),
                 body,
@@ -208,6 +225,7 @@ impl Deliverer {
             let retry = match &answer {
                 Ok(response) if response.status().is_success() => {
                     self.counts.delivered.fetch_add(1, Ordering::Relaxed);
+                    self.acknowledged.lock().insert(signed.webhook_id.clone());
                     return;
                 }
                 Ok(response) if response.status().as_u16() == 429 => true,
@@ -226,6 +244,7 @@ impl Deliverer {
 
 #[derive(Clone)]
 struct Signed {
+    webhook_id: String,
     body: bytes::Bytes,
     rsa: String,
     ed25519: String,

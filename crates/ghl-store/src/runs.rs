@@ -186,6 +186,31 @@ impl Store {
         }))
     }
 
+    /// The request the first attempt of a run's step sent (or was about to send), so a
+    /// retry repeats the same intent even when its inputs depend on the time.
+    pub async fn first_request(&self, run_id: &str, step_index: i32) -> Result<Option<Value>> {
+        let row = sqlx::query(
+            "SELECT request FROM steps WHERE run_id = $1 AND step_index = $2 AND request IS NOT NULL
+             ORDER BY attempt LIMIT 1",
+        )
+        .bind(run_id)
+        .bind(step_index)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| parse_json(&row, "request")).transpose()
+    }
+
+    /// Keeps a claimed run's lease alive while its worker is still on it.
+    pub async fn extend_lease(&self, run_id: &str, lease: Duration) -> Result<bool> {
+        let changed =
+            sqlx::query("UPDATE runs SET locked_until = $1 WHERE id = $2 AND status = 'running'")
+                .bind(now_ms() + lease.as_millis() as i64)
+                .bind(run_id)
+                .execute(self.pool())
+                .await?;
+        Ok(changed.rows_affected() == 1)
+    }
+
     pub async fn finish(&self, run_id: &str, outcome: &RunOutcome) -> Result<()> {
         let now = now_ms();
         let (status, run_after, error) = match outcome {

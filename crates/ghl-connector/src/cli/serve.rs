@@ -26,6 +26,10 @@ pub struct ServeArgs {
     /// The Ed25519 key webhooks are signed with (SPKI DER, base64); HighLevel's by default.
     #[arg(long, default_value = HIGHLEVEL_ED25519_KEY)]
     webhook_ed25519_key: String,
+    /// Seconds a claimed run stays its worker's without a heartbeat (a killed worker's runs
+    /// are taken over after this).
+    #[arg(long, default_value_t = 30)]
+    run_lease_secs: u64,
     /// A PEM file with the RSA key of legacy `x-wh-signature` webhooks.
     #[arg(long)]
     webhook_rsa_pem_file: Option<std::path::PathBuf>,
@@ -44,7 +48,11 @@ pub async fn run(args: ServeArgs, store: &StoreArgs) -> anyhow::Result<()> {
         .transpose()?;
     let keys = WebhookKeys::new(Some(&args.webhook_ed25519_key), rsa.as_deref())
         .map_err(anyhow::Error::msg)?;
-    let engine = ghl_engine::Engine::new(store.open().await?);
+    if args.run_lease_secs < 3 {
+        anyhow::bail!("--run-lease-secs must be at least 3");
+    }
+    let lease = Duration::from_secs(args.run_lease_secs);
+    let engine = ghl_engine::Engine::with_lease(store.open().await?, Duration::from_secs(2), lease);
     let address = format!("{}:{}", args.host, args.port);
     let listener =
         TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;

@@ -1,0 +1,221 @@
+//! `kill -9` the server in the middle of a burst of webhooks; after a restart, every event the
+//! server acknowledged has produced its effect exactly once (counted in the sandbox), on
+//! SQLite and on PostgreSQL.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ghl_sandbox::{Sandbox, SandboxConfig, SandboxInfo};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+const CONTACTS: usize = 2_000;
+const KILL_AFTER: u64 = 400;
+const ADMIN: &str = "crash-test-admin-token";
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn cli(database_url: &str, key: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+        .args(args)
+        .args(["--database-url", database_url, "--master-key", key])
+        .output()
+        .expect("runs")
+}
+
+fn serve(database_url: &str, key: &str, port: u16, ed25519: &str) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+        .args([
+            "serve",
+            "--port",
+            &port.to_string(),
+            "--admin-token",
+            ADMIN,
+            "--workers",
+            "4",
+            "--run-lease-secs",
+            "5",
+        ])
+        .args([
+            "--webhook-ed25519-key",
+            ed25519,
+            "--database-url",
+            database_url,
+            "--master-key",
+            key,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    Server(child)
+}
+
+async fn wait_healthy(http: &reqwest::Client, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http.get(format!("{url}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the server did not come up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn json(http: &reqwest::Client, url: String) -> Value {
+    http.get(url).send().await.expect("request").json().await.expect("json")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+async fn crash_and_recover(database_url: String) {
+    let key = ghl_store::MasterKey::generate().to_base64();
+    let port = free_port();
+    let server_url = format!("http://127.0.0.1:{port}");
+    let shutdown = CancellationToken::new();
+    let mut config = SandboxConfig { contacts: 0, ..SandboxConfig::default() };
+    config.webhooks.urls = vec![format!("{server_url}/webhooks/highlevel").parse().expect("url")];
+    config.webhooks.timeout = Duration::from_secs(2);
+    config.rate_limits.burst = 1_000_000;
+    config.rate_limits.daily = u32::MAX;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let sandbox: SandboxInfo =
+        Sandbox::start(config, listener, shutdown.clone()).await.expect("sandbox").info;
+
+    let ok = |output: std::process::Output| {
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr))
+    };
+    ok(cli(
+        &database_url,
+        &key,
+        &[
+            "connect",
+            "highlevel",
+            "--private-token",
+            &sandbox.private_integration_token,
+            "--location-id",
+            &sandbox.location_id,
+            "--base-url",
+            &sandbox.base_url,
+        ],
+    ));
+    ok(cli(
+        &database_url,
+        &key,
+        &["flows", "apply", concat!(env!("CARGO_MANIFEST_DIR"), "/../../flows/welcome.yaml")],
+    ));
+
+    let http = reqwest::Client::new();
+    let ed25519 = sandbox.webhook_public_keys.ed25519.clone();
+    let server = serve(&database_url, &key, port, &ed25519);
+    wait_healthy(&http, &server_url).await;
+
+    // The burst: people add contacts; each emits a signed ContactCreate to the server.
+    let burst = {
+        let (http, base, location) =
+            (http.clone(), sandbox.base_url.clone(), sandbox.location_id.clone());
+        tokio::spawn(async move {
+            for n in 0..CONTACTS {
+                let body = json!({ "locationId": location, "firstName": format!("Crash{n}") });
+                let url = format!("{base}/_sandbox/as-user/{location}/contacts/");
+                http.post(url).json(&body).send().await.expect("create");
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let stats = json(&http, format!("{}/_sandbox/stats", sandbox.base_url)).await;
+        if stats["webhooks"]["delivered"].as_u64().unwrap_or(0) >= KILL_AFTER {
+            break;
+        }
+        assert!(Instant::now() < deadline, "deliveries did not start: {stats}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(server); // SIGKILL: no shutdown, no flush.
+    burst.await.expect("burst");
+
+    let _restarted = serve(&database_url, &key, port, &ed25519);
+    wait_healthy(&http, &server_url).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let metrics = http
+            .get(format!("{server_url}/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        let pending = metrics.lines().any(|line| {
+            (line.starts_with("ghl_runs{status=\"queued\"}")
+                || line.starts_with("ghl_runs{status=\"running\"}"))
+                && !line.ends_with(" 0")
+        });
+        if !pending {
+            break;
+        }
+        assert!(Instant::now() < deadline, "runs did not finish after the restart:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let events = json(
+        &http,
+        format!("{}/_sandbox/webhooks?type=ContactCreate&limit=10000", sandbox.base_url),
+    )
+    .await;
+    let events = events["events"].as_array().expect("events").clone();
+    assert_eq!(events.len(), CONTACTS);
+    let acknowledged: Vec<&Value> =
+        events.iter().filter(|event| event["delivered"] == true).collect();
+    assert!(
+        acknowledged.len() as u64 >= KILL_AFTER / 2,
+        "some events were acknowledged before the kill"
+    );
+    assert!(acknowledged.len() < CONTACTS, "the kill did cut the burst");
+    let mut with_task = 0;
+    for event in &events {
+        let id = event["payload"]["id"].as_str().expect("contact id");
+        let stored = json(
+            &http,
+            format!(
+                "{}/_sandbox/locations/{}/contacts/{id}",
+                sandbox.base_url, sandbox.location_id
+            ),
+        )
+        .await;
+        let tasks = stored["tasks"].as_array().map_or(0, Vec::len);
+        let notes = stored["notes"].as_array().map_or(0, Vec::len);
+        assert!(tasks <= 1 && notes <= 1, "an effect applied twice for contact {id}: {stored}");
+        if event["delivered"] == true {
+            assert_eq!(
+                (tasks, notes),
+                (1, 1),
+                "an acknowledged event lost its effect: contact {id}"
+            );
+        }
+        with_task += tasks;
+    }
+    assert!(with_task >= acknowledged.len());
+    shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_burst_loses_and_repeats_nothing_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    crash_and_recover(format!("sqlite:{}", dir.path().join("crash.db").display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_burst_loses_and_repeats_nothing_on_postgres() {
+    let base = "postgres://postgres@127.0.0.1:5432/test";
+    let schema = format!("c_{}", ghl_store::new_id());
+    let admin = ghl_store::admin_pool(base).await.expect("PostgreSQL on 127.0.0.1:5432");
+    ghl_store::execute(&admin, &format!("CREATE SCHEMA {schema}")).await.expect("schema");
+    crash_and_recover(format!("{base}?options=-c%20search_path%3D{schema}")).await;
+}
