@@ -361,8 +361,11 @@ impl Engine {
     }
 }
 
+/// A request's path and query parameters, and its body.
+type RequestParts = (Vec<(String, String)>, Option<Value>);
+
 /// The parameters and body of a recorded request.
-fn request_parts(request: &Value) -> Option<(Vec<(String, String)>, Option<Value>)> {
+fn request_parts(request: &Value) -> Option<RequestParts> {
     let params = request.get("params")?.as_array()?;
     let params = params
         .iter()
@@ -387,11 +390,7 @@ fn evaluate_input(step: &Step, context: &Value) -> Result<Value, String> {
 
 /// Path and query fields become parameters, the rest the body; `locationId` comes from the
 /// connection where the operation takes it and the flow does not set it.
-fn split_input(
-    operation: &ghl_types::Operation,
-    client: &Client,
-    input: Value,
-) -> (Vec<(String, String)>, Option<Value>) {
+fn split_input(operation: &ghl_types::Operation, client: &Client, input: Value) -> RequestParts {
     let Value::Object(mut fields) = input else { return (Vec::new(), None) };
     let mut params = Vec::new();
     let text = |value: Value| match value {
