@@ -190,6 +190,10 @@ fn demo_runs_the_template_flow_for_every_new_contact() {
     assert!(stdout.contains("0 runs dead-lettered"), "{stdout}");
 }
 
+fn json_contact(id: &str) -> Value {
+    serde_json::json!({ "type": "ContactCreate", "id": id, "firstName": "Sample", "name": "Sample Person" })
+}
+
 fn engine_command(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
         .args(args)
@@ -209,7 +213,12 @@ fn init_connect_apply_and_list_from_the_command_line() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let ok = |output: std::process::Output| {
-        assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "stdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
 
@@ -264,5 +273,28 @@ fn init_connect_apply_and_list_from_the_command_line() {
         serde_json::from_str(&ok(engine_command(&dir, &["catalog", "--json"]))).expect("json");
     assert_eq!(catalog["actions"].as_array().map(Vec::len), Some(38));
     assert_eq!(catalog["triggers"].as_array().map(Vec::len), Some(15));
+
+    // The test feature: a dry run shows the writes without sending them; a real one sends them.
+    let contacts = stdout_json(&api(&info, &["get-contacts", "--param", "limit=1"]));
+    let contact = contacts["contacts"][0]["id"].as_str().expect("a seeded contact");
+    let dry = ok(engine_command(&dir, &["test", flow, "--contact", contact, "--dry-run"]));
+    assert!(dry.contains("dry run: not sent") && dry.contains("create-task"), "{dry}");
+    let tasks = |info: &Value| -> usize {
+        let answer =
+            stdout_json(&api(info, &["get-all-tasks", "--param", &format!("contactId={contact}")]));
+        answer["tasks"].as_array().map_or(0, Vec::len)
+    };
+    let before = tasks(&info);
+    let sample = dir.join("sample.json");
+    std::fs::write(&sample, serde_json::to_vec(&json_contact(contact)).expect("json"))
+        .expect("write");
+    let real = ok(engine_command(
+        &dir,
+        &["test", "welcome-new-contacts", "--sample", sample.to_str().expect("path"), "--json"],
+    ));
+    let steps: Value = serde_json::from_str(&real).expect("json report");
+    assert_eq!(steps.as_array().map(Vec::len), Some(2));
+    assert!(steps[0]["response"]["task"]["id"].is_string(), "{steps}");
+    assert_eq!(tasks(&info), before + 1, "the real test run created its task");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -129,3 +129,21 @@ mod tests {
         assert!(Template::compile("Hello {{ .trigger").is_err());
     }
 }
+
+#[cfg(test)]
+mod null_paths {
+    use super::*;
+    use serde_json::json;
+
+    /// Unlike jq, jaq refuses to index `null`: a path through a missing record is an error,
+    /// and `(path)?` (with `//` for a default) is how a flow says "if there is one".
+    #[test]
+    fn paths_through_null_need_a_question_mark() {
+        let context = json!({ "steps": [null] });
+        assert!(Program::compile(".steps[0].task.id").expect("compiles").first(&context).is_err());
+        let guarded = Program::compile(r#"(.steps[0].task.id)? // "none""#).expect("compiles");
+        assert_eq!(guarded.first(&context).expect("runs"), json!("none"));
+        let template = Template::compile("task {{ (.steps[0].task.id)? }}").expect("compiles");
+        assert_eq!(template.render(&context).expect("renders"), "task ");
+    }
+}

@@ -7,4 +7,4 @@ pub mod flow;
 pub mod jq;
 pub mod runner;
 
-pub use runner::{Engine, EngineError};
+pub use runner::{Engine, EngineError, StepReport};

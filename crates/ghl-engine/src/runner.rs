@@ -47,6 +47,17 @@ pub struct Engine {
     lease: Duration,
 }
 
+/// What one step of a test run did (nothing is recorded).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepReport {
+    pub name: String,
+    pub status: String,
+    pub input: Option<Value>,
+    pub request: Option<Value>,
+    pub response: Option<Value>,
+    pub error: Option<String>,
+}
+
 /// What one step did.
 enum StepResult {
     Output(Value),
@@ -165,6 +176,106 @@ impl Engine {
                     tracing::error!(error = %err, "worker cannot reach the store");
                     tokio::time::sleep(idle).await;
                 }
+            }
+        }
+    }
+
+    /// The test feature: runs a flow step by step on a sample trigger against the real
+    /// connections, recording nothing. With `dry_run`, writes are shown but not sent (reads are
+    /// sent, so later steps see real data).
+    pub async fn test_flow(&self, flow: &Flow, trigger: Value, dry_run: bool) -> Vec<StepReport> {
+        let mut context = json!({ "trigger": trigger, "steps": [], "now": now_iso() });
+        let mut reports = Vec::new();
+        if let Some(filter) = &flow.filter {
+            if !filter.holds(&context).unwrap_or(false) {
+                reports.push(StepReport {
+                    name: "filter".into(),
+                    status: "stopped: the flow's filter does not hold for this trigger".into(),
+                    input: None,
+                    request: None,
+                    response: None,
+                    error: None,
+                });
+                return reports;
+            }
+        }
+        for step in &flow.steps {
+            let mut report = StepReport {
+                name: step.spec.name.clone(),
+                status: "done".into(),
+                input: None,
+                request: None,
+                response: None,
+                error: None,
+            };
+            let output = if step
+                .filter
+                .as_ref()
+                .is_some_and(|filter| !filter.holds(&context).unwrap_or(false))
+            {
+                report.status = "skipped".into();
+                Value::Null
+            } else {
+                self.test_step(step, &context, dry_run, &mut report).await
+            };
+            let failed = report.error.is_some();
+            reports.push(report);
+            if failed && step.spec.on_error != OnError::Continue {
+                break;
+            }
+            if let Some(steps) = context["steps"].as_array_mut() {
+                steps.push(output);
+            }
+        }
+        reports
+    }
+
+    async fn test_step(
+        &self,
+        step: &Step,
+        context: &Value,
+        dry_run: bool,
+        report: &mut StepReport,
+    ) -> Value {
+        let input = match evaluate_input(step, context) {
+            Ok(input) => input,
+            Err(error) => {
+                report.status = "failed".into();
+                report.error = Some(error);
+                return Value::Null;
+            }
+        };
+        report.input = Some(input.clone());
+        let Action::HighLevel(operation) = step.action else {
+            report.response = Some(input.clone());
+            return input;
+        };
+        let connection = step.spec.connection.clone().unwrap_or_default();
+        let client = match self.connections.client(&connection).await {
+            Ok(client) => client,
+            Err(err) => {
+                report.status = "failed".into();
+                report.error = Some(err.to_string());
+                return Value::Null;
+            }
+        };
+        let (params, body) = split_input(operation, &client, input);
+        report.request = Some(json!({ "operation": operation.id, "params": params, "body": body }));
+        if dry_run && crate::catalog::action_entry(step.action).writes {
+            report.status = "dry run: not sent".into();
+            return Value::Null;
+        }
+        let borrowed: Vec<(&str, &str)> =
+            params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        match client.call(operation.id, &borrowed, body.as_ref()).await {
+            Ok(answer) => {
+                report.response = Some(answer.clone());
+                answer
+            }
+            Err(err) => {
+                report.status = "failed".into();
+                report.error = Some(err.to_string());
+                Value::Null
             }
         }
     }

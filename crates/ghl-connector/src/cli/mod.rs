@@ -7,6 +7,7 @@ mod flows;
 mod sandbox;
 mod serve;
 mod store;
+mod test_flow;
 
 use clap::{Parser, Subcommand};
 
@@ -52,6 +53,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a flow step by step on a sample record and show every request and response.
+    Test(test_flow::TestArgs),
     /// Run the service: webhook ingress, workers, REST API, /healthz, /metrics.
     Serve(serve::ServeArgs),
 }
@@ -76,6 +79,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Runs(command) => flows::runs(command, &cli.store).await,
         Command::Catalog { json } => flows::catalog(json),
         Command::Serve(args) => serve::run(args, &cli.store).await,
+        Command::Test(args) => test_flow::run(args, &cli.store).await,
     }
 }
 
