@@ -5,6 +5,7 @@
 //!    SQLite and on PostgreSQL, side by side. Reports requests/s and latency percentiles.
 //! 2. End to end: a one-step flow (create a note in the sandbox) for 1,000 stored events,
 //!    2 workers; reports runs/s.
+//!
 //! Peak memory (VmHWM) of the whole bench process is printed last.
 
 use std::sync::Arc;
