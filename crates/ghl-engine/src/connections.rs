@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ghl_client::{
     Client, ClientConfig, Credentials, OAuthApp, OAuthConnection, TokenSet, TokenStore,
 };
-use ghl_store::Store;
+use ghl_store::{ConnectionSummary, Store};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +43,36 @@ pub enum ConnectionError {
     Invalid { name: String, reason: String },
     #[error(transparent)]
     Store(#[from] ghl_store::Error),
+}
+
+/// Stores (or replaces) a HighLevel connection that uses a location's private integration
+/// token; its secret is sealed by the store.
+pub async fn save_private_token(
+    store: &Store,
+    name: &str,
+    base_url: &str,
+    location_id: &str,
+    token: &str,
+) -> Result<(), ConnectionError> {
+    let secret = HighLevelSecret::PrivateToken {
+        token: token.to_owned(),
+        base_url: base_url.to_owned(),
+        location_id: location_id.to_owned(),
+    };
+    let summary = ConnectionSummary {
+        id: String::new(),
+        name: name.to_owned(),
+        app: "highlevel".into(),
+        location_id: Some(location_id.to_owned()),
+        auth_kind: "private_token".into(),
+        scopes: "contacts.readonly contacts.write".into(),
+        status: "connected".into(),
+        status_reason: None,
+    };
+    let secret = serde_json::to_value(secret)
+        .map_err(|err| ConnectionError::Invalid { name: name.into(), reason: err.to_string() })?;
+    store.put_connection(&summary, &secret).await?;
+    Ok(())
 }
 
 /// Clients by connection name.

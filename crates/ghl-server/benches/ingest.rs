@@ -15,11 +15,11 @@ use base64::Engine as _;
 use ed25519_dalek::pkcs8::EncodePublicKey;
 use ed25519_dalek::Signer;
 use futures_util::stream::{self, StreamExt};
-use ghl_engine::connections::HighLevelSecret;
+use ghl_engine::connections::save_private_token;
 use ghl_engine::Engine;
 use ghl_server::webhook_signature::WebhookKeys;
 use ghl_server::{serve, ServerConfig};
-use ghl_store::{ConnectionSummary, MasterKey, Store};
+use ghl_store::{MasterKey, Store};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -142,25 +142,9 @@ async fn end_to_end(label: &str, store: Store, signer: &Signer25519) {
         .await
         .expect("sandbox")
         .info;
-    let secret = HighLevelSecret::PrivateToken {
-        token: sandbox.private_integration_token.clone(),
-        base_url: sandbox.base_url.clone(),
-        location_id: sandbox.location_id.clone(),
-    };
-    let summary = ConnectionSummary {
-        id: String::new(),
-        name: "highlevel".into(),
-        app: "highlevel".into(),
-        location_id: Some(sandbox.location_id.clone()),
-        auth_kind: "private_token".into(),
-        scopes: String::new(),
-        status: "connected".into(),
-        status_reason: None,
-    };
-    store
-        .put_connection(&summary, &serde_json::to_value(secret).expect("secret"))
-        .await
-        .expect("connection");
+    let (base, location, token) =
+        (&sandbox.base_url, &sandbox.location_id, &sandbox.private_integration_token);
+    save_private_token(&store, "highlevel", base, location, token).await.expect("connection");
     let http = reqwest::Client::new();
     let contacts: serde_json::Value = http
         .get(format!("{}/contacts/?locationId={}", sandbox.base_url, sandbox.location_id))

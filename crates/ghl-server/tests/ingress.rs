@@ -5,12 +5,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ghl_engine::connections::HighLevelSecret;
+use ghl_engine::connections::save_private_token;
 use ghl_engine::Engine;
 use ghl_sandbox::{Sandbox, SandboxConfig, SandboxInfo};
 use ghl_server::webhook_signature::WebhookKeys;
 use ghl_server::{serve, ServerConfig};
-use ghl_store::{ConnectionSummary, MasterKey, RunFilter, Store};
+use ghl_store::{MasterKey, RunFilter, Store};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -57,25 +57,9 @@ async fn start(store: Store) -> Running {
     let sandbox =
         Sandbox::start(config, sandbox_listener, shutdown.clone()).await.expect("sandbox").info;
 
-    let secret = HighLevelSecret::PrivateToken {
-        token: sandbox.private_integration_token.clone(),
-        base_url: sandbox.base_url.clone(),
-        location_id: sandbox.location_id.clone(),
-    };
-    let summary = ConnectionSummary {
-        id: String::new(),
-        name: "highlevel".into(),
-        app: "highlevel".into(),
-        location_id: Some(sandbox.location_id.clone()),
-        auth_kind: "private_token".into(),
-        scopes: "contacts.readonly contacts.write".into(),
-        status: "connected".into(),
-        status_reason: None,
-    };
-    store
-        .put_connection(&summary, &serde_json::to_value(secret).expect("secret"))
-        .await
-        .expect("connection");
+    let (base, location, token) =
+        (&sandbox.base_url, &sandbox.location_id, &sandbox.private_integration_token);
+    save_private_token(&store, "highlevel", base, location, token).await.expect("connection");
     let engine = Engine::with_retry_base(store, Duration::from_millis(10));
     engine.apply_flow(FLOW).await.expect("flow");
     let keys = WebhookKeys::new(

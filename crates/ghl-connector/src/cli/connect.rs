@@ -2,8 +2,6 @@
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use ghl_engine::connections::HighLevelSecret;
-use ghl_store::ConnectionSummary;
 
 use super::store::StoreArgs;
 
@@ -43,22 +41,15 @@ pub async fn connect(args: ConnectArgs, store: &StoreArgs) -> anyhow::Result<()>
         bail!("unknown app `{}`: `highlevel` is the one app so far", args.app);
     }
     let store = store.open().await?;
-    let secret = HighLevelSecret::PrivateToken {
-        token: args.private_token.clone(),
-        base_url: args.base_url.to_string(),
-        location_id: args.location_id.clone(),
-    };
-    let summary = ConnectionSummary {
-        id: String::new(),
-        name: args.name.clone(),
-        app: "highlevel".into(),
-        location_id: Some(args.location_id.clone()),
-        auth_kind: "private_token".into(),
-        scopes: "contacts.readonly contacts.write".into(),
-        status: "connected".into(),
-        status_reason: None,
-    };
-    store.put_connection(&summary, &serde_json::to_value(secret)?).await?;
+    let base_url = args.base_url.to_string();
+    ghl_engine::connections::save_private_token(
+        &store,
+        &args.name,
+        &base_url,
+        &args.location_id,
+        &args.private_token,
+    )
+    .await?;
     let engine = ghl_engine::Engine::new(store);
     check(&engine, &args.name).await?;
     println!("connected `{}` to HighLevel location {}", args.name, args.location_id);

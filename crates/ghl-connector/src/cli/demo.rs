@@ -7,11 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use ghl_engine::connections::HighLevelSecret;
 use ghl_sandbox::{Sandbox, SandboxConfig};
 use ghl_server::webhook_signature::WebhookKeys;
 use ghl_server::ServerConfig;
-use ghl_store::{ConnectionSummary, MasterKey, RunFilter, Store};
+use ghl_store::{MasterKey, RunFilter, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
 use serde_json::json;
@@ -54,22 +53,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .await?
         .info;
 
-    let secret = HighLevelSecret::PrivateToken {
-        token: sandbox.private_integration_token.clone(),
-        base_url: sandbox.base_url.clone(),
-        location_id: sandbox.location_id.clone(),
-    };
-    let summary = ConnectionSummary {
-        id: String::new(),
-        name: "highlevel".into(),
-        app: "highlevel".into(),
-        location_id: Some(sandbox.location_id.clone()),
-        auth_kind: "private_token".into(),
-        scopes: "contacts.readonly contacts.write".into(),
-        status: "connected".into(),
-        status_reason: None,
-    };
-    store.put_connection(&summary, &serde_json::to_value(secret)?).await?;
+    let (base, location, token) =
+        (&sandbox.base_url, &sandbox.location_id, &sandbox.private_integration_token);
+    ghl_engine::connections::save_private_token(&store, "highlevel", base, location, token).await?;
     let engine = ghl_engine::Engine::new(store.clone());
     engine.apply_flow(TEMPLATE_FLOW).await?;
 
