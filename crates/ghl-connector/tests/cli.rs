@@ -298,3 +298,79 @@ fn init_connect_apply_and_list_from_the_command_line() {
     assert_eq!(tasks(&info), before + 1, "the real test run created its task");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn connect_by_oauth_through_the_authorization_page_and_a_local_callback() {
+    let (_running, info) = start(&["--port", "0", "--contacts", "2"]);
+    let dir = std::env::temp_dir().join(format!("ghl-oauth-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    assert!(engine_command(&dir, &["init"]).status.success());
+    let oauth = &info["oauth"];
+    let text = |value: &Value| value.as_str().expect("text").to_owned();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+        .args(["connect", "highlevel", "--write", "--timeout-secs", "30"])
+        .args([
+            "--client-id",
+            &text(&oauth["client_id"]),
+            "--client-secret",
+            &text(&oauth["client_secret"]),
+        ])
+        .args([
+            "--authorize-url",
+            &text(&oauth["authorize_url"]),
+            "--token-url",
+            &text(&oauth["token_url"]),
+        ])
+        .args(["--base-url", &text(&info["base_url"])])
+        .arg("--database-url")
+        .arg(format!("sqlite:{}", dir.join("cli.db").display()))
+        .arg("--key-file")
+        .arg(dir.join("cli.key"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("connect starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    while !line.starts_with("http") {
+        line.clear();
+        assert!(stdout.read_line(&mut line).expect("read") > 0, "no authorization address printed");
+    }
+    let authorize: url::Url = line.trim().parse().expect("an address");
+    let query: std::collections::HashMap<String, String> =
+        authorize.query_pairs().into_owned().collect();
+    assert_eq!(query["scope"], "contacts.readonly contacts.write");
+    let mut form: Vec<(String, String)> = ["client_id", "redirect_uri", "scope", "state"]
+        .iter()
+        .map(|k| (k.to_string(), query[*k].clone()))
+        .collect();
+    form.push(("location_id".into(), text(&info["location_id"])));
+    // The user approves; the browser follows the redirect to the local callback.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let landed = runtime.block_on(async {
+        reqwest::Client::new()
+            .post(authorize.as_str().split('?').next().expect("base"))
+            .form(&form)
+            .send()
+            .await
+            .expect("approve")
+    });
+    assert_eq!(landed.status(), 200);
+    let status = child.wait().expect("connect ends");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).expect("read");
+    assert!(status.success(), "{rest}");
+    assert!(
+        rest.contains(&format!("to HighLevel location {}", text(&info["location_id"]))),
+        "{rest}"
+    );
+    let listed =
+        String::from_utf8_lossy(&engine_command(&dir, &["connections", "list", "--json"]).stdout)
+            .into_owned();
+    let connections: Value = serde_json::from_str(&listed).expect("json");
+    assert_eq!(connections[0]["auth_kind"], "oauth");
+    assert_eq!(connections[0]["scopes"], "contacts.readonly contacts.write");
+    assert!(engine_command(&dir, &["connections", "test", "highlevel"]).status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -75,6 +75,41 @@ pub async fn save_private_token(
     Ok(())
 }
 
+/// Stores (or replaces) a HighLevel connection authorised by OAuth, with its tokens.
+pub async fn save_oauth(
+    store: &Store,
+    name: &str,
+    base_url: &str,
+    app: &OAuthApp,
+    tokens: TokenSet,
+) -> Result<(), ConnectionError> {
+    let location_id = tokens.location_id.clone().unwrap_or_default();
+    let summary = ConnectionSummary {
+        id: String::new(),
+        name: name.to_owned(),
+        app: "highlevel".into(),
+        location_id: Some(location_id.clone()),
+        auth_kind: "oauth".into(),
+        scopes: tokens.scope.clone(),
+        status: "connected".into(),
+        status_reason: None,
+    };
+    let secret = HighLevelSecret::Oauth {
+        base_url: base_url.to_owned(),
+        location_id,
+        client_id: app.client_id.clone(),
+        client_secret: app.client_secret.expose().clone(),
+        authorize_url: app.authorize_url.to_string(),
+        token_url: app.token_url.to_string(),
+        redirect_uri: app.redirect_uri.to_string(),
+        tokens: Box::new(tokens),
+    };
+    let secret = serde_json::to_value(secret)
+        .map_err(|err| ConnectionError::Invalid { name: name.into(), reason: err.to_string() })?;
+    store.put_connection(&summary, &secret).await?;
+    Ok(())
+}
+
 /// Clients by connection name.
 pub struct Connections {
     store: Store,

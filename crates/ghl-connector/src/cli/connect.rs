@@ -5,16 +5,46 @@ use clap::{Args, Subcommand};
 
 use super::store::StoreArgs;
 
+/// Connect with a private integration token (`--private-token` and `--location-id`) or with
+/// OAuth (`--client-id` and `--client-secret`: opens the authorization page's address and
+/// waits for the redirect on a local callback).
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
     /// The app to connect: `highlevel`.
     app: String,
     /// A private integration token of the location.
-    #[arg(long, env = "GHL_CONNECTOR_TOKEN", hide_env_values = true)]
-    private_token: String,
-    /// The location (sub-account) the token belongs to.
+    #[arg(
+        long,
+        env = "GHL_CONNECTOR_TOKEN",
+        hide_env_values = true,
+        requires = "location_id",
+        conflicts_with = "client_id"
+    )]
+    private_token: Option<String>,
+    /// The location (sub-account) the private integration token belongs to.
     #[arg(long)]
-    location_id: String,
+    location_id: Option<String>,
+    /// The Marketplace app's client id (OAuth).
+    #[arg(long, requires = "client_secret")]
+    client_id: Option<String>,
+    /// The Marketplace app's client secret (OAuth).
+    #[arg(long, env = "GHL_CONNECTOR_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: Option<String>,
+    /// The authorization page (OAuth).
+    #[arg(long, default_value = "https://marketplace.gohighlevel.com/oauth/chooselocation")]
+    authorize_url: url::Url,
+    /// The token endpoint (OAuth); `<base-url>/oauth/token` when not given.
+    #[arg(long)]
+    token_url: Option<url::Url>,
+    /// Ask to write contacts too; by default a connection can only read.
+    #[arg(long)]
+    write: bool,
+    /// Port of the local callback the authorization page redirects to; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    callback_port: u16,
+    /// How long to wait for the authorization.
+    #[arg(long, default_value_t = 600)]
+    timeout_secs: u64,
     /// The API address (a sandbox's base_url to try things offline).
     #[arg(long, default_value = ghl_types::PRODUCTION_BASE_URL)]
     base_url: url::Url,
@@ -42,18 +72,82 @@ pub async fn connect(args: ConnectArgs, store: &StoreArgs) -> anyhow::Result<()>
     }
     let store = store.open().await?;
     let base_url = args.base_url.to_string();
-    ghl_engine::connections::save_private_token(
-        &store,
-        &args.name,
-        &base_url,
-        &args.location_id,
-        &args.private_token,
-    )
-    .await?;
+    let location = match (&args.private_token, &args.client_id) {
+        (Some(token), _) => {
+            let location = args.location_id.clone().unwrap_or_default();
+            let name = &args.name;
+            ghl_engine::connections::save_private_token(&store, name, &base_url, &location, token)
+                .await?;
+            location
+        }
+        (None, Some(_)) => oauth(&args, &store).await?,
+        (None, None) => {
+            bail!("give --private-token and --location-id, or --client-id and --client-secret for OAuth")
+        }
+    };
     let engine = ghl_engine::Engine::new(store);
     check(&engine, &args.name).await?;
-    println!("connected `{}` to HighLevel location {}", args.name, args.location_id);
+    println!("connected `{}` to HighLevel location {location}", args.name);
     Ok(())
+}
+
+/// The OAuth authorization-code flow with a local callback; answers the location connected.
+async fn oauth(args: &ConnectArgs, store: &ghl_store::Store) -> anyhow::Result<String> {
+    use std::io::Write;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.callback_port))
+        .await
+        .context("cannot open the local callback")?;
+    let redirect: url::Url = format!("http://{}/callback", listener.local_addr()?).parse()?;
+    let token_url = match &args.token_url {
+        Some(url) => url.clone(),
+        None => args.base_url.join("/oauth/token")?,
+    };
+    let app = ghl_client::OAuthApp {
+        client_id: args.client_id.clone().unwrap_or_default(),
+        client_secret: args.client_secret.clone().unwrap_or_default().into(),
+        authorize_url: args.authorize_url.clone(),
+        token_url,
+        redirect_uri: redirect,
+    };
+    let scopes: &[&str] =
+        if args.write { &["contacts.readonly", "contacts.write"] } else { &["contacts.readonly"] };
+    let request = app.authorization_request(scopes);
+    println!("Open this address, choose the location and approve:\n{}", request.url);
+    std::io::stdout().flush()?;
+
+    type Query = axum::extract::Query<std::collections::HashMap<String, String>>;
+    let (sender, receiver) = tokio::sync::oneshot::channel::<(String, String)>();
+    let sender = std::sync::Arc::new(parking_lot::Mutex::new(Some(sender)));
+    let callback = axum::Router::new().route(
+        "/callback",
+        axum::routing::get(move |axum::extract::Query(query): Query| {
+            let sender = sender.clone();
+            async move {
+                let (Some(code), Some(state)) = (query.get("code"), query.get("state")) else {
+                    return axum::response::Html(
+                        "<p>The authorization came back without a code.</p>",
+                    );
+                };
+                if let Some(sender) = sender.lock().take() {
+                    let _ = sender.send((code.clone(), state.clone()));
+                }
+                axum::response::Html(
+                    "<p>ghl-connector is connected. You can close this window.</p>",
+                )
+            }
+        }),
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, callback).await });
+    let wait = std::time::Duration::from_secs(args.timeout_secs);
+    let answer = tokio::time::timeout(wait, receiver).await;
+    server.abort();
+    let (code, state) =
+        answer.context("no authorization came back in time")?.context("the callback closed")?;
+    let tokens = app.exchange_code(&reqwest::Client::new(), &request, &state, &code).await?;
+    let location = tokens.location_id.clone().context("the token is not for a location")?;
+    ghl_engine::connections::save_oauth(store, &args.name, args.base_url.as_str(), &app, tokens)
+        .await?;
+    Ok(location)
 }
 
 /// The side-effect-free check behind `connections test`: one small read.
