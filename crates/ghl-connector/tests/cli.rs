@@ -258,6 +258,15 @@ fn init_connect_apply_and_list_from_the_command_line() {
     let flow = concat!(env!("CARGO_MANIFEST_DIR"), "/../../flows/welcome.yaml");
     ok(engine_command(&dir, &["flows", "apply", flow]));
     assert!(ok(engine_command(&dir, &["flows", "list"])).contains("welcome-new-contacts"));
+    let exported = dir.join("exported");
+    ok(engine_command(&dir, &["flows", "export", exported.to_str().expect("path")]));
+    let written =
+        std::fs::read_to_string(exported.join("welcome-new-contacts.yaml")).expect("exported file");
+    assert_eq!(
+        written,
+        std::fs::read_to_string(flow).expect("flow"),
+        "export gives back the file as applied"
+    );
 
     let bad = dir.join("bad.yaml");
     let text = std::fs::read_to_string(flow)

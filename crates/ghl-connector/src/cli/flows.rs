@@ -17,6 +17,10 @@ pub enum FlowsCommand {
     Show {
         name: String,
     },
+    /// Write every flow to `DIR/<name>.yaml`, as applied (to keep them in git).
+    Export {
+        dir: std::path::PathBuf,
+    },
     Enable {
         name: String,
     },
@@ -70,6 +74,23 @@ pub async fn flows(command: FlowsCommand, store: &StoreArgs) -> anyhow::Result<(
                 .await?
                 .with_context(|| format!("no flow named `{name}`"))?;
             print!("{}", flow.definition);
+        }
+        FlowsCommand::Export { dir } => {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            for flow in store.open().await?.flows().await? {
+                let safe: String = flow
+                    .name
+                    .chars()
+                    .map(
+                        |c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' },
+                    )
+                    .collect();
+                let path = dir.join(format!("{safe}.yaml"));
+                std::fs::write(&path, &flow.definition)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                println!("{}", path.display());
+            }
         }
         FlowsCommand::Enable { name } => toggle(store, &name, true).await?,
         FlowsCommand::Disable { name } => toggle(store, &name, false).await?,
