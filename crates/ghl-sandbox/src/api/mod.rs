@@ -176,21 +176,23 @@ fn admit(
         .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
         .map(str::trim)
         .ok_or((ApiError::invalid_token(), None))?;
-    let grant = {
+    // Checked under the lock; only the two ids leave it (not the grant's scope set).
+    let (app_id, location_id) = {
         let world = shared.world.lock();
-        match world.grants.check(token) {
-            Ok(grant) => grant.clone(),
+        let grant = match world.grants.check(token) {
+            Ok(grant) => grant,
             Err(TokenProblem::Unknown) => return Err((ApiError::invalid_token(), None)),
             Err(TokenProblem::Expired) => {
                 return Err((ApiError::unauthorized("Invalid JWT"), None))
             }
+        };
+        if !grant.scopes.contains(operation.scope) {
+            return Err((ApiError::missing_scope(), None));
         }
+        (grant.app_id.clone(), grant.location_id.clone())
     };
-    if !grant.scopes.contains(operation.scope) {
-        return Err((ApiError::missing_scope(), None));
-    }
-    match shared.rate_limiter.acquire(&grant.app_id, &grant.location_id) {
-        Ok(budget) => Ok((Caller { location_id: grant.location_id }, budget)),
+    match shared.rate_limiter.acquire(&app_id, &location_id) {
+        Ok(budget) => Ok((Caller { location_id }, budget)),
         Err(over) => {
             shared.world.lock().stats.rate_limited += 1;
             let secs = over.retry_after.as_secs_f64().ceil().max(1.0) as u64;
