@@ -239,7 +239,7 @@ async fn expire_tokens(
 async fn as_user(
     State(shared): State<Arc<Shared>>,
     Path((location_id, path)): Path<(String, String)>,
-    mut request: Request,
+    request: Request,
 ) -> Response {
     if !shared.world.lock().locations.contains_key(&location_id) {
         return ApiError::not_found("Location", &location_id).into_response();
@@ -248,6 +248,12 @@ async fn as_user(
     let Ok(uri) = format!("/{path}{query}").parse::<Uri>() else {
         return ApiError::bad_request("invalid path").into_response();
     };
+    // A new request, without this route's path parameters in its extensions: the API's
+    // routes extract their own.
+    let (parts, body) = request.into_parts();
+    let mut request = Request::new(body);
+    *request.method_mut() = parts.method;
+    *request.headers_mut() = parts.headers;
     *request.uri_mut() = uri;
     request.extensions_mut().insert(Caller { location_id });
     let api = crate::api::routes().with_state(shared);

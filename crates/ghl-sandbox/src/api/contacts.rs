@@ -60,10 +60,12 @@ fn insert_new(
             return Err(found);
         }
     }
+    let now = now_iso();
     let mut contact = Contact {
         id: id.clone(),
         location_id: caller.location_id.clone(),
-        date_added: Some(now_iso()),
+        date_added: Some(now.clone()),
+        date_updated: Some(now),
         contact_type: Some("lead".into()),
         ..Contact::default()
     };
