@@ -24,7 +24,7 @@ use url::Url;
 
 pub use auth::{Credentials, MemoryTokenStore, OAuthApp, OAuthConnection, TokenSet, TokenStore};
 pub use error::{Error, Result};
-pub use rate_budget::{BudgetKey, LocalBudget, RateBudget};
+pub use rate_budget::{BudgetKey, BudgetLevel, LocalBudget, RateBudget};
 pub use retry::RetryPolicy;
 pub use secret::Secret;
 

@@ -30,6 +30,21 @@ pub trait RateBudget: Send + Sync {
     async fn acquire(&self, key: &BudgetKey) -> Result<()>;
     /// Learns from a response: the limits, what is left, and a 429's `Retry-After`.
     fn observe(&self, key: &BudgetKey, status: u16, headers: &HeaderMap);
+    /// What is left of each budget it knows, for the metrics.
+    fn levels(&self) -> Vec<BudgetLevel> {
+        Vec::new()
+    }
+}
+
+/// What is left of one budget.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetLevel {
+    pub key: BudgetKey,
+    /// Requests the current window still allows.
+    pub available: usize,
+    pub burst: usize,
+    /// The daily quota left, once a response has told it.
+    pub daily_remaining: Option<u64>,
 }
 
 /// One process's budget, shared by all its tasks (clone the `Arc`).
@@ -184,6 +199,23 @@ impl RateBudget for LocalBudget {
                 Some(window.paused_until.map_or(until, |current| current.max(until)));
         }
     }
+
+    fn levels(&self) -> Vec<BudgetLevel> {
+        let now = Instant::now();
+        let mut windows = self.windows.lock();
+        windows
+            .iter_mut()
+            .map(|(key, window)| {
+                window.forget_old(now);
+                BudgetLevel {
+                    key: key.clone(),
+                    available: window.burst.saturating_sub(window.sent.len()),
+                    burst: window.burst,
+                    daily_remaining: window.daily_remaining,
+                }
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -200,6 +232,22 @@ mod tests {
             map.insert(*name, value.parse().expect("header value"));
         }
         map
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn levels_show_what_the_window_has_left() {
+        let budget = LocalBudget::new();
+        budget.observe(
+            &key(),
+            200,
+            &headers(&[(limits::HEADER_MAX, "3"), (limits::HEADER_DAILY_REMAINING, "500")]),
+        );
+        budget.acquire(&key()).await.expect("room");
+        let levels = budget.levels();
+        assert_eq!(
+            levels,
+            [BudgetLevel { key: key(), available: 2, burst: 3, daily_remaining: Some(499) }]
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,6 +1,7 @@
 //! `ghl-connector sandbox` as a script uses it: one JSON line once listening, then HTTP.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
@@ -206,22 +207,23 @@ fn engine_command(dir: &std::path::Path, args: &[&str]) -> std::process::Output 
         .expect("runs")
 }
 
+/// The standard output of a command that must succeed.
+fn ok(output: std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 #[test]
 fn init_connect_apply_and_list_from_the_command_line() {
     let (_running, info) = start(&["--port", "0", "--contacts", "2"]);
     let dir = std::env::temp_dir().join(format!("ghl-cli-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
-    let ok = |output: std::process::Output| {
-        assert!(
-            output.status.success(),
-            "stdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
-
     let no_key = engine_command(&dir, &["flows", "list"]);
     assert!(!no_key.status.success());
     assert!(String::from_utf8_lossy(&no_key.stderr).contains("ghl-connector init"));
@@ -280,8 +282,8 @@ fn init_connect_apply_and_list_from_the_command_line() {
 
     let catalog: Value =
         serde_json::from_str(&ok(engine_command(&dir, &["catalog", "--json"]))).expect("json");
-    assert_eq!(catalog["actions"].as_array().map(Vec::len), Some(38));
-    assert_eq!(catalog["triggers"].as_array().map(Vec::len), Some(15));
+    assert_eq!(catalog["actions"].as_array().map(Vec::len), Some(41));
+    assert_eq!(catalog["triggers"].as_array().map(Vec::len), Some(17));
 
     // The test feature: a dry run shows the writes without sending them; a real one sends them.
     let contacts = stdout_json(&api(&info, &["get-contacts", "--param", "limit=1"]));
@@ -308,17 +310,14 @@ fn init_connect_apply_and_list_from_the_command_line() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn connect_by_oauth_through_the_authorization_page_and_a_local_callback() {
-    let (_running, info) = start(&["--port", "0", "--contacts", "2"]);
-    let dir = std::env::temp_dir().join(format!("ghl-oauth-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    assert!(engine_command(&dir, &["init"]).status.success());
+/// `connect highlevel` by OAuth with `extra` arguments, approved in the sandbox's
+/// authorization page; answers the scopes it asked for.
+fn connect_by_oauth(info: &Value, dir: &Path, extra: &[&str]) -> String {
     let oauth = &info["oauth"];
     let text = |value: &Value| value.as_str().expect("text").to_owned();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
-        .args(["connect", "highlevel", "--write", "--timeout-secs", "30"])
+        .args(["connect", "highlevel", "--timeout-secs", "30"])
+        .args(extra)
         .args([
             "--client-id",
             &text(&oauth["client_id"]),
@@ -349,7 +348,6 @@ fn connect_by_oauth_through_the_authorization_page_and_a_local_callback() {
     let authorize: url::Url = line.trim().parse().expect("an address");
     let query: std::collections::HashMap<String, String> =
         authorize.query_pairs().into_owned().collect();
-    assert_eq!(query["scope"], "contacts.readonly contacts.write");
     let mut form: Vec<(String, String)> = ["client_id", "redirect_uri", "scope", "state"]
         .iter()
         .map(|k| (k.to_string(), query[*k].clone()))
@@ -374,12 +372,60 @@ fn connect_by_oauth_through_the_authorization_page_and_a_local_callback() {
         rest.contains(&format!("to HighLevel location {}", text(&info["location_id"]))),
         "{rest}"
     );
+    query["scope"].clone()
+}
+
+#[test]
+fn connect_by_oauth_read_only_widen_when_a_flow_writes_and_reconnect_when_revoked() {
+    let (_running, info) = start(&["--port", "0", "--contacts", "2"]);
+    let text = |value: &Value| value.as_str().expect("text").to_owned();
+    let dir = std::env::temp_dir().join(format!("ghl-oauth-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    assert!(engine_command(&dir, &["init"]).status.success());
+    assert_eq!(connect_by_oauth(&info, &dir, &[]), "contacts.readonly", "read-only by default");
     let listed =
         String::from_utf8_lossy(&engine_command(&dir, &["connections", "list", "--json"]).stdout)
             .into_owned();
     let connections: Value = serde_json::from_str(&listed).expect("json");
     assert_eq!(connections[0]["auth_kind"], "oauth");
-    assert_eq!(connections[0]["scopes"], "contacts.readonly contacts.write");
+    assert_eq!(connections[0]["scopes"], "contacts.readonly");
+
+    let flow = concat!(env!("CARGO_MANIFEST_DIR"), "/../../flows/welcome.yaml");
+    let refused = engine_command(&dir, &["flows", "apply", flow]);
+    assert!(!refused.status.success(), "a writing flow needs a connection that may write");
+    let message = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(message.contains("--name highlevel --scope contacts.write"), "{message}");
+
+    let widened = connect_by_oauth(&info, &dir, &["--scope", "contacts.write"]);
+    assert_eq!(widened, "contacts.readonly contacts.write");
+    assert!(engine_command(&dir, &["flows", "apply", flow]).status.success());
     assert!(engine_command(&dir, &["connections", "test", "highlevel"]).status.success());
+
+    // The location revokes the app: the connection shows it needs reconnecting.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let revoke = format!(
+        "{}/_sandbox/locations/{}/revoke-tokens",
+        text(&info["base_url"]),
+        text(&info["location_id"])
+    );
+    runtime.block_on(async { reqwest::Client::new().post(revoke).send().await.expect("revoke") });
+    let sample = dir.join("sample.json");
+    std::fs::write(&sample, r#"{"type":"ContactCreate","id":"nobody","firstName":"Ada"}"#)
+        .expect("sample");
+    let failed = engine_command(
+        &dir,
+        &["test", "welcome-new-contacts", "--sample", sample.to_str().expect("path")],
+    );
+    assert!(!failed.status.success());
+    let shown = String::from_utf8_lossy(&failed.stdout).into_owned();
+    assert!(shown.contains("needs reconnecting"), "{shown}");
+    let listed = ok(engine_command(&dir, &["connections", "list"]));
+    assert!(listed.contains("reconnect_needed"), "{listed}");
+
+    // Connected again, it asks for what its flows need without being told.
+    assert_eq!(connect_by_oauth(&info, &dir, &[]), "contacts.readonly contacts.write");
+    let listed = ok(engine_command(&dir, &["connections", "list"]));
+    assert!(listed.contains(" connected"), "{listed}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ghl_client::{
-    Client, ClientConfig, Credentials, OAuthApp, OAuthConnection, TokenSet, TokenStore,
+    BudgetLevel, Client, ClientConfig, Credentials, LocalBudget, OAuthApp, OAuthConnection,
+    RateBudget, TokenSet, TokenStore,
 };
 use ghl_store::{ConnectionSummary, Store};
 use parking_lot::Mutex;
@@ -37,7 +38,10 @@ pub enum HighLevelSecret {
 pub enum ConnectionError {
     #[error("no connection named `{0}`; `ghl-connector connections list` shows them")]
     Missing(String),
-    #[error("connection `{name}` needs to be authorised again: {reason}")]
+    #[error(
+        "connection `{name}` needs reconnecting ({reason}): run `ghl-connector connect highlevel \
+         --name {name}`, then `ghl-connector runs replay` its dead runs"
+    )]
     ReconnectNeeded { name: String, reason: String },
     #[error("connection `{name}` is unusable: {reason}")]
     Invalid { name: String, reason: String },
@@ -110,15 +114,22 @@ pub async fn save_oauth(
     Ok(())
 }
 
-/// Clients by connection name.
+/// Clients by connection name. They share one rate budget, so connections to the same
+/// location (and app) spend one budget, as HighLevel counts it.
 pub struct Connections {
     store: Store,
     clients: Mutex<HashMap<String, Client>>,
+    budget: Arc<LocalBudget>,
 }
 
 impl Connections {
     pub fn new(store: Store) -> Self {
-        Self { store, clients: Mutex::new(HashMap::new()) }
+        Self { store, clients: Mutex::new(HashMap::new()), budget: LocalBudget::new() }
+    }
+
+    /// What is left of each location's rate budget.
+    pub fn budget_levels(&self) -> Vec<BudgetLevel> {
+        self.budget.levels()
     }
 
     pub async fn client(&self, name: &str) -> Result<Client, ConnectionError> {
@@ -171,6 +182,7 @@ impl Connections {
                 )
             }
         };
+        let config = ClientConfig { budget: Some(self.budget.clone()), ..config };
         let client = Client::new(config).map_err(|err| invalid(err.to_string()))?;
         Ok(self.clients.lock().entry(name.to_owned()).or_insert(client).clone())
     }

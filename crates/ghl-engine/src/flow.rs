@@ -2,12 +2,14 @@
 //! compiled once: unknown actions or triggers, bad jq and unknown fields are refused with the
 //! line they are on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::catalog::{action_entry, find_action, Action};
+use crate::catalog::{action_entry, find_action, Action, POLL_SOURCES};
 use crate::jq::{Program, Template};
 
 /// A flow file.
@@ -24,15 +26,47 @@ pub struct FlowSpec {
     pub steps: Vec<StepSpec>,
 }
 
-/// One of: `highlevel: ContactCreate` (a HighLevel webhook event), `manual: true`.
+/// One of: `highlevel: ContactCreate` (a HighLevel webhook event), `schedule: "*/15 * * * *"`
+/// (cron, UTC), `poll: {source, connection, every}`, `manual: true`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub highlevel: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<PollSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manual: Option<bool>,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollSpec {
+    /// `highlevel.contacts`; `ghl-connector catalog` lists the sources.
+    pub source: String,
+    pub connection: String,
+    /// How often: `30s`, `5m`, `1h` (at least 10 seconds).
+    pub every: String,
+}
+
+/// A flow's trigger, checked.
+#[derive(Debug)]
+pub enum Trigger {
+    /// A HighLevel webhook event type.
+    HighLevel(String),
+    Schedule(Box<croner::Cron>),
+    Poll {
+        source: &'static str,
+        connection: String,
+        every: Duration,
+    },
+    Manual,
+}
+
+/// The shortest polling interval: polling faster spends the location's rate budget for little.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,6 +111,7 @@ pub struct FlowError {
 #[derive(Debug)]
 pub struct Flow {
     pub spec: FlowSpec,
+    pub trigger: Trigger,
     pub filter: Option<Program>,
     pub steps: Vec<Step>,
 }
@@ -132,23 +167,8 @@ impl Flow {
         if spec.name.trim().is_empty() {
             return Err(at("name:", "the flow needs a name".into()));
         }
-        match (&spec.trigger.highlevel, spec.trigger.manual) {
-            (Some(event), None) => {
-                if !ghl_types::EventType::ALL.iter().any(|known| known.as_str() == event) {
-                    let reason = format!(
-                        "unknown HighLevel trigger `{event}`; `ghl-connector catalog` lists them"
-                    );
-                    return Err(at(event, reason));
-                }
-            }
-            (None, Some(true)) => {}
-            _ => {
-                return Err(at(
-                    "trigger:",
-                    "the trigger is one of `highlevel: <event>` or `manual: true`".into(),
-                ))
-            }
-        }
+        let trigger =
+            compile_trigger(&spec.trigger).map_err(|(needle, reason)| at(&needle, reason))?;
         let filter = spec
             .filter
             .as_deref()
@@ -210,22 +230,89 @@ impl Flow {
                 })?;
             steps.push(Step { spec: step.clone(), action, filter, input });
         }
-        Ok(Self { spec, filter, steps })
+        Ok(Self { spec, trigger, filter, steps })
     }
 
-    /// The connections the flow's steps use.
+    /// The connections the flow's trigger and steps use.
     pub fn connections(&self) -> Vec<&str> {
         let mut names: Vec<&str> =
             self.steps.iter().filter_map(|step| step.spec.connection.as_deref()).collect();
+        if let Trigger::Poll { connection, .. } = &self.trigger {
+            names.push(connection);
+        }
         names.sort_unstable();
         names.dedup();
         names
     }
 
+    /// The scopes each connection needs for the flow's trigger and steps.
+    pub fn scopes(&self) -> BTreeMap<&str, BTreeSet<&'static str>> {
+        let mut scopes: BTreeMap<&str, BTreeSet<&'static str>> = BTreeMap::new();
+        for step in &self.steps {
+            if let (Action::HighLevel(operation), Some(connection)) =
+                (step.action, step.spec.connection.as_deref())
+            {
+                scopes.entry(connection).or_default().insert(operation.scope);
+            }
+        }
+        if let Trigger::Poll { connection, .. } = &self.trigger {
+            scopes.entry(connection).or_default().insert("contacts.readonly");
+        }
+        scopes
+    }
+
     /// The HighLevel event it runs on, if any.
     pub fn event(&self) -> Option<&str> {
-        self.spec.trigger.highlevel.as_deref()
+        match &self.trigger {
+            Trigger::HighLevel(event) => Some(event),
+            _ => None,
+        }
     }
+}
+
+/// Checks a trigger; an error names what to point at in the file, and why.
+fn compile_trigger(spec: &TriggerSpec) -> Result<Trigger, (String, String)> {
+    let set = [
+        spec.highlevel.is_some(),
+        spec.schedule.is_some(),
+        spec.poll.is_some(),
+        spec.manual == Some(true),
+    ];
+    if set.iter().filter(|set| **set).count() != 1 {
+        let reason = "the trigger is one of `highlevel: <event>`, `schedule: <cron>`, \
+                      `poll: {source, connection, every}` or `manual: true`";
+        return Err(("trigger:".into(), reason.into()));
+    }
+    if let Some(event) = &spec.highlevel {
+        if !ghl_types::EventType::ALL.iter().any(|known| known.as_str() == event) {
+            let reason =
+                format!("unknown HighLevel trigger `{event}`; `ghl-connector catalog` lists them");
+            return Err((event.clone(), reason));
+        }
+        return Ok(Trigger::HighLevel(event.clone()));
+    }
+    if let Some(cron) = &spec.schedule {
+        let parsed = croner::Cron::from_str(cron)
+            .map_err(|err| ("schedule:".to_owned(), format!("schedule `{cron}`: {err}")))?;
+        return Ok(Trigger::Schedule(Box::new(parsed)));
+    }
+    if let Some(poll) = &spec.poll {
+        let Some((source, ..)) = POLL_SOURCES.iter().find(|(name, ..)| *name == poll.source) else {
+            let known: Vec<&str> = POLL_SOURCES.iter().map(|(name, ..)| *name).collect();
+            let reason =
+                format!("unknown poll source `{}` (known: {})", poll.source, known.join(", "));
+            return Err((poll.source.clone(), reason));
+        };
+        let every = humantime::parse_duration(&poll.every)
+            .map_err(|err| ("every:".to_owned(), format!("poll every `{}`: {err}", poll.every)))?;
+        if every < MIN_POLL_INTERVAL {
+            let reason =
+                format!("poll every `{}`: at least {}s", poll.every, MIN_POLL_INTERVAL.as_secs());
+            return Err(("every:".into(), reason));
+        }
+        return Ok(Trigger::Poll { source, connection: poll.connection.clone(), every });
+    }
+    Ok(Trigger::Manual)
 }
 
 /// The first line of `text` that mentions `needle` (1 when none does).
@@ -274,6 +361,39 @@ steps:
             (WELCOME.replace("    connection: highlevel\n", ""), 6, "needs a `connection`"),
             (WELCOME.replace("      completed: false\n", ""), 6, "needs the field `completed`"),
             (WELCOME.replace("filter:", "filtre:"), 4, "unknown field"),
+        ];
+        for (text, line, reason) in cases {
+            let error = Flow::parse(&text).expect_err(reason);
+            assert!(error.reason.contains(reason), "{reason}: {error}");
+            assert_eq!(error.line, line, "{reason}: {error}");
+        }
+    }
+
+    #[test]
+    fn schedule_and_poll_triggers_are_checked() {
+        let flow = |trigger: &str| {
+            format!("name: t\ntrigger:\n{trigger}\nsteps:\n  - name: log\n    action: util.log\n    input:\n      message: .trigger\n")
+        };
+        let schedule = Flow::parse(&flow("  schedule: '*/15 * * * *'")).expect("valid");
+        assert!(matches!(schedule.trigger, Trigger::Schedule(_)));
+        let poll =
+            flow("  poll:\n    source: highlevel.contacts\n    connection: hl\n    every: 5m");
+        let poll = Flow::parse(&poll).expect("valid");
+        assert!(matches!(poll.trigger, Trigger::Poll { every, .. } if every.as_secs() == 300));
+        assert_eq!(poll.connections(), ["hl"], "the poll's connection must exist too");
+        let cases = [
+            (flow("  schedule: '61 * * * *'"), 3, "schedule `61 * * * *`"),
+            (
+                flow("  poll:\n    source: highlevel.deals\n    connection: hl\n    every: 5m"),
+                4,
+                "unknown poll source",
+            ),
+            (
+                flow("  poll:\n    source: highlevel.contacts\n    connection: hl\n    every: 2s"),
+                6,
+                "at least 10s",
+            ),
+            (flow("  schedule: '* * * * *'\n  manual: true"), 2, "the trigger is one of"),
         ];
         for (text, line, reason) in cases {
             let error = Flow::parse(&text).expect_err(reason);

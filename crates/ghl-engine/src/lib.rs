@@ -5,6 +5,9 @@ pub mod catalog;
 pub mod connections;
 pub mod flow;
 pub mod jq;
+pub mod metrics;
 pub mod runner;
+mod steps;
+mod triggers;
 
 pub use runner::{Engine, EngineError, StepReport};

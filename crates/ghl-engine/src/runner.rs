@@ -6,18 +6,19 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use ghl_client::Client;
 use ghl_store::{ClaimedRun, IngestOutcome, NewEvent, RunOutcome, StepRecord, Store};
 use parking_lot::Mutex;
 use rand::Rng;
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{body_fields, path_params, Action};
+use crate::catalog::{action_entry, Action};
 use crate::connections::{ConnectionError, Connections};
 use crate::flow::{Flow, OnError, Step};
+use crate::metrics::EngineMetrics;
+use crate::steps::{delay_until, split_input, HttpRequest, Request, StepError};
 
 /// Attempts of a run before it is dead-lettered.
 pub const MAX_ATTEMPTS: i32 = 6;
@@ -33,6 +34,14 @@ pub enum EngineError {
         "flow uses connection `{0}`, which does not exist; add it with `ghl-connector connect`"
     )]
     MissingConnection(String),
+    #[error(
+        "flow uses connection `{connection}`, which was not granted {}; widen it with \
+         `ghl-connector connect highlevel --name {connection} {}` (with the app's client id and \
+         secret) and apply the flow again",
+        scopes.join(", "),
+        scopes.iter().map(|scope| format!("--scope {scope}")).collect::<Vec<_>>().join(" ")
+    )]
+    MissingScopes { connection: String, scopes: Vec<String> },
     #[error(transparent)]
     Store(#[from] ghl_store::Error),
 }
@@ -45,6 +54,9 @@ pub struct Engine {
     /// The base of the retry backoff (tests shorten it).
     retry_base: Duration,
     lease: Duration,
+    /// For `http.request` steps.
+    http: reqwest::Client,
+    metrics: EngineMetrics,
 }
 
 /// What one step of a test run did (nothing is recorded).
@@ -61,7 +73,22 @@ pub struct StepReport {
 /// What one step did.
 enum StepResult {
     Output(Value),
-    Failed { error: String, retryable: bool },
+    /// The run ends here, done (a filter step that does not hold).
+    Stop,
+    /// The run pauses until then (ms since the epoch).
+    Wait(i64),
+    Failed(StepError),
+}
+
+impl StepResult {
+    fn outcome(&self) -> &'static str {
+        match self {
+            Self::Output(_) => "done",
+            Self::Stop => "stopped",
+            Self::Wait(_) => "waiting",
+            Self::Failed(_) => "failed",
+        }
+    }
 }
 
 impl Engine {
@@ -81,6 +108,12 @@ impl Engine {
             flows: Mutex::new(HashMap::new()),
             retry_base,
             lease,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .user_agent(concat!("ghl-connector/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default(),
+            metrics: EngineMetrics::default(),
         })
     }
 
@@ -92,15 +125,52 @@ impl Engine {
         &self.connections
     }
 
-    /// Checks a flow file (and that its connections exist) and stores it.
+    pub fn metrics(&self) -> &EngineMetrics {
+        &self.metrics
+    }
+
+    /// Checks a flow file (that its connections exist and were granted the scopes its steps
+    /// need) and stores it.
     pub async fn apply_flow(&self, text: &str) -> Result<String, EngineError> {
         let flow = Flow::parse(text)?;
+        let needed = flow.scopes();
         for name in flow.connections() {
-            if self.store.connection_summary(name).await?.is_none() {
+            let Some(connection) = self.store.connection_summary(name).await? else {
                 return Err(EngineError::MissingConnection(name.to_owned()));
+            };
+            // A private integration token's scopes are chosen in HighLevel, out of sight.
+            if connection.auth_kind != "oauth" {
+                continue;
+            }
+            let granted: Vec<&str> = connection.scopes.split_whitespace().collect();
+            let missing: Vec<String> = needed
+                .get(name)
+                .into_iter()
+                .flatten()
+                .filter(|scope| !granted.contains(scope))
+                .map(|scope| (*scope).to_owned())
+                .collect();
+            if !missing.is_empty() {
+                return Err(EngineError::MissingScopes {
+                    connection: name.into(),
+                    scopes: missing,
+                });
             }
         }
         Ok(self.store.put_flow(&flow.spec.name, text, true).await?)
+    }
+
+    /// The scopes the stored flows need from a connection: what `connect` asks for, so a
+    /// connection is widened only as far as its flows write.
+    pub async fn scopes_needed(&self, connection: &str) -> Result<Vec<&'static str>, EngineError> {
+        let mut scopes = Vec::new();
+        for record in self.store.flows().await? {
+            let Ok(flow) = self.compiled(&record.id, &record.definition) else { continue };
+            scopes.extend(flow.scopes().remove(connection).into_iter().flatten());
+        }
+        scopes.sort_unstable();
+        scopes.dedup();
+        Ok(scopes)
     }
 
     /// Stores an event with one run per enabled flow it triggers, durably, once.
@@ -118,7 +188,7 @@ impl Engine {
         Ok(self.store.ingest(event, &flow_ids, None).await?)
     }
 
-    fn compiled(&self, flow_id: &str, definition: &str) -> Result<Arc<Flow>, String> {
+    pub(crate) fn compiled(&self, flow_id: &str, definition: &str) -> Result<Arc<Flow>, String> {
         if let Some((text, flow)) = self.flows.lock().get(flow_id) {
             if text == definition {
                 return Ok(flow.clone());
@@ -150,6 +220,9 @@ impl Engine {
         };
         match &outcome {
             RunOutcome::Done => tracing::info!(run = %run.id, "run done"),
+            RunOutcome::WaitUntil { at_ms } => {
+                tracing::info!(run = %run.id, until = %iso(*at_ms), "run waits")
+            }
             RunOutcome::RetryAt { error, .. } => {
                 tracing::warn!(run = %run.id, attempt = run.attempt, error = %error, "run will retry")
             }
@@ -157,6 +230,7 @@ impl Engine {
                 tracing::error!(run = %run.id, error = %error, "run dead-lettered")
             }
         }
+        self.metrics.attempt(&outcome);
         self.store.finish(&run.id, &outcome).await?;
         Ok(true)
     }
@@ -182,50 +256,66 @@ impl Engine {
 
     /// The test feature: runs a flow step by step on a sample trigger against the real
     /// connections, recording nothing. With `dry_run`, writes are shown but not sent (reads are
-    /// sent, so later steps see real data).
+    /// sent, so later steps see real data); delays are shown, not waited.
     pub async fn test_flow(&self, flow: &Flow, trigger: Value, dry_run: bool) -> Vec<StepReport> {
         let mut context = json!({ "trigger": trigger, "steps": [], "now": now_iso() });
         let mut reports = Vec::new();
-        if let Some(filter) = &flow.filter {
-            if !filter.holds(&context).unwrap_or(false) {
-                reports.push(StepReport {
-                    name: "filter".into(),
-                    status: "stopped: the flow's filter does not hold for this trigger".into(),
-                    input: None,
-                    request: None,
-                    response: None,
-                    error: None,
-                });
+        let report = |name: &str, status: &str, error: Option<String>| StepReport {
+            name: name.into(),
+            status: status.into(),
+            input: None,
+            request: None,
+            response: None,
+            error,
+        };
+        match flow.filter.as_ref().map(|filter| filter.holds(&context)) {
+            Some(Ok(false)) => {
+                let status = "stopped: the flow's filter does not hold for this trigger";
+                reports.push(report("filter", status, None));
                 return reports;
             }
+            Some(Err(error)) => {
+                reports.push(report("filter", "failed", Some(error)));
+                return reports;
+            }
+            _ => {}
         }
         for step in &flow.steps {
-            let mut report = StepReport {
-                name: step.spec.name.clone(),
-                status: "done".into(),
-                input: None,
-                request: None,
-                response: None,
-                error: None,
+            let mut report = report(&step.spec.name, "done", None);
+            let result = match step.filter.as_ref().map(|filter| filter.holds(&context)) {
+                Some(Ok(false)) => {
+                    report.status = "skipped".into();
+                    StepResult::Output(Value::Null)
+                }
+                Some(Err(error)) => {
+                    StepResult::Failed(StepError::fatal(format!("filter: {error}")))
+                }
+                _ => self.test_step(step, &context, dry_run, &mut report).await,
             };
-            let output = if step
-                .filter
-                .as_ref()
-                .is_some_and(|filter| !filter.holds(&context).unwrap_or(false))
-            {
-                report.status = "skipped".into();
-                Value::Null
-            } else {
-                self.test_step(step, &context, dry_run, &mut report).await
+            let output = match result {
+                StepResult::Output(output) => output,
+                StepResult::Stop => {
+                    report.status = "stopped: the condition does not hold".into();
+                    reports.push(report);
+                    break;
+                }
+                StepResult::Wait(until) => {
+                    report.status = format!("would wait until {}", iso(until));
+                    json!({ "until": iso(until) })
+                }
+                StepResult::Failed(error) => {
+                    report.status = "failed".into();
+                    report.error = Some(error.message);
+                    reports.push(report);
+                    if step.spec.on_error != OnError::Continue {
+                        break;
+                    }
+                    push_output(&mut context, Value::Null);
+                    continue;
+                }
             };
-            let failed = report.error.is_some();
             reports.push(report);
-            if failed && step.spec.on_error != OnError::Continue {
-                break;
-            }
-            if let Some(steps) = context["steps"].as_array_mut() {
-                steps.push(output);
-            }
+            push_output(&mut context, output);
         }
         reports
     }
@@ -236,46 +326,38 @@ impl Engine {
         context: &Value,
         dry_run: bool,
         report: &mut StepReport,
-    ) -> Value {
+    ) -> StepResult {
         let input = match evaluate_input(step, context) {
             Ok(input) => input,
-            Err(error) => {
-                report.status = "failed".into();
-                report.error = Some(error);
-                return Value::Null;
-            }
+            Err(error) => return StepResult::Failed(StepError::fatal(error)),
         };
         report.input = Some(input.clone());
-        let Action::HighLevel(operation) = step.action else {
-            report.response = Some(input.clone());
-            return input;
-        };
-        let connection = step.spec.connection.clone().unwrap_or_default();
-        let client = match self.connections.client(&connection).await {
-            Ok(client) => client,
-            Err(err) => {
-                report.status = "failed".into();
-                report.error = Some(err.to_string());
-                return Value::Null;
+        let request = match self.local_work(step, &input) {
+            Ok(Some(result)) => {
+                if let StepResult::Output(output) = &result {
+                    report.response = Some(output.clone());
+                }
+                return result;
             }
+            Ok(None) => match self.prepare(step, input, None).await {
+                Ok(request) => request,
+                Err(error) => return StepResult::Failed(error),
+            },
+            Err(error) => return StepResult::Failed(error),
         };
-        let (params, body) = split_input(operation, &client, input);
-        report.request = Some(json!({ "operation": operation.id, "params": params, "body": body }));
-        if dry_run && crate::catalog::action_entry(step.action).writes {
+        report.request = Some(request.describe());
+        if dry_run && action_entry(step.action).writes {
             report.status = "dry run: not sent".into();
-            return Value::Null;
+            return StepResult::Output(Value::Null);
         }
-        let borrowed: Vec<(&str, &str)> =
-            params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        match client.call(operation.id, &borrowed, body.as_ref()).await {
+        match request.send(&self.http).await {
             Ok(answer) => {
                 report.response = Some(answer.clone());
-                answer
+                StepResult::Output(answer)
             }
-            Err(err) => {
-                report.status = "failed".into();
-                report.error = Some(err.to_string());
-                Value::Null
+            Err(error) => {
+                self.note_reconnect(&error).await;
+                StepResult::Failed(error)
             }
         }
     }
@@ -291,7 +373,7 @@ impl Engine {
                 }
             },
             Ok(None) => return RunOutcome::Dead { error: "the flow was deleted".into() },
-            Err(err) => return self.retry(run, format!("store: {err}")),
+            Err(err) => return self.retry(run, format!("store: {err}"), None),
         };
         let mut context = json!({ "trigger": run.payload, "steps": [], "now": now_iso() });
         if let Some(filter) = &flow.filter {
@@ -302,37 +384,46 @@ impl Engine {
             }
         }
         for (index, step) in flow.steps.iter().enumerate() {
-            let output = match self.run_step(run, index, step, &context).await {
-                Ok(StepResult::Output(output)) => output,
-                Ok(StepResult::Failed { error, retryable }) => match step.spec.on_error {
-                    OnError::Continue => Value::Null,
-                    OnError::Retry if retryable => {
-                        return self.retry(run, format!("step `{}`: {error}", step.spec.name))
-                    }
-                    _ => {
-                        return RunOutcome::Dead {
-                            error: format!("step `{}`: {error}", step.spec.name),
-                        }
-                    }
-                },
-                Err(err) => return self.retry(run, format!("store: {err}")),
-            };
-            if let Some(steps) = context["steps"].as_array_mut() {
-                steps.push(output);
+            let started = Instant::now();
+            let result = self.run_step(run, index, step, &context).await;
+            if let Ok(result) = &result {
+                self.metrics.step(&step.spec.action, result.outcome(), started.elapsed());
             }
+            let output = match result {
+                Ok(StepResult::Output(output)) => output,
+                Ok(StepResult::Stop) => return RunOutcome::Done,
+                Ok(StepResult::Wait(at_ms)) => return RunOutcome::WaitUntil { at_ms },
+                Ok(StepResult::Failed(error)) => {
+                    let message = format!("step `{}`: {}", step.spec.name, error.message);
+                    match step.spec.on_error {
+                        OnError::Continue => Value::Null,
+                        OnError::Retry if error.retryable => {
+                            return self.retry(run, message, error.retry_after)
+                        }
+                        _ => return RunOutcome::Dead { error: message },
+                    }
+                }
+                Err(err) => return self.retry(run, format!("store: {err}"), None),
+            };
+            push_output(&mut context, output);
         }
         RunOutcome::Done
     }
 
-    fn retry(&self, run: &ClaimedRun, error: String) -> RunOutcome {
-        if run.attempt >= MAX_ATTEMPTS {
-            return RunOutcome::Dead { error: format!("{error} (after {} attempts)", run.attempt) };
+    /// Tries again later with exponential backoff and jitter (never sooner than the other
+    /// side asked), or dead-letters the run when its attempts are spent. Waits on delay steps
+    /// are not attempts.
+    fn retry(&self, run: &ClaimedRun, error: String, retry_after: Option<Duration>) -> RunOutcome {
+        let attempts = run.attempt - run.waits;
+        if attempts >= MAX_ATTEMPTS {
+            return RunOutcome::Dead { error: format!("{error} (after {attempts} attempts)") };
         }
         let ceiling = self
             .retry_base
-            .saturating_mul(2u32.saturating_pow(run.attempt as u32))
+            .saturating_mul(2u32.saturating_pow(attempts.max(1) as u32))
             .min(Duration::from_secs(600));
         let delay = ceiling.mul_f64(rand::thread_rng().gen_range(0.5..=1.0));
+        let delay = delay.max(retry_after.unwrap_or_default());
         RunOutcome::RetryAt { at_ms: ghl_store::now_ms() + delay.as_millis() as i64, error }
     }
 
@@ -358,134 +449,203 @@ impl Engine {
         };
         let effect_key = format!("{}:{index}", run.id);
         if let Some(result) = self.store.effect(&effect_key).await? {
+            if let Some(until) = still_waiting(step, &result) {
+                return Ok(StepResult::Wait(until));
+            }
             // Applied on an earlier attempt: not again.
             record.status = "already_applied".into();
-            record.response = Some(result.clone());
-            self.store.record_step(&record, None).await?;
-            return Ok(StepResult::Output(result));
+            return self.finish_step(record, started, result, None).await;
         }
-        if let Some(filter) = &step.filter {
-            if !filter.holds(context).unwrap_or(false) {
+        match step.filter.as_ref().map(|filter| filter.holds(context)) {
+            Some(Ok(false)) => {
                 record.status = "skipped".into();
-                self.store.record_step(&record, None).await?;
-                return Ok(StepResult::Output(Value::Null));
+                return self.finish_step(record, started, Value::Null, None).await;
             }
+            Some(Err(error)) => {
+                let error = StepError::fatal(format!("filter: {error}"));
+                return self.fail(record, started, error).await;
+            }
+            _ => {}
         }
         let input = match evaluate_input(step, context) {
             Ok(input) => input,
-            Err(error) => return self.fail(record, started, error, false).await,
+            Err(error) => return self.fail(record, started, StepError::fatal(error)).await,
         };
         record.input = Some(input.clone());
-        match step.action {
-            Action::Log => {
-                tracing::info!(run = %run.id, step = %step.spec.name, message = %input["message"], "flow log");
-                record.response = Some(input.clone());
-                record.duration_ms = started.elapsed().as_millis() as i64;
-                self.store.record_step(&record, None).await?;
-                Ok(StepResult::Output(input))
+        if step.action == Action::Log {
+            tracing::info!(run = %run.id, step = %step.spec.name, message = %input["message"], "flow log");
+        }
+        match self.local_work(step, &input) {
+            Ok(Some(StepResult::Output(output))) => {
+                self.finish_step(record, started, output, None).await
             }
-            Action::HighLevel(operation) => {
-                let connection = step.spec.connection.clone().unwrap_or_default();
-                let client = match self.connections.client(&connection).await {
-                    Ok(client) => client,
-                    Err(err) => {
-                        let retryable = matches!(err, ConnectionError::Store(_));
-                        return self.fail(record, started, err.to_string(), retryable).await;
-                    }
-                };
-                let writes = crate::catalog::action_entry(step.action).writes;
-                // A write repeats the intent of its first attempt (its inputs may depend on
-                // the time); the intent is recorded before it is sent.
-                let earlier = match (writes, run.attempt > 1) {
-                    (true, true) => self.store.first_request(&run.id, index as i32).await?,
-                    _ => None,
-                };
-                let (params, body) = match earlier.as_ref().and_then(request_parts) {
-                    Some(parts) => parts,
-                    None => split_input(operation, &client, input),
-                };
-                record.request =
-                    Some(json!({ "operation": operation.id, "params": params, "body": body }));
-                if writes {
-                    record.status = "sending".into();
-                    self.store.record_step(&record, None).await?;
-                    record.status = "done".into();
-                }
-                let borrowed: Vec<(&str, &str)> =
-                    params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                // A create retried after a crash: find what the lost attempt created first.
-                if run.attempt > 1 && Client::is_create(operation.id) {
-                    let since = UNIX_EPOCH + Duration::from_millis(run.created_at.max(0) as u64);
-                    let since =
-                        since.checked_sub(Duration::from_secs(5)).unwrap_or(SystemTime::UNIX_EPOCH);
-                    if let Ok(Some(found)) =
-                        client.find_created(operation.id, &borrowed, body.as_ref(), since).await
-                    {
-                        record.status = "recovered".into();
-                        return self
-                            .succeed(record, started, found, writes.then_some(effect_key))
-                            .await;
-                    }
-                }
-                match client.call(operation.id, &borrowed, body.as_ref()).await {
-                    Ok(answer) => {
-                        self.succeed(record, started, answer, writes.then_some(effect_key)).await
-                    }
-                    Err(err) => {
-                        if let ghl_client::Error::ReconnectNeeded { reason } = &err {
-                            let _ =
-                                self.connections.mark_reconnect_needed(&connection, reason).await;
-                        }
-                        let retryable = err.is_retryable();
-                        self.fail(record, started, err.to_string(), retryable).await
-                    }
-                }
+            Ok(Some(StepResult::Wait(until))) => {
+                // The time to wait until is an effect: a retry or resumption keeps it.
+                let result = json!({ "until": iso(until) });
+                record.status = "waiting".into();
+                self.finish_step(record, started, result, Some(&effect_key)).await?;
+                Ok(StepResult::Wait(until))
+            }
+            Ok(Some(StepResult::Stop)) => {
+                record.status = "stopped".into();
+                self.finish_step(record, started, Value::Null, None).await?;
+                Ok(StepResult::Stop)
+            }
+            Ok(Some(StepResult::Failed(error))) | Err(error) => {
+                self.fail(record, started, error).await
+            }
+            Ok(None) => self.run_request(run, index, step, input, record, started).await,
+        }
+    }
+
+    /// A step that sends a request: a write records its intent before it is sent and repeats
+    /// it on retry; a create lost in a crash is looked up before it is sent again.
+    async fn run_request(
+        &self,
+        run: &ClaimedRun,
+        index: usize,
+        step: &Step,
+        input: Value,
+        mut record: StepRecord,
+        started: Instant,
+    ) -> Result<StepResult, ghl_store::Error> {
+        let effect_key = format!("{}:{index}", run.id);
+        let writes = action_entry(step.action).writes;
+        let mut request = match self.prepare(step, input, Some(&effect_key)).await {
+            Ok(request) => request,
+            Err(error) => return self.fail(record, started, error).await,
+        };
+        if writes && run.attempt > 1 {
+            if let Some(earlier) = self.store.first_request(&run.id, index as i32).await? {
+                request = request.repeat(&earlier);
+            }
+        }
+        record.request = Some(request.describe());
+        if writes {
+            record.status = "sending".into();
+            self.store.record_step(&record, None).await?;
+            record.status = "done".into();
+        }
+        if run.attempt > 1 {
+            if let Some(found) = request.find_created(run.created_at).await {
+                record.status = "recovered".into();
+                return self.finish_step(record, started, found, Some(&effect_key)).await;
+            }
+        }
+        match request.send(&self.http).await {
+            Ok(answer) => {
+                let effect = writes.then_some(effect_key.as_str());
+                self.finish_step(record, started, answer, effect).await
+            }
+            Err(error) => {
+                self.note_reconnect(&error).await;
+                self.fail(record, started, error).await
             }
         }
     }
 
-    async fn succeed(
+    /// A connection that needs re-authorising is marked so, for the CLI, the API and the
+    /// runs to show.
+    async fn note_reconnect(&self, error: &StepError) {
+        if let Some(connection) = &error.reconnect {
+            if let Err(err) =
+                self.connections.mark_reconnect_needed(connection, &error.message).await
+            {
+                tracing::warn!(connection = %connection, error = %err, "cannot mark the connection");
+            }
+        }
+    }
+
+    /// What a step that sends nothing does; `None` for steps that send a request.
+    fn local_work(&self, step: &Step, input: &Value) -> Result<Option<StepResult>, StepError> {
+        Ok(Some(match step.action {
+            Action::Log => StepResult::Output(input.clone()),
+            Action::Filter if input["condition"] == Value::Bool(true) => {
+                StepResult::Output(input.clone())
+            }
+            Action::Filter => StepResult::Stop,
+            Action::Delay => {
+                let now = ghl_store::now_ms();
+                let until = delay_until(input, now).map_err(StepError::fatal)?;
+                if until > now {
+                    StepResult::Wait(until)
+                } else {
+                    StepResult::Output(json!({ "until": iso(until) }))
+                }
+            }
+            Action::HighLevel(_) | Action::Http => return Ok(None),
+        }))
+    }
+
+    /// The request a step sends. A write over plain HTTP carries `idempotency_key` (the
+    /// step's effect key) unless the flow sets one, so servers that honour it apply it once.
+    async fn prepare(
+        &self,
+        step: &Step,
+        input: Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Request, StepError> {
+        let Action::HighLevel(operation) = step.action else {
+            let mut request = HttpRequest::from_input(&input).map_err(StepError::fatal)?;
+            let has_key =
+                request.headers.keys().any(|name| name.eq_ignore_ascii_case(IDEMPOTENCY_KEY));
+            if let Some(key) = idempotency_key.filter(|_| request.writes() && !has_key) {
+                request.headers.insert(IDEMPOTENCY_KEY.into(), key.into());
+            }
+            return Ok(Request::Http(request));
+        };
+        let connection = step.spec.connection.clone().unwrap_or_default();
+        let client = self.connections.client(&connection).await.map_err(|err| {
+            let retryable = matches!(err, ConnectionError::Store(_));
+            StepError { retryable, ..StepError::fatal(err.to_string()) }
+        })?;
+        let (params, body) = split_input(operation, &client, input);
+        Ok(Request::HighLevel { client, connection, operation, params, body })
+    }
+
+    /// Records a step that ended well (and the effect it applied, in the same transaction).
+    async fn finish_step(
         &self,
         mut record: StepRecord,
         started: Instant,
-        answer: Value,
-        effect_key: Option<String>,
+        output: Value,
+        effect_key: Option<&str>,
     ) -> Result<StepResult, ghl_store::Error> {
-        record.response = Some(answer.clone());
+        record.response = Some(output.clone());
         record.duration_ms = started.elapsed().as_millis() as i64;
-        self.store.record_step(&record, effect_key.as_deref().map(|key| (key, &answer))).await?;
-        Ok(StepResult::Output(answer))
+        self.store.record_step(&record, effect_key.map(|key| (key, &output))).await?;
+        Ok(StepResult::Output(output))
     }
 
     async fn fail(
         &self,
         mut record: StepRecord,
         started: Instant,
-        error: String,
-        retryable: bool,
+        error: StepError,
     ) -> Result<StepResult, ghl_store::Error> {
         record.status = "failed".into();
-        record.error = Some(error.clone());
+        record.error = Some(error.message.clone());
         record.duration_ms = started.elapsed().as_millis() as i64;
         self.store.record_step(&record, None).await?;
-        Ok(StepResult::Failed { error, retryable })
+        Ok(StepResult::Failed(error))
     }
 }
 
-/// A request's path and query parameters, and its body.
-type RequestParts = (Vec<(String, String)>, Option<Value>);
+const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
-/// The parameters and body of a recorded request.
-fn request_parts(request: &Value) -> Option<RequestParts> {
-    let params = request.get("params")?.as_array()?;
-    let params = params
-        .iter()
-        .filter_map(|pair| {
-            Some((pair.get(0)?.as_str()?.to_owned(), pair.get(1)?.as_str()?.to_owned()))
-        })
-        .collect();
-    let body = request.get("body").filter(|body| !body.is_null()).cloned();
-    Some((params, body))
+/// The time a delay step still waits until, if it has not come yet.
+fn still_waiting(step: &Step, result: &Value) -> Option<i64> {
+    if step.action != Action::Delay {
+        return None;
+    }
+    let until = chrono::DateTime::parse_from_rfc3339(result["until"].as_str()?).ok()?;
+    Some(until.timestamp_millis()).filter(|until| *until > ghl_store::now_ms())
+}
+
+fn push_output(context: &mut Value, output: Value) {
+    if let Some(steps) = context["steps"].as_array_mut() {
+        steps.push(output);
+    }
 }
 
 fn evaluate_input(step: &Step, context: &Value) -> Result<Value, String> {
@@ -499,34 +659,13 @@ fn evaluate_input(step: &Step, context: &Value) -> Result<Value, String> {
     Ok(Value::Object(input))
 }
 
-/// Path and query fields become parameters, the rest the body; `locationId` comes from the
-/// connection where the operation takes it and the flow does not set it.
-fn split_input(operation: &ghl_types::Operation, client: &Client, input: Value) -> RequestParts {
-    let Value::Object(mut fields) = input else { return (Vec::new(), None) };
-    let mut params = Vec::new();
-    let text = |value: Value| match value {
-        Value::String(text) => text,
-        other => other.to_string(),
-    };
-    for name in
-        path_params(operation).iter().map(String::as_str).chain(operation.query.iter().copied())
-    {
-        if let Some(value) = fields.remove(name) {
-            params.push((name.to_owned(), text(value)));
-        } else if name == "locationId" {
-            params.push((name.to_owned(), client.location_id().to_owned()));
-        }
-    }
-    let (body_fields, _) = body_fields(operation);
-    if body_fields.is_empty() && fields.is_empty() {
-        return (params, operation.request_schema.map(|_| json!({})));
-    }
-    if operation.body_has_location && !fields.contains_key("locationId") {
-        fields.insert("locationId".into(), client.location_id().into());
-    }
-    (params, Some(Value::Object(fields)))
+fn now_iso() -> String {
+    iso(ghl_store::now_ms())
 }
 
-fn now_iso() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+/// Milliseconds since the epoch as an RFC 3339 date-time.
+pub(crate) fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

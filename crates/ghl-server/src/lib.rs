@@ -1,11 +1,10 @@
 //! The connector's HTTP side: `POST /webhooks/highlevel` (verified, stored durably before the
-//! 2xx), the JSON REST API under `/api` (admin token), `/healthz`, `/metrics`, and the
-//! workers that execute runs. `serve` runs them all on a listener it is given until the
+//! 2xx), the JSON REST API under `/api` (admin token), `/healthz`, `/metrics`, the workers
+//! that execute runs and the loop that fires schedule and polling triggers. `serve` runs them all on a listener it is given until the
 //! shutdown token is cancelled.
 
 pub mod webhook_signature;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,14 +15,23 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use ghl_engine::metrics::OutcomeLabels;
 use ghl_engine::Engine;
 use ghl_store::{IngestOutcome, NewEvent, RunFilter};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::webhook_signature::{Inbound, WebhookKeys};
+
+/// How often schedule and polling triggers are looked at.
+const TRIGGER_PERIOD: Duration = Duration::from_secs(1);
 
 pub struct ServerConfig {
     pub webhook_keys: WebhookKeys,
@@ -39,14 +47,38 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     keys: WebhookKeys,
     admin_token: String,
-    pub metrics: Metrics,
+    metrics: Metrics,
 }
 
-#[derive(Default)]
-pub struct Metrics {
-    pub webhooks_stored: AtomicU64,
-    pub webhooks_duplicate: AtomicU64,
-    pub webhooks_rejected: AtomicU64,
+/// The server's metrics, with the engine's registered beside them.
+struct Metrics {
+    registry: Registry,
+    webhooks: Family<OutcomeLabels, Counter>,
+    runs: Family<StatusLabels, Gauge>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: String,
+}
+
+/// Every status a run can have, so a status nobody is in reads 0, not its last count.
+const RUN_STATUSES: [&str; 5] = ["queued", "running", "waiting", "done", "dead"];
+
+impl Metrics {
+    fn new(engine: &Engine) -> Self {
+        let mut registry = Registry::default();
+        let webhooks = Family::<OutcomeLabels, Counter>::default();
+        registry.register("ghl_webhooks", "Webhook deliveries by outcome", webhooks.clone());
+        let runs = Family::<StatusLabels, Gauge>::default();
+        registry.register("ghl_runs", "Runs by status (queued: the queue depth)", runs.clone());
+        engine.metrics().register(&mut registry);
+        Self { registry, webhooks, runs }
+    }
+
+    fn webhook(&self, outcome: &str) {
+        self.webhooks.get_or_create(&OutcomeLabels { outcome: outcome.into() }).inc();
+    }
 }
 
 /// Serves until `shutdown`; in-flight requests finish, workers stop between runs.
@@ -60,11 +92,13 @@ pub async fn serve(
         engine: engine.clone(),
         keys: config.webhook_keys,
         admin_token: config.admin_token,
-        metrics: Metrics::default(),
+        metrics: Metrics::new(&engine),
     });
-    let workers: Vec<_> = (0..config.workers)
+    let mut workers: Vec<_> = (0..config.workers)
         .map(|_| tokio::spawn(engine.clone().work(shutdown.clone(), config.worker_idle)))
         .collect();
+    workers
+        .push(tokio::spawn(engine.clone().fire_triggers_until(shutdown.clone(), TRIGGER_PERIOD)));
     let server = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let result = server.await;
@@ -108,7 +142,7 @@ async fn highlevel_webhook(
     let verified = match inbound.verify(&state.keys, chrono::Utc::now().timestamp()) {
         Ok(verified) => verified,
         Err(rejection) => {
-            state.metrics.webhooks_rejected.fetch_add(1, Ordering::Relaxed);
+            state.metrics.webhook("rejected");
             tracing::warn!(reason = rejection.reason(), "webhook rejected");
             return problem(StatusCode::UNAUTHORIZED, rejection.reason());
         }
@@ -122,11 +156,11 @@ async fn highlevel_webhook(
     };
     match state.engine.ingest(&event).await {
         Ok(IngestOutcome::Stored { run_ids, .. }) => {
-            state.metrics.webhooks_stored.fetch_add(1, Ordering::Relaxed);
+            state.metrics.webhook("stored");
             (StatusCode::OK, Json(json!({ "stored": true, "runs": run_ids.len() }))).into_response()
         }
         Ok(IngestOutcome::Duplicate) => {
-            state.metrics.webhooks_duplicate.fetch_add(1, Ordering::Relaxed);
+            state.metrics.webhook("duplicate");
             (StatusCode::OK, Json(json!({ "stored": false, "duplicate": true }))).into_response()
         }
         // Not stored: 429 is the one answer HighLevel retries.
@@ -225,26 +259,23 @@ async fn catalog() -> Json<Value> {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-    let mut text = String::new();
-    text.push_str("# TYPE ghl_webhooks_total counter\n");
-    for (outcome, counter) in [
-        ("stored", &state.metrics.webhooks_stored),
-        ("duplicate", &state.metrics.webhooks_duplicate),
-        ("rejected", &state.metrics.webhooks_rejected),
-    ] {
-        text.push_str(&format!("ghl_webhooks_total{{outcome=\"{outcome}\"}} {}\n", load(counter)));
-    }
-    text.push_str("# TYPE ghl_runs gauge\n");
-    match state.engine.store().run_counts().await {
-        Ok(counts) => {
-            for (status, count) in counts {
-                text.push_str(&format!("ghl_runs{{status=\"{status}\"}} {count}\n"));
-            }
-        }
+    let counts = match state.engine.store().run_counts().await {
+        Ok(counts) => counts,
         Err(err) => return server_error(err),
+    };
+    let metrics = &state.metrics;
+    for status in RUN_STATUSES {
+        let count = counts.iter().find(|(name, _)| name == status).map_or(0, |(_, n)| *n);
+        metrics.runs.get_or_create(&StatusLabels { status: status.into() }).set(count);
     }
-    ([("content-type", "text/plain; version=0.0.4")], text).into_response()
+    state.engine.metrics().read_budgets(state.engine.connections());
+    let mut text = String::new();
+    if let Err(err) = prometheus_client::encoding::text::encode(&mut text, &metrics.registry) {
+        tracing::error!(error = %err, "cannot encode the metrics");
+        return problem(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the metrics");
+    }
+    ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+        .into_response()
 }
 
 async fn openapi() -> Json<Value> {

@@ -197,6 +197,20 @@ async fn delivered_twice_run_once(running: Running) {
         .expect("text");
     assert!(metrics.contains("ghl_webhooks_total{outcome=\"stored\"} 40"), "{metrics}");
     assert!(metrics.contains("ghl_webhooks_total{outcome=\"duplicate\"} 40"), "{metrics}");
+    for line in [
+        "ghl_runs{status=\"done\"} 20",
+        "ghl_runs{status=\"queued\"} 0",
+        "ghl_run_attempts_total{outcome=\"done\"} 20",
+        "ghl_step_duration_seconds_count{action=\"highlevel.create-task\",outcome=\"done\"} 20",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
+    let budget = metrics
+        .lines()
+        .find(|line| line.starts_with("ghl_rate_budget_available{"))
+        .unwrap_or_else(|| panic!("the rate budget in:\n{metrics}"));
+    let available: f64 = budget.rsplit(' ').next().and_then(|n| n.parse().ok()).expect("number");
+    assert!(available > 0.0, "{budget}");
     let runs = running
         .http
         .get(format!("{}/api/runs", running.server_url))

@@ -294,6 +294,12 @@ impl Store {
         row.map(|row| parse_json(&row, "result")).transpose()
     }
 
+    /// Sets a cursor outside any ingest (a schedule's starting point, say).
+    pub async fn set_cursor(&self, name: &str, value: &str) -> Result<()> {
+        sqlx::query(SET_CURSOR).bind(name).bind(value).bind(now_ms()).execute(&self.pool).await?;
+        Ok(())
+    }
+
     pub async fn cursor(&self, name: &str) -> Result<Option<String>> {
         let row = sqlx::query("SELECT value FROM cursors WHERE name = $1")
             .bind(name)
@@ -302,6 +308,10 @@ impl Store {
         Ok(row.map(|row| row.try_get("value")).transpose()?)
     }
 }
+
+pub(crate) const SET_CURSOR: &str =
+    "INSERT INTO cursors (name, value, updated_at) VALUES ($1, $2, $3)
+     ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
 
 /// A pool for administration outside any store (tests create PostgreSQL schemas with it).
 pub async fn admin_pool(url: &str) -> Result<AnyPool> {

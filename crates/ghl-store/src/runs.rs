@@ -40,8 +40,10 @@ pub struct ClaimedRun {
     pub event_id: String,
     pub event_type: String,
     pub payload: Value,
-    /// This claim's attempt number, from 1.
+    /// This claim's number, from 1.
     pub attempt: i32,
+    /// Claims that ended in a wait (a delay step), not a failure.
+    pub waits: i32,
     /// When the run was enqueued (ms since the epoch).
     pub created_at: i64,
 }
@@ -49,8 +51,17 @@ pub struct ClaimedRun {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunOutcome {
     Done,
-    RetryAt { at_ms: i64, error: String },
-    Dead { error: String },
+    RetryAt {
+        at_ms: i64,
+        error: String,
+    },
+    /// Paused on a delay step until `at_ms`; not a failure.
+    WaitUntil {
+        at_ms: i64,
+    },
+    Dead {
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -134,15 +145,12 @@ impl Store {
             run_ids.push(run_id);
         }
         if let Some((name, value)) = cursor {
-            sqlx::query(
-                "INSERT INTO cursors (name, value, updated_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            )
-            .bind(name)
-            .bind(value)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(crate::SET_CURSOR)
+                .bind(name)
+                .bind(value)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(IngestOutcome::Stored { event_id, run_ids })
@@ -158,9 +166,9 @@ impl Store {
         let sql = format!(
             "UPDATE runs SET status = 'running', attempts = attempts + 1, locked_until = $1, updated_at = $2
              WHERE id = (SELECT id FROM runs
-                         WHERE (status = 'queued' AND run_after <= $3) OR (status = 'running' AND locked_until < $4)
+                         WHERE (status IN ('queued', 'waiting') AND run_after <= $3) OR (status = 'running' AND locked_until < $4)
                          ORDER BY run_after LIMIT 1 {lock})
-             RETURNING id, flow_id, event_id, attempts, created_at"
+             RETURNING id, flow_id, event_id, attempts, waits, created_at"
         );
         let row = sqlx::query(&sql)
             .bind(now + lease.as_millis() as i64)
@@ -182,6 +190,7 @@ impl Store {
             event_type: event.try_get("event_type")?,
             payload: parse_json(&event, "payload")?,
             attempt: row.try_get("attempts")?,
+            waits: row.try_get("waits")?,
             created_at: row.try_get("created_at")?,
         }))
     }
@@ -213,17 +222,20 @@ impl Store {
 
     pub async fn finish(&self, run_id: &str, outcome: &RunOutcome) -> Result<()> {
         let now = now_ms();
-        let (status, run_after, error) = match outcome {
-            RunOutcome::Done => ("done", now, None),
-            RunOutcome::RetryAt { at_ms, error } => ("queued", *at_ms, Some(error.as_str())),
-            RunOutcome::Dead { error } => ("dead", now, Some(error.as_str())),
+        let (status, run_after, error, waited) = match outcome {
+            RunOutcome::Done => ("done", now, None, 0),
+            RunOutcome::RetryAt { at_ms, error } => ("queued", *at_ms, Some(error.as_str()), 0),
+            RunOutcome::WaitUntil { at_ms } => ("waiting", *at_ms, None, 1),
+            RunOutcome::Dead { error } => ("dead", now, Some(error.as_str()), 0),
         };
         sqlx::query(
-            "UPDATE runs SET status = $1, run_after = $2, last_error = $3, locked_until = NULL, updated_at = $4 WHERE id = $5",
+            "UPDATE runs SET status = $1, run_after = $2, last_error = $3, waits = waits + $4, locked_until = NULL,
+                 updated_at = $5 WHERE id = $6",
         )
         .bind(status)
         .bind(run_after)
         .bind(error)
+        .bind(waited)
         .bind(now)
         .bind(run_id)
         .execute(self.pool())

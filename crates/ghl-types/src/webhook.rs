@@ -61,4 +61,63 @@ impl EventType {
             Self::AppointmentDelete => "AppointmentDelete",
         }
     }
+
+    /// The fields of the event's payload, from its schema in HighLevel's webhook docs: the
+    /// top-level fields, and one level into objects (`appointment.id`).
+    pub fn fields(self) -> Vec<String> {
+        let doc = match self {
+            Self::ContactCreate => {
+                include_str!("../../../specs/highlevel/docs/webhook-events/ContactCreate.md")
+            }
+            Self::ContactUpdate => {
+                include_str!("../../../specs/highlevel/docs/webhook-events/ContactUpdate.md")
+            }
+            Self::ContactDelete => {
+                include_str!("../../../specs/highlevel/docs/webhook-events/ContactDelete.md")
+            }
+            Self::ContactTagUpdate => {
+                include_str!("../../../specs/highlevel/docs/webhook-events/ContactTagUpdate.md")
+            }
+            Self::ContactDndUpdate => {
+                include_str!("../../../specs/highlevel/docs/webhook-events/ContactDndUpdate.md")
+            }
+            Self::NoteCreate => {
+                include_str!("../../../specs/highlevel/docs/webhook-events/NoteCreate.md")
+            }
+            Self::NoteUpdate => {
+                include_str!("../../../specs/highlevel/docs/webhook-events/NoteUpdate.md")
+            }
+            Self::NoteDelete => {
+                include_str!("../../../specs/highlevel/docs/webhook-events/NoteDelete.md")
+            }
+            Self::TaskCreate => {
+                include_str!("../../../specs/highlevel/docs/webhook-events/TaskCreate.md")
+            }
+            Self::TaskComplete => {
+                include_str!("../../../specs/highlevel/docs/webhook-events/TaskComplete.md")
+            }
+            Self::TaskDelete => {
+                include_str!("../../../specs/highlevel/docs/webhook-events/TaskDelete.md")
+            }
+            Self::AppointmentCreate => {
+                include_str!("../../../specs/highlevel/docs/webhook-events/AppointmentCreate.md")
+            }
+            Self::AppointmentUpdate => {
+                include_str!("../../../specs/highlevel/docs/webhook-events/AppointmentUpdate.md")
+            }
+            Self::AppointmentDelete => {
+                include_str!("../../../specs/highlevel/docs/webhook-events/AppointmentDelete.md")
+            }
+        };
+        schema_fields(doc)
+    }
+}
+
+/// The fields of the `json json_schema` block of a webhook doc.
+fn schema_fields(doc: &str) -> Vec<String> {
+    doc.split_once("```json json_schema")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .and_then(|(block, _)| serde_json::from_str::<serde_json::Value>(block).ok())
+        .map(|schema| crate::spec_rules::fields_two_deep(&schema, &schema))
+        .unwrap_or_default()
 }

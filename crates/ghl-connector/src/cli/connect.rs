@@ -36,9 +36,13 @@ pub struct ConnectArgs {
     /// The token endpoint (OAuth); `<base-url>/oauth/token` when not given.
     #[arg(long)]
     token_url: Option<url::Url>,
-    /// Ask to write contacts too; by default a connection can only read.
+    /// Ask to write contacts too. By default a connection can read contacts, plus what the
+    /// applied flows that use it need.
     #[arg(long)]
     write: bool,
+    /// Ask for this scope too (`contacts.write`, `calendars/events.write`); repeatable.
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
     /// Port of the local callback the authorization page redirects to; 0 picks a free one.
     #[arg(long, default_value_t = 0)]
     callback_port: u16,
@@ -109,9 +113,14 @@ async fn oauth(args: &ConnectArgs, store: &ghl_store::Store) -> anyhow::Result<S
         token_url,
         redirect_uri: redirect,
     };
-    let scopes: &[&str] =
-        if args.write { &["contacts.readonly", "contacts.write"] } else { &["contacts.readonly"] };
-    let request = app.authorization_request(scopes);
+    let flows_need = ghl_engine::Engine::new(store.clone()).scopes_needed(&args.name).await?;
+    let mut scopes: Vec<&str> = vec!["contacts.readonly"];
+    scopes.extend(flows_need);
+    scopes.extend(args.write.then_some("contacts.write"));
+    scopes.extend(args.scopes.iter().map(String::as_str));
+    scopes.sort_unstable();
+    scopes.dedup();
+    let request = app.authorization_request(&scopes);
     println!("Open this address, choose the location and approve:\n{}", request.url);
     std::io::stdout().flush()?;
 

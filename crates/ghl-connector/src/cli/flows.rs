@@ -156,11 +156,14 @@ pub fn catalog(json: bool) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    println!("Triggers:");
+    println!("Triggers (and the fields of .trigger):");
     for trigger in triggers {
         println!("  {:<34} {}", trigger.trigger, trigger.summary);
+        if !trigger.output.is_empty() {
+            println!("  {:<34}   -> {}", "", trigger.output.join(", "));
+        }
     }
-    println!("Actions (input fields; * required):");
+    println!("Actions (input fields, * required; -> output fields):");
     for action in actions {
         let fields: Vec<String> =
             action
@@ -175,6 +178,9 @@ pub fn catalog(json: bool) -> anyhow::Result<()> {
                 })
                 .collect();
         println!("  {:<44} {}", action.action, fields.join(", "));
+        if !action.output.is_empty() {
+            println!("  {:<44}   -> {}", "", action.output.join(", "));
+        }
     }
     Ok(())
 }

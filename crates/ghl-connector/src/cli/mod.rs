@@ -38,7 +38,7 @@ pub enum Command {
     /// Create the master key file that seals secrets at rest.
     Init,
     /// Connect an app (HighLevel) and store its credentials encrypted.
-    Connect(connect::ConnectArgs),
+    Connect(Box<connect::ConnectArgs>),
     /// List, test or remove connections.
     #[command(subcommand)]
     Connections(connect::ConnectionsCommand),
@@ -73,7 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Connect(args) => connect::connect(args, &cli.store).await,
+        Command::Connect(args) => connect::connect(*args, &cli.store).await,
         Command::Connections(command) => connect::connections(command, &cli.store).await,
         Command::Flows(command) => flows::flows(command, &cli.store).await,
         Command::Runs(command) => flows::runs(command, &cli.store).await,

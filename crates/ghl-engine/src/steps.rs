@@ -1,0 +1,283 @@
+//! What a step that makes a request does once its input is evaluated: a HighLevel operation
+//! or a plain HTTP request becomes a [`Request`], which is described (recorded by real runs,
+//! shown by test runs) and then sent. Real runs and test runs share all of it; they differ
+//! only in what they record.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ghl_client::Client;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::catalog::{body_fields, path_params};
+
+/// Why a step failed, and whether trying again later may help.
+#[derive(Debug)]
+pub(crate) struct StepError {
+    pub message: String,
+    pub retryable: bool,
+    /// What the other side asked for (an HTTP `Retry-After`).
+    pub retry_after: Option<Duration>,
+    /// The connection that needs re-authorising before anything can succeed.
+    pub reconnect: Option<String>,
+}
+
+impl StepError {
+    pub fn fatal(message: impl Into<String>) -> Self {
+        Self { message: message.into(), retryable: false, retry_after: None, reconnect: None }
+    }
+
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self { message: message.into(), retryable: true, retry_after: None, reconnect: None }
+    }
+}
+
+/// A request a step makes.
+pub(crate) enum Request {
+    HighLevel {
+        client: Client,
+        connection: String,
+        operation: &'static ghl_types::Operation,
+        params: Vec<(String, String)>,
+        body: Option<Value>,
+    },
+    Http(HttpRequest),
+}
+
+/// The `http.request` action's request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HttpRequest {
+    #[serde(default = "get")]
+    pub method: String,
+    pub url: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    /// A string is sent as it is; anything else as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
+/// Headers whose values are secrets: recorded and shown as `***`.
+const SECRET_HEADERS: [&str; 4] = ["authorization", "proxy-authorization", "cookie", "x-api-key"];
+
+impl HttpRequest {
+    pub fn from_input(input: &Value) -> Result<Self, String> {
+        let mut request: Self =
+            serde_json::from_value(input.clone()).map_err(|err| format!("http.request: {err}"))?;
+        request.method = request.method.to_ascii_uppercase();
+        reqwest::Method::from_bytes(request.method.as_bytes())
+            .map_err(|_| format!("http.request: `{}` is not an HTTP method", request.method))?;
+        let url = url::Url::parse(&request.url)
+            .map_err(|err| format!("http.request: url `{}`: {err}", request.url))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("http.request: url `{}` is not http or https", request.url));
+        }
+        Ok(request)
+    }
+
+    /// Whether sending it twice could do something twice.
+    pub fn writes(&self) -> bool {
+        !matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS")
+    }
+
+    /// As recorded and shown: secret header values masked.
+    fn redacted(&self) -> Self {
+        let mut shown = self.clone();
+        for (name, value) in &mut shown.headers {
+            if SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+                *value = "***".into();
+            }
+        }
+        shown
+    }
+
+    async fn send(&self, http: &reqwest::Client) -> Result<Value, StepError> {
+        let method = reqwest::Method::from_bytes(self.method.as_bytes())
+            .map_err(|_| StepError::fatal(format!("`{}` is not an HTTP method", self.method)))?;
+        let mut builder = http.request(method, &self.url).query(&self.query);
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
+        builder = match &self.body {
+            Some(Value::String(text)) => builder.body(text.clone()),
+            Some(body) => builder.json(body),
+            None => builder,
+        };
+        let response = builder
+            .send()
+            .await
+            .map_err(|err| StepError::retryable(format!("{} {}: {err}", self.method, self.url)))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| text.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let text = response.text().await.map_err(|err| {
+            StepError::retryable(format!("{} {}: reading the answer: {err}", self.method, self.url))
+        })?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if status.is_success() {
+            return Ok(json!({ "status": status.as_u16(), "body": body }));
+        }
+        let mut shown = body.to_string();
+        shown.truncate(300);
+        Err(StepError {
+            message: format!("{} {} answered {status}: {shown}", self.method, self.url),
+            retryable: status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error(),
+            retry_after,
+            reconnect: None,
+        })
+    }
+}
+
+impl Request {
+    /// What is recorded as the step's request and shown by test runs.
+    pub fn describe(&self) -> Value {
+        match self {
+            Self::HighLevel { operation, params, body, .. } => {
+                json!({ "operation": operation.id, "params": params, "body": body })
+            }
+            Self::Http(request) => json!({ "http": request.redacted() }),
+        }
+    }
+
+    /// Rebuilds the request a first attempt recorded, so a retry repeats its intent even when
+    /// the inputs depend on the time. Secret headers were masked in the record; they come
+    /// from `fresh`.
+    pub fn repeat(self, recorded: &Value) -> Self {
+        match self {
+            Self::HighLevel { client, connection, operation, params, body } => {
+                let (params, body) = request_parts(recorded).unwrap_or((params, body));
+                Self::HighLevel { client, connection, operation, params, body }
+            }
+            Self::Http(fresh) => {
+                let recorded = recorded
+                    .get("http")
+                    .and_then(|value| serde_json::from_value::<HttpRequest>(value.clone()).ok());
+                Self::Http(match recorded {
+                    Some(recorded) => HttpRequest { headers: fresh.headers, ..recorded },
+                    None => fresh,
+                })
+            }
+        }
+    }
+
+    /// After a crash between sending a create and recording it: what the lost attempt
+    /// created, if it did (looked up in HighLevel; other requests cannot be looked up).
+    pub async fn find_created(&self, enqueued_ms: i64) -> Option<Value> {
+        let Self::HighLevel { client, operation, params, body, .. } = self else { return None };
+        if !Client::is_create(operation.id) {
+            return None;
+        }
+        let since = UNIX_EPOCH + Duration::from_millis(enqueued_ms.max(0) as u64);
+        let since = since.checked_sub(Duration::from_secs(5)).unwrap_or(SystemTime::UNIX_EPOCH);
+        let params: Vec<(&str, &str)> =
+            params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        client.find_created(operation.id, &params, body.as_ref(), since).await.ok().flatten()
+    }
+
+    pub async fn send(&self, http: &reqwest::Client) -> Result<Value, StepError> {
+        match self {
+            Self::HighLevel { client, connection, operation, params, body } => {
+                let params: Vec<(&str, &str)> =
+                    params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                client.call(operation.id, &params, body.as_ref()).await.map_err(|err| {
+                    let retryable = err.is_retryable();
+                    match err {
+                        ghl_client::Error::ReconnectNeeded { .. } => StepError {
+                            message: format!(
+                                "{err}; connection `{connection}` needs reconnecting: run \
+                                 `ghl-connector connect highlevel --name {connection}`, then \
+                                 `ghl-connector runs replay` its dead runs"
+                            ),
+                            retryable,
+                            retry_after: None,
+                            reconnect: Some(connection.clone()),
+                        },
+                        _ => StepError { retryable, ..StepError::fatal(err.to_string()) },
+                    }
+                })
+            }
+            Self::Http(request) => request.send(http).await,
+        }
+    }
+}
+
+/// A HighLevel request's path and query parameters, and its body.
+type RequestParts = (Vec<(String, String)>, Option<Value>);
+
+/// Path and query fields become parameters, the rest the body; `locationId` comes from the
+/// connection where the operation takes it and the flow does not set it.
+pub(crate) fn split_input(
+    operation: &ghl_types::Operation,
+    client: &Client,
+    input: Value,
+) -> RequestParts {
+    let Value::Object(mut fields) = input else { return (Vec::new(), None) };
+    let mut params = Vec::new();
+    let text = |value: Value| match value {
+        Value::String(text) => text,
+        other => other.to_string(),
+    };
+    for name in
+        path_params(operation).iter().map(String::as_str).chain(operation.query.iter().copied())
+    {
+        if let Some(value) = fields.remove(name) {
+            params.push((name.to_owned(), text(value)));
+        } else if name == "locationId" {
+            params.push((name.to_owned(), client.location_id().to_owned()));
+        }
+    }
+    let (body_fields, _) = body_fields(operation);
+    if body_fields.is_empty() && fields.is_empty() {
+        return (params, operation.request_schema.map(|_| json!({})));
+    }
+    if operation.body_has_location && !fields.contains_key("locationId") {
+        fields.insert("locationId".into(), client.location_id().into());
+    }
+    (params, Some(Value::Object(fields)))
+}
+
+/// The parameters and body of a recorded HighLevel request.
+fn request_parts(request: &Value) -> Option<RequestParts> {
+    let params = request.get("params")?.as_array()?;
+    let params = params
+        .iter()
+        .filter_map(|pair| {
+            Some((pair.get(0)?.as_str()?.to_owned(), pair.get(1)?.as_str()?.to_owned()))
+        })
+        .collect();
+    let body = request.get("body").filter(|body| !body.is_null()).cloned();
+    Some((params, body))
+}
+
+/// When a delay step's input says to wait until (ms since the epoch).
+pub(crate) fn delay_until(input: &Value, now_ms: i64) -> Result<i64, String> {
+    match (
+        input.get("seconds").filter(|v| !v.is_null()),
+        input.get("until").filter(|v| !v.is_null()),
+    ) {
+        (Some(seconds), None) => match seconds.as_f64() {
+            Some(seconds) if seconds.is_finite() && seconds >= 0.0 => {
+                Ok(now_ms + (seconds * 1000.0) as i64)
+            }
+            _ => Err(format!("seconds: {seconds} is not a number of seconds")),
+        },
+        (None, Some(until)) => until
+            .as_str()
+            .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+            .map(|time| time.timestamp_millis())
+            .ok_or_else(|| format!("until: {until} is not an RFC 3339 date-time")),
+        _ => Err("util.delay takes one of `seconds` or `until`".into()),
+    }
+}

@@ -1,0 +1,230 @@
+//! Schedule and polling triggers. [`Engine::fire_triggers`] fires every schedule tick that
+//! is due and polls every source whose interval has passed; `serve` calls it every second.
+//! A tick or a polled record is an event with a dedup key, enqueued through the store's
+//! ingest, so it makes one run however many processes fire it, and the trigger's cursor
+//! advances in the same transaction as the runs it enqueues: a crash loses no tick and no
+//! record, and repeats none.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ghl_store::{IngestOutcome, NewEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::flow::Trigger;
+use crate::runner::{iso, Engine, EngineError};
+
+/// Search is eventually consistent: each poll looks this far behind its cursor again, and
+/// the dedup keys drop what it had seen.
+const POLL_LOOKBACK: Duration = Duration::from_secs(10);
+const POLL_PAGE: usize = 100;
+/// Records a poll takes at most; the rest waits for the next poll (the rate budget).
+const POLL_MAX_PAGES: usize = 10;
+
+/// Where a poll got to: the search position of the last record enqueued, and when it ran.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PollCursor {
+    after: Vec<Value>,
+    polled_at: i64,
+}
+
+impl Engine {
+    /// Fires what is due at `now_ms`; answers how many runs it enqueued. A flow whose trigger
+    /// fails (a connection that needs reconnecting, say) is logged and the others go on.
+    pub async fn fire_triggers(&self, now_ms: i64) -> Result<usize, EngineError> {
+        let mut enqueued = 0;
+        for record in self.store().flows().await? {
+            if !record.enabled {
+                continue;
+            }
+            let Ok(flow) = self.compiled(&record.id, &record.definition) else { continue };
+            let fired = match &flow.trigger {
+                Trigger::Schedule(cron) => self.fire_schedule(&record.id, cron, now_ms).await,
+                Trigger::Poll { source, connection, every } => {
+                    self.poll(&record.id, source, connection, *every, now_ms).await
+                }
+                Trigger::HighLevel(_) | Trigger::Manual => continue,
+            };
+            match fired {
+                Ok(count) => {
+                    self.metrics().triggered(count);
+                    enqueued += count;
+                }
+                Err(error) => {
+                    tracing::warn!(flow = %record.name, error = %error, "trigger failed");
+                }
+            }
+        }
+        Ok(enqueued)
+    }
+
+    /// Fires triggers every `period` until `shutdown`.
+    pub async fn fire_triggers_until(
+        self: Arc<Self>,
+        shutdown: CancellationToken,
+        period: Duration,
+    ) {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            if let Err(error) = self.fire_triggers(ghl_store::now_ms()).await {
+                tracing::error!(error = %error, "triggers cannot reach the store");
+            }
+        }
+    }
+
+    /// The first sight of a schedule starts it; ticks missed while nothing ran (the server
+    /// was stopped, the flow disabled) fire once, as the latest of them.
+    async fn fire_schedule(
+        &self,
+        flow_id: &str,
+        cron: &croner::Cron,
+        now_ms: i64,
+    ) -> Result<usize, String> {
+        let name = format!("schedule:{flow_id}");
+        let store = self.store();
+        let last = store.cursor(&name).await.map_err(|err| err.to_string())?;
+        let Some(last) = last.and_then(|text| text.parse::<i64>().ok()) else {
+            store.set_cursor(&name, &now_ms.to_string()).await.map_err(|err| err.to_string())?;
+            return Ok(0);
+        };
+        let (Some(last), Some(now)) = (utc(last), utc(now_ms)) else { return Ok(0) };
+        let Ok(next) = cron.find_next_occurrence(&last, false) else { return Ok(0) };
+        if next > now {
+            return Ok(0);
+        }
+        let tick = cron.find_previous_occurrence(&now, true).unwrap_or(next).max(next);
+        let tick_ms = tick.timestamp_millis();
+        let event = NewEvent {
+            dedup_key: format!("schedule:{flow_id}:{tick_ms}"),
+            source: "schedule".into(),
+            event_type: "schedule".into(),
+            location_id: None,
+            payload: json!({ "scheduledAt": iso(tick_ms) }),
+        };
+        let cursor = tick_ms.to_string();
+        let outcome = store
+            .ingest(&event, &[flow_id.to_owned()], Some((&name, &cursor)))
+            .await
+            .map_err(|err| err.to_string())?;
+        Ok(enqueued(&outcome))
+    }
+
+    /// Polls HighLevel's contact search, oldest change first, from the cursor on. The first
+    /// poll only sets the cursor: a new flow reacts to changes from now, not to history.
+    async fn poll(
+        &self,
+        flow_id: &str,
+        source: &str,
+        connection: &str,
+        every: Duration,
+        now_ms: i64,
+    ) -> Result<usize, String> {
+        let name = format!("poll:{flow_id}");
+        let store = self.store();
+        let stored = store.cursor(&name).await.map_err(|err| err.to_string())?;
+        let cursor = stored.and_then(|text| serde_json::from_str::<PollCursor>(&text).ok());
+        let Some(cursor) = cursor else {
+            let start = PollCursor { after: vec![iso(now_ms).into()], polled_at: now_ms };
+            store.set_cursor(&name, &json!(start).to_string()).await.map_err(|e| e.to_string())?;
+            return Ok(0);
+        };
+        if cursor.polled_at + every.as_millis() as i64 > now_ms {
+            return Ok(0);
+        }
+        let client = self.connections().client(connection).await.map_err(|err| err.to_string())?;
+        let since = position_ms(&cursor.after).unwrap_or(now_ms) - POLL_LOOKBACK.as_millis() as i64;
+        let mut position = cursor.after;
+        let mut search_after: Option<Value> = None;
+        let mut enqueued_runs = 0;
+        for _ in 0..POLL_MAX_PAGES {
+            let mut body = json!({
+                "locationId": client.location_id(),
+                "pageLimit": POLL_PAGE,
+                "sort": [{ "field": "dateUpdated", "direction": "asc" }],
+                "filters": [{ "field": "dateUpdated", "operator": "range", "value": { "gte": iso(since) } }],
+            });
+            if let Some(after) = search_after.take() {
+                body["searchAfter"] = after;
+            }
+            let page = client
+                .call("search-contacts-advanced", &[], Some(&body))
+                .await
+                .map_err(|err| format!("polling {source}: {err}"))?;
+            let contacts = page["contacts"].as_array().cloned().unwrap_or_default();
+            for mut contact in contacts.iter().cloned() {
+                let key = contact
+                    .as_object_mut()
+                    .and_then(|fields| fields.remove("searchAfter"))
+                    .and_then(|key| key.as_array().cloned())
+                    .unwrap_or_default();
+                search_after = Some(Value::Array(key.clone()));
+                if compare_positions(&key, &position) == Ordering::Greater {
+                    position = key;
+                }
+                let event = NewEvent {
+                    dedup_key: format!(
+                        "poll:{flow_id}:{}:{}",
+                        contact["id"].as_str().unwrap_or_default(),
+                        contact["dateUpdated"].as_str().unwrap_or_default()
+                    ),
+                    source: "poll".into(),
+                    event_type: format!("poll:{source}"),
+                    location_id: Some(client.location_id().to_owned()),
+                    payload: contact,
+                };
+                let cursor = json!(PollCursor { after: position.clone(), polled_at: now_ms });
+                let outcome = store
+                    .ingest(&event, &[flow_id.to_owned()], Some((&name, &cursor.to_string())))
+                    .await
+                    .map_err(|err| err.to_string())?;
+                enqueued_runs += enqueued(&outcome);
+            }
+            if contacts.len() < POLL_PAGE {
+                break;
+            }
+        }
+        let cursor = json!(PollCursor { after: position, polled_at: now_ms });
+        store.set_cursor(&name, &cursor.to_string()).await.map_err(|err| err.to_string())?;
+        Ok(enqueued_runs)
+    }
+}
+
+fn enqueued(outcome: &IngestOutcome) -> usize {
+    match outcome {
+        IngestOutcome::Stored { run_ids, .. } => run_ids.len(),
+        IngestOutcome::Duplicate => 0,
+    }
+}
+
+fn utc(ms: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+}
+
+/// The time of a search position `[dateUpdated, id]`: HighLevel gives it as an ISO date or
+/// as epoch milliseconds.
+fn position_ms(position: &[Value]) -> Option<i64> {
+    match position.first()? {
+        Value::Number(ms) => ms.as_i64(),
+        Value::String(text) => {
+            DateTime::parse_from_rfc3339(text).ok().map(|time| time.timestamp_millis())
+        }
+        _ => None,
+    }
+}
+
+/// Orders search positions by time, then id.
+fn compare_positions(a: &[Value], b: &[Value]) -> Ordering {
+    let id =
+        |position: &[Value]| position.get(1).and_then(Value::as_str).unwrap_or_default().to_owned();
+    position_ms(a).cmp(&position_ms(b)).then_with(|| id(a).cmp(&id(b)))
+}

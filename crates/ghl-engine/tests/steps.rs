@@ -1,0 +1,137 @@
+//! The utility steps, on SQLite and PostgreSQL: a filter step ends a run as done, a delay
+//! step lets go of its worker and resumes (after a restart too) without counting as a failed
+//! attempt, and an HTTP request step sends once, hides secrets in the run history and
+//! dead-letters on a client error.
+
+#[macro_use]
+mod support;
+
+use ghl_engine::Engine;
+use ghl_store::{RunFilter, RunSummary};
+use serde_json::Value;
+use support::World;
+
+on_both!(filter_and_delay_steps_stop_and_pause_runs_durably, filter_and_delay);
+on_both!(an_http_request_step_sends_once_and_records_no_secret, http_request);
+
+const FOLLOW_UP: &str = r#"name: follow up
+trigger:
+  highlevel: ContactCreate
+steps:
+  - name: only with an email
+    action: util.filter
+    input:
+      condition: .trigger.email != null
+  - name: wait a second
+    action: util.delay
+    input:
+      seconds: 1
+  - name: note
+    action: highlevel.create-note
+    connection: highlevel
+    input:
+      contactId: .trigger.id
+      body: 'Followed up {{ .trigger.firstName }}'
+"#;
+
+async fn run_of(world: &World, event_id: &str) -> RunSummary {
+    let runs = world.engine.store().runs(&RunFilter::default()).await.expect("runs");
+    runs.into_iter().find(|run| run.event_id == event_id).expect("a run")
+}
+
+fn event_id(outcome: ghl_store::IngestOutcome) -> String {
+    match outcome {
+        ghl_store::IngestOutcome::Stored { event_id, .. } => event_id,
+        ghl_store::IngestOutcome::Duplicate => panic!("stored"),
+    }
+}
+
+async fn filter_and_delay(world: World) {
+    let engine = &world.engine;
+    engine.apply_flow(FOLLOW_UP).await.expect("flow applies");
+    let with_email = world.contact_created("Grace").await;
+    let mut without_email = world.contact_created("Alan").await;
+    without_email.dedup_key.push_str("-no-email");
+    without_email.payload["email"] = Value::Null;
+    let waiting = event_id(engine.ingest(&with_email).await.expect("ingest"));
+    let stopped = event_id(engine.ingest(&without_email).await.expect("ingest"));
+
+    while engine.run_next().await.expect("run") {}
+    let run = run_of(&world, &waiting).await;
+    assert_eq!(run.status, "waiting", "the delay lets go of the worker");
+    let steps = engine.store().steps(&run.id).await.expect("steps");
+    assert_eq!(steps.iter().map(|s| s.status.as_str()).collect::<Vec<_>>(), ["done", "waiting"]);
+    let contact = with_email.payload["id"].as_str().expect("id");
+    assert_eq!(world.stored_contact(contact).await["notes"].as_array().map(Vec::len), Some(0));
+
+    let run = run_of(&world, &stopped).await;
+    assert_eq!(run.status, "done", "a filter that does not hold ends the run as done");
+    let steps = engine.store().steps(&run.id).await.expect("steps");
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].status, "stopped");
+
+    // A restart: another engine on the store resumes the run when its time comes.
+    let restarted = World { engine: Engine::new(engine.store().clone()), ..world };
+    restarted.drain().await;
+    let run = run_of(&restarted, &waiting).await;
+    assert_eq!(run.status, "done");
+    assert!(run.last_error.is_none(), "a wait is no failure: {:?}", run.last_error);
+    let notes = restarted.stored_contact(contact).await["notes"].clone();
+    assert_eq!(notes.as_array().map(Vec::len), Some(1), "{notes}");
+    assert_eq!(notes[0]["body"], "Followed up Grace");
+}
+
+fn http_flow(world: &World) -> String {
+    let (base, location, token) = (
+        &world.sandbox.base_url,
+        &world.sandbox.location_id,
+        &world.sandbox.private_integration_token,
+    );
+    format!(
+        r#"name: create over http
+trigger:
+  highlevel: ContactCreate
+steps:
+  - name: copy
+    action: http.request
+    input:
+      method: '"POST"'
+      url: '"{base}/contacts/"'
+      headers: '{{"Authorization": "Bearer {token}", "Version": "2021-07-28"}}'
+      body: '{{locationId: "{location}", firstName: (.trigger.firstName + " copy")}}'
+  - name: read a contact that is not there
+    action: http.request
+    on_error: stop
+    input:
+      url: '"{base}/contacts/nobody"'
+      headers: '{{"Authorization": "Bearer {token}", "Version": "2021-07-28"}}'
+"#
+    )
+}
+
+async fn http_request(world: World) {
+    let engine = &world.engine;
+    engine.apply_flow(&http_flow(&world)).await.expect("flow applies");
+    let event = world.contact_created("Edsger").await;
+    let event_id = event_id(engine.ingest(&event).await.expect("ingest"));
+    world.drain().await;
+
+    let run = run_of(&world, &event_id).await;
+    assert_eq!(run.status, "dead", "a client error is not worth retrying");
+    let error = run.last_error.clone().unwrap_or_default();
+    assert!(
+        error.contains("read a contact that is not there") && error.contains("answered 400"),
+        "{error}"
+    );
+    let steps = engine.store().steps(&run.id).await.expect("steps");
+    let sent = &steps[0].request.as_ref().expect("request")["http"];
+    assert_eq!(sent["headers"]["Authorization"], "***", "no token in the run history");
+    assert_eq!(sent["headers"]["Idempotency-Key"], format!("{}:0", run.id));
+    assert_eq!(steps[0].response.as_ref().expect("response")["status"], 201);
+
+    // Replayed, the run sends the create no second time.
+    assert!(engine.store().replay(&run.id).await.expect("replay"));
+    world.drain().await;
+    let stats = world.admin(reqwest::Method::GET, "/stats", None).await;
+    assert_eq!(stats["effects"]["contact.created"], 2, "Edsger, and one copy: {stats}");
+}

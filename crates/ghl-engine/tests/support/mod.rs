@@ -1,0 +1,149 @@
+//! What the engine's integration tests share: a sandbox, stores on SQLite and on PostgreSQL,
+//! and an engine connected to the sandbox.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ghl_engine::connections::save_private_token;
+use ghl_engine::Engine;
+use ghl_sandbox::{Sandbox, SandboxConfig, SandboxInfo};
+use ghl_store::{MasterKey, NewEvent, Store};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+pub async fn sqlite_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite:{}", dir.path().join("engine.db").display());
+    (Store::open(&url, &MasterKey::generate()).await.expect("store"), dir)
+}
+
+pub async fn postgres_store() -> Store {
+    sqlx::any::install_default_drivers();
+    let schema = format!("e_{}", ghl_store::new_id());
+    let admin = sqlx::AnyPool::connect(POSTGRES).await.expect("PostgreSQL on 127.0.0.1:5432");
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.expect("schema");
+    Store::open(&format!("{POSTGRES}?options=-c%20search_path%3D{schema}"), &MasterKey::generate())
+        .await
+        .expect("store")
+}
+
+pub struct World {
+    pub sandbox: SandboxInfo,
+    pub engine: Arc<Engine>,
+    pub http: reqwest::Client,
+    pub _shutdown: CancellationToken,
+}
+
+/// A sandbox, and an engine on `store` connected to it as `highlevel`, with no flows yet.
+pub async fn world(store: Store) -> World {
+    let shutdown = CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let config = SandboxConfig {
+        contacts: 0,
+        rate_limits: ghl_sandbox::RateLimits {
+            burst: 100_000,
+            interval_ms: 10_000,
+            daily: 10_000_000,
+        },
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::start(config, listener, shutdown.clone()).await.expect("sandbox").info;
+    let (base, location, token) =
+        (&sandbox.base_url, &sandbox.location_id, &sandbox.private_integration_token);
+    save_private_token(&store, "highlevel", base, location, token).await.expect("connection");
+    let engine = Engine::with_retry_base(store, Duration::from_millis(10));
+    World { sandbox, engine, http: reqwest::Client::new(), _shutdown: shutdown }
+}
+
+impl World {
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request =
+            self.http.request(method, format!("{}/_sandbox{path}", self.sandbox.base_url));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("admin").json().await.unwrap_or(Value::Null)
+    }
+
+    /// A contact created by a person in HighLevel; answers the ContactCreate event it emitted.
+    pub async fn contact_created(&self, first_name: &str) -> NewEvent {
+        self.contacts_created(&[first_name.to_owned()]).await.remove(0)
+    }
+
+    /// Contacts created by people in HighLevel, and the ContactCreate events they emitted.
+    pub async fn contacts_created(&self, first_names: &[String]) -> Vec<NewEvent> {
+        let path = format!("/as-user/{}/contacts/", self.sandbox.location_id);
+        let mut ids = Vec::new();
+        for name in first_names {
+            let email = format!("{}@example.com", name.to_lowercase());
+            let body = json!({ "locationId": self.sandbox.location_id, "firstName": name, "email": email });
+            ids.push(
+                self.admin(reqwest::Method::POST, &path, Some(body)).await["contact"]["id"].clone(),
+            );
+        }
+        let events = self
+            .admin(reqwest::Method::GET, "/webhooks?type=ContactCreate&limit=10000", None)
+            .await;
+        let events = events["events"].as_array().expect("events");
+        ids.iter()
+            .map(|id| {
+                let event = events.iter().find(|e| e["payload"]["id"] == *id).expect("event");
+                NewEvent {
+                    dedup_key: event["webhookId"].as_str().expect("webhookId").to_owned(),
+                    source: "highlevel".into(),
+                    event_type: "ContactCreate".into(),
+                    location_id: Some(self.sandbox.location_id.clone()),
+                    payload: event["payload"].clone(),
+                }
+            })
+            .collect()
+    }
+
+    pub async fn stored_contact(&self, id: &str) -> Value {
+        self.admin(
+            reqwest::Method::GET,
+            &format!("/locations/{}/contacts/{id}", self.sandbox.location_id),
+            None,
+        )
+        .await
+    }
+
+    /// Works the queue until nothing is queued, running or waiting, within a bound.
+    pub async fn drain(&self) {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            while self.engine.run_next().await.expect("run") {}
+            let pending = self.engine.store().run_counts().await.expect("counts");
+            if !pending.iter().any(|(status, n)| {
+                ["queued", "running", "waiting"].contains(&status.as_str()) && *n > 0
+            }) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the queue did not drain: {pending:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// A test on SQLite and on PostgreSQL: `$check(World)` runs on each.
+macro_rules! on_both {
+    ($name:ident, $check:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                let (store, _dir) = $crate::support::sqlite_store().await;
+                super::$check($crate::support::world(store).await).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let store = $crate::support::postgres_store().await;
+                super::$check($crate::support::world(store).await).await;
+            }
+        }
+    };
+}
