@@ -1,6 +1,6 @@
 //! `kill -9` the server in the middle of a burst of webhooks; after a restart, every event the
 //! server acknowledged has produced its effect exactly once (counted in the sandbox), on
-//! SQLite and on PostgreSQL.
+//! SQLite and on PostgreSQL. The same with SIGTERM, where the server must also exit cleanly.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -74,7 +74,34 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
-async fn crash_and_recover(database_url: String) {
+/// How the server is stopped mid-burst.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stop {
+    /// SIGKILL: no shutdown, no flush.
+    Kill,
+    /// SIGTERM: a graceful shutdown, which must exit with success.
+    Terminate,
+}
+
+fn stop(mut server: Server, how: Stop) {
+    if how == Stop::Kill {
+        return drop(server);
+    }
+    let pid = server.0.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = server.0.try_wait().expect("wait") {
+            assert!(status.success(), "a graceful shutdown exits with success: {status}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "the server did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+async fn crash_and_recover(database_url: String, how: Stop) {
     let key = ghl_store::MasterKey::generate().to_base64();
     let port = free_port();
     let server_url = format!("http://127.0.0.1:{port}");
@@ -137,7 +164,7 @@ async fn crash_and_recover(database_url: String) {
         assert!(Instant::now() < deadline, "deliveries did not start: {stats}");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    drop(server); // SIGKILL: no shutdown, no flush.
+    stop(server, how);
     burst.await.expect("burst");
 
     let _restarted = serve(&database_url, &key, port, &ed25519);
@@ -208,7 +235,15 @@ async fn crash_and_recover(database_url: String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_burst_loses_and_repeats_nothing_on_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
-    crash_and_recover(format!("sqlite:{}", dir.path().join("crash.db").display())).await;
+    crash_and_recover(format!("sqlite:{}", dir.path().join("crash.db").display()), Stop::Kill)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_burst_exits_cleanly_and_loses_and_repeats_nothing_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite:{}", dir.path().join("term.db").display());
+    crash_and_recover(url, Stop::Terminate).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,5 +252,5 @@ async fn kill_9_mid_burst_loses_and_repeats_nothing_on_postgres() {
     let schema = format!("c_{}", ghl_store::new_id());
     let admin = ghl_store::admin_pool(base).await.expect("PostgreSQL on 127.0.0.1:5432");
     ghl_store::execute(&admin, &format!("CREATE SCHEMA {schema}")).await.expect("schema");
-    crash_and_recover(format!("{base}?options=-c%20search_path%3D{schema}")).await;
+    crash_and_recover(format!("{base}?options=-c%20search_path%3D{schema}"), Stop::Kill).await;
 }

@@ -21,6 +21,9 @@ pub struct Cli {
     /// Log more (repeat for more still); logs go to stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// `text` for people, `json` (one object a line) for log collectors.
+    #[arg(long, global = true, env = "GHL_CONNECTOR_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
     #[command(flatten)]
     pub store: store::StoreArgs,
     #[command(subcommand)]
@@ -83,7 +86,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-pub fn init_logging(verbose: u8) {
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+pub fn init_logging(verbose: u8, format: LogFormat) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -92,5 +101,9 @@ pub fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("GHL_CONNECTOR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 }

@@ -13,15 +13,15 @@ use super::store::StoreArgs;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    #[arg(long, default_value = "127.0.0.1")]
+    #[arg(long, env = "GHL_CONNECTOR_HOST", default_value = "127.0.0.1")]
     host: String,
-    #[arg(long, default_value_t = 8080)]
+    #[arg(long, env = "GHL_CONNECTOR_PORT", default_value_t = 8080)]
     port: u16,
     /// Bearer token of the REST API.
     #[arg(long, env = "GHL_CONNECTOR_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: String,
     /// Workers executing runs.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, env = "GHL_CONNECTOR_WORKERS", default_value_t = 2)]
     workers: usize,
     /// The Ed25519 key webhooks are signed with (SPKI DER, base64); HighLevel's by default.
     #[arg(long, default_value = HIGHLEVEL_ED25519_KEY)]
@@ -60,7 +60,8 @@ pub async fn run(args: ServeArgs, store: &StoreArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        shutdown_signal().await;
+        tracing::info!("shutting down: no new work; runs in progress finish");
         stop.cancel();
     });
     let config = ServerConfig {
@@ -71,4 +72,20 @@ pub async fn run(args: ServeArgs, store: &StoreArgs) -> anyhow::Result<()> {
     };
     ghl_server::serve(engine, config, listener, shutdown).await?;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (what `docker stop` and systemd send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
