@@ -307,6 +307,14 @@ fn init_connect_apply_and_list_from_the_command_line() {
     assert_eq!(steps.as_array().map(Vec::len), Some(2));
     assert!(steps[0]["response"]["task"]["id"].is_string(), "{steps}");
     assert_eq!(tasks(&info), before + 1, "the real test run created its task");
+
+    // A manual run is queued once per key, and listed.
+    let path = sample.to_str().expect("path");
+    let run = ["flows", "run", "welcome-new-contacts", "--sample", path, "--key", "k1"];
+    assert!(ok(engine_command(&dir, &run)).contains("queued run"));
+    assert!(ok(engine_command(&dir, &run)).contains("already run"));
+    let runs = ok(engine_command(&dir, &["runs", "list"]));
+    assert_eq!(runs.lines().filter(|line| line.contains("queued")).count(), 1, "{runs}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

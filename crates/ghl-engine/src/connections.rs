@@ -187,6 +187,29 @@ impl Connections {
         Ok(self.clients.lock().entry(name.to_owned()).or_insert(client).clone())
     }
 
+    /// Removes a connection, its secrets and this process's client of it; answers whether
+    /// there was one.
+    pub async fn remove(&self, name: &str) -> Result<bool, ConnectionError> {
+        self.clients.lock().remove(name);
+        Ok(self.store.remove_connection(name).await?)
+    }
+
+    /// A harmless read through a connection, to tell whether it works. A connection whose
+    /// authorisation is gone is marked so.
+    pub async fn check(&self, name: &str) -> Result<(), ConnectionError> {
+        let client = self.client(name).await?;
+        match client.list_contacts(&[("limit", "1")]).await {
+            Ok(_) => Ok(()),
+            Err(ghl_client::Error::ReconnectNeeded { reason }) => {
+                self.mark_reconnect_needed(name, &reason).await?;
+                Err(ConnectionError::ReconnectNeeded { name: name.into(), reason })
+            }
+            Err(err) => {
+                Err(ConnectionError::Invalid { name: name.into(), reason: err.to_string() })
+            }
+        }
+    }
+
     /// Marks a connection as needing re-authorisation, everywhere it is shown.
     pub async fn mark_reconnect_needed(
         &self,

@@ -42,6 +42,8 @@ pub enum EngineError {
         scopes.iter().map(|scope| format!("--scope {scope}")).collect::<Vec<_>>().join(" ")
     )]
     MissingScopes { connection: String, scopes: Vec<String> },
+    #[error("no flow named `{0}`; `ghl-connector flows list` shows them")]
+    UnknownFlow(String),
     #[error(transparent)]
     Store(#[from] ghl_store::Error),
 }
@@ -186,6 +188,31 @@ impl Engine {
             }
         }
         Ok(self.store.ingest(event, &flow_ids, None).await?)
+    }
+
+    /// Runs a flow on demand (its trigger whatever it is) with `trigger` as `.trigger`. A
+    /// `key` makes the request idempotent: asked twice with one key, it runs once.
+    pub async fn run_now(
+        &self,
+        flow_name: &str,
+        trigger: Value,
+        key: Option<&str>,
+    ) -> Result<IngestOutcome, EngineError> {
+        let Some(flow) = self.store.flow(flow_name).await? else {
+            return Err(EngineError::UnknownFlow(flow_name.to_owned()));
+        };
+        let event = NewEvent {
+            dedup_key: format!(
+                "manual:{}:{}",
+                flow.id,
+                key.map_or_else(ghl_store::new_id, str::to_owned)
+            ),
+            source: "manual".into(),
+            event_type: "manual".into(),
+            location_id: None,
+            payload: trigger,
+        };
+        Ok(self.store.ingest(&event, &[flow.id], None).await?)
     }
 
     pub(crate) fn compiled(&self, flow_id: &str, definition: &str) -> Result<Arc<Flow>, String> {

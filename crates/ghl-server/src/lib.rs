@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use ghl_engine::metrics::OutcomeLabels;
 use ghl_engine::Engine;
@@ -114,7 +115,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/runs/{id}", get(show_run))
         .route("/runs/{id}/replay", post(replay_run))
         .route("/flows", get(list_flows).post(apply_flow))
+        .route("/flows/{name}", get(show_flow).delete(delete_flow))
+        .route("/flows/{name}/enable", post(enable_flow))
+        .route("/flows/{name}/disable", post(disable_flow))
+        .route("/flows/{name}/test", post(test_flow))
+        .route("/flows/{name}/run", post(run_flow))
         .route("/connections", get(list_connections))
+        .route("/connections/{name}", delete(remove_connection))
+        .route("/connections/{name}/test", post(test_connection))
         .route("/catalog", get(catalog))
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
@@ -245,6 +253,134 @@ async fn apply_flow(State(state): State<Arc<AppState>>, body: String) -> Respons
     }
 }
 
+async fn show_flow(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    match state.engine.store().flow(&name).await {
+        Ok(Some(flow)) => Json(json!({ "flow": flow })).into_response(),
+        Ok(None) => no_flow(&name),
+        Err(err) => server_error(err),
+    }
+}
+
+fn no_flow(name: &str) -> Response {
+    problem(StatusCode::NOT_FOUND, format!("no flow named `{name}`"))
+}
+
+async fn delete_flow(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    match state.engine.store().delete_flow(&name).await {
+        Ok(true) => Json(json!({ "deleted": name })).into_response(),
+        Ok(false) => no_flow(&name),
+        Err(err) => server_error(err),
+    }
+}
+
+async fn enable_flow(state: State<Arc<AppState>>, name: Path<String>) -> Response {
+    set_flow_enabled(state, name, true).await
+}
+
+async fn disable_flow(state: State<Arc<AppState>>, name: Path<String>) -> Response {
+    set_flow_enabled(state, name, false).await
+}
+
+async fn set_flow_enabled(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    enabled: bool,
+) -> Response {
+    match state.engine.store().set_flow_enabled(&name, enabled).await {
+        Ok(true) => Json(json!({ "name": name, "enabled": enabled })).into_response(),
+        Ok(false) => no_flow(&name),
+        Err(err) => server_error(err),
+    }
+}
+
+/// The body of a test or manual run: the record that plays the trigger.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TriggerBody {
+    trigger: Value,
+    /// Test runs: show the writes, do not send them.
+    #[serde(default)]
+    dry_run: bool,
+    /// Manual runs: the same key runs once.
+    #[serde(default)]
+    key: Option<String>,
+}
+
+fn bad_json(rejection: JsonRejection) -> Response {
+    problem(StatusCode::BAD_REQUEST, format!("the body: {}", rejection.body_text()))
+}
+
+/// The test feature: the flow step by step on the given trigger, nothing recorded.
+async fn test_flow(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Result<Json<TriggerBody>, JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_json(rejection),
+    };
+    let flow = match state.engine.store().flow(&name).await {
+        Ok(Some(record)) => match ghl_engine::flow::Flow::parse(&record.definition) {
+            Ok(flow) => flow,
+            Err(err) => return problem(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()),
+        },
+        Ok(None) => return no_flow(&name),
+        Err(err) => return server_error(err),
+    };
+    let steps = state.engine.test_flow(&flow, body.trigger, body.dry_run).await;
+    Json(json!({ "steps": steps })).into_response()
+}
+
+/// Runs a flow now, as its trigger would, recorded like any run.
+async fn run_flow(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Result<Json<TriggerBody>, JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_json(rejection),
+    };
+    match state.engine.run_now(&name, body.trigger, body.key.as_deref()).await {
+        Ok(IngestOutcome::Stored { run_ids, .. }) => {
+            (StatusCode::ACCEPTED, Json(json!({ "runs": run_ids }))).into_response()
+        }
+        Ok(IngestOutcome::Duplicate) => Json(json!({ "duplicate": true })).into_response(),
+        Err(ghl_engine::EngineError::UnknownFlow(_)) => no_flow(&name),
+        Err(ghl_engine::EngineError::Store(err)) => server_error(err),
+        Err(err) => problem(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()),
+    }
+}
+
+async fn remove_connection(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Response {
+    use ghl_engine::connections::ConnectionError;
+    match state.engine.connections().remove(&name).await {
+        Ok(true) => Json(json!({ "removed": name })).into_response(),
+        Ok(false) => problem(StatusCode::NOT_FOUND, format!("no connection named `{name}`")),
+        Err(ConnectionError::Store(err)) => server_error(err),
+        Err(err) => problem(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()),
+    }
+}
+
+/// A harmless read through the connection.
+async fn test_connection(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    use ghl_engine::connections::ConnectionError;
+    match state.engine.connections().check(&name).await {
+        Ok(()) => Json(json!({ "name": name, "works": true })).into_response(),
+        Err(ConnectionError::Missing(_)) => {
+            problem(StatusCode::NOT_FOUND, format!("no connection named `{name}`"))
+        }
+        Err(ConnectionError::Store(err)) => server_error(err),
+        Err(err) => {
+            Json(json!({ "name": name, "works": false, "error": err.to_string() })).into_response()
+        }
+    }
+}
+
 async fn list_connections(State(state): State<Arc<AppState>>) -> Response {
     match state.engine.store().connections().await {
         Ok(connections) => Json(json!({ "connections": connections })).into_response(),
@@ -290,7 +426,14 @@ async fn openapi() -> Json<Value> {
             "/api/runs/{id}": { "get": op("A run with every step's input, request, response and error") },
             "/api/runs/{id}/replay": { "post": op("Replay a dead-lettered run") },
             "/api/flows": { "get": op("List flows"), "post": op("Apply a flow (YAML body)") },
+            "/api/flows/{name}": { "get": op("A flow, with its file"), "delete": op("Delete a flow") },
+            "/api/flows/{name}/enable": { "post": op("Enable a flow") },
+            "/api/flows/{name}/disable": { "post": op("Disable a flow") },
+            "/api/flows/{name}/test": { "post": op("Test a flow on {trigger, dryRun}: every step's input, request and response; nothing recorded") },
+            "/api/flows/{name}/run": { "post": op("Run a flow now on {trigger, key}; 202 with its run") },
             "/api/connections": { "get": op("List connections (no secrets)") },
+            "/api/connections/{name}": { "delete": op("Remove a connection and its secrets") },
+            "/api/connections/{name}/test": { "post": op("Check a connection with a harmless read") },
             "/api/catalog": { "get": op("Actions and triggers") },
             "/healthz": { "get": { "summary": "Liveness", "responses": { "200": { "description": "ok" } } } },
             "/metrics": { "get": { "summary": "Prometheus metrics", "responses": { "200": { "description": "text" } } } },

@@ -273,3 +273,96 @@ fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+impl Running {
+    /// An admin API call; answers the status and the JSON body (every answer is JSON).
+    async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request =
+            self.http.request(method, format!("{}/api{path}", self.server_url)).bearer_auth(ADMIN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer = request.send().await.expect("api");
+        let status = answer.status().as_u16();
+        (status, answer.json().await.expect("a JSON body"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_manages_tests_and_runs_flows_and_checks_connections() {
+    use reqwest::Method;
+    let (store, _dir) = sqlite().await;
+    let running = start(store).await;
+    let (status, flow) = running.api(Method::GET, "/flows/welcome", None).await;
+    assert_eq!((status, flow["flow"]["enabled"].clone()), (200, json!(true)));
+    assert!(flow["flow"]["definition"].as_str().is_some_and(|text| text.contains("create-task")));
+
+    // The test feature: a dry run sends no write.
+    let trigger = json!({ "id": "nobody-yet", "firstName": "Dry" });
+    let (status, tested) = running
+        .api(
+            Method::POST,
+            "/flows/welcome/test",
+            Some(json!({ "trigger": trigger, "dryRun": true })),
+        )
+        .await;
+    assert_eq!(status, 200, "{tested}");
+    assert_eq!(tested["steps"][0]["status"], "dry run: not sent");
+    assert_eq!(tested["steps"][0]["request"]["body"]["title"], "Welcome Dry");
+
+    // A manual run, idempotent by key.
+    let created = running
+        .http
+        .post(format!(
+            "{}/_sandbox/as-user/{}/contacts/",
+            running.sandbox.base_url, running.sandbox.location_id
+        ))
+        .json(&json!({ "locationId": running.sandbox.location_id, "firstName": "Manual" }))
+        .send()
+        .await
+        .expect("create")
+        .json::<Value>()
+        .await
+        .expect("json");
+    let id = created["contact"]["id"].clone();
+    let body = json!({ "trigger": { "id": id, "firstName": "Manual" }, "key": "once" });
+    let (status, first) = running.api(Method::POST, "/flows/welcome/run", Some(body.clone())).await;
+    assert_eq!(status, 202, "{first}");
+    let (_, second) = running.api(Method::POST, "/flows/welcome/run", Some(body)).await;
+    assert_eq!(second["duplicate"], true);
+    let run = first["runs"][0].as_str().expect("a run").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, shown) = running.api(Method::GET, &format!("/runs/{run}"), None).await;
+        if shown["run"]["status"] == "done" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the manual run did not finish: {shown}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Disable, enable, delete; bad input is a 4xx with a JSON error naming the problem.
+    let (status, _) = running.api(Method::POST, "/flows/welcome/disable", None).await;
+    assert_eq!(status, 200);
+    let (_, flow) = running.api(Method::GET, "/flows/welcome", None).await;
+    assert_eq!(flow["flow"]["enabled"], false);
+    let (status, error) = running
+        .api(Method::POST, "/flows/welcome/test", Some(json!({ "trigger": 1, "dry": 1 })))
+        .await;
+    assert_eq!(status, 400);
+    assert!(error["error"].as_str().is_some_and(|text| text.contains("dry")), "{error}");
+    let (status, error) =
+        running.api(Method::POST, "/flows/nothing/run", Some(json!({ "trigger": {} }))).await;
+    assert_eq!(status, 404, "{error}");
+    let (status, _) = running.api(Method::DELETE, "/flows/welcome", None).await;
+    assert_eq!(status, 200);
+    let (status, _) = running.api(Method::GET, "/flows/welcome", None).await;
+    assert_eq!(status, 404);
+
+    let (status, checked) = running.api(Method::POST, "/connections/highlevel/test", None).await;
+    assert_eq!((status, checked["works"].clone()), (200, json!(true)), "{checked}");
+    let (status, _) = running.api(Method::DELETE, "/connections/highlevel", None).await;
+    assert_eq!(status, 200);
+    let (status, _) = running.api(Method::POST, "/connections/highlevel/test", None).await;
+    assert_eq!(status, 404);
+}

@@ -90,7 +90,7 @@ pub async fn connect(args: ConnectArgs, store: &StoreArgs) -> anyhow::Result<()>
         }
     };
     let engine = ghl_engine::Engine::new(store);
-    check(&engine, &args.name).await?;
+    engine.connections().check(&args.name).await?;
     println!("connected `{}` to HighLevel location {location}", args.name);
     Ok(())
 }
@@ -159,16 +159,6 @@ async fn oauth(args: &ConnectArgs, store: &ghl_store::Store) -> anyhow::Result<S
     Ok(location)
 }
 
-/// The side-effect-free check behind `connections test`: one small read.
-async fn check(engine: &ghl_engine::Engine, name: &str) -> anyhow::Result<()> {
-    let client = engine.connections().client(name).await?;
-    client
-        .list_contacts(&[("limit", "1")])
-        .await
-        .with_context(|| format!("connection `{name}` does not work"))?;
-    Ok(())
-}
-
 pub async fn connections(command: ConnectionsCommand, store: &StoreArgs) -> anyhow::Result<()> {
     match command {
         ConnectionsCommand::List { json } => {
@@ -190,7 +180,7 @@ pub async fn connections(command: ConnectionsCommand, store: &StoreArgs) -> anyh
         }
         ConnectionsCommand::Test { name } => {
             let engine = ghl_engine::Engine::new(store.open().await?);
-            check(&engine, &name).await?;
+            engine.connections().check(&name).await?;
             println!("connection `{name}` works");
         }
         ConnectionsCommand::Remove { name } => {

@@ -30,6 +30,15 @@ pub enum FlowsCommand {
     Delete {
         name: String,
     },
+    /// Run a flow now on a sample record (JSON file), as its trigger would; `serve` executes
+    /// the run. The same `--key` runs once.
+    Run {
+        name: String,
+        #[arg(long)]
+        sample: std::path::PathBuf,
+        #[arg(long)]
+        key: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,6 +108,19 @@ pub async fn flows(command: FlowsCommand, store: &StoreArgs) -> anyhow::Result<(
                 bail!("no flow named `{name}`");
             }
             println!("deleted `{name}`");
+        }
+        FlowsCommand::Run { name, sample, key } => {
+            let text = std::fs::read_to_string(&sample)
+                .with_context(|| format!("cannot read {}", sample.display()))?;
+            let trigger = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", sample.display()))?;
+            let engine = ghl_engine::Engine::new(store.open().await?);
+            match engine.run_now(&name, trigger, key.as_deref()).await? {
+                ghl_store::IngestOutcome::Stored { run_ids, .. } => {
+                    println!("queued run {} (`ghl-connector runs show` it)", run_ids.join(", "))
+                }
+                ghl_store::IngestOutcome::Duplicate => println!("already run with this --key"),
+            }
         }
     }
     Ok(())
