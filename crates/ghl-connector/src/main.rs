@@ -5,6 +5,14 @@ mod cli;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // A config file sets defaults through the environment, before the command line is
+    // parsed (a setting it holds may be one the command requires).
+    if let Some(path) = cli::config::path(std::env::args()) {
+        if let Err(err) = cli::config::load(&path) {
+            eprintln!("error: {err:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     let args = cli::Cli::parse();
     cli::init_logging(args.verbose, args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

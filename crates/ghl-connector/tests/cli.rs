@@ -437,3 +437,37 @@ fn connect_by_oauth_read_only_widen_when_a_flow_writes_and_reconnect_when_revoke
     assert!(listed.contains(" connected"), "{listed}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn settings_come_from_a_config_file_after_flags_and_the_environment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("ghl-connector.toml");
+    let database = dir.path().join("from-file.db");
+    let key = dir.path().join("from-file.key");
+    let text = format!(
+        "database_url = \"sqlite:{}\"\nkey_file = \"{}\"\n",
+        database.display(),
+        key.display()
+    );
+    std::fs::write(&config, text).expect("config");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env_remove("GHL_CONNECTOR_DATABASE_URL")
+            .env_remove("GHL_CONNECTOR_KEY_FILE")
+            .output()
+            .expect("runs")
+    };
+    ok(run(&["init"]));
+    assert!(key.exists(), "the key file is where the config file says");
+    ok(run(&["flows", "list"]));
+    assert!(database.exists(), "the store is where the config file says");
+
+    std::fs::write(&config, "database_ur = \"sqlite:x.db\"\n").expect("config");
+    let refused = run(&["flows", "list"]);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(message.contains("unknown setting `database_ur`"), "{message}");
+}

@@ -1,6 +1,7 @@
 //! The commands of `ghl-connector`.
 
 mod api;
+pub mod config;
 mod connect;
 mod demo;
 mod flows;
@@ -18,6 +19,10 @@ use clap::{Parser, Subcommand};
     about = "A self-hosted app connector for the HighLevel Contacts API"
 )]
 pub struct Cli {
+    /// A TOML file of settings (`port = 8080`, `database_url = "..."`): each key stands for
+    /// its `GHL_CONNECTOR_<KEY>` variable; flags and the environment come first.
+    #[arg(long, global = true, env = "GHL_CONNECTOR_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
     /// Log more (repeat for more still); logs go to stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

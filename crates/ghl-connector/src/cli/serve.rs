@@ -24,14 +24,14 @@ pub struct ServeArgs {
     #[arg(long, env = "GHL_CONNECTOR_WORKERS", default_value_t = 2)]
     workers: usize,
     /// The Ed25519 key webhooks are signed with (SPKI DER, base64); HighLevel's by default.
-    #[arg(long, default_value = HIGHLEVEL_ED25519_KEY)]
+    #[arg(long, env = "GHL_CONNECTOR_WEBHOOK_ED25519_KEY", default_value = HIGHLEVEL_ED25519_KEY)]
     webhook_ed25519_key: String,
     /// Seconds a claimed run stays its worker's without a heartbeat (a killed worker's runs
     /// are taken over after this).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, env = "GHL_CONNECTOR_RUN_LEASE_SECS", default_value_t = 30)]
     run_lease_secs: u64,
     /// A PEM file with the RSA key of legacy `x-wh-signature` webhooks.
-    #[arg(long)]
+    #[arg(long, env = "GHL_CONNECTOR_WEBHOOK_RSA_PEM_FILE")]
     webhook_rsa_pem_file: Option<std::path::PathBuf>,
 }
 
