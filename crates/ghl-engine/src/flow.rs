@@ -39,6 +39,10 @@ pub struct TriggerSpec {
     pub poll: Option<PollSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manual: Option<bool>,
+    /// With `highlevel: ContactCreate`: how often to look for contacts whose webhook never
+    /// came (`15m`, the default, or `off`); it reads through the flow's HighLevel connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconcile: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,6 +68,17 @@ pub enum Trigger {
     },
     Manual,
 }
+
+/// A webhook trigger's reconciliation poll: contacts created without their webhook arriving
+/// are run as if it had.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reconcile {
+    pub connection: String,
+    pub every: Duration,
+}
+
+/// How often a `ContactCreate` flow looks for contacts whose webhook was lost, by default.
+pub const DEFAULT_RECONCILE: Duration = Duration::from_secs(15 * 60);
 
 /// The shortest polling interval: polling faster spends the location's rate budget for little.
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(10);
@@ -112,6 +127,7 @@ pub struct FlowError {
 pub struct Flow {
     pub spec: FlowSpec,
     pub trigger: Trigger,
+    pub reconcile: Option<Reconcile>,
     pub filter: Option<Program>,
     pub steps: Vec<Step>,
 }
@@ -230,7 +246,9 @@ impl Flow {
                 })?;
             steps.push(Step { spec: step.clone(), action, filter, input });
         }
-        Ok(Self { spec, trigger, filter, steps })
+        let reconcile = compile_reconcile(&spec.trigger, &trigger, &steps)
+            .map_err(|reason| at("reconcile:", reason))?;
+        Ok(Self { spec, trigger, reconcile, filter, steps })
     }
 
     /// The connections the flow's trigger and steps use.
@@ -267,6 +285,45 @@ impl Flow {
             Trigger::HighLevel(event) => Some(event),
             _ => None,
         }
+    }
+}
+
+/// A `ContactCreate` flow reconciles through its first HighLevel connection unless told
+/// `reconcile: off`; other triggers cannot reconcile (yet).
+fn compile_reconcile(
+    spec: &TriggerSpec,
+    trigger: &Trigger,
+    steps: &[Step],
+) -> Result<Option<Reconcile>, String> {
+    let every = match spec.reconcile.as_deref() {
+        Some("off") => return Ok(None),
+        Some(text) => Some(
+            humantime::parse_duration(text)
+                .map_err(|err| format!("reconcile `{text}`: {err} (or `off`)"))?,
+        ),
+        None => None,
+    };
+    let creates = matches!(trigger, Trigger::HighLevel(event) if event == "ContactCreate");
+    if !creates {
+        return match every {
+            Some(_) => Err("`reconcile` goes with `highlevel: ContactCreate` only, so far".into()),
+            None => Ok(None),
+        };
+    }
+    let every = every.unwrap_or(DEFAULT_RECONCILE);
+    if every < MIN_POLL_INTERVAL {
+        return Err(format!("reconcile: at least {}s", MIN_POLL_INTERVAL.as_secs()));
+    }
+    let connection = steps.iter().find_map(|step| match step.action {
+        Action::HighLevel(_) => step.spec.connection.clone(),
+        _ => None,
+    });
+    match (connection, spec.reconcile.is_some()) {
+        (Some(connection), _) => Ok(Some(Reconcile { connection, every })),
+        (None, true) => {
+            Err("`reconcile` reads through a HighLevel step's connection; the flow has none".into())
+        }
+        (None, false) => Ok(None),
     }
 }
 
@@ -394,6 +451,8 @@ steps:
                 "at least 10s",
             ),
             (flow("  schedule: '* * * * *'\n  manual: true"), 2, "the trigger is one of"),
+            (flow("  schedule: '* * * * *'\n  reconcile: 5m"), 4, "`reconcile` goes with"),
+            (flow("  highlevel: ContactCreate\n  reconcile: 5m"), 4, "the flow has none"),
         ];
         for (text, line, reason) in cases {
             let error = Flow::parse(&text).expect_err(reason);

@@ -10,4 +10,4 @@ pub mod runner;
 mod steps;
 mod triggers;
 
-pub use runner::{Engine, EngineError, StepReport};
+pub use runner::{event_key, Engine, EngineError, StepReport};

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ghl_store::{ClaimedRun, IngestOutcome, NewEvent, RunOutcome, StepRecord, Store};
+use ghl_store::{ClaimedRun, FlowRecord, IngestOutcome, NewEvent, RunOutcome, StepRecord, Store};
 use parking_lot::Mutex;
 use rand::Rng;
 use serde_json::{json, Map, Value};
@@ -19,6 +19,18 @@ use crate::connections::{ConnectionError, Connections};
 use crate::flow::{Flow, OnError, Step};
 use crate::metrics::EngineMetrics;
 use crate::steps::{delay_until, split_input, HttpRequest, Request, StepError};
+
+/// What makes two deliveries of a HighLevel event the same event. A contact is created once,
+/// so a `ContactCreate` is keyed by the contact: its webhook and the reconciliation poll that
+/// finds it when the webhook was lost make one event. Other events are keyed by `webhookId`.
+pub fn event_key(event_type: &str, location_id: &str, payload: &Value, webhook_id: &str) -> String {
+    match payload["id"].as_str() {
+        Some(contact) if event_type == "ContactCreate" => {
+            format!("highlevel:ContactCreate:{location_id}:{contact}")
+        }
+        _ => format!("highlevel:{webhook_id}"),
+    }
+}
 
 /// Attempts of a run before it is dead-lettered.
 pub const MAX_ATTEMPTS: i32 = 6;
@@ -177,17 +189,33 @@ impl Engine {
 
     /// Stores an event with one run per enabled flow it triggers, durably, once.
     pub async fn ingest(&self, event: &NewEvent) -> Result<IngestOutcome, EngineError> {
+        let flow_ids = self.flows_on(&event.event_type).await?;
+        Ok(self.store.ingest(event, &flow_ids, None).await?)
+    }
+
+    /// The enabled flows a HighLevel event type triggers.
+    pub(crate) async fn flows_on(&self, event_type: &str) -> Result<Vec<String>, EngineError> {
         let mut flow_ids = Vec::new();
+        for (record, flow) in self.enabled_flows().await? {
+            if flow.event() == Some(event_type) {
+                flow_ids.push(record.id);
+            }
+        }
+        Ok(flow_ids)
+    }
+
+    /// The enabled flows, compiled (a flow that no longer compiles is left out).
+    pub(crate) async fn enabled_flows(&self) -> Result<Vec<(FlowRecord, Arc<Flow>)>, EngineError> {
+        let mut flows = Vec::new();
         for record in self.store.flows().await? {
             if !record.enabled {
                 continue;
             }
-            let Ok(flow) = self.compiled(&record.id, &record.definition) else { continue };
-            if flow.event() == Some(event.event_type.as_str()) {
-                flow_ids.push(record.id);
+            if let Ok(flow) = self.compiled(&record.id, &record.definition) {
+                flows.push((record, flow));
             }
         }
-        Ok(self.store.ingest(event, &flow_ids, None).await?)
+        Ok(flows)
     }
 
     /// Runs a flow on demand (its trigger whatever it is) with `trigger` as `.trigger`. A

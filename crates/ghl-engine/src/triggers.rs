@@ -3,7 +3,8 @@
 //! A tick or a polled record is an event with a dedup key, enqueued through the store's
 //! ingest, so it makes one run however many processes fire it, and the trigger's cursor
 //! advances in the same transaction as the runs it enqueues: a crash loses no tick and no
-//! record, and repeats none.
+//! record, and repeats none. A `ContactCreate` flow's reconciliation poll works the same way,
+//! keyed like the webhook it stands in for, so a contact runs once whichever comes first.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::flow::Trigger;
-use crate::runner::{iso, Engine, EngineError};
+use crate::runner::{event_key, iso, Engine, EngineError};
 
 /// Search is eventually consistent: each poll looks this far behind its cursor again, and
 /// the dedup keys drop what it had seen.
@@ -38,17 +39,18 @@ impl Engine {
     /// fails (a connection that needs reconnecting, say) is logged and the others go on.
     pub async fn fire_triggers(&self, now_ms: i64) -> Result<usize, EngineError> {
         let mut enqueued = 0;
-        for record in self.store().flows().await? {
-            if !record.enabled {
-                continue;
-            }
-            let Ok(flow) = self.compiled(&record.id, &record.definition) else { continue };
-            let fired = match &flow.trigger {
-                Trigger::Schedule(cron) => self.fire_schedule(&record.id, cron, now_ms).await,
-                Trigger::Poll { source, connection, every } => {
-                    self.poll(&record.id, source, connection, *every, now_ms).await
+        for (record, flow) in self.enabled_flows().await? {
+            let fired = match (&flow.trigger, &flow.reconcile) {
+                (Trigger::Schedule(cron), _) => self.fire_schedule(&record.id, cron, now_ms).await,
+                (Trigger::Poll { source, connection, every }, _) => {
+                    let watch = Watch::Changes { flow_id: &record.id, source };
+                    self.poll_contacts(watch, connection, *every, now_ms).await
                 }
-                Trigger::HighLevel(_) | Trigger::Manual => continue,
+                (Trigger::HighLevel(_), Some(reconcile)) => {
+                    let watch = Watch::Creations { flow_id: &record.id };
+                    self.poll_contacts(watch, &reconcile.connection, reconcile.every, now_ms).await
+                }
+                (Trigger::HighLevel(_) | Trigger::Manual, _) => continue,
             };
             match fired {
                 Ok(count) => {
@@ -119,17 +121,16 @@ impl Engine {
         Ok(enqueued(&outcome))
     }
 
-    /// Polls HighLevel's contact search, oldest change first, from the cursor on. The first
-    /// poll only sets the cursor: a new flow reacts to changes from now, not to history.
-    async fn poll(
+    /// Polls HighLevel's contact search, oldest first, from the cursor on. The first poll
+    /// only sets the cursor: a new flow reacts to what happens from now, not to history.
+    async fn poll_contacts(
         &self,
-        flow_id: &str,
-        source: &str,
+        watch: Watch<'_>,
         connection: &str,
         every: Duration,
         now_ms: i64,
     ) -> Result<usize, String> {
-        let name = format!("poll:{flow_id}");
+        let name = watch.cursor_name();
         let store = self.store();
         let stored = store.cursor(&name).await.map_err(|err| err.to_string())?;
         let cursor = stored.and_then(|text| serde_json::from_str::<PollCursor>(&text).ok());
@@ -142,16 +143,25 @@ impl Engine {
             return Ok(0);
         }
         let client = self.connections().client(connection).await.map_err(|err| err.to_string())?;
+        let location = client.location_id().to_owned();
+        // A created contact runs every flow on ContactCreate (as its webhook would have).
+        let flow_ids = match watch {
+            Watch::Changes { flow_id, .. } => vec![flow_id.to_owned()],
+            Watch::Creations { .. } => {
+                self.flows_on("ContactCreate").await.map_err(|err| err.to_string())?
+            }
+        };
+        let field = watch.field();
         let since = position_ms(&cursor.after).unwrap_or(now_ms) - POLL_LOOKBACK.as_millis() as i64;
         let mut position = cursor.after;
         let mut search_after: Option<Value> = None;
         let mut enqueued_runs = 0;
         for _ in 0..POLL_MAX_PAGES {
             let mut body = json!({
-                "locationId": client.location_id(),
+                "locationId": location,
                 "pageLimit": POLL_PAGE,
-                "sort": [{ "field": "dateUpdated", "direction": "asc" }],
-                "filters": [{ "field": "dateUpdated", "operator": "range", "value": { "gte": iso(since) } }],
+                "sort": [{ "field": field, "direction": "asc" }],
+                "filters": [{ "field": field, "operator": "range", "value": { "gte": iso(since) } }],
             });
             if let Some(after) = search_after.take() {
                 body["searchAfter"] = after;
@@ -159,7 +169,7 @@ impl Engine {
             let page = client
                 .call("search-contacts-advanced", &[], Some(&body))
                 .await
-                .map_err(|err| format!("polling {source}: {err}"))?;
+                .map_err(|err| format!("polling contacts: {err}"))?;
             let contacts = page["contacts"].as_array().cloned().unwrap_or_default();
             for mut contact in contacts.iter().cloned() {
                 let key = contact
@@ -171,20 +181,10 @@ impl Engine {
                 if compare_positions(&key, &position) == Ordering::Greater {
                     position = key;
                 }
-                let event = NewEvent {
-                    dedup_key: format!(
-                        "poll:{flow_id}:{}:{}",
-                        contact["id"].as_str().unwrap_or_default(),
-                        contact["dateUpdated"].as_str().unwrap_or_default()
-                    ),
-                    source: "poll".into(),
-                    event_type: format!("poll:{source}"),
-                    location_id: Some(client.location_id().to_owned()),
-                    payload: contact,
-                };
+                let event = watch.event(&location, contact);
                 let cursor = json!(PollCursor { after: position.clone(), polled_at: now_ms });
                 let outcome = store
-                    .ingest(&event, &[flow_id.to_owned()], Some((&name, &cursor.to_string())))
+                    .ingest(&event, &flow_ids, Some((&name, &cursor.to_string())))
                     .await
                     .map_err(|err| err.to_string())?;
                 enqueued_runs += enqueued(&outcome);
@@ -196,6 +196,57 @@ impl Engine {
         let cursor = json!(PollCursor { after: position, polled_at: now_ms });
         store.set_cursor(&name, &cursor.to_string()).await.map_err(|err| err.to_string())?;
         Ok(enqueued_runs)
+    }
+}
+
+/// What a contact poll watches for.
+#[derive(Debug, Clone, Copy)]
+enum Watch<'a> {
+    /// A `poll` trigger: every change (by `dateUpdated`) runs its flow.
+    Changes { flow_id: &'a str, source: &'a str },
+    /// A `ContactCreate` flow's reconciliation: contacts created (by `dateAdded`) whose
+    /// webhook never came.
+    Creations { flow_id: &'a str },
+}
+
+impl Watch<'_> {
+    fn cursor_name(&self) -> String {
+        match self {
+            Self::Changes { flow_id, .. } => format!("poll:{flow_id}"),
+            Self::Creations { flow_id } => format!("reconcile:{flow_id}"),
+        }
+    }
+
+    fn field(&self) -> &'static str {
+        match self {
+            Self::Changes { .. } => "dateUpdated",
+            Self::Creations { .. } => "dateAdded",
+        }
+    }
+
+    /// The event a found contact is: a change of its own, or the `ContactCreate` its
+    /// webhook would have been (the same event, so one of the two runs).
+    fn event(&self, location: &str, mut contact: Value) -> NewEvent {
+        let text = |field: &str| contact[field].as_str().unwrap_or_default().to_owned();
+        match self {
+            Self::Changes { flow_id, source } => NewEvent {
+                dedup_key: format!("poll:{flow_id}:{}:{}", text("id"), text("dateUpdated")),
+                source: "poll".into(),
+                event_type: format!("poll:{source}"),
+                location_id: Some(location.to_owned()),
+                payload: contact,
+            },
+            Self::Creations { .. } => {
+                contact["type"] = "ContactCreate".into();
+                NewEvent {
+                    dedup_key: event_key("ContactCreate", location, &contact, ""),
+                    source: "reconcile".into(),
+                    event_type: "ContactCreate".into(),
+                    location_id: Some(location.to_owned()),
+                    payload: contact,
+                }
+            }
+        }
     }
 }
 

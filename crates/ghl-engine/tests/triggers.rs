@@ -12,6 +12,7 @@ use support::World;
 
 on_both!(a_schedule_fires_each_tick_once_and_missed_ticks_once, schedule);
 on_both!(polling_runs_each_change_once_and_its_cursor_survives_a_restart, polling);
+on_both!(reconciliation_runs_contacts_whose_webhook_was_lost_and_no_other, reconciliation);
 
 const EVERY_FIVE_MINUTES: &str = r#"name: every five minutes
 trigger:
@@ -108,5 +109,29 @@ async fn polling(world: World) {
         let stored = world.stored_contact(id).await;
         let notes = stored["notes"].as_array().map(Vec::len);
         assert_eq!(notes, Some(if id == changed { 2 } else { 1 }), "{stored}");
+    }
+}
+
+async fn reconciliation(world: World) {
+    let engine = &world.engine;
+    let flow = support::TASK_FLOW.replace("ContactCreate\n", "ContactCreate\n  reconcile: 1m\n");
+    engine.apply_flow(&flow).await.expect("flow applies");
+    let start = ghl_store::now_ms();
+    assert_eq!(engine.fire_triggers(start).await.expect("arm"), 0);
+    // Three people are added; only the first one's webhook reaches the engine.
+    let names: Vec<String> = ["Kept", "LostA", "LostB"].map(String::from).to_vec();
+    let events = world.contacts_created(&names).await;
+    assert!(matches!(
+        engine.ingest(&events[0]).await.expect("ingest"),
+        ghl_store::IngestOutcome::Stored { .. }
+    ));
+    assert_eq!(engine.fire_triggers(start + 60_000).await.expect("reconcile"), 2, "the lost two");
+    // A webhook arriving late finds its contact already run.
+    assert_eq!(engine.ingest(&events[1]).await.expect("late"), ghl_store::IngestOutcome::Duplicate);
+    assert_eq!(engine.fire_triggers(start + 120_000).await.expect("reconcile"), 0);
+    world.drain().await;
+    for event in &events {
+        let stored = world.stored_contact(event.payload["id"].as_str().expect("id")).await;
+        assert_eq!(stored["tasks"].as_array().map(Vec::len), Some(1), "{stored}");
     }
 }

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -155,11 +154,14 @@ async fn highlevel_webhook(
             return problem(StatusCode::UNAUTHORIZED, rejection.reason());
         }
     };
+    let event_type = verified.field("type").unwrap_or_default();
+    let location = verified.field("locationId").unwrap_or_default();
+    let webhook_id = verified.field("webhookId").unwrap_or_default();
     let event = NewEvent {
-        dedup_key: format!("highlevel:{}", verified.field("webhookId").unwrap_or_default()),
+        dedup_key: ghl_engine::event_key(event_type, location, verified.payload(), webhook_id),
         source: "highlevel".into(),
-        event_type: verified.field("type").unwrap_or_default().to_owned(),
-        location_id: verified.field("locationId").map(str::to_owned),
+        event_type: event_type.to_owned(),
+        location_id: Some(location.to_owned()),
         payload: verified.payload().clone(),
     };
     match state.engine.ingest(&event).await {
@@ -306,20 +308,27 @@ struct TriggerBody {
     key: Option<String>,
 }
 
-fn bad_json(rejection: JsonRejection) -> Response {
-    problem(StatusCode::BAD_REQUEST, format!("the body: {}", rejection.body_text()))
+/// A body that is not the JSON asked for is a 400 whose JSON names the problem.
+impl<S: Send + Sync> FromRequest<S> for TriggerBody {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        match Json::<Self>::from_request(request, state).await {
+            Ok(Json(body)) => Ok(body),
+            Err(rejection) => Err(problem(
+                StatusCode::BAD_REQUEST,
+                format!("the body: {}", rejection.body_text()),
+            )),
+        }
+    }
 }
 
 /// The test feature: the flow step by step on the given trigger, nothing recorded.
 async fn test_flow(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    body: Result<Json<TriggerBody>, JsonRejection>,
+    body: TriggerBody,
 ) -> Response {
-    let Json(body) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_json(rejection),
-    };
     let flow = match state.engine.store().flow(&name).await {
         Ok(Some(record)) => match ghl_engine::flow::Flow::parse(&record.definition) {
             Ok(flow) => flow,
@@ -336,12 +345,8 @@ async fn test_flow(
 async fn run_flow(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    body: Result<Json<TriggerBody>, JsonRejection>,
+    body: TriggerBody,
 ) -> Response {
-    let Json(body) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_json(rejection),
-    };
     match state.engine.run_now(&name, body.trigger, body.key.as_deref()).await {
         Ok(IngestOutcome::Stored { run_ids, .. }) => {
             (StatusCode::ACCEPTED, Json(json!({ "runs": run_ids }))).into_response()

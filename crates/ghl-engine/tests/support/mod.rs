@@ -38,6 +38,21 @@ pub struct World {
     pub _shutdown: CancellationToken,
 }
 
+/// A one-step flow: a welcome task for every new contact.
+pub const TASK_FLOW: &str = r#"name: welcome task
+trigger:
+  highlevel: ContactCreate
+steps:
+  - name: task
+    action: highlevel.create-task
+    connection: highlevel
+    input:
+      contactId: .trigger.id
+      title: 'Welcome {{ .trigger.firstName }}'
+      dueDate: .now
+      completed: false
+"#;
+
 /// A sandbox, and an engine on `store` connected to it as `highlevel`, with no flows yet.
 pub async fn world(store: Store) -> World {
     let shutdown = CancellationToken::new();
@@ -93,7 +108,13 @@ impl World {
             .map(|id| {
                 let event = events.iter().find(|e| e["payload"]["id"] == *id).expect("event");
                 NewEvent {
-                    dedup_key: event["webhookId"].as_str().expect("webhookId").to_owned(),
+                    // As the server keys it.
+                    dedup_key: ghl_engine::event_key(
+                        "ContactCreate",
+                        &self.sandbox.location_id,
+                        &event["payload"],
+                        event["webhookId"].as_str().expect("webhookId"),
+                    ),
                     source: "highlevel".into(),
                     event_type: "ContactCreate".into(),
                     location_id: Some(self.sandbox.location_id.clone()),
