@@ -17,19 +17,7 @@ use tokio_util::sync::CancellationToken;
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 const ADMIN: &str = "test-admin-token";
 
-const FLOW: &str = r#"name: welcome
-trigger:
-  highlevel: ContactCreate
-steps:
-  - name: welcome task
-    action: highlevel.create-task
-    connection: highlevel
-    input:
-      contactId: .trigger.id
-      title: 'Welcome {{ .trigger.firstName }}'
-      dueDate: .now
-      completed: false
-"#;
+const FLOW: &str = include_str!("../../../flows/examples/welcome-task.yaml");
 
 struct Running {
     sandbox: SandboxInfo,

@@ -39,19 +39,7 @@ pub struct World {
 }
 
 /// A one-step flow: a welcome task for every new contact.
-pub const TASK_FLOW: &str = r#"name: welcome task
-trigger:
-  highlevel: ContactCreate
-steps:
-  - name: task
-    action: highlevel.create-task
-    connection: highlevel
-    input:
-      contactId: .trigger.id
-      title: 'Welcome {{ .trigger.firstName }}'
-      dueDate: .now
-      completed: false
-"#;
+pub const TASK_FLOW: &str = include_str!("../../../../flows/examples/welcome-task.yaml");
 
 /// A sandbox, and an engine on `store` connected to it as `highlevel`, with no flows yet.
 pub async fn world(store: Store) -> World {
