@@ -471,3 +471,18 @@ fn settings_come_from_a_config_file_after_flags_and_the_environment() {
     let message = String::from_utf8_lossy(&refused.stderr).into_owned();
     assert!(message.contains("unknown setting `database_ur`"), "{message}");
 }
+
+#[test]
+fn output_to_a_reader_that_has_gone_ends_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+        .arg("catalog")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("catalog starts");
+    drop(child.stdout.take()); // `| head` that has read enough: the pipe is closed.
+    let output = child.wait_with_output().expect("catalog ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

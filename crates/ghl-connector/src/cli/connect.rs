@@ -91,7 +91,7 @@ pub async fn connect(args: ConnectArgs, store: &StoreArgs) -> anyhow::Result<()>
     };
     let engine = ghl_engine::Engine::new(store);
     engine.connections().check(&args.name).await?;
-    println!("connected `{}` to HighLevel location {location}", args.name);
+    say!("connected `{}` to HighLevel location {location}", args.name);
     Ok(())
 }
 
@@ -121,7 +121,7 @@ async fn oauth(args: &ConnectArgs, store: &ghl_store::Store) -> anyhow::Result<S
     scopes.sort_unstable();
     scopes.dedup();
     let request = app.authorization_request(&scopes);
-    println!("Open this address, choose the location and approve:\n{}", request.url);
+    say!("Open this address, choose the location and approve:\n{}", request.url);
     std::io::stdout().flush()?;
 
     type Query = axum::extract::Query<std::collections::HashMap<String, String>>;
@@ -164,11 +164,11 @@ pub async fn connections(command: ConnectionsCommand, store: &StoreArgs) -> anyh
         ConnectionsCommand::List { json } => {
             let connections = store.open().await?.connections().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&connections)?);
+                say!("{}", serde_json::to_string_pretty(&connections)?);
             } else {
                 for c in connections {
                     let reason = c.status_reason.map(|r| format!(" ({r})")).unwrap_or_default();
-                    println!(
+                    say!(
                         "{:<20} {:<10} {:<24} {}{reason}",
                         c.name,
                         c.app,
@@ -181,13 +181,13 @@ pub async fn connections(command: ConnectionsCommand, store: &StoreArgs) -> anyh
         ConnectionsCommand::Test { name } => {
             let engine = ghl_engine::Engine::new(store.open().await?);
             engine.connections().check(&name).await?;
-            println!("connection `{name}` works");
+            say!("connection `{name}` works");
         }
         ConnectionsCommand::Remove { name } => {
             if !store.open().await?.remove_connection(&name).await? {
                 bail!("no connection named `{name}`");
             }
-            println!("removed `{name}`");
+            say!("removed `{name}`");
         }
     }
     Ok(())

@@ -77,11 +77,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
     let server = tokio::spawn(ghl_server::serve(engine, server_config, listener, shutdown.clone()));
 
-    println!("HighLevel sandbox:  {} (location {})", sandbox.base_url, sandbox.location_id);
-    println!("ghl-connector:      {connector_url}  (API: {connector_url}/api, admin token {admin_token})");
-    println!("                    try: curl -H 'Authorization: Bearer {admin_token}' {connector_url}/api/runs");
-    println!("store:              {}", database.display());
-    println!("flow:               welcome-new-contacts (new contact -> welcome task + note)");
+    say!("HighLevel sandbox:  {} (location {})", sandbox.base_url, sandbox.location_id);
+    say!("ghl-connector:      {connector_url}  (API: {connector_url}/api, admin token {admin_token})");
+    say!("                    try: curl -H 'Authorization: Bearer {admin_token}' {connector_url}/api/runs");
+    say!("store:              {}", database.display());
+    say!("flow:               welcome-new-contacts (new contact -> welcome task + note)");
 
     let http = reqwest::Client::new();
     let progress = ProgressBar::new(args.contacts as u64);
@@ -126,12 +126,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let stats: serde_json::Value =
         http.get(format!("{}/_sandbox/stats", sandbox.base_url)).send().await?.json().await?;
     let dead = store.runs(&RunFilter { status: Some("dead".into()), limit: 1000 }).await?.len();
-    println!(
+    say!(
         "in the sandbox: {} tasks and {} notes created by the flow; {} webhooks delivered; {dead} runs dead-lettered",
         stats["effects"]["task.created"], stats["effects"]["note.created"], stats["webhooks"]["delivered"]
     );
     if !args.exit_when_done {
-        println!("serving until Ctrl-C ...");
+        say!("serving until Ctrl-C ...");
         let _ = tokio::signal::ctrl_c().await;
     }
     shutdown.cancel();

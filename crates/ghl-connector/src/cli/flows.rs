@@ -68,11 +68,11 @@ pub async fn flows(command: FlowsCommand, store: &StoreArgs) -> anyhow::Result<(
                 .apply_flow(&text)
                 .await
                 .map_err(|err| anyhow::anyhow!("{}: {err}", file.display()))?;
-            println!("applied {}", file.display());
+            say!("applied {}", file.display());
         }
         FlowsCommand::List => {
             for flow in store.open().await?.flows().await? {
-                println!("{:<32} {}", flow.name, if flow.enabled { "enabled" } else { "disabled" });
+                say!("{:<32} {}", flow.name, if flow.enabled { "enabled" } else { "disabled" });
             }
         }
         FlowsCommand::Show { name } => {
@@ -98,7 +98,7 @@ pub async fn flows(command: FlowsCommand, store: &StoreArgs) -> anyhow::Result<(
                 let path = dir.join(format!("{safe}.yaml"));
                 std::fs::write(&path, &flow.definition)
                     .with_context(|| format!("cannot write {}", path.display()))?;
-                println!("{}", path.display());
+                say!("{}", path.display());
             }
         }
         FlowsCommand::Enable { name } => toggle(store, &name, true).await?,
@@ -107,7 +107,7 @@ pub async fn flows(command: FlowsCommand, store: &StoreArgs) -> anyhow::Result<(
             if !store.open().await?.delete_flow(&name).await? {
                 bail!("no flow named `{name}`");
             }
-            println!("deleted `{name}`");
+            say!("deleted `{name}`");
         }
         FlowsCommand::Run { name, sample, key } => {
             let text = std::fs::read_to_string(&sample)
@@ -117,9 +117,9 @@ pub async fn flows(command: FlowsCommand, store: &StoreArgs) -> anyhow::Result<(
             let engine = ghl_engine::Engine::new(store.open().await?);
             match engine.run_now(&name, trigger, key.as_deref()).await? {
                 ghl_store::IngestOutcome::Stored { run_ids, .. } => {
-                    println!("queued run {} (`ghl-connector runs show` it)", run_ids.join(", "))
+                    say!("queued run {} (`ghl-connector runs show` it)", run_ids.join(", "))
                 }
-                ghl_store::IngestOutcome::Duplicate => println!("already run with this --key"),
+                ghl_store::IngestOutcome::Duplicate => say!("already run with this --key"),
             }
         }
     }
@@ -130,7 +130,7 @@ async fn toggle(store: &StoreArgs, name: &str, enabled: bool) -> anyhow::Result<
     if !store.open().await?.set_flow_enabled(name, enabled).await? {
         bail!("no flow named `{name}`");
     }
-    println!("{} `{name}`", if enabled { "enabled" } else { "disabled" });
+    say!("{} `{name}`", if enabled { "enabled" } else { "disabled" });
     Ok(())
 }
 
@@ -139,11 +139,11 @@ pub async fn runs(command: RunsCommand, store: &StoreArgs) -> anyhow::Result<()>
         RunsCommand::List { status, limit, json } => {
             let runs = store.open().await?.runs(&RunFilter { status, limit }).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&runs)?);
+                say!("{}", serde_json::to_string_pretty(&runs)?);
             } else {
                 for run in runs {
                     let error = run.last_error.unwrap_or_default();
-                    println!("{} {:<8} attempts {} {}", run.id, run.status, run.attempts, error);
+                    say!("{} {:<8} attempts {} {}", run.id, run.status, run.attempts, error);
                 }
             }
         }
@@ -151,7 +151,7 @@ pub async fn runs(command: RunsCommand, store: &StoreArgs) -> anyhow::Result<()>
             let store = store.open().await?;
             let run = store.run(&id).await?.with_context(|| format!("no run {id}"))?;
             let steps = store.steps(&id).await?;
-            println!(
+            say!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({ "run": run, "steps": steps }))?
             );
@@ -160,7 +160,7 @@ pub async fn runs(command: RunsCommand, store: &StoreArgs) -> anyhow::Result<()>
             if !store.open().await?.replay(&id).await? {
                 bail!("run {id} is not dead-lettered (or does not exist)");
             }
-            println!("replaying {id}");
+            say!("replaying {id}");
         }
     }
     Ok(())
@@ -170,7 +170,7 @@ pub fn catalog(json: bool) -> anyhow::Result<()> {
     let actions = ghl_engine::catalog::actions();
     let triggers = ghl_engine::catalog::triggers();
     if json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(
                 &serde_json::json!({ "actions": actions, "triggers": triggers })
@@ -178,14 +178,14 @@ pub fn catalog(json: bool) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    println!("Triggers (and the fields of .trigger):");
+    say!("Triggers (and the fields of .trigger):");
     for trigger in triggers {
-        println!("  {:<34} {}", trigger.trigger, trigger.summary);
+        say!("  {:<34} {}", trigger.trigger, trigger.summary);
         if !trigger.output.is_empty() {
-            println!("  {:<34}   -> {}", "", trigger.output.join(", "));
+            say!("  {:<34}   -> {}", "", trigger.output.join(", "));
         }
     }
-    println!("Actions (input fields, * required; -> output fields):");
+    say!("Actions (input fields, * required; -> output fields):");
     for action in actions {
         let fields: Vec<String> =
             action
@@ -199,9 +199,9 @@ pub fn catalog(json: bool) -> anyhow::Result<()> {
                     }
                 })
                 .collect();
-        println!("  {:<44} {}", action.action, fields.join(", "));
+        say!("  {:<44} {}", action.action, fields.join(", "));
         if !action.output.is_empty() {
-            println!("  {:<44}   -> {}", "", action.output.join(", "));
+            say!("  {:<44}   -> {}", "", action.output.join(", "));
         }
     }
     Ok(())

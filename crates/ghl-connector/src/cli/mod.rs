@@ -1,5 +1,13 @@
 //! The commands of `ghl-connector`.
 
+/// `println!` that goes quiet when the reader has gone (`| head`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod api;
 pub mod config;
 mod connect;
@@ -74,7 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Api(args) => api::run(args).await,
         Command::Init => {
             store::write_new_key(&cli.store.key_file)?;
-            println!(
+            say!(
                 "created {} (mode 0600). It seals every secret in the store: back it up, never commit it.\n\
                  Or set GHL_CONNECTOR_MASTER_KEY to its content instead of keeping the file.",
                 cli.store.key_file.display()

@@ -148,7 +148,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
         TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
     let shutdown = CancellationToken::new();
     let sandbox = Sandbox::start(config, listener, shutdown.clone()).await?;
-    println!("{}", serde_json::to_string(&sandbox.info)?);
+    say!("{}", serde_json::to_string(&sandbox.info)?);
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "sandbox listening");
     tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
     shutdown.cancel();

@@ -66,21 +66,21 @@ pub async fn run(args: TestArgs, store: &StoreArgs) -> anyhow::Result<()> {
     };
     let reports = engine.test_flow(&flow, trigger, args.dry_run).await;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        say!("{}", serde_json::to_string_pretty(&reports)?);
     } else {
         for (index, report) in reports.iter().enumerate() {
-            println!("step {} `{}`: {}", index + 1, report.name, report.status);
+            say!("step {} `{}`: {}", index + 1, report.name, report.status);
             for (label, value) in [
                 ("input", &report.input),
                 ("request", &report.request),
                 ("response", &report.response),
             ] {
                 if let Some(value) = value {
-                    println!("  {label}: {}", serde_json::to_string(value)?);
+                    say!("  {label}: {}", serde_json::to_string(value)?);
                 }
             }
             if let Some(error) = &report.error {
-                println!("  error: {error}");
+                say!("  error: {error}");
             }
         }
     }
