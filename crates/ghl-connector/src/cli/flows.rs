@@ -44,7 +44,7 @@ pub enum FlowsCommand {
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
     List {
-        /// queued, running, done or dead.
+        /// queued, running, waiting (on a delay step), done or dead.
         #[arg(long)]
         status: Option<String>,
         #[arg(long, default_value_t = 50)]
