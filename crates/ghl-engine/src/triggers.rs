@@ -142,6 +142,26 @@ impl Engine {
         if cursor.polled_at + every.as_millis() as i64 > now_ms {
             return Ok(0);
         }
+        // Whatever happens, the next attempt waits its interval: a failing poll (a connection
+        // to reconnect, a throttled location) must not hammer HighLevel every second.
+        let mut position = cursor.after;
+        let outcome = self.read_contacts(watch, connection, &mut position, now_ms).await;
+        let cursor = json!(PollCursor { after: position, polled_at: now_ms });
+        store.set_cursor(&name, &cursor.to_string()).await.map_err(|err| err.to_string())?;
+        outcome
+    }
+
+    /// Reads the contacts from `position` on (less the look-back) and enqueues each, moving
+    /// `position` (and the stored cursor, in each enqueue's transaction) past it.
+    async fn read_contacts(
+        &self,
+        watch: Watch<'_>,
+        connection: &str,
+        position: &mut Vec<Value>,
+        now_ms: i64,
+    ) -> Result<usize, String> {
+        let store = self.store();
+        let name = watch.cursor_name();
         let client = self.connections().client(connection).await.map_err(|err| err.to_string())?;
         let location = client.location_id().to_owned();
         // A created contact runs every flow on ContactCreate (as its webhook would have).
@@ -152,8 +172,7 @@ impl Engine {
             }
         };
         let field = watch.field();
-        let since = position_ms(&cursor.after).unwrap_or(now_ms) - POLL_LOOKBACK.as_millis() as i64;
-        let mut position = cursor.after;
+        let since = position_ms(position).unwrap_or(now_ms) - POLL_LOOKBACK.as_millis() as i64;
         let mut search_after: Option<Value> = None;
         let mut enqueued_runs = 0;
         for _ in 0..POLL_MAX_PAGES {
@@ -178,8 +197,8 @@ impl Engine {
                     .and_then(|key| key.as_array().cloned())
                     .unwrap_or_default();
                 search_after = Some(Value::Array(key.clone()));
-                if compare_positions(&key, &position) == Ordering::Greater {
-                    position = key;
+                if compare_positions(&key, position) == Ordering::Greater {
+                    *position = key;
                 }
                 let event = watch.event(&location, contact);
                 let cursor = json!(PollCursor { after: position.clone(), polled_at: now_ms });
@@ -193,8 +212,6 @@ impl Engine {
                 break;
             }
         }
-        let cursor = json!(PollCursor { after: position, polled_at: now_ms });
-        store.set_cursor(&name, &cursor.to_string()).await.map_err(|err| err.to_string())?;
         Ok(enqueued_runs)
     }
 }

@@ -110,6 +110,16 @@ async fn polling(world: World) {
         let notes = stored["notes"].as_array().map(Vec::len);
         assert_eq!(notes, Some(if id == changed { 2 } else { 1 }), "{stored}");
     }
+
+    // A poll that fails (here: its connection is gone) still waits its interval before the
+    // next try, rather than asking again every second.
+    let flow_id = engine.store().flow("note every change").await.expect("store").expect("flow").id;
+    assert!(engine.store().remove_connection("highlevel").await.expect("remove"));
+    let failing = Engine::new(engine.store().clone());
+    assert_eq!(failing.fire_triggers(start + 5 * minute).await.expect("poll"), 0);
+    let cursor = engine.store().cursor(&format!("poll:{flow_id}")).await.expect("store");
+    let cursor: serde_json::Value = serde_json::from_str(&cursor.expect("a cursor")).expect("json");
+    assert_eq!(cursor["polledAt"], start + 5 * minute, "the failed poll counts as a poll");
 }
 
 async fn reconciliation(world: World) {
