@@ -297,10 +297,7 @@ fn compile_reconcile(
 ) -> Result<Option<Reconcile>, String> {
     let every = match spec.reconcile.as_deref() {
         Some("off") => return Ok(None),
-        Some(text) => Some(
-            humantime::parse_duration(text)
-                .map_err(|err| format!("reconcile `{text}`: {err} (or `off`)"))?,
-        ),
+        Some(text) => Some(interval(text).map_err(|err| format!("reconcile {err} (or `off`)"))?),
         None => None,
     };
     let creates = matches!(trigger, Trigger::HighLevel(event) if event == "ContactCreate");
@@ -311,9 +308,6 @@ fn compile_reconcile(
         };
     }
     let every = every.unwrap_or(DEFAULT_RECONCILE);
-    if every < MIN_POLL_INTERVAL {
-        return Err(format!("reconcile: at least {}s", MIN_POLL_INTERVAL.as_secs()));
-    }
     let connection = steps.iter().find_map(|step| match step.action {
         Action::HighLevel(_) => step.spec.connection.clone(),
         _ => None,
@@ -325,6 +319,16 @@ fn compile_reconcile(
         }
         (None, false) => Ok(None),
     }
+}
+
+/// A polling interval (`30s`, `5m`), between `MIN_POLL_INTERVAL` and a month.
+fn interval(text: &str) -> Result<Duration, String> {
+    const MAX: Duration = Duration::from_secs(31 * 86_400);
+    let every = humantime::parse_duration(text).map_err(|err| format!("`{text}`: {err}"))?;
+    if !(MIN_POLL_INTERVAL..=MAX).contains(&every) {
+        return Err(format!("`{text}`: from {}s to 31 days", MIN_POLL_INTERVAL.as_secs()));
+    }
+    Ok(every)
 }
 
 /// Checks a trigger; an error names what to point at in the file, and why.
@@ -360,13 +364,8 @@ fn compile_trigger(spec: &TriggerSpec) -> Result<Trigger, (String, String)> {
                 format!("unknown poll source `{}` (known: {})", poll.source, known.join(", "));
             return Err((poll.source.clone(), reason));
         };
-        let every = humantime::parse_duration(&poll.every)
-            .map_err(|err| ("every:".to_owned(), format!("poll every `{}`: {err}", poll.every)))?;
-        if every < MIN_POLL_INTERVAL {
-            let reason =
-                format!("poll every `{}`: at least {}s", poll.every, MIN_POLL_INTERVAL.as_secs());
-            return Err(("every:".into(), reason));
-        }
+        let every = interval(&poll.every)
+            .map_err(|err| ("every:".to_owned(), format!("poll every {err}")))?;
         return Ok(Trigger::Poll { source, connection: poll.connection.clone(), every });
     }
     Ok(Trigger::Manual)
@@ -448,7 +447,14 @@ steps:
             (
                 flow("  poll:\n    source: highlevel.contacts\n    connection: hl\n    every: 2s"),
                 6,
-                "at least 10s",
+                "from 10s to 31 days",
+            ),
+            (
+                flow(
+                    "  poll:\n    source: highlevel.contacts\n    connection: hl\n    every: 400y",
+                ),
+                6,
+                "from 10s to 31 days",
             ),
             (flow("  schedule: '* * * * *'\n  manual: true"), 2, "the trigger is one of"),
             (flow("  schedule: '* * * * *'\n  reconcile: 5m"), 4, "`reconcile` goes with"),

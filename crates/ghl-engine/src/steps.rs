@@ -129,14 +129,22 @@ impl HttpRequest {
         if status.is_success() {
             return Ok(json!({ "status": status.as_u16(), "body": body }));
         }
-        let mut shown = body.to_string();
-        shown.truncate(300);
         Err(StepError {
-            message: format!("{} {} answered {status}: {shown}", self.method, self.url),
+            message: format!("{} {} answered {status}: {}", self.method, self.url, excerpt(&body)),
             retryable: status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error(),
             retry_after,
             reconnect: None,
         })
+    }
+}
+
+/// The start of an answer, for an error message (cut between characters, never inside one).
+fn excerpt(body: &Value) -> String {
+    const SHOWN: usize = 300;
+    let text = body.to_string();
+    match text.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
     }
 }
 
@@ -261,6 +269,9 @@ fn request_parts(request: &Value) -> Option<RequestParts> {
     Some((params, body))
 }
 
+/// The longest a delay step waits.
+const MAX_DELAY_SECS: f64 = 366.0 * 86_400.0;
+
 /// When a delay step's input says to wait until (ms since the epoch).
 pub(crate) fn delay_until(input: &Value, now_ms: i64) -> Result<i64, String> {
     match (
@@ -268,10 +279,10 @@ pub(crate) fn delay_until(input: &Value, now_ms: i64) -> Result<i64, String> {
         input.get("until").filter(|v| !v.is_null()),
     ) {
         (Some(seconds), None) => match seconds.as_f64() {
-            Some(seconds) if seconds.is_finite() && seconds >= 0.0 => {
+            Some(seconds) if (0.0..=MAX_DELAY_SECS).contains(&seconds) => {
                 Ok(now_ms + (seconds * 1000.0) as i64)
             }
-            _ => Err(format!("seconds: {seconds} is not a number of seconds")),
+            _ => Err(format!("seconds: {seconds} is not a number of seconds up to a year")),
         },
         (None, Some(until)) => until
             .as_str()
@@ -279,5 +290,52 @@ pub(crate) fn delay_until(input: &Value, now_ms: i64) -> Result<i64, String> {
             .map(|time| time.timestamp_millis())
             .ok_or_else(|| format!("until: {until} is not an RFC 3339 date-time")),
         _ => Err("util.delay takes one of `seconds` or `until`".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_are_seconds_or_a_time() {
+        assert_eq!(delay_until(&json!({ "seconds": 1.5 }), 1_000), Ok(2_500));
+        let until = json!({ "until": "2026-11-23T10:00:00Z" });
+        assert_eq!(delay_until(&until, 0), Ok(1_795_428_000_000));
+        for bad in [
+            json!({ "seconds": -1 }),
+            json!({ "seconds": 1e300 }),
+            json!({}),
+            json!({ "seconds": 1, "until": "2026-11-23T10:00:00Z" }),
+            json!({ "until": "soon" }),
+        ] {
+            assert!(delay_until(&bad, 0).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_excerpt_cuts_between_characters() {
+        let long = Value::String("é".repeat(400));
+        let shown = excerpt(&long);
+        assert_eq!(shown.chars().count(), 301, "300 characters and the ellipsis");
+        assert_eq!(excerpt(&Value::String("short".into())), "\"short\"");
+    }
+
+    #[test]
+    fn http_requests_are_checked_and_secrets_masked() {
+        let input = json!({ "method": "post", "url": "https://example.com/x",
+                            "headers": { "Authorization": "Bearer s3cret" } });
+        let request = HttpRequest::from_input(&input).expect("valid");
+        assert_eq!(request.method, "POST");
+        assert!(request.writes());
+        assert_eq!(request.redacted().headers["Authorization"], "***");
+        for (bad, why) in [
+            (json!({ "url": "ftp://example.com" }), "not http or https"),
+            (json!({ "url": "https://example.com", "method": "GE T" }), "not an HTTP method"),
+            (json!({ "url": "https://example.com", "verb": "GET" }), "unknown field"),
+        ] {
+            let error = HttpRequest::from_input(&bad).expect_err(why);
+            assert!(error.contains(why), "{why}: {error}");
+        }
     }
 }
