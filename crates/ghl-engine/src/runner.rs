@@ -387,17 +387,14 @@ impl Engine {
             Err(error) => return StepResult::Failed(StepError::fatal(error)),
         };
         report.input = Some(input.clone());
-        let request = match self.local_work(step, &input) {
-            Ok(Some(result)) => {
-                if let StepResult::Output(output) = &result {
-                    report.response = Some(output.clone());
-                }
-                return result;
+        if let Some(result) = local_work(step, &input) {
+            if let StepResult::Output(output) = &result {
+                report.response = Some(output.clone());
             }
-            Ok(None) => match self.prepare(step, input, None).await {
-                Ok(request) => request,
-                Err(error) => return StepResult::Failed(error),
-            },
+            return result;
+        }
+        let request = match self.prepare(step, input, None).await {
+            Ok(request) => request,
             Err(error) => return StepResult::Failed(error),
         };
         report.request = Some(request.describe());
@@ -530,26 +527,24 @@ impl Engine {
         if step.action == Action::Log {
             tracing::info!(run = %run.id, step = %step.spec.name, message = %input["message"], "flow log");
         }
-        match self.local_work(step, &input) {
-            Ok(Some(StepResult::Output(output))) => {
+        match local_work(step, &input) {
+            Some(StepResult::Output(output)) => {
                 self.finish_step(record, started, output, None).await
             }
-            Ok(Some(StepResult::Wait(until))) => {
+            Some(StepResult::Wait(until)) => {
                 // The time to wait until is an effect: a retry or resumption keeps it.
                 let result = json!({ "until": iso(until) });
                 record.status = "waiting".into();
                 self.finish_step(record, started, result, Some(&effect_key)).await?;
                 Ok(StepResult::Wait(until))
             }
-            Ok(Some(StepResult::Stop)) => {
+            Some(StepResult::Stop) => {
                 record.status = "stopped".into();
                 self.finish_step(record, started, Value::Null, None).await?;
                 Ok(StepResult::Stop)
             }
-            Ok(Some(StepResult::Failed(error))) | Err(error) => {
-                self.fail(record, started, error).await
-            }
-            Ok(None) => self.run_request(run, index, step, input, record, started).await,
+            Some(StepResult::Failed(error)) => self.fail(record, started, error).await,
+            None => self.run_request(run, step, input, record, started, &effect_key).await,
         }
     }
 
@@ -558,20 +553,19 @@ impl Engine {
     async fn run_request(
         &self,
         run: &ClaimedRun,
-        index: usize,
         step: &Step,
         input: Value,
         mut record: StepRecord,
         started: Instant,
+        effect_key: &str,
     ) -> Result<StepResult, ghl_store::Error> {
-        let effect_key = format!("{}:{index}", run.id);
         let writes = action_entry(step.action).writes;
-        let mut request = match self.prepare(step, input, Some(&effect_key)).await {
+        let mut request = match self.prepare(step, input, Some(effect_key)).await {
             Ok(request) => request,
             Err(error) => return self.fail(record, started, error).await,
         };
         if writes && run.attempt > 1 {
-            if let Some(earlier) = self.store.first_request(&run.id, index as i32).await? {
+            if let Some(earlier) = self.store.first_request(&run.id, record.step_index).await? {
                 request = request.repeat(&earlier);
             }
         }
@@ -584,12 +578,12 @@ impl Engine {
         if run.attempt > 1 {
             if let Some(found) = request.find_created(run.created_at).await {
                 record.status = "recovered".into();
-                return self.finish_step(record, started, found, Some(&effect_key)).await;
+                return self.finish_step(record, started, found, Some(effect_key)).await;
             }
         }
         match request.send(&self.http).await {
             Ok(answer) => {
-                let effect = writes.then_some(effect_key.as_str());
+                let effect = writes.then_some(effect_key);
                 self.finish_step(record, started, answer, effect).await
             }
             Err(error) => {
@@ -609,27 +603,6 @@ impl Engine {
                 tracing::warn!(connection = %connection, error = %err, "cannot mark the connection");
             }
         }
-    }
-
-    /// What a step that sends nothing does; `None` for steps that send a request.
-    fn local_work(&self, step: &Step, input: &Value) -> Result<Option<StepResult>, StepError> {
-        Ok(Some(match step.action {
-            Action::Log => StepResult::Output(input.clone()),
-            Action::Filter if input["condition"] == Value::Bool(true) => {
-                StepResult::Output(input.clone())
-            }
-            Action::Filter => StepResult::Stop,
-            Action::Delay => {
-                let now = ghl_store::now_ms();
-                let until = delay_until(input, now).map_err(StepError::fatal)?;
-                if until > now {
-                    StepResult::Wait(until)
-                } else {
-                    StepResult::Output(json!({ "until": iso(until) }))
-                }
-            }
-            Action::HighLevel(_) | Action::Http => return Ok(None),
-        }))
     }
 
     /// The request a step sends. A write over plain HTTP carries `idempotency_key` (the
@@ -687,6 +660,26 @@ impl Engine {
 }
 
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// What a step that sends nothing does; `None` for steps that send a request.
+fn local_work(step: &Step, input: &Value) -> Option<StepResult> {
+    Some(match step.action {
+        Action::Log => StepResult::Output(input.clone()),
+        Action::Filter if input["condition"] == Value::Bool(true) => {
+            StepResult::Output(input.clone())
+        }
+        Action::Filter => StepResult::Stop,
+        Action::Delay => {
+            let now = ghl_store::now_ms();
+            match delay_until(input, now) {
+                Ok(until) if until > now => StepResult::Wait(until),
+                Ok(until) => StepResult::Output(json!({ "until": iso(until) })),
+                Err(error) => StepResult::Failed(StepError::fatal(error)),
+            }
+        }
+        Action::HighLevel(_) | Action::Http => return None,
+    })
+}
 
 /// The time a delay step still waits until, if it has not come yet.
 fn still_waiting(step: &Step, result: &Value) -> Option<i64> {
