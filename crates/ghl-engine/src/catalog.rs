@@ -59,10 +59,9 @@ pub fn find_action(name: &str) -> Option<Action> {
     }
 }
 
-/// Sources a `poll` trigger can watch, with the connection app each needs.
-pub const POLL_SOURCES: [(&str, &str, &str); 1] = [(
+/// Sources a `poll` trigger can watch, with what each is.
+pub const POLL_SOURCES: [(&str, &str); 1] = [(
     "highlevel.contacts",
-    HIGHLEVEL,
     "New or updated HighLevel contacts (contact search ordered by dateUpdated)",
 )];
 
@@ -186,7 +185,7 @@ pub fn triggers() -> Vec<TriggerEntry> {
         .iter()
         .filter_map(|field| field.strip_prefix("contact.").map(str::to_owned))
         .collect();
-    all.extend(POLL_SOURCES.iter().map(|(source, _, summary)| TriggerEntry {
+    all.extend(POLL_SOURCES.iter().map(|(source, summary)| TriggerEntry {
         trigger: format!("poll: {source}"),
         summary: format!("{summary}; the cursor is durable"),
         output: contact.clone(),

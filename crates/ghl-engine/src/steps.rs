@@ -189,17 +189,17 @@ impl Request {
         }
         let since = UNIX_EPOCH + Duration::from_millis(enqueued_ms.max(0) as u64);
         let since = since.checked_sub(Duration::from_secs(5)).unwrap_or(SystemTime::UNIX_EPOCH);
-        let params: Vec<(&str, &str)> =
-            params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        client.find_created(operation.id, &params, body.as_ref(), since).await.ok().flatten()
+        client
+            .find_created(operation.id, &borrowed(params), body.as_ref(), since)
+            .await
+            .ok()
+            .flatten()
     }
 
     pub async fn send(&self, http: &reqwest::Client) -> Result<Value, StepError> {
         match self {
             Self::HighLevel { client, connection, operation, params, body } => {
-                let params: Vec<(&str, &str)> =
-                    params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                client.call(operation.id, &params, body.as_ref()).await.map_err(|err| {
+                client.call(operation.id, &borrowed(params), body.as_ref()).await.map_err(|err| {
                     let retryable = err.is_retryable();
                     match err {
                         ghl_client::Error::ReconnectNeeded { .. } => StepError {
@@ -219,6 +219,11 @@ impl Request {
             Self::Http(request) => request.send(http).await,
         }
     }
+}
+
+/// Parameters as the client takes them.
+fn borrowed(params: &[(String, String)]) -> Vec<(&str, &str)> {
+    params.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect()
 }
 
 /// A HighLevel request's path and query parameters, and its body.
