@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post, put};
+use axum::routing::{any, delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -27,7 +27,9 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/reset-stats", post(reset_stats))
         .route("/faults", get(get_faults).put(put_faults))
         .route("/rate-limits", get(get_limits).put(put_limits))
-        .route("/webhooks", get(webhooks))
+        .route("/webhooks", get(webhooks).post(add_webhook_target))
+        .route("/webhook-targets", get(webhook_targets).post(add_webhook_target))
+        .route("/webhook-targets/{id}", delete(remove_webhook_target))
         .route("/locations", post(add_location))
         .route("/locations/{locationId}", get(location))
         .route("/locations/{locationId}/settings", put(location_settings))
@@ -113,6 +115,44 @@ async fn webhooks(
 ) -> Json<Value> {
     let events = shared.webhooks.recent(query.event_type.as_deref(), query.limit.unwrap_or(1000));
     Json(json!({ "events": events }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTarget {
+    url: String,
+}
+
+/// `POST /webhook-targets` (or `POST /webhooks`) `{"url": ...}`: 201 with the new target, 200
+/// with the existing one when the URL already is a target.
+async fn add_webhook_target(
+    State(shared): State<Arc<Shared>>,
+    body: axum::body::Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let request: NewTarget = serde_json::from_slice(&body).map_err(|err| {
+        ApiError::bad_request(format!("expected {{\"url\": \"http://...\"}}: {err}"))
+    })?;
+    let (target, added) = shared
+        .webhooks
+        .add_target(&request.url)
+        .map_err(|err| ApiError::bad_request(err.to_string()))?;
+    let status = if added { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(target)))
+}
+
+async fn webhook_targets(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    Json(json!({ "targets": shared.webhooks.targets() }))
+}
+
+async fn remove_webhook_target(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    if shared.webhooks.remove_target(&id) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::with_status(StatusCode::NOT_FOUND, format!("no webhook target {id}")))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -216,6 +256,7 @@ async fn contact(
         "appointmentIds": stored.appointment_ids,
         "campaigns": stored.campaigns,
         "workflows": stored.workflows,
+        "unlisted": stored.unlisted,
     })))
 }
 

@@ -27,7 +27,7 @@ pub struct SandboxConfig {
     pub token_lifetime: Duration,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// The webhook signing keys; generated at start when absent (tests share one pair).
+    /// The webhook signing keys; derived from `seed` when absent (same seed, same keys).
     pub signing_keys: Option<Arc<SigningKeys>>,
 }
 

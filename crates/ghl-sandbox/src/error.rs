@@ -1,7 +1,10 @@
 //! The sandbox's errors, answered with HighLevel's status codes and bodies
-//! (common-schemas.json and the reported messages in NOTES.md).
+//! (common-schemas.json and the reported messages in NOTES.md); `json_errors` gives the
+//! framework's own refusals (unknown route, wrong method, unreadable query) the same shape.
 
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ghl_types::{ErrorBody, ErrorMessage};
@@ -91,3 +94,42 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Longest refusal text of the framework kept as the message.
+const MAX_REFUSAL_TEXT: usize = 16 * 1024;
+
+/// Rewrites every error answer that is not already JSON into HighLevel's error body: an unknown
+/// route or method is `Cannot GET /path` (NestJS's wording), anything else keeps its text as
+/// the message. Untouched: JSON answers, the injected 502's HTML page and dropped connections.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let cannot = format!("Cannot {} {}", request.method(), request.uri().path());
+    let response = next.run(request).await;
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    if !(status.is_client_error() || status.is_server_error())
+        || content_type.starts_with("application/json")
+        || content_type.starts_with("text/html")
+        || response.extensions().get::<crate::faults::DropConnection>().is_some()
+    {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_REFUSAL_TEXT).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let message = match status {
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => cannot,
+        _ if text.is_empty() => status.canonical_reason().unwrap_or("Error").to_owned(),
+        _ => text,
+    };
+    let mut rewritten = ApiError::with_status(status, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rewritten.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    rewritten
+}

@@ -119,7 +119,10 @@ impl Sandbox {
         let base_url = format!("http://{address}");
         let keys = match &config.signing_keys {
             Some(keys) => keys.clone(),
-            None => Arc::new(SigningKeys::generate()?),
+            None => {
+                let seed = config.seed;
+                tokio::task::spawn_blocking(move || SigningKeys::for_seed(seed)).await??
+            }
         };
         let mut world = World::new(config.seed);
         for index in 0..config.locations.max(1) {
@@ -167,6 +170,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/oauth/token", axum::routing::post(oauth::token))
         .nest("/_sandbox", admin::routes())
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(shared)
 }
 

@@ -1,6 +1,6 @@
 //! Webhook events: every change is emitted as HighLevel's documented event, signed with both
-//! schemes over the exact bytes sent, and delivered like HighLevel delivers: retried only when
-//! the receiver answers 429 (unless told to retry any failure), sometimes twice.
+//! schemes over the exact bytes sent, and delivered to the targets of the moment like HighLevel
+//! delivers: the same bytes retried only when the receiver answers 429, sometimes twice.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
+use url::Url;
 
 use crate::clock::now_iso;
 use crate::config::WebhookConfig;
@@ -47,16 +48,53 @@ pub struct DeliveryCounts {
     pub duplicated: AtomicU64,
 }
 
+/// A URL events are POSTed to, with the id the admin API names it by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WebhookTarget {
+    pub id: String,
+    pub url: Url,
+}
+
+/// Why a URL cannot be a webhook target.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("url is not a valid URL: {0}")]
+    Invalid(#[from] url::ParseError),
+    #[error("url must be an http or https URL with a host, got {0}")]
+    NotHttp(String),
+}
+
+/// The webhook targets, changed at run time through the admin API.
+#[derive(Default)]
+struct Targets {
+    list: Vec<Arc<WebhookTarget>>,
+    added: u64,
+}
+
+impl Targets {
+    fn contains(&self, id: &str) -> bool {
+        self.list.iter().any(|target| target.id == id)
+    }
+}
+
 pub struct Webhooks {
-    sender: mpsc::UnboundedSender<EmittedEvent>,
+    sender: mpsc::UnboundedSender<Queued>,
     log: Mutex<VecDeque<EmittedEvent>>,
+    targets: Arc<Mutex<Targets>>,
     /// webhookIds some receiver acknowledged.
     acknowledged: Arc<Mutex<HashSet<String>>>,
     pub counts: Arc<DeliveryCounts>,
 }
 
+/// An event on its way out, with the targets that existed when it was emitted.
+struct Queued {
+    event: EmittedEvent,
+    targets: Vec<Arc<WebhookTarget>>,
+}
+
 impl Webhooks {
-    /// Starts the delivery task; it stops when `shutdown` is cancelled.
+    /// Starts the delivery task with the configured URLs as the first targets; it stops when
+    /// `shutdown` is cancelled.
     pub fn start(
         config: WebhookConfig,
         keys: Arc<SigningKeys>,
@@ -65,8 +103,11 @@ impl Webhooks {
         let (sender, receiver) = mpsc::unbounded_channel();
         let counts = Arc::new(DeliveryCounts::default());
         let acknowledged = Arc::new(Mutex::new(HashSet::new()));
+        let targets = Arc::new(Mutex::new(Targets::default()));
+        let urls = config.urls.clone();
         let deliverer = Deliverer {
             acknowledged: acknowledged.clone(),
+            targets: targets.clone(),
             config: Arc::new(config),
             keys,
             counts: counts.clone(),
@@ -74,7 +115,50 @@ impl Webhooks {
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         };
         tokio::spawn(deliverer.run(receiver, shutdown));
-        Arc::new(Self { sender, log: Mutex::new(VecDeque::new()), acknowledged, counts })
+        let webhooks = Arc::new(Self {
+            sender,
+            log: Mutex::new(VecDeque::new()),
+            targets,
+            acknowledged,
+            counts,
+        });
+        for url in urls {
+            webhooks.add_target_url(url);
+        }
+        webhooks
+    }
+
+    /// Adds a target (an `http` or `https` URL); events emitted from now on are sent to it.
+    /// A URL that is already a target is not added twice: its target is returned, `false`.
+    pub fn add_target(&self, url: &str) -> Result<(WebhookTarget, bool), TargetError> {
+        let url = Url::parse(url)?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(TargetError::NotHttp(url.to_string()));
+        }
+        Ok(self.add_target_url(url))
+    }
+
+    fn add_target_url(&self, url: Url) -> (WebhookTarget, bool) {
+        let mut targets = self.targets.lock();
+        if let Some(existing) = targets.list.iter().find(|target| target.url == url) {
+            return (existing.as_ref().clone(), false);
+        }
+        targets.added += 1;
+        let target = WebhookTarget { id: format!("target-{}", targets.added), url };
+        targets.list.push(Arc::new(target.clone()));
+        (target, true)
+    }
+
+    pub fn targets(&self) -> Vec<WebhookTarget> {
+        self.targets.lock().list.iter().map(|target| target.as_ref().clone()).collect()
+    }
+
+    /// Removes a target: nothing more is sent to it, retries included. False if unknown.
+    pub fn remove_target(&self, id: &str) -> bool {
+        let mut targets = self.targets.lock();
+        let before = targets.list.len();
+        targets.list.retain(|target| target.id != id);
+        targets.list.len() != before
     }
 
     /// Emits an event for a record. Appointment events wrap the record in `appointment`;
@@ -117,8 +201,9 @@ impl Webhooks {
             }
             log.push_back(event.clone());
         }
+        let targets = self.targets.lock().list.clone();
         // The receiver lives as long as the sandbox; after shutdown events are just dropped.
-        let _ = self.sender.send(event);
+        let _ = self.sender.send(Queued { event, targets });
     }
 
     /// The most recent events, oldest first, optionally of one type.
@@ -149,31 +234,30 @@ impl Webhooks {
 #[derive(Clone)]
 struct Deliverer {
     acknowledged: Arc<Mutex<HashSet<String>>>,
+    targets: Arc<Mutex<Targets>>,
     config: Arc<WebhookConfig>,
     keys: Arc<SigningKeys>,
     counts: Arc<DeliveryCounts>,
     http: reqwest::Client,
+    /// Bounds the requests in flight; a delivery waiting for its retry holds none.
     in_flight: Arc<Semaphore>,
 }
 
 impl Deliverer {
-    async fn run(
-        self,
-        mut receiver: mpsc::UnboundedReceiver<EmittedEvent>,
-        shutdown: CancellationToken,
-    ) {
+    async fn run(self, mut receiver: mpsc::UnboundedReceiver<Queued>, shutdown: CancellationToken) {
         loop {
-            let event = tokio::select! {
+            let Queued { event, targets } = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                event = receiver.recv() => match event {
-                    Some(event) => event,
+                queued = receiver.recv() => match queued {
+                    Some(queued) => queued,
                     None => return,
                 },
             };
-            if self.config.urls.is_empty() {
+            if targets.is_empty() {
                 continue;
             }
-            // Compact JSON, signed exactly as sent, so raw-body and re-serialising verifiers agree.
+            // Compact JSON, signed once, exactly as sent: raw-body and re-serialising verifiers
+            // agree, and every retry and duplicate carries the same bytes and signatures.
             let body = match serde_json::to_vec(&event.payload) {
                 Ok(body) => bytes::Bytes::from(body),
                 Err(_) => continue,
@@ -185,36 +269,36 @@ impl Deliverer {
                 body,
             };
             let twice = rand::thread_rng().gen_bool(self.config.duplicate_share.clamp(0.0, 1.0));
-            for url in &self.config.urls {
-                let copies = if twice { 2 } else { 1 };
-                for copy in 0..copies {
+            for target in targets {
+                for copy in 0..if twice { 2 } else { 1 } {
                     if copy == 1 {
                         self.counts.duplicated.fetch_add(1, Ordering::Relaxed);
                     }
-                    let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
-                        return;
-                    };
                     let deliverer = self.clone();
-                    let (url, signed) = (url.clone(), signed.clone());
+                    let (target, signed) = (target.clone(), signed.clone());
                     let shutdown = shutdown.clone();
                     tokio::spawn(async move {
                         tokio::select! {
                             _ = shutdown.cancelled() => {}
-                            _ = deliverer.deliver(url, signed) => {}
+                            _ = deliverer.deliver(&target, &signed) => {}
                         }
-                        drop(permit);
                     });
                 }
             }
         }
     }
 
-    async fn deliver(&self, url: url::Url, signed: Signed) {
-        for attempt in 1..=self.config.max_attempts.max(1) {
+    /// HighLevel's rule: a 2xx is delivered; a 429 is retried after the retry delay (with
+    /// jitter) until the attempts run out; anything else is final (unless configured to retry
+    /// any failure). A removed target gets no more attempts.
+    async fn deliver(&self, target: &WebhookTarget, signed: &Signed) {
+        let attempts = self.config.max_attempts.max(1);
+        for attempt in 1..=attempts {
+            let Ok(permit) = self.in_flight.acquire().await else { return };
             self.counts.attempts.fetch_add(1, Ordering::Relaxed);
             let answer = self
                 .http
-                .post(url.clone())
+                .post(target.url.clone())
                 .timeout(self.config.timeout)
                 .header("content-type", "application/json")
                 .header(HEADER_WH_SIGNATURE, &signed.rsa)
@@ -222,23 +306,27 @@ impl Deliverer {
                 .body(signed.body.clone())
                 .send()
                 .await;
+            drop(permit);
             let retry = match &answer {
                 Ok(response) if response.status().is_success() => {
                     self.counts.delivered.fetch_add(1, Ordering::Relaxed);
                     self.acknowledged.lock().insert(signed.webhook_id.clone());
                     return;
                 }
-                Ok(response) if response.status().as_u16() == 429 => true,
+                Ok(response) if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => true,
                 _ => self.config.retry_on_any_failure,
             };
-            if !retry || attempt == self.config.max_attempts {
+            if !retry || attempt == attempts {
                 break;
             }
             self.counts.retried.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(jittered(self.config.retry_delay)).await;
+            if !self.targets.lock().contains(&target.id) {
+                return;
+            }
         }
         self.counts.failed.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(url = %url, "webhook delivery failed for good");
+        tracing::debug!(url = %target.url, "webhook delivery failed for good");
     }
 }
 

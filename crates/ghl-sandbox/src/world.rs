@@ -66,6 +66,8 @@ pub struct StoredContact {
     pub appointment_ids: Vec<String>,
     pub campaigns: BTreeSet<String>,
     pub workflows: BTreeSet<String>,
+    /// Fields the API accepts but never returns (`keyword`, `ssn`); the admin API shows them.
+    pub unlisted: serde_json::Map<String, serde_json::Value>,
 }
 
 pub struct Location {
@@ -155,6 +157,17 @@ impl Location {
         };
         self.by_date_added
             .range((lower, Unbounded))
+            .filter_map(|(_, id)| self.contacts.get(id).map(Box::as_ref))
+    }
+
+    /// Contacts in `dateAdded` order up to and including the keyset position.
+    pub fn contacts_up_to<'a>(
+        &'a self,
+        position: &(i64, String),
+    ) -> impl Iterator<Item = &'a StoredContact> + 'a {
+        use std::ops::Bound::{Included, Unbounded};
+        self.by_date_added
+            .range::<(i64, String), _>((Unbounded, Included(position)))
             .filter_map(|(_, id)| self.contacts.get(id).map(Box::as_ref))
     }
 

@@ -170,9 +170,24 @@ pub struct ContactInput {
     pub assigned_to: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_new_if_duplicate_allowed: Option<bool>,
+    /// `lead` or `customer`; accepted by the live update although UpdateContactDto lacks it
+    /// (highlevel-api-docs issue 314), as are `keyword` and `ssn`.
+    #[serde(
+        default,
+        rename = "type",
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::present"
+    )]
+    pub contact_type: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::present")]
+    pub keyword: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::present")]
+    pub ssn: Option<Option<String>>,
 }
 
-/// A custom field in a request: by `id` or by `key`, with a string, number, array or object value.
+/// A custom field in a request: by `id` or by `key`, with a string, number, array or object value
+/// under `field_value` (the spec) or `fieldValue` (the official SDK). The value may be left out
+/// (the spec requires only `id`); `null` is a value that clears the field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomFieldInput {
@@ -180,5 +195,11 @@ pub struct CustomFieldInput {
     pub id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    pub field_value: Value,
+    #[serde(
+        default,
+        alias = "fieldValue",
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::present"
+    )]
+    pub field_value: Option<Value>,
 }

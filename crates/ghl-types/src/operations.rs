@@ -3,7 +3,7 @@
 //! The sandbox, the client and `ghl-connector api --list` all read this one table.
 
 /// Which API an operation belongs to (decides the `Version` header).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Api {
     Contacts,
     Calendars,

@@ -283,7 +283,7 @@ pub async fn bulk_tags(
         "remove" => false,
         other => {
             return Err(ApiError::unprocessable(vec![format!(
-                "type must be one of: add, remove (got {other})"
+                "type must be one of the following values: add, remove (got {other})"
             )]))
         }
     };

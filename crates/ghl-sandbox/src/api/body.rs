@@ -59,8 +59,7 @@ fn parse<T: DeserializeOwned>(
     let Value::Object(fields) = &raw else {
         return Err(ApiError::unprocessable(vec!["request body must be a JSON object".into()]));
     };
-    let rule =
-        operation.and_then(|op| op.request_schema).and_then(|name| shared.body_rules.get(name));
+    let rule = operation.and_then(|op| shared.body_rules.for_operation(op));
     if let Some(rule) = rule {
         let mut problems: Vec<String> = fields
             .keys()
@@ -81,10 +80,70 @@ fn parse<T: DeserializeOwned>(
         }
     }
     let value = serde_path_to_error::deserialize(&raw).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        let message = if path == "." { inner.to_string() } else { format!("{path}: {inner}") };
-        ApiError::unprocessable(vec![message])
+        let path: Vec<String> = err.path().iter().map(ToString::to_string).collect();
+        ApiError::unprocessable(vec![class_validator_message(&path, &err.into_inner().to_string())])
     })?;
     Ok(Body { value, raw })
+}
+
+/// A type error in class-validator's words, as HighLevel's NestJS answers it: `email must be a
+/// string`, `each value in tags must be a string`, `customFields.0.property foo should not
+/// exist`, `customFields.0.id should not be empty`.
+fn class_validator_message(path: &[String], serde_message: &str) -> String {
+    let dotted = |segments: &[String]| -> String {
+        segments
+            .iter()
+            .map(|segment| segment.trim_start_matches('[').trim_end_matches(']'))
+            .collect::<Vec<_>>()
+            .join(".")
+    };
+    let within = |name: &str| -> String {
+        // serde names the object for unknown and missing fields, sometimes the field too.
+        let parent = match path.last() {
+            Some(last) if last == name => &path[..path.len() - 1],
+            _ => path,
+        };
+        let parent = dotted(parent);
+        if parent.is_empty() {
+            String::new()
+        } else {
+            format!("{parent}.")
+        }
+    };
+    let quoted = |marker: &str| -> Option<String> {
+        let rest = serde_message.split_once(marker)?.1;
+        rest.split('`').next().map(str::to_owned)
+    };
+    if let Some(name) = quoted("unknown field `") {
+        return format!("{}property {name} should not exist", within(&name));
+    }
+    if let Some(name) = quoted("missing field `") {
+        return format!("{}{name} should not be empty", within(&name));
+    }
+    let field = dotted(path);
+    if let Some((_, allowed)) = serde_message.split_once("expected one of ") {
+        return format!(
+            "{field} must be one of the following values: {}",
+            allowed.replace('`', "")
+        );
+    }
+    let expected = serde_message.rsplit_once("expected ").map_or("", |(_, expected)| expected);
+    let in_array = path.last().is_some_and(|last| last.starts_with('['));
+    let subject = match (in_array, path.len()) {
+        (true, length) if length > 1 => format!("each value in {}", dotted(&path[..length - 1])),
+        _ => field.clone(),
+    };
+    match expected {
+        "a string" | "a borrowed string" => format!("{subject} must be a string"),
+        "a boolean" => format!("{subject} must be a boolean value"),
+        "a sequence" => format!("{field} must be an array"),
+        "i64" | "u64" | "f64" | "i32" | "u32" | "a number" => {
+            format!("{subject} must be a number conforming to the specified constraints")
+        }
+        other if other.starts_with("struct") || other.starts_with("a map") => {
+            format!("nested property {field} must be either object or array")
+        }
+        _ if field.is_empty() => serde_message.to_owned(),
+        _ => format!("{field} is invalid: {serde_message}"),
+    }
 }

@@ -177,7 +177,9 @@ pub async fn list(
     let after = match (&query.start_after, &query.start_after_id) {
         (Some(millis), Some(id)) => Some((
             parse_millis(millis).ok_or_else(|| {
-                ApiError::unprocessable(vec!["startAfter must be a number".into()])
+                ApiError::unprocessable(vec![
+                    "startAfter must be a number conforming to the specified constraints".into(),
+                ])
             })?,
             id.clone(),
         )),
@@ -196,6 +198,12 @@ pub async fn list(
         None => location.contact_count(),
         Some(_) => location.contacts().filter(matches).count(),
     };
+    // The page number of a keyset position: the matching contacts up to the cursor, in pages.
+    let before = match &after {
+        None => 0,
+        Some(position) => location.contacts_up_to(position).filter(matches).count(),
+    };
+    let current_page = before / limit + 1;
     let page: Vec<&Contact> = location
         .contacts_by_date_added(after)
         .filter(matches)
@@ -204,8 +212,11 @@ pub async fn list(
         .collect();
     let mut meta = Map::new();
     meta.insert("total".into(), total.into());
-    meta.insert("currentPage".into(), 1.into());
-    meta.insert("prevPage".into(), Value::Null);
+    meta.insert("currentPage".into(), current_page.into());
+    meta.insert(
+        "prevPage".into(),
+        if current_page > 1 { (current_page - 1).into() } else { Value::Null },
+    );
     if let Some(last) = page.last().filter(|_| page.len() == limit) {
         let (millis, id) = Location::date_added_key(last);
         let mut next = format!(
@@ -218,7 +229,7 @@ pub async fn list(
         meta.insert("startAfterId".into(), id.into());
         meta.insert("startAfter".into(), millis.into());
         meta.insert("nextPageUrl".into(), next.into());
-        meta.insert("nextPage".into(), 2.into());
+        meta.insert("nextPage".into(), (current_page + 1).into());
     }
     Ok(Json(json!({ "contacts": page, "count": total, "meta": meta })))
 }
@@ -246,9 +257,9 @@ pub async fn by_business(
     let limit = parse_limit(query.limit.as_deref(), MAX_LIST_LIMIT)?;
     let skip = match query.skip.as_deref() {
         None => 0,
-        Some(text) => text.parse::<usize>().map_err(|_| {
-            ApiError::unprocessable(vec!["skip must be a non-negative integer".into()])
-        })?,
+        Some(text) => text
+            .parse::<usize>()
+            .map_err(|_| ApiError::unprocessable(vec!["skip must not be less than 0".into()]))?,
     };
     let needle = query.query.as_deref().map(str::to_lowercase).filter(|q| !q.is_empty());
     let world = shared.world.lock();
@@ -328,7 +339,21 @@ pub fn change_contact(
     apply(&mut after, input, location)?;
     after.date_updated = Some(now_iso());
     let stored_after = after.clone();
-    location.update_contact(contact_id, |stored| stored.contact = stored_after);
+    location.update_contact(contact_id, |stored| {
+        stored.contact = stored_after;
+        // Accepted and kept, but absent from every read answer, as live (issue 314).
+        for (name, value) in [("keyword", &input.keyword), ("ssn", &input.ssn)] {
+            match value {
+                Some(Some(text)) => {
+                    stored.unlisted.insert(name.into(), text.clone().into());
+                }
+                Some(None) => {
+                    stored.unlisted.remove(name);
+                }
+                None => {}
+            }
+        }
+    });
     Ok(Changed { before: current, after })
 }
 
@@ -397,6 +422,7 @@ pub fn apply(contact: &mut Contact, input: &ContactInput, location: &Location) -
     set(&mut contact.source, &input.source);
     set(&mut contact.company_name, &input.company_name);
     set(&mut contact.assigned_to, &input.assigned_to);
+    set(&mut contact.contact_type, &input.contact_type);
     if let Some(postal_code) = &input.postal_code {
         contact.postal_code = Some(postal_code.clone());
     }
@@ -422,7 +448,12 @@ pub fn apply(contact: &mut Contact, input: &ContactInput, location: &Location) -
         contact.date_of_birth = date_of_birth.as_ref().map(date_of_birth_text).transpose()?;
     }
     if let Some(fields) = &input.custom_fields {
-        for field in fields {
+        for (index, field) in fields.iter().enumerate() {
+            if field.id.is_none() && field.key.is_none() {
+                return Err(ApiError::unprocessable(vec![format!(
+                    "customFields.{index}.id should not be empty"
+                )]));
+            }
             let definition = location
                 .custom_fields
                 .iter()
@@ -433,14 +464,16 @@ pub fn apply(contact: &mut Contact, input: &ContactInput, location: &Location) -
                     let named =
                         field.id.as_ref().or(field.key.as_ref()).cloned().unwrap_or_default();
                     ApiError::unprocessable(vec![format!(
-                        "customFields: no custom field {named} in this location"
+                        "customFields.{index}: no custom field {named} in this location"
                     )])
                 })?;
-            contact.custom_fields.retain(|value| value.id != definition.id);
-            if !field.field_value.is_null() {
+            // No value: the field is named but left as it is; `null` clears it.
+            let Some(value) = &field.field_value else { continue };
+            contact.custom_fields.retain(|stored| stored.id != definition.id);
+            if !value.is_null() {
                 contact.custom_fields.push(CustomFieldValue {
                     id: definition.id.clone(),
-                    value: custom_field_text(&field.field_value).into(),
+                    value: custom_field_text(value).into(),
                 });
             }
         }
@@ -496,15 +529,22 @@ fn date_of_birth_text(value: &Value) -> ApiResult<String> {
     Ok(format!("{date}T00:00:00.000Z"))
 }
 
+/// `limit` as class-validator checks it (`@IsNumber() @Min(1) @Max(max)`), in its words.
 fn parse_limit(limit: Option<&str>, max: usize) -> ApiResult<usize> {
-    match limit {
-        None => Ok(DEFAULT_LIST_LIMIT.min(max)),
-        Some(text) => match text.parse::<usize>() {
-            Ok(limit) if (1..=max).contains(&limit) => Ok(limit),
-            _ => Err(ApiError::unprocessable(vec![format!(
-                "limit must be an integer from 1 to {max}"
-            )])),
+    let Some(text) = limit else { return Ok(DEFAULT_LIST_LIMIT.min(max)) };
+    match text.parse::<i64>() {
+        Ok(limit) if limit < 1 => {
+            Err(ApiError::unprocessable(vec!["limit must not be less than 1".into()]))
+        }
+        Ok(limit) => match usize::try_from(limit) {
+            Ok(limit) if limit <= max => Ok(limit),
+            _ => {
+                Err(ApiError::unprocessable(vec![format!("limit must not be greater than {max}")]))
+            }
         },
+        Err(_) => Err(ApiError::unprocessable(vec![
+            "limit must be a number conforming to the specified constraints".into(),
+        ])),
     }
 }
 

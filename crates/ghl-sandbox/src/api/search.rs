@@ -81,9 +81,11 @@ pub async fn search(
 
 fn check(body: &SearchBody) -> ApiResult<()> {
     let mut problems = Vec::new();
-    if body.page_limit == 0 || body.page_limit > MAX_PAGE_LIMIT {
-        problems
-            .push(format!("pageLimit must not be greater than {MAX_PAGE_LIMIT} nor less than 1"));
+    if body.page_limit == 0 {
+        problems.push("pageLimit must not be less than 1".into());
+    }
+    if body.page_limit > MAX_PAGE_LIMIT {
+        problems.push(format!("pageLimit must not be greater than {MAX_PAGE_LIMIT}"));
     }
     if body.query.as_ref().is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS) {
         problems

@@ -7,6 +7,7 @@ mod associations;
 mod bad_input;
 mod contacts;
 mod faults;
+mod fidelity;
 mod oauth;
 mod rate_limits;
 mod records;

@@ -254,3 +254,165 @@ async fn optional_redelivery_on_any_failure_and_duplicates() {
     assert_eq!(webhooks["duplicated"], 1);
     assert_eq!(webhooks["delivered"], 2);
 }
+
+/// Waits, under the test timeout, until the sandbox's webhook counters satisfy `done`.
+async fn until_counts(sandbox: &TestSandbox, done: impl Fn(&Value) -> bool) -> Value {
+    tokio::time::timeout(TIMEOUT, async {
+        loop {
+            let counts = sandbox.stats().await["webhooks"].clone();
+            if done(&counts) {
+                return counts;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("webhook counters in time")
+}
+
+#[tokio::test]
+async fn a_retry_after_429_resends_the_identical_signed_bytes() {
+    let (url, mut deliveries) = receiver(vec![429, 429, 200]).await;
+    let sandbox = TestSandbox::start_with(|config| {
+        config.webhooks.urls = vec![url];
+        config.webhooks.retry_delay = Duration::from_millis(30);
+    })
+    .await;
+    sandbox.create_contact(json!({ "firstName": "Again" })).await;
+    let attempts =
+        [next(&mut deliveries).await, next(&mut deliveries).await, next(&mut deliveries).await];
+    for retry in &attempts[1..] {
+        assert_eq!(retry.body, attempts[0].body, "same bytes, original timestamp included");
+        for header in ["x-wh-signature", "x-ghl-signature"] {
+            assert_eq!(retry.headers[header], attempts[0].headers[header], "{header}");
+        }
+    }
+    let keys = &sandbox.info.webhook_public_keys;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let last = &attempts[2];
+    assert_eq!(
+        openssl_verifies(dir.path(), &last.body, &keys.rsa_pem, &keys.ed25519, &last.headers),
+        (true, true),
+        "a retry still verifies"
+    );
+    let counts = until_counts(&sandbox, |counts| counts["delivered"] == 1).await;
+    assert_eq!((counts["attempts"].clone(), counts["retried"].clone()), (json!(3), json!(2)));
+}
+
+#[tokio::test]
+async fn a_receiver_that_keeps_answering_429_gets_the_configured_retries_then_none() {
+    let (url, mut deliveries) = receiver(vec![429]).await;
+    let sandbox = TestSandbox::start_with(|config| {
+        config.webhooks.urls = vec![url];
+        config.webhooks.retry_delay = Duration::from_millis(10);
+        config.webhooks.max_attempts = 4; // 3 retries
+    })
+    .await;
+    sandbox.create_contact(json!({ "firstName": "Busy" })).await;
+    let counts = until_counts(&sandbox, |counts| counts["failed"] == 1).await;
+    assert_eq!((counts["attempts"].clone(), counts["retried"].clone()), (json!(4), json!(3)));
+    let mut received = 0;
+    while deliveries.try_recv().is_ok() {
+        received += 1;
+    }
+    assert_eq!(received, 4, "the first attempt and 3 retries");
+}
+
+#[tokio::test]
+async fn a_target_added_at_run_time_receives_the_signed_events_of_later_changes() {
+    let sandbox = TestSandbox::start().await;
+    sandbox.create_contact(json!({ "firstName": "Before" })).await;
+    let (url, mut deliveries) = receiver(vec![200]).await;
+
+    let added = sandbox
+        .admin(reqwest::Method::POST, "/webhooks", Some(json!({ "url": url.as_str() })))
+        .await;
+    assert_eq!(added.status, 201, "{:?}", added.body);
+    assert_eq!(added.body["url"], url.as_str());
+    let target_id = added.body["id"].as_str().expect("target id").to_owned();
+    let again = sandbox
+        .admin(reqwest::Method::POST, "/webhook-targets", Some(json!({ "url": url.as_str() })))
+        .await;
+    assert_eq!((again.status, &again.body["id"]), (200, &json!(target_id)), "added once");
+    let listed = sandbox.admin(reqwest::Method::GET, "/webhook-targets", None).await.body;
+    assert_eq!(listed["targets"], json!([{ "id": target_id, "url": url.as_str() }]));
+
+    let after = sandbox.create_contact(json!({ "firstName": "After" })).await;
+    let delivery = next(&mut deliveries).await;
+    let event: Value = serde_json::from_slice(&delivery.body).expect("json");
+    assert_eq!(event["id"], after["id"], "the change before the target was added is not sent");
+    let keys = &sandbox.info.webhook_public_keys;
+    let dir = tempfile::tempdir().expect("tempdir");
+    assert_eq!(
+        openssl_verifies(
+            dir.path(),
+            &delivery.body,
+            &keys.rsa_pem,
+            &keys.ed25519,
+            &delivery.headers
+        ),
+        (true, true)
+    );
+
+    let removed = sandbox
+        .admin(reqwest::Method::DELETE, &format!("/webhook-targets/{target_id}"), None)
+        .await;
+    assert_eq!(removed.status, 204);
+    let (other, mut other_deliveries) = receiver(vec![200]).await;
+    sandbox.admin(reqwest::Method::POST, "/webhooks", Some(json!({ "url": other.as_str() }))).await;
+    sandbox.create_contact(json!({ "firstName": "Removed" })).await;
+    next(&mut other_deliveries).await;
+    assert!(
+        quiet(&mut deliveries, Duration::from_millis(300)).await,
+        "a removed target gets nothing"
+    );
+    let unknown = sandbox.admin(reqwest::Method::DELETE, "/webhook-targets/target-99", None).await;
+    assert_eq!((unknown.status, &unknown.body["statusCode"]), (404, &json!(404)));
+}
+
+#[tokio::test]
+async fn a_bad_webhook_target_is_refused_with_json() {
+    let sandbox = TestSandbox::start().await;
+    for body in
+        [json!({ "url": "not a url" }), json!({ "url": "ftp://example.com/hook" }), json!({})]
+    {
+        let refused = sandbox.admin(reqwest::Method::POST, "/webhooks", Some(body.clone())).await;
+        assert_eq!(refused.status, 400, "{body}");
+        assert_eq!(refused.body["statusCode"], 400);
+        assert!(
+            refused.body["message"].as_str().is_some_and(|message| message.contains("url")),
+            "{:?}",
+            refused.body
+        );
+    }
+    let listed = sandbox.admin(reqwest::Method::GET, "/webhook-targets", None).await.body;
+    assert_eq!(listed["targets"], json!([]));
+}
+
+#[tokio::test]
+async fn signing_keys_derive_from_the_seed() {
+    let start = |seed: u64| {
+        TestSandbox::start_with(move |config| {
+            config.seed = seed;
+            config.signing_keys = None;
+        })
+    };
+    let (first, second, other) = (start(11).await, start(11).await, start(12).await);
+    let derived = ghl_sandbox::SigningKeys::derive(11).expect("keys");
+    let keys = |sandbox: &TestSandbox| {
+        let keys = &sandbox.info.webhook_public_keys;
+        (keys.rsa_pem.clone(), keys.ed25519.clone())
+    };
+    assert_eq!(keys(&first), keys(&second));
+    assert_eq!(
+        keys(&first),
+        (derived.rsa_public_pem().to_owned(), derived.ed25519_public_spki_base64()),
+        "generated afresh from the seed, not only cached"
+    );
+    let (rsa, ed25519) = keys(&other);
+    assert!(rsa != keys(&first).0 && ed25519 != keys(&first).1, "another seed, other keys");
+
+    let info = first.admin(reqwest::Method::GET, "/info", None).await.body;
+    assert_eq!(info["webhook_public_keys"]["ed25519"], keys(&first).1);
+    assert_eq!(info["webhook_public_keys"]["rsa_pem"], keys(&first).0);
+}
