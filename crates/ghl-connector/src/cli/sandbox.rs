@@ -19,7 +19,8 @@ pub struct SandboxArgs {
     /// Contacts to seed in the first location (with tags, tasks, notes, appointments).
     #[arg(long, default_value_t = 50)]
     contacts: usize,
-    /// Seed of the data generator: the same seed gives the same data and ids.
+    /// Seed of the data generator and of the webhook signing keys: the same seed gives the
+    /// same data, ids and keys.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Locations (sub-accounts) to create; more can be added with POST /_sandbox/locations.
@@ -37,18 +38,18 @@ pub struct SandboxArgs {
     /// Requests allowed per app and location per UTC day (HighLevel: 200000).
     #[arg(long, default_value_t = 200_000)]
     rate_daily: u32,
-    /// URL to POST webhook events to (repeatable).
+    /// URL to POST webhook events to (repeatable; more can be added with POST /_sandbox/webhooks).
     #[arg(long = "webhook-url")]
     webhook_urls: Vec<url::Url>,
     /// Retry deliveries on any failure, not only on 429 as HighLevel does.
     #[arg(long)]
     webhook_retry_any_failure: bool,
-    /// Attempts per event and URL, the first included (HighLevel: 7).
-    #[arg(long, default_value_t = 7)]
-    webhook_max_attempts: u32,
-    /// Delay before a webhook retry, in milliseconds, ±20 % jitter (HighLevel: about 10 minutes).
-    #[arg(long, default_value_t = 600_000)]
-    webhook_retry_delay_ms: u64,
+    /// Retries of a delivery answered 429, with the same signed bytes (HighLevel: 6).
+    #[arg(long, default_value_t = 6)]
+    webhook_retries: u32,
+    /// Time between webhook retries in milliseconds, ±20 % jitter (HighLevel: about 10 minutes).
+    #[arg(long, alias = "webhook-retry-delay-ms", default_value_t = 600_000)]
+    webhook_retry_interval_ms: u64,
     /// Share (0-1) of events delivered twice.
     #[arg(long, default_value_t = 0.0)]
     webhook_duplicate_share: f64,
@@ -125,8 +126,8 @@ impl SandboxArgs {
             webhooks: WebhookConfig {
                 urls: self.webhook_urls.clone(),
                 retry_on_any_failure: self.webhook_retry_any_failure,
-                max_attempts: self.webhook_max_attempts,
-                retry_delay: Duration::from_millis(self.webhook_retry_delay_ms),
+                max_attempts: self.webhook_retries.saturating_add(1),
+                retry_delay: Duration::from_millis(self.webhook_retry_interval_ms),
                 duplicate_share: self.webhook_duplicate_share,
                 ..WebhookConfig::default()
             },
