@@ -87,16 +87,15 @@ fn sqlite_url() -> (String, tempfile::TempDir) {
 }
 
 async fn postgres() -> Store {
-    sqlx_any_schema().await
+    Store::open(&postgres_url().await, &MasterKey::generate()).await.expect("store")
 }
 
-async fn sqlx_any_schema() -> Store {
+/// A schema of its own in the test database.
+async fn postgres_url() -> String {
     let schema = format!("s_{}", ghl_store::new_id());
     let admin = ghl_store::admin_pool(POSTGRES).await.expect("PostgreSQL on 127.0.0.1:5432");
     ghl_store::execute(&admin, &format!("CREATE SCHEMA {schema}")).await.expect("schema");
-    Store::open(&format!("{POSTGRES}?options=-c%20search_path%3D{schema}"), &MasterKey::generate())
-        .await
-        .expect("store")
+    format!("{POSTGRES}?options=-c%20search_path%3D{schema}")
 }
 
 impl Running {
@@ -427,10 +426,31 @@ impl Running {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_busy_store_answers_429_at_once_and_highlevels_late_retry_is_stored_once() {
-    let (url, _dir) = sqlite_url();
-    let store = Store::open(&url, &MasterKey::generate()).await.expect("store");
+mod a_busy_store_answers_429_at_once_and_highlevels_late_retry_is_stored_once {
+    /// Another process holds SQLite's write lock.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let (url, _dir) = super::sqlite_url();
+        super::busy_then_retried(&url, &["BEGIN IMMEDIATE"]).await;
+    }
+
+    /// Another session locks the tables an ingest writes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let url = super::postgres_url().await;
+        super::busy_then_retried(
+            &url,
+            &["BEGIN", "LOCK TABLE webhook_ids, events IN EXCLUSIVE MODE"],
+        )
+        .await;
+    }
+}
+
+/// With the store at `url` held busy by another connection (`lock`, then a rollback), a
+/// delivery is answered 429 before its sender gives up and stores nothing; HighLevel's retry
+/// of the same bytes is stored once.
+async fn busy_then_retried(url: &str, lock: &[&str]) {
+    let store = Store::open(url, &MasterKey::generate()).await.expect("store");
     let running = start_seeded(store, 1).await;
     let contact = running.seeded_contact().await;
     // Sent 10 minutes ago: what HighLevel's first retry carries (the original bytes).
@@ -454,12 +474,12 @@ async fn a_busy_store_answers_429_at_once_and_highlevels_late_retry_is_stored_on
             .send()
     };
 
-    // Another process holds SQLite's write lock.
     sqlx::any::install_default_drivers();
-    let mut holder = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
-        .await
-        .expect("a second connection");
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut holder).await.expect("the write lock");
+    let mut holder =
+        <sqlx::AnyConnection as sqlx::Connection>::connect(url).await.expect("a second connection");
+    for statement in lock {
+        sqlx::query(statement).execute(&mut holder).await.expect("the lock");
+    }
     let busy = deliver().await.expect("an answer before the sender gives up");
     assert_eq!(busy.status(), 429, "429 is what HighLevel retries");
     let problem: Value = busy.json().await.expect("a JSON body");
