@@ -106,6 +106,7 @@ async fn ingest(label: &str, store: Store, signer: &Signer25519) {
                 let sent = Instant::now();
                 let answer = http
                     .post(&url)
+                    .header("content-type", "application/json")
                     .header("x-ghl-signature", signature)
                     .body(body)
                     .send()
@@ -167,7 +168,13 @@ async fn end_to_end(label: &str, store: Store, signer: &Signer25519) {
     let started = Instant::now();
     for n in 0..E2E_RUNS {
         let (body, signature) = signer.signed(n, &format!("e2e-{label}"));
-        http.post(&url).header("x-ghl-signature", signature).body(body).send().await.expect("post");
+        http.post(&url)
+            .header("content-type", "application/json")
+            .header("x-ghl-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .expect("post");
     }
     loop {
         let counts = engine.store().run_counts().await.expect("counts");

@@ -1,8 +1,10 @@
 //! The connector's HTTP side: `POST /webhooks/highlevel` (verified, stored durably before the
 //! 2xx), the JSON REST API under `/api` (admin token), `/healthz`, `/metrics`, the workers
-//! that execute runs and the loop that fires schedule and polling triggers. `serve` runs them all on a listener it is given until the
-//! shutdown token is cancelled.
+//! that execute runs, the loop that fires schedule and polling triggers, and the process's
+//! heartbeat in the store. `serve` runs them all on a listener it is given until the shutdown
+//! token is cancelled.
 
+mod openapi;
 pub mod webhook_signature;
 
 use std::sync::Arc;
@@ -32,6 +34,10 @@ use crate::webhook_signature::{Inbound, WebhookKeys};
 
 /// How often schedule and polling triggers are looked at.
 const TRIGGER_PERIOD: Duration = Duration::from_secs(1);
+/// How long ingress waits for the store before answering 429: HighLevel gives up on a slow
+/// answer, and retries only a 429. An ingest cut short may still commit; the retry is then a
+/// duplicate, answered 200 without a second run.
+pub const INGEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct ServerConfig {
     pub webhook_keys: WebhookKeys,
@@ -45,9 +51,14 @@ pub struct ServerConfig {
 
 pub struct AppState {
     pub engine: Arc<Engine>,
-    keys: WebhookKeys,
+    /// The keys given at start (HighLevel's by default).
+    configured_keys: WebhookKeys,
+    /// Those and the keys learned with connections, renewed with each heartbeat.
+    keys: tokio::sync::RwLock<Arc<WebhookKeys>>,
     admin_token: String,
     metrics: Metrics,
+    /// When this process started serving (ms since the epoch).
+    started_at: i64,
 }
 
 /// The server's metrics, with the engine's registered beside them.
@@ -90,15 +101,23 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let state = Arc::new(AppState {
         engine: engine.clone(),
-        keys: config.webhook_keys,
+        keys: tokio::sync::RwLock::new(Arc::new(config.webhook_keys.clone())),
+        configured_keys: config.webhook_keys,
         admin_token: config.admin_token,
         metrics: Metrics::new(&engine),
+        started_at: ghl_store::now_ms(),
     });
+    state.learn_webhook_keys().await;
+    // The first heartbeat before any work: a run this process executes was queued while
+    // `flows run` could see a server.
+    let process = ghl_store::new_id();
+    state.heartbeat(&process).await;
     let mut workers: Vec<_> = (0..config.workers)
         .map(|_| tokio::spawn(engine.clone().work(shutdown.clone(), config.worker_idle)))
         .collect();
     workers
         .push(tokio::spawn(engine.clone().fire_triggers_until(shutdown.clone(), TRIGGER_PERIOD)));
+    workers.push(tokio::spawn(state.clone().heartbeat_until(process, shutdown.clone())));
     let server = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let result = server.await;
@@ -106,6 +125,55 @@ pub async fn serve(
         let _ = worker.await;
     }
     result
+}
+
+impl AppState {
+    /// Says in the store that this process serves it (so `flows run` knows a run will be
+    /// executed) and renews the learned webhook keys, every `HEARTBEAT_PERIOD` until shutdown;
+    /// then says it is gone.
+    async fn heartbeat_until(self: Arc<Self>, process: String, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(ghl_store::HEARTBEAT_PERIOD) => {}
+            }
+            self.heartbeat(&process).await;
+            self.learn_webhook_keys().await;
+        }
+        if let Err(err) = self.engine.store().worker_gone(&process).await {
+            tracing::warn!(error = %err, "cannot remove the heartbeat");
+        }
+    }
+
+    async fn heartbeat(&self, process: &str) {
+        let beat = ghl_store::WorkerBeat {
+            id: process,
+            pid: std::process::id(),
+            started_at: self.started_at,
+        };
+        if let Err(err) = self.engine.store().heartbeat(&beat).await {
+            tracing::warn!(error = %err, "cannot record the heartbeat");
+        }
+    }
+
+    /// The configured keys plus those learned with connections (a sandbox's); a learned key
+    /// that does not parse is logged and left out.
+    async fn learn_webhook_keys(&self) {
+        let learned = match self.engine.store().webhook_keys().await {
+            Ok(learned) => learned,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the webhook keys learned with connections");
+                return;
+            }
+        };
+        let mut keys = self.configured_keys.clone();
+        for entry in &learned {
+            if let Err(err) = keys.learn(entry) {
+                tracing::warn!(connection = %entry.connection, error = %err, "unusable webhook key");
+            }
+        }
+        *self.keys.write().await = Arc::new(keys);
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -130,7 +198,50 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .nest("/api", api)
+        .fallback(no_route)
+        .layer(axum::middleware::from_fn(json_client_errors))
         .with_state(state)
+}
+
+async fn no_route(request: Request) -> Response {
+    problem(
+        StatusCode::NOT_FOUND,
+        format!("no route {} {} (see /openapi.json)", request.method(), request.uri().path()),
+    )
+}
+
+/// Every client error is JSON naming the problem, whoever produced it: a handler, an extractor
+/// (a bad query string, a body that is not UTF-8) or the router (a wrong method).
+async fn json_client_errors(request: Request, next: Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let response = next.run(request).await;
+    let status = response.status();
+    if !status.is_client_error() || is_json(response.headers()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+        .unwrap_or_default();
+    let message = match (status, text.is_empty()) {
+        (StatusCode::METHOD_NOT_ALLOWED, _) => {
+            let allowed = parts.headers.get(axum::http::header::ALLOW);
+            let allowed = allowed.and_then(|value| value.to_str().ok()).unwrap_or("none");
+            format!("{method} is not allowed on {path} (allowed: {allowed})")
+        }
+        (_, false) => text,
+        (_, true) => {
+            format!("{method} {path}: {}", status.canonical_reason().unwrap_or("refused"))
+        }
+    };
+    let mut answer = problem(status, message);
+    for name in [axum::http::header::ALLOW, axum::http::header::RETRY_AFTER] {
+        if let Some(value) = parts.headers.get(&name) {
+            answer.headers_mut().insert(name, value.clone());
+        }
+    }
+    answer
 }
 
 /// A JSON error that names the problem.
@@ -145,13 +256,24 @@ async fn highlevel_webhook(
 ) -> Response {
     let header =
         |name: &str| headers.get(name).and_then(|value| value.to_str().ok()).map(str::to_owned);
+    if !is_json(&headers) {
+        state.metrics.webhook("rejected");
+        let given = header("content-type").unwrap_or_else(|| "none".into());
+        tracing::warn!(content_type = %given, "webhook rejected: not JSON");
+        return problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("a webhook is `Content-Type: application/json`, not {given}"),
+        );
+    }
     let inbound = Inbound::new(body.to_vec(), header("x-ghl-signature"), header("x-wh-signature"));
-    let verified = match inbound.verify(&state.keys, chrono::Utc::now().timestamp()) {
+    let keys = state.keys.read().await.clone();
+    let verified = match inbound.verify(&keys, chrono::Utc::now().timestamp()) {
         Ok(verified) => verified,
         Err(rejection) => {
             state.metrics.webhook("rejected");
-            tracing::warn!(reason = rejection.reason(), "webhook rejected");
-            return problem(StatusCode::UNAUTHORIZED, rejection.reason());
+            let reason = rejection.reason(&keys);
+            tracing::warn!(reason = %reason, "webhook rejected");
+            return problem(StatusCode::UNAUTHORIZED, reason);
         }
     };
     let event_type = verified.field("type").unwrap_or_default();
@@ -164,21 +286,40 @@ async fn highlevel_webhook(
         location_id: Some(location.to_owned()),
         payload: verified.payload().clone(),
     };
-    match state.engine.ingest(&event).await {
-        Ok(IngestOutcome::Stored { run_ids, .. }) => {
+    match tokio::time::timeout(INGEST_TIMEOUT, state.engine.ingest(&event)).await {
+        Ok(Ok(IngestOutcome::Stored { run_ids, .. })) => {
             state.metrics.webhook("stored");
             (StatusCode::OK, Json(json!({ "stored": true, "runs": run_ids.len() }))).into_response()
         }
-        Ok(IngestOutcome::Duplicate) => {
+        Ok(Ok(IngestOutcome::Duplicate)) => {
             state.metrics.webhook("duplicate");
             (StatusCode::OK, Json(json!({ "stored": false, "duplicate": true }))).into_response()
         }
         // Not stored: 429 is the one answer HighLevel retries.
-        Err(err) => {
-            tracing::error!(error = %err, "webhook could not be stored; asking HighLevel to retry");
-            problem(StatusCode::TOO_MANY_REQUESTS, "busy, retry later")
+        Ok(Err(err)) => {
+            state.metrics.webhook("busy");
+            tracing::error!(error = %err, webhook_id, "webhook could not be stored; asking HighLevel to retry");
+            problem(StatusCode::TOO_MANY_REQUESTS, "the store is busy; retry later")
+        }
+        Err(_) => {
+            state.metrics.webhook("busy");
+            tracing::error!(
+                webhook_id,
+                waited_ms = INGEST_TIMEOUT.as_millis() as u64,
+                "the store did not take the webhook in time; asking HighLevel to retry"
+            );
+            problem(StatusCode::TOO_MANY_REQUESTS, "the store is busy; retry later")
         }
     }
+}
+
+/// `application/json`, with or without parameters (`; charset=utf-8`).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
 async fn require_admin(
@@ -420,30 +561,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn openapi() -> Json<Value> {
-    let op = |summary: &str| json!({ "summary": summary, "security": [{ "admin": [] }], "responses": { "200": { "description": "OK" } } });
-    Json(json!({
-        "openapi": "3.0.3",
-        "info": { "title": "ghl-connector API", "version": env!("CARGO_PKG_VERSION") },
-        "components": { "securitySchemes": { "admin": { "type": "http", "scheme": "bearer" } } },
-        "paths": {
-            "/webhooks/highlevel": { "post": { "summary": "HighLevel webhook ingress (signed)", "responses": { "200": { "description": "stored" }, "401": { "description": "unsigned, forged or replayed" }, "429": { "description": "busy, retry" } } } },
-            "/api/runs": { "get": op("List runs (?status=, ?limit=)") },
-            "/api/runs/{id}": { "get": op("A run with every step's input, request, response and error") },
-            "/api/runs/{id}/replay": { "post": op("Replay a dead-lettered run") },
-            "/api/flows": { "get": op("List flows"), "post": op("Apply a flow (YAML body)") },
-            "/api/flows/{name}": { "get": op("A flow, with its file"), "delete": op("Delete a flow") },
-            "/api/flows/{name}/enable": { "post": op("Enable a flow") },
-            "/api/flows/{name}/disable": { "post": op("Disable a flow") },
-            "/api/flows/{name}/test": { "post": op("Test a flow on {trigger, dryRun}: every step's input, request and response; nothing recorded") },
-            "/api/flows/{name}/run": { "post": op("Run a flow now on {trigger, key}; 202 with its run") },
-            "/api/connections": { "get": op("List connections (no secrets)") },
-            "/api/connections/{name}": { "delete": op("Remove a connection and its secrets") },
-            "/api/connections/{name}/test": { "post": op("Check a connection with a harmless read") },
-            "/api/catalog": { "get": op("Actions and triggers") },
-            "/healthz": { "get": { "summary": "Liveness", "responses": { "200": { "description": "ok" } } } },
-            "/metrics": { "get": { "summary": "Prometheus metrics", "responses": { "200": { "description": "text" } } } },
-        }
-    }))
+    Json(openapi::document())
 }
 
 /// Server errors are opaque to the caller and logged in full.

@@ -16,8 +16,13 @@ use sha2::Sha256;
 /// HighLevel's published Ed25519 key (SPKI DER, base64).
 pub const HIGHLEVEL_ED25519_KEY: &str =
     "MCowBQYDK2VwAyEAi2HR1srL4o18O8BRa7gVJY7G7bupbN3H9AwJrHCDiOg=";
-/// Events older than this are replays (HighLevel's advice: about five minutes).
-pub const MAX_AGE_SECS: i64 = 300;
+/// How old a genuinely signed delivery may be. HighLevel retries a delivery answered 429 up to
+/// 6 times about 10 minutes apart, with the original bytes and timestamp: about an hour, so
+/// two hours keeps every retry with room to spare. Replays within it are refused by their
+/// stored `webhookId` (kept for good), not by their age.
+pub const MAX_AGE_SECS: i64 = 2 * 60 * 60;
+/// How far in the future a timestamp may be (clock skew).
+pub const MAX_SKEW_SECS: i64 = 5 * 60;
 
 pub struct Unverified;
 pub struct Verified;
@@ -31,52 +36,158 @@ pub struct Inbound<State> {
     state: PhantomData<State>,
 }
 
-/// The keys webhooks are checked against.
+/// A key with what it is, for messages: `MCowBQYDK2VwAyEAi2HR1srL…CDiOg= (HighLevel's
+/// published key)`.
+#[derive(Clone)]
+struct Labelled<K> {
+    key: K,
+    /// The public key shortened, or its fingerprint.
+    name: String,
+    /// Where it comes from.
+    origin: String,
+}
+
+impl<K> Labelled<K> {
+    fn label(&self) -> String {
+        format!("{} ({})", self.name, self.origin)
+    }
+}
+
+/// The keys webhooks are checked against: the configured ones (HighLevel's by default) and
+/// those learned with connections (a sandbox's).
+#[derive(Clone, Default)]
 pub struct WebhookKeys {
-    ed25519: Option<ed25519_dalek::VerifyingKey>,
-    rsa: Option<RsaVerifyingKey<Sha256>>,
+    ed25519: Vec<Labelled<ed25519_dalek::VerifyingKey>>,
+    rsa: Vec<Labelled<RsaVerifyingKey<Sha256>>>,
+}
+
+/// Which signature header failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Ed25519,
+    Rsa,
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rejection {
     Unsigned,
-    BadSignature,
+    BadSignature(Scheme),
     NotJson,
     Stale,
 }
 
 impl Rejection {
-    pub fn reason(&self) -> &'static str {
+    /// What went wrong, in words; a bad signature names the keys that were tried (public
+    /// keys, shortened) and what to do.
+    pub fn reason(&self, keys: &WebhookKeys) -> String {
         match self {
-            Self::Unsigned => "the webhook is not signed",
-            Self::BadSignature => "the webhook signature does not verify",
-            Self::NotJson => "the webhook body is not a JSON object with type, locationId, webhookId and timestamp",
-            Self::Stale => "the webhook timestamp is too old or in the future (replay)",
+            Self::Unsigned => "the webhook is not signed (no x-ghl-signature or x-wh-signature)".into(),
+            Self::BadSignature(scheme) => {
+                let (header, kind, labels) = match scheme {
+                    Scheme::Ed25519 => ("x-ghl-signature", "Ed25519", keys.ed25519_labels()),
+                    Scheme::Rsa => ("x-wh-signature", "RSA", keys.rsa_labels()),
+                };
+                let tried = if labels.is_empty() {
+                    format!("no {kind} key is configured")
+                } else {
+                    format!("it does not verify with the {kind} key {}", labels.join(" or "))
+                };
+                format!(
+                    "{header}: {tried}. Is the sender a sandbox? Connect it with `ghl-connector \
+                     connect highlevel --base-url SANDBOX ...` (serve learns its keys), or start \
+                     serve with --webhook-ed25519-key set to its webhook_public_keys.ed25519"
+                )
+            }
+            Self::NotJson => "the webhook body is not a JSON object with type, webhookId and timestamp".into(),
+            Self::Stale => format!(
+                "the webhook timestamp is more than {} hours old or more than {} minutes in the future",
+                MAX_AGE_SECS / 3600,
+                MAX_SKEW_SECS / 60
+            ),
         }
     }
+}
+
+/// An Ed25519 key (SPKI, base64) shortened for messages: past the fixed SPKI header to a few
+/// characters of the key itself, and its end, enough to tell keys apart.
+fn shortened(spki_base64: &str) -> String {
+    let chars: Vec<char> = spki_base64.trim().chars().collect();
+    if chars.len() <= 32 {
+        return chars.into_iter().collect();
+    }
+    let head: String = chars[..24].iter().collect();
+    let tail: String = chars[chars.len() - 6..].iter().collect();
+    format!("{head}…{tail}")
 }
 
 impl WebhookKeys {
     /// From an Ed25519 key (SPKI DER, base64, as HighLevel publishes it) and an RSA public
     /// key (PEM); either may be absent.
     pub fn new(ed25519_spki_base64: Option<&str>, rsa_pem: Option<&str>) -> Result<Self, String> {
-        let ed25519 = ed25519_spki_base64
-            .map(|text| {
-                let der = STANDARD
-                    .decode(text.trim())
-                    .map_err(|_| "the Ed25519 key is not base64".to_owned())?;
-                ed25519_dalek::VerifyingKey::from_public_key_der(&der)
-                    .map_err(|err| format!("the Ed25519 key: {err}"))
-            })
-            .transpose()?;
-        let rsa = rsa_pem
-            .map(|pem| {
-                rsa::RsaPublicKey::from_public_key_pem(pem.trim())
-                    .map(RsaVerifyingKey::<Sha256>::new)
-                    .map_err(|err| format!("the RSA key: {err}"))
-            })
-            .transpose()?;
-        Ok(Self { ed25519, rsa })
+        let mut keys = Self::default();
+        if let Some(text) = ed25519_spki_base64 {
+            let origin = if text.trim() == HIGHLEVEL_ED25519_KEY {
+                "HighLevel's published key"
+            } else {
+                "the configured key"
+            };
+            keys.add_ed25519(text, origin)?;
+        }
+        if let Some(pem) = rsa_pem {
+            keys.add_rsa(pem, "the configured key")?;
+        }
+        Ok(keys)
+    }
+
+    /// Adds the keys learned with a connection.
+    pub fn learn(&mut self, learned: &ghl_store::LearnedWebhookKeys) -> Result<(), String> {
+        let origin =
+            format!("learned with connection `{}` from {}", learned.connection, learned.origin);
+        if let Some(text) = &learned.ed25519 {
+            self.add_ed25519(text, &origin)?;
+        }
+        if let Some(pem) = &learned.rsa_pem {
+            self.add_rsa(pem, &origin)?;
+        }
+        Ok(())
+    }
+
+    fn add_ed25519(&mut self, spki_base64: &str, origin: &str) -> Result<(), String> {
+        let der = STANDARD
+            .decode(spki_base64.trim())
+            .map_err(|_| format!("the Ed25519 key ({origin}) is not base64"))?;
+        let key = ed25519_dalek::VerifyingKey::from_public_key_der(&der)
+            .map_err(|err| format!("the Ed25519 key ({origin}): {err}"))?;
+        if !self.ed25519.iter().any(|known| known.key == key) {
+            let name = shortened(spki_base64);
+            self.ed25519.push(Labelled { key, name, origin: origin.to_owned() });
+        }
+        Ok(())
+    }
+
+    fn add_rsa(&mut self, pem: &str, origin: &str) -> Result<(), String> {
+        use rsa::pkcs8::EncodePublicKey;
+        use sha2::Digest;
+        let public = rsa::RsaPublicKey::from_public_key_pem(pem.trim())
+            .map_err(|err| format!("the RSA key ({origin}): {err}"))?;
+        let der =
+            public.to_public_key_der().map_err(|err| format!("the RSA key ({origin}): {err}"))?;
+        let digest = Sha256::digest(der.as_bytes());
+        let fingerprint: String = digest[..8].iter().map(|byte| format!("{byte:02x}")).collect();
+        let name = format!("with SHA-256 fingerprint {fingerprint}…");
+        if !self.rsa.iter().any(|known| known.name == name) {
+            let key = RsaVerifyingKey::<Sha256>::new(public);
+            self.rsa.push(Labelled { key, name, origin: origin.to_owned() });
+        }
+        Ok(())
+    }
+
+    fn ed25519_labels(&self) -> Vec<String> {
+        self.ed25519.iter().map(Labelled::label).collect()
+    }
+
+    fn rsa_labels(&self) -> Vec<String> {
+        self.rsa.iter().map(Labelled::label).collect()
     }
 }
 
@@ -89,22 +200,32 @@ impl Inbound<Unverified> {
         Self { body, ed25519_signature, rsa_signature, payload: None, state: PhantomData }
     }
 
-    /// Checks the signature (Ed25519 if present, with no fallback; else RSA) and freshness.
+    /// Checks the signature (Ed25519 if present, with no fallback; else RSA) against every
+    /// key, and the age: up to [`MAX_AGE_SECS`] old, so HighLevel's retries pass.
     pub fn verify(self, keys: &WebhookKeys, now_secs: i64) -> Result<Inbound<Verified>, Rejection> {
-        let decode = |text: &str| STANDARD.decode(text.trim()).map_err(|_| Rejection::BadSignature);
+        let decode = |text: &str, scheme| {
+            STANDARD.decode(text.trim()).map_err(|_| Rejection::BadSignature(scheme))
+        };
         match (&self.ed25519_signature, &self.rsa_signature) {
             (Some(signature), _) => {
-                let key = keys.ed25519.as_ref().ok_or(Rejection::BadSignature)?;
+                let bad = Rejection::BadSignature(Scheme::Ed25519);
                 let bytes: [u8; 64] =
-                    decode(signature)?.try_into().map_err(|_| Rejection::BadSignature)?;
-                key.verify(&self.body, &ed25519_dalek::Signature::from_bytes(&bytes))
-                    .map_err(|_| Rejection::BadSignature)?;
+                    decode(signature, Scheme::Ed25519)?.try_into().map_err(|_| bad)?;
+                let signature = ed25519_dalek::Signature::from_bytes(&bytes);
+                if !keys
+                    .ed25519
+                    .iter()
+                    .any(|known| known.key.verify(&self.body, &signature).is_ok())
+                {
+                    return Err(Rejection::BadSignature(Scheme::Ed25519));
+                }
             }
             (None, Some(signature)) => {
-                let key = keys.rsa.as_ref().ok_or(Rejection::BadSignature)?;
-                let signature = RsaSignature::try_from(decode(signature)?.as_slice())
-                    .map_err(|_| Rejection::BadSignature)?;
-                key.verify(&self.body, &signature).map_err(|_| Rejection::BadSignature)?;
+                let signature = RsaSignature::try_from(decode(signature, Scheme::Rsa)?.as_slice())
+                    .map_err(|_| Rejection::BadSignature(Scheme::Rsa))?;
+                if !keys.rsa.iter().any(|known| known.key.verify(&self.body, &signature).is_ok()) {
+                    return Err(Rejection::BadSignature(Scheme::Rsa));
+                }
             }
             (None, None) => return Err(Rejection::Unsigned),
         }
@@ -119,7 +240,8 @@ impl Inbound<Unverified> {
             .and_then(Value::as_str)
             .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
             .ok_or(Rejection::NotJson)?;
-        if (now_secs - sent.timestamp()).abs() > MAX_AGE_SECS {
+        let age = now_secs - sent.timestamp();
+        if age > MAX_AGE_SECS || -age > MAX_SKEW_SECS {
             return Err(Rejection::Stale);
         }
         Ok(Inbound {
@@ -171,26 +293,78 @@ mod tests {
             .ok();
         assert_eq!(verified.as_ref().and_then(|v| v.field("webhookId")), Some("w-1"));
 
-        let (old, old_signature) =
+        // HighLevel retries ~10 minutes apart with the original timestamp: a retry passes.
+        let (retry, retry_signature) =
             signed(&key, &(now - chrono::Duration::minutes(10)).to_rfc3339());
+        let retried =
+            Inbound::new(retry, Some(retry_signature), None).verify(&keys, now.timestamp());
+        assert!(retried.is_ok(), "a retry 10 minutes later");
+        let (old, old_signature) = signed(&key, &(now - chrono::Duration::hours(3)).to_rfc3339());
         let stale =
             Inbound::new(old, Some(old_signature), None).verify(&keys, now.timestamp()).err();
-        assert_eq!(stale, Some(Rejection::Stale), "a replay of an old delivery");
+        assert_eq!(stale, Some(Rejection::Stale), "older than any retry");
+        let (ahead, ahead_signature) =
+            signed(&key, &(now + chrono::Duration::minutes(10)).to_rfc3339());
+        let future =
+            Inbound::new(ahead, Some(ahead_signature), None).verify(&keys, now.timestamp()).err();
+        assert_eq!(future, Some(Rejection::Stale), "from the future");
 
         let mut tampered = body.clone();
         tampered[5] ^= 1;
         let forged = Inbound::new(tampered, Some(signature.clone()), None)
             .verify(&keys, now.timestamp())
             .err();
-        assert_eq!(forged, Some(Rejection::BadSignature));
+        assert_eq!(forged, Some(Rejection::BadSignature(Scheme::Ed25519)));
         // With x-ghl-signature present there is no fallback to the RSA header.
         let no_fallback = Inbound::new(body, Some("AAAA".into()), Some(signature))
             .verify(&keys, now.timestamp())
             .err();
-        assert_eq!(no_fallback, Some(Rejection::BadSignature));
+        assert_eq!(no_fallback, Some(Rejection::BadSignature(Scheme::Ed25519)));
         assert!(
             WebhookKeys::new(Some(HIGHLEVEL_ED25519_KEY), None).is_ok(),
             "HighLevel's published key parses"
         );
+    }
+
+    #[test]
+    fn learned_keys_verify_too_and_a_refusal_names_every_key_tried() {
+        let sandbox = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+        let spki =
+            STANDARD.encode(sandbox.verifying_key().to_public_key_der().expect("der").as_bytes());
+        let mut keys = WebhookKeys::new(Some(HIGHLEVEL_ED25519_KEY), None).expect("keys");
+        let now = chrono::Utc::now();
+        let (body, signature) = signed(&sandbox, &now.to_rfc3339());
+        let refused = Inbound::new(body.clone(), Some(signature.clone()), None)
+            .verify(&keys, now.timestamp())
+            .err()
+            .expect("not HighLevel's key");
+        let reason = refused.reason(&keys);
+        assert!(reason.starts_with("x-ghl-signature"), "{reason}");
+        assert!(
+            reason.contains("MCowBQYDK2VwAyEAi2HR1srL…CDiOg= (HighLevel's published key)"),
+            "{reason}"
+        );
+        assert!(reason.contains("--webhook-ed25519-key"), "{reason}");
+
+        let learned = ghl_store::LearnedWebhookKeys {
+            connection: "sandbox".into(),
+            origin: "http://127.0.0.1:9999/".into(),
+            ed25519: Some(spki.clone()),
+            rsa_pem: None,
+        };
+        keys.learn(&learned).expect("learn");
+        keys.learn(&learned).expect("learning twice keeps one");
+        assert_eq!(keys.ed25519_labels().len(), 2);
+        let verified = Inbound::new(body, Some(signature), None).verify(&keys, now.timestamp());
+        assert!(verified.is_ok(), "the learned key verifies");
+        let (other, other_signature) =
+            signed(&ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng), &now.to_rfc3339());
+        let refused = Inbound::new(other, Some(other_signature), None)
+            .verify(&keys, now.timestamp())
+            .err()
+            .expect("neither key");
+        let reason = refused.reason(&keys);
+        assert!(reason.contains(&format!("{}…", &spki[..24])), "{reason}");
+        assert!(reason.contains("learned with connection `sandbox`"), "{reason}");
     }
 }

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use ghl_engine::connections::save_private_token;
 use ghl_engine::Engine;
 use ghl_sandbox::{Sandbox, SandboxConfig, SandboxInfo};
-use ghl_server::webhook_signature::WebhookKeys;
+use ghl_server::webhook_signature::{WebhookKeys, HIGHLEVEL_ED25519_KEY};
 use ghl_server::{serve, ServerConfig};
-use ghl_store::{MasterKey, RunFilter, Store};
+use ghl_store::{LearnedWebhookKeys, MasterKey, RunFilter, Store};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -34,10 +34,17 @@ impl Drop for Running {
 }
 
 async fn start(store: Store) -> Running {
+    start_seeded(store, 0).await
+}
+
+/// The sandbox with `contacts` seeded (no webhooks for them), sending its webhooks to the
+/// server; the server trusts HighLevel's published key and the test's own key ([`TestSigner`])
+/// as configured keys, and the sandbox's keys as keys learned with its connection.
+async fn start_seeded(store: Store, contacts: usize) -> Running {
     let shutdown = CancellationToken::new();
     let server_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let server_url = format!("http://{}", server_listener.local_addr().expect("addr"));
-    let mut config = SandboxConfig { contacts: 0, ..SandboxConfig::default() };
+    let mut config = SandboxConfig { contacts, ..SandboxConfig::default() };
     config.webhooks.urls = vec![format!("{server_url}/webhooks/highlevel").parse().expect("url")];
     config.webhooks.duplicate_share = 1.0;
     config.rate_limits.burst = 100_000;
@@ -50,11 +57,15 @@ async fn start(store: Store) -> Running {
     save_private_token(&store, "highlevel", base, location, token).await.expect("connection");
     let engine = Engine::with_retry_base(store, Duration::from_millis(10));
     engine.apply_flow(FLOW).await.expect("flow");
-    let keys = WebhookKeys::new(
-        Some(&sandbox.webhook_public_keys.ed25519),
-        Some(&sandbox.webhook_public_keys.rsa_pem),
-    )
-    .expect("keys");
+    let learned = LearnedWebhookKeys {
+        connection: "highlevel".into(),
+        origin: sandbox.base_url.clone(),
+        ed25519: Some(sandbox.webhook_public_keys.ed25519.clone()),
+        rsa_pem: Some(sandbox.webhook_public_keys.rsa_pem.clone()),
+    };
+    assert!(engine.store().put_webhook_keys(&learned).await.expect("learned keys"));
+    let mut keys = WebhookKeys::new(Some(HIGHLEVEL_ED25519_KEY), None).expect("keys");
+    keys.learn(&TestSigner::learned()).expect("the test's key");
     let config = ServerConfig {
         webhook_keys: keys,
         admin_token: ADMIN.into(),
@@ -66,22 +77,25 @@ async fn start(store: Store) -> Running {
 }
 
 async fn sqlite() -> (Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite:{}", dir.path().join("server.db").display());
+    let (url, dir) = sqlite_url();
     (Store::open(&url, &MasterKey::generate()).await.expect("store"), dir)
 }
 
-async fn postgres() -> Store {
-    sqlx_any_schema().await
+fn sqlite_url() -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    (format!("sqlite:{}", dir.path().join("server.db").display()), dir)
 }
 
-async fn sqlx_any_schema() -> Store {
+async fn postgres() -> Store {
+    Store::open(&postgres_url().await, &MasterKey::generate()).await.expect("store")
+}
+
+/// A schema of its own in the test database.
+async fn postgres_url() -> String {
     let schema = format!("s_{}", ghl_store::new_id());
     let admin = ghl_store::admin_pool(POSTGRES).await.expect("PostgreSQL on 127.0.0.1:5432");
     ghl_store::execute(&admin, &format!("CREATE SCHEMA {schema}")).await.expect("schema");
-    Store::open(&format!("{POSTGRES}?options=-c%20search_path%3D{schema}"), &MasterKey::generate())
-        .await
-        .expect("store")
+    format!("{POSTGRES}?options=-c%20search_path%3D{schema}")
 }
 
 impl Running {
@@ -353,4 +367,347 @@ async fn the_api_manages_tests_and_runs_flows_and_checks_connections() {
     assert_eq!(status, 200);
     let (status, _) = running.api(Method::POST, "/connections/highlevel/test", None).await;
     assert_eq!(status, 404);
+}
+
+/// The test's own webhook signer, trusted by the server as a configured key, so a test can
+/// send exactly the bytes HighLevel would (and send them again, as HighLevel's retry does).
+struct TestSigner;
+
+impl TestSigner {
+    fn key() -> ed25519_dalek::SigningKey {
+        ed25519_dalek::SigningKey::from_bytes(&[42; 32])
+    }
+
+    fn learned() -> LearnedWebhookKeys {
+        use ed25519_dalek::pkcs8::EncodePublicKey;
+        let der = Self::key().verifying_key().to_public_key_der().expect("der");
+        LearnedWebhookKeys {
+            connection: "test".into(),
+            origin: "the test".into(),
+            ed25519: Some(base64_of(der.as_bytes())),
+            rsa_pem: None,
+        }
+    }
+
+    /// The body's bytes and their `x-ghl-signature`.
+    fn sign(payload: &Value) -> (Vec<u8>, String) {
+        use ed25519_dalek::Signer;
+        let body = serde_json::to_vec(payload).expect("json");
+        let signature = base64_of(&Self::key().sign(&body).to_bytes());
+        (body, signature)
+    }
+}
+
+impl Running {
+    async fn seeded_contact(&self) -> String {
+        let answer: Value = self
+            .http
+            .get(format!(
+                "{}/contacts/?locationId={}&limit=1",
+                self.sandbox.base_url, self.sandbox.location_id
+            ))
+            .bearer_auth(&self.sandbox.private_integration_token)
+            .header("Version", "2021-07-28")
+            .send()
+            .await
+            .expect("contacts")
+            .json()
+            .await
+            .expect("json");
+        answer["contacts"][0]["id"].as_str().expect("a seeded contact").to_owned()
+    }
+
+    async fn all_runs(&self) -> Vec<ghl_store::RunSummary> {
+        self.engine.store().runs(&RunFilter { status: None, limit: 1000 }).await.expect("runs")
+    }
+
+    fn webhook_url(&self) -> String {
+        format!("{}/webhooks/highlevel", self.server_url)
+    }
+}
+
+mod a_busy_store_answers_429_at_once_and_highlevels_late_retry_is_stored_once {
+    /// Another process holds SQLite's write lock.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let (url, _dir) = super::sqlite_url();
+        super::busy_then_retried(&url, &["BEGIN IMMEDIATE"]).await;
+    }
+
+    /// Another session locks the tables an ingest writes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let url = super::postgres_url().await;
+        super::busy_then_retried(
+            &url,
+            &["BEGIN", "LOCK TABLE webhook_ids, events IN EXCLUSIVE MODE"],
+        )
+        .await;
+    }
+}
+
+/// With the store at `url` held busy by another connection (`lock`, then a rollback), a
+/// delivery is answered 429 before its sender gives up and stores nothing; HighLevel's retry
+/// of the same bytes is stored once.
+async fn busy_then_retried(url: &str, lock: &[&str]) {
+    let store = Store::open(url, &MasterKey::generate()).await.expect("store");
+    let running = start_seeded(store, 1).await;
+    let contact = running.seeded_contact().await;
+    // Sent 10 minutes ago: what HighLevel's first retry carries (the original bytes).
+    let sent = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let payload = json!({
+        "type": "ContactCreate", "locationId": running.sandbox.location_id, "id": contact,
+        "firstName": "Busy", "webhookId": "w-busy-1",
+        "timestamp": sent.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    });
+    let (body, signature) = TestSigner::sign(&payload);
+    // A sender gives up on a slow answer: 5 s here, so waiting out the store's 10 s busy
+    // timeout fails the test.
+    let sender =
+        reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
+    let deliver = || {
+        sender
+            .post(running.webhook_url())
+            .header("content-type", "application/json")
+            .header("x-ghl-signature", &signature)
+            .body(body.clone())
+            .send()
+    };
+
+    sqlx::any::install_default_drivers();
+    let mut holder =
+        <sqlx::AnyConnection as sqlx::Connection>::connect(url).await.expect("a second connection");
+    for statement in lock {
+        sqlx::query(statement).execute(&mut holder).await.expect("the lock");
+    }
+    let busy = deliver().await.expect("an answer before the sender gives up");
+    assert_eq!(busy.status(), 429, "429 is what HighLevel retries");
+    let problem: Value = busy.json().await.expect("a JSON body");
+    assert!(problem["error"].as_str().is_some_and(|text| text.contains("busy")), "{problem}");
+    assert!(running.all_runs().await.is_empty(), "nothing stored while the store was busy");
+    sqlx::query("ROLLBACK").execute(&mut holder).await.expect("release the lock");
+    drop(holder);
+
+    // HighLevel's retry: the same bytes, with their original timestamp.
+    let retried = deliver().await.expect("answer");
+    assert_eq!(retried.status(), 200);
+    let stored: Value = retried.json().await.expect("json");
+    assert_eq!(stored, json!({ "stored": true, "runs": 1 }), "the busy attempt left nothing");
+    let replayed = deliver().await.expect("answer");
+    assert_eq!(replayed.status(), 200);
+    let duplicate: Value = replayed.json().await.expect("json");
+    assert_eq!(duplicate["duplicate"], true);
+
+    running.until("the retried event's task", |stats| stats["effects"]["task.created"] == 1).await;
+    let runs = running.all_runs().await;
+    assert_eq!(runs.len(), 1, "one run for the event, however often it came: {runs:?}");
+}
+
+#[tokio::test]
+async fn signed_webhooks_that_are_not_json_or_from_an_unknown_key_are_refused_with_reasons() {
+    let (store, _dir) = sqlite().await;
+    let running = start(store).await;
+    let payload = json!({
+        "type": "ContactCreate", "locationId": running.sandbox.location_id, "id": "c-1",
+        "webhookId": "w-plain-1", "timestamp": chrono::Utc::now().to_rfc3339(),
+    });
+    let (body, signature) = TestSigner::sign(&payload);
+    for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
+        let answer = running
+            .http
+            .post(running.webhook_url())
+            .header("content-type", content_type)
+            .header("x-ghl-signature", &signature)
+            .body(body.clone())
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(answer.status(), 415, "{content_type}");
+        let problem: Value = answer.json().await.expect("a JSON body");
+        assert!(
+            problem["error"].as_str().is_some_and(|text| text.contains("application/json")),
+            "{problem}"
+        );
+    }
+
+    // Signed with a key the server does not know: the answer names the keys it tried.
+    use ed25519_dalek::Signer;
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let answer = running
+        .http
+        .post(running.webhook_url())
+        .header("content-type", "application/json; charset=utf-8")
+        .header("x-ghl-signature", base64_of(&stranger.sign(&body).to_bytes()))
+        .body(body.clone())
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(answer.status(), 401);
+    let problem: Value = answer.json().await.expect("a JSON body");
+    let reason = problem["error"].as_str().unwrap_or_default();
+    let sandbox_key = &running.sandbox.webhook_public_keys.ed25519;
+    for part in [
+        "x-ghl-signature",
+        "MCowBQYDK2VwAyEAi2HR1srL…CDiOg= (HighLevel's published key)",
+        &format!("{}…", &sandbox_key[..24]),
+        "learned with connection `highlevel`",
+        "--webhook-ed25519-key",
+    ] {
+        assert!(reason.contains(part), "{part} in {reason}");
+    }
+    assert!(running.all_runs().await.is_empty(), "nothing stored");
+
+    // The same bytes as JSON are stored: the refusals were about the type and the key.
+    let answer = running
+        .http
+        .post(running.webhook_url())
+        .header("content-type", "application/json")
+        .header("x-ghl-signature", &signature)
+        .body(body)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(answer.status(), 200);
+}
+
+#[tokio::test]
+async fn a_running_server_keeps_a_heartbeat_in_the_store_and_removes_it_when_it_stops() {
+    let (store, _dir) = sqlite().await;
+    let running = start(store).await;
+    let store = running.engine.store().clone();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.live_workers(ghl_store::HEARTBEAT_FRESH).await.expect("count") != 1 {
+        assert!(Instant::now() < deadline, "no heartbeat");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    running.shutdown.cancel();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.live_workers(ghl_store::HEARTBEAT_FRESH).await.expect("count") != 0 {
+        assert!(Instant::now() < deadline, "the heartbeat stayed after shutdown");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_gives_every_route_its_schemas_and_every_answer_it_names() {
+    let (store, _dir) = sqlite().await;
+    let running = start(store).await;
+    let document: Value = running
+        .http
+        .get(format!("{}/openapi.json", running.server_url))
+        .send()
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
+    let takes_a_body =
+        ["/webhooks/highlevel", "/api/flows", "/api/flows/{name}/test", "/api/flows/{name}/run"];
+    let paths = document["paths"].as_object().expect("paths");
+    assert!(paths.len() >= 16, "{}", paths.len());
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().expect("operations") {
+            let responses = operation["responses"].as_object().expect("responses");
+            for (status, response) in responses {
+                let media = response["content"].as_object();
+                let has_schema = media.is_some_and(|media| {
+                    !media.is_empty() && media.values().all(|one| one["schema"].is_object())
+                });
+                assert!(has_schema, "{method} {path} {status}: no schema");
+            }
+            if method == "post" && takes_a_body.contains(&path.as_str()) {
+                let body = operation["requestBody"]["content"].as_object();
+                assert!(
+                    body.is_some_and(|media| media.values().all(|one| one["schema"].is_object())),
+                    "{method} {path}: no request body schema"
+                );
+            }
+
+            // The route exists, and what it answers (with nothing useful given) is documented.
+            let url = format!(
+                "{}{}",
+                running.server_url,
+                path.replace("{id}", "none").replace("{name}", "none")
+            );
+            let method_name =
+                reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let answer = running
+                .http
+                .request(method_name, url)
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .expect("answer");
+            let status = answer.status();
+            assert!(
+                responses.contains_key(status.as_str()),
+                "{method} {path} answered {status}, which the document does not name"
+            );
+            if status.is_client_error() {
+                let body: Value = answer.json().await.expect("a JSON client error");
+                assert!(body["error"].is_string(), "{method} {path}: {body}");
+            }
+        }
+    }
+}
+
+/// A request that must be refused: its answer's status and a word its error names.
+struct Refused {
+    method: reqwest::Method,
+    path: &'static str,
+    body: Option<(&'static str, Vec<u8>)>,
+    authorised: bool,
+    status: u16,
+    names: &'static str,
+}
+
+#[tokio::test]
+async fn every_client_error_is_json_naming_the_problem() {
+    use reqwest::Method;
+    let (store, _dir) = sqlite().await;
+    let running = start(store).await;
+    let refused = |method, path, authorised, status, names| Refused {
+        method,
+        path,
+        body: None,
+        authorised,
+        status,
+        names,
+    };
+    let cases = [
+        refused(Method::GET, "/api/nothing", true, 404, "no route"),
+        refused(Method::GET, "/nothing", false, 404, "no route"),
+        refused(Method::PUT, "/api/runs", true, 405, "allowed"),
+        refused(Method::DELETE, "/webhooks/highlevel", false, 405, "allowed"),
+        refused(Method::GET, "/api/runs?limit=many", true, 400, "limit"),
+        refused(Method::GET, "/api/runs", false, 401, "Authorization"),
+        Refused {
+            body: Some(("application/json", b"{not json".to_vec())),
+            ..refused(Method::POST, "/api/flows/welcome/test", true, 400, "body")
+        },
+        Refused {
+            body: Some(("text/yaml", vec![0xff, 0xfe, 0x00])),
+            ..refused(Method::POST, "/api/flows", true, 400, "UTF-8")
+        },
+    ];
+    for case in cases {
+        let url = format!("{}{}", running.server_url, case.path);
+        let mut request = running.http.request(case.method.clone(), &url);
+        if case.authorised {
+            request = request.bearer_auth(ADMIN);
+        }
+        if let Some((content_type, bytes)) = case.body {
+            request = request.header("content-type", content_type).body(bytes);
+        }
+        let answer = request.send().await.expect("answer");
+        let method = &case.method;
+        assert_eq!(answer.status().as_u16(), case.status, "{method} {url}");
+        let content_type = answer.headers().get("content-type").cloned();
+        let problem: Value = answer
+            .json()
+            .await
+            .unwrap_or_else(|err| panic!("{method} {url}: not JSON ({content_type:?}): {err}"));
+        let text = problem["error"].as_str().unwrap_or_default();
+        assert!(text.contains(case.names), "{method} {url}: {} in {problem}", case.names);
+    }
 }

@@ -8,9 +8,12 @@
 
 mod cipher;
 mod error;
+mod key_check;
 mod runs;
+mod webhook_keys;
+mod workers;
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
 use serde::Serialize;
@@ -19,10 +22,15 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 pub use cipher::{Cipher, MasterKey};
-pub use error::{Error, Result};
+pub use error::{redact_url, Error, Result};
 pub use runs::{
     ClaimedRun, IngestOutcome, NewEvent, RunFilter, RunOutcome, RunSummary, StepRecord,
 };
+pub use webhook_keys::LearnedWebhookKeys;
+pub use workers::{WorkerBeat, HEARTBEAT_FRESH, HEARTBEAT_PERIOD};
+
+/// How long opening the store waits for the database before saying it cannot be reached.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -76,7 +84,9 @@ pub fn new_id() -> String {
 
 impl Store {
     /// Opens (creating if needed) and migrates the database at `url`: `sqlite:PATH` or
-    /// `postgres://...`.
+    /// `postgres://...`. A database that cannot be reached fails within `CONNECT_TIMEOUT`
+    /// ([`Error::Unreachable`]); a store sealed under another master key is refused
+    /// ([`Error::WrongKey`]) before anything is written.
     pub async fn open(url: &str, key: &MasterKey) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
@@ -84,8 +94,9 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
         } else {
-            return Err(Error::UnsupportedUrl(url.to_owned()));
+            return Err(Error::UnsupportedUrl(redact_url(url)));
         };
+        let unreachable = |err: sqlx::Error| Error::unreachable(backend, url, err);
         let pool = match backend {
             Backend::Sqlite => {
                 let url = if url.contains("mode=") {
@@ -96,6 +107,7 @@ impl Store {
                 // A busy timeout on every connection: writers queue instead of failing.
                 let pool = AnyPoolOptions::new()
                     .max_connections(8)
+                    .acquire_timeout(CONNECT_TIMEOUT)
                     .after_connect(|connection, _| {
                         Box::pin(async move {
                             use sqlx::Executor;
@@ -105,18 +117,27 @@ impl Store {
                         })
                     })
                     .connect(&url)
-                    .await?;
+                    .await
+                    .map_err(unreachable)?;
                 // WAL: readers never block the writer. The mode is kept in the file.
                 sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
                 pool
             }
-            Backend::Postgres => AnyPoolOptions::new().max_connections(16).connect(url).await?,
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(CONNECT_TIMEOUT)
+                .connect(url)
+                .await
+                .map_err(unreachable)?,
         };
+        let store = Self { pool, backend, cipher: Cipher::new(key) };
+        store.check_key_before_migrating().await?;
         match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&store.pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&store.pool).await?,
         }
-        Ok(Self { pool, backend, cipher: Cipher::new(key) })
+        store.check_key().await?;
+        Ok(store)
     }
 
     pub fn backend(&self) -> Backend {
@@ -225,11 +246,20 @@ impl Store {
         rows.iter().map(connection_summary).collect()
     }
 
+    /// Removes a connection with its secret and the webhook keys learned with it.
     pub async fn remove_connection(&self, name: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM webhook_keys WHERE connection_id IN (SELECT id FROM connections WHERE name = $1)",
+        )
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
         let removed = sqlx::query("DELETE FROM connections WHERE name = $1")
             .bind(name)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(removed.rows_affected() == 1)
     }
 

@@ -23,6 +23,14 @@ pub struct NewEvent {
     pub payload: Value,
 }
 
+impl NewEvent {
+    /// A HighLevel delivery's `webhookId`: remembered for good, so a replay of it is refused
+    /// whatever the event's dedup key.
+    fn webhook_id(&self) -> Option<&str> {
+        (self.source == "highlevel").then(|| self.payload["webhookId"].as_str()).flatten()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum IngestOutcome {
     Stored {
@@ -98,7 +106,7 @@ pub struct StepRecord {
 
 impl Store {
     /// Stores an event and enqueues one run per flow, in one transaction; a second delivery of
-    /// the same event changes nothing. With `cursor`, the polling cursor advances in the same
+    /// the same event enqueues nothing (it records a HighLevel delivery's new `webhookId`). With `cursor`, the polling cursor advances in the same
     /// transaction.
     pub async fn ingest(
         &self,
@@ -109,6 +117,20 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         let event_id = new_id();
         let now = now_ms();
+        if let Some(webhook_id) = event.webhook_id() {
+            let first = sqlx::query(
+                "INSERT INTO webhook_ids (webhook_id, received_at) VALUES ($1, $2)
+                 ON CONFLICT (webhook_id) DO NOTHING",
+            )
+            .bind(webhook_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if first.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(IngestOutcome::Duplicate);
+            }
+        }
         let inserted = sqlx::query(
             "INSERT INTO events (id, dedup_key, source, event_type, location_id, payload, received_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedup_key) DO NOTHING",
@@ -123,7 +145,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
-            tx.rollback().await?;
+            // The event is known under another delivery: remember this delivery's id too.
+            tx.commit().await?;
             return Ok(IngestOutcome::Duplicate);
         }
         let mut run_ids = Vec::with_capacity(flow_ids.len());

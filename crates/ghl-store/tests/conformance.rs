@@ -11,20 +11,28 @@ use serde_json::json;
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 async fn sqlite() -> (Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite:{}", dir.path().join("store.db").display());
+    let (url, dir) = sqlite_url();
     (Store::open(&url, &MasterKey::generate()).await.expect("sqlite store"), dir)
 }
 
+fn sqlite_url() -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    (format!("sqlite:{}", dir.path().join("store.db").display()), dir)
+}
+
 async fn postgres() -> Store {
+    Store::open(&postgres_url().await, &MasterKey::generate()).await.expect("postgres store")
+}
+
+/// A schema of its own in the test database.
+async fn postgres_url() -> String {
     sqlx::any::install_default_drivers();
     let schema = format!("t_{}", ghl_store::new_id());
     let admin = sqlx::AnyPool::connect(POSTGRES)
         .await
         .expect("PostgreSQL on 127.0.0.1:5432 (database test)");
     sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.expect("schema");
-    let url = format!("{POSTGRES}?options=-c%20search_path%3D{schema}");
-    Store::open(&url, &MasterKey::generate()).await.expect("postgres store")
+    format!("{POSTGRES}?options=-c%20search_path%3D{schema}")
 }
 
 /// Runs one conformance check on both backends.
@@ -51,6 +59,22 @@ on_both!(runs_are_claimed_once_retried_and_dead_lettered, queue);
 on_both!(a_step_and_its_effect_are_recorded_together, steps_and_effects);
 on_both!(flows_are_stored_by_name, flows);
 on_both!(concurrent_workers_never_claim_the_same_run, concurrent_claims);
+on_both!(a_webhook_id_is_remembered_even_when_its_event_is_known, webhook_ids);
+on_both!(heartbeats_tell_whether_a_server_works_on_the_store, heartbeats);
+on_both!(learned_webhook_keys_go_with_their_connection, learned_webhook_keys);
+
+mod a_store_opened_with_another_key_is_refused_and_left_unchanged {
+    #[tokio::test]
+    async fn sqlite() {
+        let (url, _dir) = super::sqlite_url();
+        super::wrong_key(&url).await;
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        super::wrong_key(&super::postgres_url().await).await;
+    }
+}
 
 fn summary(name: &str) -> ConnectionSummary {
     ConnectionSummary {
@@ -219,4 +243,91 @@ async fn concurrent_claims(store: Store) {
     let distinct: std::collections::HashSet<_> = all.iter().collect();
     assert_eq!(all.len(), 40);
     assert_eq!(distinct.len(), 40, "no run was claimed twice");
+}
+
+async fn wrong_key(url: &str) {
+    let key = MasterKey::generate();
+    let store = Store::open(url, &key).await.expect("created with key A");
+    store.put_connection(&summary("hl"), &json!({ "token": "t" })).await.expect("put");
+    drop(store);
+    let refused = Store::open(url, &MasterKey::generate()).await.err();
+    assert!(matches!(refused, Some(ghl_store::Error::WrongKey)), "{refused:?}");
+    let again = Store::open(url, &key).await.expect("key A still opens it");
+    let connection = again.connection("hl").await.expect("read").expect("the connection is there");
+    assert_eq!(connection.secret, json!({ "token": "t" }), "nothing changed");
+
+    // A store from before the check (no check value yet) is judged by its secrets.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.expect("pool");
+    sqlx::query("DELETE FROM key_check").execute(&pool).await.expect("forget the check");
+    let refused = Store::open(url, &MasterKey::generate()).await.err();
+    assert!(matches!(refused, Some(ghl_store::Error::WrongKey)), "{refused:?}");
+    Store::open(url, &key).await.expect("key A opens it and writes the check again");
+}
+
+fn delivery(webhook_id: &str, contact: &str) -> NewEvent {
+    NewEvent {
+        dedup_key: format!("highlevel:ContactCreate:loc1:{contact}"),
+        source: "highlevel".into(),
+        event_type: "ContactCreate".into(),
+        location_id: Some("loc1".into()),
+        payload: json!({ "type": "ContactCreate", "id": contact, "webhookId": webhook_id }),
+    }
+}
+
+async fn webhook_ids(store: Store) {
+    let flows = vec!["f1".to_owned()];
+    let first = store.ingest(&delivery("w-1", "c-1"), &flows, None).await.expect("ingest");
+    assert!(matches!(first, IngestOutcome::Stored { .. }));
+    // The same contact under another delivery id is the same event; the id is remembered.
+    let again = store.ingest(&delivery("w-2", "c-1"), &flows, None).await.expect("ingest");
+    assert_eq!(again, IngestOutcome::Duplicate);
+    // A delivery id seen before is a replay, whatever its event's key says.
+    let replay = store.ingest(&delivery("w-2", "c-2"), &flows, None).await.expect("ingest");
+    assert_eq!(replay, IngestOutcome::Duplicate);
+    let fresh = store.ingest(&delivery("w-3", "c-2"), &flows, None).await.expect("ingest");
+    assert!(matches!(fresh, IngestOutcome::Stored { .. }));
+    let runs = store.runs(&RunFilter { status: None, limit: 10 }).await.expect("runs");
+    assert_eq!(runs.len(), 2, "one run per new event");
+}
+
+async fn heartbeats(store: Store) {
+    let window = Duration::from_secs(60);
+    assert_eq!(store.live_workers(window).await.expect("count"), 0);
+    let beat = ghl_store::WorkerBeat { id: "w1", pid: 7, started_at: 1 };
+    store.heartbeat(&beat).await.expect("beat");
+    store.heartbeat(&beat).await.expect("beat again");
+    assert_eq!(store.live_workers(window).await.expect("count"), 1);
+    store.worker_gone("w1").await.expect("gone");
+    assert_eq!(store.live_workers(window).await.expect("count"), 0);
+}
+
+async fn learned_webhook_keys(store: Store) {
+    let keys = ghl_store::LearnedWebhookKeys {
+        connection: "hl".into(),
+        origin: "http://127.0.0.1:1".into(),
+        ed25519: Some("MCowBQYDK2VwAyEA".into()),
+        rsa_pem: None,
+    };
+    assert!(!store.put_webhook_keys(&keys).await.expect("put"), "no such connection yet");
+    store.put_connection(&summary("hl"), &json!({})).await.expect("put");
+    assert!(store.put_webhook_keys(&keys).await.expect("put"));
+    assert!(store.put_webhook_keys(&keys).await.expect("put again"));
+    assert_eq!(store.webhook_keys().await.expect("keys"), vec![keys]);
+    assert!(store.remove_connection("hl").await.expect("remove"));
+    assert!(store.webhook_keys().await.expect("keys").is_empty(), "removed with the connection");
+}
+
+#[tokio::test]
+async fn an_unreachable_database_fails_quickly_naming_its_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = format!("sqlite:{}", dir.path().join("no/such/dir/x.db").display());
+    let err = Store::open(&missing, &MasterKey::generate()).await.err().expect("refused");
+    let text = err.to_string();
+    assert!(text.contains(&missing) && text.contains("folder"), "{text}");
+    let nobody = "postgres://app:s3cret@127.0.0.1:9/test";
+    let err = Store::open(nobody, &MasterKey::generate()).await.err().expect("refused");
+    let text = err.to_string();
+    assert!(text.contains("postgres://app:[redacted]@127.0.0.1:9/test"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
 }

@@ -75,6 +75,8 @@ pub async fn connect(args: ConnectArgs, store: &StoreArgs) -> anyhow::Result<()>
         bail!("unknown app `{}`: `highlevel` is the one app so far", args.app);
     }
     let store = store.open().await?;
+    // What to put back if HighLevel refuses the new credentials.
+    let previous = store.connection(&args.name).await?;
     let base_url = args.base_url.to_string();
     let location = match (&args.private_token, &args.client_id) {
         (Some(token), _) => {
@@ -89,9 +91,61 @@ pub async fn connect(args: ConnectArgs, store: &StoreArgs) -> anyhow::Result<()>
             bail!("give --private-token and --location-id, or --client-id and --client-secret for OAuth")
         }
     };
-    let engine = ghl_engine::Engine::new(store);
-    engine.connections().check(&args.name).await?;
+    let engine = ghl_engine::Engine::new(store.clone());
+    if let Err(err) = engine.connections().check(&args.name).await {
+        if let Some(previous) = previous {
+            store.put_connection(&previous.summary, &previous.secret).await?;
+        } else {
+            store.remove_connection(&args.name).await?;
+        }
+        bail!("{err}; nothing was stored");
+    }
+    learn_webhook_keys(&store, &args.name, &args.base_url).await?;
     say!("connected `{}` to HighLevel location {location}", args.name);
+    Ok(())
+}
+
+/// A connection to a sandbox (a base URL other than HighLevel's) learns the keys the sandbox
+/// signs webhooks with, from its `/_sandbox/info`, so `serve` accepts its webhooks; one to
+/// HighLevel forgets any learned before (HighLevel's published keys are always trusted).
+async fn learn_webhook_keys(
+    store: &ghl_store::Store,
+    name: &str,
+    base_url: &url::Url,
+) -> anyhow::Result<()> {
+    if base_url.as_str().trim_end_matches('/')
+        == ghl_types::PRODUCTION_BASE_URL.trim_end_matches('/')
+    {
+        store.forget_webhook_keys(name).await?;
+        return Ok(());
+    }
+    let info_url = base_url.join("/_sandbox/info")?;
+    let info = async {
+        let answer = reqwest::Client::new()
+            .get(info_url.clone())
+            .timeout(std::time::Duration::from_secs(10))
+            .send()
+            .await?
+            .error_for_status()?;
+        answer.json::<serde_json::Value>().await
+    };
+    let keys = match info.await {
+        Ok(info) => info["webhook_public_keys"].clone(),
+        Err(err) => {
+            say!("note: {info_url} did not answer ({err}); serve verifies this connection's webhooks with HighLevel's keys");
+            return Ok(());
+        }
+    };
+    let learned = ghl_store::LearnedWebhookKeys {
+        connection: name.to_owned(),
+        origin: base_url.to_string(),
+        ed25519: keys["ed25519"].as_str().map(str::to_owned),
+        rsa_pem: keys["rsa_pem"].as_str().map(str::to_owned),
+    };
+    if learned.ed25519.is_some() || learned.rsa_pem.is_some() {
+        store.put_webhook_keys(&learned).await?;
+        say!("learned the webhook keys of the sandbox at {base_url}: serve accepts its webhooks");
+    }
     Ok(())
 }
 

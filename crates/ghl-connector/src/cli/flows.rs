@@ -117,7 +117,11 @@ pub async fn flows(command: FlowsCommand, store: &StoreArgs) -> anyhow::Result<(
             let engine = ghl_engine::Engine::new(store.open().await?);
             match engine.run_now(&name, trigger, key.as_deref()).await? {
                 ghl_store::IngestOutcome::Stored { run_ids, .. } => {
-                    say!("queued run {} (`ghl-connector runs show` it)", run_ids.join(", "))
+                    say!("queued run {} (`ghl-connector runs show` it)", run_ids.join(", "));
+                    let live = engine.store().live_workers(ghl_store::HEARTBEAT_FRESH).await?;
+                    if live == 0 {
+                        say!("queued; no server is running against this store: start `ghl-connector serve` to execute it");
+                    }
                 }
                 ghl_store::IngestOutcome::Duplicate => say!("already run with this --key"),
             }

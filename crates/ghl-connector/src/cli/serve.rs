@@ -24,6 +24,7 @@ pub struct ServeArgs {
     #[arg(long, env = "GHL_CONNECTOR_WORKERS", default_value_t = 2)]
     workers: usize,
     /// The Ed25519 key webhooks are signed with (SPKI DER, base64); HighLevel's by default.
+    /// The keys of sandboxes connected with `connect highlevel --base-url` are trusted too.
     #[arg(long, env = "GHL_CONNECTOR_WEBHOOK_ED25519_KEY", default_value = HIGHLEVEL_ED25519_KEY)]
     webhook_ed25519_key: String,
     /// Seconds a claimed run stays its worker's without a heartbeat (a killed worker's runs

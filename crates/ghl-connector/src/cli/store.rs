@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use ghl_store::{MasterKey, Store};
+use ghl_store::{redact_url, MasterKey, Store};
 
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
@@ -45,25 +45,31 @@ impl StoreArgs {
             .with_context(|| format!("the key file {}", self.key_file.display()))
     }
 
+    /// Opens the store; an unreachable database or a wrong key is one message that says what
+    /// to do.
     pub async fn open(&self) -> anyhow::Result<Store> {
         let key = self.master_key()?;
-        Store::open(&self.database_url, &key)
-            .await
-            .with_context(|| format!("cannot open the store {}", redact(&self.database_url)))
-    }
-}
-
-/// A database URL without its password, for messages.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:[redacted]{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
+        match Store::open(&self.database_url, &key).await {
+            Ok(store) => Ok(store),
+            Err(ghl_store::Error::WrongKey) => Err(anyhow::anyhow!(
+                "the master key does not open the store {}: its secrets were sealed under \
+                 another key ({}). Use the key the store was created with (its key file, or \
+                 GHL_CONNECTOR_MASTER_KEY); a new key cannot read what the old one sealed",
+                redact_url(&self.database_url),
+                self.key_source(),
+            )),
+            Err(err @ ghl_store::Error::Unreachable { .. }) => Err(err.into()),
+            Err(err) => Err(anyhow::Error::new(err)
+                .context(format!("cannot open the store {}", redact_url(&self.database_url)))),
         }
-        _ => url.to_owned(),
+    }
+
+    /// Where the key in use came from, for messages.
+    fn key_source(&self) -> String {
+        match &self.master_key {
+            Some(_) => "the key given is GHL_CONNECTOR_MASTER_KEY".into(),
+            None => format!("the key given is the file {}", self.key_file.display()),
+        }
     }
 }
 
