@@ -125,12 +125,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/catalog", get(catalog))
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
+        .route("/", get(index))
         .route("/webhooks/highlevel", post(highlevel_webhook))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .nest("/api", api)
         .with_state(state)
+}
+
+/// `GET /`: what answers at this address, and where its parts are.
+async fn index() -> Json<Value> {
+    let links = json!({ "api": "/api", "openapi": "/openapi.json", "healthz": "/healthz", "metrics": "/metrics" });
+    Json(json!({ "name": "ghl-connector", "version": env!("CARGO_PKG_VERSION"), "links": links }))
 }
 
 /// A JSON error that names the problem.
@@ -208,12 +215,16 @@ async fn require_admin(
 #[derive(Debug, Deserialize)]
 struct RunsQuery {
     status: Option<String>,
+    flow: Option<String>,
     limit: Option<i64>,
 }
 
 async fn list_runs(State(state): State<Arc<AppState>>, Query(query): Query<RunsQuery>) -> Response {
-    let filter =
-        RunFilter { status: query.status, limit: query.limit.unwrap_or(100).clamp(1, 1000) };
+    let filter = RunFilter {
+        status: query.status,
+        flow: query.flow,
+        limit: query.limit.unwrap_or(100).clamp(1, 1000),
+    };
     match state.engine.store().runs(&filter).await {
         Ok(runs) => Json(json!({ "runs": runs })).into_response(),
         Err(err) => server_error(err),
@@ -427,7 +438,7 @@ async fn openapi() -> Json<Value> {
         "components": { "securitySchemes": { "admin": { "type": "http", "scheme": "bearer" } } },
         "paths": {
             "/webhooks/highlevel": { "post": { "summary": "HighLevel webhook ingress (signed)", "responses": { "200": { "description": "stored" }, "401": { "description": "unsigned, forged or replayed" }, "429": { "description": "busy, retry" } } } },
-            "/api/runs": { "get": op("List runs (?status=, ?limit=)") },
+            "/api/runs": { "get": op("List runs (?status=, ?flow=NAME, ?limit=)") },
             "/api/runs/{id}": { "get": op("A run with every step's input, request, response and error") },
             "/api/runs/{id}/replay": { "post": op("Replay a dead-lettered run") },
             "/api/flows": { "get": op("List flows"), "post": op("Apply a flow (YAML body)") },
