@@ -17,11 +17,21 @@ const MARKER: &str = "<!-- walkthrough -->";
 const README_SANDBOX_PORT: &str = "4010";
 const README_SERVE_PORT: &str = "8080";
 
+/// A command started in the background in a process group of its own (a shell and what it
+/// runs), ended with its group when dropped.
 struct Running(Child);
+
+impl Running {
+    fn start(mut command: Command) -> Self {
+        use std::os::unix::process::CommandExt;
+        Self(command.process_group(0).spawn().expect("the command starts"))
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
         let _ = self.0.wait();
     }
 }
@@ -142,16 +152,14 @@ fn the_readme_walkthrough_works_as_written() {
             .replace(&format!("--port {README_SERVE_PORT}"), &format!("--port {serve_port}"));
         if command.starts_with("ghl-connector sandbox") {
             let command = command.replace(&format!("--port {README_SANDBOX_PORT}"), "--port 0");
-            let mut child = shell(&format!("exec {command}"), dir, &env)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("the sandbox starts");
+            let mut sandbox = shell(&command, dir, &env);
+            sandbox.stdout(Stdio::piped()).stderr(Stdio::null());
+            let mut running = Running::start(sandbox);
             let mut line = String::new();
-            BufReader::new(child.stdout.take().expect("stdout"))
+            BufReader::new(running.0.stdout.take().expect("stdout"))
                 .read_line(&mut line)
                 .expect("the ready line");
-            background.push(Running(child));
+            background.push(running);
             ready = serde_json::from_str(&line).expect("the ready line is JSON");
             let base = ready["base_url"].as_str().expect("base_url");
             sandbox_port = base.rsplit(':').next().expect("a port").to_owned();
@@ -161,12 +169,9 @@ fn the_readme_walkthrough_works_as_written() {
                 env.insert(name.to_owned(), value.to_owned());
             }
         } else if let Some(command) = in_background(&command) {
-            let child = shell(&format!("exec {command}"), dir, &env)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("starts");
-            background.push(Running(child));
+            let mut started = shell(command, dir, &env);
+            started.stdout(Stdio::null()).stderr(Stdio::null());
+            background.push(Running::start(started));
             // A reader types the next command after `serve` has said it listens.
             wait_for("serve to listen", || {
                 std::net::TcpStream::connect(format!("127.0.0.1:{serve_port}")).is_ok()

@@ -191,11 +191,15 @@ impl StoreLook {
 /// The user's store, or a fresh SQLite file with its own key in `dir`.
 async fn open_store(chosen: Option<&StoreArgs>, dir: &Path) -> anyhow::Result<(Store, StoreLook)> {
     if let Some(chosen) = chosen {
-        let url = redact(&chosen.database_url);
-        let look = StoreLook {
-            describe: format!("{url} (the one given)"),
-            options: format!("--database-url '{url}' "),
-        };
+        let url = &chosen.database_url;
+        let shown = redact(url);
+        // A password is never printed: then the reader adds their own --database-url.
+        let mut options =
+            if shown == *url { format!("--database-url '{url}' ") } else { String::new() };
+        if chosen.master_key.is_none() {
+            options.push_str(&format!("--key-file {} ", chosen.key_file.display()));
+        }
+        let look = StoreLook { describe: format!("{shown} (the one given)"), options };
         return Ok((chosen.open().await?, look));
     }
     let key_file = dir.join("demo.key");

@@ -113,7 +113,7 @@ fn print_table(runs: &[RunSummary], now: DateTime<Local>) {
         "TRIGGER",
         "STATUS",
         "ATTEMPTS",
-        "STARTED"
+        "CREATED"
     );
     for run in runs {
         say!(
