@@ -118,7 +118,7 @@ async fn runs_by_flow(store: Store) {
     let welcome = store.put_flow("welcome", "trigger: {}", true).await.expect("flow");
     let other = store.put_flow("other", "trigger: {}", true).await.expect("flow");
     store.ingest(&event("wh-f1"), &[welcome.clone(), other], None).await.expect("ingest");
-    store.ingest(&event("wh-f2"), &[welcome.clone()], None).await.expect("ingest");
+    store.ingest(&event("wh-f2"), std::slice::from_ref(&welcome), None).await.expect("ingest");
     let filter = RunFilter { flow: Some("welcome".into()), ..RunFilter::default() };
     let runs = store.runs(&filter).await.expect("runs");
     assert_eq!(runs.len(), 2);
