@@ -397,6 +397,32 @@ impl OAuthConnect {
     }
 }
 
+#[test]
+fn the_oauth_page_says_failed_when_the_user_declines() {
+    let (_running, info) = start(&["--port", "0", "--contacts", "1"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    assert!(engine_command(dir.path(), &["init"]).status.success());
+    let mut connect = start_oauth(&info, dir.path(), &[]);
+    let query = connect.query();
+    // HighLevel sends the browser back with an error instead of a code.
+    let mut declined: url::Url = query["redirect_uri"].parse().expect("redirect_uri");
+    declined
+        .query_pairs_mut()
+        .append_pair("error", "access_denied")
+        .append_pair("error_description", "The user declined")
+        .append_pair("state", &query["state"]);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (status, page) = runtime.block_on(async {
+        let answer = reqwest::get(declined.as_str()).await.expect("the callback answers");
+        (answer.status().as_u16(), answer.text().await.expect("page"))
+    });
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("failed") && page.contains("access_denied"), "{page}");
+    assert!(page.contains("The user declined"), "{page}");
+    let exit = connect.child.wait().expect("connect ends");
+    assert!(!exit.success(), "connect fails when the user declines");
+}
+
 /// `connect highlevel` by OAuth with `extra` arguments, approved in the sandbox's
 /// authorization page; answers the scopes it asked for.
 fn connect_by_oauth(info: &Value, dir: &Path, extra: &[&str]) -> String {
