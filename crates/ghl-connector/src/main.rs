@@ -2,8 +2,6 @@
 
 mod cli;
 
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
     // A config file sets defaults through the environment, before the command line is
     // parsed (a setting it holds may be one the command requires).
@@ -13,7 +11,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     }
-    let args = cli::Cli::parse();
+    let args = cli::Cli::from_env();
     cli::init_logging(args.verbose, args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

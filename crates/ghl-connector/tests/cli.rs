@@ -318,31 +318,29 @@ fn init_connect_apply_and_list_from_the_command_line() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `connect highlevel` by OAuth with `extra` arguments, approved in the sandbox's
-/// authorization page; answers the scopes it asked for.
-fn connect_by_oauth(info: &Value, dir: &Path, extra: &[&str]) -> String {
+/// `connect highlevel` by OAuth in progress: the command, and the authorization address it
+/// printed.
+struct OAuthConnect {
+    child: std::process::Child,
+    stdout: BufReader<std::process::ChildStdout>,
+    authorize: url::Url,
+}
+
+/// Starts `connect highlevel` by OAuth with what the sandbox's ready line gives (client id and
+/// secret, base URL) and `extra` arguments (a `--client-secret` there wins over the variable).
+fn start_oauth(info: &Value, dir: &Path, extra: &[&str]) -> OAuthConnect {
     let oauth = &info["oauth"];
     let text = |value: &Value| value.as_str().expect("text").to_owned();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
         .args(["connect", "highlevel", "--timeout-secs", "30"])
-        .args(extra)
-        .args([
-            "--client-id",
-            &text(&oauth["client_id"]),
-            "--client-secret",
-            &text(&oauth["client_secret"]),
-        ])
-        .args([
-            "--authorize-url",
-            &text(&oauth["authorize_url"]),
-            "--token-url",
-            &text(&oauth["token_url"]),
-        ])
+        .args(["--client-id", &text(&oauth["client_id"])])
         .args(["--base-url", &text(&info["base_url"])])
+        .args(extra)
         .arg("--database-url")
         .arg(format!("sqlite:{}", dir.join("cli.db").display()))
         .arg("--key-file")
         .arg(dir.join("cli.key"))
+        .env("GHL_CONNECTOR_CLIENT_SECRET", text(&oauth["client_secret"]))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -353,34 +351,134 @@ fn connect_by_oauth(info: &Value, dir: &Path, extra: &[&str]) -> String {
         line.clear();
         assert!(stdout.read_line(&mut line).expect("read") > 0, "no authorization address printed");
     }
-    let authorize: url::Url = line.trim().parse().expect("an address");
-    let query: std::collections::HashMap<String, String> =
-        authorize.query_pairs().into_owned().collect();
-    let mut form: Vec<(String, String)> = ["client_id", "redirect_uri", "scope", "state"]
-        .iter()
-        .map(|k| (k.to_string(), query[*k].clone()))
-        .collect();
-    form.push(("location_id".into(), text(&info["location_id"])));
-    // The user approves; the browser follows the redirect to the local callback.
+    let authorize = line.trim().parse().expect("an address");
+    OAuthConnect { child, stdout, authorize }
+}
+
+impl OAuthConnect {
+    /// The query of the authorization address.
+    fn query(&self) -> std::collections::HashMap<String, String> {
+        self.authorize.query_pairs().into_owned().collect()
+    }
+
+    /// The user approves in the sandbox's page with `form` (changed from what was asked by
+    /// `change`); the browser follows the redirect to the local callback. Answers the page
+    /// the browser shows, then the command's exit and its output.
+    fn approve(
+        mut self,
+        location: &str,
+        change: impl FnOnce(&mut Vec<(String, String)>),
+    ) -> ((u16, String), (std::process::ExitStatus, String)) {
+        let query = self.query();
+        let mut form: Vec<(String, String)> = ["client_id", "redirect_uri", "scope", "state"]
+            .iter()
+            .map(|k| (k.to_string(), query[*k].clone()))
+            .collect();
+        form.push(("location_id".into(), location.to_owned()));
+        change(&mut form);
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let page = runtime.block_on(async {
+            let landed = reqwest::Client::new()
+                .post(self.authorize.as_str().split('?').next().expect("base"))
+                .form(&form)
+                .send()
+                .await
+                .expect("approve");
+            (landed.status().as_u16(), landed.text().await.expect("page"))
+        });
+        let status = self.child.wait().expect("connect ends");
+        let mut output = String::new();
+        std::io::Read::read_to_string(&mut self.stdout, &mut output).expect("read");
+        let mut stderr = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            std::io::Read::read_to_string(&mut err, &mut stderr).expect("read");
+        }
+        (page, (status, output + &stderr))
+    }
+}
+
+#[test]
+fn the_oauth_page_says_failed_when_the_user_declines() {
+    let (_running, info) = start(&["--port", "0", "--contacts", "1"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    assert!(engine_command(dir.path(), &["init"]).status.success());
+    let mut connect = start_oauth(&info, dir.path(), &[]);
+    let query = connect.query();
+    // HighLevel sends the browser back with an error instead of a code.
+    let mut declined: url::Url = query["redirect_uri"].parse().expect("redirect_uri");
+    declined
+        .query_pairs_mut()
+        .append_pair("error", "access_denied")
+        .append_pair("error_description", "The user declined")
+        .append_pair("state", &query["state"]);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let landed = runtime.block_on(async {
-        reqwest::Client::new()
-            .post(authorize.as_str().split('?').next().expect("base"))
-            .form(&form)
-            .send()
-            .await
-            .expect("approve")
+    let (status, page) = runtime.block_on(async {
+        let answer = reqwest::get(declined.as_str()).await.expect("the callback answers");
+        (answer.status().as_u16(), answer.text().await.expect("page"))
     });
-    assert_eq!(landed.status(), 200);
-    let status = child.wait().expect("connect ends");
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stdout, &mut rest).expect("read");
-    assert!(status.success(), "{rest}");
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("failed") && page.contains("access_denied"), "{page}");
+    assert!(page.contains("The user declined"), "{page}");
+    let exit = connect.child.wait().expect("connect ends");
+    assert!(!exit.success(), "connect fails when the user declines");
+}
+
+/// `connect highlevel` by OAuth with `extra` arguments, approved in the sandbox's
+/// authorization page; answers the scopes it asked for.
+fn connect_by_oauth(info: &Value, dir: &Path, extra: &[&str]) -> String {
+    let location = info["location_id"].as_str().expect("location");
+    let connect = start_oauth(info, dir, extra);
+    let scope = connect.query()["scope"].clone();
     assert!(
-        rest.contains(&format!("to HighLevel location {}", text(&info["location_id"]))),
-        "{rest}"
+        connect.authorize.as_str().starts_with(&format!(
+            "{}/oauth/chooselocation?",
+            info["base_url"].as_str().expect("base")
+        )),
+        "the authorization page comes from the base URL: {}",
+        connect.authorize
     );
-    query["scope"].clone()
+    let ((status, page), (exit, output)) = connect.approve(location, |_| {});
+    assert!(exit.success(), "{output}");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("ghl-connector is connected"), "{page}");
+    assert!(output.contains(&format!("to HighLevel location {location}")), "{output}");
+    scope
+}
+
+#[test]
+fn the_oauth_page_says_failed_with_the_reason_when_connect_fails() {
+    let (_running, info) = start(&["--port", "0", "--contacts", "1"]);
+    let location = info["location_id"].as_str().expect("location");
+    let dir = tempfile::tempdir().expect("tempdir");
+    assert!(engine_command(dir.path(), &["init"]).status.success());
+    // What the user passes, what comes back from the authorization page, what goes wrong.
+    type Case = (&'static [&'static str], Option<(&'static str, &'static str)>, &'static str);
+    let cases: [Case; 3] = [
+        (&[], Some(("state", "forged")), "state mismatch"),
+        (&["--write"], Some(("scope", "contacts.readonly")), "did not grant contacts.write"),
+        (&["--client-secret", "not-the-secret"], None, "token endpoint answered"),
+    ];
+    for (extra, change, reason) in cases {
+        let ((status, page), (exit, output)) =
+            start_oauth(&info, dir.path(), extra).approve(location, |form| {
+                for (key, old) in form.iter_mut() {
+                    if let Some((_, value)) = change.filter(|(name, _)| key == name) {
+                        *old = value.to_owned();
+                    }
+                }
+            });
+        assert!(!exit.success(), "{extra:?}: {output}");
+        assert_eq!(status, 400, "{extra:?}: {page}");
+        assert!(page.contains("Connecting ghl-connector failed"), "{extra:?}: {page}");
+        assert!(page.to_lowercase().contains(reason), "{extra:?}: the page says why: {page}");
+        assert!(
+            output.to_lowercase().contains(reason),
+            "{extra:?}: the terminal says why: {output}"
+        );
+        assert!(!output.contains("panicked"), "{output}");
+        let listed = ok(engine_command(dir.path(), &["connections", "list"]));
+        assert!(!listed.contains("connected"), "{extra:?}: nothing usable is stored: {listed}");
+    }
 }
 
 #[test]
@@ -485,4 +583,341 @@ fn output_to_a_reader_that_has_gone_ends_quietly() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// The requests the sandbox answered for `operation`, by status.
+fn requests(info: &Value, operation: &str) -> u64 {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let stats: Value = runtime.block_on(async {
+        let url = format!("{}/_sandbox/stats", info["base_url"].as_str().expect("base"));
+        reqwest::get(url).await.expect("stats").json().await.expect("json")
+    });
+    stats["requests"][operation]
+        .as_object()
+        .map_or(0, |by_status| by_status.values().filter_map(Value::as_u64).sum())
+}
+
+#[test]
+fn api_all_pages_asks_for_the_largest_pages_unless_told() {
+    let (_running, info) = start(&["--port", "0", "--contacts", "250"]);
+    let all = stdout_json(&api(&info, &["get-contacts", "--all-pages"]));
+    assert_eq!(all.as_array().map(Vec::len), Some(250));
+    assert_eq!(requests(&info, "get-contacts"), 3, "pages of 100, HighLevel's largest");
+
+    let searched = stdout_json(&api(&info, &["search-contacts-advanced", "--all-pages"]));
+    assert_eq!(searched.as_array().map(Vec::len), Some(250));
+    assert_eq!(requests(&info, "search-contacts-advanced"), 1, "one page of up to 500");
+
+    let told = stdout_json(&api(&info, &["get-contacts", "--all-pages", "--param", "limit=50"]));
+    assert_eq!(told.as_array().map(Vec::len), Some(250));
+    assert_eq!(
+        requests(&info, "get-contacts"),
+        3 + 6,
+        "the page size given is kept: five full pages, then an empty one"
+    );
+}
+
+#[test]
+fn api_calls_through_a_stored_connection() {
+    let (_running, info) = start(&["--port", "0", "--contacts", "12"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    ok(engine_command(dir.path(), &["init"]));
+    let text = |field: &str| info[field].as_str().expect("text").to_owned();
+    let (token, location, base) =
+        (text("private_integration_token"), text("location_id"), text("base_url"));
+    ok(engine_command(
+        dir.path(),
+        &[
+            "connect",
+            "highlevel",
+            "--private-token",
+            &token,
+            "--location-id",
+            &location,
+            "--base-url",
+            &base,
+        ],
+    ));
+    let answer = ok(engine_command(
+        dir.path(),
+        &["api", "get-contacts", "--connection", "highlevel", "--param", "limit=5"],
+    ));
+    let page: Value = serde_json::from_str(&answer).expect("json");
+    assert_eq!(page["contacts"].as_array().map(Vec::len), Some(5), "the connection's location");
+    let all = ok(engine_command(
+        dir.path(),
+        &["api", "get-contacts", "--connection", "highlevel", "--all-pages"],
+    ));
+    let all: Value = serde_json::from_str(&all).expect("json");
+    assert_eq!(all.as_array().map(Vec::len), Some(12));
+
+    let missing = engine_command(dir.path(), &["api", "get-contacts", "--connection", "nope"]);
+    assert!(!missing.status.success());
+    let message = String::from_utf8_lossy(&missing.stderr);
+    assert!(message.contains("no connection named `nope`"), "{message}");
+}
+
+/// A `serve` started for a test, stopped when dropped.
+fn serve_store(dir: &Path) -> Running {
+    let child = Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+        .args(["serve", "--port", "0", "--admin-token", "runs-list-admin-token"])
+        .arg("--database-url")
+        .arg(format!("sqlite:{}", dir.join("cli.db").display()))
+        .arg("--key-file")
+        .arg(dir.join("cli.key"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    Running(child)
+}
+
+/// Waits (up to a minute) until `check` holds.
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn runs_list_shows_the_flow_the_trigger_when_and_the_first_error() {
+    let (_running, info) = start(&["--port", "0", "--contacts", "1"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    ok(engine_command(dir, &["init"]));
+    let text = |field: &str| info[field].as_str().expect("text").to_owned();
+    let (token, location, base) =
+        (text("private_integration_token"), text("location_id"), text("base_url"));
+    ok(engine_command(
+        dir,
+        &[
+            "connect",
+            "highlevel",
+            "--private-token",
+            &token,
+            "--location-id",
+            &location,
+            "--base-url",
+            &base,
+        ],
+    ));
+    let flow = concat!(env!("CARGO_MANIFEST_DIR"), "/../../flows/welcome.yaml");
+    ok(engine_command(dir, &["flows", "apply", flow]));
+    // A contact HighLevel does not know: the flow's first write is refused, the run dead.
+    let sample = dir.join("sample.json");
+    std::fs::write(&sample, serde_json::to_vec(&json_contact("nobody")).expect("json"))
+        .expect("write");
+    let path = sample.to_str().expect("path");
+    ok(engine_command(dir, &["flows", "run", "welcome-new-contacts", "--sample", path]));
+    let _serve = serve_store(dir);
+    wait_for("the run to be dead-lettered", || {
+        ok(engine_command(dir, &["runs", "list", "--status", "dead"]))
+            .contains("welcome-new-contacts")
+    });
+
+    let table = ok(engine_command(dir, &["runs", "list"]));
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 2, "a header and the run: {table}");
+    let run = lines[1];
+    for shown in ["welcome-new-contacts", "manual", "dead", " ago"] {
+        assert!(run.contains(shown), "`{shown}` in {run}");
+    }
+    let json: Value =
+        serde_json::from_str(&ok(engine_command(dir, &["runs", "list", "--json"]))).expect("json");
+    let error = json[0]["last_error"].as_str().expect("the run's error");
+    let first_line = error.lines().next().expect("a line");
+    let shown: String = first_line.chars().take(40).collect();
+    assert!(run.contains(&shown), "the error's first line `{shown}` in {run}");
+    assert_eq!(json[0]["flow_name"], "welcome-new-contacts");
+    assert_eq!(json[0]["trigger"], "manual");
+
+    let by_flow = ok(engine_command(dir, &["runs", "list", "--flow", "welcome-new-contacts"]));
+    assert_eq!(by_flow.lines().count(), 2, "{by_flow}");
+    assert_eq!(ok(engine_command(dir, &["runs", "list", "--flow", "other"])).trim(), "no runs");
+    assert_eq!(ok(engine_command(dir, &["runs", "list", "--status", "done"])).trim(), "no runs");
+
+    let refused = engine_command(dir, &["runs", "list", "--status", "finished"]);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    for status in ["queued", "running", "waiting", "done", "skipped", "dead"] {
+        assert!(message.contains(status), "`{status}` named in: {message}");
+    }
+}
+
+/// A `demo` serving until stopped, with its standard output read line by line.
+struct ServingDemo {
+    running: Running,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl ServingDemo {
+    fn start(contacts: usize) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+            .args(["demo", "--seed-contacts", "5", "--contacts", &contacts.to_string()])
+            .env_remove("GHL_CONNECTOR_DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("demo starts");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { running: Running(child), lines, seen: Vec::new() }
+    }
+
+    /// Reads lines until one satisfies `wanted` (within a minute); answers it.
+    fn line(&mut self, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
+                panic!("no such line; the demo printed:\n{}", self.seen.join("\n"))
+            });
+            self.seen.push(line.clone());
+            if wanted(&line) {
+                return line;
+            }
+        }
+    }
+
+    /// Sends `signal` and waits for the demo to end; answers how it ended.
+    fn stop(mut self, signal: &str) -> std::process::ExitStatus {
+        let pid = self.running.0.id().to_string();
+        let sent = Command::new("kill").args([signal, &pid]).status().expect("kill runs");
+        assert!(sent.success());
+        self.running.0.wait().expect("the demo ends")
+    }
+}
+
+/// The temporary store the demo printed (its `sqlite:` path), and its folder.
+fn demo_store(line: &str) -> std::path::PathBuf {
+    let path =
+        line.split_whitespace().find_map(|word| word.strip_prefix("sqlite:")).expect("a path");
+    std::path::PathBuf::from(path)
+}
+
+#[test]
+fn demo_says_what_to_do_next_and_its_commands_work_as_printed() {
+    let mut demo = ServingDemo::start(2);
+    let connector = demo.line(|line| line.starts_with("ghl-connector:"));
+    let connector_url = connector.split_whitespace().nth(1).expect("the address").to_owned();
+    let store = demo_store(&demo.line(|line| line.starts_with("store:")));
+    let folder = store.parent().expect("the demo's folder").to_owned();
+    assert!(folder.exists());
+    demo.line(|line| line.contains("runs dead-lettered"));
+
+    // The next steps: a change in the sandbox, as a person makes it, and its run appears.
+    let curl = demo.line(|line| line.trim_start().starts_with("curl -s -X POST"));
+    let curl = curl.trim().trim_end_matches('\\').to_owned() + &demo.line(|_| true);
+    let added = Command::new("sh").arg("-c").arg(&curl).output().expect("curl runs");
+    let added: Value = serde_json::from_slice(&added.stdout).expect("the sandbox answers JSON");
+    let id = added["contact"]["id"].as_str().expect("a new contact").to_owned();
+    let list = demo.line(|line| line.contains("runs list --flow"));
+    demo.line(|line| line.starts_with("run ") && line.contains("ContactCreate: done"));
+
+    // As printed, with `ghl-connector` on the PATH (as `cargo install` puts it).
+    let binary = Path::new(env!("CARGO_BIN_EXE_ghl-connector"));
+    let path = format!(
+        "{}:{}",
+        binary.parent().expect("its folder").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let listed = Command::new("sh")
+        .arg("-c")
+        .arg(list.trim())
+        .env("PATH", path)
+        .env_remove("GHL_CONNECTOR_MASTER_KEY")
+        .output()
+        .expect("runs list runs");
+    let listed = ok(listed);
+    assert_eq!(
+        listed.lines().filter(|line| line.contains("welcome-new-contacts")).count(),
+        3,
+        "the demo's two runs and the new contact's: {listed}"
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let index: Value = runtime.block_on(async {
+        reqwest::get(format!("{connector_url}/")).await.expect("GET /").json().await.expect("JSON")
+    });
+    assert_eq!(index["name"], "ghl-connector");
+    assert_eq!(index["links"]["api"], "/api");
+    assert!(!id.is_empty());
+
+    assert!(demo.stop("-INT").success(), "Ctrl-C ends the demo cleanly");
+    assert!(!folder.exists(), "the demo's files are removed: {}", folder.display());
+}
+
+#[test]
+fn demo_removes_its_files_on_sigterm() {
+    let mut demo = ServingDemo::start(1);
+    let store = demo_store(&demo.line(|line| line.starts_with("store:")));
+    let folder = store.parent().expect("the demo's folder").to_owned();
+    demo.line(|line| line.starts_with("Ctrl-C stops the demo"));
+    assert!(folder.exists());
+    assert!(demo.stop("-TERM").success());
+    assert!(!folder.exists(), "the demo's files are removed: {}", folder.display());
+}
+
+#[test]
+fn demo_uses_the_database_given_and_postgres_keeps_its_runs() {
+    let schema = format!("demo_{}", std::process::id());
+    let base = "postgres://postgres@127.0.0.1:5432/test";
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let admin = ghl_store::admin_pool(base).await.expect("PostgreSQL on 127.0.0.1:5432");
+        ghl_store::execute(&admin, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .await
+            .expect("drop");
+        ghl_store::execute(&admin, &format!("CREATE SCHEMA {schema}")).await.expect("schema");
+    });
+    let url = format!("{base}?options=-c%20search_path%3D{schema}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("demo.key");
+    let with_store = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+            .args(args)
+            .args(["--database-url", &url])
+            .arg("--key-file")
+            .arg(&key)
+            .env_remove("GHL_CONNECTOR_MASTER_KEY")
+            .output()
+            .expect("runs")
+    };
+    ok(with_store(&["init"]));
+    let demo = ["demo", "--exit-when-done", "--contacts", "3", "--seed-contacts", "5"];
+    let first = ok(with_store(&demo));
+    assert!(first.contains("3 tasks and 3 notes created by the flow"), "{first}");
+    assert!(first.contains("(the one given)"), "{first}");
+    let again = ok(with_store(&demo));
+    assert!(again.contains("0 runs dead-lettered"), "a second demo on the same store: {again}");
+
+    let listed =
+        ok(with_store(&["runs", "list", "--flow", "welcome-new-contacts", "--status", "done"]));
+    assert_eq!(listed.lines().filter(|line| line.contains("ContactCreate")).count(), 6, "{listed}");
+
+    // A store holding something of the user's is never written by the demo.
+    let flow = dir.path().join("mine.yaml");
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../flows/welcome.yaml"))
+            .expect("flow")
+            .replace("name: welcome-new-contacts", "name: mine");
+    std::fs::write(&flow, text).expect("write");
+    ok(with_store(&["flows", "apply", flow.to_str().expect("path")]));
+    let refused = with_store(&demo);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("already holds the flow `mine`"), "{message}");
+    runtime.block_on(async {
+        let admin = ghl_store::admin_pool(base).await.expect("PostgreSQL");
+        let _ = ghl_store::execute(&admin, &format!("DROP SCHEMA {schema} CASCADE")).await;
+    });
 }

@@ -82,15 +82,19 @@ async fn survives_faults(world: World) {
     world.drain().await;
     world.admin(reqwest::Method::PUT, "/faults", Some(json!({}))).await;
     let store = world.engine.store();
-    let dead =
-        store.runs(&RunFilter { status: Some("dead".into()), limit: 10_000 }).await.expect("dead");
+    let dead = store
+        .runs(&RunFilter { status: Some("dead".into()), flow: None, limit: 10_000 })
+        .await
+        .expect("dead");
     for run in &dead {
         assert!(run.last_error.as_deref().is_some_and(|e| !e.is_empty()), "a dead run says why");
         assert!(store.replay(&run.id).await.expect("replay"));
     }
     world.drain().await;
-    let done =
-        store.runs(&RunFilter { status: Some("done".into()), limit: 10_000 }).await.expect("done");
+    let done = store
+        .runs(&RunFilter { status: Some("done".into()), flow: None, limit: 10_000 })
+        .await
+        .expect("done");
     assert_eq!(done.len(), FAULT_RUNS, "every run completed");
     for event in &events {
         let stored = world.stored_contact(event.payload["id"].as_str().expect("id")).await;

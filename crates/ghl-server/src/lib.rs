@@ -193,6 +193,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/catalog", get(catalog))
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
+        .route("/", get(index))
         .route("/webhooks/highlevel", post(highlevel_webhook))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
@@ -242,6 +243,12 @@ async fn json_client_errors(request: Request, next: Next) -> Response {
         }
     }
     answer
+}
+
+/// `GET /`: what answers at this address, and where its parts are.
+async fn index() -> Json<Value> {
+    let links = json!({ "api": "/api", "openapi": "/openapi.json", "healthz": "/healthz", "metrics": "/metrics" });
+    Json(json!({ "name": "ghl-connector", "version": env!("CARGO_PKG_VERSION"), "links": links }))
 }
 
 /// A JSON error that names the problem.
@@ -349,12 +356,16 @@ async fn require_admin(
 #[derive(Debug, Deserialize)]
 struct RunsQuery {
     status: Option<String>,
+    flow: Option<String>,
     limit: Option<i64>,
 }
 
 async fn list_runs(State(state): State<Arc<AppState>>, Query(query): Query<RunsQuery>) -> Response {
-    let filter =
-        RunFilter { status: query.status, limit: query.limit.unwrap_or(100).clamp(1, 1000) };
+    let filter = RunFilter {
+        status: query.status,
+        flow: query.flow,
+        limit: query.limit.unwrap_or(100).clamp(1, 1000),
+    };
     match state.engine.store().runs(&filter).await {
         Ok(runs) => Json(json!({ "runs": runs })).into_response(),
         Err(err) => server_error(err),

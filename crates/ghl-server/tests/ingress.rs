@@ -173,7 +173,7 @@ async fn delivered_twice_run_once(running: Running) {
         let done = running
             .engine
             .store()
-            .runs(&RunFilter { status: Some("done".into()), limit: 1000 })
+            .runs(&RunFilter { status: Some("done".into()), flow: None, limit: 1000 })
             .await
             .expect("runs");
         if done.len() == 20 {
@@ -182,8 +182,12 @@ async fn delivered_twice_run_once(running: Running) {
         assert!(Instant::now() < deadline, "runs did not finish");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let all =
-        running.engine.store().runs(&RunFilter { status: None, limit: 1000 }).await.expect("runs");
+    let all = running
+        .engine
+        .store()
+        .runs(&RunFilter { status: None, flow: None, limit: 1000 })
+        .await
+        .expect("runs");
     assert_eq!(all.len(), 20, "one run per event, not per delivery");
     let tasks_now = running.sandbox_stats().await["effects"]["task.created"].clone();
     assert_eq!(tasks_now, 20);
@@ -266,8 +270,12 @@ async fn unsigned_forged_and_replayed_webhooks_get_401_and_leave_no_trace() {
     let body: Value = forged.json().await.expect("json body");
     assert!(body["error"].as_str().is_some_and(|e| e.contains("signature")));
 
-    let runs =
-        running.engine.store().runs(&RunFilter { status: None, limit: 100 }).await.expect("runs");
+    let runs = running
+        .engine
+        .store()
+        .runs(&RunFilter { status: None, flow: None, limit: 100 })
+        .await
+        .expect("runs");
     assert_eq!(runs.len(), 1, "only the genuine event was stored");
 }
 

@@ -75,6 +75,8 @@ pub enum RunOutcome {
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
     pub status: Option<String>,
+    /// Only the runs of the flow of this name.
+    pub flow: Option<String>,
     pub limit: i64,
 }
 
@@ -82,7 +84,11 @@ pub struct RunFilter {
 pub struct RunSummary {
     pub id: String,
     pub flow_id: String,
+    /// The flow's name; `None` once the flow is deleted.
+    pub flow_name: Option<String>,
     pub event_id: String,
+    /// What started the run: the event's type (`ContactCreate`, `schedule`, `manual`, ...).
+    pub trigger: Option<String>,
     pub status: String,
     pub attempts: i32,
     pub last_error: Option<String>,
@@ -326,21 +332,29 @@ impl Store {
 
     pub async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>> {
         let limit = if filter.limit <= 0 { 100 } else { filter.limit };
-        let rows = match &filter.status {
-            Some(status) => {
-                sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE status = $1 ORDER BY created_at DESC LIMIT $2"))
-                    .bind(status)
-                    .bind(limit)
-                    .fetch_all(self.pool())
-                    .await?
+        let conditions = [("r.status", &filter.status), ("f.name", &filter.flow)];
+        let mut values = Vec::new();
+        let mut clauses = Vec::new();
+        for (column, value) in conditions {
+            if let Some(value) = value {
+                values.push(value);
+                clauses.push(format!("{column} = ${}", values.len()));
             }
-            None => {
-                sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY created_at DESC LIMIT $1"))
-                    .bind(limit)
-                    .fetch_all(self.pool())
-                    .await?
-            }
+        }
+        let filter_sql = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
         };
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM {RUN_TABLES} {filter_sql} ORDER BY r.created_at DESC LIMIT ${}",
+            values.len() + 1
+        );
+        let mut query = sqlx::query(&sql);
+        for value in values {
+            query = query.bind(value);
+        }
+        let rows = query.bind(limit).fetch_all(self.pool()).await?;
         rows.iter().map(run_summary).collect()
     }
 
@@ -353,7 +367,7 @@ impl Store {
     }
 
     pub async fn run(&self, run_id: &str) -> Result<Option<RunSummary>> {
-        let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"))
+        let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM {RUN_TABLES} WHERE r.id = $1"))
             .bind(run_id)
             .fetch_optional(self.pool())
             .await?;
@@ -381,14 +395,19 @@ impl Store {
     }
 }
 
-const RUN_COLUMNS: &str =
-    "id, flow_id, event_id, status, attempts, last_error, created_at, updated_at";
+const RUN_COLUMNS: &str = "r.id, r.flow_id, f.name AS flow_name, r.event_id, e.event_type, \
+     r.status, r.attempts, r.last_error, r.created_at, r.updated_at";
+/// A run with its flow's name and its event's type.
+const RUN_TABLES: &str =
+    "runs r LEFT JOIN flows f ON f.id = r.flow_id LEFT JOIN events e ON e.id = r.event_id";
 
 fn run_summary(row: &AnyRow) -> Result<RunSummary> {
     Ok(RunSummary {
         id: row.try_get("id")?,
         flow_id: row.try_get("flow_id")?,
+        flow_name: row.try_get("flow_name")?,
         event_id: row.try_get("event_id")?,
+        trigger: row.try_get("event_type")?,
         status: row.try_get("status")?,
         attempts: row.try_get("attempts")?,
         last_error: row.try_get("last_error")?,

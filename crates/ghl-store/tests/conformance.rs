@@ -75,6 +75,7 @@ mod a_store_opened_with_another_key_is_refused_and_left_unchanged {
         super::wrong_key(&super::postgres_url().await).await;
     }
 }
+on_both!(runs_are_listed_with_their_flow_and_trigger_and_by_flow, runs_by_flow);
 
 fn summary(name: &str) -> ConnectionSummary {
     ConnectionSummary {
@@ -137,6 +138,29 @@ async fn ingest(store: Store) {
     assert_eq!(store.runs(&RunFilter::default()).await.expect("runs").len(), 2);
 }
 
+async fn runs_by_flow(store: Store) {
+    let welcome = store.put_flow("welcome", "trigger: {}", true).await.expect("flow");
+    let other = store.put_flow("other", "trigger: {}", true).await.expect("flow");
+    store.ingest(&event("wh-f1"), &[welcome.clone(), other], None).await.expect("ingest");
+    store.ingest(&event("wh-f2"), std::slice::from_ref(&welcome), None).await.expect("ingest");
+    let filter = RunFilter { flow: Some("welcome".into()), ..RunFilter::default() };
+    let runs = store.runs(&filter).await.expect("runs");
+    assert_eq!(runs.len(), 2);
+    for run in &runs {
+        assert_eq!(
+            (run.flow_id.as_str(), run.flow_name.as_deref()),
+            (welcome.as_str(), Some("welcome"))
+        );
+        assert_eq!(run.trigger.as_deref(), Some("ContactCreate"));
+    }
+    let filter = RunFilter { flow: Some("welcome".into()), status: Some("dead".into()), limit: 10 };
+    assert!(store.runs(&filter).await.expect("runs").is_empty(), "both filters apply");
+    let shown = store.run(&runs[0].id).await.expect("run").expect("exists");
+    assert_eq!(shown.flow_name.as_deref(), Some("welcome"));
+    let filter = RunFilter { flow: Some("nobody".into()), ..RunFilter::default() };
+    assert!(store.runs(&filter).await.expect("runs").is_empty());
+}
+
 async fn queue(store: Store) {
     store.ingest(&event("wh-q"), &["flow".to_owned()], None).await.expect("ingest");
     let claimed = store.claim(Duration::from_secs(30)).await.expect("claim").expect("a run");
@@ -156,8 +180,10 @@ async fn queue(store: Store) {
     assert_eq!(again.attempt, 2);
     store.finish(&again.id, &RunOutcome::Dead { error: "gave up".into() }).await.expect("dead");
     assert!(store.claim(Duration::from_secs(30)).await.expect("claim").is_none());
-    let dead =
-        store.runs(&RunFilter { status: Some("dead".into()), limit: 10 }).await.expect("dead runs");
+    let dead = store
+        .runs(&RunFilter { status: Some("dead".into()), flow: None, limit: 10 })
+        .await
+        .expect("dead runs");
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].last_error.as_deref(), Some("gave up"));
 

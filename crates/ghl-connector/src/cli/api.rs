@@ -8,8 +8,12 @@ use clap::Args;
 use futures_util::StreamExt;
 use ghl_client::pagination::PAGED_OPERATIONS;
 use ghl_client::{Client, ClientConfig, Credentials};
+use ghl_types::search::MAX_PAGE_LIMIT;
 use ghl_types::{Operation, OPERATIONS};
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
+
+use super::store::StoreArgs;
 
 #[derive(Debug, Args)]
 pub struct ApiArgs {
@@ -31,18 +35,24 @@ pub struct ApiArgs {
     /// Bearer token: a private integration token or an OAuth access token.
     #[arg(long, env = "GHL_CONNECTOR_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Call through a stored connection (its token, location and base URL; OAuth tokens are
+    /// refreshed) instead of --token.
+    #[arg(long, conflicts_with = "token")]
+    connection: Option<String>,
     /// The location the token speaks for; filled into `locationId` where the operation takes it.
     #[arg(long, env = "GHL_CONNECTOR_LOCATION_ID")]
     location_id: Option<String>,
     /// The API's address (a sandbox's `base_url` to try things offline).
     #[arg(long, default_value = ghl_types::PRODUCTION_BASE_URL)]
     base_url: url::Url,
-    /// For list operations: follow every page and print all records as one JSON array.
+    /// For list operations: follow every page and print all records as one JSON array, with
+    /// the largest page the operation allows unless `limit` or `pageLimit` is given; the
+    /// records so far are counted on stderr when it is a terminal.
     #[arg(long)]
     all_pages: bool,
 }
 
-pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
+pub async fn run(args: ApiArgs, store: &StoreArgs) -> anyhow::Result<()> {
     if args.list {
         return list(args.json);
     }
@@ -50,24 +60,12 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
     let operation = Operation::find(name).with_context(|| {
         format!("unknown operation `{name}`; `ghl-connector api --list` shows them all")
     })?;
-    let token = args.token.clone().context("--token (or GHL_CONNECTOR_TOKEN) is required")?;
     let mut params = parse_params(&args.params)?;
     let mut body = read_body(args.body.as_deref())?;
-    if let Some(location) = &args.location_id {
+    let (client, location) = client(&args, &params, store).await?;
+    if let Some(location) = &location {
         fill_location(operation, location, &mut params, &mut body);
     }
-    let location = args
-        .location_id
-        .clone()
-        .or_else(|| {
-            params.iter().find(|(name, _)| name == "locationId").map(|(_, value)| value.clone())
-        })
-        .unwrap_or_default();
-    let client = Client::new(ClientConfig::new(
-        args.base_url.clone(),
-        Credentials::PrivateToken(token.into()),
-        location,
-    ))?;
     let mut out = std::io::stdout().lock();
     if args.all_pages {
         if !PAGED_OPERATIONS.contains(&operation.id) {
@@ -77,6 +75,12 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
                 operation.id
             );
         }
+        largest_pages(operation, &mut params, &mut body);
+        let progress = ProgressBar::new_spinner();
+        progress.set_style(
+            ProgressStyle::with_template("{spinner} {pos} records")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         // One record at a time, so memory stays flat however many pages there are.
         let mut records = Box::pin(client.records(operation.id, params, body));
         write!(out, "[")?;
@@ -85,7 +89,9 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
             let record = record?;
             write!(out, "{}{}", if first { "\n" } else { ",\n" }, serde_json::to_string(&record)?)?;
             first = false;
+            progress.inc(1);
         }
+        progress.finish_and_clear();
         writeln!(out, "\n]")?;
         return Ok(());
     }
@@ -94,6 +100,56 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
     let answer = client.call(operation.id, &borrowed, body.as_ref()).await?;
     writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
     Ok(())
+}
+
+/// The client to call with, and the location it speaks for: a stored connection's, or one
+/// made from `--token` and `--location-id` (or a `locationId` parameter).
+async fn client(
+    args: &ApiArgs,
+    params: &[(String, String)],
+    store: &StoreArgs,
+) -> anyhow::Result<(Client, Option<String>)> {
+    if let Some(name) = &args.connection {
+        let store = store.open().await?;
+        let summary = store.connection_summary(name).await?.with_context(|| {
+            format!("no connection named `{name}` (`ghl-connector connections list`)")
+        })?;
+        let engine = ghl_engine::Engine::new(store);
+        let client = engine.connections().client(name).await?;
+        return Ok((client, args.location_id.clone().or(summary.location_id)));
+    }
+    let token = args.token.clone().context(
+        "give --token (or GHL_CONNECTOR_TOKEN), or --connection NAME to use a stored one",
+    )?;
+    let location = args.location_id.clone().or_else(|| {
+        params.iter().find(|(name, _)| name == "locationId").map(|(_, value)| value.clone())
+    });
+    let config = ClientConfig::new(
+        args.base_url.clone(),
+        Credentials::PrivateToken(token.into()),
+        location.clone().unwrap_or_default(),
+    );
+    Ok((Client::new(config)?, location))
+}
+
+/// Largest `limit` of `GET /contacts/` and of a business's contacts (HighLevel's maximum).
+const MAX_LIST_LIMIT: u32 = 100;
+
+/// The largest page the operation allows, where the caller did not choose one: fewer
+/// requests, so less of the rate budget.
+fn largest_pages(
+    operation: &Operation,
+    params: &mut Vec<(String, String)>,
+    body: &mut Option<Value>,
+) {
+    if operation.query.contains(&"limit") && !params.iter().any(|(name, _)| name == "limit") {
+        params.push(("limit".into(), MAX_LIST_LIMIT.to_string()));
+    }
+    if operation.id == "search-contacts-advanced" {
+        if let Value::Object(fields) = body.get_or_insert_with(|| serde_json::json!({})) {
+            fields.entry("pageLimit").or_insert_with(|| MAX_PAGE_LIMIT.into());
+        }
+    }
 }
 
 fn list(json: bool) -> anyhow::Result<()> {

@@ -5,6 +5,8 @@ use clap::{Args, Subcommand};
 
 use super::store::StoreArgs;
 
+mod callback;
+
 /// Connect with a private integration token (`--private-token` and `--location-id`) or with
 /// OAuth (`--client-id` and `--client-secret`: opens the authorization page's address and
 /// waits for the redirect on a local callback).
@@ -30,9 +32,10 @@ pub struct ConnectArgs {
     /// The Marketplace app's client secret (OAuth).
     #[arg(long, env = "GHL_CONNECTOR_CLIENT_SECRET", hide_env_values = true)]
     client_secret: Option<String>,
-    /// The authorization page (OAuth).
-    #[arg(long, default_value = "https://marketplace.gohighlevel.com/oauth/chooselocation")]
-    authorize_url: url::Url,
+    /// The authorization page (OAuth); by default HighLevel's marketplace for HighLevel's API,
+    /// `<base-url>/oauth/chooselocation` for another base URL (a sandbox).
+    #[arg(long)]
+    authorize_url: Option<url::Url>,
     /// The token endpoint (OAuth); `<base-url>/oauth/token` when not given.
     #[arg(long)]
     token_url: Option<url::Url>,
@@ -61,13 +64,20 @@ pub struct ConnectArgs {
 pub enum ConnectionsCommand {
     /// List connections (never their secrets).
     List {
+        /// One JSON array instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Check a connection with a harmless read.
-    Test { name: String },
+    Test {
+        /// The connection's name.
+        name: String,
+    },
     /// Remove a connection and its secrets.
-    Remove { name: String },
+    Remove {
+        /// The connection's name.
+        name: String,
+    },
 }
 
 pub async fn connect(args: ConnectArgs, store: &StoreArgs) -> anyhow::Result<()> {
@@ -78,28 +88,33 @@ pub async fn connect(args: ConnectArgs, store: &StoreArgs) -> anyhow::Result<()>
     // What to put back if HighLevel refuses the new credentials.
     let previous = store.connection(&args.name).await?;
     let base_url = args.base_url.to_string();
-    let location = match (&args.private_token, &args.client_id) {
+    let connected = match (&args.private_token, &args.client_id) {
         (Some(token), _) => {
             let location = args.location_id.clone().unwrap_or_default();
             let name = &args.name;
             ghl_engine::connections::save_private_token(&store, name, &base_url, &location, token)
                 .await?;
-            location
+            let engine = ghl_engine::Engine::new(store.clone());
+            engine.connections().check(name).await.map(|()| location).map_err(Into::into)
         }
-        (None, Some(_)) => oauth(&args, &store).await?,
+        // Checks the connection itself, so that its browser page can say how it ended.
+        (None, Some(_)) => oauth(&args, &store).await,
         (None, None) => {
             bail!("give --private-token and --location-id, or --client-id and --client-secret for OAuth")
         }
     };
-    let engine = ghl_engine::Engine::new(store.clone());
-    if let Err(err) = engine.connections().check(&args.name).await {
-        if let Some(previous) = previous {
-            store.put_connection(&previous.summary, &previous.secret).await?;
-        } else {
-            store.remove_connection(&args.name).await?;
+    let location = match connected {
+        Ok(location) => location,
+        Err(err) => {
+            match previous {
+                Some(previous) => store.put_connection(&previous.summary, &previous.secret).await?,
+                None => {
+                    store.remove_connection(&args.name).await?;
+                }
+            }
+            bail!("{err:#}; nothing was stored");
         }
-        bail!("{err}; nothing was stored");
-    }
+    };
     learn_webhook_keys(&store, &args.name, &args.base_url).await?;
     say!("connected `{}` to HighLevel location {location}", args.name);
     Ok(())
@@ -149,22 +164,26 @@ async fn learn_webhook_keys(
     Ok(())
 }
 
+/// HighLevel's authorization page, for HighLevel's own API.
+const HIGHLEVEL_AUTHORIZE_URL: &str = "https://marketplace.gohighlevel.com/oauth/chooselocation";
+
 /// The OAuth authorization-code flow with a local callback; answers the location connected.
+/// The browser's page says *connected* only once the connection is stored and answers, and
+/// *failed*, with the reason, otherwise.
 async fn oauth(args: &ConnectArgs, store: &ghl_store::Store) -> anyhow::Result<String> {
     use std::io::Write;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.callback_port))
         .await
         .context("cannot open the local callback")?;
     let redirect: url::Url = format!("http://{}/callback", listener.local_addr()?).parse()?;
-    let token_url = match &args.token_url {
-        Some(url) => url.clone(),
-        None => args.base_url.join("/oauth/token")?,
-    };
     let app = ghl_client::OAuthApp {
         client_id: args.client_id.clone().unwrap_or_default(),
         client_secret: args.client_secret.clone().unwrap_or_default().into(),
-        authorize_url: args.authorize_url.clone(),
-        token_url,
+        authorize_url: authorize_url(args)?,
+        token_url: match &args.token_url {
+            Some(url) => url.clone(),
+            None => args.base_url.join("/oauth/token")?,
+        },
         redirect_uri: redirect,
     };
     let flows_need = ghl_engine::Engine::new(store.clone()).scopes_needed(&args.name).await?;
@@ -178,39 +197,48 @@ async fn oauth(args: &ConnectArgs, store: &ghl_store::Store) -> anyhow::Result<S
     say!("Open this address, choose the location and approve:\n{}", request.url);
     std::io::stdout().flush()?;
 
-    type Query = axum::extract::Query<std::collections::HashMap<String, String>>;
-    let (sender, receiver) = tokio::sync::oneshot::channel::<(String, String)>();
-    let sender = std::sync::Arc::new(parking_lot::Mutex::new(Some(sender)));
-    let callback = axum::Router::new().route(
-        "/callback",
-        axum::routing::get(move |axum::extract::Query(query): Query| {
-            let sender = sender.clone();
-            async move {
-                let (Some(code), Some(state)) = (query.get("code"), query.get("state")) else {
-                    return axum::response::Html(
-                        "<p>The authorization came back without a code.</p>",
-                    );
-                };
-                if let Some(sender) = sender.lock().take() {
-                    let _ = sender.send((code.clone(), state.clone()));
-                }
-                axum::response::Html(
-                    "<p>ghl-connector is connected. You can close this window.</p>",
-                )
-            }
-        }),
-    );
-    let server = tokio::spawn(async move { axum::serve(listener, callback).await });
+    let (callback, returned) = callback::Callback::listen(listener);
     let wait = std::time::Duration::from_secs(args.timeout_secs);
-    let answer = tokio::time::timeout(wait, receiver).await;
-    server.abort();
-    let (code, state) =
-        answer.context("no authorization came back in time")?.context("the callback closed")?;
-    let tokens = app.exchange_code(&reqwest::Client::new(), &request, &state, &code).await?;
-    let location = tokens.location_id.clone().context("the token is not for a location")?;
-    ghl_engine::connections::save_oauth(store, &args.name, args.base_url.as_str(), &app, tokens)
-        .await?;
-    Ok(location)
+    let returned = tokio::time::timeout(wait, returned).await;
+    let Ok(Ok(returned)) = returned else {
+        callback.stop().await;
+        bail!("no authorization came back within {} s", args.timeout_secs);
+    };
+    let outcome = async {
+        let code = returned.code()?;
+        let tokens =
+            app.exchange_code(&reqwest::Client::new(), &request, &returned.state, code).await?;
+        let granted: Vec<&str> = tokens.scope.split_whitespace().collect();
+        let missing: Vec<&str> = scopes.iter().copied().filter(|s| !granted.contains(s)).collect();
+        if !missing.is_empty() {
+            bail!(
+                "HighLevel did not grant {} (granted: {}); approve every scope asked for",
+                missing.join(", "),
+                if granted.is_empty() { "nothing".into() } else { granted.join(", ") }
+            );
+        }
+        let location = tokens.location_id.clone().context("the token is not for a location")?;
+        let base_url = args.base_url.as_str();
+        ghl_engine::connections::save_oauth(store, &args.name, base_url, &app, tokens).await?;
+        ghl_engine::Engine::new(store.clone()).connections().check(&args.name).await?;
+        Ok(location)
+    }
+    .await;
+    returned.answer(&outcome, &args.name);
+    callback.stop().await;
+    outcome
+}
+
+/// `--authorize-url`, or the authorization page that goes with `--base-url`.
+fn authorize_url(args: &ConnectArgs) -> anyhow::Result<url::Url> {
+    if let Some(url) = &args.authorize_url {
+        return Ok(url.clone());
+    }
+    let production: url::Url = ghl_types::PRODUCTION_BASE_URL.parse()?;
+    if args.base_url.origin() == production.origin() {
+        return Ok(HIGHLEVEL_AUTHORIZE_URL.parse()?);
+    }
+    Ok(args.base_url.join("/oauth/chooselocation")?)
 }
 
 pub async fn connections(command: ConnectionsCommand, store: &StoreArgs) -> anyhow::Result<()> {

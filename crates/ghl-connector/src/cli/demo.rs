@@ -1,23 +1,31 @@
 //! `ghl-connector demo`: the whole product on one machine with no account. Starts the
-//! HighLevel sandbox, the engine on a fresh SQLite file, connects them, applies the template
-//! flow, then makes changes in the sandbox (people adding contacts) so signed webhooks flow,
-//! and shows the runs completing, where the API is, and the counts.
+//! HighLevel sandbox, the engine on a fresh SQLite file (or the `--database-url` given),
+//! connects them, applies the template flow, makes changes in the sandbox so signed webhooks
+//! flow, shows the runs completing, then says how to make a change and look at its run.
 
+use std::collections::HashSet;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::Args;
 use ghl_sandbox::{Sandbox, SandboxConfig};
 use ghl_server::webhook_signature::WebhookKeys;
 use ghl_server::ServerConfig;
-use ghl_store::{MasterKey, RunFilter, Store};
+use ghl_store::{RunFilter, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
 use serde_json::json;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::store::{redact, write_new_key, StoreArgs};
+
 const TEMPLATE_FLOW: &str = include_str!("../../../../flows/welcome.yaml");
+/// The template flow's name and the connection it uses: what the demo writes to a store.
+const FLOW: &str = "welcome-new-contacts";
+const CONNECTION: &str = "highlevel";
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -35,27 +43,54 @@ pub struct DemoArgs {
     exit_when_done: bool,
 }
 
-pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+/// Runs the demo until it is done or stopped (Ctrl-C, SIGTERM), then removes its files.
+/// `chosen` is the store the user chose with `--database-url`; a temporary SQLite file
+/// otherwise.
+pub async fn run(args: DemoArgs, chosen: Option<&StoreArgs>) -> anyhow::Result<()> {
+    let files = tempfile::Builder::new()
+        .prefix("ghl-connector-demo-")
+        .tempdir()
+        .context("cannot create the demo's temporary folder")?;
     let shutdown = CancellationToken::new();
-    let dir = std::env::temp_dir().join(format!("ghl-connector-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let database = dir.join("demo.db");
-    let store =
-        Store::open(&format!("sqlite:{}", database.display()), &MasterKey::generate()).await?;
+    let mut tasks = Vec::new();
+    let result = tokio::select! {
+        result = demo(&args, chosen, files.path(), &shutdown, &mut tasks) => result,
+        () = super::serve::shutdown_signal() => Ok(()),
+    };
+    shutdown.cancel();
+    for task in tasks {
+        let _ = task.await;
+    }
+    files.close().context("cannot remove the demo's temporary folder")?;
+    result
+}
 
+async fn demo(
+    args: &DemoArgs,
+    chosen: Option<&StoreArgs>,
+    dir: &Path,
+    shutdown: &CancellationToken,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind(("127.0.0.1", args.port))
         .await
         .context("cannot listen for the connector")?;
     let connector_url = format!("http://{}", listener.local_addr()?);
-    let mut config = SandboxConfig { contacts: args.seed_contacts, ..SandboxConfig::default() };
+    // A new seed each time, so a store a demo used before sees new contacts and events.
+    let seed = rand::random();
+    let mut config =
+        SandboxConfig { contacts: args.seed_contacts, seed, ..SandboxConfig::default() };
     config.webhooks.urls = vec![format!("{connector_url}/webhooks/highlevel").parse()?];
-    let sandbox = Sandbox::start(config, TcpListener::bind("127.0.0.1:0").await?, shutdown.clone())
-        .await?
-        .info;
+    let sandbox =
+        Sandbox::start(config, TcpListener::bind("127.0.0.1:0").await?, shutdown.clone()).await?;
+    tasks.push(sandbox.server);
+    let sandbox = sandbox.info;
 
+    let (store, look) = open_store(chosen, dir).await?;
+    refuse_foreign_data(&store).await?;
     let (base, location, token) =
         (&sandbox.base_url, &sandbox.location_id, &sandbox.private_integration_token);
-    ghl_engine::connections::save_private_token(&store, "highlevel", base, location, token).await?;
+    ghl_engine::connections::save_private_token(&store, CONNECTION, base, location, token).await?;
     let engine = ghl_engine::Engine::new(store.clone());
     engine.apply_flow(TEMPLATE_FLOW).await?;
 
@@ -75,66 +110,193 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         workers: 2,
         worker_idle: Duration::from_millis(50),
     };
-    let server = tokio::spawn(ghl_server::serve(engine, server_config, listener, shutdown.clone()));
+    let server = ghl_server::serve(engine, server_config, listener, shutdown.clone());
+    tasks.push(tokio::spawn(async move {
+        if let Err(err) = server.await {
+            tracing::error!(error = %err, "the demo's server stopped");
+        }
+    }));
 
     say!("HighLevel sandbox:  {} (location {})", sandbox.base_url, sandbox.location_id);
     say!("ghl-connector:      {connector_url}  (API: {connector_url}/api, admin token {admin_token})");
-    say!("                    try: curl -H 'Authorization: Bearer {admin_token}' {connector_url}/api/runs");
-    say!("store:              {}", database.display());
-    say!("flow:               welcome-new-contacts (new contact -> welcome task + note)");
+    say!("store:              {}", look.describe);
+    say!("flow:               {FLOW} (new contact -> welcome task + note)");
 
+    let finished_before = finished(&store).await?;
     let http = reqwest::Client::new();
-    let progress = ProgressBar::new(args.contacts as u64);
-    progress.set_style(
-        ProgressStyle::with_template("{msg:<22} [{bar:30}] {pos}/{len}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    progress.set_message("contacts added");
+    let added = bar(args.contacts, "contacts added");
     for n in 0..args.contacts {
-        let body = json!({ "locationId": sandbox.location_id, "firstName": format!("Demo{n}"), "email": format!("demo{n}@example.com") });
-        http.post(format!(
-            "{}/_sandbox/as-user/{}/contacts/",
-            sandbox.base_url, sandbox.location_id
-        ))
-        .json(&body)
-        .send()
-        .await?;
-        progress.inc(1);
+        let body = json!({ "locationId": location, "firstName": format!("Demo{n}"), "email": format!("demo{n}@example.com") });
+        http.post(format!("{base}/_sandbox/as-user/{location}/contacts/"))
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()
+            .context("the sandbox refused a demo contact")?;
+        added.inc(1);
     }
-    progress.finish();
+    added.finish();
 
-    let done = ProgressBar::new(args.contacts as u64);
-    done.set_style(
-        ProgressStyle::with_template("{msg:<22} [{bar:30}] {pos}/{len}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    done.set_message("runs done");
+    let done = bar(args.contacts, "runs done");
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let counts = store.run_counts().await?;
-        let count = |status: &str| counts.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
-        done.set_position(count("done") as u64);
-        if count("done") + count("dead") >= args.contacts as i64 {
+        let (ended, _) = finished(&store).await?.since(&finished_before);
+        done.set_position(ended as u64);
+        if ended >= args.contacts as i64 {
             break;
         }
         if Instant::now() > deadline {
-            anyhow::bail!("runs did not finish within two minutes: {counts:?}");
+            bail!("runs did not finish within two minutes: {:?}", store.run_counts().await?);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     done.finish();
     let stats: serde_json::Value =
-        http.get(format!("{}/_sandbox/stats", sandbox.base_url)).send().await?.json().await?;
-    let dead = store.runs(&RunFilter { status: Some("dead".into()), limit: 1000 }).await?.len();
+        http.get(format!("{base}/_sandbox/stats")).send().await?.json().await?;
+    let (_, dead) = finished(&store).await?.since(&finished_before);
     say!(
         "in the sandbox: {} tasks and {} notes created by the flow; {} webhooks delivered; {dead} runs dead-lettered",
         stats["effects"]["task.created"], stats["effects"]["note.created"], stats["webhooks"]["delivered"]
     );
-    if !args.exit_when_done {
-        say!("serving until Ctrl-C ...");
-        let _ = tokio::signal::ctrl_c().await;
+    if args.exit_when_done {
+        return Ok(());
     }
-    shutdown.cancel();
-    let _ = server.await;
+    say!("\nNext, while the demo runs:");
+    say!("  add a contact in the sandbox, as a person in HighLevel would; its run shows below:");
+    say!(
+        "    curl -s -X POST {base}/_sandbox/as-user/{location}/contacts/ -H 'Content-Type: application/json' \\\n      -d '{{\"locationId\":\"{location}\",\"firstName\":\"Ada\",\"email\":\"ada@example.com\"}}'"
+    );
+    say!("  look at the runs:");
+    say!("    {}", look.command(&format!("runs list --flow {FLOW}")));
+    say!("    {}", look.command("runs show ID"));
+    say!("  or through the API:");
+    say!("    curl -H 'Authorization: Bearer {admin_token}' {connector_url}/api/runs");
+    say!("Ctrl-C stops the demo{}.", if chosen.is_some() { "" } else { " and removes its files" });
+    watch_runs(&store).await
+}
+
+/// How to reach the demo's store from another terminal.
+struct StoreLook {
+    describe: String,
+    /// The global options that open it (empty when the user's own settings do).
+    options: String,
+}
+
+impl StoreLook {
+    fn command(&self, command: &str) -> String {
+        format!("ghl-connector {}{command}", self.options)
+    }
+}
+
+/// The user's store, or a fresh SQLite file with its own key in `dir`.
+async fn open_store(chosen: Option<&StoreArgs>, dir: &Path) -> anyhow::Result<(Store, StoreLook)> {
+    if let Some(chosen) = chosen {
+        let url = &chosen.database_url;
+        let shown = redact(url);
+        // A password is never printed: then the reader adds their own --database-url.
+        let mut options =
+            if shown == *url { format!("--database-url '{url}' ") } else { String::new() };
+        if chosen.master_key.is_none() {
+            options.push_str(&format!("--key-file {} ", chosen.key_file.display()));
+        }
+        let look = StoreLook { describe: format!("{shown} (the one given)"), options };
+        return Ok((chosen.open().await?, look));
+    }
+    let key_file = dir.join("demo.key");
+    write_new_key(&key_file)?;
+    let args = StoreArgs {
+        database_url: format!("sqlite:{}", dir.join("demo.db").display()),
+        key_file,
+        master_key: None,
+    };
+    let look = StoreLook {
+        describe: format!("{} (removed when the demo stops)", args.database_url),
+        options: format!(
+            "--database-url {} --key-file {} ",
+            args.database_url,
+            args.key_file.display()
+        ),
+    };
+    Ok((args.open().await?, look))
+}
+
+/// The demo writes its connection and flow into the store: it refuses a store holding other
+/// flows, or connections other than a demo's (to a sandbox on this machine), so it never
+/// replaces something of the user's.
+async fn refuse_foreign_data(store: &Store) -> anyhow::Result<()> {
+    if let Some(flow) = store.flows().await?.into_iter().find(|flow| flow.name != FLOW) {
+        bail!("the store already holds the flow `{}`; the demo needs an empty store (or one a demo used)", flow.name);
+    }
+    for summary in store.connections().await? {
+        let connection = store.connection(&summary.name).await?;
+        let base_url = connection.as_ref().and_then(|c| c.secret["base_url"].as_str());
+        let a_demos = summary.name == CONNECTION
+            && base_url.is_some_and(|url| url.starts_with("http://127.0.0.1:"));
+        if !a_demos {
+            bail!("the store already holds the connection `{}`; the demo needs an empty store (or one a demo used)", summary.name);
+        }
+    }
     Ok(())
+}
+
+/// Runs that have ended, by how.
+#[derive(Debug, Default)]
+struct Finished {
+    ended: i64,
+    dead: i64,
+}
+
+impl Finished {
+    /// Runs ended, and dead, since `before`.
+    fn since(&self, before: &Finished) -> (i64, i64) {
+        (self.ended - before.ended, self.dead - before.dead)
+    }
+}
+
+async fn finished(store: &Store) -> anyhow::Result<Finished> {
+    let mut finished = Finished::default();
+    for (status, count) in store.run_counts().await? {
+        if matches!(status.as_str(), "done" | "dead" | "skipped") {
+            finished.ended += count;
+        }
+        if status == "dead" {
+            finished.dead += count;
+        }
+    }
+    Ok(finished)
+}
+
+fn bar(len: usize, message: &'static str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:<22} [{bar:30}] {pos}/{len}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(message);
+    bar
+}
+
+/// Prints each run of the template flow once it has ended, until the demo is stopped.
+async fn watch_runs(store: &Store) -> anyhow::Result<()> {
+    let filter = RunFilter { status: None, flow: Some(FLOW.into()), limit: 100 };
+    let mut shown: HashSet<String> =
+        store.runs(&filter).await?.into_iter().map(|run| run.id).collect();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut runs = store.runs(&filter).await?;
+        runs.reverse();
+        for run in runs {
+            let ended = matches!(run.status.as_str(), "done" | "dead" | "skipped");
+            if ended && shown.insert(run.id.clone()) {
+                let error = run.last_error.map(|error| format!(": {error}")).unwrap_or_default();
+                say!(
+                    "run {} {} {}: {}{error}",
+                    run.id,
+                    FLOW,
+                    run.trigger.unwrap_or_default(),
+                    run.status
+                );
+            }
+        }
+    }
 }

@@ -1,8 +1,7 @@
-//! `ghl-connector flows ...`, `runs ...` and `catalog`.
+//! `ghl-connector flows ...` and `catalog`.
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use ghl_store::RunFilter;
 
 use super::store::StoreArgs;
 
@@ -10,52 +9,48 @@ use super::store::StoreArgs;
 pub enum FlowsCommand {
     /// Check a flow file and store it (replacing the flow of that name).
     Apply {
+        /// The flow file (YAML).
         file: std::path::PathBuf,
     },
+    /// List the flows with whether they are enabled.
     List,
     /// Print a flow's file as stored.
     Show {
+        /// The flow's name.
         name: String,
     },
     /// Write every flow to `DIR/<name>.yaml`, as applied (to keep them in git).
     Export {
+        /// The folder to write to (created if missing).
         dir: std::path::PathBuf,
     },
+    /// Let a flow's trigger start runs again.
     Enable {
+        /// The flow's name.
         name: String,
     },
+    /// Stop a flow's trigger from starting runs (its runs in the queue still run).
     Disable {
+        /// The flow's name.
         name: String,
     },
+    /// Remove a flow.
     Delete {
+        /// The flow's name.
         name: String,
     },
     /// Run a flow now on a sample record (JSON file), as its trigger would; `serve` executes
     /// the run. The same `--key` runs once.
     Run {
+        /// The flow's name.
         name: String,
+        /// A JSON file with the trigger record (e.g. a ContactCreate webhook body).
         #[arg(long)]
         sample: std::path::PathBuf,
+        /// What makes two manual runs the same: a key runs once (random when not given).
         #[arg(long)]
         key: Option<String>,
     },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum RunsCommand {
-    List {
-        /// queued, running, waiting (on a delay step), done or dead.
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: i64,
-        #[arg(long)]
-        json: bool,
-    },
-    /// A run with every step's input, request, response and error (JSON).
-    Show { id: String },
-    /// Put a dead-lettered run back in the queue.
-    Replay { id: String },
 }
 
 pub async fn flows(command: FlowsCommand, store: &StoreArgs) -> anyhow::Result<()> {
@@ -135,38 +130,6 @@ async fn toggle(store: &StoreArgs, name: &str, enabled: bool) -> anyhow::Result<
         bail!("no flow named `{name}`");
     }
     say!("{} `{name}`", if enabled { "enabled" } else { "disabled" });
-    Ok(())
-}
-
-pub async fn runs(command: RunsCommand, store: &StoreArgs) -> anyhow::Result<()> {
-    match command {
-        RunsCommand::List { status, limit, json } => {
-            let runs = store.open().await?.runs(&RunFilter { status, limit }).await?;
-            if json {
-                say!("{}", serde_json::to_string_pretty(&runs)?);
-            } else {
-                for run in runs {
-                    let error = run.last_error.unwrap_or_default();
-                    say!("{} {:<8} attempts {} {}", run.id, run.status, run.attempts, error);
-                }
-            }
-        }
-        RunsCommand::Show { id } => {
-            let store = store.open().await?;
-            let run = store.run(&id).await?.with_context(|| format!("no run {id}"))?;
-            let steps = store.steps(&id).await?;
-            say!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({ "run": run, "steps": steps }))?
-            );
-        }
-        RunsCommand::Replay { id } => {
-            if !store.open().await?.replay(&id).await? {
-                bail!("run {id} is not dead-lettered (or does not exist)");
-            }
-            say!("replaying {id}");
-        }
-    }
     Ok(())
 }
 

@@ -13,12 +13,13 @@ pub mod config;
 mod connect;
 mod demo;
 mod flows;
+mod runs;
 mod sandbox;
 mod serve;
 mod store;
 mod test_flow;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,8 +40,22 @@ pub struct Cli {
     pub log_format: LogFormat,
     #[command(flatten)]
     pub store: store::StoreArgs,
+    /// Whether `--database-url` was given (flag, environment or config file), not defaulted.
+    #[arg(skip)]
+    pub store_chosen: bool,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The command line of this process; exits with clap's message when it is wrong.
+    pub fn from_env() -> Self {
+        let matches = Self::command().get_matches();
+        let mut cli = Self::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+        cli.store_chosen =
+            matches.value_source("database_url") != Some(clap::parser::ValueSource::DefaultValue);
+        cli
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,9 +78,10 @@ pub enum Command {
     Flows(flows::FlowsCommand),
     /// List, show or replay runs.
     #[command(subcommand)]
-    Runs(flows::RunsCommand),
+    Runs(runs::RunsCommand),
     /// The actions and triggers flows can use.
     Catalog {
+        /// One JSON document (`actions`, `triggers`) instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -77,9 +93,9 @@ pub enum Command {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Demo(args) => demo::run(args).await,
+        Command::Demo(args) => demo::run(args, cli.store_chosen.then_some(&cli.store)).await,
         Command::Sandbox(args) => sandbox::run(args).await,
-        Command::Api(args) => api::run(args).await,
+        Command::Api(args) => api::run(args, &cli.store).await,
         Command::Init => {
             store::write_new_key(&cli.store.key_file)?;
             say!(
@@ -92,7 +108,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Connect(args) => connect::connect(*args, &cli.store).await,
         Command::Connections(command) => connect::connections(command, &cli.store).await,
         Command::Flows(command) => flows::flows(command, &cli.store).await,
-        Command::Runs(command) => flows::runs(command, &cli.store).await,
+        Command::Runs(command) => runs::runs(command, &cli.store).await,
         Command::Catalog { json } => flows::catalog(json),
         Command::Serve(args) => serve::run(args, &cli.store).await,
         Command::Test(args) => test_flow::run(args, &cli.store).await,
@@ -118,5 +134,40 @@ pub fn init_logging(verbose: u8, format: LogFormat) {
     match format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Subcommands and arguments under `command` (named by their path) that have no help line.
+    fn without_help(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                missing.push(format!("{path} <{}>", arg.get_id()));
+            }
+        }
+        for sub in command.get_subcommands() {
+            let path = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                missing.push(path.clone());
+            }
+            without_help(sub, &path, missing);
+        }
+    }
+
+    #[test]
+    fn every_subcommand_and_argument_has_a_help_line() {
+        let mut command = super::Cli::command();
+        command.build();
+        let mut missing = Vec::new();
+        without_help(&command, "ghl-connector", &mut missing);
+        assert!(missing.is_empty(), "no help line: {missing:#?}");
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

@@ -13,8 +13,10 @@ use super::store::StoreArgs;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// Address to listen on (`0.0.0.0` to be reached from other machines).
     #[arg(long, env = "GHL_CONNECTOR_HOST", default_value = "127.0.0.1")]
     host: String,
+    /// Port of webhooks, the API, /healthz and /metrics; 0 picks a free one.
     #[arg(long, env = "GHL_CONNECTOR_PORT", default_value_t = 8080)]
     port: u16,
     /// Bearer token of the REST API.
@@ -76,7 +78,7 @@ pub async fn run(args: ServeArgs, store: &StoreArgs) -> anyhow::Result<()> {
 }
 
 /// Ctrl-C, or SIGTERM (what `docker stop` and systemd send).
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

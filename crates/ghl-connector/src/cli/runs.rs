@@ -1,0 +1,180 @@
+//! `ghl-connector runs list | show | replay`: the run history as a person reads it (flow,
+//! trigger, status, how long ago, the first error) or as JSON for scripts.
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, Local, TimeZone};
+use clap::Subcommand;
+use ghl_store::{RunFilter, RunSummary};
+
+use super::store::StoreArgs;
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// The latest runs, newest first: flow, trigger, status, when, and the first error.
+    List {
+        /// Only the runs in this status.
+        #[arg(long, value_enum)]
+        status: Option<RunStatus>,
+        /// Only the runs of the flow of this name.
+        #[arg(long)]
+        flow: Option<String>,
+        /// How many runs at most.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        limit: i64,
+        /// One JSON array (every field; times in ms since the epoch) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A run with every step's input, request, response and error (JSON).
+    Show {
+        /// The run's id (the first column of `runs list`).
+        id: String,
+    },
+    /// Put a dead-lettered run back in the queue.
+    Replay {
+        /// The run's id (the first column of `runs list`).
+        id: String,
+    },
+}
+
+/// A run's status, as the store records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunStatus {
+    /// Waiting for a worker (new, or retrying after a temporary failure).
+    Queued,
+    /// Being executed by a worker.
+    Running,
+    /// Paused on a delay step.
+    Waiting,
+    /// Every step done.
+    Done,
+    /// Ended by a filter before its steps.
+    Skipped,
+    /// Failed for good (dead-lettered): `runs replay` puts it back in the queue.
+    Dead,
+}
+
+impl RunStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Waiting => "waiting",
+            Self::Done => "done",
+            Self::Skipped => "skipped",
+            Self::Dead => "dead",
+        }
+    }
+}
+
+pub async fn runs(command: RunsCommand, store: &StoreArgs) -> anyhow::Result<()> {
+    match command {
+        RunsCommand::List { status, flow, limit, json } => {
+            let status = status.map(|status| status.as_str().to_owned());
+            let filter = RunFilter { status, flow, limit };
+            let runs = store.open().await?.runs(&filter).await?;
+            if json {
+                say!("{}", serde_json::to_string_pretty(&runs)?);
+            } else {
+                print_table(&runs, Local::now());
+            }
+        }
+        RunsCommand::Show { id } => {
+            let store = store.open().await?;
+            let run = store.run(&id).await?.with_context(|| format!("no run {id}"))?;
+            let steps = store.steps(&id).await?;
+            say!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({ "run": run, "steps": steps }))?
+            );
+        }
+        RunsCommand::Replay { id } => {
+            if !store.open().await?.replay(&id).await? {
+                bail!("run {id} is not dead-lettered (or does not exist)");
+            }
+            say!("replaying {id}");
+        }
+    }
+    Ok(())
+}
+
+/// Longest error shown in the table; `runs show ID` has all of it.
+const ERROR_WIDTH: usize = 60;
+
+fn print_table(runs: &[RunSummary], now: DateTime<Local>) {
+    if runs.is_empty() {
+        say!("no runs");
+        return;
+    }
+    say!(
+        "{:<24}  {:<24}  {:<18}  {:<8}  {:>8}  {:<16}  FIRST ERROR",
+        "ID",
+        "FLOW",
+        "TRIGGER",
+        "STATUS",
+        "ATTEMPTS",
+        "CREATED"
+    );
+    for run in runs {
+        say!(
+            "{:<24}  {:<24}  {:<18}  {:<8}  {:>8}  {:<16}  {}",
+            run.id,
+            run.flow_name.as_deref().unwrap_or("(deleted flow)"),
+            run.trigger.as_deref().unwrap_or("-"),
+            run.status,
+            run.attempts,
+            when(run.created_at, now),
+            run.last_error.as_deref().map(first_line).unwrap_or_default()
+        );
+    }
+}
+
+/// How long ago, for the last day; the local date and time (to the minute) before that.
+fn when(ms: i64, now: DateTime<Local>) -> String {
+    let Some(time) = Local.timestamp_millis_opt(ms).single() else {
+        return "-".into();
+    };
+    let seconds = (now - time).num_seconds();
+    match seconds {
+        ..=-1 => time.format("%Y-%m-%d %H:%M").to_string(),
+        0..=59 => format!("{seconds} s ago"),
+        60..=3_599 => format!("{} min ago", seconds / 60),
+        3_600..=86_399 => format!("{} h ago", seconds / 3_600),
+        _ => time.format("%Y-%m-%d %H:%M").to_string(),
+    }
+}
+
+/// An error's first line, cut to `ERROR_WIDTH` characters.
+fn first_line(error: &str) -> String {
+    let line = error.lines().next().unwrap_or_default();
+    if line.chars().count() <= ERROR_WIDTH {
+        return line.to_owned();
+    }
+    let cut: String = line.chars().take(ERROR_WIDTH - 1).collect();
+    format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_as_how_long_ago_then_as_a_local_date() {
+        let now = Local.with_ymd_and_hms(2026, 11, 30, 15, 0, 0).single().expect("a time");
+        let ago = |seconds: i64| when((now.timestamp() - seconds) * 1000, now);
+        assert_eq!(ago(5), "5 s ago");
+        assert_eq!(ago(150), "2 min ago");
+        assert_eq!(ago(3 * 3600 + 10), "3 h ago");
+        assert_eq!(ago(2 * 86_400), "2026-11-28 15:00");
+        assert_eq!(when(i64::MAX, now), "-");
+    }
+
+    #[test]
+    fn an_error_shows_its_first_line_cut_to_the_column() {
+        assert_eq!(first_line("HTTP 422: bad email\nat step 2"), "HTTP 422: bad email");
+        let long = "é".repeat(100);
+        let cut = first_line(&long);
+        assert_eq!(cut.chars().count(), ERROR_WIDTH);
+        assert!(cut.ends_with('…'));
+    }
+}
