@@ -127,7 +127,6 @@ fn the_walkthrough_block_is_found_and_read_as_commands() {
 }
 
 #[test]
-#[ignore = "needs sandbox webhook targets and learned keys (issue 8, other branches)"]
 fn the_readme_walkthrough_works_as_written() {
     let dir = tempfile::tempdir().expect("tempdir");
     let dir = dir.path();

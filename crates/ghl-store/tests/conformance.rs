@@ -313,7 +313,7 @@ async fn webhook_ids(store: Store) {
     assert_eq!(replay, IngestOutcome::Duplicate);
     let fresh = store.ingest(&delivery("w-3", "c-2"), &flows, None).await.expect("ingest");
     assert!(matches!(fresh, IngestOutcome::Stored { .. }));
-    let runs = store.runs(&RunFilter { status: None, limit: 10 }).await.expect("runs");
+    let runs = store.runs(&RunFilter { status: None, flow: None, limit: 10 }).await.expect("runs");
     assert_eq!(runs.len(), 2, "one run per new event");
 }
 

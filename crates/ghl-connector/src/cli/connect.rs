@@ -107,7 +107,9 @@ pub async fn connect(args: ConnectArgs, store: &StoreArgs) -> anyhow::Result<()>
         Ok(location) => location,
         Err(err) => {
             match previous {
-                Some(previous) => store.put_connection(&previous.summary, &previous.secret).await?,
+                Some(previous) => {
+                    store.put_connection(&previous.summary, &previous.secret).await?;
+                }
                 None => {
                     store.remove_connection(&args.name).await?;
                 }

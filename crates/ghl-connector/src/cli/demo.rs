@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::store::{redact, write_new_key, StoreArgs};
+use super::store::{write_new_key, StoreArgs};
 
 const TEMPLATE_FLOW: &str = include_str!("../../../../flows/welcome.yaml");
 /// The template flow's name and the connection it uses: what the demo writes to a store.
@@ -192,7 +192,7 @@ impl StoreLook {
 async fn open_store(chosen: Option<&StoreArgs>, dir: &Path) -> anyhow::Result<(Store, StoreLook)> {
     if let Some(chosen) = chosen {
         let url = &chosen.database_url;
-        let shown = redact(url);
+        let shown = ghl_store::redact_url(url);
         // A password is never printed: then the reader adds their own --database-url.
         let mut options =
             if shown == *url { format!("--database-url '{url}' ") } else { String::new() };
