@@ -203,6 +203,9 @@ async fn one_update_each(store: Store) {
     assert!(runs.iter().all(|run| run["status"] == "done"), "{runs:?}");
     let metrics = running.metrics().await;
     assert!(metrics.contains(&format!("ghl_own_write_echoes_total {changes}")), "{metrics}");
+    for line in ["ghl_runs{status=\"done\"} 3", "ghl_runs{status=\"skipped\"} 0"] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
     let flow = running.engine.store().flow("stamp").await.expect("flow").expect("stored");
     assert_eq!(flow.status, FlowStatus::Enabled);
 }

@@ -236,7 +236,7 @@ fn update(key: &str, first_name: &str) -> NewEvent {
 async fn guards(store: Store) {
     let flow = store.put_flow("stamp", "definition", true).await.expect("flow");
     let guarded =
-        Target { flow_id: flow.clone(), skip_own_echoes: true, runs_per_minute_limit: Some(3) };
+        [Target { flow_id: flow.clone(), skip_own_echoes: true, runs_per_minute_limit: Some(3) }];
     let step = StepRecord {
         run_id: "r1".into(),
         attempt: 1,
@@ -264,20 +264,16 @@ async fn guards(store: Store) {
         IngestOutcome::Duplicate => panic!("stored"),
     };
     // An event that shows something else is no echo; the echo is one, once.
-    let other =
-        store.ingest_for(&update("e1", "Grace"), &[guarded.clone()], None).await.expect("ingest");
+    let other = store.ingest_for(&update("e1", "Grace"), &guarded, None).await.expect("ingest");
     assert_eq!(outcome(other), (1, 0, 0));
-    let echo =
-        store.ingest_for(&update("e2", "Ada"), &[guarded.clone()], None).await.expect("ingest");
+    let echo = store.ingest_for(&update("e2", "Ada"), &guarded, None).await.expect("ingest");
     assert_eq!(outcome(echo), (0, 1, 0));
-    let again =
-        store.ingest_for(&update("e3", "Ada"), &[guarded.clone()], None).await.expect("ingest");
+    let again = store.ingest_for(&update("e3", "Ada"), &guarded, None).await.expect("ingest");
     assert_eq!(outcome(again), (1, 0, 0), "a write is echoed once");
 
     // Three runs of c1 within the minute: the fourth event pauses the flow instead.
-    store.ingest_for(&update("e4", "Bob"), &[guarded.clone()], None).await.expect("ingest");
-    let runaway =
-        store.ingest_for(&update("e5", "Cy"), &[guarded.clone()], None).await.expect("ingest");
+    store.ingest_for(&update("e4", "Bob"), &guarded, None).await.expect("ingest");
+    let runaway = store.ingest_for(&update("e5", "Cy"), &guarded, None).await.expect("ingest");
     assert_eq!(outcome(runaway), (0, 0, 1));
     let paused = store.flow("stamp").await.expect("read").expect("exists");
     assert_eq!(paused.status, FlowStatus::Paused);
