@@ -65,6 +65,30 @@ pub const POLL_SOURCES: [(&str, &str); 1] = [(
     "New or updated HighLevel contacts (contact search ordered by dateUpdated)",
 )];
 
+/// The webhook events a HighLevel write causes (as the sandbox emits them): what lets the
+/// engine recognise the echo of its own write, and `flows apply` warn about a flow that
+/// triggers itself.
+pub fn events_caused(operation: &Operation) -> &'static [EventType] {
+    use EventType::*;
+    match operation.id {
+        "create-contact" => &[ContactCreate],
+        "upsert-contact" => &[ContactCreate, ContactUpdate, ContactTagUpdate, ContactDndUpdate],
+        "update-contact" => &[ContactUpdate, ContactTagUpdate, ContactDndUpdate],
+        "add-tags" | "remove-tags" => &[ContactUpdate, ContactTagUpdate],
+        "delete-contact" => &[ContactDelete],
+        "create-task" => &[TaskCreate],
+        "update-task" | "update-task-completed" => &[TaskComplete],
+        "delete-task" => &[TaskDelete],
+        "create-note" => &[NoteCreate],
+        "update-note" => &[NoteUpdate],
+        "delete-note" => &[NoteDelete],
+        "create-appointment" => &[AppointmentCreate],
+        "edit-appointment" => &[AppointmentUpdate],
+        "delete-event" => &[AppointmentDelete],
+        _ => &[],
+    }
+}
+
 /// Path parameters of an operation, from its path template.
 pub fn path_params(operation: &Operation) -> Vec<String> {
     operation

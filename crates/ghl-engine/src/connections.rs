@@ -1,8 +1,9 @@
 //! Connections as the engine uses them: a HighLevel client per stored connection (one per
 //! process, so every run shares its rate budget and its single-flight token refresh), with
-//! OAuth tokens kept in the store, where a rotated refresh token is saved before use.
+//! OAuth tokens kept in the store, where a rotated refresh token is saved before use; and
+//! `http` connections: the base URL and credential headers of `http.request` steps.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use ghl_client::{
@@ -12,6 +13,56 @@ use ghl_client::{
 use ghl_store::{ConnectionSummary, Store};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+
+use crate::mask::Masker;
+
+/// The app of a connection that `http.request` steps use.
+pub const HTTP: &str = "http";
+
+/// The secret of an `http` connection, as stored (encrypted): headers added to every request
+/// of the steps that name it, at send time, never recorded.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct HttpSecret {
+    /// Requests may only go under it (a relative `url` is resolved against it), so its
+    /// credentials never reach another server.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    pub headers: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for HttpSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSecret")
+            .field("base_url", &self.base_url)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Stores (or replaces) an `http` connection: a base URL and credential headers (a bearer
+/// token is an `Authorization: Bearer` header).
+pub async fn save_http(
+    store: &Store,
+    name: &str,
+    secret: &HttpSecret,
+) -> Result<(), ConnectionError> {
+    let bearer_only = secret.headers.len() == 1
+        && secret.headers.keys().all(|header| header.eq_ignore_ascii_case("authorization"));
+    let summary = ConnectionSummary {
+        id: String::new(),
+        name: name.to_owned(),
+        app: HTTP.into(),
+        location_id: None,
+        auth_kind: if bearer_only { "bearer" } else { "headers" }.into(),
+        scopes: String::new(),
+        status: "connected".into(),
+        status_reason: None,
+    };
+    let secret = serde_json::to_value(secret)
+        .map_err(|err| ConnectionError::Invalid { name: name.into(), reason: err.to_string() })?;
+    store.put_connection(&summary, &secret).await?;
+    Ok(())
+}
 
 /// The secret of a HighLevel connection, as stored (encrypted).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -120,11 +171,49 @@ pub struct Connections {
     store: Store,
     clients: Mutex<HashMap<String, Client>>,
     budget: Arc<LocalBudget>,
+    masker: Masker,
 }
 
 impl Connections {
     pub fn new(store: Store) -> Self {
-        Self { store, clients: Mutex::new(HashMap::new()), budget: LocalBudget::new() }
+        Self {
+            store,
+            clients: Mutex::new(HashMap::new()),
+            budget: LocalBudget::new(),
+            masker: Masker::default(),
+        }
+    }
+
+    /// Masks what is recorded or shown; knows the secrets of the connections loaded.
+    pub fn masker(&self) -> &Masker {
+        &self.masker
+    }
+
+    /// An `http` connection's base URL and headers (its values are masked wherever they
+    /// would be recorded from now on).
+    pub async fn http(&self, name: &str) -> Result<HttpSecret, ConnectionError> {
+        let connection = self
+            .store
+            .connection(name)
+            .await?
+            .ok_or_else(|| ConnectionError::Missing(name.into()))?;
+        let invalid = |reason: String| ConnectionError::Invalid { name: name.into(), reason };
+        if connection.summary.app != HTTP {
+            return Err(invalid(format!(
+                "it is a `{}` connection; `http.request` steps need one made with \
+                 `ghl-connector connect http`",
+                connection.summary.app
+            )));
+        }
+        let secret: HttpSecret =
+            serde_json::from_value(connection.secret).map_err(|err| invalid(err.to_string()))?;
+        for value in secret.headers.values() {
+            self.masker.learn(value);
+            if let Some((_, credential)) = value.split_once(' ') {
+                self.masker.learn(credential);
+            }
+        }
+        Ok(secret)
     }
 
     /// What is left of each location's rate budget.
@@ -141,6 +230,16 @@ impl Connections {
             .connection(name)
             .await?
             .ok_or_else(|| ConnectionError::Missing(name.into()))?;
+        if connection.summary.app != crate::catalog::HIGHLEVEL {
+            return Err(ConnectionError::Invalid {
+                name: name.into(),
+                reason: format!(
+                    "it is a `{}` connection; HighLevel steps need one made with \
+                     `ghl-connector connect highlevel`",
+                    connection.summary.app
+                ),
+            });
+        }
         if connection.summary.status == "reconnect_needed" {
             let reason = connection.summary.status_reason.unwrap_or_default();
             return Err(ConnectionError::ReconnectNeeded { name: name.into(), reason });
@@ -197,6 +296,14 @@ impl Connections {
     /// A harmless read through a connection, to tell whether it works. A connection whose
     /// authorisation is gone is marked so.
     pub async fn check(&self, name: &str) -> Result<(), ConnectionError> {
+        let summary = self
+            .store
+            .connection_summary(name)
+            .await?
+            .ok_or_else(|| ConnectionError::Missing(name.into()))?;
+        if summary.app == HTTP {
+            return self.check_http(name).await;
+        }
         let client = self.client(name).await?;
         match client.list_contacts(&[("limit", "1")]).await {
             Ok(_) => Ok(()),
@@ -208,6 +315,33 @@ impl Connections {
                 Err(ConnectionError::Invalid { name: name.into(), reason: err.to_string() })
             }
         }
+    }
+
+    /// An `http` connection works when its base URL answers a GET with its headers without
+    /// refusing them (401 or 403); one without a base URL has nothing to check.
+    async fn check_http(&self, name: &str) -> Result<(), ConnectionError> {
+        let secret = self.http(name).await?;
+        let Some(base_url) = secret.base_url else { return Ok(()) };
+        let invalid = |reason: String| ConnectionError::Invalid { name: name.into(), reason };
+        let base_url: url::Url =
+            base_url.parse().map_err(|err| invalid(format!("base URL `{base_url}`: {err}")))?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(15))
+            .build()
+            .map_err(|err| invalid(err.to_string()))?;
+        let mut request = http.get(base_url.clone());
+        for (header, value) in &secret.headers {
+            request = request.header(header, value);
+        }
+        let status = request
+            .send()
+            .await
+            .map_err(|err| invalid(self.masker.text(&format!("GET {base_url}: {err}"))))?
+            .status();
+        if matches!(status.as_u16(), 401 | 403) {
+            return Err(invalid(format!("GET {base_url} refused the credentials ({status})")));
+        }
+        Ok(())
     }
 
     /// Marks a connection as needing re-authorisation, everywhere it is shown.

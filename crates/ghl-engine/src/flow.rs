@@ -43,6 +43,21 @@ pub struct TriggerSpec {
     /// came (`15m`, the default, or `off`); it reads through the flow's HighLevel connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconcile: Option<String>,
+    /// With `highlevel: <event>`: whether the events the flow's own writes cause run it
+    /// again (`run`) or not (`skip`, the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_own_writes: Option<OwnWrites>,
+}
+
+/// What a webhook trigger does with the echo of the flow's own write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnWrites {
+    /// Not run: the event is the flow's own doing.
+    #[default]
+    Skip,
+    /// Run like any event (the runaway detector still pauses a loop).
+    Run,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -127,6 +142,7 @@ pub struct FlowError {
 pub struct Flow {
     pub spec: FlowSpec,
     pub trigger: Trigger,
+    pub on_own_writes: OwnWrites,
     pub reconcile: Option<Reconcile>,
     pub filter: Option<Program>,
     pub steps: Vec<Step>,
@@ -248,7 +264,14 @@ impl Flow {
         }
         let reconcile = compile_reconcile(&spec.trigger, &trigger, &steps)
             .map_err(|reason| at("reconcile:", reason))?;
-        Ok(Self { spec, trigger, reconcile, filter, steps })
+        let on_own_writes = spec.trigger.on_own_writes.unwrap_or_default();
+        if spec.trigger.on_own_writes.is_some() && !matches!(trigger, Trigger::HighLevel(_)) {
+            return Err(at(
+                "on_own_writes:",
+                "`on_own_writes` goes with `highlevel: <event>` triggers only".into(),
+            ));
+        }
+        Ok(Self { spec, trigger, on_own_writes, reconcile, filter, steps })
     }
 
     /// The connections the flow's trigger and steps use.
@@ -277,6 +300,36 @@ impl Flow {
             scopes.entry(connection).or_default().insert("contacts.readonly");
         }
         scopes
+    }
+
+    /// What `flows apply` says about a flow whose steps cause the event that triggers it.
+    pub fn self_trigger_warnings(&self, runaway_limit: u32) -> Vec<String> {
+        let Some(event) = self.event() else { return Vec::new() };
+        self.steps
+            .iter()
+            .filter(|step| match step.action {
+                Action::HighLevel(operation) => {
+                    crate::catalog::events_caused(operation).iter().any(|e| e.as_str() == event)
+                }
+                _ => false,
+            })
+            .map(|step| {
+                let consequence = match self.on_own_writes {
+                    OwnWrites::Skip => "the events its own writes cause are ignored \
+                                        (`on_own_writes: skip`, the default)"
+                        .to_owned(),
+                    OwnWrites::Run => format!(
+                        "with `on_own_writes: run` it runs again on its own writes, and is \
+                         paused if it runs one record more than {runaway_limit} times a minute"
+                    ),
+                };
+                format!(
+                    "step `{}` ({}) causes {event}, the event that triggers this flow: the flow \
+                     can trigger itself; {consequence}",
+                    step.spec.name, step.spec.action
+                )
+            })
+            .collect()
     }
 
     /// The HighLevel event it runs on, if any.

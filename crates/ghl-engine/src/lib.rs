@@ -5,9 +5,10 @@ pub mod catalog;
 pub mod connections;
 pub mod flow;
 pub mod jq;
+pub mod mask;
 pub mod metrics;
 pub mod runner;
 mod steps;
 mod triggers;
 
-pub use runner::{event_key, Engine, EngineError, StepReport};
+pub use runner::{event_key, Applied, Engine, EngineError, StepReport, DEFAULT_RUNAWAY_LIMIT};

@@ -45,6 +45,8 @@ pub struct EngineMetrics {
     step_seconds: Histograms<StepLabels>,
     runs_finished: Family<OutcomeLabels, Counter>,
     triggers_fired: Counter,
+    own_write_echoes: Counter,
+    runaway_pauses: Counter,
     budget_available: Family<BudgetLabels, Gauge>,
     budget_daily_remaining: Family<BudgetLabels, Gauge>,
 }
@@ -55,6 +57,8 @@ impl Default for EngineMetrics {
             step_seconds: Family::new_with_constructor(step_histogram),
             runs_finished: Family::default(),
             triggers_fired: Counter::default(),
+            own_write_echoes: Counter::default(),
+            runaway_pauses: Counter::default(),
             budget_available: Family::default(),
             budget_daily_remaining: Family::default(),
         }
@@ -79,6 +83,16 @@ impl EngineMetrics {
             self.triggers_fired.clone(),
         );
         registry.register(
+            "ghl_own_write_echoes",
+            "Events not run because they echo the flow's own write",
+            self.own_write_echoes.clone(),
+        );
+        registry.register(
+            "ghl_runaway_pauses",
+            "Flows paused by the runaway detector (one record run too often in a minute)",
+            self.runaway_pauses.clone(),
+        );
+        registry.register(
             "ghl_rate_budget_available",
             "Requests the current HighLevel rate-limit window still allows",
             self.budget_available.clone(),
@@ -98,11 +112,20 @@ impl EngineMetrics {
     pub(crate) fn attempt(&self, outcome: &RunOutcome) {
         let outcome = match outcome {
             RunOutcome::Done => "done",
+            RunOutcome::Skipped => "skipped",
             RunOutcome::RetryAt { .. } => "retry",
             RunOutcome::WaitUntil { .. } => "waiting",
             RunOutcome::Dead { .. } => "dead",
         };
         self.runs_finished.get_or_create(&OutcomeLabels { outcome: outcome.into() }).inc();
+    }
+
+    pub(crate) fn echoes(&self, events: usize) {
+        self.own_write_echoes.inc_by(events as u64);
+    }
+
+    pub(crate) fn runaway(&self) {
+        self.runaway_pauses.inc();
     }
 
     pub(crate) fn triggered(&self, runs: usize) {

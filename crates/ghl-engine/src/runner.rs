@@ -5,18 +5,22 @@
 //! the record up before creating (the client's recovery), so nothing is created twice.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ghl_store::{ClaimedRun, FlowRecord, IngestOutcome, NewEvent, RunOutcome, StepRecord, Store};
+use ghl_store::{
+    ClaimedRun, FlowRecord, FlowStatus, IngestOutcome, NewEvent, OwnWrite, RunOutcome, StepRecord,
+    Store, Target,
+};
 use parking_lot::Mutex;
 use rand::Rng;
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{action_entry, Action};
-use crate::connections::{ConnectionError, Connections};
-use crate::flow::{Flow, OnError, Step};
+use crate::catalog::{action_entry, events_caused, path_params, Action, HIGHLEVEL};
+use crate::connections::{ConnectionError, Connections, HTTP};
+use crate::flow::{Flow, OnError, OwnWrites, Step};
 use crate::metrics::EngineMetrics;
 use crate::steps::{delay_until, split_input, HttpRequest, Request, StepError};
 
@@ -31,6 +35,10 @@ pub fn event_key(event_type: &str, location_id: &str, payload: &Value, webhook_i
         _ => format!("highlevel:{webhook_id}"),
     }
 }
+
+/// Runs of one flow for one record within a minute beyond which the flow is paused as a
+/// runaway, by default.
+pub const DEFAULT_RUNAWAY_LIMIT: u32 = 20;
 
 /// Attempts of a run before it is dead-lettered.
 pub const MAX_ATTEMPTS: i32 = 6;
@@ -56,6 +64,17 @@ pub enum EngineError {
     MissingScopes { connection: String, scopes: Vec<String> },
     #[error("no flow named `{0}`; `ghl-connector flows list` shows them")]
     UnknownFlow(String),
+    #[error(
+        "step `{step}` uses connection `{connection}`, a `{app}` connection; {action} steps \
+         need one made with `ghl-connector connect {wanted}`"
+    )]
+    WrongConnection {
+        step: String,
+        connection: String,
+        app: String,
+        action: String,
+        wanted: String,
+    },
     #[error(transparent)]
     Store(#[from] ghl_store::Error),
 }
@@ -71,6 +90,16 @@ pub struct Engine {
     /// For `http.request` steps.
     http: reqwest::Client,
     metrics: EngineMetrics,
+    /// Runs of one flow for one record within a minute beyond which the flow is paused.
+    runaway_limit: AtomicU32,
+}
+
+/// A flow as `apply_flow` stored it, and what the author should know about it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Applied {
+    pub id: String,
+    /// The flow can trigger itself, and so on.
+    pub warnings: Vec<String>,
 }
 
 /// What one step of a test run did (nothing is recorded).
@@ -128,7 +157,13 @@ impl Engine {
                 .build()
                 .unwrap_or_default(),
             metrics: EngineMetrics::default(),
+            runaway_limit: AtomicU32::new(DEFAULT_RUNAWAY_LIMIT),
         })
+    }
+
+    /// Sets how many runs of one flow for one record a minute make it a runaway (paused).
+    pub fn set_runaway_limit(&self, runs_per_minute: u32) {
+        self.runaway_limit.store(runs_per_minute.max(1), Ordering::Relaxed);
     }
 
     pub fn store(&self) -> &Store {
@@ -143,10 +178,27 @@ impl Engine {
         &self.metrics
     }
 
-    /// Checks a flow file (that its connections exist and were granted the scopes its steps
-    /// need) and stores it.
-    pub async fn apply_flow(&self, text: &str) -> Result<String, EngineError> {
+    /// Checks a flow file (that its connections exist, are of the app its steps need and were
+    /// granted the scopes they need) and stores it, enabled (lifting a runaway pause); warns
+    /// when the flow can trigger itself.
+    pub async fn apply_flow(&self, text: &str) -> Result<Applied, EngineError> {
         let flow = Flow::parse(text)?;
+        for step in &flow.steps {
+            let Some(name) = step.spec.connection.as_deref() else { continue };
+            let Some(connection) = self.store.connection_summary(name).await? else {
+                return Err(EngineError::MissingConnection(name.to_owned()));
+            };
+            let wanted = if step.action == Action::Http { HTTP } else { HIGHLEVEL };
+            if connection.app != wanted {
+                return Err(EngineError::WrongConnection {
+                    step: step.spec.name.clone(),
+                    connection: name.to_owned(),
+                    app: connection.app,
+                    action: step.spec.action.clone(),
+                    wanted: wanted.to_owned(),
+                });
+            }
+        }
         let needed = flow.scopes();
         for name in flow.connections() {
             let Some(connection) = self.store.connection_summary(name).await? else {
@@ -171,7 +223,9 @@ impl Engine {
                 });
             }
         }
-        Ok(self.store.put_flow(&flow.spec.name, text, true).await?)
+        let id = self.store.put_flow(&flow.spec.name, text, true).await?;
+        let limit = self.runaway_limit.load(Ordering::Relaxed);
+        Ok(Applied { id, warnings: flow.self_trigger_warnings(limit) })
     }
 
     /// The scopes the stored flows need from a connection: what `connect` asks for, so a
@@ -187,28 +241,47 @@ impl Engine {
         Ok(scopes)
     }
 
-    /// Stores an event with one run per enabled flow it triggers, durably, once.
+    /// Stores an event with one run per enabled flow it triggers, durably, once. An event
+    /// that echoes a flow's own write does not run that flow (unless it says
+    /// `on_own_writes: run`), and a flow that runs one record too often is paused.
     pub async fn ingest(&self, event: &NewEvent) -> Result<IngestOutcome, EngineError> {
-        let flow_ids = self.flows_on(&event.event_type).await?;
-        Ok(self.store.ingest(event, &flow_ids, None).await?)
-    }
-
-    /// The enabled flows a HighLevel event type triggers.
-    pub(crate) async fn flows_on(&self, event_type: &str) -> Result<Vec<String>, EngineError> {
-        let mut flow_ids = Vec::new();
-        for (record, flow) in self.enabled_flows().await? {
-            if flow.event() == Some(event_type) {
-                flow_ids.push(record.id);
+        let targets = self.flows_on(&event.event_type).await?;
+        let outcome = self.store.ingest_for(event, &targets, None).await?;
+        if let IngestOutcome::Stored { echoes, paused, .. } = &outcome {
+            for flow in echoes {
+                tracing::debug!(flow = %flow, event = %event.dedup_key, "the echo of the flow's own write: not run");
+            }
+            self.metrics.echoes(echoes.len());
+            for pause in paused {
+                tracing::warn!(flow = %pause.flow_id, reason = %pause.reason, "flow paused");
+                self.metrics.runaway();
             }
         }
-        Ok(flow_ids)
+        Ok(outcome)
     }
 
-    /// The enabled flows, compiled (a flow that no longer compiles is left out).
+    /// The enabled flows a HighLevel event type triggers, with their guards.
+    pub(crate) async fn flows_on(&self, event_type: &str) -> Result<Vec<Target>, EngineError> {
+        let limit = self.runaway_limit.load(Ordering::Relaxed);
+        let mut targets = Vec::new();
+        for (record, flow) in self.enabled_flows().await? {
+            if flow.event() == Some(event_type) {
+                targets.push(Target {
+                    flow_id: record.id,
+                    skip_own_echoes: flow.on_own_writes == OwnWrites::Skip,
+                    runs_per_minute_limit: Some(limit),
+                });
+            }
+        }
+        Ok(targets)
+    }
+
+    /// The enabled flows, compiled (a flow that no longer compiles, or is paused, is left
+    /// out).
     pub(crate) async fn enabled_flows(&self) -> Result<Vec<(FlowRecord, Arc<Flow>)>, EngineError> {
         let mut flows = Vec::new();
         for record in self.store.flows().await? {
-            if !record.enabled {
+            if record.status != FlowStatus::Enabled {
                 continue;
             }
             if let Ok(flow) = self.compiled(&record.id, &record.definition) {
@@ -273,8 +346,10 @@ impl Engine {
                 }
             }
         };
+        let outcome = self.masked_outcome(outcome);
         match &outcome {
             RunOutcome::Done => tracing::info!(run = %run.id, "run done"),
+            RunOutcome::Skipped => tracing::info!(run = %run.id, "run skipped by a filter"),
             RunOutcome::WaitUntil { at_ms } => {
                 tracing::info!(run = %run.id, until = %iso(*at_ms), "run waits")
             }
@@ -288,6 +363,18 @@ impl Engine {
         self.metrics.attempt(&outcome);
         self.store.finish(&run.id, &outcome).await?;
         Ok(true)
+    }
+
+    /// A run's error as it may be recorded and shown.
+    fn masked_outcome(&self, outcome: RunOutcome) -> RunOutcome {
+        let masker = self.connections.masker();
+        match outcome {
+            RunOutcome::RetryAt { at_ms, error } => {
+                RunOutcome::RetryAt { at_ms, error: masker.text(&error) }
+            }
+            RunOutcome::Dead { error } => RunOutcome::Dead { error: masker.text(&error) },
+            other => other,
+        }
     }
 
     /// Works the queue until `shutdown`; `idle` is how long to wait when nothing is due.
@@ -372,6 +459,13 @@ impl Engine {
             reports.push(report);
             push_output(&mut context, output);
         }
+        let masker = self.connections.masker();
+        for report in &mut reports {
+            for field in [&mut report.input, &mut report.request, &mut report.response] {
+                *field = field.as_ref().map(|value| masker.value(value));
+            }
+            report.error = report.error.as_deref().map(|error| masker.text(error));
+        }
         reports
     }
 
@@ -431,7 +525,7 @@ impl Engine {
         if let Some(filter) = &flow.filter {
             match filter.holds(&context) {
                 Ok(true) => {}
-                Ok(false) => return RunOutcome::Done,
+                Ok(false) => return RunOutcome::Skipped,
                 Err(error) => return RunOutcome::Dead { error: format!("flow filter: {error}") },
             }
         }
@@ -443,7 +537,7 @@ impl Engine {
             }
             let output = match result {
                 Ok(StepResult::Output(output)) => output,
-                Ok(StepResult::Stop) => return RunOutcome::Done,
+                Ok(StepResult::Stop) => return RunOutcome::Skipped,
                 Ok(StepResult::Wait(at_ms)) => return RunOutcome::WaitUntil { at_ms },
                 Ok(StepResult::Failed(error)) => {
                     let message = format!("step `{}`: {}", step.spec.name, error.message);
@@ -525,7 +619,8 @@ impl Engine {
         };
         record.input = Some(input.clone());
         if step.action == Action::Log {
-            tracing::info!(run = %run.id, step = %step.spec.name, message = %input["message"], "flow log");
+            let message = self.connections.masker().value(&input["message"]);
+            tracing::info!(run = %run.id, step = %step.spec.name, message = %message, "flow log");
         }
         match local_work(step, &input) {
             Some(StepResult::Output(output)) => {
@@ -564,30 +659,42 @@ impl Engine {
             Ok(request) => request,
             Err(error) => return self.fail(record, started, error).await,
         };
+        // An earlier attempt whose outcome is unknown is repeated as it was; after a
+        // definitive refusal (or none) the request is the one evaluated now.
+        let mut unknown_outcome = false;
         if writes && run.attempt > 1 {
             if let Some(earlier) = self.store.first_request(&run.id, record.step_index).await? {
                 request = request.repeat(&earlier);
+                unknown_outcome = true;
             }
         }
         record.request = Some(request.describe());
+        let own = |answer: &Value| own_writes(&run.flow_id, effect_key, &request, answer);
         if writes {
+            // What it is about to change, too: its echo may come before its answer.
             record.status = "sending".into();
-            self.store.record_step(&record, None).await?;
+            self.record(&record, None, &own(&Value::Null)).await?;
             record.status = "done".into();
         }
-        if run.attempt > 1 {
+        if unknown_outcome {
             if let Some(found) = request.find_created(run.created_at).await {
                 record.status = "recovered".into();
-                return self.finish_step(record, started, found, Some(effect_key)).await;
+                let writes = own(&found);
+                return self.finish_write(record, started, found, effect_key, &writes).await;
             }
         }
         match request.send(&self.http).await {
-            Ok(answer) => {
-                let effect = writes.then_some(effect_key);
-                self.finish_step(record, started, answer, effect).await
+            Ok(answer) if writes => {
+                let writes = own(&answer);
+                self.finish_write(record, started, answer, effect_key, &writes).await
             }
+            Ok(answer) => self.finish_step(record, started, answer, None).await,
             Err(error) => {
                 self.note_reconnect(&error).await;
+                if error.refused {
+                    // Nothing changed, so no echo is coming.
+                    self.store.forget_own_writes(effect_key).await?;
+                }
                 self.fail(record, started, error).await
             }
         }
@@ -614,7 +721,15 @@ impl Engine {
         idempotency_key: Option<&str>,
     ) -> Result<Request, StepError> {
         let Action::HighLevel(operation) = step.action else {
-            let mut request = HttpRequest::from_input(&input).map_err(StepError::fatal)?;
+            let connection = match &step.spec.connection {
+                Some(name) => Some(self.connections.http(name).await.map_err(|err| {
+                    let retryable = matches!(err, ConnectionError::Store(_));
+                    StepError { retryable, ..StepError::fatal(err.to_string()) }
+                })?),
+                None => None,
+            };
+            let mut request =
+                HttpRequest::from_input(&input, connection.as_ref()).map_err(StepError::fatal)?;
             let has_key =
                 request.headers.keys().any(|name| name.eq_ignore_ascii_case(IDEMPOTENCY_KEY));
             if let Some(key) = idempotency_key.filter(|_| request.writes() && !has_key) {
@@ -641,8 +756,50 @@ impl Engine {
     ) -> Result<StepResult, ghl_store::Error> {
         record.response = Some(output.clone());
         record.duration_ms = started.elapsed().as_millis() as i64;
-        self.store.record_step(&record, effect_key.map(|key| (key, &output))).await?;
+        self.record(&record, effect_key.map(|key| (key, &output)), &[]).await?;
         Ok(StepResult::Output(output))
+    }
+
+    /// Records a write that ended well, its effect, and what it changed (to recognise its
+    /// echo), in one transaction.
+    async fn finish_write(
+        &self,
+        mut record: StepRecord,
+        started: Instant,
+        output: Value,
+        effect_key: &str,
+        writes: &[OwnWrite],
+    ) -> Result<StepResult, ghl_store::Error> {
+        record.response = Some(output.clone());
+        record.duration_ms = started.elapsed().as_millis() as i64;
+        self.record(&record, Some((effect_key, &output)), writes).await?;
+        Ok(StepResult::Output(output))
+    }
+
+    /// The one way a step reaches the store: every field masked first, the effect's result
+    /// and what it changed too.
+    async fn record(
+        &self,
+        record: &StepRecord,
+        effect: Option<(&str, &Value)>,
+        writes: &[OwnWrite],
+    ) -> Result<(), ghl_store::Error> {
+        let masker = self.connections.masker();
+        let masked = StepRecord {
+            input: record.input.as_ref().map(|value| masker.value(value)),
+            request: record.request.as_ref().map(|value| masker.value(value)),
+            response: record.response.as_ref().map(|value| masker.value(value)),
+            error: record.error.as_deref().map(|error| masker.text(error)),
+            ..record.clone()
+        };
+        let result = effect.map(|(key, result)| (key, masker.value(result)));
+        let writes: Vec<OwnWrite> = writes
+            .iter()
+            .map(|write| OwnWrite { record: masker.value(&write.record), ..write.clone() })
+            .collect();
+        self.store
+            .record_write(&masked, result.as_ref().map(|(key, result)| (*key, result)), &writes)
+            .await
     }
 
     async fn fail(
@@ -651,10 +808,10 @@ impl Engine {
         started: Instant,
         error: StepError,
     ) -> Result<StepResult, ghl_store::Error> {
-        record.status = "failed".into();
+        record.status = if error.refused { ghl_store::REFUSED } else { "failed" }.into();
         record.error = Some(error.message.clone());
         record.duration_ms = started.elapsed().as_millis() as i64;
-        self.store.record_step(&record, None).await?;
+        self.record(&record, None, &[]).await?;
         Ok(StepResult::Failed(error))
     }
 }
@@ -688,6 +845,38 @@ fn still_waiting(step: &Step, result: &Value) -> Option<i64> {
     }
     let until = chrono::DateTime::parse_from_rfc3339(result["until"].as_str()?).ok()?;
     Some(until.timestamp_millis()).filter(|until| *until > ghl_store::now_ms())
+}
+
+/// What a HighLevel write changed, for recognising its webhook echo: the record it wrote (the
+/// answer's `contact`, `task`, ... or the answer itself) once per event type it causes.
+fn own_writes(flow_id: &str, effect_key: &str, request: &Request, answer: &Value) -> Vec<OwnWrite> {
+    let Request::HighLevel { operation, params, .. } = request else { return Vec::new() };
+    let events = events_caused(operation);
+    if events.is_empty() {
+        return Vec::new();
+    }
+    let record = ["contact", "task", "note", "appointment", "event"]
+        .iter()
+        .find_map(|field| answer.get(field).filter(|value| value.is_object()))
+        .unwrap_or(answer);
+    // The record's own id, else the most specific id in the path (`/contacts/{contactId}/tags`).
+    let record_id = record["id"].as_str().map(str::to_owned).or_else(|| {
+        let path = path_params(operation);
+        path.iter().rev().find_map(|name| {
+            params.iter().find(|(param, _)| param == name).map(|(_, value)| value.clone())
+        })
+    });
+    let Some(record_id) = record_id else { return Vec::new() };
+    events
+        .iter()
+        .map(|event| OwnWrite {
+            effect_key: effect_key.to_owned(),
+            flow_id: flow_id.to_owned(),
+            record_id: record_id.clone(),
+            event_type: event.as_str().to_owned(),
+            record: record.clone(),
+        })
+        .collect()
 }
 
 fn push_output(context: &mut Value, output: Value) {

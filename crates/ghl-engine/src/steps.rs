@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::catalog::{body_fields, path_params};
+use crate::connections::HttpSecret;
+use crate::mask::MASK;
 
 /// Why a step failed, and whether trying again later may help.
 #[derive(Debug)]
@@ -21,16 +23,31 @@ pub(crate) struct StepError {
     pub retry_after: Option<Duration>,
     /// The connection that needs re-authorising before anything can succeed.
     pub reconnect: Option<String>,
+    /// The other side definitively refused the request (a 4xx other than 408 and 429):
+    /// nothing changed, so a replay evaluates the step afresh instead of repeating it.
+    pub refused: bool,
 }
 
 impl StepError {
     pub fn fatal(message: impl Into<String>) -> Self {
-        Self { message: message.into(), retryable: false, retry_after: None, reconnect: None }
+        Self {
+            message: message.into(),
+            retryable: false,
+            retry_after: None,
+            reconnect: None,
+            refused: false,
+        }
     }
 
     pub fn retryable(message: impl Into<String>) -> Self {
-        Self { message: message.into(), retryable: true, retry_after: None, reconnect: None }
+        Self { retryable: true, ..Self::fatal(message) }
     }
+}
+
+/// Whether an HTTP status is a definitive refusal: the request changed nothing and sending it
+/// again as it is cannot succeed.
+fn refusal(status: u16) -> bool {
+    (400..500).contains(&status) && status != 408 && status != 429
 }
 
 /// A request a step makes.
@@ -46,7 +63,7 @@ pub(crate) enum Request {
 }
 
 /// The `http.request` action's request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct HttpRequest {
     #[serde(default = "get")]
@@ -59,26 +76,72 @@ pub(crate) struct HttpRequest {
     /// A string is sent as it is; anything else as JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
+    /// The headers of the step's `http` connection: added when sent, never recorded.
+    #[serde(skip)]
+    pub credentials: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("credentials", &self.credentials.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 fn get() -> String {
     "GET".into()
 }
 
-/// Headers whose values are secrets: recorded and shown as `***`.
-const SECRET_HEADERS: [&str; 4] = ["authorization", "proxy-authorization", "cookie", "x-api-key"];
-
 impl HttpRequest {
-    pub fn from_input(input: &Value) -> Result<Self, String> {
+    /// The request a step's input describes. With a connection (`http` connection's secret),
+    /// a relative `url` is resolved against its base URL, an absolute one must lie under it,
+    /// and its headers are added when the request is sent.
+    pub fn from_input(input: &Value, connection: Option<&HttpSecret>) -> Result<Self, String> {
         let mut request: Self =
             serde_json::from_value(input.clone()).map_err(|err| format!("http.request: {err}"))?;
         request.method = request.method.to_ascii_uppercase();
         reqwest::Method::from_bytes(request.method.as_bytes())
             .map_err(|_| format!("http.request: `{}` is not an HTTP method", request.method))?;
-        let url = url::Url::parse(&request.url)
-            .map_err(|err| format!("http.request: url `{}`: {err}", request.url))?;
+        let base = match connection.and_then(|secret| secret.base_url.as_deref()) {
+            Some(base) => Some(
+                url::Url::parse(base)
+                    .map_err(|err| format!("http.request: the connection's base URL: {err}"))?,
+            ),
+            None => None,
+        };
+        let url = match (&base, url::Url::parse(&request.url)) {
+            (_, Ok(url)) => url,
+            (Some(base), Err(url::ParseError::RelativeUrlWithoutBase)) => {
+                let relative = request.url.trim_start_matches('/');
+                let mut base = base.clone();
+                if !base.path().ends_with('/') {
+                    base.set_path(&format!("{}/", base.path()));
+                }
+                base.join(relative)
+                    .map_err(|err| format!("http.request: url `{}`: {err}", request.url))?
+            }
+            (_, Err(err)) => return Err(format!("http.request: url `{}`: {err}", request.url)),
+        };
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!("http.request: url `{}` is not http or https", request.url));
+        }
+        if let Some(base) = &base {
+            let prefix = base.path().trim_end_matches('/');
+            let under = url.origin() == base.origin()
+                && (url.path() == prefix || url.path().starts_with(&format!("{prefix}/")));
+            if !under {
+                return Err(format!(
+                    "http.request: url `{url}` is not under the connection's base URL `{base}`, \
+                     so its credentials are not sent there"
+                ));
+            }
+        }
+        request.url = url.to_string();
+        if let Some(secret) = connection {
+            request.credentials = secret.headers.clone();
         }
         Ok(request)
     }
@@ -88,22 +151,11 @@ impl HttpRequest {
         !matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS")
     }
 
-    /// As recorded and shown: secret header values masked.
-    fn redacted(&self) -> Self {
-        let mut shown = self.clone();
-        for (name, value) in &mut shown.headers {
-            if SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-                *value = "***".into();
-            }
-        }
-        shown
-    }
-
     async fn send(&self, http: &reqwest::Client) -> Result<Value, StepError> {
         let method = reqwest::Method::from_bytes(self.method.as_bytes())
             .map_err(|_| StepError::fatal(format!("`{}` is not an HTTP method", self.method)))?;
         let mut builder = http.request(method, &self.url).query(&self.query);
-        for (name, value) in &self.headers {
+        for (name, value) in self.headers.iter().chain(&self.credentials) {
             builder = builder.header(name, value);
         }
         builder = match &self.body {
@@ -134,6 +186,7 @@ impl HttpRequest {
             retryable: status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error(),
             retry_after,
             reconnect: None,
+            refused: refusal(status.as_u16()),
         })
     }
 }
@@ -149,23 +202,30 @@ fn excerpt(body: &Value) -> String {
 }
 
 impl Request {
-    /// What is recorded as the step's request and shown by test runs.
+    /// What is recorded as the step's request and shown by test runs (masked by the
+    /// caller, as everything recorded is; a connection's credentials are not in it at all).
     pub fn describe(&self) -> Value {
         match self {
             Self::HighLevel { operation, params, body, .. } => {
                 json!({ "operation": operation.id, "params": params, "body": body })
             }
-            Self::Http(request) => json!({ "http": request.redacted() }),
+            Self::Http(request) => json!({ "http": request }),
         }
     }
 
     /// Rebuilds the request a first attempt recorded, so a retry repeats its intent even when
-    /// the inputs depend on the time. Secret headers were masked in the record; they come
-    /// from `fresh`.
+    /// the inputs depend on the time. Secrets were masked in the record: headers and any
+    /// part that shows the mask come from `fresh`.
     pub fn repeat(self, recorded: &Value) -> Self {
+        let masked = |value: &Value| value.to_string().contains(MASK);
         match self {
             Self::HighLevel { client, connection, operation, params, body } => {
-                let (params, body) = request_parts(recorded).unwrap_or((params, body));
+                let (params, body) = request_parts(recorded)
+                    .filter(|(params, body)| {
+                        !params.iter().any(|(_, value)| value.contains(MASK))
+                            && !body.as_ref().is_some_and(masked)
+                    })
+                    .unwrap_or((params, body));
                 Self::HighLevel { client, connection, operation, params, body }
             }
             Self::Http(fresh) => {
@@ -173,7 +233,28 @@ impl Request {
                     .get("http")
                     .and_then(|value| serde_json::from_value::<HttpRequest>(value.clone()).ok());
                 Self::Http(match recorded {
-                    Some(recorded) => HttpRequest { headers: fresh.headers, ..recorded },
+                    Some(recorded) => {
+                        let query = recorded
+                            .query
+                            .into_iter()
+                            .map(|(name, value)| match fresh.query.get(&name) {
+                                Some(fresh) if value.contains(MASK) => (name, fresh.clone()),
+                                _ => (name, value),
+                            })
+                            .collect();
+                        HttpRequest {
+                            url: if recorded.url.contains(MASK) { fresh.url } else { recorded.url },
+                            body: if recorded.body.as_ref().is_some_and(masked) {
+                                fresh.body
+                            } else {
+                                recorded.body
+                            },
+                            query,
+                            headers: fresh.headers,
+                            credentials: fresh.credentials,
+                            method: recorded.method,
+                        }
+                    }
                     None => fresh,
                 })
             }
@@ -211,8 +292,13 @@ impl Request {
                             retryable,
                             retry_after: None,
                             reconnect: Some(connection.clone()),
+                            refused: false,
                         },
-                        _ => StepError { retryable, ..StepError::fatal(err.to_string()) },
+                        _ => StepError {
+                            retryable,
+                            refused: err.status().is_some_and(refusal),
+                            ..StepError::fatal(err.to_string())
+                        },
                     }
                 })
             }
@@ -327,20 +413,38 @@ mod tests {
     }
 
     #[test]
-    fn http_requests_are_checked_and_secrets_masked() {
-        let input = json!({ "method": "post", "url": "https://example.com/x",
-                            "headers": { "Authorization": "Bearer s3cret" } });
-        let request = HttpRequest::from_input(&input).expect("valid");
+    fn http_requests_are_checked() {
+        let input = json!({ "method": "post", "url": "https://example.com/x" });
+        let request = HttpRequest::from_input(&input, None).expect("valid");
         assert_eq!(request.method, "POST");
         assert!(request.writes());
-        assert_eq!(request.redacted().headers["Authorization"], "***");
         for (bad, why) in [
             (json!({ "url": "ftp://example.com" }), "not http or https"),
+            (json!({ "url": "/relative" }), "relative URL without a base"),
             (json!({ "url": "https://example.com", "method": "GE T" }), "not an HTTP method"),
             (json!({ "url": "https://example.com", "verb": "GET" }), "unknown field"),
         ] {
-            let error = HttpRequest::from_input(&bad).expect_err(why);
+            let error = HttpRequest::from_input(&bad, None).expect_err(why);
             assert!(error.contains(why), "{why}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_connection_resolves_urls_under_its_base_and_keeps_its_headers_out_of_the_record() {
+        let secret = HttpSecret {
+            base_url: Some("https://api.example.com/v1".into()),
+            headers: [("Authorization".to_owned(), "Bearer t0ken".to_owned())].into(),
+        };
+        let relative = json!({ "url": "/things?x=1" });
+        let request = HttpRequest::from_input(&relative, Some(&secret)).expect("valid");
+        assert_eq!(request.url, "https://api.example.com/v1/things?x=1");
+        assert_eq!(request.credentials["Authorization"], "Bearer t0ken");
+        let described = Request::Http(request).describe().to_string();
+        assert!(!described.contains("t0ken"), "{described}");
+        for elsewhere in ["https://evil.example.com/v1/things", "https://api.example.com/v2/x"] {
+            let error = HttpRequest::from_input(&json!({ "url": elsewhere }), Some(&secret))
+                .expect_err(elsewhere);
+            assert!(error.contains("not under the connection's base URL"), "{error}");
         }
     }
 }

@@ -165,8 +165,8 @@ impl Engine {
         let client = self.connections().client(connection).await.map_err(|err| err.to_string())?;
         let location = client.location_id().to_owned();
         // A created contact runs every flow on ContactCreate (as its webhook would have).
-        let flow_ids = match watch {
-            Watch::Changes { flow_id, .. } => vec![flow_id.to_owned()],
+        let targets = match watch {
+            Watch::Changes { flow_id, .. } => vec![ghl_store::Target::always(flow_id)],
             Watch::Creations { .. } => {
                 self.flows_on("ContactCreate").await.map_err(|err| err.to_string())?
             }
@@ -203,7 +203,7 @@ impl Engine {
                 let event = watch.event(&location, contact);
                 let cursor = json!(PollCursor { after: position.clone(), polled_at: now_ms });
                 let outcome = store
-                    .ingest(&event, &flow_ids, Some((&name, &cursor.to_string())))
+                    .ingest_for(&event, &targets, Some((&name, &cursor.to_string())))
                     .await
                     .map_err(|err| err.to_string())?;
                 enqueued_runs += enqueued(&outcome);

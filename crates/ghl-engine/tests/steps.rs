@@ -1,4 +1,4 @@
-//! The utility steps, on SQLite and PostgreSQL: a filter step ends a run as done, a delay
+//! The utility steps, on SQLite and PostgreSQL: a filter step ends a run as skipped, a delay
 //! step lets go of its worker and resumes (after a restart too) without counting as a failed
 //! attempt, and an HTTP request step sends once, hides secrets in the run history and
 //! dead-letters on a client error.
@@ -65,7 +65,7 @@ async fn filter_and_delay(world: World) {
     assert_eq!(world.stored_contact(contact).await["notes"].as_array().map(Vec::len), Some(0));
 
     let run = run_of(&world, &stopped).await;
-    assert_eq!(run.status, "done", "a filter that does not hold ends the run as done");
+    assert_eq!(run.status, "skipped", "a filter that does not hold ends the run as skipped");
     let steps = engine.store().steps(&run.id).await.expect("steps");
     assert_eq!(steps.len(), 1);
     assert_eq!(steps[0].status, "stopped");

@@ -73,9 +73,6 @@ struct StatusLabels {
     status: String,
 }
 
-/// Every status a run can have, so a status nobody is in reads 0, not its last count.
-const RUN_STATUSES: [&str; 5] = ["queued", "running", "waiting", "done", "dead"];
-
 impl Metrics {
     fn new(engine: &Engine) -> Self {
         let mut registry = Registry::default();
@@ -401,7 +398,7 @@ async fn list_flows(State(state): State<Arc<AppState>>) -> Response {
 
 async fn apply_flow(State(state): State<Arc<AppState>>, body: String) -> Response {
     match state.engine.apply_flow(&body).await {
-        Ok(id) => (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
+        Ok(applied) => (StatusCode::CREATED, Json(json!(applied))).into_response(),
         Err(ghl_engine::EngineError::Store(err)) => server_error(err),
         Err(err) => problem(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()),
     }
@@ -557,7 +554,8 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         Err(err) => return server_error(err),
     };
     let metrics = &state.metrics;
-    for status in RUN_STATUSES {
+    // Every status a run can have, so a status nobody is in reads 0, not its last count.
+    for status in ghl_store::RunStatus::ALL.map(ghl_store::RunStatus::as_str) {
         let count = counts.iter().find(|(name, _)| name == status).map_or(0, |(_, n)| *n);
         metrics.runs.get_or_create(&StatusLabels { status: status.into() }).set(count);
     }

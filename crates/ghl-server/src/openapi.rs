@@ -95,6 +95,8 @@ pub fn document() -> Value {
                     "id": { "type": "string" }, "name": { "type": "string" },
                     "definition": { "type": "string", "description": "the flow file (YAML)" },
                     "enabled": { "type": "boolean" },
+                    "status": { "type": "string", "enum": ["enabled", "disabled", "paused"], "description": "paused: the runaway detector held it (it ran one record too often); enable or apply it again" },
+                    "paused_reason": { "type": "string", "nullable": true },
                 })),
                 "Connection": object(json!({
                     "id": { "type": "string" }, "name": { "type": "string" }, "app": { "type": "string" },
@@ -157,7 +159,7 @@ pub fn document() -> Value {
                     "Apply a flow (its YAML file as the body)",
                     vec![],
                     Some(json!({ "required": true, "content": { "text/yaml": { "schema": { "type": "string" } }, "text/plain": { "schema": { "type": "string" } } } })),
-                    json!({ "201": answer("applied", object(json!({ "id": { "type": "string" } }))), "422": error("the flow is refused, with the line at fault") }),
+                    json!({ "201": answer("applied, with warnings (a flow that can trigger itself)", object(json!({ "id": { "type": "string" }, "warnings": { "type": "array", "items": { "type": "string" } } }))), "422": error("the flow is refused, with the line at fault") }),
                 ),
             },
             "/api/flows/{name}": {

@@ -426,7 +426,11 @@ impl Running {
     }
 
     async fn all_runs(&self) -> Vec<ghl_store::RunSummary> {
-        self.engine.store().runs(&RunFilter { status: None, flow: None, limit: 1000 }).await.expect("runs")
+        self.engine
+            .store()
+            .runs(&RunFilter { status: None, flow: None, limit: 1000 })
+            .await
+            .expect("runs")
     }
 
     fn webhook_url(&self) -> String {

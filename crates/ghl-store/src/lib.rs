@@ -9,6 +9,7 @@
 mod cipher;
 mod error;
 mod key_check;
+mod own_writes;
 mod runs;
 mod webhook_keys;
 mod workers;
@@ -23,8 +24,10 @@ use sqlx::{AnyPool, Row};
 
 pub use cipher::{Cipher, MasterKey};
 pub use error::{redact_url, Error, Result};
+pub use own_writes::{agrees, OwnWrite, ECHO_WINDOW_MS};
 pub use runs::{
-    ClaimedRun, IngestOutcome, NewEvent, RunFilter, RunOutcome, RunSummary, StepRecord,
+    ClaimedRun, IngestOutcome, NewEvent, Paused, RunFilter, RunOutcome, RunStatus, RunSummary,
+    StepRecord, Target, UnknownRunStatus, REFUSED,
 };
 pub use webhook_keys::LearnedWebhookKeys;
 pub use workers::{WorkerBeat, HEARTBEAT_FRESH, HEARTBEAT_PERIOD};
@@ -71,6 +74,35 @@ pub struct FlowRecord {
     pub name: String,
     pub definition: String,
     pub enabled: bool,
+    /// `enabled`, `disabled`, or `paused` by the runaway detector (see `paused_reason`).
+    pub status: FlowStatus,
+    pub paused_reason: Option<String>,
+}
+
+/// Whether a flow's trigger runs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowStatus {
+    Enabled,
+    Disabled,
+    /// Enabled, but held by the runaway detector until enabled or applied again.
+    Paused,
+}
+
+impl FlowStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enabled => "enabled",
+            Self::Disabled => "disabled",
+            Self::Paused => "paused",
+        }
+    }
+}
+
+impl std::fmt::Display for FlowStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 pub fn now_ms() -> i64 {
@@ -272,7 +304,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO flows (id, name, definition, enabled, updated_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, enabled = excluded.enabled,
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at, paused_reason = NULL, paused_at = NULL",
         )
         .bind(&id)
         .bind(name)
@@ -285,7 +317,7 @@ impl Store {
     }
 
     pub async fn flow(&self, name: &str) -> Result<Option<FlowRecord>> {
-        let row = sqlx::query("SELECT id, name, definition, enabled FROM flows WHERE name = $1")
+        let row = sqlx::query(&format!("SELECT {FLOW_COLUMNS} FROM flows WHERE name = $1"))
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
@@ -293,14 +325,17 @@ impl Store {
     }
 
     pub async fn flows(&self) -> Result<Vec<FlowRecord>> {
-        let rows = sqlx::query("SELECT id, name, definition, enabled FROM flows ORDER BY name")
+        let rows = sqlx::query(&format!("SELECT {FLOW_COLUMNS} FROM flows ORDER BY name"))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(flow_record).collect()
     }
 
+    /// Enables or disables a flow; either way a runaway pause is lifted.
     pub async fn set_flow_enabled(&self, name: &str, enabled: bool) -> Result<bool> {
-        let changed = sqlx::query("UPDATE flows SET enabled = $1, updated_at = $2 WHERE name = $3")
+        let changed = sqlx::query(
+            "UPDATE flows SET enabled = $1, updated_at = $2, paused_reason = NULL, paused_at = NULL WHERE name = $3",
+        )
             .bind(i32::from(enabled))
             .bind(now_ms())
             .bind(name)
@@ -371,13 +406,23 @@ fn connection_summary(row: &AnyRow) -> Result<ConnectionSummary> {
     })
 }
 
+pub(crate) const FLOW_COLUMNS: &str = "id, name, definition, enabled, paused_reason";
+
 pub(crate) fn flow_record(row: &AnyRow) -> Result<FlowRecord> {
-    let enabled: i32 = row.try_get("enabled")?;
+    let enabled = row.try_get::<i32, _>("enabled")? != 0;
+    let paused_reason: Option<String> = row.try_get("paused_reason")?;
+    let status = match (enabled, &paused_reason) {
+        (false, _) => FlowStatus::Disabled,
+        (true, Some(_)) => FlowStatus::Paused,
+        (true, None) => FlowStatus::Enabled,
+    };
     Ok(FlowRecord {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         definition: row.try_get("definition")?,
-        enabled: enabled != 0,
+        enabled,
+        status,
+        paused_reason,
     })
 }
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::{new_id, now_ms, parse_json, Backend, Store};
 
 #[derive(Debug, Clone)]
@@ -29,6 +29,35 @@ impl NewEvent {
     fn webhook_id(&self) -> Option<&str> {
         (self.source == "highlevel").then(|| self.payload["webhookId"].as_str()).flatten()
     }
+
+    /// The record the event is about: its `id` (an appointment's inside `appointment`).
+    pub fn record_id(&self) -> Option<&str> {
+        self.payload["id"].as_str().or_else(|| self.payload["appointment"]["id"].as_str())
+    }
+}
+
+/// A flow an event is to run, with the guards that may hold the run back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub flow_id: String,
+    /// The event does not run the flow when it echoes one of the flow's own writes.
+    pub skip_own_echoes: bool,
+    /// More runs of the flow for one record within a minute pause the flow (a loop).
+    pub runs_per_minute_limit: Option<u32>,
+}
+
+impl Target {
+    /// A flow the event runs whatever it is.
+    pub fn always(flow_id: &str) -> Self {
+        Self { flow_id: flow_id.to_owned(), skip_own_echoes: false, runs_per_minute_limit: None }
+    }
+}
+
+/// A flow paused by the runaway detector while an event was stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paused {
+    pub flow_id: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +65,10 @@ pub enum IngestOutcome {
     Stored {
         event_id: String,
         run_ids: Vec<String>,
+        /// Flows the event did not run because it echoes their own write.
+        echoes: Vec<String>,
+        /// Flows the event did not run because they ran its record too often: now paused.
+        paused: Vec<Paused>,
     },
     /// Seen before: nothing stored, nothing enqueued.
     Duplicate,
@@ -56,9 +89,68 @@ pub struct ClaimedRun {
     pub created_at: i64,
 }
 
+/// Where a run is: in the queue (`queued`, `running`, `waiting` on a delay step) or finished
+/// (`done`; `skipped`: a filter ended it before it did anything more; `dead`: dead-lettered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Waiting,
+    Done,
+    Skipped,
+    Dead,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 6] =
+        [Self::Queued, Self::Running, Self::Waiting, Self::Done, Self::Skipped, Self::Dead];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Waiting => "waiting",
+            Self::Done => "done",
+            Self::Skipped => "skipped",
+            Self::Dead => "dead",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// A word that is not a run status, and the ones that are.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("`{0}` is not a run status (one of: queued, running, waiting, done, skipped, dead)")]
+pub struct UnknownRunStatus(pub String);
+
+impl std::str::FromStr for RunStatus {
+    type Err = UnknownRunStatus;
+
+    fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or_else(|| UnknownRunStatus(text.to_owned()))
+    }
+}
+
+impl PartialEq<&str> for RunStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunOutcome {
     Done,
+    /// A filter (the flow's or a `util.filter` step) ended the run.
+    Skipped,
     RetryAt {
         at_ms: i64,
         error: String,
@@ -89,7 +181,7 @@ pub struct RunSummary {
     pub event_id: String,
     /// What started the run: the event's type (`ContactCreate`, `schedule`, `manual`, ...).
     pub trigger: Option<String>,
-    pub status: String,
+    pub status: RunStatus,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub created_at: i64,
@@ -118,6 +210,20 @@ impl Store {
         &self,
         event: &NewEvent,
         flow_ids: &[String],
+        cursor: Option<(&str, &str)>,
+    ) -> Result<IngestOutcome> {
+        let targets: Vec<Target> = flow_ids.iter().map(|id| Target::always(id)).collect();
+        self.ingest_for(event, &targets, cursor).await
+    }
+
+    /// [`Store::ingest`] with guards per flow: an event that echoes a flow's own write does
+    /// not run it (the write is matched to the event, once), and a flow that ran the event's
+    /// record `runs_per_minute_limit` times in the last minute is paused instead. The
+    /// matching, the pause and the runs are in the event's transaction.
+    pub async fn ingest_for(
+        &self,
+        event: &NewEvent,
+        targets: &[Target],
         cursor: Option<(&str, &str)>,
     ) -> Result<IngestOutcome> {
         let mut tx = self.pool().begin().await?;
@@ -155,12 +261,32 @@ impl Store {
             tx.commit().await?;
             return Ok(IngestOutcome::Duplicate);
         }
-        let mut run_ids = Vec::with_capacity(flow_ids.len());
-        for flow_id in flow_ids {
+        let record_id = event.record_id();
+        let mut run_ids = Vec::with_capacity(targets.len());
+        let (mut echoes, mut paused) = (Vec::new(), Vec::new());
+        for target in targets {
+            let flow_id = &target.flow_id;
+            if let Some(record_id) = record_id.filter(|_| target.skip_own_echoes) {
+                if crate::own_writes::match_echo(&mut tx, flow_id, record_id, event, &event_id)
+                    .await?
+                {
+                    echoes.push(flow_id.clone());
+                    continue;
+                }
+            }
+            if let (Some(record_id), Some(limit)) = (record_id, target.runs_per_minute_limit) {
+                if let Some(reason) =
+                    crate::own_writes::pause_if_runaway(&mut tx, flow_id, record_id, limit, now)
+                        .await?
+                {
+                    paused.push(Paused { flow_id: flow_id.clone(), reason });
+                    continue;
+                }
+            }
             let run_id = new_id();
             sqlx::query(
-                "INSERT INTO runs (id, run_key, flow_id, event_id, status, attempts, run_after, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $7)",
+                "INSERT INTO runs (id, run_key, flow_id, event_id, status, attempts, run_after, created_at, updated_at, record_id)
+                 VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $7, $8)",
             )
             .bind(&run_id)
             .bind(format!("{event_id}:{flow_id}"))
@@ -169,6 +295,7 @@ impl Store {
             .bind(now)
             .bind(now)
             .bind(now)
+            .bind(record_id)
             .execute(&mut *tx)
             .await?;
             run_ids.push(run_id);
@@ -182,7 +309,7 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
-        Ok(IngestOutcome::Stored { event_id, run_ids })
+        Ok(IngestOutcome::Stored { event_id, run_ids, echoes, paused })
     }
 
     /// Claims the next due run for `lease`; `None` when nothing is due.
@@ -225,17 +352,28 @@ impl Store {
     }
 
     /// The request the first attempt of a run's step sent (or was about to send), so a
-    /// retry repeats the same intent even when its inputs depend on the time.
+    /// retry repeats the same intent even when its inputs depend on the time. Attempts up to
+    /// a definitive refusal (step status `refused`: a 4xx that changed nothing) do not count:
+    /// after one, the step is evaluated afresh, with the flow as it is now.
     pub async fn first_request(&self, run_id: &str, step_index: i32) -> Result<Option<Value>> {
-        let row = sqlx::query(
-            "SELECT request FROM steps WHERE run_id = $1 AND step_index = $2 AND request IS NOT NULL
-             ORDER BY attempt LIMIT 1",
+        let rows = sqlx::query(
+            "SELECT request, status FROM steps WHERE run_id = $1 AND step_index = $2 AND request IS NOT NULL
+             ORDER BY attempt",
         )
         .bind(run_id)
         .bind(step_index)
-        .fetch_optional(self.pool())
+        .fetch_all(self.pool())
         .await?;
-        row.map(|row| parse_json(&row, "request")).transpose()
+        let mut first = None;
+        for row in &rows {
+            let status: String = row.try_get("status")?;
+            if status == REFUSED {
+                first = None;
+            } else if first.is_none() {
+                first = Some(row);
+            }
+        }
+        first.map(|row| parse_json(row, "request")).transpose()
     }
 
     /// Keeps a claimed run's lease alive while its worker is still on it.
@@ -253,6 +391,7 @@ impl Store {
         let now = now_ms();
         let (status, run_after, error, waited) = match outcome {
             RunOutcome::Done => ("done", now, None, 0),
+            RunOutcome::Skipped => ("skipped", now, None, 0),
             RunOutcome::RetryAt { at_ms, error } => ("queued", *at_ms, Some(error.as_str()), 0),
             RunOutcome::WaitUntil { at_ms } => ("waiting", *at_ms, None, 1),
             RunOutcome::Dead { error } => ("dead", now, Some(error.as_str()), 0),
@@ -293,6 +432,17 @@ impl Store {
         step: &StepRecord,
         effect: Option<(&str, &Value)>,
     ) -> Result<()> {
+        self.record_write(step, effect, &[]).await
+    }
+
+    /// [`Store::record_step`], with what the write changes or changed (for recognising its
+    /// echo) in the same transaction.
+    pub async fn record_write(
+        &self,
+        step: &StepRecord,
+        effect: Option<(&str, &Value)>,
+        writes: &[crate::OwnWrite],
+    ) -> Result<()> {
         let text = |value: &Option<Value>| value.as_ref().map(Value::to_string);
         let mut tx = self.pool().begin().await?;
         sqlx::query(
@@ -326,6 +476,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        crate::own_writes::record(&mut tx, writes).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -359,7 +510,7 @@ impl Store {
     }
 
     pub async fn flow_by_id(&self, flow_id: &str) -> Result<Option<crate::FlowRecord>> {
-        let row = sqlx::query("SELECT id, name, definition, enabled FROM flows WHERE id = $1")
+        let row = sqlx::query(&format!("SELECT {} FROM flows WHERE id = $1", crate::FLOW_COLUMNS))
             .bind(flow_id)
             .fetch_optional(self.pool())
             .await?;
@@ -395,6 +546,9 @@ impl Store {
     }
 }
 
+/// The status of a step HighLevel (or an HTTP server) definitively refused: nothing changed.
+pub const REFUSED: &str = "refused";
+
 const RUN_COLUMNS: &str = "r.id, r.flow_id, f.name AS flow_name, r.event_id, e.event_type, \
      r.status, r.attempts, r.last_error, r.created_at, r.updated_at";
 /// A run with its flow's name and its event's type.
@@ -402,13 +556,14 @@ const RUN_TABLES: &str =
     "runs r LEFT JOIN flows f ON f.id = r.flow_id LEFT JOIN events e ON e.id = r.event_id";
 
 fn run_summary(row: &AnyRow) -> Result<RunSummary> {
+    let status: String = row.try_get("status")?;
     Ok(RunSummary {
         id: row.try_get("id")?,
         flow_id: row.try_get("flow_id")?,
         flow_name: row.try_get("flow_name")?,
         event_id: row.try_get("event_id")?,
         trigger: row.try_get("event_type")?,
-        status: row.try_get("status")?,
+        status: status.parse().map_err(|err: UnknownRunStatus| Error::Corrupt(err.to_string()))?,
         attempts: row.try_get("attempts")?,
         last_error: row.try_get("last_error")?,
         created_at: row.try_get("created_at")?,

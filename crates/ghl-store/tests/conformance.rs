@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use ghl_store::{
-    ConnectionSummary, IngestOutcome, MasterKey, NewEvent, RunFilter, RunOutcome, StepRecord, Store,
+    ConnectionSummary, FlowStatus, IngestOutcome, MasterKey, NewEvent, OwnWrite, RunFilter,
+    RunOutcome, StepRecord, Store, Target,
 };
 use serde_json::json;
 
@@ -76,6 +77,7 @@ mod a_store_opened_with_another_key_is_refused_and_left_unchanged {
     }
 }
 on_both!(runs_are_listed_with_their_flow_and_trigger_and_by_flow, runs_by_flow);
+on_both!(an_echo_of_a_flows_own_write_runs_it_not_and_a_runaway_flow_is_paused, guards);
 
 fn summary(name: &str) -> ConnectionSummary {
     ConnectionSummary {
@@ -356,4 +358,66 @@ async fn an_unreachable_database_fails_quickly_naming_its_address() {
     let text = err.to_string();
     assert!(text.contains("postgres://app:[redacted]@127.0.0.1:9/test"), "{text}");
     assert!(!text.contains("s3cret"), "{text}");
+}
+
+fn update(key: &str, first_name: &str) -> NewEvent {
+    NewEvent {
+        dedup_key: key.into(),
+        source: "highlevel".into(),
+        event_type: "ContactUpdate".into(),
+        location_id: Some("loc1".into()),
+        payload: json!({ "type": "ContactUpdate", "id": "c1", "firstName": first_name }),
+    }
+}
+
+async fn guards(store: Store) {
+    let flow = store.put_flow("stamp", "definition", true).await.expect("flow");
+    let guarded =
+        [Target { flow_id: flow.clone(), skip_own_echoes: true, runs_per_minute_limit: Some(3) }];
+    let step = StepRecord {
+        run_id: "r1".into(),
+        attempt: 1,
+        step_index: 0,
+        name: "stamp".into(),
+        status: "done".into(),
+        input: None,
+        request: None,
+        response: None,
+        error: None,
+        duration_ms: 1,
+    };
+    let write = OwnWrite {
+        effect_key: "r1:0".into(),
+        flow_id: flow.clone(),
+        record_id: "c1".into(),
+        event_type: "ContactUpdate".into(),
+        record: json!({ "id": "c1", "firstName": "Ada", "lastName": "Stamped" }),
+    };
+    store.record_write(&step, Some(("r1:0", &json!({}))), &[write]).await.expect("write");
+    let outcome = |outcome: IngestOutcome| match outcome {
+        IngestOutcome::Stored { run_ids, echoes, paused, .. } => {
+            (run_ids.len(), echoes.len(), paused.len())
+        }
+        IngestOutcome::Duplicate => panic!("stored"),
+    };
+    // An event that shows something else is no echo; the echo is one, once.
+    let other = store.ingest_for(&update("e1", "Grace"), &guarded, None).await.expect("ingest");
+    assert_eq!(outcome(other), (1, 0, 0));
+    let echo = store.ingest_for(&update("e2", "Ada"), &guarded, None).await.expect("ingest");
+    assert_eq!(outcome(echo), (0, 1, 0));
+    let again = store.ingest_for(&update("e3", "Ada"), &guarded, None).await.expect("ingest");
+    assert_eq!(outcome(again), (1, 0, 0), "a write is echoed once");
+
+    // Three runs of c1 within the minute: the fourth event pauses the flow instead.
+    store.ingest_for(&update("e4", "Bob"), &guarded, None).await.expect("ingest");
+    let runaway = store.ingest_for(&update("e5", "Cy"), &guarded, None).await.expect("ingest");
+    assert_eq!(outcome(runaway), (0, 0, 1));
+    let paused = store.flow("stamp").await.expect("read").expect("exists");
+    assert_eq!(paused.status, FlowStatus::Paused);
+    assert!(paused.paused_reason.as_deref().is_some_and(|reason| reason.contains("c1")));
+    assert!(store.set_flow_enabled("stamp", true).await.expect("enable"));
+    let resumed = store.flow("stamp").await.expect("read").expect("exists");
+    assert_eq!((resumed.status, resumed.paused_reason), (FlowStatus::Enabled, None));
+    let runs = store.runs(&RunFilter { status: None, flow: None, limit: 100 }).await.expect("runs");
+    assert_eq!(runs.len(), 3);
 }

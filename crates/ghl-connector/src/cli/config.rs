@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 
 /// The settings a file may hold (the environment variable of each is `GHL_CONNECTOR_` and its
 /// name in capitals).
-pub const KEYS: [&str; 12] = [
+pub const KEYS: [&str; 13] = [
     "database_url",
     "key_file",
     "master_key",
@@ -20,6 +20,7 @@ pub const KEYS: [&str; 12] = [
     "webhook_ed25519_key",
     "webhook_rsa_pem_file",
     "run_lease_secs",
+    "runaway_runs_per_minute",
     "log_format",
     "log",
 ];

@@ -1,4 +1,5 @@
-//! `ghl-connector connect highlevel` and `ghl-connector connections list | test | remove`.
+//! `ghl-connector connect highlevel | http` and `ghl-connector connections list | test |
+//! remove`. Secrets are sealed in the store; none has to be typed on the command line.
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
@@ -7,12 +8,14 @@ use super::store::StoreArgs;
 
 mod callback;
 
-/// Connect with a private integration token (`--private-token` and `--location-id`) or with
-/// OAuth (`--client-id` and `--client-secret`: opens the authorization page's address and
-/// waits for the redirect on a local callback).
+/// `highlevel`: with a private integration token (`--private-token` and `--location-id`) or
+/// with OAuth (`--client-id` and `--client-secret`: opens the authorization page's address and
+/// waits for the redirect on a local callback). `http`: credentials for `http.request` steps
+/// (`--name`, `--base-url`, and a bearer token or headers), added when a step naming the
+/// connection sends, never recorded.
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
-    /// The app to connect: `highlevel`.
+    /// The app to connect: `highlevel`, or `http` (any HTTP API, for `http.request` steps).
     app: String,
     /// A private integration token of the location.
     #[arg(
@@ -52,12 +55,28 @@ pub struct ConnectArgs {
     /// How long to wait for the authorization.
     #[arg(long, default_value_t = 600)]
     timeout_secs: u64,
-    /// The API address (a sandbox's base_url to try things offline).
-    #[arg(long, default_value = ghl_types::PRODUCTION_BASE_URL)]
-    base_url: url::Url,
-    /// The connection's name, as flows refer to it.
-    #[arg(long, default_value = "highlevel")]
-    name: String,
+    /// The API address: HighLevel's by default (a sandbox's base_url to try things offline);
+    /// for `http`, the address requests go under (a step's relative `url` is resolved
+    /// against it, and its credentials are sent nowhere else).
+    #[arg(long)]
+    base_url: Option<url::Url>,
+    /// The connection's name, as flows refer to it (`highlevel` by default for HighLevel).
+    #[arg(long)]
+    name: Option<String>,
+    /// `http`: a bearer token, sent as `Authorization: Bearer <token>` (better from the
+    /// environment than on the command line, or with --bearer-token-stdin).
+    #[arg(long, env = "GHL_CONNECTOR_BEARER_TOKEN", hide_env_values = true)]
+    bearer_token: Option<String>,
+    /// `http`: read the bearer token from the first line of standard input.
+    #[arg(long, conflicts_with = "bearer_token")]
+    bearer_token_stdin: bool,
+    /// `http`: a header to send, `'Name: value'`; repeatable.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// `http`: a header whose value is in an environment variable, `'Name=VARIABLE'`
+    /// (`--header-from-env 'X-Api-Key=MY_API_KEY'`); repeatable.
+    #[arg(long = "header-from-env", value_name = "NAME=VARIABLE")]
+    headers_from_env: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,44 +100,126 @@ pub enum ConnectionsCommand {
 }
 
 pub async fn connect(args: ConnectArgs, store: &StoreArgs) -> anyhow::Result<()> {
-    if args.app != "highlevel" {
-        bail!("unknown app `{}`: `highlevel` is the one app so far", args.app);
+    match args.app.as_str() {
+        "highlevel" => connect_highlevel(args, store).await,
+        "http" => connect_http(args, store).await,
+        other => bail!("unknown app `{other}`: `highlevel` or `http`"),
     }
+}
+
+async fn connect_highlevel(args: ConnectArgs, store: &StoreArgs) -> anyhow::Result<()> {
     let store = store.open().await?;
+    let name = args.name.clone().unwrap_or_else(|| "highlevel".into());
+    let base_url = highlevel_base_url(&args)?;
     // What to put back if HighLevel refuses the new credentials.
-    let previous = store.connection(&args.name).await?;
-    let base_url = args.base_url.to_string();
+    let previous = store.connection(&name).await?;
     let connected = match (&args.private_token, &args.client_id) {
         (Some(token), _) => {
             let location = args.location_id.clone().unwrap_or_default();
-            let name = &args.name;
-            ghl_engine::connections::save_private_token(&store, name, &base_url, &location, token)
-                .await?;
+            ghl_engine::connections::save_private_token(
+                &store,
+                &name,
+                base_url.as_str(),
+                &location,
+                token,
+            )
+            .await?;
             let engine = ghl_engine::Engine::new(store.clone());
-            engine.connections().check(name).await.map(|()| location).map_err(Into::into)
+            engine.connections().check(&name).await.map(|()| location).map_err(Into::into)
         }
         // Checks the connection itself, so that its browser page can say how it ended.
-        (None, Some(_)) => oauth(&args, &store).await,
+        (None, Some(_)) => oauth(&args, &name, &base_url, &store).await,
         (None, None) => {
             bail!("give --private-token and --location-id, or --client-id and --client-secret for OAuth")
         }
     };
-    let location = match connected {
-        Ok(location) => location,
-        Err(err) => {
-            match previous {
-                Some(previous) => {
-                    store.put_connection(&previous.summary, &previous.secret).await?;
-                }
-                None => {
-                    store.remove_connection(&args.name).await?;
-                }
-            }
-            bail!("{err:#}; nothing was stored");
+    let location = keep_or_put_back(&store, &name, previous, connected).await?;
+    learn_webhook_keys(&store, &name, &base_url).await?;
+    say!("connected `{name}` to HighLevel location {location}");
+    Ok(())
+}
+
+/// Keeps a connection whose check passed; otherwise puts back what was stored under its name
+/// before (or nothing), so a connection known to be unusable is never kept.
+async fn keep_or_put_back<T>(
+    store: &ghl_store::Store,
+    name: &str,
+    previous: Option<ghl_store::Connection>,
+    checked: anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let Err(err) = checked else { return checked };
+    match previous {
+        Some(previous) => {
+            store.put_connection(&previous.summary, &previous.secret).await?;
         }
+        None => {
+            store.remove_connection(name).await?;
+        }
+    }
+    bail!("{err:#}; nothing was stored")
+}
+
+fn highlevel_base_url(args: &ConnectArgs) -> anyhow::Result<url::Url> {
+    match &args.base_url {
+        Some(url) => Ok(url.clone()),
+        None => Ok(ghl_types::PRODUCTION_BASE_URL.parse()?),
+    }
+}
+
+/// An `http` connection: a base URL and credential headers, sealed in the store.
+async fn connect_http(args: ConnectArgs, store: &StoreArgs) -> anyhow::Result<()> {
+    let Some(name) = args.name.clone() else {
+        bail!("give the connection a --name, which `http.request` steps name as `connection`")
     };
-    learn_webhook_keys(&store, &args.name, &args.base_url).await?;
-    say!("connected `{}` to HighLevel location {location}", args.name);
+    let mut headers = std::collections::BTreeMap::new();
+    let mut add = |header: &str, value: String| -> anyhow::Result<()> {
+        let header = header.trim();
+        reqwest::header::HeaderName::from_bytes(header.as_bytes())
+            .map_err(|_| anyhow::anyhow!("`{header}` is not a header name"))?;
+        reqwest::header::HeaderValue::from_str(&value)
+            .map_err(|_| anyhow::anyhow!("the value of header `{header}` is not a header value"))?;
+        headers.insert(header.to_owned(), value);
+        Ok(())
+    };
+    for header in &args.headers {
+        let Some((header, value)) = header.split_once(':') else {
+            bail!("--header `{header}`: write it `Name: value`")
+        };
+        add(header, value.trim().to_owned())?;
+    }
+    for header in &args.headers_from_env {
+        let Some((header, variable)) = header.split_once('=') else {
+            bail!("--header-from-env `{header}`: write it `Name=VARIABLE`")
+        };
+        let value = std::env::var(variable.trim()).with_context(|| {
+            format!("--header-from-env: the environment variable `{}` is not set", variable.trim())
+        })?;
+        add(header, value)?;
+    }
+    let bearer = if args.bearer_token_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).context("cannot read the token from stdin")?;
+        Some(line.trim().to_owned()).filter(|token| !token.is_empty())
+    } else {
+        args.bearer_token.clone()
+    };
+    if let Some(token) = bearer {
+        add("Authorization", format!("Bearer {token}"))?;
+    }
+    if headers.is_empty() && args.base_url.is_none() {
+        bail!("give --base-url and credentials: --bearer-token (or GHL_CONNECTOR_BEARER_TOKEN, or --bearer-token-stdin), --header or --header-from-env")
+    }
+    let secret = ghl_engine::connections::HttpSecret {
+        base_url: args.base_url.as_ref().map(url::Url::to_string),
+        headers,
+    };
+    let store = store.open().await?;
+    let previous = store.connection(&name).await?;
+    ghl_engine::connections::save_http(&store, &name, &secret).await?;
+    let checked = ghl_engine::Engine::new(store.clone()).connections().check(&name).await;
+    keep_or_put_back(&store, &name, previous, checked.map_err(Into::into)).await?;
+    let under = secret.base_url.map(|url| format!(" for {url}")).unwrap_or_default();
+    say!("connected `{name}`{under} (`connection: {name}` in http.request steps)");
     Ok(())
 }
 
@@ -172,7 +273,12 @@ const HIGHLEVEL_AUTHORIZE_URL: &str = "https://marketplace.gohighlevel.com/oauth
 /// The OAuth authorization-code flow with a local callback; answers the location connected.
 /// The browser's page says *connected* only once the connection is stored and answers, and
 /// *failed*, with the reason, otherwise.
-async fn oauth(args: &ConnectArgs, store: &ghl_store::Store) -> anyhow::Result<String> {
+async fn oauth(
+    args: &ConnectArgs,
+    name: &str,
+    base_url: &url::Url,
+    store: &ghl_store::Store,
+) -> anyhow::Result<String> {
     use std::io::Write;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.callback_port))
         .await
@@ -181,14 +287,14 @@ async fn oauth(args: &ConnectArgs, store: &ghl_store::Store) -> anyhow::Result<S
     let app = ghl_client::OAuthApp {
         client_id: args.client_id.clone().unwrap_or_default(),
         client_secret: args.client_secret.clone().unwrap_or_default().into(),
-        authorize_url: authorize_url(args)?,
+        authorize_url: authorize_url(args, base_url)?,
         token_url: match &args.token_url {
             Some(url) => url.clone(),
-            None => args.base_url.join("/oauth/token")?,
+            None => base_url.join("/oauth/token")?,
         },
         redirect_uri: redirect,
     };
-    let flows_need = ghl_engine::Engine::new(store.clone()).scopes_needed(&args.name).await?;
+    let flows_need = ghl_engine::Engine::new(store.clone()).scopes_needed(name).await?;
     let mut scopes: Vec<&str> = vec!["contacts.readonly"];
     scopes.extend(flows_need);
     scopes.extend(args.write.then_some("contacts.write"));
@@ -220,27 +326,26 @@ async fn oauth(args: &ConnectArgs, store: &ghl_store::Store) -> anyhow::Result<S
             );
         }
         let location = tokens.location_id.clone().context("the token is not for a location")?;
-        let base_url = args.base_url.as_str();
-        ghl_engine::connections::save_oauth(store, &args.name, base_url, &app, tokens).await?;
-        ghl_engine::Engine::new(store.clone()).connections().check(&args.name).await?;
+        ghl_engine::connections::save_oauth(store, name, base_url.as_str(), &app, tokens).await?;
+        ghl_engine::Engine::new(store.clone()).connections().check(name).await?;
         Ok(location)
     }
     .await;
-    returned.answer(&outcome, &args.name);
+    returned.answer(&outcome, name);
     callback.stop().await;
     outcome
 }
 
 /// `--authorize-url`, or the authorization page that goes with `--base-url`.
-fn authorize_url(args: &ConnectArgs) -> anyhow::Result<url::Url> {
+fn authorize_url(args: &ConnectArgs, base_url: &url::Url) -> anyhow::Result<url::Url> {
     if let Some(url) = &args.authorize_url {
         return Ok(url.clone());
     }
     let production: url::Url = ghl_types::PRODUCTION_BASE_URL.parse()?;
-    if args.base_url.origin() == production.origin() {
+    if base_url.origin() == production.origin() {
         return Ok(HIGHLEVEL_AUTHORIZE_URL.parse()?);
     }
-    Ok(args.base_url.join("/oauth/chooselocation")?)
+    Ok(base_url.join("/oauth/chooselocation")?)
 }
 
 pub async fn connections(command: ConnectionsCommand, store: &StoreArgs) -> anyhow::Result<()> {
@@ -256,7 +361,7 @@ pub async fn connections(command: ConnectionsCommand, store: &StoreArgs) -> anyh
                         "{:<20} {:<10} {:<24} {}{reason}",
                         c.name,
                         c.app,
-                        c.location_id.unwrap_or_default(),
+                        c.location_id.unwrap_or(c.auth_kind),
                         c.status
                     );
                 }

@@ -59,15 +59,19 @@ pub async fn flows(command: FlowsCommand, store: &StoreArgs) -> anyhow::Result<(
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let engine = ghl_engine::Engine::new(store.open().await?);
-            engine
+            let applied = engine
                 .apply_flow(&text)
                 .await
                 .map_err(|err| anyhow::anyhow!("{}: {err}", file.display()))?;
+            for warning in &applied.warnings {
+                eprintln!("warning: {}: {warning}", file.display());
+            }
             say!("applied {}", file.display());
         }
         FlowsCommand::List => {
             for flow in store.open().await?.flows().await? {
-                say!("{:<32} {}", flow.name, if flow.enabled { "enabled" } else { "disabled" });
+                let reason = flow.paused_reason.map(|r| format!(" ({r})")).unwrap_or_default();
+                say!("{:<32} {}{reason}", flow.name, flow.status);
             }
         }
         FlowsCommand::Show { name } => {
@@ -77,6 +81,9 @@ pub async fn flows(command: FlowsCommand, store: &StoreArgs) -> anyhow::Result<(
                 .flow(&name)
                 .await?
                 .with_context(|| format!("no flow named `{name}`"))?;
+            if let Some(reason) = &flow.paused_reason {
+                say!("# paused: {reason}");
+            }
             print!("{}", flow.definition);
         }
         FlowsCommand::Export { dir } => {

@@ -30,7 +30,11 @@ pub enum RunsCommand {
         /// The run's id (the first column of `runs list`).
         id: String,
     },
-    /// Put a dead-lettered run back in the queue.
+    /// Put a dead-lettered run back in the queue, to run with the flow as it is now. A step
+    /// that was definitively refused (a 4xx that changed nothing, e.g. a 422 for a bad field
+    /// value) is evaluated again from the current flow, so fix the flow with `flows apply`
+    /// first; a step whose outcome is unknown (a timeout, a crash while sending) repeats its
+    /// recorded request, so nothing is done twice.
     Replay {
         /// The run's id (the first column of `runs list`).
         id: String,

@@ -33,6 +33,10 @@ pub struct ServeArgs {
     /// are taken over after this).
     #[arg(long, env = "GHL_CONNECTOR_RUN_LEASE_SECS", default_value_t = 30)]
     run_lease_secs: u64,
+    /// Runs of one flow for one record within a minute beyond which the flow is paused as a
+    /// runaway (a flow that triggers itself).
+    #[arg(long, env = "GHL_CONNECTOR_RUNAWAY_RUNS_PER_MINUTE", default_value_t = ghl_engine::DEFAULT_RUNAWAY_LIMIT, value_parser = clap::value_parser!(u32).range(1..))]
+    runaway_runs_per_minute: u32,
     /// A PEM file with the RSA key of legacy `x-wh-signature` webhooks.
     #[arg(long, env = "GHL_CONNECTOR_WEBHOOK_RSA_PEM_FILE")]
     webhook_rsa_pem_file: Option<std::path::PathBuf>,
@@ -56,6 +60,7 @@ pub async fn run(args: ServeArgs, store: &StoreArgs) -> anyhow::Result<()> {
     }
     let lease = Duration::from_secs(args.run_lease_secs);
     let engine = ghl_engine::Engine::with_lease(store.open().await?, Duration::from_secs(2), lease);
+    engine.set_runaway_limit(args.runaway_runs_per_minute);
     let address = format!("{}:{}", args.host, args.port);
     let listener =
         TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
