@@ -63,6 +63,8 @@ pub struct FlowRecord {
     pub name: String,
     pub definition: String,
     pub enabled: bool,
+    /// Why the flow cannot be loaded, when it cannot: it is skipped.
+    pub broken: Option<String>,
 }
 
 pub fn now_ms() -> i64 {
@@ -242,7 +244,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO flows (id, name, definition, enabled, updated_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, enabled = excluded.enabled,
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at, broken = NULL",
         )
         .bind(&id)
         .bind(name)
@@ -255,17 +257,19 @@ impl Store {
     }
 
     pub async fn flow(&self, name: &str) -> Result<Option<FlowRecord>> {
-        let row = sqlx::query("SELECT id, name, definition, enabled FROM flows WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT id, name, definition, enabled, broken FROM flows WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
         row.as_ref().map(flow_record).transpose()
     }
 
     pub async fn flows(&self) -> Result<Vec<FlowRecord>> {
-        let rows = sqlx::query("SELECT id, name, definition, enabled FROM flows ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, name, definition, enabled, broken FROM flows ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(flow_record).collect()
     }
 
@@ -274,6 +278,17 @@ impl Store {
             .bind(i32::from(enabled))
             .bind(now_ms())
             .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(changed.rows_affected() == 1)
+    }
+
+    /// Marks a flow broken with the reason (or loadable again with `None`); answers whether
+    /// the flow exists.
+    pub async fn set_flow_broken(&self, id: &str, reason: Option<&str>) -> Result<bool> {
+        let changed = sqlx::query("UPDATE flows SET broken = $1 WHERE id = $2")
+            .bind(reason)
+            .bind(id)
             .execute(&self.pool)
             .await?;
         Ok(changed.rows_affected() == 1)
@@ -348,6 +363,7 @@ pub(crate) fn flow_record(row: &AnyRow) -> Result<FlowRecord> {
         name: row.try_get("name")?,
         definition: row.try_get("definition")?,
         enabled: enabled != 0,
+        broken: row.try_get("broken")?,
     })
 }
 

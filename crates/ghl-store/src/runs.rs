@@ -322,10 +322,11 @@ impl Store {
     }
 
     pub async fn flow_by_id(&self, flow_id: &str) -> Result<Option<crate::FlowRecord>> {
-        let row = sqlx::query("SELECT id, name, definition, enabled FROM flows WHERE id = $1")
-            .bind(flow_id)
-            .fetch_optional(self.pool())
-            .await?;
+        let row =
+            sqlx::query("SELECT id, name, definition, enabled, broken FROM flows WHERE id = $1")
+                .bind(flow_id)
+                .fetch_optional(self.pool())
+                .await?;
         row.as_ref().map(crate::flow_record).transpose()
     }
 
