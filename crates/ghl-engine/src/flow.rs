@@ -397,7 +397,8 @@ fn compile_trigger(spec: &TriggerSpec) -> Result<Trigger, (&'static str, String)
     Ok(Trigger::Manual)
 }
 
-/// A flow name: it names the flow in the CLI, the API and its file (`flows export`).
+/// A flow name: it names the flow in the CLI, the API and its file (`flows export` writes
+/// spaces as `_`).
 fn check_name(name: &str) -> Result<(), String> {
     if name.trim().is_empty() {
         return Err("the flow needs a name".into());
@@ -408,12 +409,15 @@ fn check_name(name: &str) -> Result<(), String> {
             "the flow's name is {length} characters long; at most {MAX_NAME_LENGTH} are allowed"
         ));
     }
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.');
     if let Some(bad) = name.chars().find(|c| !allowed(*c)) {
         return Err(format!(
-            "the flow's name `{name}` has `{bad}`; a name is letters, digits, `-`, `_` and `.` \
-             (it is also a file name)"
+            "the flow's name `{name}` has `{bad}`; a name is letters, digits, spaces, `-`, `_` \
+             and `.` (it is also a file name)"
         ));
+    }
+    if name.trim() != name {
+        return Err(format!("the flow's name `{name}` starts or ends with a space"));
     }
     if name.starts_with('.') {
         return Err(format!("the flow's name `{name}` starts with `.`; it would be a hidden file"));
@@ -653,7 +657,8 @@ steps:
         for (name, reason) in [
             ("x".repeat(MAX_NAME_LENGTH + 1), "at most 100 are allowed"),
             ("a/b".into(), "has `/`"),
-            ("two words".into(), "has ` `"),
+            ("a:b".into(), "has `:`"),
+            ("' padded'".into(), "starts or ends with a space"),
             (".hidden".into(), "starts with `.`"),
             ("''".into(), "needs a name"),
         ] {
@@ -662,7 +667,50 @@ steps:
             assert!(error.reason.contains(reason), "{reason}: {error}");
             assert_eq!(error.line, 1, "{error}");
         }
-        let text = WELCOME.replace("name: welcome\n", "name: Welcome_new-contacts.v2\n");
-        Flow::parse(&text).expect("letters, digits, `-`, `_` and `.`");
+        let text = WELCOME.replace("name: welcome\n", "name: Welcome new_contacts-v2.1\n");
+        Flow::parse(&text).expect("letters, digits, spaces, `-`, `_` and `.`");
+    }
+
+    /// The flows shipped in flows/ parse, have distinct names, and no two run on one trigger
+    /// to do the same thing (applying the folders runs each event once per purpose); the
+    /// sample record is the webhook payload the catalog describes for ContactCreate.
+    #[test]
+    fn shipped_flows_and_samples_are_valid_and_do_not_overlap() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../flows");
+        let mut files = vec![root.join("welcome.yaml")];
+        let examples = std::fs::read_dir(root.join("examples")).expect("flows/examples");
+        files.extend(examples.map(|entry| entry.expect("entry").path()));
+        let mut seen: Vec<(String, String)> = Vec::new();
+        for file in &files {
+            let text = std::fs::read_to_string(file).expect("read");
+            let flow = Flow::parse(&text).unwrap_or_else(|err| panic!("{}: {err}", file.display()));
+            let purpose = format!(
+                "{:?} {:?}",
+                flow.spec.trigger.highlevel.as_deref().or(flow.spec.trigger.schedule.as_deref()),
+                flow.steps.first().map(|step| &step.spec.action)
+            );
+            assert!(
+                seen.iter().all(|(name, other)| *name != flow.spec.name && *other != purpose),
+                "{}: {} overlaps {seen:?}",
+                file.display(),
+                flow.spec.name
+            );
+            seen.push((flow.spec.name.clone(), purpose));
+        }
+        assert!(seen.len() >= 3, "{seen:?}");
+        let sample =
+            std::fs::read_to_string(root.join("samples/contact-create.json")).expect("sample");
+        let sample = crate::document_bounds::parse_json_sample(&sample).expect("JSON");
+        let create = crate::catalog::triggers()
+            .into_iter()
+            .find(|trigger| trigger.trigger == "highlevel.ContactCreate")
+            .expect("ContactCreate in the catalog");
+        let fields = sample.as_object().expect("an object");
+        assert_eq!(sample["type"], "ContactCreate");
+        for field in
+            fields.keys().filter(|field| !["timestamp", "webhookId"].contains(&field.as_str()))
+        {
+            assert!(create.output.contains(field), "{field} is not a ContactCreate field");
+        }
     }
 }

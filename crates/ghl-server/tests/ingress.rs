@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 const ADMIN: &str = "test-admin-token";
 
-const FLOW: &str = include_str!("../../../flows/examples/welcome-task.yaml");
+const FLOW: &str = include_str!("../../ghl-engine/tests/support/welcome-task.yaml");
 
 struct Running {
     sandbox: SandboxInfo,
