@@ -15,6 +15,23 @@ pub const MAX_NESTING: usize = 32;
 /// hold: a chain of them is as deep, for jaq, as as many brackets.
 pub const MAX_OPERATORS: usize = 100;
 
+/// jq builtins that loop, recurse or build data from a stream or a text without bound: jaq
+/// evaluates and drops values recursively, so `reduce range(100000) as $i (null; [.])`
+/// overflows the stack. `env` would read the process's environment (its secrets).
+pub const UNBOUNDED: [&str; 11] = [
+    "reduce",
+    "foreach",
+    "recurse",
+    "repeat",
+    "while",
+    "until",
+    "range",
+    "setpath",
+    "fromstream",
+    "fromjson",
+    "env",
+];
+
 /// A compiled jq program.
 pub struct Program {
     filter: jaq_core::Filter<Native<Val>>,
@@ -172,6 +189,15 @@ fn check_bounds(code: &str) -> Result<(), String> {
                             "`def` at column {}: flows cannot define jq functions (a recursive \
                              one could exhaust the stack); write the expression inline",
                             column(code, at)
+                        ))
+                    }
+                    // `.range` is a key and `$range` a variable, not the builtin.
+                    name if UNBOUNDED.contains(&name) && !code[..at].ends_with(['.', '$']) => {
+                        return Err(format!(
+                            "`{name}` at column {}: flows cannot use jq's loops and recursion \
+                             ({}); they can build data too deep for the stack or never end",
+                            column(code, at),
+                            UNBOUNDED.join(", ")
                         ))
                     }
                     "and" | "or" | "if" | "elif" | "reduce" | "foreach" | "try" | "label"
@@ -351,7 +377,14 @@ mod tests {
             (interpolated(MAX_NESTING + 1), "brackets nest more than 32"),
             ("x".repeat(MAX_LENGTH + 1), "at most 4096 are allowed"),
             ("def f: f; f".into(), "cannot define jq functions"),
+            ("reduce range(100000) as $i (null; [.])".into(), "`reduce` at column 1"),
+            ("[limit(100000; repeat([.]))]".into(), "`repeat` at column 16"),
+            ("env.GHL_CONNECTOR_MASTER_KEY".into(), "`env` at column 1"),
+            ("\"\\(.a | fromjson)\"".into(), "`fromjson` at column 9"),
         ];
+        for code in [".trigger.range", "1 as $env | .until? // $env"] {
+            Program::compile(code).expect("keys and variables named like builtins");
+        }
         for (code, reason) in refused {
             let error = Program::compile(&code).expect_err(reason);
             assert!(error.contains(reason), "{reason}: {error}");
