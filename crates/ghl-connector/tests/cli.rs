@@ -921,3 +921,79 @@ fn demo_uses_the_database_given_and_postgres_keeps_its_runs() {
         let _ = ghl_store::execute(&admin, &format!("DROP SCHEMA {schema} CASCADE")).await;
     });
 }
+
+/// `flows apply` takes files and folders and applies every file it can; the shapes that used
+/// to overflow the stack (1,000 nested parentheses, 2,000 `+` or `|`) and deep YAML are refused
+/// with the file, the line, the field and the limit, and the command fails.
+#[test]
+fn flows_apply_takes_folders_and_refuses_pathological_flows_by_name() {
+    let (_running, info) = start(&["--port", "0", "--contacts", "0"]);
+    let dir = tempfile_dir("ghl-cli-apply");
+    ok(engine_command(&dir, &["init"]));
+    let (token, location, base) = (
+        info["private_integration_token"].as_str().expect("token"),
+        info["location_id"].as_str().expect("location"),
+        info["base_url"].as_str().expect("base"),
+    );
+    let connect = ["connect", "highlevel", "--private-token", token, "--location-id", location];
+    ok(engine_command(&dir, &[&connect[..], &["--base-url", base]].concat()));
+
+    let flows = concat!(env!("CARGO_MANIFEST_DIR"), "/../../flows");
+    let examples = format!("{flows}/examples");
+    let welcome = format!("{flows}/welcome.yaml");
+    let applied = ok(engine_command(&dir, &["flows", "apply", &welcome, &examples]));
+    assert_eq!(applied.lines().filter(|line| line.starts_with("applied")).count(), 3, "{applied}");
+
+    let bad = dir.join("bad");
+    std::fs::create_dir_all(&bad).expect("dir");
+    let text = std::fs::read_to_string(&welcome).expect("flow");
+    let due = |jq: String| {
+        text.replace("name: welcome-new-contacts", "name: pathological")
+            .replace("dueDate: (now + 86400 | todate)", &format!("dueDate: '{jq}'"))
+    };
+    let files = [
+        ("1-parens.yaml", due(format!("{}1{}", "(".repeat(1_000), ")".repeat(1_000)))),
+        ("2-plus.yaml", due(format!("1{}", "+1".repeat(2_000)))),
+        ("3-pipes.yaml", due(format!(".{}", "|.".repeat(2_000)))),
+        (
+            "4-deep.yaml",
+            format!("name: deep\nsteps: {}1{}\n", "[".repeat(4_000), "]".repeat(4_000)),
+        ),
+        ("5-good.yaml", text.replace("name: welcome-new-contacts", "name: good")),
+        ("notes.txt", "not a flow".into()),
+    ];
+    for (name, text) in &files {
+        std::fs::write(bad.join(name), text).expect("write");
+    }
+    let refused = engine_command(&dir, &["flows", "apply", bad.to_str().expect("path")]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    for (file, said) in [
+        ("1-parens.yaml", "line 15: step `welcome task`, dueDate: brackets nest more than 32"),
+        ("2-plus.yaml", "line 15: step `welcome task`, dueDate: more than 100 operators"),
+        ("3-pipes.yaml", "line 15: step `welcome task`, dueDate: more than 100 operators"),
+        ("4-deep.yaml", "line 2: the YAML nests more than 24 levels deep"),
+    ] {
+        assert!(
+            stderr.lines().any(|line| line.contains(file) && line.contains(said)),
+            "{file}: {said}\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("4 of 5 flow files refused"), "{stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("overflow"), "{stderr}");
+    let listed = ok(engine_command(&dir, &["flows", "list"]));
+    assert!(listed.contains("good") && !listed.contains("pathological"), "{listed}");
+
+    let exported = dir.join("exported");
+    let written = ok(engine_command(&dir, &["flows", "export", exported.to_str().expect("path")]));
+    assert_eq!(written.lines().count(), 4, "{written}");
+    ok(engine_command(&dir, &["flows", "apply", exported.to_str().expect("path")]));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempfile_dir(prefix: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    dir
+}

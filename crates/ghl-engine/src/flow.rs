@@ -1,6 +1,6 @@
 //! Flows as users write them (YAML, kept in git, applied with `flows apply`), checked and
 //! compiled once: unknown actions or triggers, bad jq and unknown fields are refused with the
-//! line they are on.
+//! line they are on; a file too large or nested too deep is refused before it is parsed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
@@ -10,7 +10,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::catalog::{action_entry, find_action, Action, POLL_SOURCES};
+use crate::document_bounds::check_flow_document;
 use crate::jq::{Program, Template};
+
+/// The most steps one flow may have.
+pub const MAX_STEPS: usize = 100;
+/// The longest flow name, in characters: a name is also a file name (`flows export`).
+pub const MAX_NAME_LENGTH: usize = 100;
 
 /// A flow file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -186,6 +192,8 @@ impl Mapping {
 impl Flow {
     /// Parses and checks a flow file.
     pub fn parse(text: &str) -> Result<Self, FlowError> {
+        check_flow_document(text)
+            .map_err(|refusal| FlowError { line: refusal.line, reason: refusal.reason })?;
         let spec: FlowSpec = serde_norway::from_str(text).map_err(|err| FlowError {
             line: err.location().map_or(1, |location| location.line()),
             reason: err.to_string(),
@@ -193,28 +201,40 @@ impl Flow {
         Self::compile(spec, text)
     }
 
+    /// Parses a flow file on tokio's blocking pool: a large file is CPU work that webhooks
+    /// and `/healthz` must not wait behind.
+    pub async fn parse_off_runtime(text: String) -> Result<Self, FlowError> {
+        tokio::task::spawn_blocking(move || Self::parse(&text)).await.unwrap_or_else(|err| {
+            Err(FlowError { line: 1, reason: format!("the flow could not be parsed: {err}") })
+        })
+    }
+
     /// Checks a flow; `text` (its file) is only used to point at lines.
     pub fn compile(spec: FlowSpec, text: &str) -> Result<Self, FlowError> {
-        let at = |needle: &str, reason: String| FlowError { line: line_of(text, needle), reason };
-        if spec.name.trim().is_empty() {
-            return Err(at("name:", "the flow needs a name".into()));
-        }
-        let trigger =
-            compile_trigger(&spec.trigger).map_err(|(needle, reason)| at(&needle, reason))?;
+        let lines = Lines::new(text);
+        let at = |line: usize, reason: String| FlowError { line, reason };
+        check_name(&spec.name).map_err(|reason| at(lines.top("name"), reason))?;
+        let trigger = compile_trigger(&spec.trigger)
+            .map_err(|(key, reason)| at(lines.trigger(key), reason))?;
         let filter = spec
             .filter
             .as_deref()
             .map(Program::compile)
             .transpose()
-            .map_err(|reason| at("filter:", reason))?;
+            .map_err(|reason| at(lines.top("filter"), format!("filter: {reason}")))?;
         if spec.steps.is_empty() {
-            return Err(at("steps:", "the flow has no steps".into()));
+            return Err(at(lines.top("steps"), "the flow has no steps".into()));
+        }
+        if spec.steps.len() > MAX_STEPS {
+            let reason =
+                format!("the flow has {} steps; at most {MAX_STEPS} are allowed", spec.steps.len());
+            return Err(at(lines.top("steps"), reason));
         }
         let mut steps = Vec::with_capacity(spec.steps.len());
-        for step in &spec.steps {
+        for (index, step) in spec.steps.iter().enumerate() {
             let action = find_action(&step.action).ok_or_else(|| {
                 at(
-                    &step.action,
+                    lines.step_key(index, "action"),
                     format!(
                         "step `{}`: unknown action `{}`; `ghl-connector catalog` lists them",
                         step.name, step.action
@@ -224,7 +244,7 @@ impl Flow {
             let entry = action_entry(action);
             if entry.app.is_some() && step.connection.is_none() {
                 return Err(at(
-                    &step.name,
+                    lines.step(index),
                     format!("step `{}`: `{}` needs a `connection`", step.name, step.action),
                 ));
             }
@@ -233,7 +253,7 @@ impl Flow {
                 if !entry.input.contains(field) {
                     let known = entry.input.join(", ");
                     return Err(at(
-                        field,
+                        lines.step_key(index, field),
                         format!(
                             "step `{}`: `{}` has no field `{field}` (it has: {known})",
                             step.name, step.action
@@ -241,7 +261,10 @@ impl Flow {
                     ));
                 }
                 let mapping = Mapping::compile(value).map_err(|reason| {
-                    at(field, format!("step `{}`, {field}: {reason}", step.name))
+                    at(
+                        lines.step_key(index, field),
+                        format!("step `{}`, {field}: {reason}", step.name),
+                    )
                 })?;
                 input.push((field.clone(), mapping));
             }
@@ -252,22 +275,25 @@ impl Flow {
                 .find(|field| *field != "locationId" && !step.input.contains_key(*field))
             {
                 return Err(at(
-                    &step.name,
+                    lines.step(index),
                     format!("step `{}`: `{}` needs the field `{missing}`", step.name, step.action),
                 ));
             }
             let filter =
                 step.filter.as_deref().map(Program::compile).transpose().map_err(|reason| {
-                    at(&step.name, format!("step `{}` filter: {reason}", step.name))
+                    at(
+                        lines.step_key(index, "filter"),
+                        format!("step `{}` filter: {reason}", step.name),
+                    )
                 })?;
             steps.push(Step { spec: step.clone(), action, filter, input });
         }
         let reconcile = compile_reconcile(&spec.trigger, &trigger, &steps)
-            .map_err(|reason| at("reconcile:", reason))?;
+            .map_err(|reason| at(lines.trigger("reconcile"), reason))?;
         let on_own_writes = spec.trigger.on_own_writes.unwrap_or_default();
         if spec.trigger.on_own_writes.is_some() && !matches!(trigger, Trigger::HighLevel(_)) {
             return Err(at(
-                "on_own_writes:",
+                lines.trigger("on_own_writes"),
                 "`on_own_writes` goes with `highlevel: <event>` triggers only".into(),
             ));
         }
@@ -384,8 +410,9 @@ fn interval(text: &str) -> Result<Duration, String> {
     Ok(every)
 }
 
-/// Checks a trigger; an error names what to point at in the file, and why.
-fn compile_trigger(spec: &TriggerSpec) -> Result<Trigger, (String, String)> {
+/// Checks a trigger; an error names the key of the trigger at fault (`trigger` for the whole),
+/// and why.
+fn compile_trigger(spec: &TriggerSpec) -> Result<Trigger, (&'static str, String)> {
     let set = [
         spec.highlevel.is_some(),
         spec.schedule.is_some(),
@@ -395,19 +422,19 @@ fn compile_trigger(spec: &TriggerSpec) -> Result<Trigger, (String, String)> {
     if set.iter().filter(|set| **set).count() != 1 {
         let reason = "the trigger is one of `highlevel: <event>`, `schedule: <cron>`, \
                       `poll: {source, connection, every}` or `manual: true`";
-        return Err(("trigger:".into(), reason.into()));
+        return Err(("trigger", reason.into()));
     }
     if let Some(event) = &spec.highlevel {
         if !ghl_types::EventType::ALL.iter().any(|known| known.as_str() == event) {
             let reason =
                 format!("unknown HighLevel trigger `{event}`; `ghl-connector catalog` lists them");
-            return Err((event.clone(), reason));
+            return Err(("highlevel", reason));
         }
         return Ok(Trigger::HighLevel(event.clone()));
     }
     if let Some(cron) = &spec.schedule {
         let parsed = croner::Cron::from_str(cron)
-            .map_err(|err| ("schedule:".to_owned(), format!("schedule `{cron}`: {err}")))?;
+            .map_err(|err| ("schedule", format!("schedule `{cron}`: {err}")))?;
         return Ok(Trigger::Schedule(Box::new(parsed)));
     }
     if let Some(poll) = &spec.poll {
@@ -415,18 +442,126 @@ fn compile_trigger(spec: &TriggerSpec) -> Result<Trigger, (String, String)> {
             let known: Vec<&str> = POLL_SOURCES.iter().map(|(name, ..)| *name).collect();
             let reason =
                 format!("unknown poll source `{}` (known: {})", poll.source, known.join(", "));
-            return Err((poll.source.clone(), reason));
+            return Err(("source", reason));
         };
-        let every = interval(&poll.every)
-            .map_err(|err| ("every:".to_owned(), format!("poll every {err}")))?;
+        let every = interval(&poll.every).map_err(|err| ("every", format!("poll every {err}")))?;
         return Ok(Trigger::Poll { source, connection: poll.connection.clone(), every });
     }
     Ok(Trigger::Manual)
 }
 
-/// The first line of `text` that mentions `needle` (1 when none does).
-fn line_of(text: &str, needle: &str) -> usize {
-    text.lines().position(|line| line.contains(needle)).map_or(1, |index| index + 1)
+/// A flow name: it names the flow in the CLI, the API and its file (`flows export` writes
+/// spaces as `_`).
+fn check_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("the flow needs a name".into());
+    }
+    let length = name.chars().count();
+    if length > MAX_NAME_LENGTH {
+        return Err(format!(
+            "the flow's name is {length} characters long; at most {MAX_NAME_LENGTH} are allowed"
+        ));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.');
+    if let Some(bad) = name.chars().find(|c| !allowed(*c)) {
+        return Err(format!(
+            "the flow's name `{name}` has `{bad}`; a name is letters, digits, spaces, `-`, `_` \
+             and `.` (it is also a file name)"
+        ));
+    }
+    if name.trim() != name {
+        return Err(format!("the flow's name `{name}` starts or ends with a space"));
+    }
+    if name.starts_with('.') {
+        return Err(format!("the flow's name `{name}` starts with `.`; it would be a hidden file"));
+    }
+    Ok(())
+}
+
+/// Finds the lines of a flow file's parts, to point an error at the part at fault: a
+/// top-level key, a key of the trigger, a step (its first line) or a key inside a step.
+/// Block-style YAML as flows are written; anything else points at line 1.
+struct Lines<'a> {
+    lines: Vec<&'a str>,
+    /// The index of each step's first line.
+    steps: Vec<usize>,
+    /// Where the steps end (the next top-level key, or the end).
+    steps_end: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Self {
+        let lines: Vec<&str> = text.lines().collect();
+        let top_level = |line: &str| !line.starts_with([' ', '-', '#']) && !line.trim().is_empty();
+        let mut steps = Vec::new();
+        let mut steps_end = lines.len();
+        if let Some(start) = lines.iter().position(|line| key_of(line) == Some("steps")) {
+            let mut item_indent = None;
+            for (index, line) in lines.iter().enumerate().skip(start + 1) {
+                if top_level(line) {
+                    steps_end = index;
+                    break;
+                }
+                let content = line.trim_start();
+                if !content.starts_with('-') {
+                    continue;
+                }
+                let indent = line.len() - content.len();
+                if *item_indent.get_or_insert(indent) == indent {
+                    steps.push(index);
+                }
+            }
+        }
+        Self { lines, steps, steps_end }
+    }
+
+    /// The line of a top-level key (1 when there is none).
+    fn top(&self, key: &str) -> usize {
+        self.top_index(key).map_or(1, |index| index + 1)
+    }
+
+    fn top_index(&self, key: &str) -> Option<usize> {
+        self.lines
+            .iter()
+            .position(|line| !line.starts_with([' ', '-']) && key_of(line) == Some(key))
+    }
+
+    /// The line of a key of the trigger (`trigger` itself for the whole).
+    fn trigger(&self, key: &str) -> usize {
+        let Some(start) = self.top_index("trigger") else { return 1 };
+        if key == "trigger" {
+            return start + 1;
+        }
+        self.lines
+            .iter()
+            .enumerate()
+            .skip(start + 1)
+            .take_while(|(_, line)| line.starts_with([' ', '#']) || line.trim().is_empty())
+            .find(|(_, line)| key_of(line) == Some(key))
+            .map_or(start + 1, |(index, _)| index + 1)
+    }
+
+    /// The first line of step `index`.
+    fn step(&self, index: usize) -> usize {
+        self.steps.get(index).map_or_else(|| self.top("steps"), |line| line + 1)
+    }
+
+    /// The line of `key` in step `index` (a key of the step or of its input), or the step's.
+    fn step_key(&self, index: usize, key: &str) -> usize {
+        let Some(start) = self.steps.get(index).copied() else { return self.step(index) };
+        let end = self.steps.get(index + 1).copied().unwrap_or(self.steps_end);
+        (start..end)
+            .find(|line| self.lines.get(*line).and_then(|line| key_of(line)) == Some(key))
+            .map_or(start + 1, |line| line + 1)
+    }
+}
+
+/// The key a block-style YAML line starts with (`  - name: x` -> `name`), if any.
+fn key_of(line: &str) -> Option<&str> {
+    let content = line.trim_start().trim_start_matches("- ").trim_start();
+    let (key, _) = content.split_once(':')?;
+    let key = key.trim().trim_matches(['"', '\'']);
+    (!key.is_empty() && !key.contains(' ') && !key.starts_with('#')).then_some(key)
 }
 
 #[cfg(test)]
@@ -517,6 +652,118 @@ steps:
             let error = Flow::parse(&text).expect_err(reason);
             assert!(error.reason.contains(reason), "{reason}: {error}");
             assert_eq!(error.line, line, "{reason}: {error}");
+        }
+    }
+
+    /// A step named like the flow: its errors still point at the step, not at the flow's name.
+    #[test]
+    fn errors_point_at_the_step_or_field_at_fault() {
+        let flow = WELCOME.replace("name: welcome task", "name: welcome");
+        let cases = [
+            (flow.replace("    connection: highlevel\n", ""), 6, "needs a `connection`"),
+            (flow.replace("      completed: false\n", ""), 6, "needs the field `completed`"),
+            (flow.replace("dueDate: .now", "dueDate: .now | nope"), 12, "no jq function `nope`"),
+            (
+                flow.replace("filter: .trigger.email != null", "filter: .a |"),
+                4,
+                "filter: invalid jq",
+            ),
+        ];
+        for (text, line, reason) in cases {
+            let error = Flow::parse(&text).expect_err(reason);
+            assert!(error.reason.contains(reason), "{reason}: {error}");
+            assert_eq!(error.line, line, "{reason}: {error}");
+        }
+    }
+
+    /// The shapes that overflowed the stack (1,000 nested parentheses, 2,000 `+` or `|`) and
+    /// YAML nested or sized past its limits are refused, naming the limit and the field.
+    #[test]
+    fn pathological_flows_are_refused_naming_the_limit_and_the_field() {
+        let with_due_date =
+            |jq: &str| WELCOME.replace("dueDate: .now", &format!("dueDate: '{jq}'"));
+        let cases = [
+            (
+                with_due_date(&format!("{}1{}", "(".repeat(1_000), ")".repeat(1_000))),
+                "brackets nest more than 32",
+            ),
+            (with_due_date(&format!("1{}", "+1".repeat(2_000))), "more than 100 operators"),
+            (with_due_date(&format!(".{}", "|.".repeat(2_000))), "more than 100 operators"),
+        ];
+        for (text, reason) in cases {
+            let error = Flow::parse(&text).expect_err(reason);
+            assert!(error.reason.contains(reason) && error.reason.contains("dueDate"), "{error}");
+            assert_eq!(error.line, 12, "{error}");
+        }
+        let nested =
+            format!("name: x\ndescription: {}1{}\n", "{a: ".repeat(50_000), "}".repeat(50_000));
+        let error = Flow::parse(&nested).expect_err("200 KB nested");
+        assert!(error.reason.contains("at most 65536 are allowed"), "{error}");
+        let nested =
+            format!("name: x\ndescription: {}1{}\n", "{a: ".repeat(12_000), "}".repeat(12_000));
+        let error = Flow::parse(&nested).expect_err("60 KB nested");
+        assert!(error.reason.contains("nests more than 24"), "{error}");
+    }
+
+    #[test]
+    fn names_are_short_and_safe_for_a_file_name() {
+        for (name, reason) in [
+            ("x".repeat(MAX_NAME_LENGTH + 1), "at most 100 are allowed"),
+            ("a/b".into(), "has `/`"),
+            ("a:b".into(), "has `:`"),
+            ("' padded'".into(), "starts or ends with a space"),
+            (".hidden".into(), "starts with `.`"),
+            ("''".into(), "needs a name"),
+        ] {
+            let text = WELCOME.replace("name: welcome\n", &format!("name: {name}\n"));
+            let error = Flow::parse(&text).expect_err(reason);
+            assert!(error.reason.contains(reason), "{reason}: {error}");
+            assert_eq!(error.line, 1, "{error}");
+        }
+        let text = WELCOME.replace("name: welcome\n", "name: Welcome new_contacts-v2.1\n");
+        Flow::parse(&text).expect("letters, digits, spaces, `-`, `_` and `.`");
+    }
+
+    /// The flows shipped in flows/ parse, have distinct names, and no two run on one trigger
+    /// to do the same thing (applying the folders runs each event once per purpose); the
+    /// sample record is the webhook payload the catalog describes for ContactCreate.
+    #[test]
+    fn shipped_flows_and_samples_are_valid_and_do_not_overlap() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../flows");
+        let mut files = vec![root.join("welcome.yaml")];
+        let examples = std::fs::read_dir(root.join("examples")).expect("flows/examples");
+        files.extend(examples.map(|entry| entry.expect("entry").path()));
+        let mut seen: Vec<(String, String)> = Vec::new();
+        for file in &files {
+            let text = std::fs::read_to_string(file).expect("read");
+            let flow = Flow::parse(&text).unwrap_or_else(|err| panic!("{}: {err}", file.display()));
+            let purpose = format!(
+                "{:?} {:?}",
+                flow.spec.trigger.highlevel.as_deref().or(flow.spec.trigger.schedule.as_deref()),
+                flow.steps.first().map(|step| &step.spec.action)
+            );
+            assert!(
+                seen.iter().all(|(name, other)| *name != flow.spec.name && *other != purpose),
+                "{}: {} overlaps {seen:?}",
+                file.display(),
+                flow.spec.name
+            );
+            seen.push((flow.spec.name.clone(), purpose));
+        }
+        assert!(seen.len() >= 3, "{seen:?}");
+        let sample =
+            std::fs::read_to_string(root.join("samples/contact-create.json")).expect("sample");
+        let sample = crate::document_bounds::parse_json_sample(&sample).expect("JSON");
+        let create = crate::catalog::triggers()
+            .into_iter()
+            .find(|trigger| trigger.trigger == "highlevel.ContactCreate")
+            .expect("ContactCreate in the catalog");
+        let fields = sample.as_object().expect("an object");
+        assert_eq!(sample["type"], "ContactCreate");
+        for field in
+            fields.keys().filter(|field| !["timestamp", "webhookId"].contains(&field.as_str()))
+        {
+            assert!(create.output.contains(field), "{field} is not a ContactCreate field");
         }
     }
 }

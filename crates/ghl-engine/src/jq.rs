@@ -1,10 +1,36 @@
 //! jq expressions (the `jaq` crates): field mappings, filters and `{{ }}` templates are all
-//! jq, evaluated on `{trigger, steps, now}`.
+//! jq, evaluated on `{trigger, steps, now}`. An expression is bounded (length, nesting,
+//! operators) before jaq sees it: jaq recurses once per level, and too deep overflows the stack.
 
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Compiler, Ctx, Native, RcIter};
 use jaq_json::Val;
 use serde_json::Value;
+
+/// The longest jq expression or `{{ }}` template, in bytes.
+pub const MAX_LENGTH: usize = 4096;
+/// How deep brackets (`(`, `[`, `{`, `"\( )"`) may nest in one expression.
+pub const MAX_NESTING: usize = 32;
+/// How many operators and keywords (`|`, `+`, `,`, `and`, `if`, `as`, ...) one expression may
+/// hold: a chain of them is as deep, for jaq, as as many brackets.
+pub const MAX_OPERATORS: usize = 100;
+
+/// jq builtins that loop, recurse or build data from a stream or a text without bound: jaq
+/// evaluates and drops values recursively, so `reduce range(100000) as $i (null; [.])`
+/// overflows the stack. `env` would read the process's environment (its secrets).
+pub const UNBOUNDED: [&str; 11] = [
+    "reduce",
+    "foreach",
+    "recurse",
+    "repeat",
+    "while",
+    "until",
+    "range",
+    "setpath",
+    "fromstream",
+    "fromjson",
+    "env",
+];
 
 /// A compiled jq program.
 pub struct Program {
@@ -19,18 +45,19 @@ impl std::fmt::Debug for Program {
 }
 
 impl Program {
-    /// Compiles `code`, or says why it is not valid jq.
+    /// Compiles `code`, or says in words why it is not valid jq, and where.
     pub fn compile(code: &str) -> Result<Self, String> {
+        check_bounds(code)?;
         let arena = Arena::default();
         let loader = Loader::new(jaq_std::defs().chain(jaq_json::defs()));
-        let modules = loader
-            .load(&arena, File { code, path: () })
-            .map_err(|errors| format!("invalid jq `{code}`: {}", describe(&errors)))?;
+        let modules = loader.load(&arena, File { code, path: () }).map_err(|errors| {
+            format!("invalid jq `{}`: {}", shown(code), load_errors(code, &errors))
+        })?;
         let filter = Compiler::default()
             .with_funs(jaq_std::funs().chain(jaq_json::funs()))
             .compile(modules)
             .map_err(|errors| {
-                format!("invalid jq `{code}`: {} undefined or misused names", errors.len())
+                format!("invalid jq `{}`: {}", shown(code), undefined(code, &errors))
             })?;
         Ok(Self { filter, source: code.to_owned() })
     }
@@ -52,11 +79,6 @@ impl Program {
     }
 }
 
-fn describe<T: std::fmt::Debug>(errors: &T) -> String {
-    let text = format!("{errors:?}");
-    text.chars().take(300).collect()
-}
-
 /// A text with `{{ expression }}` parts.
 #[derive(Debug)]
 pub struct Template {
@@ -71,6 +93,12 @@ enum Part {
 
 impl Template {
     pub fn compile(text: &str) -> Result<Self, String> {
+        if text.len() > MAX_LENGTH {
+            return Err(format!(
+                "the template is {} bytes long; at most {MAX_LENGTH} are allowed",
+                text.len()
+            ));
+        }
         let mut parts = Vec::new();
         let mut rest = text;
         while let Some(start) = rest.find("{{") {
@@ -107,6 +135,186 @@ impl Template {
     }
 }
 
+/// Refuses an expression too long or too deep for jaq, by one pass over its characters that
+/// follows jaq's lexer as far as depth goes: brackets, strings with `\( )` inside, comments.
+fn check_bounds(code: &str) -> Result<(), String> {
+    if code.len() > MAX_LENGTH {
+        return Err(format!(
+            "the jq expression is {} bytes long; at most {MAX_LENGTH} are allowed",
+            code.len()
+        ));
+    }
+    #[derive(PartialEq)]
+    enum Open {
+        Bracket,
+        Text,
+    }
+    let mut open: Vec<Open> = Vec::new();
+    let mut operators = 0;
+    let mut chars = code.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        let in_text = open.last() == Some(&Open::Text);
+        let opened = match c {
+            '\\' if in_text => match chars.next() {
+                Some((_, '(')) => Some(Open::Bracket),
+                _ => None,
+            },
+            '"' if in_text => {
+                open.pop();
+                None
+            }
+            _ if in_text => None,
+            '"' => Some(Open::Text),
+            '(' | '[' | '{' => Some(Open::Bracket),
+            ')' | ']' | '}' => {
+                if open.last() == Some(&Open::Bracket) {
+                    open.pop();
+                }
+                None
+            }
+            '#' => {
+                while chars.next_if(|(_, c)| *c != '\n').is_some() {}
+                None
+            }
+            'a'..='z' | 'A'..='Z' | '_' => {
+                let mut end = at + c.len_utf8();
+                while let Some((next, c)) =
+                    chars.next_if(|(_, c)| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                {
+                    end = next + c.len_utf8();
+                }
+                match &code[at..end] {
+                    "def" => {
+                        return Err(format!(
+                            "`def` at column {}: flows cannot define jq functions (a recursive \
+                             one could exhaust the stack); write the expression inline",
+                            column(code, at)
+                        ))
+                    }
+                    // `.range` is a key and `$range` a variable, not the builtin.
+                    name if UNBOUNDED.contains(&name) && !code[..at].ends_with(['.', '$']) => {
+                        return Err(format!(
+                            "`{name}` at column {}: flows cannot use jq's loops and recursion \
+                             ({}); they can build data too deep for the stack or never end",
+                            column(code, at),
+                            UNBOUNDED.join(", ")
+                        ))
+                    }
+                    "and" | "or" | "if" | "elif" | "reduce" | "foreach" | "try" | "label"
+                    | "as" => operators += 1,
+                    _ => {}
+                }
+                None
+            }
+            '|' | ',' | '+' | '-' | '*' | '/' | '%' | '=' | '<' | '>' | '!' | '?' => {
+                operators += 1;
+                while chars.next_if(|(_, c)| "|=!<>+*/%".contains(*c)).is_some() {}
+                None
+            }
+            _ => None,
+        };
+        if let Some(opened) = opened {
+            open.push(opened);
+            let depth = open.iter().filter(|open| **open == Open::Bracket).count();
+            if depth > MAX_NESTING {
+                return Err(format!(
+                    "brackets nest more than {MAX_NESTING} deep at column {}; split the \
+                     expression over several steps",
+                    column(code, at)
+                ));
+            }
+        }
+        if operators > MAX_OPERATORS {
+            return Err(format!(
+                "more than {MAX_OPERATORS} operators (`|`, `+`, `,`, `and`, ...) by column {}; \
+                 split the expression over several steps",
+                column(code, at)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An expression as an error shows it: its first 80 characters.
+fn shown(code: &str) -> String {
+    match code.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}…", &code[..cut]),
+        None => code.to_owned(),
+    }
+}
+
+/// The 1-based column of byte `at` in `code`, counted in characters.
+fn column(code: &str, at: usize) -> usize {
+    code.get(..at).map_or(at, |before| before.chars().count()) + 1
+}
+
+/// jaq's lex and parse errors in words: what was expected, where, and what was found.
+fn load_errors(code: &str, errors: &jaq_core::load::Errors<&str, ()>) -> String {
+    use jaq_core::load::Error;
+    let mut said = Vec::new();
+    for (_, error) in errors {
+        match error {
+            Error::Io(errors) => {
+                said.extend(errors.iter().map(|(path, error)| format!("`{path}`: {error}")))
+            }
+            Error::Lex(errors) => said.extend(
+                errors.iter().map(|(expected, found)| expected_at(code, expected.as_str(), found)),
+            ),
+            Error::Parse(errors) => said.extend(
+                errors.iter().map(|(expected, found)| expected_at(code, expected.as_str(), found)),
+            ),
+        }
+    }
+    said.join("; ")
+}
+
+/// `expected a term at column 9, found `)``; the end of the expression is said so.
+fn expected_at(code: &str, expected: &str, found: &str) -> String {
+    let Some(at) = offset(code, found) else { return format!("expected {expected}") };
+    let shown: String = found.chars().take(20).collect();
+    if shown.trim().is_empty() {
+        format!("expected {expected} at the end of the expression")
+    } else {
+        format!("expected {expected} at column {}, found `{shown}`", column(code, at))
+    }
+}
+
+/// Names jq refers to but does not know, with their columns.
+fn undefined(code: &str, errors: &jaq_core::compile::Errors<&str, ()>) -> String {
+    use jaq_core::compile::Undefined;
+    let mut said = Vec::new();
+    for (name, kind) in errors.iter().flat_map(|(_, errors)| errors) {
+        let what = match kind {
+            Undefined::Filter(arity) => {
+                format!("no jq function `{name}` taking {arity} argument{}", plural(*arity))
+            }
+            Undefined::Var => format!("undefined variable `{name}`"),
+            Undefined::Label => format!("undefined label `{name}`"),
+            Undefined::Mod => format!("no module `{name}`"),
+            _ => format!("`{name}` is not defined"),
+        };
+        said.push(match offset(code, name) {
+            Some(at) => format!("{what} (column {})", column(code, at)),
+            None => what,
+        });
+    }
+    said.join("; ")
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Where `part`, a slice of `code`, starts in it.
+fn offset(code: &str, part: &str) -> Option<usize> {
+    let at = (part.as_ptr() as usize).checked_sub(code.as_ptr() as usize)?;
+    (at <= code.len()).then_some(at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +335,76 @@ mod tests {
         assert!(Program::compile(".trigger.(").is_err());
         assert!(Program::compile("nosuchfunction(1)").is_err());
         assert!(Template::compile("Hello {{ .trigger").is_err());
+    }
+
+    /// The worst expressions the bounds let through compile and run on a thread with tokio's
+    /// 2 MiB stack, in a debug build (whose frames are the largest); one step further each is
+    /// refused with the limit named.
+    #[test]
+    fn the_deepest_allowed_expressions_fit_a_worker_stack() {
+        let nested = |depth: usize, inner: &str| {
+            format!("{}{inner}{}", "(".repeat(depth), ")".repeat(depth))
+        };
+        let plus = |count: usize| format!("1{}", " + 1".repeat(count));
+        let pipes = |count: usize| format!(".{}", " | .".repeat(count));
+        let interpolated =
+            |depth: usize| format!("{}1{}", "\"\\(".repeat(depth), ")\"".repeat(depth));
+        let allowed = [
+            nested(MAX_NESTING, "1"),
+            plus(MAX_OPERATORS),
+            pipes(MAX_OPERATORS),
+            nested(MAX_NESTING - 1, &plus(MAX_OPERATORS)),
+            nested(MAX_NESTING - 1, &pipes(MAX_OPERATORS)),
+            interpolated(MAX_NESTING),
+        ];
+        let ran = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                for code in &allowed {
+                    let program = Program::compile(code).expect("within the bounds");
+                    program.first(&serde_json::json!({ "trigger": {} })).expect("runs");
+                }
+            })
+            .expect("thread")
+            .join();
+        assert!(ran.is_ok());
+        let refused = [
+            (nested(MAX_NESTING + 1, "1"), "brackets nest more than 32"),
+            (nested(1_000, "1"), "brackets nest more than 32"),
+            (plus(MAX_OPERATORS + 1), "more than 100 operators"),
+            (plus(1_000), "more than 100 operators"),
+            (pipes(1_000), "more than 100 operators"),
+            (interpolated(MAX_NESTING + 1), "brackets nest more than 32"),
+            ("x".repeat(MAX_LENGTH + 1), "at most 4096 are allowed"),
+            ("def f: f; f".into(), "cannot define jq functions"),
+            ("reduce range(100000) as $i (null; [.])".into(), "`reduce` at column 1"),
+            ("[limit(100000; repeat([.]))]".into(), "`repeat` at column 16"),
+            ("env.GHL_CONNECTOR_MASTER_KEY".into(), "`env` at column 1"),
+            ("\"\\(.a | fromjson)\"".into(), "`fromjson` at column 9"),
+        ];
+        for code in [".trigger.range", "1 as $env | .until? // $env"] {
+            Program::compile(code).expect("keys and variables named like builtins");
+        }
+        for (code, reason) in refused {
+            let error = Program::compile(&code).expect_err(reason);
+            assert!(error.contains(reason), "{reason}: {error}");
+        }
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong_and_where() {
+        let cases = [
+            (".trigger | (", "expected closing parenthesis at the end of the expression"),
+            (".a +", "expected term at the end of the expression"),
+            ("nosuchfunction(1)", "no jq function `nosuchfunction` taking 1 argument (column 1)"),
+            (".a | $nope", "undefined variable `$nope` (column 6)"),
+            (".a ]", "column 4, found `]`"),
+        ];
+        for (code, said) in cases {
+            let error = Program::compile(code).expect_err(code);
+            assert!(error.contains(said), "{code}: {error}");
+            assert!(!error.contains("Parse(") && !error.contains("Lex("), "no debug dump: {error}");
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod connections;
+pub mod document_bounds;
 pub mod flow;
 pub mod jq;
 pub mod mask;

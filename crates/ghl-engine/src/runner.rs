@@ -79,11 +79,14 @@ pub enum EngineError {
     Store(#[from] ghl_store::Error),
 }
 
+/// A stored flow compiled, or why it cannot be.
+type Compiled = Result<Arc<Flow>, String>;
+
 pub struct Engine {
     store: Store,
     connections: Connections,
-    /// Compiled flows by id and definition.
-    flows: Mutex<HashMap<String, (String, Arc<Flow>)>>,
+    /// Flows compiled (or refused) by id and definition.
+    flows: Mutex<HashMap<String, (String, Compiled)>>,
     /// The base of the retry backoff (tests shorten it).
     retry_base: Duration,
     lease: Duration,
@@ -180,9 +183,9 @@ impl Engine {
 
     /// Checks a flow file (that its connections exist, are of the app its steps need and were
     /// granted the scopes they need) and stores it, enabled (lifting a runaway pause); warns
-    /// when the flow can trigger itself.
+    /// when the flow can trigger itself. It is parsed off the async runtime.
     pub async fn apply_flow(&self, text: &str) -> Result<Applied, EngineError> {
-        let flow = Flow::parse(text)?;
+        let flow = Flow::parse_off_runtime(text.to_owned()).await?;
         for step in &flow.steps {
             let Some(name) = step.spec.connection.as_deref() else { continue };
             let Some(connection) = self.store.connection_summary(name).await? else {
@@ -276,19 +279,48 @@ impl Engine {
         Ok(targets)
     }
 
-    /// The enabled flows, compiled (a flow that no longer compiles, or is paused, is left
-    /// out).
+    /// The enabled flows, compiled (a broken or paused flow is left out).
     pub(crate) async fn enabled_flows(&self) -> Result<Vec<(FlowRecord, Arc<Flow>)>, EngineError> {
         let mut flows = Vec::new();
         for record in self.store.flows().await? {
             if record.status != FlowStatus::Enabled {
                 continue;
             }
-            if let Ok(flow) = self.compiled(&record.id, &record.definition) {
+            if let Some(flow) = self.load(&record).await {
                 flows.push((record, flow));
             }
         }
         Ok(flows)
+    }
+
+    /// Loads every stored flow (at start): a flow that cannot be loaded is marked broken, with
+    /// the reason, and skipped, never a reason not to start. Answers how many are broken.
+    pub async fn load_flows(&self) -> Result<usize, EngineError> {
+        let mut broken = 0;
+        for record in self.store.flows().await? {
+            if self.load(&record).await.is_none() {
+                broken += 1;
+            }
+        }
+        Ok(broken)
+    }
+
+    /// A stored flow compiled, or `None` when it is broken: then it is marked so in the store
+    /// (`flows list`, `flows show` and the API show why) and skipped.
+    async fn load(&self, record: &FlowRecord) -> Option<Arc<Flow>> {
+        let compiled = self.compiled(&record.id, &record.definition);
+        let broken = compiled.as_ref().err();
+        if record.broken.as_ref() != broken {
+            if let Some(reason) = broken {
+                tracing::warn!(flow = %record.name, reason = %reason, "flow cannot be loaded; skipped");
+            }
+            if let Err(err) =
+                self.store.set_flow_broken(&record.id, broken.map(String::as_str)).await
+            {
+                tracing::warn!(flow = %record.name, error = %err, "cannot mark the flow broken");
+            }
+        }
+        compiled.ok()
     }
 
     /// Runs a flow on demand (its trigger whatever it is) with `trigger` as `.trigger`. A
@@ -316,15 +348,17 @@ impl Engine {
         Ok(self.store.ingest(&event, &[flow.id], None).await?)
     }
 
-    pub(crate) fn compiled(&self, flow_id: &str, definition: &str) -> Result<Arc<Flow>, String> {
+    /// A stored flow compiled once per definition; a refusal is kept too, so a broken flow is
+    /// not parsed again on every event.
+    pub(crate) fn compiled(&self, flow_id: &str, definition: &str) -> Compiled {
         if let Some((text, flow)) = self.flows.lock().get(flow_id) {
             if text == definition {
-                return Ok(flow.clone());
+                return flow.clone();
             }
         }
-        let flow = Arc::new(Flow::parse(definition).map_err(|err| err.to_string())?);
+        let flow = Flow::parse(definition).map(Arc::new).map_err(|err| err.to_string());
         self.flows.lock().insert(flow_id.to_owned(), (definition.to_owned(), flow.clone()));
-        Ok(flow)
+        flow
     }
 
     /// Claims and executes one due run; `false` when none is due.

@@ -109,6 +109,12 @@ pub async fn serve(
     // `flows run` could see a server.
     let process = ghl_store::new_id();
     state.heartbeat(&process).await;
+    // A flow that cannot be loaded is marked broken and skipped; it never stops the start.
+    match engine.load_flows().await {
+        Ok(0) => {}
+        Ok(broken) => tracing::warn!(broken, "flows cannot be loaded; `flows list` says why"),
+        Err(err) => tracing::error!(error = %err, "cannot read the flows at start"),
+    }
     let mut workers: Vec<_> = (0..config.workers)
         .map(|_| tokio::spawn(engine.clone().work(shutdown.clone(), config.worker_idle)))
         .collect();
@@ -178,7 +184,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/runs", get(list_runs))
         .route("/runs/{id}", get(show_run))
         .route("/runs/{id}/replay", post(replay_run))
-        .route("/flows", get(list_flows).post(apply_flow))
+        .route(
+            "/flows",
+            get(list_flows).post(apply_flow).layer(axum::extract::DefaultBodyLimit::max(
+                ghl_engine::document_bounds::MAX_FLOW_BYTES,
+            )),
+        )
         .route("/flows/{name}", get(show_flow).delete(delete_flow))
         .route("/flows/{name}/enable", post(enable_flow))
         .route("/flows/{name}/disable", post(disable_flow))
@@ -396,10 +407,29 @@ async fn list_flows(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn apply_flow(State(state): State<Arc<AppState>>, body: String) -> Response {
+/// Applies a flow file; it is parsed off the async runtime (`Engine::apply_flow`), and a body
+/// over the flow size limit is refused before it is read whole.
+async fn apply_flow(
+    State(state): State<Arc<AppState>>,
+    body: Result<String, axum::extract::rejection::StringRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let limit = ghl_engine::document_bounds::MAX_FLOW_BYTES;
+            let message = format!("the flow file is over {limit} bytes, the most a flow may be");
+            return problem(StatusCode::PAYLOAD_TOO_LARGE, message);
+        }
+        Err(rejection) => {
+            return problem(rejection.status(), format!("the body: {}", rejection.body_text()))
+        }
+    };
     match state.engine.apply_flow(&body).await {
         Ok(applied) => (StatusCode::CREATED, Json(json!(applied))).into_response(),
         Err(ghl_engine::EngineError::Store(err)) => server_error(err),
+        Err(err @ ghl_engine::EngineError::Flow(_)) => {
+            problem(StatusCode::BAD_REQUEST, err.to_string())
+        }
         Err(err) => problem(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()),
     }
 }
@@ -479,10 +509,12 @@ async fn test_flow(
     body: TriggerBody,
 ) -> Response {
     let flow = match state.engine.store().flow(&name).await {
-        Ok(Some(record)) => match ghl_engine::flow::Flow::parse(&record.definition) {
-            Ok(flow) => flow,
-            Err(err) => return problem(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()),
-        },
+        Ok(Some(record)) => {
+            match ghl_engine::flow::Flow::parse_off_runtime(record.definition).await {
+                Ok(flow) => flow,
+                Err(err) => return problem(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()),
+            }
+        }
         Ok(None) => return no_flow(&name),
         Err(err) => return server_error(err),
     };

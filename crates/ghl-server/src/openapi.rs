@@ -159,7 +159,7 @@ pub fn document() -> Value {
                     "Apply a flow (its YAML file as the body)",
                     vec![],
                     Some(json!({ "required": true, "content": { "text/yaml": { "schema": { "type": "string" } }, "text/plain": { "schema": { "type": "string" } } } })),
-                    json!({ "201": answer("applied, with warnings (a flow that can trigger itself)", object(json!({ "id": { "type": "string" }, "warnings": { "type": "array", "items": { "type": "string" } } }))), "422": error("the flow is refused, with the line at fault") }),
+                    json!({ "201": answer("applied, with warnings (a flow that can trigger itself)", object(json!({ "id": { "type": "string" }, "warnings": { "type": "array", "items": { "type": "string" } } }))), "400": error("the flow is refused, with the line and the limit or rule at fault"), "413": error("the flow file is over the size a flow may be"), "422": error("a connection the flow names is missing, of another app, or lacks a scope") }),
                 ),
             },
             "/api/flows/{name}": {

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 const ADMIN: &str = "test-admin-token";
 
-const FLOW: &str = include_str!("../../../flows/examples/welcome-task.yaml");
+const FLOW: &str = include_str!("../../ghl-engine/tests/support/welcome-task.yaml");
 
 struct Running {
     sandbox: SandboxInfo,
@@ -722,4 +722,106 @@ async fn every_client_error_is_json_naming_the_problem() {
         let text = problem["error"].as_str().unwrap_or_default();
         assert!(text.contains(case.names), "{method} {url}: {} in {problem}", case.names);
     }
+}
+
+/// A flow whose jq is 1,000 parentheses deep, stored before the limits existed.
+fn deep_flow(name: &str) -> String {
+    FLOW.replace("name: welcome", &format!("name: {name}")).replace(
+        "dueDate: .now",
+        &format!("dueDate: '{}.now{}'", "(".repeat(1_000), ")".repeat(1_000)),
+    )
+}
+
+/// A flow that cannot be loaded (stored before the limits existed) is marked broken at start,
+/// shown so by the API, and skipped: the server starts and the other flows' webhooks run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_stored_flow_is_marked_and_skipped_and_the_others_run() {
+    let (store, _dir) = sqlite().await;
+    store.put_flow("deep", &deep_flow("deep"), true).await.expect("stored without checks");
+    let running = start(store).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let broken = loop {
+        let (status, flow) = running.api(reqwest::Method::GET, "/flows/deep", None).await;
+        assert_eq!(status, 200);
+        if let Some(reason) = flow["flow"]["broken"].as_str() {
+            break reason.to_owned();
+        }
+        assert!(Instant::now() < deadline, "the flow was never marked broken: {flow}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        broken.contains("brackets nest more than 32") && broken.contains("dueDate"),
+        "{broken}"
+    );
+    running.create_contacts(2).await;
+    running
+        .until("the welcome flow's 2 tasks", |stats| stats["effects"]["task.created"] == 2)
+        .await;
+    let (_, flows) = running.api(reqwest::Method::GET, "/flows", None).await;
+    let welcome = flows["flows"]
+        .as_array()
+        .and_then(|flows| flows.iter().find(|flow| flow["name"] == "welcome").cloned());
+    assert_eq!(welcome.map(|flow| flow["broken"].clone()), Some(Value::Null));
+}
+
+/// `POST /api/flows` with the shapes that used to overflow the stack, or a 200 KB nested
+/// YAML, answers a 4xx whose JSON names the limit; the server keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pathological_flows_are_refused_with_the_limit_named() {
+    let (store, _dir) = sqlite().await;
+    let running = start(store).await;
+    let post = |body: String| {
+        let request = running
+            .http
+            .post(format!("{}/api/flows", running.server_url))
+            .bearer_auth(ADMIN)
+            .body(body);
+        async move {
+            let answer = request.send().await.expect("answered");
+            let status = answer.status().as_u16();
+            (status, answer.json::<Value>().await.expect("a JSON body"))
+        }
+    };
+    let with_due_date = |jq: String| FLOW.replace("dueDate: .now", &format!("dueDate: '{jq}'"));
+    let cases = [
+        (
+            with_due_date(format!("{}1{}", "(".repeat(1_000), ")".repeat(1_000))),
+            400,
+            "brackets nest more than 32",
+        ),
+        (with_due_date(format!("1{}", "+1".repeat(2_000))), 400, "more than 100 operators"),
+        (with_due_date(format!(".{}", "|.".repeat(2_000))), 400, "more than 100 operators"),
+        (
+            format!("name: x\ndescription: {}1{}\n", "{a: ".repeat(12_000), "}".repeat(12_000)),
+            400,
+            "nests more than 24",
+        ),
+        (
+            format!("name: x\ndescription: {}1{}\n", "{a: ".repeat(50_000), "}".repeat(50_000)),
+            413,
+            "over 65536 bytes",
+        ),
+        (
+            FLOW.replace("name: welcome", &format!("name: {}", "n".repeat(3_000))),
+            400,
+            "at most 100 are allowed",
+        ),
+    ];
+    for (body, status, reason) in cases {
+        let (got, answer) = post(body).await;
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert_eq!(got, status, "{reason}: {answer}");
+        assert!(error.contains(reason), "{reason}: {answer}");
+    }
+    // Nested YAML posted concurrently is parsed off the async runtime: /healthz answers.
+    let nested =
+        format!("name: x\ndescription: {}1{}\n", "{a: ".repeat(12_000), "}".repeat(12_000));
+    let posts: Vec<_> = (0..4).map(|_| tokio::spawn(post(nested.clone()))).collect();
+    let health = running.http.get(format!("{}/healthz", running.server_url)).send().await;
+    assert_eq!(health.expect("healthz").status(), 200);
+    for posted in posts {
+        assert_eq!(posted.await.expect("joined").0, 400);
+    }
+    let (_, flows) = running.api(reqwest::Method::GET, "/flows", None).await;
+    assert_eq!(flows["flows"].as_array().map(Vec::len), Some(1), "nothing was stored: {flows}");
 }

@@ -77,6 +77,8 @@ pub struct FlowRecord {
     /// `enabled`, `disabled`, or `paused` by the runaway detector (see `paused_reason`).
     pub status: FlowStatus,
     pub paused_reason: Option<String>,
+    /// Why the flow cannot be loaded, when it cannot: it is skipped.
+    pub broken: Option<String>,
 }
 
 /// Whether a flow's trigger runs it.
@@ -304,7 +306,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO flows (id, name, definition, enabled, updated_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, enabled = excluded.enabled,
-                 updated_at = excluded.updated_at, paused_reason = NULL, paused_at = NULL",
+                 updated_at = excluded.updated_at, paused_reason = NULL, paused_at = NULL, broken = NULL",
         )
         .bind(&id)
         .bind(name)
@@ -339,6 +341,17 @@ impl Store {
             .bind(i32::from(enabled))
             .bind(now_ms())
             .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(changed.rows_affected() == 1)
+    }
+
+    /// Marks a flow broken with the reason (or loadable again with `None`); answers whether
+    /// the flow exists.
+    pub async fn set_flow_broken(&self, id: &str, reason: Option<&str>) -> Result<bool> {
+        let changed = sqlx::query("UPDATE flows SET broken = $1 WHERE id = $2")
+            .bind(reason)
+            .bind(id)
             .execute(&self.pool)
             .await?;
         Ok(changed.rows_affected() == 1)
@@ -406,7 +419,7 @@ fn connection_summary(row: &AnyRow) -> Result<ConnectionSummary> {
     })
 }
 
-pub(crate) const FLOW_COLUMNS: &str = "id, name, definition, enabled, paused_reason";
+pub(crate) const FLOW_COLUMNS: &str = "id, name, definition, enabled, paused_reason, broken";
 
 pub(crate) fn flow_record(row: &AnyRow) -> Result<FlowRecord> {
     let enabled = row.try_get::<i32, _>("enabled")? != 0;
@@ -423,6 +436,7 @@ pub(crate) fn flow_record(row: &AnyRow) -> Result<FlowRecord> {
         enabled,
         status,
         paused_reason,
+        broken: row.try_get("broken")?,
     })
 }
 

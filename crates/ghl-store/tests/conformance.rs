@@ -243,6 +243,12 @@ async fn flows(store: Store) {
     let flow = store.flow("welcome").await.expect("read").expect("exists");
     assert_eq!((flow.definition.as_str(), flow.enabled), ("trigger: ContactUpdate", false));
     assert_eq!(store.flows().await.expect("list").len(), 1);
+    // A flow that cannot be loaded is marked with the reason; storing it again clears the mark.
+    assert!(store.set_flow_broken(&id, Some("too deep")).await.expect("mark"));
+    let flow = store.flow("welcome").await.expect("read").expect("exists");
+    assert_eq!(flow.broken.as_deref(), Some("too deep"));
+    store.put_flow("welcome", "trigger: ContactUpdate", false).await.expect("again");
+    assert_eq!(store.flows().await.expect("list")[0].broken, None);
     assert!(store.delete_flow("welcome").await.expect("delete"));
     assert!(store.flow("welcome").await.expect("read").is_none());
 }

@@ -1,5 +1,8 @@
 //! `ghl-connector flows ...` and `catalog`.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
 use anyhow::{bail, Context};
 use clap::Subcommand;
 
@@ -7,14 +10,17 @@ use super::store::StoreArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum FlowsCommand {
-    /// Check a flow file and store it (replacing the flow of that name).
+    /// Check flow files and store them (each replaces the flow of its name). A folder stands
+    /// for its `*.yaml` and `*.yml` files, as `flows export` writes them.
     Apply {
-        /// The flow file (YAML).
-        file: std::path::PathBuf,
+        /// Flow files (YAML), or folders of them.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
     },
-    /// List the flows with whether they are enabled.
+    /// Every flow: enabled, disabled or paused (and why), and why it is broken when it cannot
+    /// be loaded.
     List,
-    /// Print a flow's file as stored.
+    /// Print a flow's file as stored (and on stderr why it is broken, if it is).
     Show {
         /// The flow's name.
         name: String,
@@ -55,23 +61,14 @@ pub enum FlowsCommand {
 
 pub async fn flows(command: FlowsCommand, store: &StoreArgs) -> anyhow::Result<()> {
     match command {
-        FlowsCommand::Apply { file } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let engine = ghl_engine::Engine::new(store.open().await?);
-            let applied = engine
-                .apply_flow(&text)
-                .await
-                .map_err(|err| anyhow::anyhow!("{}: {err}", file.display()))?;
-            for warning in &applied.warnings {
-                eprintln!("warning: {}: {warning}", file.display());
-            }
-            say!("applied {}", file.display());
-        }
+        FlowsCommand::Apply { files } => apply(&files, store).await?,
         FlowsCommand::List => {
             for flow in store.open().await?.flows().await? {
-                let reason = flow.paused_reason.map(|r| format!(" ({r})")).unwrap_or_default();
-                say!("{:<32} {}{reason}", flow.name, flow.status);
+                let paused = flow.paused_reason.map(|r| format!(" ({r})")).unwrap_or_default();
+                match &flow.broken {
+                    Some(reason) => say!("{:<32} {:<8} broken: {reason}", flow.name, flow.status),
+                    None => say!("{:<32} {}{paused}", flow.name, flow.status),
+                }
             }
         }
         FlowsCommand::Show { name } => {
@@ -84,25 +81,12 @@ pub async fn flows(command: FlowsCommand, store: &StoreArgs) -> anyhow::Result<(
             if let Some(reason) = &flow.paused_reason {
                 say!("# paused: {reason}");
             }
+            if let Some(reason) = &flow.broken {
+                eprintln!("this flow is broken and skipped: {reason}");
+            }
             print!("{}", flow.definition);
         }
-        FlowsCommand::Export { dir } => {
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            for flow in store.open().await?.flows().await? {
-                let safe: String = flow
-                    .name
-                    .chars()
-                    .map(
-                        |c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' },
-                    )
-                    .collect();
-                let path = dir.join(format!("{safe}.yaml"));
-                std::fs::write(&path, &flow.definition)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                say!("{}", path.display());
-            }
-        }
+        FlowsCommand::Export { dir } => export(&dir, store).await?,
         FlowsCommand::Enable { name } => toggle(store, &name, true).await?,
         FlowsCommand::Disable { name } => toggle(store, &name, false).await?,
         FlowsCommand::Delete { name } => {
@@ -114,8 +98,8 @@ pub async fn flows(command: FlowsCommand, store: &StoreArgs) -> anyhow::Result<(
         FlowsCommand::Run { name, sample, key } => {
             let text = std::fs::read_to_string(&sample)
                 .with_context(|| format!("cannot read {}", sample.display()))?;
-            let trigger = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not JSON", sample.display()))?;
+            let trigger = ghl_engine::document_bounds::parse_json_sample(&text)
+                .map_err(|err| anyhow::anyhow!("{}: {err}", sample.display()))?;
             let engine = ghl_engine::Engine::new(store.open().await?);
             match engine.run_now(&name, trigger, key.as_deref()).await? {
                 ghl_store::IngestOutcome::Stored { run_ids, .. } => {
@@ -130,6 +114,120 @@ pub async fn flows(command: FlowsCommand, store: &StoreArgs) -> anyhow::Result<(
         }
     }
     Ok(())
+}
+
+/// Applies each file (a folder: its YAML files, in name order); one refused file does not stop
+/// the others, and the command fails if any was refused.
+async fn apply(paths: &[PathBuf], store: &StoreArgs) -> anyhow::Result<()> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("cannot read the folder {}", path.display()))?
+                .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+                .filter(|file| {
+                    file.is_file()
+                        && file.extension().is_some_and(|ext| ext == "yaml" || ext == "yml")
+                })
+                .collect();
+            if found.is_empty() {
+                bail!("{} holds no .yaml or .yml file", path.display());
+            }
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    let engine = ghl_engine::Engine::new(store.open().await?);
+    let mut names: HashMap<String, PathBuf> = HashMap::new();
+    let mut refused = 0;
+    for file in &files {
+        match apply_file(&engine, file, &mut names).await {
+            Ok(name) => say!("applied {} ({name})", file.display()),
+            Err(err) => {
+                refused += 1;
+                eprintln!("{}: {err:#}", file.display());
+            }
+        }
+    }
+    if refused > 0 {
+        bail!("{refused} of {} flow files refused; the others were applied", files.len());
+    }
+    Ok(())
+}
+
+/// Applies one file; `names` are the flows applied so far in this command, so that two files
+/// with one name do not silently replace each other.
+async fn apply_file(
+    engine: &ghl_engine::Engine,
+    file: &Path,
+    names: &mut HashMap<String, PathBuf>,
+) -> anyhow::Result<String> {
+    let text = read_bounded(file, ghl_engine::document_bounds::MAX_FLOW_BYTES)?;
+    let flow = ghl_engine::flow::Flow::parse_off_runtime(text.clone()).await?;
+    let name = flow.spec.name.clone();
+    if let Some(earlier) = names.get(&name) {
+        bail!("the flow `{name}` is also in {}; flow names are unique", earlier.display());
+    }
+    let applied = engine.apply_flow(&text).await?;
+    for warning in &applied.warnings {
+        eprintln!("warning: {}: {warning}", file.display());
+    }
+    names.insert(name.clone(), file.to_owned());
+    Ok(name)
+}
+
+/// A text file, refused when larger than `limit` bytes (before it is read whole).
+fn read_bounded(file: &Path, limit: usize) -> anyhow::Result<String> {
+    let size =
+        std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
+    if size.len() > limit as u64 {
+        bail!("the file is {} bytes; at most {limit} are allowed", size.len());
+    }
+    std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))
+}
+
+/// Writes every flow to `DIR/<name>.yaml`; a flow that cannot be written is reported and the
+/// others are still written.
+async fn export(dir: &Path, store: &StoreArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut failed = 0;
+    let flows = store.open().await?.flows().await?;
+    let mut taken = std::collections::HashSet::new();
+    for flow in &flows {
+        let base = file_name(&flow.name);
+        let stem = (1..)
+            .map(|n| if n == 1 { base.clone() } else { format!("{base}-{n}") })
+            .find(|stem| taken.insert(stem.clone()))
+            .unwrap_or(base);
+        let path = dir.join(format!("{stem}.yaml"));
+        match std::fs::write(&path, &flow.definition) {
+            Ok(()) => say!("{}", path.display()),
+            Err(err) => {
+                failed += 1;
+                eprintln!("flow `{}`: cannot write {}: {err}", flow.name, path.display());
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} flows could not be written; the others were", flows.len());
+    }
+    Ok(())
+}
+
+/// A flow's file name: its name (letters, digits, `-`, `_`, `.` since names are checked),
+/// with anything else (names stored before the check) replaced, and cut to 100 characters.
+fn file_name(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .take(ghl_engine::flow::MAX_NAME_LENGTH)
+        .collect();
+    match safe.trim_start_matches('.') {
+        "" => "_".into(),
+        safe => safe.into(),
+    }
 }
 
 async fn toggle(store: &StoreArgs, name: &str, enabled: bool) -> anyhow::Result<()> {

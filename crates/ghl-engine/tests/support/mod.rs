@@ -39,7 +39,7 @@ pub struct World {
 }
 
 /// A one-step flow: a welcome task for every new contact.
-pub const TASK_FLOW: &str = include_str!("../../../../flows/examples/welcome-task.yaml");
+pub const TASK_FLOW: &str = include_str!("welcome-task.yaml");
 
 /// A sandbox, and an engine on `store` connected to it as `highlevel`, with no flows yet.
 pub async fn world(store: Store) -> World {
