@@ -83,7 +83,7 @@ async fn survives_faults(world: World) {
     world.admin(reqwest::Method::PUT, "/faults", Some(json!({}))).await;
     let store = world.engine.store();
     let dead = store
-        .runs(&RunFilter { status: Some("dead".into()), flow: None, limit: 10_000 })
+        .runs(&RunFilter { status: Some(ghl_store::RunStatus::Dead), flow: None, limit: 10_000 })
         .await
         .expect("dead");
     for run in &dead {
@@ -92,7 +92,7 @@ async fn survives_faults(world: World) {
     }
     world.drain().await;
     let done = store
-        .runs(&RunFilter { status: Some("done".into()), flow: None, limit: 10_000 })
+        .runs(&RunFilter { status: Some(ghl_store::RunStatus::Done), flow: None, limit: 10_000 })
         .await
         .expect("done");
     assert_eq!(done.len(), FAULT_RUNS, "every run completed");

@@ -190,7 +190,7 @@ async fn skipped_runs(world: World) {
     assert!(runs.iter().all(|run| run.status == RunStatus::Skipped), "{runs:?}");
     let skipped = engine
         .store()
-        .runs(&RunFilter { status: Some("skipped".into()), flow: None, limit: 10 })
+        .runs(&RunFilter { status: Some(ghl_store::RunStatus::Skipped), flow: None, limit: 10 })
         .await
         .expect("runs");
     assert_eq!(skipped.len(), 2);

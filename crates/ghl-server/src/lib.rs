@@ -363,7 +363,7 @@ async fn require_admin(
 
 #[derive(Debug, Deserialize)]
 struct RunsQuery {
-    status: Option<String>,
+    status: Option<ghl_store::RunStatus>,
     flow: Option<String>,
     limit: Option<i64>,
 }

@@ -41,12 +41,17 @@ async fn start(store: Store) -> Running {
 /// server; the server trusts HighLevel's published key and the test's own key ([`TestSigner`])
 /// as configured keys, and the sandbox's keys as keys learned with its connection.
 async fn start_seeded(store: Store, contacts: usize) -> Running {
+    let mut config = SandboxConfig { contacts, ..SandboxConfig::default() };
+    config.webhooks.duplicate_share = 1.0;
+    start_configured(store, config).await
+}
+
+/// The sandbox configured as given, sending its webhooks to the server (see [`start_seeded`]).
+async fn start_configured(store: Store, mut config: SandboxConfig) -> Running {
     let shutdown = CancellationToken::new();
     let server_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let server_url = format!("http://{}", server_listener.local_addr().expect("addr"));
-    let mut config = SandboxConfig { contacts, ..SandboxConfig::default() };
     config.webhooks.urls = vec![format!("{server_url}/webhooks/highlevel").parse().expect("url")];
-    config.webhooks.duplicate_share = 1.0;
     config.rate_limits.burst = 100_000;
     let sandbox_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let sandbox =
@@ -173,7 +178,7 @@ async fn delivered_twice_run_once(running: Running) {
         let done = running
             .engine
             .store()
-            .runs(&RunFilter { status: Some("done".into()), flow: None, limit: 1000 })
+            .runs(&RunFilter { status: Some(ghl_store::RunStatus::Done), flow: None, limit: 1000 })
             .await
             .expect("runs");
         if done.len() == 20 {
@@ -456,6 +461,68 @@ mod a_busy_store_answers_429_at_once_and_highlevels_late_retry_is_stored_once {
         )
         .await;
     }
+}
+
+mod the_sandbox_retries_what_a_busy_store_refused_and_it_runs_once {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let (url, _dir) = super::sqlite_url();
+        super::sandbox_retries_after_busy(&url, &["BEGIN IMMEDIATE"]).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let url = super::postgres_url().await;
+        super::sandbox_retries_after_busy(
+            &url,
+            &["BEGIN", "LOCK TABLE webhook_ids, events IN EXCLUSIVE MODE"],
+        )
+        .await;
+    }
+}
+
+/// The whole path with HighLevel's retry rule as the sandbox plays it: while the store is held
+/// busy, the sandbox's webhook is answered 429, which it retries with the
+/// same signed bytes; once the store is free a retry is stored, and the contact gets one run
+/// and one task. The retry interval is short here (HighLevel's is about ten minutes, which the
+/// 2-hour freshness window covers); how many attempts meet the lock does not matter.
+async fn sandbox_retries_after_busy(url: &str, lock: &[&str]) {
+    let store = Store::open(url, &MasterKey::generate()).await.expect("store");
+    let mut config = SandboxConfig::default();
+    config.webhooks.retry_delay = Duration::from_millis(300);
+    config.webhooks.max_attempts = 50;
+    let running = start_configured(store, config).await;
+
+    sqlx::any::install_default_drivers();
+    let mut holder =
+        <sqlx::AnyConnection as sqlx::Connection>::connect(url).await.expect("a second connection");
+    for statement in lock {
+        sqlx::query(statement).execute(&mut holder).await.expect("the lock");
+    }
+    running.create_contacts(1).await;
+    running
+        .until("a delivery refused and retried", |stats| stats["webhooks"]["retried"] != 0)
+        .await;
+    assert!(running.all_runs().await.is_empty(), "nothing stored while the store was busy");
+    sqlx::query("ROLLBACK").execute(&mut holder).await.expect("release the lock");
+    drop(holder);
+
+    let stats = running
+        .until("the retried event's task", |stats| stats["effects"]["task.created"] == 1)
+        .await;
+    assert_eq!(stats["webhooks"]["failed"], 0, "no delivery was given up: {stats}");
+    let events: Value = running
+        .http
+        .get(format!("{}/_sandbox/webhooks?type=ContactCreate", running.sandbox.base_url))
+        .send()
+        .await
+        .expect("events")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(events["events"][0]["delivered"], true, "acknowledged in the end: {events}");
+    let runs = running.all_runs().await;
+    assert_eq!(runs.len(), 1, "one run for the contact, however often it came: {runs:?}");
 }
 
 /// With the store at `url` held busy by another connection (`lock`, then a rollback), a

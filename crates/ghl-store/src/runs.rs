@@ -166,7 +166,7 @@ pub enum RunOutcome {
 
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     /// Only the runs of the flow of this name.
     pub flow: Option<String>,
     pub limit: i64,
@@ -483,7 +483,8 @@ impl Store {
 
     pub async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>> {
         let limit = if filter.limit <= 0 { 100 } else { filter.limit };
-        let conditions = [("r.status", &filter.status), ("f.name", &filter.flow)];
+        let status = filter.status.map(|status| status.as_str().to_owned());
+        let conditions = [("r.status", &status), ("f.name", &filter.flow)];
         let mut values = Vec::new();
         let mut clauses = Vec::new();
         for (column, value) in conditions {

@@ -155,7 +155,11 @@ async fn runs_by_flow(store: Store) {
         );
         assert_eq!(run.trigger.as_deref(), Some("ContactCreate"));
     }
-    let filter = RunFilter { flow: Some("welcome".into()), status: Some("dead".into()), limit: 10 };
+    let filter = RunFilter {
+        flow: Some("welcome".into()),
+        status: Some(ghl_store::RunStatus::Dead),
+        limit: 10,
+    };
     assert!(store.runs(&filter).await.expect("runs").is_empty(), "both filters apply");
     let shown = store.run(&runs[0].id).await.expect("run").expect("exists");
     assert_eq!(shown.flow_name.as_deref(), Some("welcome"));
@@ -183,7 +187,7 @@ async fn queue(store: Store) {
     store.finish(&again.id, &RunOutcome::Dead { error: "gave up".into() }).await.expect("dead");
     assert!(store.claim(Duration::from_secs(30)).await.expect("claim").is_none());
     let dead = store
-        .runs(&RunFilter { status: Some("dead".into()), flow: None, limit: 10 })
+        .runs(&RunFilter { status: Some(ghl_store::RunStatus::Dead), flow: None, limit: 10 })
         .await
         .expect("dead runs");
     assert_eq!(dead.len(), 1);

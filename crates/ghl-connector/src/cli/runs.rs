@@ -4,7 +4,7 @@
 use anyhow::{bail, Context};
 use chrono::{DateTime, Local, TimeZone};
 use clap::Subcommand;
-use ghl_store::{RunFilter, RunSummary};
+use ghl_store::{RunFilter, RunStatus, RunSummary};
 
 use super::store::StoreArgs;
 
@@ -12,8 +12,9 @@ use super::store::StoreArgs;
 pub enum RunsCommand {
     /// The latest runs, newest first: flow, trigger, status, when, and the first error.
     List {
-        /// Only the runs in this status.
-        #[arg(long, value_enum)]
+        /// Only the runs in this status: queued, running, waiting (on a delay step), done,
+        /// skipped (a filter ended it) or dead (dead-lettered: `runs replay` puts it back).
+        #[arg(long, value_parser = |text: &str| text.parse::<RunStatus>())]
         status: Option<RunStatus>,
         /// Only the runs of the flow of this name.
         #[arg(long)]
@@ -41,40 +42,9 @@ pub enum RunsCommand {
     },
 }
 
-/// A run's status, as the store records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum RunStatus {
-    /// Waiting for a worker (new, or retrying after a temporary failure).
-    Queued,
-    /// Being executed by a worker.
-    Running,
-    /// Paused on a delay step.
-    Waiting,
-    /// Every step done.
-    Done,
-    /// Ended by a filter before its steps.
-    Skipped,
-    /// Failed for good (dead-lettered): `runs replay` puts it back in the queue.
-    Dead,
-}
-
-impl RunStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Running => "running",
-            Self::Waiting => "waiting",
-            Self::Done => "done",
-            Self::Skipped => "skipped",
-            Self::Dead => "dead",
-        }
-    }
-}
-
 pub async fn runs(command: RunsCommand, store: &StoreArgs) -> anyhow::Result<()> {
     match command {
         RunsCommand::List { status, flow, limit, json } => {
-            let status = status.map(|status| status.as_str().to_owned());
             let filter = RunFilter { status, flow, limit };
             let runs = store.open().await?.runs(&filter).await?;
             if json {
