@@ -1,37 +1,20 @@
 //! `ghl-connector sandbox` as a script uses it: one JSON line once listening, then HTTP.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(args: &[&str]) -> (Running, Value) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
-        .arg("sandbox")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("a line");
-    (Running(child), serde_json::from_str(&line).expect("the line is JSON"))
-}
+use support::{
+    connect_sandbox, connected_store, engine_command, new_store, ok, sandbox, store_command,
+    wait_for, Running, BINARY, WELCOME_FLOW,
+};
 
 #[test]
 fn sandbox_prints_one_json_line_with_everything_a_client_needs() {
-    let (_running, info) = start(&["--port", "0", "--contacts", "7", "--locations", "2"]);
+    let (_running, info) = sandbox(&["--port", "0", "--contacts", "7", "--locations", "2"]);
     for field in
         ["base_url", "location_id", "company_id", "private_integration_token", "calendar_id"]
     {
@@ -75,11 +58,7 @@ fn bad_options_fail_with_a_message_and_non_zero_exit() {
         vec!["--faults-json", "{\"default\":{\"x\":1}}"],
         vec!["--port", "notaport"],
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
-            .arg("sandbox")
-            .args(&args)
-            .output()
-            .expect("runs");
+        let output = Command::new(BINARY).arg("sandbox").args(&args).output().expect("runs");
         assert!(!output.status.success(), "{args:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!stderr.trim().is_empty(), "{args:?} says why");
@@ -88,7 +67,7 @@ fn bad_options_fail_with_a_message_and_non_zero_exit() {
 }
 
 fn api(info: &Value, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+    Command::new(BINARY)
         .arg("api")
         .args(args)
         .args(["--base-url", info["base_url"].as_str().expect("base_url")])
@@ -105,7 +84,7 @@ fn stdout_json(output: &std::process::Output) -> Value {
 
 #[test]
 fn api_calls_any_operation_and_pages_through_lists() {
-    let (_running, info) = start(&["--port", "0", "--contacts", "45"]);
+    let (_running, info) = sandbox(&["--port", "0", "--contacts", "45"]);
     let page = stdout_json(&api(&info, &["get-contacts", "--param", "limit=10"]));
     assert_eq!(page["contacts"].as_array().map(Vec::len), Some(10));
 
@@ -145,7 +124,7 @@ fn api_calls_any_operation_and_pages_through_lists() {
 
 #[test]
 fn api_failures_exit_non_zero_with_the_reason() {
-    let (_running, info) = start(&["--port", "0", "--contacts", "1"]);
+    let (_running, info) = sandbox(&["--port", "0", "--contacts", "1"]);
     let cases: [(&[&str], &str); 5] = [
         (&["get-everything"], "unknown operation"),
         (&["get-contact", "--param", "contactId=nope"], "not found"),
@@ -164,10 +143,7 @@ fn api_failures_exit_non_zero_with_the_reason() {
 
 #[test]
 fn api_lists_every_operation() {
-    let output = Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
-        .args(["api", "--list", "--json"])
-        .output()
-        .expect("runs");
+    let output = Command::new(BINARY).args(["api", "--list", "--json"]).output().expect("runs");
     assert!(output.status.success());
     let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
         .lines()
@@ -181,7 +157,7 @@ fn api_lists_every_operation() {
 
 #[test]
 fn demo_runs_the_template_flow_for_every_new_contact() {
-    let output = Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+    let output = Command::new(BINARY)
         .args(["demo", "--exit-when-done", "--contacts", "6", "--seed-contacts", "10"])
         .output()
         .expect("runs");
@@ -195,58 +171,20 @@ fn json_contact(id: &str) -> Value {
     serde_json::json!({ "type": "ContactCreate", "id": id, "firstName": "Sample", "name": "Sample Person" })
 }
 
-fn engine_command(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
-        .args(args)
-        .arg("--database-url")
-        .arg(format!("sqlite:{}", dir.join("cli.db").display()))
-        .arg("--key-file")
-        .arg(dir.join("cli.key"))
-        .env_remove("GHL_CONNECTOR_MASTER_KEY")
-        .output()
-        .expect("runs")
-}
-
-/// The standard output of a command that must succeed.
-fn ok(output: std::process::Output) -> String {
-    assert!(
-        output.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 #[test]
 fn init_connect_apply_and_list_from_the_command_line() {
-    let (_running, info) = start(&["--port", "0", "--contacts", "2"]);
-    let dir = std::env::temp_dir().join(format!("ghl-cli-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let no_key = engine_command(&dir, &["flows", "list"]);
+    let (_running, info) = sandbox(&["--port", "0", "--contacts", "2"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    let no_key = engine_command(dir, &["flows", "list"]);
     assert!(!no_key.status.success());
     assert!(String::from_utf8_lossy(&no_key.stderr).contains("ghl-connector init"));
-    ok(engine_command(&dir, &["init"]));
-    assert!(!engine_command(&dir, &["init"]).status.success(), "a key is never overwritten");
+    ok(engine_command(dir, &["init"]));
+    assert!(!engine_command(dir, &["init"]).status.success(), "a key is never overwritten");
 
     let token = info["private_integration_token"].as_str().expect("token");
-    let location = info["location_id"].as_str().expect("location");
-    let base = info["base_url"].as_str().expect("base");
-    ok(engine_command(
-        &dir,
-        &[
-            "connect",
-            "highlevel",
-            "--private-token",
-            token,
-            "--location-id",
-            location,
-            "--base-url",
-            base,
-        ],
-    ));
-    let listed = ok(engine_command(&dir, &["connections", "list"]));
+    ok(connect_sandbox(dir, &info));
+    let listed = ok(engine_command(dir, &["connections", "list"]));
     assert!(
         listed.contains("highlevel") && listed.contains("connected") && !listed.contains(token),
         "{listed}"
@@ -257,11 +195,11 @@ fn init_connect_apply_and_list_from_the_command_line() {
         "the token is not stored in the clear"
     );
 
-    let flow = concat!(env!("CARGO_MANIFEST_DIR"), "/../../flows/welcome.yaml");
-    ok(engine_command(&dir, &["flows", "apply", flow]));
-    assert!(ok(engine_command(&dir, &["flows", "list"])).contains("welcome-new-contacts"));
+    let flow = WELCOME_FLOW;
+    ok(engine_command(dir, &["flows", "apply", flow]));
+    assert!(ok(engine_command(dir, &["flows", "list"])).contains("welcome-new-contacts"));
     let exported = dir.join("exported");
-    ok(engine_command(&dir, &["flows", "export", exported.to_str().expect("path")]));
+    ok(engine_command(dir, &["flows", "export", exported.to_str().expect("path")]));
     let written =
         std::fs::read_to_string(exported.join("welcome-new-contacts.yaml")).expect("exported file");
     assert_eq!(
@@ -275,20 +213,20 @@ fn init_connect_apply_and_list_from_the_command_line() {
         .expect("flow")
         .replace("highlevel.create-note", "highlevel.create-nope");
     std::fs::write(&bad, text).expect("write");
-    let refused = engine_command(&dir, &["flows", "apply", bad.to_str().expect("path")]);
+    let refused = engine_command(dir, &["flows", "apply", bad.to_str().expect("path")]);
     assert!(!refused.status.success());
     let message = String::from_utf8_lossy(&refused.stderr);
     assert!(message.contains("line 18") && message.contains("unknown action"), "{message}");
 
     let catalog: Value =
-        serde_json::from_str(&ok(engine_command(&dir, &["catalog", "--json"]))).expect("json");
+        serde_json::from_str(&ok(engine_command(dir, &["catalog", "--json"]))).expect("json");
     assert_eq!(catalog["actions"].as_array().map(Vec::len), Some(41));
     assert_eq!(catalog["triggers"].as_array().map(Vec::len), Some(17));
 
     // The test feature: a dry run shows the writes without sending them; a real one sends them.
     let contacts = stdout_json(&api(&info, &["get-contacts", "--param", "limit=1"]));
     let contact = contacts["contacts"][0]["id"].as_str().expect("a seeded contact");
-    let dry = ok(engine_command(&dir, &["test", flow, "--contact", contact, "--dry-run"]));
+    let dry = ok(engine_command(dir, &["test", flow, "--contact", contact, "--dry-run"]));
     assert!(dry.contains("dry run: not sent") && dry.contains("create-task"), "{dry}");
     let tasks = |info: &Value| -> usize {
         let answer =
@@ -300,7 +238,7 @@ fn init_connect_apply_and_list_from_the_command_line() {
     std::fs::write(&sample, serde_json::to_vec(&json_contact(contact)).expect("json"))
         .expect("write");
     let real = ok(engine_command(
-        &dir,
+        dir,
         &["test", "welcome-new-contacts", "--sample", sample.to_str().expect("path"), "--json"],
     ));
     let steps: Value = serde_json::from_str(&real).expect("json report");
@@ -311,11 +249,10 @@ fn init_connect_apply_and_list_from_the_command_line() {
     // A manual run is queued once per key, and listed.
     let path = sample.to_str().expect("path");
     let run = ["flows", "run", "welcome-new-contacts", "--sample", path, "--key", "k1"];
-    assert!(ok(engine_command(&dir, &run)).contains("queued run"));
-    assert!(ok(engine_command(&dir, &run)).contains("already run"));
-    let runs = ok(engine_command(&dir, &["runs", "list"]));
+    assert!(ok(engine_command(dir, &run)).contains("queued run"));
+    assert!(ok(engine_command(dir, &run)).contains("already run"));
+    let runs = ok(engine_command(dir, &["runs", "list"]));
     assert_eq!(runs.lines().filter(|line| line.contains("queued")).count(), 1, "{runs}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `connect highlevel` by OAuth in progress: the command, and the authorization address it
@@ -331,15 +268,9 @@ struct OAuthConnect {
 fn start_oauth(info: &Value, dir: &Path, extra: &[&str]) -> OAuthConnect {
     let oauth = &info["oauth"];
     let text = |value: &Value| value.as_str().expect("text").to_owned();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
-        .args(["connect", "highlevel", "--timeout-secs", "30"])
-        .args(["--client-id", &text(&oauth["client_id"])])
-        .args(["--base-url", &text(&info["base_url"])])
-        .args(extra)
-        .arg("--database-url")
-        .arg(format!("sqlite:{}", dir.join("cli.db").display()))
-        .arg("--key-file")
-        .arg(dir.join("cli.key"))
+    let (client_id, base) = (text(&oauth["client_id"]), text(&info["base_url"]));
+    let connect = ["connect", "highlevel", "--timeout-secs", "30", "--client-id", &client_id];
+    let mut child = store_command(dir, &[&connect[..], &["--base-url", &base], extra].concat())
         .env("GHL_CONNECTOR_CLIENT_SECRET", text(&oauth["client_secret"]))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -399,9 +330,8 @@ impl OAuthConnect {
 
 #[test]
 fn the_oauth_page_says_failed_when_the_user_declines() {
-    let (_running, info) = start(&["--port", "0", "--contacts", "1"]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    assert!(engine_command(dir.path(), &["init"]).status.success());
+    let (_running, info) = sandbox(&["--port", "0", "--contacts", "1"]);
+    let dir = new_store();
     let mut connect = start_oauth(&info, dir.path(), &[]);
     let query = connect.query();
     // HighLevel sends the browser back with an error instead of a code.
@@ -447,10 +377,9 @@ fn connect_by_oauth(info: &Value, dir: &Path, extra: &[&str]) -> String {
 
 #[test]
 fn the_oauth_page_says_failed_with_the_reason_when_connect_fails() {
-    let (_running, info) = start(&["--port", "0", "--contacts", "1"]);
+    let (_running, info) = sandbox(&["--port", "0", "--contacts", "1"]);
     let location = info["location_id"].as_str().expect("location");
-    let dir = tempfile::tempdir().expect("tempdir");
-    assert!(engine_command(dir.path(), &["init"]).status.success());
+    let dir = new_store();
     // What the user passes, what comes back from the authorization page, what goes wrong.
     type Case = (&'static [&'static str], Option<(&'static str, &'static str)>, &'static str);
     let cases: [Case; 3] = [
@@ -483,30 +412,28 @@ fn the_oauth_page_says_failed_with_the_reason_when_connect_fails() {
 
 #[test]
 fn connect_by_oauth_read_only_widen_when_a_flow_writes_and_reconnect_when_revoked() {
-    let (_running, info) = start(&["--port", "0", "--contacts", "2"]);
+    let (_running, info) = sandbox(&["--port", "0", "--contacts", "2"]);
     let text = |value: &Value| value.as_str().expect("text").to_owned();
-    let dir = std::env::temp_dir().join(format!("ghl-oauth-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    assert!(engine_command(&dir, &["init"]).status.success());
-    assert_eq!(connect_by_oauth(&info, &dir, &[]), "contacts.readonly", "read-only by default");
+    let dir = new_store();
+    let dir = dir.path();
+    assert_eq!(connect_by_oauth(&info, dir, &[]), "contacts.readonly", "read-only by default");
     let listed =
-        String::from_utf8_lossy(&engine_command(&dir, &["connections", "list", "--json"]).stdout)
+        String::from_utf8_lossy(&engine_command(dir, &["connections", "list", "--json"]).stdout)
             .into_owned();
     let connections: Value = serde_json::from_str(&listed).expect("json");
     assert_eq!(connections[0]["auth_kind"], "oauth");
     assert_eq!(connections[0]["scopes"], "contacts.readonly");
 
-    let flow = concat!(env!("CARGO_MANIFEST_DIR"), "/../../flows/welcome.yaml");
-    let refused = engine_command(&dir, &["flows", "apply", flow]);
+    let flow = WELCOME_FLOW;
+    let refused = engine_command(dir, &["flows", "apply", flow]);
     assert!(!refused.status.success(), "a writing flow needs a connection that may write");
     let message = String::from_utf8_lossy(&refused.stderr).into_owned();
     assert!(message.contains("--name highlevel --scope contacts.write"), "{message}");
 
-    let widened = connect_by_oauth(&info, &dir, &["--scope", "contacts.write"]);
+    let widened = connect_by_oauth(&info, dir, &["--scope", "contacts.write"]);
     assert_eq!(widened, "contacts.readonly contacts.write");
-    assert!(engine_command(&dir, &["flows", "apply", flow]).status.success());
-    assert!(engine_command(&dir, &["connections", "test", "highlevel"]).status.success());
+    assert!(engine_command(dir, &["flows", "apply", flow]).status.success());
+    assert!(engine_command(dir, &["connections", "test", "highlevel"]).status.success());
 
     // The location revokes the app: the connection shows it needs reconnecting.
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -520,20 +447,19 @@ fn connect_by_oauth_read_only_widen_when_a_flow_writes_and_reconnect_when_revoke
     std::fs::write(&sample, r#"{"type":"ContactCreate","id":"nobody","firstName":"Ada"}"#)
         .expect("sample");
     let failed = engine_command(
-        &dir,
+        dir,
         &["test", "welcome-new-contacts", "--sample", sample.to_str().expect("path")],
     );
     assert!(!failed.status.success());
     let shown = String::from_utf8_lossy(&failed.stdout).into_owned();
     assert!(shown.contains("needs reconnecting"), "{shown}");
-    let listed = ok(engine_command(&dir, &["connections", "list"]));
+    let listed = ok(engine_command(dir, &["connections", "list"]));
     assert!(listed.contains("reconnect_needed"), "{listed}");
 
     // Connected again, it asks for what its flows need without being told.
-    assert_eq!(connect_by_oauth(&info, &dir, &[]), "contacts.readonly contacts.write");
-    let listed = ok(engine_command(&dir, &["connections", "list"]));
+    assert_eq!(connect_by_oauth(&info, dir, &[]), "contacts.readonly contacts.write");
+    let listed = ok(engine_command(dir, &["connections", "list"]));
     assert!(listed.contains(" connected"), "{listed}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -549,7 +475,7 @@ fn settings_come_from_a_config_file_after_flags_and_the_environment() {
     );
     std::fs::write(&config, text).expect("config");
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+        Command::new(BINARY)
             .arg("--config")
             .arg(&config)
             .args(args)
@@ -572,7 +498,7 @@ fn settings_come_from_a_config_file_after_flags_and_the_environment() {
 
 #[test]
 fn output_to_a_reader_that_has_gone_ends_quietly() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+    let mut child = Command::new(BINARY)
         .arg("catalog")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -599,7 +525,7 @@ fn requests(info: &Value, operation: &str) -> u64 {
 
 #[test]
 fn api_all_pages_asks_for_the_largest_pages_unless_told() {
-    let (_running, info) = start(&["--port", "0", "--contacts", "250"]);
+    let (_running, info) = sandbox(&["--port", "0", "--contacts", "250"]);
     let all = stdout_json(&api(&info, &["get-contacts", "--all-pages"]));
     assert_eq!(all.as_array().map(Vec::len), Some(250));
     assert_eq!(requests(&info, "get-contacts"), 3, "pages of 100, HighLevel's largest");
@@ -619,25 +545,8 @@ fn api_all_pages_asks_for_the_largest_pages_unless_told() {
 
 #[test]
 fn api_calls_through_a_stored_connection() {
-    let (_running, info) = start(&["--port", "0", "--contacts", "12"]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    ok(engine_command(dir.path(), &["init"]));
-    let text = |field: &str| info[field].as_str().expect("text").to_owned();
-    let (token, location, base) =
-        (text("private_integration_token"), text("location_id"), text("base_url"));
-    ok(engine_command(
-        dir.path(),
-        &[
-            "connect",
-            "highlevel",
-            "--private-token",
-            &token,
-            "--location-id",
-            &location,
-            "--base-url",
-            &base,
-        ],
-    ));
+    let (_running, info) = sandbox(&["--port", "0", "--contacts", "12"]);
+    let dir = connected_store(&info);
     let answer = ok(engine_command(
         dir.path(),
         &["api", "get-contacts", "--connection", "highlevel", "--param", "limit=5"],
@@ -659,51 +568,21 @@ fn api_calls_through_a_stored_connection() {
 
 /// A `serve` started for a test, stopped when dropped.
 fn serve_store(dir: &Path) -> Running {
-    let child = Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
-        .args(["serve", "--port", "0", "--admin-token", "runs-list-admin-token"])
-        .arg("--database-url")
-        .arg(format!("sqlite:{}", dir.join("cli.db").display()))
-        .arg("--key-file")
-        .arg(dir.join("cli.key"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    Running(child)
-}
-
-/// Waits (up to a minute) until `check` holds.
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !check() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let child =
+        store_command(dir, &["serve", "--port", "0", "--admin-token", "runs-list-admin-token"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve starts");
+    Running::new(child)
 }
 
 #[test]
 fn runs_list_shows_the_flow_the_trigger_when_and_the_first_error() {
-    let (_running, info) = start(&["--port", "0", "--contacts", "1"]);
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (_running, info) = sandbox(&["--port", "0", "--contacts", "1"]);
+    let dir = connected_store(&info);
     let dir = dir.path();
-    ok(engine_command(dir, &["init"]));
-    let text = |field: &str| info[field].as_str().expect("text").to_owned();
-    let (token, location, base) =
-        (text("private_integration_token"), text("location_id"), text("base_url"));
-    ok(engine_command(
-        dir,
-        &[
-            "connect",
-            "highlevel",
-            "--private-token",
-            &token,
-            "--location-id",
-            &location,
-            "--base-url",
-            &base,
-        ],
-    ));
-    let flow = concat!(env!("CARGO_MANIFEST_DIR"), "/../../flows/welcome.yaml");
+    let flow = WELCOME_FLOW;
     ok(engine_command(dir, &["flows", "apply", flow]));
     // A contact HighLevel does not know: the flow's first write is refused, the run dead.
     let sample = dir.join("sample.json");
@@ -755,7 +634,7 @@ struct ServingDemo {
 
 impl ServingDemo {
     fn start(contacts: usize) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+        let mut child = Command::new(BINARY)
             .args(["demo", "--seed-contacts", "5", "--contacts", &contacts.to_string()])
             .env_remove("GHL_CONNECTOR_DATABASE_URL")
             .stdout(Stdio::piped())
@@ -771,7 +650,7 @@ impl ServingDemo {
                 }
             }
         });
-        Self { running: Running(child), lines, seen: Vec::new() }
+        Self { running: Running::new(child), lines, seen: Vec::new() }
     }
 
     /// Reads lines until one satisfies `wanted` (within a minute); answers it.
@@ -791,10 +670,10 @@ impl ServingDemo {
 
     /// Sends `signal` and waits for the demo to end; answers how it ended.
     fn stop(mut self, signal: &str) -> std::process::ExitStatus {
-        let pid = self.running.0.id().to_string();
+        let pid = self.running.child.id().to_string();
         let sent = Command::new("kill").args([signal, &pid]).status().expect("kill runs");
         assert!(sent.success());
-        self.running.0.wait().expect("the demo ends")
+        self.running.child.wait().expect("the demo ends")
     }
 }
 
@@ -825,7 +704,7 @@ fn demo_says_what_to_do_next_and_its_commands_work_as_printed() {
     demo.line(|line| line.starts_with("run ") && line.contains("ContactCreate: done"));
 
     // As printed, with `ghl-connector` on the PATH (as `cargo install` puts it).
-    let binary = Path::new(env!("CARGO_BIN_EXE_ghl-connector"));
+    let binary = Path::new(BINARY);
     let path = format!(
         "{}:{}",
         binary.parent().expect("its folder").display(),
@@ -883,7 +762,7 @@ fn demo_uses_the_database_given_and_postgres_keeps_its_runs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = dir.path().join("demo.key");
     let with_store = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+        Command::new(BINARY)
             .args(args)
             .args(["--database-url", &url])
             .arg("--key-file")
@@ -906,10 +785,9 @@ fn demo_uses_the_database_given_and_postgres_keeps_its_runs() {
 
     // A store holding something of the user's is never written by the demo.
     let flow = dir.path().join("mine.yaml");
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../flows/welcome.yaml"))
-            .expect("flow")
-            .replace("name: welcome-new-contacts", "name: mine");
+    let text = std::fs::read_to_string(WELCOME_FLOW)
+        .expect("flow")
+        .replace("name: welcome-new-contacts", "name: mine");
     std::fs::write(&flow, text).expect("write");
     ok(with_store(&["flows", "apply", flow.to_str().expect("path")]));
     let refused = with_store(&demo);
@@ -927,21 +805,14 @@ fn demo_uses_the_database_given_and_postgres_keeps_its_runs() {
 /// with the file, the line, the field and the limit, and the command fails.
 #[test]
 fn flows_apply_takes_folders_and_refuses_pathological_flows_by_name() {
-    let (_running, info) = start(&["--port", "0", "--contacts", "0"]);
-    let dir = tempfile_dir("ghl-cli-apply");
-    ok(engine_command(&dir, &["init"]));
-    let (token, location, base) = (
-        info["private_integration_token"].as_str().expect("token"),
-        info["location_id"].as_str().expect("location"),
-        info["base_url"].as_str().expect("base"),
-    );
-    let connect = ["connect", "highlevel", "--private-token", token, "--location-id", location];
-    ok(engine_command(&dir, &[&connect[..], &["--base-url", base]].concat()));
+    let (_running, info) = sandbox(&["--port", "0", "--contacts", "0"]);
+    let dir = connected_store(&info);
+    let dir = dir.path();
 
     let flows = concat!(env!("CARGO_MANIFEST_DIR"), "/../../flows");
     let examples = format!("{flows}/examples");
     let welcome = format!("{flows}/welcome.yaml");
-    let applied = ok(engine_command(&dir, &["flows", "apply", &welcome, &examples]));
+    let applied = ok(engine_command(dir, &["flows", "apply", &welcome, &examples]));
     assert_eq!(applied.lines().filter(|line| line.starts_with("applied")).count(), 3, "{applied}");
 
     let bad = dir.join("bad");
@@ -965,7 +836,7 @@ fn flows_apply_takes_folders_and_refuses_pathological_flows_by_name() {
     for (name, text) in &files {
         std::fs::write(bad.join(name), text).expect("write");
     }
-    let refused = engine_command(&dir, &["flows", "apply", bad.to_str().expect("path")]);
+    let refused = engine_command(dir, &["flows", "apply", bad.to_str().expect("path")]);
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     for (file, said) in [
@@ -981,19 +852,11 @@ fn flows_apply_takes_folders_and_refuses_pathological_flows_by_name() {
     }
     assert!(stderr.contains("4 of 5 flow files refused"), "{stderr}");
     assert!(!stderr.contains("panicked") && !stderr.contains("overflow"), "{stderr}");
-    let listed = ok(engine_command(&dir, &["flows", "list"]));
+    let listed = ok(engine_command(dir, &["flows", "list"]));
     assert!(listed.contains("good") && !listed.contains("pathological"), "{listed}");
 
     let exported = dir.join("exported");
-    let written = ok(engine_command(&dir, &["flows", "export", exported.to_str().expect("path")]));
+    let written = ok(engine_command(dir, &["flows", "export", exported.to_str().expect("path")]));
     assert_eq!(written.lines().count(), 4, "{written}");
-    ok(engine_command(&dir, &["flows", "apply", exported.to_str().expect("path")]));
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn tempfile_dir(prefix: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    dir
+    ok(engine_command(dir, &["flows", "apply", exported.to_str().expect("path")]));
 }

@@ -2,36 +2,30 @@
 //! server acknowledged has produced its effect exactly once (counted in the sandbox), on
 //! SQLite and on PostgreSQL. The same with SIGTERM, where the server must also exit cleanly.
 
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ghl_sandbox::{Sandbox, SandboxConfig, SandboxInfo};
 use serde_json::{json, Value};
+use support::{connect_args, free_port, ok, Running, BINARY, WELCOME_FLOW};
 use tokio_util::sync::CancellationToken;
 
 const CONTACTS: usize = 2_000;
 const KILL_AFTER: u64 = 400;
 const ADMIN: &str = "crash-test-admin-token";
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn cli(database_url: &str, key: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+    Command::new(BINARY)
         .args(args)
         .args(["--database-url", database_url, "--master-key", key])
         .output()
         .expect("runs")
 }
 
-fn serve(database_url: &str, key: &str, port: u16, ed25519: &str) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
+fn serve(database_url: &str, key: &str, port: u16, ed25519: &str) -> Running {
+    let child = Command::new(BINARY)
         .args([
             "serve",
             "--port",
@@ -55,7 +49,7 @@ fn serve(database_url: &str, key: &str, port: u16, ed25519: &str) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("serve starts");
-    Server(child)
+    Running::new(child)
 }
 
 async fn wait_healthy(http: &reqwest::Client, url: &str) {
@@ -70,10 +64,6 @@ async fn json(http: &reqwest::Client, url: String) -> Value {
     http.get(url).send().await.expect("request").json().await.expect("json")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
 /// How the server is stopped mid-burst.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Stop {
@@ -83,16 +73,16 @@ enum Stop {
     Terminate,
 }
 
-fn stop(mut server: Server, how: Stop) {
+fn stop(mut server: Running, how: Stop) {
     if how == Stop::Kill {
         return drop(server);
     }
-    let pid = server.0.id().to_string();
+    let pid = server.child.id().to_string();
     let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
     assert!(sent.success());
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Some(status) = server.0.try_wait().expect("wait") {
+        if let Some(status) = server.child.try_wait().expect("wait") {
             assert!(status.success(), "a graceful shutdown exits with success: {status}");
             return;
         }
@@ -115,28 +105,10 @@ async fn crash_and_recover(database_url: String, how: Stop) {
     let sandbox: SandboxInfo =
         Sandbox::start(config, listener, shutdown.clone()).await.expect("sandbox").info;
 
-    let ok = |output: std::process::Output| {
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr))
-    };
-    ok(cli(
-        &database_url,
-        &key,
-        &[
-            "connect",
-            "highlevel",
-            "--private-token",
-            &sandbox.private_integration_token,
-            "--location-id",
-            &sandbox.location_id,
-            "--base-url",
-            &sandbox.base_url,
-        ],
-    ));
-    ok(cli(
-        &database_url,
-        &key,
-        &["flows", "apply", concat!(env!("CARGO_MANIFEST_DIR"), "/../../flows/welcome.yaml")],
-    ));
+    let info = serde_json::to_value(&sandbox).expect("the ready line");
+    let token = &sandbox.private_integration_token;
+    ok(cli(&database_url, &key, &connect_args(&info, token)));
+    ok(cli(&database_url, &key, &["flows", "apply", WELCOME_FLOW]));
 
     let http = reqwest::Client::new();
     let ed25519 = sandbox.webhook_public_keys.ed25519.clone();

@@ -2,92 +2,38 @@
 //! is sealed in the store, never listed, sent by `http.request` steps that name the
 //! connection, and shown by no run report.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+mod support;
 
 use serde_json::Value;
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn sandbox() -> (Running, Value) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ghl-connector"))
-        .args(["sandbox", "--port", "0", "--contacts", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("a line");
-    (Running(child), serde_json::from_str(&line).expect("the line is JSON"))
-}
-
-fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ghl-connector"));
-    command
-        .args(args)
-        .arg("--database-url")
-        .arg(format!("sqlite:{}", dir.join("cli.db").display()))
-        .arg("--key-file")
-        .arg(dir.join("cli.key"))
-        .env_remove("GHL_CONNECTOR_MASTER_KEY")
-        .env_remove("GHL_CONNECTOR_TOKEN")
-        .env_remove("GHL_CONNECTOR_BEARER_TOKEN");
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    command.output().expect("runs")
-}
-
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn failure(output: Output) -> String {
-    assert!(!output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use support::{engine_command, new_store, ok, refused, sandbox, store_command};
 
 #[test]
 fn an_http_connection_keeps_its_token_sealed_and_out_of_every_report() {
-    let (_sandbox, info) = sandbox();
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (_sandbox, info) = sandbox(&["--port", "0", "--contacts", "0"]);
+    let dir = new_store();
     let dir = dir.path();
-    ok(command(dir, &["init"], &[]));
     let token = info["private_integration_token"].as_str().expect("token");
     let base = info["base_url"].as_str().expect("base");
     let location = info["location_id"].as_str().expect("location");
 
-    let missing = failure(command(dir, &["connect", "http", "--name", "api"], &[]));
+    let missing = refused(engine_command(dir, &["connect", "http", "--name", "api"]));
     assert!(missing.contains("--bearer-token"), "{missing}");
-    let unset = failure(command(
+    let unset = refused(engine_command(
         dir,
         &["connect", "http", "--name", "api", "--header-from-env", "X-Api-Key=NOT_SET_ANYWHERE"],
-        &[],
     ));
     assert!(unset.contains("NOT_SET_ANYWHERE"), "{unset}");
 
     let connect = ["connect", "http", "--name", "sandbox-api", "--base-url", base];
-    let said = ok(command(dir, &connect, &[("GHL_CONNECTOR_BEARER_TOKEN", token)]));
+    let said = ok(store_command(dir, &connect)
+        .env("GHL_CONNECTOR_BEARER_TOKEN", token)
+        .output()
+        .expect("runs"));
     assert!(said.contains("sandbox-api") && !said.contains(token), "{said}");
-    let listed = ok(command(dir, &["connections", "list", "--json"], &[]));
+    let listed = ok(engine_command(dir, &["connections", "list", "--json"]));
     assert!(listed.contains("sandbox-api") && listed.contains("\"http\""), "{listed}");
     assert!(!listed.contains(token), "{listed}");
-    ok(command(dir, &["connections", "test", "sandbox-api"], &[]));
+    ok(engine_command(dir, &["connections", "test", "sandbox-api"]));
     for file in ["cli.db", "cli.db-wal"] {
         let bytes = std::fs::read(dir.join(file)).unwrap_or_default();
         assert!(
@@ -113,18 +59,17 @@ steps:
 "#
     );
     std::fs::write(&flow, &text).expect("write");
-    ok(command(dir, &["flows", "apply", flow.to_str().expect("path")], &[]));
+    ok(engine_command(dir, &["flows", "apply", flow.to_str().expect("path")]));
     let exported = dir.join("exported");
-    ok(command(dir, &["flows", "export", exported.to_str().expect("path")], &[]));
+    ok(engine_command(dir, &["flows", "export", exported.to_str().expect("path")]));
     let written = std::fs::read_to_string(exported.join("copy.yaml")).expect("exported");
     assert!(!written.contains(token), "no token in the flow files kept in git");
 
     let sample = dir.join("sample.json");
     std::fs::write(&sample, r#"{"firstName": "Sent"}"#).expect("write");
-    let report = ok(command(
+    let report = ok(engine_command(
         dir,
         &["test", "copy", "--sample", sample.to_str().expect("path"), "--json"],
-        &[],
     ));
     assert!(!report.contains(token), "{report}");
     let steps: Value = serde_json::from_str(&report).expect("json");
@@ -133,22 +78,21 @@ steps:
 
 #[test]
 fn flows_apply_warns_about_a_flow_that_triggers_itself() {
-    let (_sandbox, info) = sandbox();
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (_sandbox, info) = sandbox(&["--port", "0", "--contacts", "0"]);
+    let dir = new_store();
     let dir = dir.path();
-    ok(command(dir, &["init"], &[]));
     let token = info["private_integration_token"].as_str().expect("token");
     let location = info["location_id"].as_str().expect("location");
     let base = info["base_url"].as_str().expect("base");
     let connect = ["connect", "highlevel", "--location-id", location, "--base-url", base];
-    ok(command(dir, &connect, &[("GHL_CONNECTOR_TOKEN", token)]));
+    ok(store_command(dir, &connect).env("GHL_CONNECTOR_TOKEN", token).output().expect("runs"));
     let flow = dir.join("stamp.yaml");
     let text = "name: stamp\ntrigger:\n  highlevel: ContactUpdate\nsteps:\n  - name: stamp\n    action: highlevel.add-tags\n    connection: highlevel\n    input:\n      contactId: .trigger.id\n      tags: '[\"seen\"]'\n";
     std::fs::write(&flow, text).expect("write");
-    let applied = command(dir, &["flows", "apply", flow.to_str().expect("path")], &[]);
+    let applied = engine_command(dir, &["flows", "apply", flow.to_str().expect("path")]);
     let warning = String::from_utf8_lossy(&applied.stderr).into_owned();
     ok(applied);
     assert!(warning.contains("warning") && warning.contains("can trigger itself"), "{warning}");
-    let listed = ok(command(dir, &["flows", "list"], &[]));
+    let listed = ok(engine_command(dir, &["flows", "list"]));
     assert!(listed.contains("stamp") && listed.contains("enabled"), "{listed}");
 }

@@ -3,38 +3,20 @@
 //! in place of the README's, and `ghl-connector` the binary built here. A change in the sandbox
 //! must become a signed webhook, a run, and the flow's effect in the sandbox.
 
+mod support;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
+use support::{free_port, ready_line, wait_for, Running, BINARY, WELCOME_FLOW};
 
 const README: &str = include_str!("../../../README.md");
 const MARKER: &str = "<!-- walkthrough -->";
 /// The ports the README uses, replaced by free ones.
 const README_SANDBOX_PORT: &str = "4010";
 const README_SERVE_PORT: &str = "8080";
-
-/// A command started in the background in a process group of its own (a shell and what it
-/// runs), ended with its group when dropped.
-struct Running(Child);
-
-impl Running {
-    fn start(mut command: Command) -> Self {
-        use std::os::unix::process::CommandExt;
-        Self(command.process_group(0).spawn().expect("the command starts"))
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.0.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        let _ = self.0.wait();
-    }
-}
 
 /// The commands of the walkthrough block: continuation lines joined, comments and blank lines
 /// left out (a comment after a command stays: the shell ignores it).
@@ -83,24 +65,9 @@ fn fill(text: &str, ready: &Value) -> String {
     filled
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// A shell running `command` in `dir`, with `ghl-connector` the binary built here.
 fn shell(command: &str, dir: &Path, env: &HashMap<String, String>) -> Command {
-    let binary = Path::new(env!("CARGO_BIN_EXE_ghl-connector"));
+    let binary = Path::new(BINARY);
     let bin_dir = binary.parent().expect("the binary's folder");
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
     let mut shell = Command::new("sh");
@@ -132,8 +99,7 @@ fn the_readme_walkthrough_works_as_written() {
     let dir = dir.path();
     // The walkthrough runs in the repository's folder: it applies flows/welcome.yaml.
     std::fs::create_dir(dir.join("flows")).expect("flows/");
-    let flow = concat!(env!("CARGO_MANIFEST_DIR"), "/../../flows/welcome.yaml");
-    std::fs::copy(flow, dir.join("flows/welcome.yaml")).expect("copy the flow");
+    std::fs::copy(WELCOME_FLOW, dir.join("flows/welcome.yaml")).expect("copy the flow");
 
     let serve_port = free_port().to_string();
     let mut env = HashMap::new();
@@ -153,13 +119,9 @@ fn the_readme_walkthrough_works_as_written() {
             let command = command.replace(&format!("--port {README_SANDBOX_PORT}"), "--port 0");
             let mut sandbox = shell(&command, dir, &env);
             sandbox.stdout(Stdio::piped()).stderr(Stdio::null());
-            let mut running = Running::start(sandbox);
-            let mut line = String::new();
-            BufReader::new(running.0.stdout.take().expect("stdout"))
-                .read_line(&mut line)
-                .expect("the ready line");
+            let mut running = Running::in_group(sandbox);
+            ready = ready_line(&mut running.child);
             background.push(running);
-            ready = serde_json::from_str(&line).expect("the ready line is JSON");
             let base = ready["base_url"].as_str().expect("base_url");
             sandbox_port = base.rsplit(':').next().expect("a port").to_owned();
         } else if let Some(assignments) = command.strip_prefix("export ") {
@@ -170,7 +132,7 @@ fn the_readme_walkthrough_works_as_written() {
         } else if let Some(command) = in_background(&command) {
             let mut started = shell(command, dir, &env);
             started.stdout(Stdio::null()).stderr(Stdio::null());
-            background.push(Running::start(started));
+            background.push(Running::in_group(started));
             // A reader types the next command after `serve` has said it listens.
             wait_for("serve to listen", || {
                 std::net::TcpStream::connect(format!("127.0.0.1:{serve_port}")).is_ok()
