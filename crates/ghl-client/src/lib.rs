@@ -170,9 +170,10 @@ impl Client {
         loop {
             inner.budget.acquire(&inner.budget_key).await?;
             let token = self.bearer().await?;
+            let sent = Instant::now();
             let outcome = match self.send_once(operation, path, query, body, &token).await {
                 Ok((status, headers, value)) => {
-                    inner.budget.observe(&inner.budget_key, status, &headers);
+                    inner.budget.observe(&inner.budget_key, status, &headers, sent.elapsed());
                     let retry_after = retry_after(&headers);
                     match classify(operation.id, status, retry_after, value) {
                         // An earlier attempt did create the contact: the location now refuses its twin.

@@ -28,8 +28,9 @@ pub struct BudgetKey {
 pub trait RateBudget: Send + Sync {
     /// Waits until one request may be sent, and counts it.
     async fn acquire(&self, key: &BudgetKey) -> Result<()>;
-    /// Learns from a response: the limits, what is left, and a 429's `Retry-After`.
-    fn observe(&self, key: &BudgetKey, status: u16, headers: &HeaderMap);
+    /// Learns from a response: the limits, what is left, a 429's `Retry-After`, and how long
+    /// the request took to be answered (`round_trip`, from send to answer).
+    fn observe(&self, key: &BudgetKey, status: u16, headers: &HeaderMap, round_trip: Duration);
     /// What is left of each budget it knows, for the metrics.
     fn levels(&self) -> Vec<BudgetLevel> {
         Vec::new()
@@ -65,6 +66,10 @@ struct Window {
     /// (a location may allow less than the defaults); others wait for it, up to a bound.
     learned: bool,
     probe_sent: Option<Instant>,
+    /// The longest recent round trip (decaying): the server counted each request somewhere
+    /// between our letting it go and its answer, so a loaded machine or a slow network
+    /// widens the margin past the window.
+    round_trip: Duration,
 }
 
 /// How long others wait for the first response before trusting the defaults.
@@ -82,15 +87,19 @@ impl Default for Window {
             paused_until: None,
             learned: false,
             probe_sent: None,
+            round_trip: Duration::ZERO,
         }
     }
 }
 
 impl Window {
     /// The server counts a request when it arrives, a little after we let it go; waiting
-    /// this much longer than the interval keeps the two windows from overlapping.
+    /// this much longer than the interval keeps the two windows from overlapping: 2 % of the
+    /// interval (at least 10 ms), or the recent round trip when longer (at most a tenth of
+    /// the interval, so a slow endpoint cannot stall the budget).
     fn margin(&self) -> Duration {
-        (self.interval / 50).max(Duration::from_millis(10))
+        let floor = (self.interval / 50).max(Duration::from_millis(10));
+        floor.max(self.round_trip.min(self.interval / 10))
     }
 
     fn forget_old(&mut self, now: Instant) {
@@ -161,11 +170,12 @@ impl RateBudget for LocalBudget {
         }
     }
 
-    fn observe(&self, key: &BudgetKey, status: u16, headers: &HeaderMap) {
+    fn observe(&self, key: &BudgetKey, status: u16, headers: &HeaderMap, round_trip: Duration) {
         let now = Instant::now();
         let mut windows = self.windows.lock();
         let window = windows.entry(key.clone()).or_default();
         window.learned = true;
+        window.round_trip = round_trip.max(window.round_trip * 7 / 8);
         if let Some(burst) = header::<usize>(headers, limits::HEADER_MAX).filter(|burst| *burst > 0)
         {
             window.burst = burst;
@@ -241,6 +251,7 @@ mod tests {
             &key(),
             200,
             &headers(&[(limits::HEADER_MAX, "3"), (limits::HEADER_DAILY_REMAINING, "500")]),
+            Duration::ZERO,
         );
         budget.acquire(&key()).await.expect("room");
         let levels = budget.levels();
@@ -257,6 +268,7 @@ mod tests {
             &key(),
             200,
             &headers(&[(limits::HEADER_MAX, "3"), (limits::HEADER_INTERVAL_MILLISECONDS, "1000")]),
+            Duration::ZERO,
         );
         let start = Instant::now();
         for _ in 0..3 {
@@ -282,6 +294,7 @@ mod tests {
                 (limits::HEADER_INTERVAL_MILLISECONDS, "1000"),
                 (limits::HEADER_REMAINING, "1"),
             ]),
+            Duration::ZERO,
         );
         let start = Instant::now();
         budget.acquire(&key()).await.expect("room");
@@ -303,7 +316,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_429_pauses_the_budget_for_retry_after() {
         let budget = LocalBudget::new();
-        budget.observe(&key(), 429, &headers(&[("retry-after", "3")]));
+        budget.observe(&key(), 429, &headers(&[("retry-after", "3")]), Duration::ZERO);
         let start = Instant::now();
         budget.acquire(&key()).await.expect("room");
         assert_eq!(Instant::now() - start, Duration::from_secs(3));
@@ -312,7 +325,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_spent_daily_quota_is_an_error_not_a_wait() {
         let budget = LocalBudget::new();
-        budget.observe(&key(), 200, &headers(&[(limits::HEADER_DAILY_REMAINING, "0")]));
+        budget.observe(
+            &key(),
+            200,
+            &headers(&[(limits::HEADER_DAILY_REMAINING, "0")]),
+            Duration::ZERO,
+        );
         let error = budget.acquire(&key()).await.expect_err("quota spent");
         assert!(matches!(error, Error::DailyQuotaExhausted { .. }));
     }
