@@ -96,10 +96,7 @@ pub async fn flows(command: FlowsCommand, store: &StoreArgs) -> anyhow::Result<(
             say!("deleted `{name}`");
         }
         FlowsCommand::Run { name, sample, key } => {
-            let text = std::fs::read_to_string(&sample)
-                .with_context(|| format!("cannot read {}", sample.display()))?;
-            let trigger = ghl_engine::document_bounds::parse_json_sample(&text)
-                .map_err(|err| anyhow::anyhow!("{}: {err}", sample.display()))?;
+            let trigger = read_sample(&sample)?;
             let engine = ghl_engine::Engine::new(store.open().await?);
             match engine.run_now(&name, trigger, key.as_deref()).await? {
                 ghl_store::IngestOutcome::Stored { run_ids, .. } => {
@@ -178,8 +175,16 @@ async fn apply_file(
     Ok(name)
 }
 
+/// A sample record (`--sample FILE`): JSON, bounded in size before it is read and in depth.
+pub(super) fn read_sample(file: &Path) -> anyhow::Result<serde_json::Value> {
+    let text = read_bounded(file, ghl_engine::document_bounds::MAX_SAMPLE_BYTES)
+        .with_context(|| format!("{}", file.display()))?;
+    ghl_engine::document_bounds::parse_json_sample(&text)
+        .map_err(|err| anyhow::anyhow!("{}: {err}", file.display()))
+}
+
 /// A text file, refused when larger than `limit` bytes (before it is read whole).
-fn read_bounded(file: &Path, limit: usize) -> anyhow::Result<String> {
+pub(super) fn read_bounded(file: &Path, limit: usize) -> anyhow::Result<String> {
     let size =
         std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
     if size.len() > limit as u64 {

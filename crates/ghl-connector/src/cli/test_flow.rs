@@ -29,9 +29,11 @@ pub struct TestArgs {
 
 pub async fn run(args: TestArgs, store: &StoreArgs) -> anyhow::Result<()> {
     let engine = ghl_engine::Engine::new(store.open().await?);
-    let text = match std::fs::read_to_string(&args.flow) {
-        Ok(text) => text,
-        Err(_) => {
+    let file = std::path::Path::new(&args.flow);
+    let text = match file.is_file() {
+        true => super::flows::read_bounded(file, ghl_engine::document_bounds::MAX_FLOW_BYTES)
+            .with_context(|| args.flow.clone())?,
+        false => {
             engine
                 .store()
                 .flow(&args.flow)
@@ -42,12 +44,7 @@ pub async fn run(args: TestArgs, store: &StoreArgs) -> anyhow::Result<()> {
     };
     let flow = Flow::parse(&text).map_err(|err| anyhow::anyhow!("{}: {err}", args.flow))?;
     let trigger: Value = match (&args.sample, &args.contact) {
-        (Some(path), _) => {
-            let sample = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            serde_json::from_str(&sample)
-                .with_context(|| format!("{} is not JSON", path.display()))?
-        }
+        (Some(path), _) => super::flows::read_sample(path)?,
         (None, Some(id)) => {
             let connection = flow
                 .connections()
