@@ -8,8 +8,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 use support::{
-    connect_sandbox, connected_store, engine_command, new_store, ok, sandbox, store_command,
-    wait_for, Running, BINARY, WELCOME_FLOW,
+    connect_sandbox, connected_store, engine_command, new_store, ok, refused, sandbox,
+    store_command, wait_for, Running, BINARY, WELCOME_FLOW,
 };
 
 #[test]
@@ -859,4 +859,25 @@ fn flows_apply_takes_folders_and_refuses_pathological_flows_by_name() {
     let written = ok(engine_command(dir, &["flows", "export", exported.to_str().expect("path")]));
     assert_eq!(written.lines().count(), 4, "{written}");
     ok(engine_command(dir, &["flows", "apply", exported.to_str().expect("path")]));
+}
+
+/// A sample bigger than a sample may be is refused by its size, before it is read, by both
+/// commands that take one; nothing is queued.
+#[test]
+fn oversized_samples_are_refused_in_words_by_test_and_flows_run() {
+    let dir = new_store();
+    let dir = dir.path();
+    let big = dir.join("big.json");
+    let record = format!("{{\"type\":\"ContactCreate\",\"note\":\"{}\"}}", "x".repeat(2 << 20));
+    std::fs::write(&big, record).expect("write");
+    let big = big.to_str().expect("path");
+    for args in [
+        vec!["test", WELCOME_FLOW, "--sample", big, "--dry-run"],
+        vec!["flows", "run", "welcome-new-contacts", "--sample", big],
+    ] {
+        let message = refused(engine_command(dir, &args));
+        assert!(message.contains("big.json") && message.contains("at most"), "{message}");
+        assert!(!message.contains("panicked") && !message.contains("Os {"), "{message}");
+    }
+    assert_eq!(ok(engine_command(dir, &["runs", "list"])).trim(), "no runs");
 }
