@@ -117,6 +117,16 @@ impl Running {
         }
     }
 
+    /// Waits (bounded) until the server answers `/healthz`: it has started.
+    async fn until_serving(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let healthz = format!("{}/healthz", self.server_url);
+        while !self.http.get(&healthz).send().await.is_ok_and(|answer| answer.status() == 200) {
+            assert!(Instant::now() < deadline, "the server did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn sandbox_stats(&self) -> Value {
         self.http
             .get(format!("{}/_sandbox/stats", self.sandbox.base_url))
@@ -492,6 +502,8 @@ async fn sandbox_retries_after_busy(url: &str, lock: &[&str]) {
     config.webhooks.retry_delay = Duration::from_millis(300);
     config.webhooks.max_attempts = 50;
     let running = start_configured(store, config).await;
+    // The server writes to the store as it starts (its heartbeat): let it start first.
+    running.until_serving().await;
 
     sqlx::any::install_default_drivers();
     let mut holder =
