@@ -453,50 +453,65 @@ impl Running {
     }
 }
 
-mod a_busy_store_answers_429_at_once_and_highlevels_late_retry_is_stored_once {
-    /// Another process holds SQLite's write lock.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        let (url, _dir) = super::sqlite_url();
-        super::busy_then_retried(&url, &["BEGIN IMMEDIATE"]).await;
+/// Another connection holding the store at a URL busy: SQLite's write lock, or a PostgreSQL
+/// session locking the tables an ingest writes; `release` rolls it back.
+struct Busy(sqlx::AnyConnection);
+
+impl Busy {
+    async fn hold(url: &str) -> Self {
+        let lock: &[&str] = if url.starts_with("sqlite:") {
+            &["BEGIN IMMEDIATE"]
+        } else {
+            &["BEGIN", "LOCK TABLE webhook_ids, events IN EXCLUSIVE MODE"]
+        };
+        sqlx::any::install_default_drivers();
+        let mut holder = <sqlx::AnyConnection as sqlx::Connection>::connect(url)
+            .await
+            .expect("a second connection");
+        for statement in lock {
+            sqlx::query(statement).execute(&mut holder).await.expect("the lock");
+        }
+        Self(holder)
     }
 
-    /// Another session locks the tables an ingest writes.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        let url = super::postgres_url().await;
-        super::busy_then_retried(
-            &url,
-            &["BEGIN", "LOCK TABLE webhook_ids, events IN EXCLUSIVE MODE"],
-        )
-        .await;
+    async fn release(mut self) {
+        sqlx::query("ROLLBACK").execute(&mut self.0).await.expect("release the lock");
     }
 }
 
-mod the_sandbox_retries_what_a_busy_store_refused_and_it_runs_once {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        let (url, _dir) = super::sqlite_url();
-        super::sandbox_retries_after_busy(&url, &["BEGIN IMMEDIATE"]).await;
-    }
+/// A busy-store scenario (a function of the store's URL) on SQLite and on PostgreSQL.
+macro_rules! on_busy_store {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let (url, _dir) = super::sqlite_url();
+                super::$scenario(&url).await;
+            }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        let url = super::postgres_url().await;
-        super::sandbox_retries_after_busy(
-            &url,
-            &["BEGIN", "LOCK TABLE webhook_ids, events IN EXCLUSIVE MODE"],
-        )
-        .await;
-    }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$scenario(&super::postgres_url().await).await;
+            }
+        }
+    };
 }
+
+on_busy_store!(
+    a_busy_store_answers_429_at_once_and_highlevels_late_retry_is_stored_once,
+    busy_then_retried
+);
+on_busy_store!(
+    the_sandbox_retries_what_a_busy_store_refused_and_it_runs_once,
+    sandbox_retries_after_busy
+);
 
 /// The whole path with HighLevel's retry rule as the sandbox plays it: while the store is held
 /// busy, the sandbox's webhook is answered 429, which it retries with the
 /// same signed bytes; once the store is free a retry is stored, and the contact gets one run
 /// and one task. The retry interval is short here (HighLevel's is about ten minutes, which the
 /// 2-hour freshness window covers); how many attempts meet the lock does not matter.
-async fn sandbox_retries_after_busy(url: &str, lock: &[&str]) {
+async fn sandbox_retries_after_busy(url: &str) {
     let store = Store::open(url, &MasterKey::generate()).await.expect("store");
     let mut config = SandboxConfig::default();
     config.webhooks.retry_delay = Duration::from_millis(300);
@@ -505,19 +520,13 @@ async fn sandbox_retries_after_busy(url: &str, lock: &[&str]) {
     // The server writes to the store as it starts (its heartbeat): let it start first.
     running.until_serving().await;
 
-    sqlx::any::install_default_drivers();
-    let mut holder =
-        <sqlx::AnyConnection as sqlx::Connection>::connect(url).await.expect("a second connection");
-    for statement in lock {
-        sqlx::query(statement).execute(&mut holder).await.expect("the lock");
-    }
+    let busy = Busy::hold(url).await;
     running.create_contacts(1).await;
     running
         .until("a delivery refused and retried", |stats| stats["webhooks"]["retried"] != 0)
         .await;
     assert!(running.all_runs().await.is_empty(), "nothing stored while the store was busy");
-    sqlx::query("ROLLBACK").execute(&mut holder).await.expect("release the lock");
-    drop(holder);
+    busy.release().await;
 
     let stats = running
         .until("the retried event's task", |stats| stats["effects"]["task.created"] == 1)
@@ -537,10 +546,10 @@ async fn sandbox_retries_after_busy(url: &str, lock: &[&str]) {
     assert_eq!(runs.len(), 1, "one run for the contact, however often it came: {runs:?}");
 }
 
-/// With the store at `url` held busy by another connection (`lock`, then a rollback), a
+/// With the store at `url` held busy by another connection ([`Busy`]), a
 /// delivery is answered 429 before its sender gives up and stores nothing; HighLevel's retry
 /// of the same bytes is stored once.
-async fn busy_then_retried(url: &str, lock: &[&str]) {
+async fn busy_then_retried(url: &str) {
     let store = Store::open(url, &MasterKey::generate()).await.expect("store");
     let running = start_seeded(store, 1).await;
     let contact = running.seeded_contact().await;
@@ -565,19 +574,13 @@ async fn busy_then_retried(url: &str, lock: &[&str]) {
             .send()
     };
 
-    sqlx::any::install_default_drivers();
-    let mut holder =
-        <sqlx::AnyConnection as sqlx::Connection>::connect(url).await.expect("a second connection");
-    for statement in lock {
-        sqlx::query(statement).execute(&mut holder).await.expect("the lock");
-    }
+    let busy = Busy::hold(url).await;
     let busy = deliver().await.expect("an answer before the sender gives up");
     assert_eq!(busy.status(), 429, "429 is what HighLevel retries");
     let problem: Value = busy.json().await.expect("a JSON body");
     assert!(problem["error"].as_str().is_some_and(|text| text.contains("busy")), "{problem}");
     assert!(running.all_runs().await.is_empty(), "nothing stored while the store was busy");
-    sqlx::query("ROLLBACK").execute(&mut holder).await.expect("release the lock");
-    drop(holder);
+    busy.release().await;
 
     // HighLevel's retry: the same bytes, with their original timestamp.
     let retried = deliver().await.expect("answer");
