@@ -520,13 +520,13 @@ async fn sandbox_retries_after_busy(url: &str) {
     // The server writes to the store as it starts (its heartbeat): let it start first.
     running.until_serving().await;
 
-    let busy = Busy::hold(url).await;
+    let held = Busy::hold(url).await;
     running.create_contacts(1).await;
     running
         .until("a delivery refused and retried", |stats| stats["webhooks"]["retried"] != 0)
         .await;
     assert!(running.all_runs().await.is_empty(), "nothing stored while the store was busy");
-    busy.release().await;
+    held.release().await;
 
     let stats = running
         .until("the retried event's task", |stats| stats["effects"]["task.created"] == 1)
@@ -574,13 +574,13 @@ async fn busy_then_retried(url: &str) {
             .send()
     };
 
-    let busy = Busy::hold(url).await;
+    let held = Busy::hold(url).await;
     let busy = deliver().await.expect("an answer before the sender gives up");
     assert_eq!(busy.status(), 429, "429 is what HighLevel retries");
     let problem: Value = busy.json().await.expect("a JSON body");
     assert!(problem["error"].as_str().is_some_and(|text| text.contains("busy")), "{problem}");
     assert!(running.all_runs().await.is_empty(), "nothing stored while the store was busy");
-    busy.release().await;
+    held.release().await;
 
     // HighLevel's retry: the same bytes, with their original timestamp.
     let retried = deliver().await.expect("answer");
