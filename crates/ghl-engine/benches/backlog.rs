@@ -93,7 +93,8 @@ async fn drain(engine: Arc<Engine>) -> (f64, usize, bool) {
 async fn drains(label: &str, small: Store, big: Store, big_runs: usize) {
     let (small_rate, small_done, _) = drain(backlog(small, SMALL).await).await;
     let (big_rate, big_done, capped) = drain(backlog(big, big_runs).await).await;
-    let cap = if capped { format!(" (stopped at {} s)", drain_cap().as_secs()) } else { String::new() };
+    let cap =
+        if capped { format!(" (stopped at {} s)", drain_cap().as_secs()) } else { String::new() };
     println!(
         "drain  {label:<8} {SMALL} runs: {small_rate:.0} runs/s ({small_done} done); {big_runs} runs: {big_rate:.0} runs/s ({big_done} done{cap}); big/small {:.2}",
         big_rate / small_rate
