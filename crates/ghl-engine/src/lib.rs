@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod connections;
 pub mod document_bounds;
 pub mod flow;
+pub mod inbound;
 pub mod jq;
 pub mod mask;
 pub mod metrics;

@@ -17,8 +17,8 @@ use ed25519_dalek::Signer;
 use futures_util::stream::{self, StreamExt};
 use ghl_engine::connections::save_private_token;
 use ghl_engine::Engine;
-use ghl_server::webhook_signature::WebhookKeys;
-use ghl_server::{serve, ServerConfig};
+use ghl_server::ingress::highlevel::{self, HighLevel, WebhookKeys};
+use ghl_server::{serve, ServerConfig, Verifiers};
 use ghl_store::{MasterKey, Store};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -79,7 +79,7 @@ async fn start_server(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let config = ServerConfig {
-        webhook_keys: keys,
+        verifiers: Verifiers::new().with(highlevel::APP, HighLevel::new(keys)),
         admin_token: "bench-admin-token-0000".into(),
         workers,
         worker_idle: Duration::from_millis(5),

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use ghl_engine::connections::save_private_token;
 use ghl_engine::Engine;
 use ghl_sandbox::{Sandbox, SandboxConfig, SandboxInfo};
-use ghl_server::webhook_signature::{WebhookKeys, HIGHLEVEL_ED25519_KEY};
-use ghl_server::{serve, ServerConfig};
+use ghl_server::ingress::highlevel::{self, HighLevel, WebhookKeys, HIGHLEVEL_ED25519_KEY};
+use ghl_server::ingress::{Refusal, VerifiedEvent, Verifier};
+use ghl_server::{serve, ServerConfig, Verifiers};
 use ghl_store::{LearnedWebhookKeys, MasterKey, RunFilter, Store};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -47,7 +48,17 @@ async fn start_seeded(store: Store, contacts: usize) -> Running {
 }
 
 /// The sandbox configured as given, sending its webhooks to the server (see [`start_seeded`]).
-async fn start_configured(store: Store, mut config: SandboxConfig) -> Running {
+async fn start_configured(store: Store, config: SandboxConfig) -> Running {
+    start_composed(store, config, |verifiers| verifiers).await
+}
+
+/// As [`start_configured`], with the server's verifiers (HighLevel's) given to `compose` to add
+/// more apps, as a binary composing the server would.
+async fn start_composed(
+    store: Store,
+    mut config: SandboxConfig,
+    compose: impl FnOnce(Verifiers) -> Verifiers,
+) -> Running {
     let shutdown = CancellationToken::new();
     let server_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let server_url = format!("http://{}", server_listener.local_addr().expect("addr"));
@@ -72,7 +83,7 @@ async fn start_configured(store: Store, mut config: SandboxConfig) -> Running {
     let mut keys = WebhookKeys::new(Some(HIGHLEVEL_ED25519_KEY), None).expect("keys");
     keys.learn(&TestSigner::learned()).expect("the test's key");
     let config = ServerConfig {
-        webhook_keys: keys,
+        verifiers: compose(Verifiers::new().with(highlevel::APP, HighLevel::new(keys))),
         admin_token: ADMIN.into(),
         workers: 2,
         worker_idle: Duration::from_millis(10),
@@ -696,7 +707,7 @@ async fn the_openapi_document_gives_every_route_its_schemas_and_every_answer_it_
         .await
         .expect("json");
     let takes_a_body =
-        ["/webhooks/highlevel", "/api/flows", "/api/flows/{name}/test", "/api/flows/{name}/run"];
+        ["/webhooks/{app}", "/api/flows", "/api/flows/{name}/test", "/api/flows/{name}/run"];
     let paths = document["paths"].as_object().expect("paths");
     assert!(paths.len() >= 16, "{}", paths.len());
     for (path, item) in paths {
@@ -721,7 +732,9 @@ async fn the_openapi_document_gives_every_route_its_schemas_and_every_answer_it_
             let url = format!(
                 "{}{}",
                 running.server_url,
-                path.replace("{id}", "none").replace("{name}", "none")
+                path.replace("{app}", "highlevel")
+                    .replace("{id}", "none")
+                    .replace("{name}", "none")
             );
             let method_name =
                 reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
@@ -906,4 +919,94 @@ async fn pathological_flows_are_refused_with_the_limit_named() {
     }
     let (_, flows) = running.api(reqwest::Method::GET, "/flows", None).await;
     assert_eq!(flows["flows"].as_array().map(Vec::len), Some(1), "nothing was stored: {flows}");
+}
+
+/// A toy app's webhooks: an HMAC-SHA256 of the body with a secret shared with the app, in hex
+/// in `x-toy-signature`; each event names its `kind` and carries the app's delivery `id`.
+struct ToyApp {
+    secret: Vec<u8>,
+}
+
+impl ToyApp {
+    fn mac(&self, body: &[u8]) -> String {
+        use hmac::Mac;
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.secret).expect("any key length");
+        mac.update(body);
+        mac.finalize().into_bytes().iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+}
+
+impl Verifier for ToyApp {
+    fn verify(
+        &self,
+        body: &[u8],
+        headers: &reqwest::header::HeaderMap,
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<VerifiedEvent, Refusal> {
+        let given = headers.get("x-toy-signature").and_then(|value| value.to_str().ok());
+        let given = given.ok_or_else(|| Refusal::new("no x-toy-signature"))?;
+        if given != self.mac(body) {
+            return Err(Refusal::new("x-toy-signature does not match the shared secret"));
+        }
+        let payload: Value =
+            serde_json::from_slice(body).map_err(|_| Refusal::new("the body is not JSON"))?;
+        let field = |name: &str| payload[name].as_str().map(str::to_owned);
+        let (Some(kind), Some(id)) = (field("kind"), field("id")) else {
+            return Err(Refusal::new("a toy event has a kind and an id"));
+        };
+        Ok(VerifiedEvent {
+            event_type: kind,
+            dedup_key: format!("toy:{id}"),
+            account: None,
+            payload,
+        })
+    }
+}
+
+/// A second app's webhooks are verified by its own verifier, registered by the composition
+/// (this test) without any change to the server: genuine deliveries are stored once, forged
+/// ones refused with the toy's reason, and an app nobody registered is a 404 naming it.
+#[tokio::test]
+async fn an_app_registered_by_the_composition_gets_its_webhooks_verified_by_its_own_verifier() {
+    let (store, _dir) = sqlite().await;
+    let toy = || ToyApp { secret: b"shared with the toy app".to_vec() };
+    let running =
+        start_composed(store, SandboxConfig::default(), |verifiers| verifiers.with("toy", toy()))
+            .await;
+    running.until_serving().await;
+    let post = |app: &str, body: &Value, signature: &str| {
+        running
+            .http
+            .post(format!("{}/webhooks/{app}", running.server_url))
+            .header("x-toy-signature", signature)
+            .json(body)
+    };
+    let event = json!({ "kind": "ticket.opened", "id": "t-1", "title": "Printer on fire" });
+    let signature = toy().mac(&serde_json::to_vec(&event).expect("json"));
+
+    let first = post("toy", &event, &signature).send().await.expect("answer");
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.json::<Value>().await.expect("json"), json!({ "stored": true, "runs": 0 }));
+    let again = post("toy", &event, &signature).send().await.expect("answer");
+    assert_eq!(
+        again.json::<Value>().await.expect("json"),
+        json!({ "stored": false, "duplicate": true }),
+        "the toy's dedup id makes a second delivery a duplicate"
+    );
+
+    let forged = json!({ "kind": "ticket.opened", "id": "t-2", "title": "Printer on fire" });
+    let refused = post("toy", &forged, &signature).send().await.expect("answer");
+    assert_eq!(refused.status(), 401);
+    let reason = refused.json::<Value>().await.expect("json")["error"].clone();
+    assert_eq!(reason, "x-toy-signature does not match the shared secret");
+    // HighLevel's signature headers mean nothing to the toy's verifier, and the other way.
+    let as_highlevel = post("highlevel", &event, &signature).send().await.expect("answer");
+    assert_eq!(as_highlevel.status(), 401);
+
+    let unknown = post("nobody", &event, &signature).send().await.expect("answer");
+    assert_eq!(unknown.status(), 404);
+    let reason = unknown.json::<Value>().await.expect("json")["error"].clone();
+    let reason = reason.as_str().unwrap_or_default();
+    assert!(reason.contains("`nobody`") && reason.contains("highlevel, toy"), "{reason}");
 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use ghl_engine::connections::save_private_token;
 use ghl_engine::Engine;
 use ghl_sandbox::{Sandbox, SandboxConfig, SandboxInfo};
-use ghl_server::webhook_signature::WebhookKeys;
-use ghl_server::{serve, ServerConfig};
+use ghl_server::ingress::highlevel::{self, HighLevel, WebhookKeys};
+use ghl_server::{serve, ServerConfig, Verifiers};
 use ghl_store::{FlowStatus, MasterKey, Store};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -74,7 +74,7 @@ async fn start(store: Store, flow: &str, runaway_limit: u32) -> Running {
     )
     .expect("keys");
     let config = ServerConfig {
-        webhook_keys: keys,
+        verifiers: Verifiers::new().with(highlevel::APP, HighLevel::new(keys)),
         admin_token: ADMIN.into(),
         workers: 2,
         worker_idle: Duration::from_millis(10),
