@@ -9,8 +9,8 @@ pub mod error;
 pub mod ingress;
 mod metrics;
 mod openapi;
-pub mod routes;
-pub mod state;
+mod routes;
+mod state;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,11 +83,6 @@ fn parts(state: &Arc<AppState>) -> (Router<Arc<AppState>>, utoipa::openapi::Open
         .merge(routes::service::routes())
         .nest("/api", routes::api(state))
         .split_for_parts()
-}
-
-/// The OpenAPI document of the API `router` serves.
-pub fn openapi(state: &Arc<AppState>) -> utoipa::openapi::OpenApi {
-    parts(state).1
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
