@@ -18,23 +18,12 @@ use rand::Rng;
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{action_entry, events_caused, path_params, Action, HIGHLEVEL};
-use crate::connections::{ConnectionError, Connections, HTTP};
+use crate::apps::{Apps, HTTP};
+use crate::catalog::{path_params, Action};
+use crate::connections::{ConnectionError, Connections};
 use crate::flow::{Flow, OnError, OwnWrites, Step};
 use crate::metrics::EngineMetrics;
-use crate::steps::{delay_until, split_input, HttpRequest, Request, StepError};
-
-/// What makes two deliveries of a HighLevel event the same event. A contact is created once,
-/// so a `ContactCreate` is keyed by the contact: its webhook and the reconciliation poll that
-/// finds it when the webhook was lost make one event. Other events are keyed by `webhookId`.
-pub fn event_key(event_type: &str, location_id: &str, payload: &Value, webhook_id: &str) -> String {
-    match payload["id"].as_str() {
-        Some(contact) if event_type == "ContactCreate" => {
-            format!("highlevel:ContactCreate:{location_id}:{contact}")
-        }
-        _ => format!("highlevel:{webhook_id}"),
-    }
-}
+use crate::steps::{delay_until, HttpRequest, Request, StepError};
 
 /// Runs of one flow for one record within a minute beyond which the flow is paused as a
 /// runaway, by default.
@@ -56,12 +45,12 @@ pub enum EngineError {
     MissingConnection(String),
     #[error(
         "flow uses connection `{connection}`, which was not granted {}; widen it with \
-         `ghl-connector connect highlevel --name {connection} {}` (with the app's client id and \
+         `ghl-connector connect {app} --name {connection} {}` (with the app's client id and \
          secret) and apply the flow again",
         scopes.join(", "),
         scopes.iter().map(|scope| format!("--scope {scope}")).collect::<Vec<_>>().join(" ")
     )]
-    MissingScopes { connection: String, scopes: Vec<String> },
+    MissingScopes { connection: String, app: String, scopes: Vec<String> },
     #[error("no flow named `{0}`; `ghl-connector flows list` shows them")]
     UnknownFlow(String),
     #[error(
@@ -82,8 +71,26 @@ pub enum EngineError {
 /// A stored flow compiled, or why it cannot be.
 type Compiled = Result<Arc<Flow>, String>;
 
+/// How an engine is set up, beyond its store.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The apps flows can use.
+    pub apps: Apps,
+    /// The base of the retry backoff (tests shorten it).
+    pub retry_base: Duration,
+    /// How long a claimed run stays its worker's without a heartbeat.
+    pub lease: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self { apps: Apps::builtin(), retry_base: Duration::from_secs(2), lease: DEFAULT_LEASE }
+    }
+}
+
 pub struct Engine {
     store: Store,
+    apps: Apps,
     connections: Connections,
     /// Flows compiled (or refused) by id and definition.
     flows: Mutex<HashMap<String, (String, Compiled)>>,
@@ -139,17 +146,24 @@ impl StepResult {
 
 impl Engine {
     pub fn new(store: Store) -> Arc<Self> {
-        Self::with_retry_base(store, Duration::from_secs(2))
+        Self::with_config(store, EngineConfig::default())
     }
 
     pub fn with_retry_base(store: Store, retry_base: Duration) -> Arc<Self> {
-        Self::with_lease(store, retry_base, DEFAULT_LEASE)
+        Self::with_config(store, EngineConfig { retry_base, ..EngineConfig::default() })
     }
 
     /// An engine whose runs back off from `retry_base` and whose claims last `lease`.
     pub fn with_lease(store: Store, retry_base: Duration, lease: Duration) -> Arc<Self> {
+        Self::with_config(store, EngineConfig { retry_base, lease, ..EngineConfig::default() })
+    }
+
+    /// An engine on `store`, set up as `config` says (its apps, backoff and lease).
+    pub fn with_config(store: Store, config: EngineConfig) -> Arc<Self> {
+        let EngineConfig { apps, retry_base, lease } = config;
         Arc::new(Self {
-            connections: Connections::new(store.clone()),
+            connections: Connections::new(store.clone(), apps.clone()),
+            apps,
             store,
             flows: Mutex::new(HashMap::new()),
             retry_base,
@@ -177,6 +191,11 @@ impl Engine {
         &self.connections
     }
 
+    /// The apps flows can use.
+    pub fn apps(&self) -> &Apps {
+        &self.apps
+    }
+
     pub fn metrics(&self) -> &EngineMetrics {
         &self.metrics
     }
@@ -185,20 +204,23 @@ impl Engine {
     /// granted the scopes they need) and stores it, enabled (lifting a runaway pause); warns
     /// when the flow can trigger itself. It is parsed off the async runtime.
     pub async fn apply_flow(&self, text: &str) -> Result<Applied, EngineError> {
-        let flow = Flow::parse_off_runtime(text.to_owned()).await?;
+        let flow = Flow::parse_off_runtime_with(text.to_owned(), self.apps.clone()).await?;
         for step in &flow.steps {
             let Some(name) = step.spec.connection.as_deref() else { continue };
             let Some(connection) = self.store.connection_summary(name).await? else {
                 return Err(EngineError::MissingConnection(name.to_owned()));
             };
-            let wanted = if step.action == Action::Http { HTTP } else { HIGHLEVEL };
-            if connection.app != wanted {
+            let wanted = match &step.action {
+                Action::App(operation) => operation.app.clone(),
+                _ => HTTP,
+            };
+            if connection.app != wanted.as_str() {
                 return Err(EngineError::WrongConnection {
                     step: step.spec.name.clone(),
                     connection: name.to_owned(),
                     app: connection.app,
                     action: step.spec.action.clone(),
-                    wanted: wanted.to_owned(),
+                    wanted: wanted.to_string(),
                 });
             }
         }
@@ -207,7 +229,7 @@ impl Engine {
             let Some(connection) = self.store.connection_summary(name).await? else {
                 return Err(EngineError::MissingConnection(name.to_owned()));
             };
-            // A private integration token's scopes are chosen in HighLevel, out of sight.
+            // A private token's scopes are chosen in the app, out of sight.
             if connection.auth_kind != "oauth" {
                 continue;
             }
@@ -222,6 +244,7 @@ impl Engine {
             if !missing.is_empty() {
                 return Err(EngineError::MissingScopes {
                     connection: name.into(),
+                    app: connection.app,
                     scopes: missing,
                 });
             }
@@ -248,7 +271,8 @@ impl Engine {
     /// that echoes a flow's own write does not run that flow (unless it says
     /// `on_own_writes: run`), and a flow that runs one record too often is paused.
     pub async fn ingest(&self, event: &NewEvent) -> Result<IngestOutcome, EngineError> {
-        let targets = self.flows_on(&event.event_type).await?;
+        // A webhook's source is its app.
+        let targets = self.flows_on(&event.source, &event.event_type).await?;
         let outcome = self.store.ingest_for(event, &targets, None).await?;
         if let IngestOutcome::Stored { echoes, paused, .. } = &outcome {
             for flow in echoes {
@@ -263,12 +287,16 @@ impl Engine {
         Ok(outcome)
     }
 
-    /// The enabled flows a HighLevel event type triggers, with their guards.
-    pub(crate) async fn flows_on(&self, event_type: &str) -> Result<Vec<Target>, EngineError> {
+    /// The enabled flows an app's event triggers, with their guards.
+    pub(crate) async fn flows_on(
+        &self,
+        app: &str,
+        event_type: &str,
+    ) -> Result<Vec<Target>, EngineError> {
         let limit = self.runaway_limit.load(Ordering::Relaxed);
         let mut targets = Vec::new();
         for (record, flow) in self.enabled_flows().await? {
-            if flow.event() == Some(event_type) {
+            if flow.app_event().is_some_and(|(on, event)| *on == *app && event == event_type) {
                 targets.push(Target {
                     flow_id: record.id,
                     skip_own_echoes: flow.on_own_writes == OwnWrites::Skip,
@@ -356,7 +384,8 @@ impl Engine {
                 return flow.clone();
             }
         }
-        let flow = Flow::parse(definition).map(Arc::new).map_err(|err| err.to_string());
+        let flow =
+            Flow::parse_with(definition, &self.apps).map(Arc::new).map_err(|err| err.to_string());
         self.flows.lock().insert(flow_id.to_owned(), (definition.to_owned(), flow.clone()));
         flow
     }
@@ -526,7 +555,7 @@ impl Engine {
             Err(error) => return StepResult::Failed(error),
         };
         report.request = Some(request.describe());
-        if dry_run && action_entry(step.action).writes {
+        if dry_run && step.entry.writes {
             report.status = "dry run: not sent".into();
             return StepResult::Output(Value::Null);
         }
@@ -688,7 +717,7 @@ impl Engine {
         started: Instant,
         effect_key: &str,
     ) -> Result<StepResult, ghl_store::Error> {
-        let writes = action_entry(step.action).writes;
+        let writes = step.entry.writes;
         let mut request = match self.prepare(step, input, Some(effect_key)).await {
             Ok(request) => request,
             Err(error) => return self.fail(record, started, error).await,
@@ -754,7 +783,7 @@ impl Engine {
         input: Value,
         idempotency_key: Option<&str>,
     ) -> Result<Request, StepError> {
-        let Action::HighLevel(operation) = step.action else {
+        let Action::App(action) = &step.action else {
             let connection = match &step.spec.connection {
                 Some(name) => Some(self.connections.http(name).await.map_err(|err| {
                     let retryable = matches!(err, ConnectionError::Store(_));
@@ -771,13 +800,18 @@ impl Engine {
             }
             return Ok(Request::Http(request));
         };
+        let app = self
+            .apps
+            .require(action.app.as_str())
+            .map_err(|err| StepError::fatal(err.to_string()))?;
         let connection = step.spec.connection.clone().unwrap_or_default();
         let client = self.connections.client(&connection).await.map_err(|err| {
             let retryable = matches!(err, ConnectionError::Store(_));
             StepError { retryable, ..StepError::fatal(err.to_string()) }
         })?;
-        let (params, body) = split_input(operation, &client, input);
-        Ok(Request::HighLevel { client, connection, operation, params, body })
+        let operation = action.operation;
+        let (params, body) = client.request(operation, input);
+        Ok(Request::App { app: app.clone(), client, connection, operation, params, body })
     }
 
     /// Records a step that ended well (and the effect it applied, in the same transaction).
@@ -854,7 +888,7 @@ const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
 /// What a step that sends nothing does; `None` for steps that send a request.
 fn local_work(step: &Step, input: &Value) -> Option<StepResult> {
-    Some(match step.action {
+    Some(match &step.action {
         Action::Log => StepResult::Output(input.clone()),
         Action::Filter if input["condition"] == Value::Bool(true) => {
             StepResult::Output(input.clone())
@@ -868,7 +902,7 @@ fn local_work(step: &Step, input: &Value) -> Option<StepResult> {
                 Err(error) => StepResult::Failed(StepError::fatal(error)),
             }
         }
-        Action::HighLevel(_) | Action::Http => return None,
+        Action::App(_) | Action::Http => return None,
     })
 }
 
@@ -881,18 +915,15 @@ fn still_waiting(step: &Step, result: &Value) -> Option<i64> {
     Some(until.timestamp_millis()).filter(|until| *until > ghl_store::now_ms())
 }
 
-/// What a HighLevel write changed, for recognising its webhook echo: the record it wrote (the
-/// answer's `contact`, `task`, ... or the answer itself) once per event type it causes.
+/// What an app write changed, for recognising its webhook echo: the record it wrote (as its
+/// app finds it in the answer) once per event type it causes.
 fn own_writes(flow_id: &str, effect_key: &str, request: &Request, answer: &Value) -> Vec<OwnWrite> {
-    let Request::HighLevel { operation, params, .. } = request else { return Vec::new() };
-    let events = events_caused(operation);
+    let Request::App { app, operation, params, .. } = request else { return Vec::new() };
+    let events = app.events_caused(*operation);
     if events.is_empty() {
         return Vec::new();
     }
-    let record = ["contact", "task", "note", "appointment", "event"]
-        .iter()
-        .find_map(|field| answer.get(field).filter(|value| value.is_object()))
-        .unwrap_or(answer);
+    let record = app.written_record(answer);
     // The record's own id, else the most specific id in the path (`/contacts/{contactId}/tags`).
     let record_id = record["id"].as_str().map(str::to_owned).or_else(|| {
         let path = path_params(operation);
@@ -907,7 +938,7 @@ fn own_writes(flow_id: &str, effect_key: &str, request: &Request, answer: &Value
             effect_key: effect_key.to_owned(),
             flow_id: flow_id.to_owned(),
             record_id: record_id.clone(),
-            event_type: event.as_str().to_owned(),
+            event_type: (*event).to_owned(),
             record: record.clone(),
         })
         .collect()

@@ -1,16 +1,16 @@
-//! What a step that makes a request does once its input is evaluated: a HighLevel operation
+//! What a step that makes a request does once its input is evaluated: an app's operation
 //! or a plain HTTP request becomes a [`Request`], which is described (recorded by real runs,
 //! shown by test runs) and then sent. Real runs and test runs share all of it; they differ
 //! only in what they record.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ghl_client::Client;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::catalog::{body_fields, path_params};
+use crate::apps::{App, AppClient};
 use crate::connections::HttpSecret;
 use crate::mask::MASK;
 
@@ -52,8 +52,10 @@ fn refusal(status: u16) -> bool {
 
 /// A request a step makes.
 pub(crate) enum Request {
-    HighLevel {
-        client: Client,
+    /// An operation of a registered app, through a connection's client.
+    App {
+        app: Arc<dyn App>,
+        client: Arc<dyn AppClient>,
         connection: String,
         operation: &'static ghl_types::Operation,
         params: Vec<(String, String)>,
@@ -206,7 +208,7 @@ impl Request {
     /// caller, as everything recorded is; a connection's credentials are not in it at all).
     pub fn describe(&self) -> Value {
         match self {
-            Self::HighLevel { operation, params, body, .. } => {
+            Self::App { operation, params, body, .. } => {
                 json!({ "operation": operation.id, "params": params, "body": body })
             }
             Self::Http(request) => json!({ "http": request }),
@@ -219,14 +221,14 @@ impl Request {
     pub fn repeat(self, recorded: &Value) -> Self {
         let masked = |value: &Value| value.to_string().contains(MASK);
         match self {
-            Self::HighLevel { client, connection, operation, params, body } => {
+            Self::App { app, client, connection, operation, params, body } => {
                 let (params, body) = request_parts(recorded)
                     .filter(|(params, body)| {
                         !params.iter().any(|(_, value)| value.contains(MASK))
                             && !body.as_ref().is_some_and(masked)
                     })
                     .unwrap_or((params, body));
-                Self::HighLevel { client, connection, operation, params, body }
+                Self::App { app, client, connection, operation, params, body }
             }
             Self::Http(fresh) => {
                 let recorded = recorded
@@ -262,32 +264,27 @@ impl Request {
     }
 
     /// After a crash between sending a create and recording it: what the lost attempt
-    /// created, if it did (looked up in HighLevel; other requests cannot be looked up).
+    /// created, if it did (looked up by the app's client where it can; plain HTTP requests
+    /// cannot be looked up).
     pub async fn find_created(&self, enqueued_ms: i64) -> Option<Value> {
-        let Self::HighLevel { client, operation, params, body, .. } = self else { return None };
-        if !Client::is_create(operation.id) {
-            return None;
-        }
+        let Self::App { client, operation, params, body, .. } = self else { return None };
         let since = UNIX_EPOCH + Duration::from_millis(enqueued_ms.max(0) as u64);
         let since = since.checked_sub(Duration::from_secs(5)).unwrap_or(SystemTime::UNIX_EPOCH);
-        client
-            .find_created(operation.id, &borrowed(params), body.as_ref(), since)
-            .await
-            .ok()
-            .flatten()
+        client.find_created(*operation, params, body.as_ref(), since).await
     }
 
     pub async fn send(&self, http: &reqwest::Client) -> Result<Value, StepError> {
         match self {
-            Self::HighLevel { client, connection, operation, params, body } => {
-                client.call(operation.id, &borrowed(params), body.as_ref()).await.map_err(|err| {
+            Self::App { app, client, connection, operation, params, body } => {
+                client.call(*operation, params, body.as_ref()).await.map_err(|err| {
                     let retryable = err.is_retryable();
                     match err {
                         ghl_client::Error::ReconnectNeeded { .. } => StepError {
                             message: format!(
                                 "{err}; connection `{connection}` needs reconnecting: run \
-                                 `ghl-connector connect highlevel --name {connection}`, then \
-                                 `ghl-connector runs replay` its dead runs"
+                                 `ghl-connector connect {} --name {connection}`, then \
+                                 `ghl-connector runs replay` its dead runs",
+                                app.id()
                             ),
                             retryable,
                             retry_after: None,
@@ -307,47 +304,10 @@ impl Request {
     }
 }
 
-/// Parameters as the client takes them.
-fn borrowed(params: &[(String, String)]) -> Vec<(&str, &str)> {
-    params.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect()
-}
+/// A request's path and query parameters, and its body.
+type RequestParts = crate::apps::RequestParts;
 
-/// A HighLevel request's path and query parameters, and its body.
-type RequestParts = (Vec<(String, String)>, Option<Value>);
-
-/// Path and query fields become parameters, the rest the body; `locationId` comes from the
-/// connection where the operation takes it and the flow does not set it.
-pub(crate) fn split_input(
-    operation: &ghl_types::Operation,
-    client: &Client,
-    input: Value,
-) -> RequestParts {
-    let Value::Object(mut fields) = input else { return (Vec::new(), None) };
-    let mut params = Vec::new();
-    let text = |value: Value| match value {
-        Value::String(text) => text,
-        other => other.to_string(),
-    };
-    for name in
-        path_params(operation).iter().map(String::as_str).chain(operation.query.iter().copied())
-    {
-        if let Some(value) = fields.remove(name) {
-            params.push((name.to_owned(), text(value)));
-        } else if name == "locationId" {
-            params.push((name.to_owned(), client.location_id().to_owned()));
-        }
-    }
-    let (body_fields, _) = body_fields(operation);
-    if body_fields.is_empty() && fields.is_empty() {
-        return (params, operation.request_schema.map(|_| json!({})));
-    }
-    if operation.body_has_location && !fields.contains_key("locationId") {
-        fields.insert("locationId".into(), client.location_id().into());
-    }
-    (params, Some(Value::Object(fields)))
-}
-
-/// The parameters and body of a recorded HighLevel request.
+/// The parameters and body of a recorded app request.
 fn request_parts(request: &Value) -> Option<RequestParts> {
     let params = request.get("params")?.as_array()?;
     let params = params

@@ -510,7 +510,8 @@ async fn test_flow(
 ) -> Response {
     let flow = match state.engine.store().flow(&name).await {
         Ok(Some(record)) => {
-            match ghl_engine::flow::Flow::parse_off_runtime(record.definition).await {
+            let apps = state.engine.apps().clone();
+            match ghl_engine::flow::Flow::parse_off_runtime_with(record.definition, apps).await {
                 Ok(flow) => flow,
                 Err(err) => return problem(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()),
             }
@@ -574,9 +575,10 @@ async fn list_connections(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn catalog() -> Json<Value> {
+async fn catalog(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let apps = state.engine.apps();
     Json(
-        json!({ "actions": ghl_engine::catalog::actions(), "triggers": ghl_engine::catalog::triggers() }),
+        json!({ "actions": ghl_engine::catalog::actions(apps), "triggers": ghl_engine::catalog::triggers(apps) }),
     )
 }
 

@@ -244,8 +244,9 @@ async fn toggle(store: &StoreArgs, name: &str, enabled: bool) -> anyhow::Result<
 }
 
 pub fn catalog(json: bool) -> anyhow::Result<()> {
-    let actions = ghl_engine::catalog::actions();
-    let triggers = ghl_engine::catalog::triggers();
+    let apps = ghl_engine::Apps::builtin();
+    let actions = ghl_engine::catalog::actions(&apps);
+    let triggers = ghl_engine::catalog::triggers(&apps);
     if json {
         say!(
             "{}",
