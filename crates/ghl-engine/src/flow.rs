@@ -392,9 +392,7 @@ impl Flow {
         self.steps
             .iter()
             .filter(|step| match &step.action {
-                Action::App(operation) => {
-                    operation.app == *app && step.causes.iter().any(|caused| *caused == event)
-                }
+                Action::App(operation) => operation.app == *app && step.causes.contains(&event),
                 _ => false,
             })
             .map(|step| {

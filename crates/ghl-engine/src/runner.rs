@@ -919,7 +919,7 @@ fn still_waiting(step: &Step, result: &Value) -> Option<i64> {
 /// app finds it in the answer) once per event type it causes.
 fn own_writes(flow_id: &str, effect_key: &str, request: &Request, answer: &Value) -> Vec<OwnWrite> {
     let Request::App { app, operation, params, .. } = request else { return Vec::new() };
-    let events = app.events_caused(*operation);
+    let events = app.events_caused(operation);
     if events.is_empty() {
         return Vec::new();
     }

@@ -270,13 +270,13 @@ impl Request {
         let Self::App { client, operation, params, body, .. } = self else { return None };
         let since = UNIX_EPOCH + Duration::from_millis(enqueued_ms.max(0) as u64);
         let since = since.checked_sub(Duration::from_secs(5)).unwrap_or(SystemTime::UNIX_EPOCH);
-        client.find_created(*operation, params, body.as_ref(), since).await
+        client.find_created(operation, params, body.as_ref(), since).await
     }
 
     pub async fn send(&self, http: &reqwest::Client) -> Result<Value, StepError> {
         match self {
             Self::App { app, client, connection, operation, params, body } => {
-                client.call(*operation, params, body.as_ref()).await.map_err(|err| {
+                client.call(operation, params, body.as_ref()).await.map_err(|err| {
                     let retryable = err.is_retryable();
                     match err {
                         ghl_client::Error::ReconnectNeeded { .. } => StepError {
