@@ -155,6 +155,30 @@ fn api_lists_every_operation() {
         .any(|op| op["operation"] == "search-contacts-advanced" && op["method"] == "POST"));
 }
 
+/// `connect` and `api` dispatch through the app registry: an app it does not know is refused
+/// with the known ones named, before anything is opened or sent.
+#[test]
+fn an_unknown_app_is_refused_naming_the_known_apps() {
+    for args in [
+        &["connect", "qobrix", "--private-token", "t", "--location-id", "l"][..],
+        &["api", "get-contact", "--app", "qobrix", "--token", "t"][..],
+        &["api", "qobrix.get-contact", "--token", "t"][..],
+    ] {
+        let output = Command::new(BINARY).args(args).output().expect("runs");
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let named = stderr.contains("unknown app `qobrix`") && stderr.contains("highlevel");
+        assert!(named, "{args:?}: {stderr}");
+    }
+    let output = Command::new(BINARY).args(["api", "--list", "--json"]).output().expect("runs");
+    let first: Value = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .next()
+        .and_then(|line| serde_json::from_str(line).ok())
+        .expect("a JSON line");
+    assert_eq!(first["app"], "highlevel", "{first}");
+}
+
 #[test]
 fn demo_runs_the_template_flow_for_every_new_contact() {
     let output = Command::new(BINARY)

@@ -127,8 +127,9 @@ fn find_operation(apps: &Apps, app: Option<&str>, name: &str) -> anyhow::Result<
         let id = name.strip_prefix(&format!("{app}.")).unwrap_or(name);
         return apps.operation(&format!("{}.{id}", known.id())).with_context(unknown);
     }
-    if let Some(operation) = apps.operation(name) {
-        return Ok(operation);
+    // Operation ids have no `.`: a name with one is `app.operation`.
+    if let Some((app, _)) = name.split_once('.') {
+        return find_operation(apps, Some(app), name);
     }
     let mut found = apps.iter().filter_map(|app| apps.operation(&format!("{}.{name}", app.id())));
     match (found.next(), found.next()) {
