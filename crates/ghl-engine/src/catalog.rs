@@ -8,7 +8,7 @@ use ghl_types::spec_rules::body_rules;
 use ghl_types::{EventType, Operation};
 use serde::Serialize;
 
-use crate::apps::{AppOperation, Apps};
+use crate::apps::{AppId, AppOperation, Apps};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ActionEntry {
@@ -24,7 +24,7 @@ pub struct ActionEntry {
     /// Whether it changes anything (writes are recorded as effects and never repeated).
     pub writes: bool,
     /// The app whose connection the step needs; `None` for utility steps.
-    pub app: Option<String>,
+    pub app: Option<AppId>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -168,7 +168,7 @@ pub fn action_entry(apps: &Apps, action: &Action) -> ActionEntry {
                 required: fields.required,
                 output: fields.output,
                 writes: fields.writes,
-                app: Some(action.app.to_string()),
+                app: Some(action.app.clone()),
             }
         }
     }

@@ -18,7 +18,7 @@ use rand::Rng;
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::apps::{Apps, HTTP};
+use crate::apps::{AppId, Apps, HTTP};
 use crate::catalog::{path_params, Action};
 use crate::connections::{ConnectionError, Connections};
 use crate::flow::{Flow, OnError, OwnWrites, Step};
@@ -57,13 +57,7 @@ pub enum EngineError {
         "step `{step}` uses connection `{connection}`, a `{app}` connection; {action} steps \
          need one made with `ghl-connector connect {wanted}`"
     )]
-    WrongConnection {
-        step: String,
-        connection: String,
-        app: String,
-        action: String,
-        wanted: String,
-    },
+    WrongConnection { step: String, connection: String, app: String, action: String, wanted: AppId },
     #[error(transparent)]
     Store(#[from] ghl_store::Error),
 }
@@ -220,7 +214,7 @@ impl Engine {
                     connection: name.to_owned(),
                     app: connection.app,
                     action: step.spec.action.clone(),
-                    wanted: wanted.to_string(),
+                    wanted,
                 });
             }
         }
