@@ -6,8 +6,9 @@ mod support;
 
 use ghl_engine::Engine;
 use ghl_store::{IngestOutcome, RunFilter};
+use ghl_testkit::sqlite_store;
 use serde_json::{json, Value};
-use support::{sqlite_store, World};
+use support::World;
 
 /// Runs in the fault test (the issue asks for 1,000).
 const FAULT_RUNS: usize = 1_000;
