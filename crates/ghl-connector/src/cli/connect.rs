@@ -293,6 +293,7 @@ async fn oauth(
             None => base_url.join("/oauth/token")?,
         },
         redirect_uri: redirect,
+        extra_form: ghl_client::AppProfile::token_form(&ghl_client::HighLevel::default()),
     };
     let flows_need = ghl_engine::Engine::new(store.clone()).scopes_needed(name).await?;
     let mut scopes: Vec<&str> = vec!["contacts.readonly"];
