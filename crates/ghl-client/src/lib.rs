@@ -184,20 +184,18 @@ impl Client {
             inner.budget.acquire(&inner.budget_key).await?;
             let token = self.bearer().await?;
             let sent = Instant::now();
-            let (verdict, status, answer) =
-                match self.send_once(operation, path, query, body, &token).await {
-                    Ok((status, headers, value)) => {
-                        let seen = inner.profile.observe(
-                            status,
-                            &headers,
-                            sent.elapsed(),
-                            SystemTime::now(),
-                        );
-                        inner.budget.observe(&inner.budget_key, &seen).await;
-                        (classify(status, retry_after(&headers)), Some(status), value)
-                    }
-                    Err(err) => (classify_transport(&err), None, Value::String(err.to_string())),
-                };
+            let (verdict, status, answer) = match self
+                .send_once(operation, path, query, body, &token)
+                .await
+            {
+                Ok((status, headers, value)) => {
+                    let seen =
+                        inner.profile.observe(status, &headers, sent.elapsed(), SystemTime::now());
+                    inner.budget.observe(&inner.budget_key, &seen).await;
+                    (classify(status, retry_after(&headers)), Some(status), value)
+                }
+                Err(err) => (classify_transport(&err), None, Value::String(err.to_string())),
+            };
             let (after, ambiguous) = match verdict {
                 Verdict::Done => return Ok(answer),
                 Verdict::Refused => {

@@ -116,9 +116,8 @@ impl AppProfile for HighLevel {
         let retry_after = if status == 429 { crate::retry::retry_after(headers) } else { None };
         // A spent quota resets at the end of the quota day; a 429's `Retry-After` says it
         // more exactly when it comes.
-        let daily_resets_at = (daily_remaining == Some(0)).then(|| {
-            retry_after.map_or_else(|| self.quota_resets_at(now), |wait| wait.until(now))
-        });
+        let daily_resets_at = (daily_remaining == Some(0))
+            .then(|| retry_after.map_or_else(|| self.quota_resets_at(now), |wait| wait.until(now)));
         Observation {
             status,
             limit: header::<u32>(headers, limits::HEADER_MAX).filter(|limit| *limit > 0),

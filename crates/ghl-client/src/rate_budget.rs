@@ -213,9 +213,8 @@ impl RateBudget for LocalBudget {
             window.daily_resets_at = Some(resets_at);
         }
         if seen.status == 429 {
-            let retry_after = seen
-                .retry_after
-                .map_or(window.interval, |wait| wait.remaining(SystemTime::now()));
+            let retry_after =
+                seen.retry_after.map_or(window.interval, |wait| wait.remaining(SystemTime::now()));
             let until = now + retry_after;
             window.paused_until =
                 Some(window.paused_until.map_or(until, |current| current.max(until)));
@@ -255,7 +254,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn levels_show_what_the_window_has_left() {
         let budget = LocalBudget::new();
-        let seen = ok(Observation { limit: Some(3), daily_remaining: Some(500), ..Default::default() });
+        let seen =
+            ok(Observation { limit: Some(3), daily_remaining: Some(500), ..Default::default() });
         budget.observe(&key(), &seen).await;
         budget.acquire(&key()).await.expect("room");
         let levels = budget.levels();
@@ -269,7 +269,9 @@ mod tests {
     async fn a_full_window_waits_for_the_oldest_request_to_age_out() {
         let budget = LocalBudget::new();
         let interval = Some(Duration::from_secs(1));
-        budget.observe(&key(), &ok(Observation { limit: Some(3), interval, ..Default::default() })).await;
+        budget
+            .observe(&key(), &ok(Observation { limit: Some(3), interval, ..Default::default() }))
+            .await;
         let start = Instant::now();
         for _ in 0..3 {
             budget.acquire(&key()).await.expect("room");
@@ -314,7 +316,9 @@ mod tests {
     async fn a_429_pauses_the_budget_for_retry_after() {
         let budget = LocalBudget::new();
         let retry_after = Some(Wait::For(Duration::from_secs(3)));
-        budget.observe(&key(), &Observation { status: 429, retry_after, ..Default::default() }).await;
+        budget
+            .observe(&key(), &Observation { status: 429, retry_after, ..Default::default() })
+            .await;
         let start = Instant::now();
         budget.acquire(&key()).await.expect("room");
         assert_eq!(Instant::now() - start, Duration::from_secs(3));

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use ghl_client::{
-    BudgetLevel, Client, ClientConfig, Credentials, LocalBudget, OAuthApp, OAuthConnection,
-    RateBudget, TokenSet, TokenStore,
+    AppProfile, BudgetLevel, Client, ClientConfig, Credentials, HighLevel, OAuthApp,
+    OAuthConnection, RateBudget, TokenSet, TokenStore,
 };
 use ghl_store::{ConnectionSummary, Store};
 use parking_lot::Mutex;
@@ -165,23 +165,32 @@ pub async fn save_oauth(
     Ok(())
 }
 
-/// Clients by connection name. They share one rate budget, so connections to the same
-/// location (and app) spend one budget, as HighLevel counts it.
+/// Clients by connection name. They share the rate budget they are given, so connections to
+/// the same location (and app) spend one budget, as HighLevel counts it.
 pub struct Connections {
     store: Store,
     clients: Mutex<HashMap<String, Client>>,
-    budget: Arc<LocalBudget>,
+    budget: Arc<dyn RateBudget>,
+    highlevel: HighLevel,
     masker: Masker,
 }
 
 impl Connections {
-    pub fn new(store: Store) -> Self {
+    /// Connections whose clients spend `budget` (a `LocalBudget` in one process; one shared
+    /// by several processes when they call the same locations).
+    pub fn new(store: Store, budget: Arc<dyn RateBudget>) -> Self {
         Self {
             store,
             clients: Mutex::new(HashMap::new()),
-            budget: LocalBudget::new(),
+            budget,
+            highlevel: HighLevel::default(),
             masker: Masker::default(),
         }
+    }
+
+    /// HighLevel clients with this profile (its quota day, say).
+    pub fn with_highlevel(self, highlevel: HighLevel) -> Self {
+        Self { highlevel, ..self }
     }
 
     /// Masks what is recorded or shown; knows the secrets of the connections loaded.
@@ -271,6 +280,7 @@ impl Connections {
                     authorize_url: url(&authorize_url)?,
                     token_url: url(&token_url)?,
                     redirect_uri: url(&redirect_uri)?,
+                    extra_form: self.highlevel.token_form(),
                 };
                 let tokens =
                     Arc::new(StoredTokens { store: self.store.clone(), name: name.into() });
@@ -281,7 +291,11 @@ impl Connections {
                 )
             }
         };
-        let config = ClientConfig { budget: Some(self.budget.clone()), ..config };
+        let config = ClientConfig {
+            budget: Some(self.budget.clone()),
+            profile: Arc::new(self.highlevel),
+            ..config
+        };
         let client = Client::new(config).map_err(|err| invalid(err.to_string()))?;
         Ok(self.clients.lock().entry(name.to_owned()).or_insert(client).clone())
     }

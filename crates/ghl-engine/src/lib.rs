@@ -12,4 +12,6 @@ pub mod runner;
 mod steps;
 mod triggers;
 
-pub use runner::{event_key, Applied, Engine, EngineError, StepReport, DEFAULT_RUNAWAY_LIMIT};
+pub use runner::{
+    event_key, Applied, Engine, EngineConfig, EngineError, StepReport, DEFAULT_RUNAWAY_LIMIT,
+};
