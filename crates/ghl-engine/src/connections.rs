@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use ghl_client::{BudgetLevel, LocalBudget, OAuthApp, RateBudget, TokenSet, TokenStore};
+use ghl_client::{BudgetLevel, OAuthApp, RateBudget, TokenSet, TokenStore};
 use ghl_store::{ConnectionSummary, Store};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -208,19 +208,15 @@ pub struct Connections {
     store: Store,
     apps: Apps,
     clients: Mutex<HashMap<String, Arc<dyn AppClient>>>,
-    budget: Arc<LocalBudget>,
+    budget: Arc<dyn RateBudget>,
     masker: Masker,
 }
 
 impl Connections {
-    pub fn new(store: Store, apps: Apps) -> Self {
-        Self {
-            store,
-            apps,
-            clients: Mutex::new(HashMap::new()),
-            budget: LocalBudget::new(),
-            masker: Masker::default(),
-        }
+    /// Connections to `apps` whose clients spend `budget` (a `LocalBudget` in one process;
+    /// one shared by several processes when they call the same accounts).
+    pub fn new(store: Store, apps: Apps, budget: Arc<dyn RateBudget>) -> Self {
+        Self { store, apps, clients: Mutex::new(HashMap::new()), budget, masker: Masker::default() }
     }
 
     /// Masks what is recorded or shown; knows the secrets of the connections loaded.

@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ghl_client::{Backoff, LocalBudget, RateBudget, Wait};
 use ghl_store::{
     ClaimedRun, FlowRecord, FlowStatus, IngestOutcome, NewEvent, OwnWrite, RunOutcome, StepRecord,
     Store, Target,
 };
 use parking_lot::Mutex;
-use rand::Rng;
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -29,8 +29,11 @@ use crate::steps::{delay_until, HttpRequest, Request, StepError};
 /// runaway, by default.
 pub const DEFAULT_RUNAWAY_LIMIT: u32 = 20;
 
-/// Attempts of a run before it is dead-lettered.
+/// Attempts of a run before it is dead-lettered (waits for a rate limit, a quota or a delay
+/// step are not attempts).
 pub const MAX_ATTEMPTS: i32 = 6;
+/// The run-level backoff: from 2 s, doubling per attempt, at most 10 minutes.
+pub const RUN_BACKOFF: Backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(600));
 /// How long a claimed run stays its worker's without a heartbeat; a worker that dies
 /// (kill -9) gives its runs back after this. The worker renews it every third of it.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
@@ -65,20 +68,27 @@ pub enum EngineError {
 /// A stored flow compiled, or why it cannot be.
 type Compiled = Result<Arc<Flow>, String>;
 
-/// How an engine is set up, beyond its store.
-#[derive(Debug, Clone)]
+/// How an engine is put together (`Engine::with_config`), beyond its store.
 pub struct EngineConfig {
     /// The apps flows can use.
     pub apps: Apps,
-    /// The base of the retry backoff (tests shorten it).
-    pub retry_base: Duration,
+    /// How failed runs back off (tests shorten it).
+    pub backoff: Backoff,
     /// How long a claimed run stays its worker's without a heartbeat.
     pub lease: Duration,
+    /// The rate budget every client of the engine spends; give one shared by several
+    /// processes when they call the same accounts.
+    pub budget: Arc<dyn RateBudget>,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { apps: Apps::builtin(), retry_base: Duration::from_secs(2), lease: DEFAULT_LEASE }
+        Self {
+            apps: Apps::builtin(),
+            backoff: RUN_BACKOFF,
+            lease: DEFAULT_LEASE,
+            budget: LocalBudget::new(),
+        }
     }
 }
 
@@ -88,8 +98,8 @@ pub struct Engine {
     connections: Connections,
     /// Flows compiled (or refused) by id and definition.
     flows: Mutex<HashMap<String, (String, Compiled)>>,
-    /// The base of the retry backoff (tests shorten it).
-    retry_base: Duration,
+    /// How failed runs back off.
+    backoff: Backoff,
     lease: Duration,
     /// For `http.request` steps.
     http: reqwest::Client,
@@ -144,23 +154,24 @@ impl Engine {
     }
 
     pub fn with_retry_base(store: Store, retry_base: Duration) -> Arc<Self> {
-        Self::with_config(store, EngineConfig { retry_base, ..EngineConfig::default() })
+        Self::with_lease(store, retry_base, DEFAULT_LEASE)
     }
 
     /// An engine whose runs back off from `retry_base` and whose claims last `lease`.
     pub fn with_lease(store: Store, retry_base: Duration, lease: Duration) -> Arc<Self> {
-        Self::with_config(store, EngineConfig { retry_base, lease, ..EngineConfig::default() })
+        let backoff = Backoff::new(retry_base, RUN_BACKOFF.max);
+        Self::with_config(store, EngineConfig { backoff, lease, ..EngineConfig::default() })
     }
 
-    /// An engine on `store`, set up as `config` says (its apps, backoff and lease).
+    /// An engine on `store`, set up as `config` says (its apps, budget, backoff and lease).
     pub fn with_config(store: Store, config: EngineConfig) -> Arc<Self> {
-        let EngineConfig { apps, retry_base, lease } = config;
+        let EngineConfig { apps, backoff, lease, budget } = config;
         Arc::new(Self {
-            connections: Connections::new(store.clone(), apps.clone()),
+            connections: Connections::new(store.clone(), apps.clone(), budget),
             apps,
             store,
             flows: Mutex::new(HashMap::new()),
-            retry_base,
+            backoff,
             lease,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -407,8 +418,9 @@ impl Engine {
         match &outcome {
             RunOutcome::Done => tracing::info!(run = %run.id, "run done"),
             RunOutcome::Skipped => tracing::info!(run = %run.id, "run skipped by a filter"),
-            RunOutcome::WaitUntil { at_ms } => {
-                tracing::info!(run = %run.id, until = %iso(*at_ms), "run waits")
+            RunOutcome::WaitUntil { at_ms, reason } => {
+                let reason = reason.as_deref().unwrap_or("a delay step");
+                tracing::info!(run = %run.id, until = %iso(*at_ms), reason, "run waits")
             }
             RunOutcome::RetryAt { error, .. } => {
                 tracing::warn!(run = %run.id, attempt = run.attempt, error = %error, "run will retry")
@@ -430,6 +442,9 @@ impl Engine {
                 RunOutcome::RetryAt { at_ms, error: masker.text(&error) }
             }
             RunOutcome::Dead { error } => RunOutcome::Dead { error: masker.text(&error) },
+            RunOutcome::WaitUntil { at_ms, reason } => {
+                RunOutcome::WaitUntil { at_ms, reason: reason.map(|reason| masker.text(&reason)) }
+            }
             other => other,
         }
     }
@@ -595,9 +610,15 @@ impl Engine {
             let output = match result {
                 Ok(StepResult::Output(output)) => output,
                 Ok(StepResult::Stop) => return RunOutcome::Skipped,
-                Ok(StepResult::Wait(at_ms)) => return RunOutcome::WaitUntil { at_ms },
+                Ok(StepResult::Wait(at_ms)) => {
+                    return RunOutcome::WaitUntil { at_ms, reason: None }
+                }
                 Ok(StepResult::Failed(error)) => {
                     let message = format!("step `{}`: {}", step.spec.name, error.message);
+                    // Told to come back later: not the step's failure, whatever `on_error`.
+                    if let Some(wait) = error.wait {
+                        return self.wait(message, wait);
+                    }
                     match step.spec.on_error {
                         OnError::Continue => Value::Null,
                         OnError::Retry if error.retryable => {
@@ -613,21 +634,27 @@ impl Engine {
         RunOutcome::Done
     }
 
-    /// Tries again later with exponential backoff and jitter (never sooner than the other
-    /// side asked), or dead-letters the run when its attempts are spent. Waits on delay steps
-    /// are not attempts.
-    fn retry(&self, run: &ClaimedRun, error: String, retry_after: Option<Duration>) -> RunOutcome {
+    /// Tries again later after the run backoff (never sooner than the other side asked), or
+    /// dead-letters the run when its attempts are spent. Waits are not attempts.
+    fn retry(&self, run: &ClaimedRun, error: String, retry_after: Option<Wait>) -> RunOutcome {
         let attempts = run.attempt - run.waits;
         if attempts >= MAX_ATTEMPTS {
             return RunOutcome::Dead { error: format!("{error} (after {attempts} attempts)") };
         }
-        let ceiling = self
-            .retry_base
-            .saturating_mul(2u32.saturating_pow(attempts.max(1) as u32))
-            .min(Duration::from_secs(600));
-        let delay = ceiling.mul_f64(rand::thread_rng().gen_range(0.5..=1.0));
-        let delay = delay.max(retry_after.unwrap_or_default());
-        RunOutcome::RetryAt { at_ms: ghl_store::now_ms() + delay.as_millis() as i64, error }
+        let now = std::time::SystemTime::now();
+        let asked = retry_after.map(|wait| wait.remaining(now));
+        let delay = self.backoff.delay(attempts.max(1) as u32, asked);
+        RunOutcome::RetryAt { at_ms: ghl_store::now_ms().saturating_add(millis(delay)), error }
+    }
+
+    /// Waits until the other side said to come back (a rate limit's `Retry-After`, a daily
+    /// quota's reset): the run is rescheduled then, and this claim is not counted as an
+    /// attempt.
+    fn wait(&self, error: String, wait: Wait) -> RunOutcome {
+        let now = std::time::SystemTime::now();
+        // A little after the reset, so the other side's clock has passed it too.
+        let at_ms = ghl_store::now_ms().saturating_add(millis(wait.remaining(now) + WAIT_MARGIN));
+        RunOutcome::WaitUntil { at_ms, reason: Some(error) }
     }
 
     async fn run_step(
@@ -879,6 +906,13 @@ impl Engine {
 }
 
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// How long after a reset the other side said a waiting run comes back.
+const WAIT_MARGIN: Duration = Duration::from_millis(250);
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
 
 /// What a step that sends nothing does; `None` for steps that send a request.
 fn local_work(step: &Step, input: &Value) -> Option<StepResult> {

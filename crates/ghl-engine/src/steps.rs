@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use ghl_client::retry::{classify, retry_after, Verdict, Wait};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -19,8 +20,12 @@ use crate::mask::MASK;
 pub(crate) struct StepError {
     pub message: String,
     pub retryable: bool,
-    /// What the other side asked for (an HTTP `Retry-After`).
-    pub retry_after: Option<Duration>,
+    /// What the other side asked for with a failure (a 503's `Retry-After`): the retry, an
+    /// attempt like any, comes no sooner.
+    pub retry_after: Option<Wait>,
+    /// The other side limits us (a 429's `Retry-After`, a spent daily quota): the run waits
+    /// until then, and the wait is not a failed attempt. The request changed nothing.
+    pub wait: Option<Wait>,
     /// The connection that needs re-authorising before anything can succeed.
     pub reconnect: Option<String>,
     /// The other side definitively refused the request (a 4xx other than 408 and 429):
@@ -34,6 +39,7 @@ impl StepError {
             message: message.into(),
             retryable: false,
             retry_after: None,
+            wait: None,
             reconnect: None,
             refused: false,
         }
@@ -45,9 +51,9 @@ impl StepError {
 }
 
 /// Whether an HTTP status is a definitive refusal: the request changed nothing and sending it
-/// again as it is cannot succeed.
+/// again as it is cannot succeed (the retry logic's word: any 4xx but 408 and 429).
 fn refusal(status: u16) -> bool {
-    (400..500).contains(&status) && status != 408 && status != 429
+    matches!(classify(status, None), Verdict::Refused | Verdict::Refresh)
 }
 
 /// A request a step makes.
@@ -165,31 +171,35 @@ impl HttpRequest {
             Some(body) => builder.json(body),
             None => builder,
         };
+        // No answer: the retry logic retries (ambiguous or not, the worker repeats the
+        // request as recorded, with its idempotency key).
         let response = builder
             .send()
             .await
             .map_err(|err| StepError::retryable(format!("{} {}: {err}", self.method, self.url)))?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|text| text.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let verdict = classify(status.as_u16(), retry_after(response.headers()));
         let text = response.text().await.map_err(|err| {
             StepError::retryable(format!("{} {}: reading the answer: {err}", self.method, self.url))
         })?;
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        if status.is_success() {
-            return Ok(json!({ "status": status.as_u16(), "body": body }));
+        let message =
+            || format!("{} {} answered {status}: {}", self.method, self.url, excerpt(&body));
+        match verdict {
+            Verdict::Done => Ok(json!({ "status": status.as_u16(), "body": body })),
+            // Told when to come back: a wait. Without a time, an attempt with backoff.
+            Verdict::Throttled { after } => Err(StepError {
+                wait: after,
+                refused: after.is_some(),
+                ..StepError::retryable(message())
+            }),
+            Verdict::Retry { after, .. } => {
+                Err(StepError { retry_after: after, ..StepError::retryable(message()) })
+            }
+            Verdict::Refresh | Verdict::Refused => {
+                Err(StepError { refused: true, ..StepError::fatal(message()) })
+            }
         }
-        Err(StepError {
-            message: format!("{} {} answered {status}: {}", self.method, self.url, excerpt(&body)),
-            retryable: status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error(),
-            retry_after,
-            reconnect: None,
-            refused: refusal(status.as_u16()),
-        })
     }
 }
 
@@ -278,6 +288,8 @@ impl Request {
             Self::App { app, client, connection, operation, params, body } => {
                 client.call(operation, params, body.as_ref()).await.map_err(|err| {
                     let retryable = err.is_retryable();
+                    // A rate limit or a spent quota: the last answer changed nothing.
+                    let wait = err.wait();
                     match err {
                         ghl_client::Error::ReconnectNeeded { .. } => StepError {
                             message: format!(
@@ -288,12 +300,14 @@ impl Request {
                             ),
                             retryable,
                             retry_after: None,
+                            wait: None,
                             reconnect: Some(connection.clone()),
                             refused: false,
                         },
                         _ => StepError {
                             retryable,
-                            refused: err.status().is_some_and(refusal),
+                            wait,
+                            refused: wait.is_some() || err.status().is_some_and(refusal),
                             ..StepError::fatal(err.to_string())
                         },
                     }

@@ -8,7 +8,6 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -310,11 +309,7 @@ async fn toy_to_highlevel(world: World) {
     assert!(refused.to_string().contains("unknown poll source `toy.items`"), "{refused}");
 
     let apps = Apps::builtin().with(Arc::new(Toy));
-    let config = EngineConfig {
-        apps: apps.clone(),
-        retry_base: Duration::from_millis(10),
-        ..Default::default()
-    };
+    let config = EngineConfig { apps: apps.clone(), ..support::quick_engine() };
     let engine = Engine::with_config(store.clone(), config);
     let world = World { engine: engine.clone(), ..world };
     let actions = ghl_engine::catalog::actions(&apps);

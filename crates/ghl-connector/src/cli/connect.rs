@@ -291,6 +291,7 @@ async fn oauth(
             None => base_url.join(info.token_path)?,
         },
         redirect_uri: redirect,
+        extra_form: ghl_client::AppProfile::token_form(&ghl_client::HighLevel::default()),
     };
     let flows_need = ghl_engine::Engine::new(store.clone()).scopes_needed(name).await?;
     let mut scopes: Vec<&str> = info.base_scopes.to_vec();

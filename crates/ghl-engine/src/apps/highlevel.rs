@@ -10,7 +10,9 @@ use std::time::SystemTime;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use ghl_client::pagination::PAGED_OPERATIONS;
-use ghl_client::{Client, ClientConfig, Credentials, OAuthApp, OAuthConnection, TokenSet};
+use ghl_client::{
+    AppProfile, Client, ClientConfig, Credentials, OAuthApp, OAuthConnection, TokenSet,
+};
 use ghl_store::{NewEvent, Store};
 use ghl_types::spec_rules::response_fields;
 use ghl_types::{EventType, Operation, OPERATIONS};
@@ -28,9 +30,12 @@ pub const ID: AppId = AppId::from_static("highlevel");
 /// The field a HighLevel connection fills in where an operation takes it.
 const LOCATION_ID: &str = "locationId";
 
-/// HighLevel.
+/// HighLevel, with what its client must know of it (the quota day: UTC midnight, or a
+/// sandbox's shorter day in tests).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct HighLevel;
+pub struct HighLevel {
+    pub profile: ghl_client::HighLevel,
+}
 
 /// What makes two deliveries of a HighLevel event the same event. A contact is created once,
 /// so a `ContactCreate` is keyed by the contact: its webhook and the reconciliation poll that
@@ -198,6 +203,7 @@ impl App for HighLevel {
                     authorize_url: url(&authorize_url)?,
                     token_url: url(&token_url)?,
                     redirect_uri: url(&redirect_uri)?,
+                    extra_form: self.profile.token_form(),
                 };
                 ClientConfig::new(
                     url(&base_url)?,
@@ -211,7 +217,11 @@ impl App for HighLevel {
                     .into())
             }
         };
-        let config = ClientConfig { budget: Some(context.budget), ..config };
+        let config = ClientConfig {
+            budget: Some(context.budget),
+            profile: Arc::new(self.profile),
+            ..config
+        };
         let client = Client::new(config).map_err(|err| err.to_string())?;
         Ok(Arc::new(HighLevelClient(client)))
     }
@@ -394,7 +404,7 @@ pub async fn save_private_token(
         base_url: base_url.to_owned(),
         account: location_id.to_owned(),
     };
-    let scopes = HighLevel.connect_info().private_token_scopes;
+    let scopes = HighLevel::default().connect_info().private_token_scopes;
     save(store, name, &ConnectionSecret { app: ID, auth }, scopes).await
 }
 

@@ -371,7 +371,7 @@ impl Apps {
 
     /// The apps this program ships: HighLevel.
     pub fn builtin() -> Self {
-        Self::empty().with(Arc::new(highlevel::HighLevel))
+        Self::empty().with(Arc::new(highlevel::HighLevel::default()))
     }
 
     /// These apps and `app` (replacing one of the same id).

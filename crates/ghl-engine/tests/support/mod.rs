@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ghl_engine::connections::save_private_token;
-use ghl_engine::Engine;
+use ghl_engine::{Engine, EngineConfig};
 use ghl_sandbox::{SandboxConfig, SandboxInfo};
 use ghl_store::{NewEvent, Store};
 use ghl_testkit::TestSandbox;
@@ -24,9 +24,9 @@ pub struct World {
 /// A one-step flow: a welcome task for every new contact.
 pub const TASK_FLOW: &str = include_str!("welcome-task.yaml");
 
-/// A sandbox, and an engine on `store` connected to it as `highlevel`, with no flows yet.
-pub async fn world(store: Store) -> World {
-    let config = SandboxConfig {
+/// The sandbox of [`world`]: no contacts, limits no test reaches.
+pub fn roomy_sandbox() -> SandboxConfig {
+    SandboxConfig {
         contacts: 0,
         rate_limits: ghl_sandbox::RateLimits {
             burst: 100_000,
@@ -34,13 +34,29 @@ pub async fn world(store: Store) -> World {
             daily: 10_000_000,
         },
         ..SandboxConfig::default()
-    };
-    let sandbox = TestSandbox::start(config).await;
+    }
+}
+
+/// The engine of [`world`]: runs back off from 10 ms.
+pub fn quick_engine() -> EngineConfig {
+    let backoff =
+        ghl_client::Backoff::new(Duration::from_millis(10), ghl_engine::runner::RUN_BACKOFF.max);
+    EngineConfig { backoff, ..EngineConfig::default() }
+}
+
+/// A sandbox, and an engine on `store` connected to it as `highlevel`, with no flows yet.
+pub async fn world(store: Store) -> World {
+    world_with(store, roomy_sandbox(), quick_engine()).await
+}
+
+/// [`world`] with this sandbox and this engine.
+pub async fn world_with(store: Store, sandbox: SandboxConfig, engine: EngineConfig) -> World {
+    let sandbox = TestSandbox::start(sandbox).await;
     let info = sandbox.info.clone();
     let (base, location, token) =
         (&info.base_url, &info.location_id, &info.private_integration_token);
     save_private_token(&store, "highlevel", base, location, token).await.expect("connection");
-    let engine = Engine::with_retry_base(store, Duration::from_millis(10));
+    let engine = Engine::with_config(store, engine);
     World { sandbox: info, engine, http: reqwest::Client::new(), _running: sandbox }
 }
 
