@@ -315,8 +315,8 @@ fn borrowed(params: &[(String, String)]) -> Vec<(&str, &str)> {
 /// A HighLevel request's path and query parameters, and its body.
 type RequestParts = (Vec<(String, String)>, Option<Value>);
 
-/// Path and query fields become parameters, the rest the body; `locationId` comes from the
-/// connection where the operation takes it and the flow does not set it.
+/// Path and query fields become parameters, the rest the body; the location comes from the
+/// connection where the operation takes it and the flow does not set it (`fill_tenant`).
 pub(crate) fn split_input(
     operation: &ghl_types::Operation,
     client: &Client,
@@ -333,18 +333,16 @@ pub(crate) fn split_input(
     {
         if let Some(value) = fields.remove(name) {
             params.push((name.to_owned(), text(value)));
-        } else if name == "locationId" {
-            params.push((name.to_owned(), client.location_id().to_owned()));
         }
     }
     let (body_fields, _) = body_fields(operation);
-    if body_fields.is_empty() && fields.is_empty() {
-        return (params, operation.request_schema.map(|_| json!({})));
-    }
-    if operation.body_has_location && !fields.contains_key("locationId") {
-        fields.insert("locationId".into(), client.location_id().into());
-    }
-    (params, Some(Value::Object(fields)))
+    let mut body = if body_fields.is_empty() && fields.is_empty() {
+        operation.request_schema.map(|_| json!({}))
+    } else {
+        Some(Value::Object(fields))
+    };
+    operation.fill_tenant(client.location_id(), &mut params, &mut body);
+    (params, body)
 }
 
 /// The parameters and body of a recorded HighLevel request.

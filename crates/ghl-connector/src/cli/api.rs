@@ -6,9 +6,9 @@ use std::io::Write;
 use anyhow::{bail, Context};
 use clap::Args;
 use futures_util::StreamExt;
-use ghl_client::pagination::PAGED_OPERATIONS;
+use ghl_client::pagination::paged_operations;
 use ghl_client::{Client, ClientConfig, Credentials};
-use ghl_types::search::MAX_PAGE_LIMIT;
+use ghl_types::operations::{Paging, Place};
 use ghl_types::{Operation, OPERATIONS};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
@@ -64,18 +64,15 @@ pub async fn run(args: ApiArgs, store: &StoreArgs) -> anyhow::Result<()> {
     let mut body = read_body(args.body.as_deref())?;
     let (client, location) = client(&args, &params, store).await?;
     if let Some(location) = &location {
-        fill_location(operation, location, &mut params, &mut body);
+        operation.fill_tenant(location, &mut params, &mut body);
     }
     let mut out = std::io::stdout().lock();
     if args.all_pages {
-        if !PAGED_OPERATIONS.contains(&operation.id) {
-            bail!(
-                "--all-pages works with {}; {} has no pages",
-                PAGED_OPERATIONS.join(", "),
-                operation.id
-            );
-        }
-        largest_pages(operation, &mut params, &mut body);
+        let Some(paging) = operation.paging else {
+            let paged: Vec<&str> = paged_operations().map(|operation| operation.id).collect();
+            bail!("--all-pages works with {}; {} has no pages", paged.join(", "), operation.id);
+        };
+        largest_pages(paging, &mut params, &mut body);
         let progress = ProgressBar::new_spinner();
         progress.set_style(
             ProgressStyle::with_template("{spinner} {pos} records")
@@ -132,22 +129,20 @@ async fn client(
     Ok((Client::new(config)?, location))
 }
 
-/// Largest `limit` of `GET /contacts/` and of a business's contacts (HighLevel's maximum).
-const MAX_LIST_LIMIT: u32 = 100;
-
 /// The largest page the operation allows, where the caller did not choose one: fewer
 /// requests, so less of the rate budget.
-fn largest_pages(
-    operation: &Operation,
-    params: &mut Vec<(String, String)>,
-    body: &mut Option<Value>,
-) {
-    if operation.query.contains(&"limit") && !params.iter().any(|(name, _)| name == "limit") {
-        params.push(("limit".into(), MAX_LIST_LIMIT.to_string()));
-    }
-    if operation.id == "search-contacts-advanced" {
-        if let Value::Object(fields) = body.get_or_insert_with(|| serde_json::json!({})) {
-            fields.entry("pageLimit").or_insert_with(|| MAX_PAGE_LIMIT.into());
+fn largest_pages(paging: Paging, params: &mut Vec<(String, String)>, body: &mut Option<Value>) {
+    let Paging { limit, max_limit, .. } = paging;
+    match limit.place {
+        Place::Path | Place::Query => {
+            if !params.iter().any(|(name, _)| name == limit.name) {
+                params.push((limit.name.into(), max_limit.to_string()));
+            }
+        }
+        Place::Body => {
+            if let Value::Object(fields) = body.get_or_insert_with(|| serde_json::json!({})) {
+                fields.entry(limit.name).or_insert_with(|| max_limit.into());
+            }
         }
     }
 }
@@ -191,24 +186,4 @@ fn read_body(body: Option<&str>) -> anyhow::Result<Option<Value>> {
     };
     let value: Value = serde_json::from_str(&text).context("--body is not valid JSON")?;
     Ok(Some(value))
-}
-
-/// `locationId` where the operation takes it and the caller did not give it.
-fn fill_location(
-    operation: &Operation,
-    location: &str,
-    params: &mut Vec<(String, String)>,
-    body: &mut Option<Value>,
-) {
-    if operation.query.contains(&"locationId")
-        && !params.iter().any(|(name, _)| name == "locationId")
-    {
-        params.push(("locationId".into(), location.into()));
-    }
-    if operation.body_has_location {
-        let body = body.get_or_insert_with(|| serde_json::json!({}));
-        if let Value::Object(fields) = body {
-            fields.entry("locationId").or_insert_with(|| location.into());
-        }
-    }
 }
