@@ -11,6 +11,7 @@ use ghl_client::{
     RateBudget, TokenSet, TokenStore,
 };
 use ghl_store::{ConnectionSummary, Store};
+use ghl_types::remedy::{Listing, Remedy};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
@@ -87,17 +88,35 @@ pub enum HighLevelSecret {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
-    #[error("no connection named `{0}`; `ghl-connector connections list` shows them")]
+    #[error("no connection named `{0}`")]
     Missing(String),
-    #[error(
-        "connection `{name}` needs reconnecting ({reason}): run `ghl-connector connect highlevel \
-         --name {name}`, then `ghl-connector runs replay` its dead runs"
-    )]
+    #[error("connection `{name}` needs reconnecting ({reason}); then replay its dead runs")]
     ReconnectNeeded { name: String, reason: String },
     #[error("connection `{name}` is unusable: {reason}")]
     Invalid { name: String, reason: String },
+    #[error("connection `{name}` is a `{app}` connection; {wanted} steps need a `{wanted}` one")]
+    WrongApp { name: String, app: String, wanted: String },
     #[error(transparent)]
     Store(#[from] ghl_store::Error),
+}
+
+impl ConnectionError {
+    /// What to do about it, for each front end to say its own way.
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            Self::Missing(_) => Some(Remedy::Choose { from: Listing::Connections }),
+            Self::ReconnectNeeded { name, .. } => Some(Remedy::Reconnect {
+                app: crate::catalog::HIGHLEVEL.into(),
+                connection: name.clone(),
+                scopes: Vec::new(),
+                replay_dead_runs: true,
+            }),
+            Self::WrongApp { wanted, .. } => {
+                Some(Remedy::Connect { app: Some(wanted.clone()), connection: None })
+            }
+            Self::Invalid { .. } | Self::Store(_) => None,
+        }
+    }
 }
 
 /// Stores (or replaces) a HighLevel connection that uses a location's private integration
@@ -199,11 +218,11 @@ impl Connections {
             .ok_or_else(|| ConnectionError::Missing(name.into()))?;
         let invalid = |reason: String| ConnectionError::Invalid { name: name.into(), reason };
         if connection.summary.app != HTTP {
-            return Err(invalid(format!(
-                "it is a `{}` connection; `http.request` steps need one made with \
-                 `ghl-connector connect http`",
-                connection.summary.app
-            )));
+            return Err(ConnectionError::WrongApp {
+                name: name.into(),
+                app: connection.summary.app,
+                wanted: HTTP.into(),
+            });
         }
         let secret: HttpSecret =
             serde_json::from_value(connection.secret).map_err(|err| invalid(err.to_string()))?;
@@ -231,13 +250,10 @@ impl Connections {
             .await?
             .ok_or_else(|| ConnectionError::Missing(name.into()))?;
         if connection.summary.app != crate::catalog::HIGHLEVEL {
-            return Err(ConnectionError::Invalid {
+            return Err(ConnectionError::WrongApp {
                 name: name.into(),
-                reason: format!(
-                    "it is a `{}` connection; HighLevel steps need one made with \
-                     `ghl-connector connect highlevel`",
-                    connection.summary.app
-                ),
+                app: connection.summary.app,
+                wanted: crate::catalog::HIGHLEVEL.into(),
             });
         }
         if connection.summary.status == "reconnect_needed" {

@@ -236,7 +236,7 @@ impl Flow {
                 at(
                     lines.step_key(index, "action"),
                     format!(
-                        "step `{}`: unknown action `{}`; `ghl-connector catalog` lists them",
+                        "step `{}`: unknown action `{}`; the catalog lists them",
                         step.name, step.action
                     ),
                 )
@@ -426,8 +426,7 @@ fn compile_trigger(spec: &TriggerSpec) -> Result<Trigger, (&'static str, String)
     }
     if let Some(event) = &spec.highlevel {
         if !ghl_types::EventType::ALL.iter().any(|known| known.as_str() == event) {
-            let reason =
-                format!("unknown HighLevel trigger `{event}`; `ghl-connector catalog` lists them");
+            let reason = format!("unknown HighLevel trigger `{event}`; the catalog lists them");
             return Err(("highlevel", reason));
         }
         return Ok(Trigger::HighLevel(event.clone()));

@@ -13,6 +13,7 @@ use ghl_store::{
     ClaimedRun, FlowRecord, FlowStatus, IngestOutcome, NewEvent, OwnWrite, RunOutcome, StepRecord,
     Store, Target,
 };
+use ghl_types::remedy::{Listing, Remedy};
 use parking_lot::Mutex;
 use rand::Rng;
 use serde_json::{json, Map, Value};
@@ -50,23 +51,19 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 pub enum EngineError {
     #[error("{0}")]
     Flow(#[from] crate::flow::FlowError),
-    #[error(
-        "flow uses connection `{0}`, which does not exist; add it with `ghl-connector connect`"
-    )]
+    #[error("flow uses connection `{0}`, which does not exist; add it")]
     MissingConnection(String),
     #[error(
-        "flow uses connection `{connection}`, which was not granted {}; widen it with \
-         `ghl-connector connect highlevel --name {connection} {}` (with the app's client id and \
-         secret) and apply the flow again",
-        scopes.join(", "),
-        scopes.iter().map(|scope| format!("--scope {scope}")).collect::<Vec<_>>().join(" ")
+        "flow uses connection `{connection}`, which was not granted {}; widen its scopes and \
+         apply the flow again",
+        scopes.join(", ")
     )]
     MissingScopes { connection: String, scopes: Vec<String> },
-    #[error("no flow named `{0}`; `ghl-connector flows list` shows them")]
+    #[error("no flow named `{0}`")]
     UnknownFlow(String),
     #[error(
         "step `{step}` uses connection `{connection}`, a `{app}` connection; {action} steps \
-         need one made with `ghl-connector connect {wanted}`"
+         need a `{wanted}` connection"
     )]
     WrongConnection {
         step: String,
@@ -77,6 +74,28 @@ pub enum EngineError {
     },
     #[error(transparent)]
     Store(#[from] ghl_store::Error),
+}
+
+impl EngineError {
+    /// What to do about it, for each front end to say its own way.
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            Self::MissingConnection(connection) => {
+                Some(Remedy::Connect { app: None, connection: Some(connection.clone()) })
+            }
+            Self::MissingScopes { connection, scopes } => Some(Remedy::Reconnect {
+                app: HIGHLEVEL.into(),
+                connection: connection.clone(),
+                scopes: scopes.clone(),
+                replay_dead_runs: false,
+            }),
+            Self::UnknownFlow(_) => Some(Remedy::Choose { from: Listing::Flows }),
+            Self::WrongConnection { wanted, .. } => {
+                Some(Remedy::Connect { app: Some(wanted.clone()), connection: None })
+            }
+            Self::Flow(_) | Self::Store(_) => None,
+        }
+    }
 }
 
 /// A stored flow compiled, or why it cannot be.
@@ -114,6 +133,9 @@ pub struct StepReport {
     pub request: Option<Value>,
     pub response: Option<Value>,
     pub error: Option<String>,
+    /// What to do about the error, for the front end to say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<Remedy>,
 }
 
 /// What one step did.
@@ -443,6 +465,7 @@ impl Engine {
             request: None,
             response: None,
             error,
+            remedy: None,
         };
         match flow.filter.as_ref().map(|filter| filter.holds(&context)) {
             Some(Ok(false)) => {
@@ -482,6 +505,7 @@ impl Engine {
                 StepResult::Failed(error) => {
                     report.status = "failed".into();
                     report.error = Some(error.message);
+                    report.remedy = error.remedy;
                     reports.push(report);
                     if step.spec.on_error != OnError::Continue {
                         break;
@@ -758,7 +782,8 @@ impl Engine {
             let connection = match &step.spec.connection {
                 Some(name) => Some(self.connections.http(name).await.map_err(|err| {
                     let retryable = matches!(err, ConnectionError::Store(_));
-                    StepError { retryable, ..StepError::fatal(err.to_string()) }
+                    let remedy = err.remedy();
+                    StepError { retryable, remedy, ..StepError::fatal(err.to_string()) }
                 })?),
                 None => None,
             };
@@ -774,7 +799,8 @@ impl Engine {
         let connection = step.spec.connection.clone().unwrap_or_default();
         let client = self.connections.client(&connection).await.map_err(|err| {
             let retryable = matches!(err, ConnectionError::Store(_));
-            StepError { retryable, ..StepError::fatal(err.to_string()) }
+            let remedy = err.remedy();
+            StepError { retryable, remedy, ..StepError::fatal(err.to_string()) }
         })?;
         let (params, body) = split_input(operation, &client, input);
         Ok(Request::HighLevel { client, connection, operation, params, body })

@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ghl_client::Client;
+use ghl_types::remedy::Remedy;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::catalog::{body_fields, path_params};
+use crate::catalog::{body_fields, path_params, HIGHLEVEL};
 use crate::connections::HttpSecret;
 use crate::mask::MASK;
 
@@ -23,6 +24,8 @@ pub(crate) struct StepError {
     pub retry_after: Option<Duration>,
     /// The connection that needs re-authorising before anything can succeed.
     pub reconnect: Option<String>,
+    /// What to do about it, for the front ends to say.
+    pub remedy: Option<Remedy>,
     /// The other side definitively refused the request (a 4xx other than 408 and 429):
     /// nothing changed, so a replay evaluates the step afresh instead of repeating it.
     pub refused: bool,
@@ -35,6 +38,7 @@ impl StepError {
             retryable: false,
             retry_after: None,
             reconnect: None,
+            remedy: None,
             refused: false,
         }
     }
@@ -186,6 +190,7 @@ impl HttpRequest {
             retryable: status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error(),
             retry_after,
             reconnect: None,
+            remedy: None,
             refused: refusal(status.as_u16()),
         })
     }
@@ -285,13 +290,18 @@ impl Request {
                     match err {
                         ghl_client::Error::ReconnectNeeded { .. } => StepError {
                             message: format!(
-                                "{err}; connection `{connection}` needs reconnecting: run \
-                                 `ghl-connector connect highlevel --name {connection}`, then \
-                                 `ghl-connector runs replay` its dead runs"
+                                "{err}; connection `{connection}` needs reconnecting; then \
+                                 replay its dead runs"
                             ),
                             retryable,
                             retry_after: None,
                             reconnect: Some(connection.clone()),
+                            remedy: Some(Remedy::Reconnect {
+                                app: HIGHLEVEL.into(),
+                                connection: connection.clone(),
+                                scopes: Vec::new(),
+                                replay_dead_runs: true,
+                            }),
                             refused: false,
                         },
                         _ => StepError {
