@@ -19,6 +19,7 @@ pub mod secret;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use ghl_types::operations::LostCreate;
 use ghl_types::Operation;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
@@ -35,9 +36,6 @@ pub use retry::{Backoff, RetryPolicy, Verdict, Wait};
 pub use secret::Secret;
 
 use crate::retry::{classify, classify_transport, retry_after};
-
-/// Operations that create a new record each time they run: never blindly repeated.
-const CREATES: &[&str] = &["create-contact", "create-task", "create-note", "create-appointment"];
 
 pub struct ClientConfig {
     /// `https://services.leadconnectorhq.com`, or a sandbox's `base_url`.
@@ -118,7 +116,8 @@ impl Client {
     }
 
     /// Calls any operation by its spec id: `params` fill the path template, the others go in
-    /// the query string. Answers the JSON body.
+    /// the query string; the client's location is filled where the operation takes it and
+    /// the caller did not give it. Answers the JSON body.
     pub async fn call(
         &self,
         operation_id: &str,
@@ -127,9 +126,19 @@ impl Client {
     ) -> Result<Value> {
         let operation = Operation::find(operation_id).ok_or_else(|| {
             Error::InvalidCall(format!(
-                "unknown operation {operation_id}; see `ghl-connector api --list`"
+                "unknown operation {operation_id}: not in the operation table"
             ))
         })?;
+        if operation.lacks_tenant(params, body) && !self.location_id().is_empty() {
+            let mut params: Vec<(String, String)> =
+                params.iter().map(|(name, value)| ((*name).into(), (*value).into())).collect();
+            let mut body = body.cloned();
+            operation.fill_tenant(self.location_id(), &mut params, &mut body);
+            let params: Vec<(&str, &str)> =
+                params.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+            let (path, query) = fill_path(operation, &params)?;
+            return self.execute(operation, &path, &query, &params, body.as_ref()).await;
+        }
         let (path, query) = fill_path(operation, params)?;
         self.execute(operation, &path, &query, params, body).await
     }
@@ -149,9 +158,9 @@ impl Client {
         recovery::find_created(self, operation, params, body, since).await
     }
 
-    /// Whether an operation creates a new record each time it runs.
+    /// Whether an operation creates a new record each time it runs (never repeated blindly).
     pub fn is_create(operation_id: &str) -> bool {
-        CREATES.contains(&operation_id)
+        Operation::find(operation_id).is_some_and(|operation| operation.creates.is_some())
     }
 
     async fn bearer(&self) -> Result<Secret<String>> {
@@ -176,7 +185,7 @@ impl Client {
         let started = Instant::now();
         // Records created from here on may be ours, should an answer be lost.
         let since = SystemTime::now() - Duration::from_secs(5);
-        let is_create = CREATES.contains(&operation.id);
+        let is_create = operation.creates.is_some();
         let mut attempt = 0;
         let mut refreshed = false;
         let mut maybe_applied = false;
@@ -200,15 +209,17 @@ impl Client {
                 Verdict::Done => return Ok(answer),
                 Verdict::Refused => {
                     let status = status.unwrap_or_default();
-                    match inner.profile.refusal(operation.id, status, &answer) {
-                        // An earlier attempt did create the contact: the location now
-                        // refuses its twin.
-                        Error::Duplicate { contact_id, .. }
-                            if maybe_applied && operation.id == "create-contact" =>
-                        {
-                            return recovery::created_contact(self, &contact_id).await;
+                    match (inner.profile.refusal(operation.id, status, &answer), operation.creates)
+                    {
+                        // An earlier attempt did create the record: the account now refuses
+                        // its twin.
+                        (
+                            Error::Duplicate { contact_id, .. },
+                            Some(LostCreate::DuplicateRule(rule)),
+                        ) if maybe_applied => {
+                            return recovery::refused_twin(self, &rule, &contact_id).await;
                         }
-                        error => return Err(error),
+                        (error, _) => return Err(error),
                     }
                 }
                 Verdict::Refresh => {

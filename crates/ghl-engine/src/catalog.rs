@@ -63,28 +63,9 @@ pub fn find_action(apps: &Apps, name: &str) -> Option<Action> {
     }
 }
 
-/// The webhook events a HighLevel write causes (as the sandbox emits them): what lets the
-/// engine recognise the echo of its own write, and `flows apply` warn about a flow that
-/// triggers itself.
+/// The webhook events a write causes (as the sandbox emits them), from the operation table.
 pub fn events_caused(operation: &Operation) -> &'static [EventType] {
-    use EventType::*;
-    match operation.id {
-        "create-contact" => &[ContactCreate],
-        "upsert-contact" => &[ContactCreate, ContactUpdate, ContactTagUpdate, ContactDndUpdate],
-        "update-contact" => &[ContactUpdate, ContactTagUpdate, ContactDndUpdate],
-        "add-tags" | "remove-tags" => &[ContactUpdate, ContactTagUpdate],
-        "delete-contact" => &[ContactDelete],
-        "create-task" => &[TaskCreate],
-        "update-task" | "update-task-completed" => &[TaskComplete],
-        "delete-task" => &[TaskDelete],
-        "create-note" => &[NoteCreate],
-        "update-note" => &[NoteUpdate],
-        "delete-note" => &[NoteDelete],
-        "create-appointment" => &[AppointmentCreate],
-        "edit-appointment" => &[AppointmentUpdate],
-        "delete-event" => &[AppointmentDelete],
-        _ => &[],
-    }
+    operation.events
 }
 
 /// Path parameters of an operation, from its path template.
@@ -97,18 +78,16 @@ pub fn path_params(operation: &Operation) -> Vec<String> {
         .collect()
 }
 
-/// Body fields of an operation, from the spec's request schema.
+/// Body fields of an operation, from the spec's request schema (or the table's
+/// `documented_body` where the schema is empty).
 pub fn body_fields(operation: &Operation) -> (Vec<String>, Vec<String>) {
     match operation.request_schema.and_then(|schema| body_rules().get(schema)) {
         Some(rule) => (rule.properties.clone(), rule.required.clone()),
-        // The search body schema is empty in the spec; NOTES.md documents its fields.
-        None if operation.id == "search-contacts-advanced" => (
-            ["locationId", "pageLimit", "page", "searchAfter", "query", "filters", "sort"]
-                .map(String::from)
-                .to_vec(),
-            vec!["locationId".into(), "pageLimit".into()],
-        ),
-        None => (Vec::new(), Vec::new()),
+        // Where the spec's schema is empty, the fields the documentation gives.
+        None => match operation.documented_body {
+            Some(body) => (names(body.fields), names(body.required)),
+            None => (Vec::new(), Vec::new()),
+        },
     }
 }
 

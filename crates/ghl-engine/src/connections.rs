@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use ghl_client::{BudgetLevel, OAuthApp, RateBudget, TokenSet, TokenStore};
 use ghl_store::{ConnectionSummary, Store};
+use ghl_types::remedy::{Listing, Remedy};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -189,17 +190,35 @@ pub async fn save(
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
-    #[error("no connection named `{0}`; `ghl-connector connections list` shows them")]
+    #[error("no connection named `{0}`")]
     Missing(String),
-    #[error(
-        "connection `{name}` needs reconnecting ({reason}): run `ghl-connector connect {app} \
-         --name {name}`, then `ghl-connector runs replay` its dead runs"
-    )]
+    #[error("connection `{name}` needs reconnecting ({reason}); then replay its dead runs")]
     ReconnectNeeded { name: String, app: AppId, reason: String },
     #[error("connection `{name}` is unusable: {reason}")]
     Invalid { name: String, reason: String },
+    #[error("connection `{name}` is a `{app}` connection; {wanted} steps need a `{wanted}` one")]
+    WrongApp { name: String, app: String, wanted: String },
     #[error(transparent)]
     Store(#[from] ghl_store::Error),
+}
+
+impl ConnectionError {
+    /// What to do about it, for each front end to say its own way.
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            Self::Missing(_) => Some(Remedy::Choose { from: Listing::Connections }),
+            Self::ReconnectNeeded { name, app, .. } => Some(Remedy::Reconnect {
+                app: app.to_string(),
+                connection: name.clone(),
+                scopes: Vec::new(),
+                replay_dead_runs: true,
+            }),
+            Self::WrongApp { wanted, .. } => {
+                Some(Remedy::Connect { app: Some(wanted.clone()), connection: None })
+            }
+            Self::Invalid { .. } | Self::Store(_) => None,
+        }
+    }
 }
 
 /// Clients by connection name. They share one rate budget, so connections to the same
@@ -239,11 +258,11 @@ impl Connections {
             .ok_or_else(|| ConnectionError::Missing(name.into()))?;
         let invalid = |reason: String| ConnectionError::Invalid { name: name.into(), reason };
         if connection.summary.app != HTTP.as_str() {
-            return Err(invalid(format!(
-                "it is a `{}` connection; `http.request` steps need one made with \
-                 `ghl-connector connect http`",
-                connection.summary.app
-            )));
+            return Err(ConnectionError::WrongApp {
+                name: name.into(),
+                app: connection.summary.app,
+                wanted: HTTP.to_string(),
+            });
         }
         let secret = match AuthSecret::from_stored(connection.secret) {
             Ok(AuthSecret::Headers(secret)) => secret,

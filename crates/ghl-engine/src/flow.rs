@@ -285,7 +285,7 @@ impl Flow {
                 at(
                     lines.step_key(index, "action"),
                     format!(
-                        "step `{}`: unknown action `{}`; `ghl-connector catalog` lists them",
+                        "step `{}`: unknown action `{}`; the catalog lists them",
                         step.name, step.action
                     ),
                 )

@@ -14,6 +14,7 @@ use ghl_store::{
     ClaimedRun, FlowRecord, FlowStatus, IngestOutcome, NewEvent, OwnWrite, RunOutcome, StepRecord,
     Store, Target,
 };
+use ghl_types::remedy::{Listing, Remedy};
 use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
@@ -42,27 +43,45 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 pub enum EngineError {
     #[error("{0}")]
     Flow(#[from] crate::flow::FlowError),
-    #[error(
-        "flow uses connection `{0}`, which does not exist; add it with `ghl-connector connect`"
-    )]
+    #[error("flow uses connection `{0}`, which does not exist; add it")]
     MissingConnection(String),
     #[error(
-        "flow uses connection `{connection}`, which was not granted {}; widen it with \
-         `ghl-connector connect {app} --name {connection} {}` (with the app's client id and \
-         secret) and apply the flow again",
-        scopes.join(", "),
-        scopes.iter().map(|scope| format!("--scope {scope}")).collect::<Vec<_>>().join(" ")
+        "flow uses connection `{connection}`, which was not granted {}; widen its scopes and \
+         apply the flow again",
+        scopes.join(", ")
     )]
     MissingScopes { connection: String, app: String, scopes: Vec<String> },
-    #[error("no flow named `{0}`; `ghl-connector flows list` shows them")]
+    #[error("no flow named `{0}`")]
     UnknownFlow(String),
     #[error(
         "step `{step}` uses connection `{connection}`, a `{app}` connection; {action} steps \
-         need one made with `ghl-connector connect {wanted}`"
+         need a `{wanted}` connection"
     )]
     WrongConnection { step: String, connection: String, app: String, action: String, wanted: AppId },
     #[error(transparent)]
     Store(#[from] ghl_store::Error),
+}
+
+impl EngineError {
+    /// What to do about it, for each front end to say its own way.
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            Self::MissingConnection(connection) => {
+                Some(Remedy::Connect { app: None, connection: Some(connection.clone()) })
+            }
+            Self::MissingScopes { connection, app, scopes } => Some(Remedy::Reconnect {
+                app: app.clone(),
+                connection: connection.clone(),
+                scopes: scopes.clone(),
+                replay_dead_runs: false,
+            }),
+            Self::UnknownFlow(_) => Some(Remedy::Choose { from: Listing::Flows }),
+            Self::WrongConnection { wanted, .. } => {
+                Some(Remedy::Connect { app: Some(wanted.to_string()), connection: None })
+            }
+            Self::Flow(_) | Self::Store(_) => None,
+        }
+    }
 }
 
 /// A stored flow compiled, or why it cannot be.
@@ -125,6 +144,9 @@ pub struct StepReport {
     pub request: Option<Value>,
     pub response: Option<Value>,
     pub error: Option<String>,
+    /// What to do about the error, for the front end to say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<Remedy>,
 }
 
 /// What one step did.
@@ -481,6 +503,7 @@ impl Engine {
             request: None,
             response: None,
             error,
+            remedy: None,
         };
         match flow.filter.as_ref().map(|filter| filter.holds(&context)) {
             Some(Ok(false)) => {
@@ -520,6 +543,7 @@ impl Engine {
                 StepResult::Failed(error) => {
                     report.status = "failed".into();
                     report.error = Some(error.message);
+                    report.remedy = error.remedy;
                     reports.push(report);
                     if step.spec.on_error != OnError::Continue {
                         break;
@@ -808,7 +832,8 @@ impl Engine {
             let connection = match &step.spec.connection {
                 Some(name) => Some(self.connections.http(name).await.map_err(|err| {
                     let retryable = matches!(err, ConnectionError::Store(_));
-                    StepError { retryable, ..StepError::fatal(err.to_string()) }
+                    let remedy = err.remedy();
+                    StepError { retryable, remedy, ..StepError::fatal(err.to_string()) }
                 })?),
                 None => None,
             };
@@ -828,7 +853,8 @@ impl Engine {
         let connection = step.spec.connection.clone().unwrap_or_default();
         let client = self.connections.client(&connection).await.map_err(|err| {
             let retryable = matches!(err, ConnectionError::Store(_));
-            StepError { retryable, ..StepError::fatal(err.to_string()) }
+            let remedy = err.remedy();
+            StepError { retryable, remedy, ..StepError::fatal(err.to_string()) }
         })?;
         let operation = action.operation;
         let (params, body) = client.request(operation, input);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ghl_client::retry::{classify, retry_after, Verdict, Wait};
+use ghl_types::remedy::Remedy;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -28,6 +29,8 @@ pub(crate) struct StepError {
     pub wait: Option<Wait>,
     /// The connection that needs re-authorising before anything can succeed.
     pub reconnect: Option<String>,
+    /// What to do about it, for the front ends to say.
+    pub remedy: Option<Remedy>,
     /// The other side definitively refused the request (a 4xx other than 408 and 429):
     /// nothing changed, so a replay evaluates the step afresh instead of repeating it.
     pub refused: bool,
@@ -41,6 +44,7 @@ impl StepError {
             retry_after: None,
             wait: None,
             reconnect: None,
+            remedy: None,
             refused: false,
         }
     }
@@ -293,15 +297,19 @@ impl Request {
                     match err {
                         ghl_client::Error::ReconnectNeeded { .. } => StepError {
                             message: format!(
-                                "{err}; connection `{connection}` needs reconnecting: run \
-                                 `ghl-connector connect {} --name {connection}`, then \
-                                 `ghl-connector runs replay` its dead runs",
-                                app.id()
+                                "{err}; connection `{connection}` needs reconnecting; then \
+                                 replay its dead runs"
                             ),
                             retryable,
                             retry_after: None,
                             wait: None,
                             reconnect: Some(connection.clone()),
+                            remedy: Some(Remedy::Reconnect {
+                                app: app.id().to_string(),
+                                connection: connection.clone(),
+                                scopes: Vec::new(),
+                                replay_dead_runs: true,
+                            }),
                             refused: false,
                         },
                         _ => StepError {

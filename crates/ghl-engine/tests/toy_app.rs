@@ -44,7 +44,12 @@ static OPERATIONS: [Operation; 2] = [
         api: Api::Contacts,
         summary: "Items changed since a time, oldest first",
         query: &["since", "after", "limit"],
-        body_has_location: false,
+        tenant: None,
+        writes: false,
+        creates: None,
+        paging: None,
+        events: &[],
+        documented_body: None,
     },
     Operation {
         id: "create-item",
@@ -56,7 +61,12 @@ static OPERATIONS: [Operation; 2] = [
         api: Api::Contacts,
         summary: "Create an item",
         query: &[],
-        body_has_location: false,
+        tenant: None,
+        writes: true,
+        creates: None,
+        paging: None,
+        events: &[],
+        documented_body: None,
     },
 ];
 

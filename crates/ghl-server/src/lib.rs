@@ -264,6 +264,19 @@ fn problem(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
+/// A JSON error that names the problem and, as data, what to do about it (`remedy`).
+fn problem_with_remedy(
+    status: StatusCode,
+    message: impl Into<String>,
+    remedy: Option<ghl_types::Remedy>,
+) -> Response {
+    let mut body = json!({ "error": message.into() });
+    if let Some(remedy) = remedy {
+        body["remedy"] = json!(remedy);
+    }
+    (status, Json(body)).into_response()
+}
+
 async fn highlevel_webhook(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -430,7 +443,9 @@ async fn apply_flow(
         Err(err @ ghl_engine::EngineError::Flow(_)) => {
             problem(StatusCode::BAD_REQUEST, err.to_string())
         }
-        Err(err) => problem(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()),
+        Err(err) => {
+            problem_with_remedy(StatusCode::UNPROCESSABLE_ENTITY, err.to_string(), err.remedy())
+        }
     }
 }
 
@@ -536,7 +551,9 @@ async fn run_flow(
         Ok(IngestOutcome::Duplicate) => Json(json!({ "duplicate": true })).into_response(),
         Err(ghl_engine::EngineError::UnknownFlow(_)) => no_flow(&name),
         Err(ghl_engine::EngineError::Store(err)) => server_error(err),
-        Err(err) => problem(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()),
+        Err(err) => {
+            problem_with_remedy(StatusCode::UNPROCESSABLE_ENTITY, err.to_string(), err.remedy())
+        }
     }
 }
 
@@ -549,7 +566,9 @@ async fn remove_connection(
         Ok(true) => Json(json!({ "removed": name })).into_response(),
         Ok(false) => problem(StatusCode::NOT_FOUND, format!("no connection named `{name}`")),
         Err(ConnectionError::Store(err)) => server_error(err),
-        Err(err) => problem(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()),
+        Err(err) => {
+            problem_with_remedy(StatusCode::UNPROCESSABLE_ENTITY, err.to_string(), err.remedy())
+        }
     }
 }
 
@@ -563,7 +582,11 @@ async fn test_connection(State(state): State<Arc<AppState>>, Path(name): Path<St
         }
         Err(ConnectionError::Store(err)) => server_error(err),
         Err(err) => {
-            Json(json!({ "name": name, "works": false, "error": err.to_string() })).into_response()
+            let mut answer = json!({ "name": name, "works": false, "error": err.to_string() });
+            if let Some(remedy) = err.remedy() {
+                answer["remedy"] = json!(remedy);
+            }
+            Json(answer).into_response()
         }
     }
 }

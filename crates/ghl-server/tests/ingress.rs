@@ -358,6 +358,24 @@ async fn the_api_manages_tests_and_runs_flows_and_checks_connections() {
     assert_eq!(status, 200);
     let (status, _) = running.api(Method::POST, "/connections/highlevel/test", None).await;
     assert_eq!(status, 404);
+
+    // A flow naming a connection that is gone: the error, and what to do about it as data.
+    let answer = running
+        .http
+        .post(format!("{}/api/flows", running.server_url))
+        .bearer_auth(ADMIN)
+        .body(FLOW)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(answer.status().as_u16(), 422);
+    let refused: Value = answer.json().await.expect("a JSON body");
+    assert!(refused["error"].as_str().is_some_and(|text| text.contains("highlevel")), "{refused}");
+    assert_eq!(
+        refused["remedy"],
+        json!({ "action": "connect", "app": null, "connection": "highlevel" }),
+        "{refused}"
+    );
 }
 
 /// The test's own webhook signer, trusted by the server as a configured key, so a test can

@@ -13,6 +13,7 @@ pub mod config;
 mod connect;
 mod demo;
 mod flows;
+pub mod remedy;
 mod runs;
 mod sandbox;
 mod serve;

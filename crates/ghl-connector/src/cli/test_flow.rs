@@ -80,6 +80,9 @@ pub async fn run(args: TestArgs, store: &StoreArgs) -> anyhow::Result<()> {
             if let Some(error) = &report.error {
                 say!("  error: {error}");
             }
+            if let Some(remedy) = &report.remedy {
+                say!("  to fix it: {}", super::remedy::say(remedy));
+            }
         }
     }
     if reports.iter().any(|report| report.error.is_some()) {

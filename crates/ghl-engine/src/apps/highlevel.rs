@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
-use ghl_client::pagination::PAGED_OPERATIONS;
+use ghl_client::pagination::paged_operations;
 use ghl_client::{
     AppProfile, Client, ClientConfig, Credentials, OAuthApp, OAuthConnection, TokenSet,
 };
@@ -273,37 +273,24 @@ fn borrowed(params: &[(String, String)]) -> Vec<(&str, &str)> {
     params.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect()
 }
 
-/// Largest `limit` of `GET /contacts/` and of a business's contacts (HighLevel's maximum).
-const MAX_LIST_LIMIT: u32 = 100;
-
 #[async_trait::async_trait]
 impl AppClient for HighLevelClient {
     fn account(&self) -> Option<&str> {
         Some(self.0.location_id())
     }
 
-    /// `locationId` where the operation takes it and the caller did not give it.
+    /// The location where the operation takes it and the caller did not give it.
     fn fill(
         &self,
         operation: &'static Operation,
         params: &mut Vec<(String, String)>,
         body: &mut Option<Value>,
     ) {
-        let location = self.0.location_id();
-        let takes = path_params(operation).iter().any(|name| name == LOCATION_ID)
-            || operation.query.contains(&LOCATION_ID);
-        if takes && !params.iter().any(|(name, _)| name == LOCATION_ID) {
-            params.push((LOCATION_ID.into(), location.into()));
-        }
-        if operation.body_has_location {
-            if let Value::Object(fields) = body.get_or_insert_with(|| json!({})) {
-                fields.entry(LOCATION_ID).or_insert_with(|| location.into());
-            }
-        }
+        operation.fill_tenant(self.0.location_id(), params, body);
     }
 
-    /// Path and query fields become parameters, the rest the body; `locationId` comes from the
-    /// connection where the operation takes it and the flow does not set it.
+    /// Path and query fields become parameters, the rest the body; the location comes from
+    /// the connection where the operation takes it and the flow does not set it.
     fn request(&self, operation: &'static Operation, input: Value) -> RequestParts {
         let Value::Object(mut fields) = input else { return (Vec::new(), None) };
         let mut params = Vec::new();
@@ -316,18 +303,16 @@ impl AppClient for HighLevelClient {
         {
             if let Some(value) = fields.remove(name) {
                 params.push((name.to_owned(), text(value)));
-            } else if name == LOCATION_ID {
-                params.push((name.to_owned(), self.0.location_id().to_owned()));
             }
         }
         let (body_fields, _) = body_fields(operation);
-        if body_fields.is_empty() && fields.is_empty() {
-            return (params, operation.request_schema.map(|_| json!({})));
-        }
-        if operation.body_has_location && !fields.contains_key(LOCATION_ID) {
-            fields.insert(LOCATION_ID.into(), self.0.location_id().into());
-        }
-        (params, Some(Value::Object(fields)))
+        let mut body = if body_fields.is_empty() && fields.is_empty() {
+            operation.request_schema.map(|_| json!({}))
+        } else {
+            Some(Value::Object(fields))
+        };
+        operation.fill_tenant(self.0.location_id(), &mut params, &mut body);
+        (params, body)
     }
 
     async fn call(
@@ -346,9 +331,7 @@ impl AppClient for HighLevelClient {
         body: Option<&Value>,
         since: SystemTime,
     ) -> Option<Value> {
-        if !Client::is_create(operation.id) {
-            return None;
-        }
+        operation.creates?;
         self.0.find_created(operation.id, &borrowed(params), body, since).await.ok().flatten()
     }
 
@@ -358,26 +341,12 @@ impl AppClient for HighLevelClient {
         mut params: Vec<(String, String)>,
         mut body: Option<Value>,
     ) -> Option<BoxStream<'static, Result<Value, ghl_client::Error>>> {
-        if !PAGED_OPERATIONS.contains(&operation.id) {
-            return None;
-        }
-        // The largest page the operation allows, where the caller did not choose one: fewer
-        // requests, so less of the rate budget.
-        if operation.query.contains(&"limit") && !params.iter().any(|(name, _)| name == "limit") {
-            params.push(("limit".into(), MAX_LIST_LIMIT.to_string()));
-        }
-        if operation.id == "search-contacts-advanced" {
-            if let Value::Object(fields) = body.get_or_insert_with(|| json!({})) {
-                fields
-                    .entry("pageLimit")
-                    .or_insert_with(|| ghl_types::search::MAX_PAGE_LIMIT.into());
-            }
-        }
+        operation.paging?.ask_largest(&mut params, &mut body);
         Some(self.0.records(operation.id, params, body).boxed())
     }
 
-    fn paged_operations(&self) -> &'static [&'static str] {
-        PAGED_OPERATIONS
+    fn paged_operations(&self) -> Vec<&'static str> {
+        paged_operations().map(|operation| operation.id).collect()
     }
 
     async fn check(&self) -> Result<(), ghl_client::Error> {

@@ -311,8 +311,8 @@ pub trait AppClient: Send + Sync {
         None
     }
     /// The operations `records` pages through.
-    fn paged_operations(&self) -> &'static [&'static str] {
-        &[]
+    fn paged_operations(&self) -> Vec<&'static str> {
+        Vec::new()
     }
     /// A harmless read that tells whether the connection works.
     async fn check(&self) -> Result<(), ghl_client::Error>;
