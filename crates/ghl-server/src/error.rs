@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use ghl_types::Remedy;
 use serde::Serialize;
 
 /// What went wrong with a request, by what the caller should do about it.
@@ -31,9 +32,10 @@ pub enum ApiError {
     /// 415: the body is not of the media type asked for.
     #[error("{0}")]
     UnsupportedMediaType(String),
-    /// 422: well-formed, but it cannot be done (a flow that does not load, a missing connection).
-    #[error("{0}")]
-    Unprocessable(String),
+    /// 422: well-formed, but it cannot be done (a flow that does not load, a missing
+    /// connection), and what to do about it where that is known.
+    #[error("{message}")]
+    Unprocessable { message: String, remedy: Option<Remedy> },
     /// 429: busy; the same request later will do.
     #[error("{0}")]
     Busy(String),
@@ -50,6 +52,10 @@ pub enum ApiError {
 pub struct ErrorBody {
     /// What is wrong, in words.
     pub error: String,
+    /// What to do about it, as data (`{"action": "reconnect", ...}`), where it is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub remedy: Option<Remedy>,
 }
 
 impl ApiError {
@@ -61,11 +67,16 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Refused { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+
+    /// 422 for a request that cannot be done, with the remedy the error knows.
+    pub fn unprocessable(message: impl ToString, remedy: Option<Remedy>) -> Self {
+        Self::Unprocessable { message: message.to_string(), remedy }
     }
 
     pub fn internal(err: impl std::error::Error + Send + Sync + 'static) -> Self {
@@ -89,7 +100,11 @@ impl IntoResponse for ApiError {
             }
             client => client.to_string(),
         };
-        (status, Json(ErrorBody { error: message })).into_response()
+        let remedy = match self {
+            Self::Unprocessable { remedy, .. } => remedy,
+            _ => None,
+        };
+        (status, Json(ErrorBody { error: message, remedy })).into_response()
     }
 }
 

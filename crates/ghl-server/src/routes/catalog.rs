@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::State;
 use axum::Json;
 use ghl_engine::catalog::{ActionEntry, TriggerEntry};
 use serde::Serialize;
@@ -29,9 +30,10 @@ pub struct Catalog {
 #[utoipa::path(get, path = "/catalog", tag = "catalog", responses(
     (status = 200, description = "the catalog", body = Catalog),
 ))]
-async fn catalog() -> Json<Catalog> {
+async fn catalog(State(state): State<Arc<AppState>>) -> Json<Catalog> {
+    let apps = state.engine.apps();
     Json(Catalog {
-        actions: ghl_engine::catalog::actions(),
-        triggers: ghl_engine::catalog::triggers(),
+        actions: ghl_engine::catalog::actions(apps),
+        triggers: ghl_engine::catalog::triggers(apps),
     })
 }

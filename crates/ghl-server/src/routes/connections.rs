@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use ghl_engine::connections::ConnectionError;
 use ghl_store::ConnectionSummary;
+use ghl_types::Remedy;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -93,7 +94,7 @@ async fn remove_connection(
         Ok(true) => Ok(Json(Removed { removed: name })),
         Ok(false) => Err(no_connection(&name)),
         Err(ConnectionError::Store(err)) => Err(err.into()),
-        Err(err) => Err(ApiError::Unprocessable(err.to_string())),
+        Err(err) => Err(ApiError::unprocessable(&err, err.remedy())),
     }
 }
 
@@ -104,6 +105,10 @@ pub struct Checked {
     /// Why it does not work, when it does not.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// What to do about it, as data, where it is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    remedy: Option<Remedy>,
 }
 
 /// Check a connection with a harmless read.
@@ -119,9 +124,12 @@ async fn test_connection(
     Path(name): Path<String>,
 ) -> Result<Json<Checked>, ApiError> {
     match state.engine.connections().check(&name).await {
-        Ok(()) => Ok(Json(Checked { name, works: true, error: None })),
+        Ok(()) => Ok(Json(Checked { name, works: true, error: None, remedy: None })),
         Err(ConnectionError::Missing(_)) => Err(no_connection(&name)),
         Err(ConnectionError::Store(err)) => Err(err.into()),
-        Err(err) => Ok(Json(Checked { name, works: false, error: Some(err.to_string()) })),
+        Err(err) => {
+            let (error, remedy) = (Some(err.to_string()), err.remedy());
+            Ok(Json(Checked { name, works: false, error, remedy }))
+        }
     }
 }

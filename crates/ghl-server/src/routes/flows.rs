@@ -128,7 +128,7 @@ async fn apply_flow(
         }
         Err(EngineError::Store(err)) => Err(err.into()),
         Err(err @ EngineError::Flow(_)) => Err(ApiError::Invalid(err.to_string())),
-        Err(err) => Err(ApiError::Unprocessable(err.to_string())),
+        Err(err) => Err(ApiError::unprocessable(&err, err.remedy())),
     }
 }
 
@@ -266,12 +266,16 @@ pub struct StepDone {
     request: Option<Value>,
     response: Option<Value>,
     error: Option<String>,
+    /// What to do about the error, as data, where it is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    remedy: Option<ghl_types::Remedy>,
 }
 
 impl From<StepReport> for StepDone {
     fn from(report: StepReport) -> Self {
-        let StepReport { name, status, input, request, response, error } = report;
-        Self { name, status, input, request, response, error }
+        let StepReport { name, status, input, request, response, error, remedy } = report;
+        Self { name, status, input, request, response, error, remedy }
     }
 }
 
@@ -298,9 +302,10 @@ async fn test_flow(
     body: TriggerBody,
 ) -> Result<Json<TestReport>, ApiError> {
     let record = state.engine.store().flow(&name).await?.ok_or_else(|| no_flow(&name))?;
-    let flow = ghl_engine::flow::Flow::parse_off_runtime(record.definition)
+    let apps = state.engine.apps().clone();
+    let flow = ghl_engine::flow::Flow::parse_off_runtime_with(record.definition, apps)
         .await
-        .map_err(|err| ApiError::Unprocessable(err.to_string()))?;
+        .map_err(|err| ApiError::unprocessable(err, None))?;
     let steps = state.engine.test_flow(&flow, body.trigger, body.dry_run).await;
     Ok(Json(TestReport { steps: steps.into_iter().map(StepDone::from).collect() }))
 }
@@ -357,6 +362,6 @@ async fn run_flow(
         Ok(IngestOutcome::Duplicate) => Ok(RunAnswer::AlreadyRun(AlreadyRun { duplicate: true })),
         Err(EngineError::UnknownFlow(_)) => Err(no_flow(&name)),
         Err(EngineError::Store(err)) => Err(err.into()),
-        Err(err) => Err(ApiError::Unprocessable(err.to_string())),
+        Err(err) => Err(ApiError::unprocessable(&err, err.remedy())),
     }
 }
