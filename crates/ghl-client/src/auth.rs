@@ -1,7 +1,9 @@
 //! Credentials: a private integration token, or an OAuth connection whose tokens live in a
 //! `TokenStore` and are refreshed ahead of expiry and once on a 401, single-flight: however
 //! many requests need a fresh token at once, one refresh happens, and the rotated refresh
-//! token is saved before anyone can use the old one again.
+//! token is saved before anyone can use the old one again. The refresh holds a [`TokenLock`]:
+//! in-process by default ([`LocalTokenLock`]), or one that spans processes (a PostgreSQL
+//! advisory lock) given with [`OAuthConnection::with_lock`].
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,7 +14,14 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::retry::{classify, classify_transport, retry_after, Backoff, Verdict};
 use crate::secret::Secret;
+
+/// Attempts of one token request, and the backoff between them.
+const TOKEN_ATTEMPTS: u32 = 4;
+const TOKEN_BACKOFF: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(8));
+/// The longest `Retry-After` of the token endpoint waited for within one request.
+const TOKEN_MAX_WAIT: Duration = Duration::from_secs(30);
 
 /// Refresh when a token expires within this (as HighLevel's SDK does), or within a quarter
 /// of its lifetime for short-lived tokens.
@@ -64,6 +73,42 @@ pub trait TokenStore: Send + Sync {
     async fn save(&self, tokens: &TokenSet) -> Result<()>;
 }
 
+/// Held while one refresh of a connection's tokens runs; dropped, it lets the next one in.
+pub struct TokenLockGuard {
+    _held: Box<dyn Send + Sync>,
+}
+
+impl TokenLockGuard {
+    /// A guard that releases the lock when `held` is dropped.
+    pub fn new(held: impl Send + Sync + 'static) -> Self {
+        Self { _held: Box::new(held) }
+    }
+}
+
+/// The lock that makes a refresh single-flight. The local one is an in-process mutex; a
+/// store shared by several processes gives one that spans them.
+#[async_trait::async_trait]
+pub trait TokenLock: Send + Sync {
+    async fn lock(&self) -> Result<TokenLockGuard>;
+}
+
+/// An in-process mutex: single-flight within one process.
+#[derive(Default)]
+pub struct LocalTokenLock(Arc<tokio::sync::Mutex<()>>);
+
+impl LocalTokenLock {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenLock for LocalTokenLock {
+    async fn lock(&self) -> Result<TokenLockGuard> {
+        Ok(TokenLockGuard::new(self.0.clone().lock_owned().await))
+    }
+}
+
 /// Tokens in memory, for tests and one-off commands.
 #[derive(Default)]
 pub struct MemoryTokenStore(parking_lot::Mutex<Option<TokenSet>>);
@@ -96,6 +141,9 @@ pub struct OAuthApp {
     /// `https://services.leadconnectorhq.com/oauth/token` for the real HighLevel.
     pub token_url: Url,
     pub redirect_uri: Url,
+    /// Form fields the app's token endpoint wants besides OAuth's own (HighLevel's
+    /// `user_type`: see [`crate::AppProfile::token_form`]).
+    pub extra_form: Vec<(&'static str, &'static str)>,
 }
 
 /// An authorization request in progress: send the user to `url`, keep `state` to check.
@@ -157,61 +205,61 @@ impl OAuthApp {
         .await
     }
 
-    /// `POST /oauth/token`, retried on transient failures; a refusal means reconnect.
+    /// `POST /oauth/token`, retried as the retry logic says; a refusal means reconnect.
     async fn token_request(
         &self,
         http: &reqwest::Client,
         grant: &[(&str, &str)],
     ) -> Result<TokenSet> {
-        let mut form: Vec<(&str, &str)> = vec![
-            ("client_id", &self.client_id),
-            ("client_secret", self.client_secret.expose()),
-            ("user_type", "Location"),
-        ];
+        let mut form: Vec<(&str, &str)> =
+            vec![("client_id", &self.client_id), ("client_secret", self.client_secret.expose())];
+        form.extend(self.extra_form.iter().copied());
         form.extend_from_slice(grant);
-        let mut last_problem = String::new();
-        for attempt in 0..4u32 {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(attempt))).await;
-            }
-            let response = match http
-                .post(self.token_url.clone())
-                .form(&form)
-                .timeout(Duration::from_secs(30))
-                .send()
-                .await
-            {
-                Ok(response) => response,
-                Err(err) => {
-                    last_problem = err.to_string();
-                    continue;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent =
+                http.post(self.token_url.clone()).form(&form).timeout(Duration::from_secs(30));
+            let (verdict, status, problem) = match sent.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let after = retry_after(response.headers());
+                    let body = response.text().await.unwrap_or_default();
+                    let verdict = classify(status, after);
+                    if verdict == Verdict::Done {
+                        let tokens: TokenResponse =
+                            serde_json::from_str(&body).map_err(|err| Error::Permanent {
+                                operation: "oauth-token".into(),
+                                status,
+                                message: format!("unreadable token response: {err}"),
+                            })?;
+                        return Ok(TokenSet::from_response(tokens));
+                    }
+                    (verdict, Some(status), message_of(&body))
                 }
+                Err(err) => (classify_transport(&err), None, err.to_string()),
             };
-            let status = response.status().as_u16();
-            let body = response.text().await.unwrap_or_default();
-            match status {
-                200..=299 => {
-                    let tokens: TokenResponse =
-                        serde_json::from_str(&body).map_err(|err| Error::Permanent {
-                            operation: "oauth-token".into(),
-                            status,
-                            message: format!("unreadable token response: {err}"),
-                        })?;
-                    return Ok(TokenSet::from_response(tokens));
-                }
-                429 | 500..=599 => last_problem = format!("HTTP {status}"),
-                _ => {
+            let after = match verdict {
+                Verdict::Retry { after, .. } | Verdict::Throttled { after } => after,
+                Verdict::Done | Verdict::Refresh | Verdict::Refused => {
                     return Err(Error::ReconnectNeeded {
-                        reason: format!("token endpoint answered {status}: {}", message_of(&body)),
+                        reason: format!(
+                            "token endpoint answered {}: {problem}",
+                            status.unwrap_or_default()
+                        ),
                     })
                 }
+            };
+            let asked = after.map(|wait| wait.remaining(SystemTime::now()));
+            if attempt >= TOKEN_ATTEMPTS || asked.is_some_and(|asked| asked > TOKEN_MAX_WAIT) {
+                let operation = "oauth-token".to_owned();
+                return Err(match (status, asked) {
+                    (Some(429), Some(retry_after)) => Error::RateLimited { operation, retry_after },
+                    _ => Error::Transient { operation, status, message: problem },
+                });
             }
+            tokio::time::sleep(TOKEN_BACKOFF.delay(attempt, asked)).await;
         }
-        Err(Error::Transient {
-            operation: "oauth-token".into(),
-            status: None,
-            message: last_problem,
-        })
     }
 }
 
@@ -239,18 +287,24 @@ pub enum Credentials {
 pub struct OAuthConnection {
     app: OAuthApp,
     store: Arc<dyn TokenStore>,
-    refresh_lock: tokio::sync::Mutex<()>,
+    refresh_lock: Arc<dyn TokenLock>,
     refreshes: std::sync::atomic::AtomicU64,
 }
 
 impl OAuthConnection {
+    /// A connection refreshed single-flight within this process.
     pub fn new(app: OAuthApp, store: Arc<dyn TokenStore>) -> Arc<Self> {
-        Arc::new(Self {
-            app,
-            store,
-            refresh_lock: tokio::sync::Mutex::new(()),
-            refreshes: Default::default(),
-        })
+        Self::with_lock(app, store, LocalTokenLock::new())
+    }
+
+    /// A connection whose refreshes hold `lock` (one that spans processes, when several
+    /// share the token store).
+    pub fn with_lock(
+        app: OAuthApp,
+        store: Arc<dyn TokenStore>,
+        lock: Arc<dyn TokenLock>,
+    ) -> Arc<Self> {
+        Arc::new(Self { app, store, refresh_lock: lock, refreshes: Default::default() })
     }
 
     pub fn client_id(&self) -> &str {
@@ -295,7 +349,7 @@ impl OAuthConnection {
         http: &reqwest::Client,
         fresh_enough: impl Fn(&TokenSet) -> bool,
     ) -> Result<Secret<String>> {
-        let _guard = self.refresh_lock.lock().await;
+        let _guard = self.refresh_lock.lock().await?;
         let current = self.current().await?;
         if fresh_enough(&current) {
             return Ok(current.access_token);

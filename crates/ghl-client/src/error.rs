@@ -1,15 +1,17 @@
 //! The client's errors, by what the caller should do about them.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use crate::retry::Wait;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Still rate-limited when the retry budget ran out; try again after `retry_after`.
-    #[error("{operation}: rate limited by HighLevel; retry after {retry_after:?}")]
+    #[error("{operation}: rate limited; retry after {retry_after:?}")]
     RateLimited { operation: String, retry_after: Duration },
-    /// The location's daily request quota is spent: checkpoint and resume after `resets_in`.
-    #[error("daily request quota exhausted; it resets in {resets_in:?}")]
-    DailyQuotaExhausted { resets_in: Duration },
+    /// The location's daily request quota is spent: checkpoint and resume at `resets_at`.
+    #[error("daily request quota exhausted; it resets at {}", httpdate::fmt_http_date(*resets_at))]
+    DailyQuotaExhausted { resets_at: SystemTime },
     /// The connection must be authorised again (refresh token revoked or expired, app
     /// uninstalled, location inactive). Retrying will not help.
     #[error("reconnect needed: {reason}")]
@@ -50,6 +52,16 @@ impl Error {
             self,
             Self::RateLimited { .. } | Self::DailyQuotaExhausted { .. } | Self::Transient { .. }
         )
+    }
+
+    /// When the same call may succeed, if the other side said so (a rate limit, a spent
+    /// daily quota): a wait, not a failure.
+    pub fn wait(&self) -> Option<Wait> {
+        match self {
+            Self::RateLimited { retry_after, .. } => Some(Wait::For(*retry_after)),
+            Self::DailyQuotaExhausted { resets_at } => Some(Wait::Until(*resets_at)),
+            _ => None,
+        }
     }
 
     /// The HTTP status behind the error, where there was one.

@@ -1,13 +1,16 @@
 //! The HighLevel API client: every operation of the Contacts API and the appointment
 //! operations of the Calendars API, with OAuth and single-flight refresh (`auth`), a rate
-//! budget shared by every task (`rate_budget`), retries only where safe (`retry`), recovery
-//! of creates whose answer was lost (`recovery`), and pagination as streams (`pagination`).
+//! budget shared by every task (`rate_budget`), retry decisions in one place (`retry`),
+//! recovery of creates whose answer was lost (`recovery`), and pagination as streams
+//! (`pagination`). The execute loop knows no app by name: what is HighLevel's (its `Version`
+//! header, error bodies, rate-limit headers, `user_type`) comes from a `profile`.
 //! The engine talks to HighLevel only through this crate.
 
 pub mod auth;
 pub mod error;
 pub mod operations;
 pub mod pagination;
+pub mod profile;
 pub mod rate_budget;
 mod recovery;
 pub mod retry;
@@ -16,22 +19,23 @@ pub mod secret;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use ghl_types::operations::Api;
+use ghl_types::operations::LostCreate;
 use ghl_types::Operation;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use url::Url;
 
-pub use auth::{Credentials, MemoryTokenStore, OAuthApp, OAuthConnection, TokenSet, TokenStore};
+pub use auth::{
+    Credentials, LocalTokenLock, MemoryTokenStore, OAuthApp, OAuthConnection, TokenLock,
+    TokenLockGuard, TokenSet, TokenStore,
+};
 pub use error::{Error, Result};
-pub use rate_budget::{BudgetKey, BudgetLevel, LocalBudget, RateBudget};
-pub use retry::RetryPolicy;
+pub use profile::{AppProfile, HighLevel};
+pub use rate_budget::{BudgetKey, BudgetLevel, LocalBudget, Observation, RateBudget};
+pub use retry::{Backoff, RetryPolicy, Verdict, Wait};
 pub use secret::Secret;
 
-use crate::retry::{classify, Outcome};
-
-/// Operations that create a new record each time they run: never blindly repeated.
-const CREATES: &[&str] = &["create-contact", "create-task", "create-note", "create-appointment"];
+use crate::retry::{classify, classify_transport, retry_after};
 
 pub struct ClientConfig {
     /// `https://services.leadconnectorhq.com`, or a sandbox's `base_url`.
@@ -42,6 +46,8 @@ pub struct ClientConfig {
     /// Shared budget; give every client of a process the same one. A fresh one when `None`.
     pub budget: Option<Arc<dyn RateBudget>>,
     pub retry: RetryPolicy,
+    /// The app's ways (headers, error bodies, rate-limit headers): HighLevel's by default.
+    pub profile: Arc<dyn AppProfile>,
 }
 
 impl ClientConfig {
@@ -52,6 +58,7 @@ impl ClientConfig {
             location_id: location_id.into(),
             budget: None,
             retry: RetryPolicy::default(),
+            profile: Arc::new(HighLevel::default()),
         }
     }
 }
@@ -70,6 +77,7 @@ struct Inner {
     budget: Arc<dyn RateBudget>,
     budget_key: BudgetKey,
     retry: RetryPolicy,
+    profile: Arc<dyn AppProfile>,
 }
 
 /// Path and query parameters of a call, by the spec's names.
@@ -94,6 +102,7 @@ impl Client {
                 location_id: config.location_id,
                 budget: config.budget.unwrap_or_else(|| LocalBudget::new()),
                 retry: config.retry,
+                profile: config.profile,
             }),
         })
     }
@@ -107,7 +116,8 @@ impl Client {
     }
 
     /// Calls any operation by its spec id: `params` fill the path template, the others go in
-    /// the query string. Answers the JSON body.
+    /// the query string; the client's location is filled where the operation takes it and
+    /// the caller did not give it. Answers the JSON body.
     pub async fn call(
         &self,
         operation_id: &str,
@@ -116,9 +126,19 @@ impl Client {
     ) -> Result<Value> {
         let operation = Operation::find(operation_id).ok_or_else(|| {
             Error::InvalidCall(format!(
-                "unknown operation {operation_id}; see `ghl-connector api --list`"
+                "unknown operation {operation_id}: not in the operation table"
             ))
         })?;
+        if operation.lacks_tenant(params, body) && !self.location_id().is_empty() {
+            let mut params: Vec<(String, String)> =
+                params.iter().map(|(name, value)| ((*name).into(), (*value).into())).collect();
+            let mut body = body.cloned();
+            operation.fill_tenant(self.location_id(), &mut params, &mut body);
+            let params: Vec<(&str, &str)> =
+                params.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+            let (path, query) = fill_path(operation, &params)?;
+            return self.execute(operation, &path, &query, &params, body.as_ref()).await;
+        }
         let (path, query) = fill_path(operation, params)?;
         self.execute(operation, &path, &query, params, body).await
     }
@@ -138,9 +158,9 @@ impl Client {
         recovery::find_created(self, operation, params, body, since).await
     }
 
-    /// Whether an operation creates a new record each time it runs.
+    /// Whether an operation creates a new record each time it runs (never repeated blindly).
     pub fn is_create(operation_id: &str) -> bool {
-        CREATES.contains(&operation_id)
+        Operation::find(operation_id).is_some_and(|operation| operation.creates.is_some())
     }
 
     async fn bearer(&self) -> Result<Secret<String>> {
@@ -150,7 +170,9 @@ impl Client {
         }
     }
 
-    /// One call: budget, token, send; then retry, refresh or recover as the answer asks.
+    /// One call: budget, token, send; then retry, refresh or recover as the retry logic
+    /// classifies the answer. A rate limit that outlasts the call's retries, and a spent
+    /// daily quota, are errors that carry their wait ([`Error::wait`]).
     async fn execute(
         &self,
         operation: &'static Operation,
@@ -163,7 +185,7 @@ impl Client {
         let started = Instant::now();
         // Records created from here on may be ours, should an answer be lost.
         let since = SystemTime::now() - Duration::from_secs(5);
-        let is_create = CREATES.contains(&operation.id);
+        let is_create = operation.creates.is_some();
         let mut attempt = 0;
         let mut refreshed = false;
         let mut maybe_applied = false;
@@ -171,74 +193,87 @@ impl Client {
             inner.budget.acquire(&inner.budget_key).await?;
             let token = self.bearer().await?;
             let sent = Instant::now();
-            let outcome = match self.send_once(operation, path, query, body, &token).await {
+            let (verdict, status, answer) = match self
+                .send_once(operation, path, query, body, &token)
+                .await
+            {
                 Ok((status, headers, value)) => {
-                    inner.budget.observe(&inner.budget_key, status, &headers, sent.elapsed());
-                    let retry_after = retry_after(&headers);
-                    match classify(operation.id, status, retry_after, value) {
-                        // An earlier attempt did create the contact: the location now refuses its twin.
-                        Outcome::Fail(Error::Duplicate { contact_id, .. })
-                            if maybe_applied && operation.id == "create-contact" =>
-                        {
-                            return recovery::created_contact(self, &contact_id).await;
+                    let seen =
+                        inner.profile.observe(status, &headers, sent.elapsed(), SystemTime::now());
+                    inner.budget.observe(&inner.budget_key, &seen).await;
+                    (classify(status, retry_after(&headers)), Some(status), value)
+                }
+                Err(err) => (classify_transport(&err), None, Value::String(err.to_string())),
+            };
+            let (after, ambiguous) = match verdict {
+                Verdict::Done => return Ok(answer),
+                Verdict::Refused => {
+                    let status = status.unwrap_or_default();
+                    match (inner.profile.refusal(operation.id, status, &answer), operation.creates)
+                    {
+                        // An earlier attempt did create the record: the account now refuses
+                        // its twin.
+                        (
+                            Error::Duplicate { contact_id, .. },
+                            Some(LostCreate::DuplicateRule(rule)),
+                        ) if maybe_applied => {
+                            return recovery::refused_twin(self, &rule, &contact_id).await;
                         }
-                        outcome => outcome,
+                        (error, _) => return Err(error),
                     }
                 }
-                Err(err) => Outcome::Retry {
-                    retry_after: None,
-                    status: None,
-                    why: err.to_string(),
-                    // A request refused at connect time was never sent.
-                    ambiguous: !err.is_connect(),
-                },
-            };
-            match outcome {
-                Outcome::Done(value) => return Ok(value),
-                Outcome::Fail(error) => return Err(error),
-                Outcome::Refresh { message } => match &inner.credentials {
-                    Credentials::OAuth(connection) if !refreshed => {
-                        refreshed = true;
-                        connection.after_unauthorized(&inner.http, &token).await?;
+                Verdict::Refresh => {
+                    if let Some(error) = inner.profile.unauthorized(operation.id, &answer) {
+                        return Err(error);
                     }
-                    _ => {
-                        return Err(Error::Unauthorized { operation: operation.id.into(), message })
-                    }
-                },
-                Outcome::Retry { retry_after, status, why, ambiguous } => {
-                    attempt += 1;
-                    if is_create && ambiguous {
-                        maybe_applied = true;
-                        if let Some(found) =
-                            recovery::find_created(self, operation, params, body, since).await?
-                        {
-                            tracing::info!(
-                                operation = operation.id,
-                                "an ambiguous create had taken effect; not repeated"
-                            );
-                            return Ok(found);
+                    match &inner.credentials {
+                        Credentials::OAuth(connection) if !refreshed => {
+                            refreshed = true;
+                            connection.after_unauthorized(&inner.http, &token).await?;
+                            continue;
+                        }
+                        _ => {
+                            return Err(Error::Unauthorized {
+                                operation: operation.id.into(),
+                                message: profile::message_of(&answer),
+                            })
                         }
                     }
-                    let delay = inner.retry.delay(attempt, retry_after);
-                    if attempt >= inner.retry.max_attempts
-                        || started.elapsed() + delay > inner.retry.max_total
-                    {
-                        return Err(match status {
-                            Some(429) => Error::RateLimited {
-                                operation: operation.id.into(),
-                                retry_after: delay,
-                            },
-                            _ => Error::Transient {
-                                operation: operation.id.into(),
-                                status,
-                                message: why,
-                            },
-                        });
-                    }
-                    tracing::debug!(operation = operation.id, attempt, ?status, why, "retrying");
-                    tokio::time::sleep(delay).await;
+                }
+                Verdict::Throttled { after } => (after, false),
+                Verdict::Retry { after, ambiguous } => (after, ambiguous),
+            };
+            attempt += 1;
+            if is_create && ambiguous {
+                maybe_applied = true;
+                if let Some(found) =
+                    recovery::find_created(self, operation, params, body, since).await?
+                {
+                    tracing::info!(
+                        operation = operation.id,
+                        "an ambiguous create had taken effect; not repeated"
+                    );
+                    return Ok(found);
                 }
             }
+            let asked = after.map(|wait| wait.remaining(SystemTime::now()));
+            let delay = inner.retry.backoff().delay(attempt, asked);
+            if attempt >= inner.retry.max_attempts
+                || started.elapsed() + delay > inner.retry.max_total
+            {
+                return Err(match status {
+                    Some(429) => {
+                        Error::RateLimited { operation: operation.id.into(), retry_after: delay }
+                    }
+                    _ => Error::Transient {
+                        operation: operation.id.into(),
+                        status,
+                        message: profile::message_of(&answer),
+                    },
+                });
+            }
+            tracing::debug!(operation = operation.id, attempt, ?status, "retrying");
+            tokio::time::sleep(delay).await;
         }
     }
 
@@ -254,18 +289,16 @@ impl Client {
         let url = format!("{}{}", inner.base_url.as_str().trim_end_matches('/'), path);
         let method = reqwest::Method::from_bytes(operation.method.as_bytes())
             .unwrap_or(reqwest::Method::GET);
-        let version = match operation.api {
-            Api::Contacts => ghl_types::CONTACTS_API_VERSION,
-            Api::Calendars => ghl_types::CALENDARS_API_VERSION,
-        };
         let mut request = inner
             .http
             .request(method, url)
             .query(query)
             .bearer_auth(token.expose())
-            .header("Version", version)
             .header("Accept", "application/json")
             .timeout(inner.retry.request_timeout);
+        for (name, value) in inner.profile.headers(operation) {
+            request = request.header(name, value);
+        }
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -281,11 +314,6 @@ impl Client {
         };
         Ok((status, headers, value))
     }
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let text = headers.get("retry-after")?.to_str().ok()?;
-    text.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// Fills `{name}` segments of the path from `params`; the other params become the query.

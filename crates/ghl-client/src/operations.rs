@@ -76,12 +76,6 @@ impl Client {
         self.call(operation, params, body.as_ref()).await
     }
 
-    fn with_location(&self, input: &ContactInput) -> ContactInput {
-        let mut input = input.clone();
-        input.location_id.get_or_insert_with(|| self.location_id().to_owned());
-        input
-    }
-
     /// get-contact
     pub async fn contact(&self, contact_id: &str) -> Result<Contact> {
         field(
@@ -93,7 +87,7 @@ impl Client {
 
     /// create-contact (never repeated blindly: see `recovery`)
     pub async fn create_contact(&self, input: &ContactInput) -> Result<Contact> {
-        let body = body_of(&self.with_location(input))?;
+        let body = body_of(input)?;
         field("create-contact", self.json("create-contact", &[], Some(body)).await?, "contact")
     }
 
@@ -112,15 +106,13 @@ impl Client {
 
     /// upsert-contact
     pub async fn upsert_contact(&self, input: &ContactInput) -> Result<Upserted> {
-        let body = body_of(&self.with_location(input))?;
+        let body = body_of(input)?;
         whole("upsert-contact", self.json("upsert-contact", &[], Some(body)).await?)
     }
 
     /// get-contacts (one page; see `contacts_stream` for all)
     pub async fn list_contacts(&self, params: &Params<'_>) -> Result<ContactsPage> {
-        let mut all: Vec<(&str, &str)> = vec![("locationId", self.location_id())];
-        all.extend_from_slice(params);
-        whole("get-contacts", self.json("get-contacts", &all, None).await?)
+        whole("get-contacts", self.json("get-contacts", params, None).await?)
     }
 
     /// search-contacts-advanced (one page; see `search_stream` for all)
@@ -137,8 +129,8 @@ impl Client {
         email: Option<&str>,
         phone: Option<&str>,
     ) -> Result<Option<Contact>> {
-        let mut params = vec![("locationId", self.location_id())];
-        params.extend(email.map(|email| ("email", email)));
+        let mut params: Vec<(&str, &str)> =
+            email.map(|email| ("email", email)).into_iter().collect();
         params.extend(phone.map(|phone| ("number", phone)));
         field(
             "get-duplicate-contact",
@@ -153,8 +145,7 @@ impl Client {
         business_id: &str,
         params: &Params<'_>,
     ) -> Result<Vec<Contact>> {
-        let mut all: Vec<(&str, &str)> =
-            vec![("businessId", business_id), ("locationId", self.location_id())];
+        let mut all: Vec<(&str, &str)> = vec![("businessId", business_id)];
         all.extend_from_slice(params);
         field(
             "get-contacts-by-businessId",
@@ -169,7 +160,7 @@ impl Client {
         contact_ids: &[String],
         business_id: Option<&str>,
     ) -> Result<()> {
-        let body = json!({ "locationId": self.location_id(), "ids": contact_ids, "businessId": business_id });
+        let body = json!({ "ids": contact_ids, "businessId": business_id });
         self.json("add-remove-contact-from-business", &[], Some(body)).await.map(drop)
     }
 
@@ -304,8 +295,7 @@ impl Client {
         remove_all: bool,
     ) -> Result<Value> {
         let kind = if action == BulkTagAction::Add { "add" } else { "remove" };
-        let mut body =
-            json!({ "contacts": contact_ids, "tags": tags, "locationId": self.location_id() });
+        let mut body = json!({ "contacts": contact_ids, "tags": tags });
         if remove_all {
             body["removeAllTags"] = true.into();
         }
@@ -379,11 +369,9 @@ impl Client {
 
     /// create-appointment (never repeated blindly)
     pub async fn create_appointment(&self, input: &AppointmentInput) -> Result<CalendarEvent> {
-        let mut input = input.clone();
-        input.location_id.get_or_insert_with(|| self.location_id().to_owned());
         whole(
             "create-appointment",
-            self.json("create-appointment", &[], Some(body_of(&input)?)).await?,
+            self.json("create-appointment", &[], Some(body_of(input)?)).await?,
         )
     }
 
@@ -422,12 +410,7 @@ impl Client {
         end_ms: i64,
     ) -> Result<Vec<CalendarEvent>> {
         let (start, end) = (start_ms.to_string(), end_ms.to_string());
-        let params = [
-            ("locationId", self.location_id()),
-            ("calendarId", calendar_id),
-            ("startTime", &start),
-            ("endTime", &end),
-        ];
+        let params = [("calendarId", calendar_id), ("startTime", &start), ("endTime", &end)];
         field(
             "get-calendar-events",
             self.json("get-calendar-events", &params, None).await?,
@@ -440,10 +423,7 @@ impl Client {
         &self,
         page_size: u32,
     ) -> impl Stream<Item = Result<Contact>> + Send + 'static {
-        let params = vec![
-            ("locationId".to_owned(), self.location_id().to_owned()),
-            ("limit".to_owned(), page_size.to_string()),
-        ];
+        let params = vec![("limit".to_owned(), page_size.to_string())];
         typed(self.records("get-contacts", params, None))
     }
 
@@ -464,7 +444,6 @@ impl Client {
     ) -> impl Stream<Item = Result<Contact>> + Send + 'static {
         let params = vec![
             ("businessId".to_owned(), business_id.to_owned()),
-            ("locationId".to_owned(), self.location_id().to_owned()),
             ("limit".to_owned(), page_size.to_string()),
         ];
         typed(self.records("get-contacts-by-businessId", params, None))

@@ -1,28 +1,29 @@
-//! Every list as a stream of pages, one page in memory at a time however many there are:
-//! `GET /contacts/` by `startAfter` + `startAfterId`, `POST /contacts/search` by the
-//! `searchAfter` cursor HighLevel puts inside the last record, contacts of a business by `skip`.
+//! Every list as a stream of pages, one page in memory at a time however many there are,
+//! walked the way the operation's `paging` says (`ghl_types::operations::NextPage`): by a
+//! cursor the answer names (`GET /contacts/`: `meta.startAfter` + `startAfterId`), by the
+//! position inside the last record (search: `searchAfter`), or by records skipped.
 
 use futures_util::stream::{self, Stream, TryStreamExt};
+use ghl_types::operations::{NextPage, Paging, Param, Place};
+use ghl_types::{Operation, OPERATIONS};
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::Client;
 
-/// The operations `pages` knows how to walk.
-pub const PAGED_OPERATIONS: &[&str] =
-    &["get-contacts", "search-contacts-advanced", "get-contacts-by-businessId"];
+/// The operations `pages` can walk: those with `paging` in the table.
+pub fn paged_operations() -> impl Iterator<Item = &'static Operation> {
+    OPERATIONS.iter().filter(|operation| operation.paging.is_some())
+}
 
 /// Where the next page starts.
 enum Cursor {
     First,
-    /// `GET /contacts/`: the `meta` of the previous page.
-    StartAfter {
-        start_after: String,
-        start_after_id: String,
-    },
-    /// Search: the last record's `searchAfter`.
-    SearchAfter(Value),
-    /// By business: records skipped so far.
+    /// The answer's cursor fields, as query parameters.
+    Answer(Vec<(String, String)>),
+    /// The last record's position.
+    Record(Value),
+    /// Records skipped so far.
     Skip(usize),
     Done,
 }
@@ -73,78 +74,75 @@ impl Client {
         body: Option<Value>,
         cursor: Cursor,
     ) -> Result<(Vec<Value>, Cursor)> {
-        match operation {
-            "get-contacts" => {
-                if let Cursor::StartAfter { start_after, start_after_id } = cursor {
-                    params.retain(|(name, _)| name != "startAfter" && name != "startAfterId");
-                    params.push(("startAfter".into(), start_after));
-                    params.push(("startAfterId".into(), start_after_id));
+        let Some((operation, paging)) =
+            Operation::find(operation).and_then(|op| Some((op, op.paging?)))
+        else {
+            let paged: Vec<&str> = paged_operations().map(|operation| operation.id).collect();
+            return Err(Error::InvalidCall(format!(
+                "{operation} is not a paged operation ({})",
+                paged.join(", ")
+            )));
+        };
+        let Paging { records: field, limit, next, .. } = paging;
+        match next {
+            NextPage::AnswerCursor { object, fields } => {
+                if let Cursor::Answer(start) = cursor {
+                    params.retain(|(name, _)| !fields.contains(&name.as_str()));
+                    params.extend(start);
                 }
-                let answer = self.call_owned(operation, &params, None).await?;
-                let meta = &answer["meta"];
-                let next = match (
-                    meta.get("startAfter"),
-                    meta.get("startAfterId").and_then(Value::as_str),
-                ) {
-                    (Some(after), Some(id)) if !after.is_null() => Cursor::StartAfter {
-                        start_after: after
-                            .as_str()
-                            .map_or_else(|| after.to_string(), str::to_owned),
-                        start_after_id: id.to_owned(),
-                    },
-                    _ => Cursor::Done,
-                };
-                Ok((records(&answer, "contacts"), next))
+                let answer = self.call_owned(operation.id, &params, None).await?;
+                let meta = &answer[object];
+                let start: Option<Vec<(String, String)>> = fields
+                    .iter()
+                    .map(|name| {
+                        let value = meta.get(*name).filter(|value| !value.is_null())?;
+                        let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+                        Some(((*name).to_owned(), text))
+                    })
+                    .collect();
+                let next = start.map_or(Cursor::Done, Cursor::Answer);
+                Ok((records(&answer, field), next))
             }
-            "search-contacts-advanced" => {
+            NextPage::RecordCursor { field: position, replaces } => {
                 let mut body = body.unwrap_or_else(|| json!({}));
-                if let Cursor::SearchAfter(after) = cursor {
-                    body["searchAfter"] = after;
+                if let Cursor::Record(after) = cursor {
+                    body[position] = after;
                     if let Value::Object(fields) = &mut body {
-                        fields.remove("page");
+                        fields.retain(|name, _| !replaces.contains(&name.as_str()));
                     }
                 }
-                let page_limit =
-                    body.get("pageLimit").and_then(Value::as_u64).unwrap_or(0) as usize;
-                let answer = self.call_owned(operation, &params, Some(&body)).await?;
-                let contacts = records(&answer, "contacts");
-                let next = match contacts.last().and_then(|last| last.get("searchAfter")) {
-                    Some(after) if contacts.len() >= page_limit.max(1) => {
-                        Cursor::SearchAfter(after.clone())
+                let page_limit = limit_given(limit, &params, Some(&body)).unwrap_or(0);
+                let answer = self.call_owned(operation.id, &params, Some(&body)).await?;
+                let found = records(&answer, field);
+                let next = match found.last().and_then(|last| last.get(position)) {
+                    Some(after) if found.len() >= page_limit.max(1) => {
+                        Cursor::Record(after.clone())
                     }
                     _ => Cursor::Done,
                 };
-                Ok((contacts, next))
+                Ok((found, next))
             }
-            "get-contacts-by-businessId" => {
+            NextPage::Offset { skip, default_limit } => {
                 let skipped = match cursor {
                     Cursor::Skip(skipped) => skipped,
                     _ => 0,
                 };
-                params.retain(|(name, _)| name != "skip");
-                params.push(("skip".into(), skipped.to_string()));
-                let limit = params
-                    .iter()
-                    .find(|(name, _)| name == "limit")
-                    .and_then(|(_, v)| v.parse().ok())
-                    .unwrap_or(20);
-                let answer = self.call_owned(operation, &params, None).await?;
-                let contacts = records(&answer, "contacts");
-                let next = if contacts.len() < limit {
+                params.retain(|(name, _)| name != skip.name);
+                params.push((skip.name.into(), skipped.to_string()));
+                let limit = limit_given(limit, &params, body.as_ref()).unwrap_or(default_limit);
+                let answer = self.call_owned(operation.id, &params, body.as_ref()).await?;
+                let found = records(&answer, field);
+                let next = if found.len() < limit {
                     Cursor::Done
                 } else {
-                    Cursor::Skip(skipped + contacts.len())
+                    Cursor::Skip(skipped + found.len())
                 };
-                Ok((contacts, next))
+                Ok((found, next))
             }
-            other => Err(Error::InvalidCall(format!(
-                "{other} is not a paged operation ({})",
-                PAGED_OPERATIONS.join(", ")
-            ))),
         }
     }
 
-    async fn call_owned(
+    pub(crate) async fn call_owned(
         &self,
         operation: &str,
         params: &[(String, String)],
@@ -153,6 +151,16 @@ impl Client {
         let borrowed: Vec<(&str, &str)> =
             params.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
         self.call(operation, &borrowed, body).await
+    }
+}
+
+/// The page size the caller gave, if any.
+fn limit_given(limit: Param, params: &[(String, String)], body: Option<&Value>) -> Option<usize> {
+    match limit.place {
+        Place::Path | Place::Query => {
+            params.iter().find(|(name, _)| name == limit.name).and_then(|(_, v)| v.parse().ok())
+        }
+        Place::Body => body?.get(limit.name)?.as_u64().map(|limit| limit as usize),
     }
 }
 

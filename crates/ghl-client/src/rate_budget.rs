@@ -1,21 +1,22 @@
 //! The request budget per (app, location): requests wait for room instead of earning a 429.
-//! HighLevel allows `burst` requests in any `interval` (100 per 10 s) and a daily quota
-//! (200,000); the budget starts from those defaults and follows what the `X-RateLimit-*`
-//! headers of every response say, so other users of the same budget are accounted for.
+//! An app allows `burst` requests in any `interval` and a daily quota; the budget starts from
+//! defaults (HighLevel's 100 per 10 s) and follows what every answer says through a neutral
+//! [`Observation`] (the app's profile reads its own headers into it), so other users of the
+//! same budget are accounted for. A spent daily quota is an error that carries its reset.
 //!
-//! `RateBudget` is a trait so that several processes can share one budget (the scale-out
-//! store implements it on PostgreSQL); `LocalBudget` is shared by every task of a process.
+//! `RateBudget` is an async trait so that several processes can share one budget (a store
+//! can implement it on PostgreSQL); `LocalBudget` is shared by every task of a process.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use ghl_types::rate_limit as limits;
 use parking_lot::Mutex;
-use reqwest::header::HeaderMap;
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::retry::Wait;
 
 /// Whose budget a request spends: HighLevel counts per app and per location.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -28,13 +29,32 @@ pub struct BudgetKey {
 pub trait RateBudget: Send + Sync {
     /// Waits until one request may be sent, and counts it.
     async fn acquire(&self, key: &BudgetKey) -> Result<()>;
-    /// Learns from a response: the limits, what is left, a 429's `Retry-After`, and how long
-    /// the request took to be answered (`round_trip`, from send to answer).
-    fn observe(&self, key: &BudgetKey, status: u16, headers: &HeaderMap, round_trip: Duration);
+    /// Learns from an answer: the limits, what is left, a 429's `Retry-After`, when a spent
+    /// daily quota resets, and how long the request took to be answered.
+    async fn observe(&self, key: &BudgetKey, seen: &Observation);
     /// What is left of each budget it knows, for the metrics.
     fn levels(&self) -> Vec<BudgetLevel> {
         Vec::new()
     }
+}
+
+/// What one answer said about the limits, in no app's words (an app's profile reads its
+/// headers into it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observation {
+    pub status: u16,
+    /// Requests allowed per interval.
+    pub limit: Option<u32>,
+    pub interval: Option<Duration>,
+    /// Requests the current interval still allows.
+    pub remaining: Option<u32>,
+    pub daily_remaining: Option<u64>,
+    /// When the daily quota resets, if it is spent.
+    pub daily_resets_at: Option<SystemTime>,
+    /// A 429's `Retry-After`.
+    pub retry_after: Option<Wait>,
+    /// From sending the request to its answer.
+    pub round_trip: Duration,
 }
 
 /// What is left of one budget.
@@ -60,7 +80,9 @@ struct Window {
     /// When each request of the current interval was let through.
     sent: VecDeque<Instant>,
     daily_remaining: Option<u64>,
-    /// Nothing goes out before this (after a 429 or a daily quota at zero).
+    /// When the spent daily quota resets: nothing goes out before.
+    daily_resets_at: Option<SystemTime>,
+    /// Nothing goes out before this (after a 429).
     paused_until: Option<Instant>,
     /// Until a response has told the real limits, one request goes first to learn them
     /// (a location may allow less than the defaults); others wait for it, up to a bound.
@@ -84,6 +106,7 @@ impl Default for Window {
             interval: Duration::from_millis(limits::DEFAULT_INTERVAL_MS),
             sent: VecDeque::new(),
             daily_remaining: None,
+            daily_resets_at: None,
             paused_until: None,
             learned: false,
             probe_sent: None,
@@ -111,10 +134,15 @@ impl Window {
 
     /// Counts a request now, or says how long to wait for room.
     fn try_take(&mut self, now: Instant) -> Result<Option<Duration>> {
-        if let Some(until) = self.paused_until.filter(|until| *until > now) {
-            if self.daily_remaining == Some(0) {
-                return Err(Error::DailyQuotaExhausted { resets_in: until - now });
+        if let Some(resets_at) = self.daily_resets_at {
+            if resets_at > SystemTime::now() {
+                return Err(Error::DailyQuotaExhausted { resets_at });
             }
+            // A new day: the next answer tells the new count.
+            self.daily_resets_at = None;
+            self.daily_remaining = None;
+        }
+        if let Some(until) = self.paused_until.filter(|until| *until > now) {
             return Ok(Some(until - now));
         }
         self.paused_until = None;
@@ -144,19 +172,6 @@ impl LocalBudget {
     }
 }
 
-fn header<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
-}
-
-/// Seconds until the next UTC midnight, when HighLevel's daily quota resets.
-fn until_utc_midnight() -> Duration {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    Duration::from_secs(86_400 - now % 86_400)
-}
-
 #[async_trait::async_trait]
 impl RateBudget for LocalBudget {
     async fn acquire(&self, key: &BudgetKey) -> Result<()> {
@@ -170,40 +185,36 @@ impl RateBudget for LocalBudget {
         }
     }
 
-    fn observe(&self, key: &BudgetKey, status: u16, headers: &HeaderMap, round_trip: Duration) {
+    async fn observe(&self, key: &BudgetKey, seen: &Observation) {
         let now = Instant::now();
         let mut windows = self.windows.lock();
         let window = windows.entry(key.clone()).or_default();
         window.learned = true;
-        window.round_trip = round_trip.max(window.round_trip * 7 / 8);
-        if let Some(burst) = header::<usize>(headers, limits::HEADER_MAX).filter(|burst| *burst > 0)
-        {
-            window.burst = burst;
+        window.round_trip = seen.round_trip.max(window.round_trip * 7 / 8);
+        if let Some(limit) = seen.limit.filter(|limit| *limit > 0) {
+            window.burst = limit as usize;
         }
-        if let Some(millis) =
-            header::<u64>(headers, limits::HEADER_INTERVAL_MILLISECONDS).filter(|ms| *ms > 0)
-        {
-            window.interval = Duration::from_millis(millis);
+        if let Some(interval) = seen.interval.filter(|interval| !interval.is_zero()) {
+            window.interval = interval;
         }
         window.forget_old(now);
         // Fewer left than we think: someone else spends this budget too. Count their
         // requests as if sent now.
-        if let Some(remaining) = header::<usize>(headers, limits::HEADER_REMAINING) {
+        if let Some(remaining) = seen.remaining {
             let ours = window.burst.saturating_sub(window.sent.len());
-            for _ in remaining..ours {
+            for _ in (remaining as usize)..ours {
                 window.sent.push_back(now);
             }
         }
-        if let Some(daily) = header::<u64>(headers, limits::HEADER_DAILY_REMAINING) {
+        if let Some(daily) = seen.daily_remaining {
             window.daily_remaining = Some(daily);
-            if daily == 0 {
-                window.paused_until = Some(now + until_utc_midnight());
-            }
         }
-        if status == 429 {
-            let retry_after = header::<u64>(headers, "retry-after")
-                .map(Duration::from_secs)
-                .unwrap_or(window.interval);
+        if let Some(resets_at) = seen.daily_resets_at {
+            window.daily_resets_at = Some(resets_at);
+        }
+        if seen.status == 429 {
+            let retry_after =
+                seen.retry_after.map_or(window.interval, |wait| wait.remaining(SystemTime::now()));
             let until = now + retry_after;
             window.paused_until =
                 Some(window.paused_until.map_or(until, |current| current.max(until)));
@@ -236,23 +247,16 @@ mod tests {
         BudgetKey { app: "app".into(), location: "loc".into() }
     }
 
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, value.parse().expect("header value"));
-        }
-        map
+    fn ok(seen: Observation) -> Observation {
+        Observation { status: 200, ..seen }
     }
 
     #[tokio::test(start_paused = true)]
     async fn levels_show_what_the_window_has_left() {
         let budget = LocalBudget::new();
-        budget.observe(
-            &key(),
-            200,
-            &headers(&[(limits::HEADER_MAX, "3"), (limits::HEADER_DAILY_REMAINING, "500")]),
-            Duration::ZERO,
-        );
+        let seen =
+            ok(Observation { limit: Some(3), daily_remaining: Some(500), ..Default::default() });
+        budget.observe(&key(), &seen).await;
         budget.acquire(&key()).await.expect("room");
         let levels = budget.levels();
         assert_eq!(
@@ -264,12 +268,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_full_window_waits_for_the_oldest_request_to_age_out() {
         let budget = LocalBudget::new();
-        budget.observe(
-            &key(),
-            200,
-            &headers(&[(limits::HEADER_MAX, "3"), (limits::HEADER_INTERVAL_MILLISECONDS, "1000")]),
-            Duration::ZERO,
-        );
+        let interval = Some(Duration::from_secs(1));
+        budget
+            .observe(&key(), &ok(Observation { limit: Some(3), interval, ..Default::default() }))
+            .await;
         let start = Instant::now();
         for _ in 0..3 {
             budget.acquire(&key()).await.expect("room");
@@ -286,16 +288,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_lower_remaining_count_from_the_server_is_believed() {
         let budget = LocalBudget::new();
-        budget.observe(
-            &key(),
-            200,
-            &headers(&[
-                (limits::HEADER_MAX, "10"),
-                (limits::HEADER_INTERVAL_MILLISECONDS, "1000"),
-                (limits::HEADER_REMAINING, "1"),
-            ]),
-            Duration::ZERO,
-        );
+        let seen = Observation {
+            limit: Some(10),
+            interval: Some(Duration::from_secs(1)),
+            remaining: Some(1),
+            ..Default::default()
+        };
+        budget.observe(&key(), &ok(seen)).await;
         let start = Instant::now();
         budget.acquire(&key()).await.expect("room");
         assert_eq!(Instant::now(), start);
@@ -316,22 +315,39 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_429_pauses_the_budget_for_retry_after() {
         let budget = LocalBudget::new();
-        budget.observe(&key(), 429, &headers(&[("retry-after", "3")]), Duration::ZERO);
+        let retry_after = Some(Wait::For(Duration::from_secs(3)));
+        budget
+            .observe(&key(), &Observation { status: 429, retry_after, ..Default::default() })
+            .await;
         let start = Instant::now();
         budget.acquire(&key()).await.expect("room");
         assert_eq!(Instant::now() - start, Duration::from_secs(3));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_spent_daily_quota_is_an_error_not_a_wait() {
+    async fn a_spent_daily_quota_is_an_error_that_says_when_it_resets() {
         let budget = LocalBudget::new();
-        budget.observe(
-            &key(),
-            200,
-            &headers(&[(limits::HEADER_DAILY_REMAINING, "0")]),
-            Duration::ZERO,
-        );
+        let resets_at = SystemTime::now() + Duration::from_secs(3_600);
+        let seen = Observation {
+            daily_remaining: Some(0),
+            daily_resets_at: Some(resets_at),
+            ..Default::default()
+        };
+        budget.observe(&key(), &ok(seen)).await;
         let error = budget.acquire(&key()).await.expect_err("quota spent");
-        assert!(matches!(error, Error::DailyQuotaExhausted { .. }));
+        assert!(matches!(error, Error::DailyQuotaExhausted { resets_at: at } if at == resets_at));
+        assert_eq!(error.wait(), Some(Wait::Until(resets_at)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quota_whose_reset_has_passed_lets_requests_go() {
+        let budget = LocalBudget::new();
+        let seen = Observation {
+            daily_remaining: Some(0),
+            daily_resets_at: Some(SystemTime::now() - Duration::from_secs(1)),
+            ..Default::default()
+        };
+        budget.observe(&key(), &ok(seen)).await;
+        budget.acquire(&key()).await.expect("a new day");
     }
 }

@@ -4,13 +4,15 @@
 
 use std::time::SystemTime;
 
+use ghl_types::operations::{ChildOf, DuplicateRule, LostCreate, Match, NextPage, Paging};
 use ghl_types::Operation;
 use serde_json::{json, Value};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::{Client, Params};
 
-/// The answer the create would have given, if the record it meant to create exists.
+/// The answer the create would have given, if the record it meant to create exists: found
+/// the way the operation's row of the table says (`Operation::creates`).
 pub(crate) async fn find_created(
     client: &Client,
     operation: &Operation,
@@ -19,94 +21,113 @@ pub(crate) async fn find_created(
     since: SystemTime,
 ) -> Result<Option<Value>> {
     let Some(body) = body else { return Ok(None) };
-    let param = |name: &str| params.iter().find(|(key, _)| *key == name).map(|(_, value)| *value);
-    match operation.id {
-        "create-contact" => find_contact(client, body).await,
-        "create-task" => {
-            let Some(contact) = param("contactId") else {
-                return Ok(None);
-            };
-            let tasks =
-                Box::pin(client.call("get-all-tasks", &[("contactId", contact)], None)).await?;
-            let found = newest_match(&tasks["tasks"], since, |task| {
-                same(task, body, "title")
-                    && same_time(task, body, "dueDate")
-                    && same(task, body, "body")
-            });
-            Ok(found.map(|task| json!({ "task": task })))
+    match operation.creates {
+        Some(LostCreate::DuplicateRule(rule)) => {
+            let tenant = operation.tenant.and_then(|param| param.value_in(params, Some(body)));
+            find_unique(client, &rule, tenant, body).await
         }
-        "create-note" => {
-            let Some(contact) = param("contactId") else {
-                return Ok(None);
-            };
-            let notes =
-                Box::pin(client.call("get-all-notes", &[("contactId", contact)], None)).await?;
-            let found = newest_match(&notes["notes"], since, |note| same(note, body, "body"));
-            Ok(found.map(|note| json!({ "note": note })))
-        }
-        "create-appointment" => {
-            let Some(contact) = body.get("contactId").and_then(Value::as_str) else {
-                return Ok(None);
-            };
-            let events = Box::pin(client.call(
-                "get-appointments-for-contact",
-                &[("contactId", contact)],
-                None,
-            ))
-            .await?;
-            let found = newest_match(&events["events"], since, |event| {
-                same(event, body, "calendarId") && same_time(event, body, "startTime")
-            });
-            Ok(found)
-        }
-        _ => Ok(None),
+        Some(LostCreate::Child(child)) => find_child(client, &child, params, body, since).await,
+        None => Ok(None),
     }
 }
 
-/// A contact is found by the location's duplicate rule: email, then phone.
-async fn find_contact(client: &Client, body: &Value) -> Result<Option<Value>> {
-    let location = body.get("locationId").and_then(Value::as_str).unwrap_or(client.location_id());
-    let mut params = vec![("locationId", location)];
-    if let Some(email) = body.get("email").and_then(Value::as_str) {
-        params.push(("email", email));
+/// The newest of the parent's children since the call began that matches the body.
+async fn find_child(
+    client: &Client,
+    child: &ChildOf,
+    params: &Params<'_>,
+    body: &Value,
+    since: SystemTime,
+) -> Result<Option<Value>> {
+    let Some(parent) = child.parent.value_in(params, Some(body)) else {
+        return Ok(None);
+    };
+    let children = Box::pin(client.call(child.list, &[(child.parent.name, parent)], None)).await?;
+    let found = newest_match(&children[child.records], since, |record| {
+        child.matching.iter().all(|rule| match *rule {
+            Match::Same(field) => same(record, body, field),
+            Match::SameInstant(field) => same_time(record, body, field),
+        })
+    });
+    Ok(found.map(|record| match child.answer {
+        Some(field) => json!({ field: record }),
+        None => record,
+    }))
+}
+
+/// A record unique by the tenant's duplicate rule is found by its keys (a contact: email,
+/// then phone); without any, by a search for the newest with the same names.
+async fn find_unique(
+    client: &Client,
+    rule: &DuplicateRule,
+    tenant: Option<&str>,
+    body: &Value,
+) -> Result<Option<Value>> {
+    let tenant = tenant.unwrap_or(client.location_id());
+    let lookup = operation(rule.lookup)?;
+    let keys: Vec<(String, String)> = rule
+        .keys
+        .iter()
+        .filter_map(|(field, param)| {
+            body.get(*field).and_then(Value::as_str).map(|value| ((*param).into(), value.into()))
+        })
+        .collect();
+    if keys.is_empty() {
+        return search_newest(client, rule, tenant, body).await;
     }
-    if let Some(phone) = body.get("phone").and_then(Value::as_str) {
-        params.push(("number", phone));
-    }
-    if params.len() == 1 {
-        // Without email or phone nothing identifies the contact: HighLevel would accept a twin,
-        // and so a retry could too. Look for one made since the call began, by name.
-        let mut filters = Vec::new();
-        for field in ["firstName", "lastName", "companyName"] {
-            if let Some(value) = body.get(field).and_then(Value::as_str) {
-                filters.push(json!({ "field": field, "operator": "eq", "value": value }));
-            }
-        }
-        if filters.is_empty() {
-            return Ok(None);
-        }
-        let search = json!({ "locationId": location, "pageLimit": 20, "filters": filters,
-                              "sort": [{ "field": "dateAdded", "direction": "desc" }] });
-        let found = Box::pin(client.call("search-contacts-advanced", &[], Some(&search))).await?;
-        let first = found["contacts"].as_array().and_then(|contacts| contacts.first()).cloned();
-        return Ok(first.map(|mut contact| {
-            if let Value::Object(fields) = &mut contact {
-                fields.remove("searchAfter");
-            }
-            json!({ "contact": contact })
-        }));
-    }
-    let found = Box::pin(client.call("get-duplicate-contact", &params, None)).await?;
+    let mut params = Vec::new();
+    lookup.fill_tenant(tenant, &mut params, &mut None);
+    params.extend(keys);
+    let found = Box::pin(client.call_owned(lookup.id, &params, None)).await?;
     Ok(found
-        .get("contact")
-        .filter(|contact| contact.is_object())
-        .map(|contact| json!({ "contact": contact })))
+        .get(rule.record)
+        .filter(|record| record.is_object())
+        .map(|record| json!({ rule.record: record })))
 }
 
-/// The contact a refused duplicate names, as create-contact would have answered it.
-pub(crate) async fn created_contact(client: &Client, contact_id: &str) -> Result<Value> {
-    let found = Box::pin(client.call("get-contact", &[("contactId", contact_id)], None)).await?;
-    Ok(json!({ "contact": found["contact"] }))
+/// Without a key nothing identifies the record: the app would accept a twin, and so a retry
+/// could too. Look for one made since the call began, by its names.
+async fn search_newest(
+    client: &Client,
+    rule: &DuplicateRule,
+    tenant: &str,
+    body: &Value,
+) -> Result<Option<Value>> {
+    let search = operation(rule.search)?;
+    let mut filters = Vec::new();
+    for field in rule.search_fields {
+        if let Some(value) = body.get(*field).and_then(Value::as_str) {
+            filters.push(json!({ "field": field, "operator": "eq", "value": value }));
+        }
+    }
+    if filters.is_empty() {
+        return Ok(None);
+    }
+    let mut query = Some(json!({ "pageLimit": 20, "filters": filters,
+                                 "sort": [{ "field": "dateAdded", "direction": "desc" }] }));
+    search.fill_tenant(tenant, &mut Vec::new(), &mut query);
+    let found = Box::pin(client.call(search.id, &[], query.as_ref())).await?;
+    let Some(paging) = search.paging else { return Ok(None) };
+    let first = found[paging.records].as_array().and_then(|records| records.first()).cloned();
+    Ok(first.map(|mut record| {
+        // The search's paging position is not part of the record the create answers.
+        if let (Value::Object(fields), Paging { next: NextPage::RecordCursor { field, .. }, .. }) =
+            (&mut record, paging)
+        {
+            fields.remove(field);
+        }
+        json!({ rule.record: record })
+    }))
+}
+
+/// The record a duplicate refusal names, as the create would have answered it.
+pub(crate) async fn refused_twin(client: &Client, rule: &DuplicateRule, id: &str) -> Result<Value> {
+    let found = Box::pin(client.call(rule.read, &[(rule.read_id, id)], None)).await?;
+    Ok(json!({ rule.record: found[rule.record] }))
+}
+
+fn operation(id: &str) -> Result<&'static Operation> {
+    Operation::find(id).ok_or_else(|| Error::InvalidCall(format!("unknown operation {id}")))
 }
 
 fn same(record: &Value, body: &Value, field: &str) -> bool {

@@ -24,6 +24,9 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
+            if let Some(remedy) = cli::remedy::of(&err) {
+                eprintln!("to fix it: {}", cli::remedy::say(&remedy));
+            }
             std::process::ExitCode::FAILURE
         }
     }

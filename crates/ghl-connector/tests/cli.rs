@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use ghl_testkit::TestDb;
 use serde_json::Value;
 use support::{
     connect_sandbox, connected_store, engine_command, new_store, ok, refused, sandbox,
@@ -153,6 +154,30 @@ fn api_lists_every_operation() {
     assert!(lines
         .iter()
         .any(|op| op["operation"] == "search-contacts-advanced" && op["method"] == "POST"));
+}
+
+/// `connect` and `api` dispatch through the app registry: an app it does not know is refused
+/// with the known ones named, before anything is opened or sent.
+#[test]
+fn an_unknown_app_is_refused_naming_the_known_apps() {
+    for args in [
+        &["connect", "qobrix", "--private-token", "t", "--location-id", "l"][..],
+        &["api", "get-contact", "--app", "qobrix", "--token", "t"][..],
+        &["api", "qobrix.get-contact", "--token", "t"][..],
+    ] {
+        let output = Command::new(BINARY).args(args).output().expect("runs");
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let named = stderr.contains("unknown app `qobrix`") && stderr.contains("highlevel");
+        assert!(named, "{args:?}: {stderr}");
+    }
+    let output = Command::new(BINARY).args(["api", "--list", "--json"]).output().expect("runs");
+    let first: Value = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .next()
+        .and_then(|line| serde_json::from_str(line).ok())
+        .expect("a JSON line");
+    assert_eq!(first["app"], "highlevel", "{first}");
 }
 
 #[test]
@@ -749,16 +774,8 @@ fn demo_removes_its_files_on_sigterm() {
 #[test]
 fn demo_uses_the_database_given_and_postgres_keeps_its_runs() {
     let schema = format!("demo_{}", std::process::id());
-    let base = "postgres://postgres@127.0.0.1:5432/test";
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async {
-        let admin = ghl_store::admin_pool(base).await.expect("PostgreSQL on 127.0.0.1:5432");
-        ghl_store::execute(&admin, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-            .await
-            .expect("drop");
-        ghl_store::execute(&admin, &format!("CREATE SCHEMA {schema}")).await.expect("schema");
-    });
-    let url = format!("{base}?options=-c%20search_path%3D{schema}");
+    let url = runtime.block_on(TestDb::postgres_schema(&schema, true)).url;
     let dir = tempfile::tempdir().expect("tempdir");
     let key = dir.path().join("demo.key");
     let with_store = |args: &[&str]| {
@@ -794,10 +811,7 @@ fn demo_uses_the_database_given_and_postgres_keeps_its_runs() {
     assert!(!refused.status.success());
     let message = String::from_utf8_lossy(&refused.stderr);
     assert!(message.contains("already holds the flow `mine`"), "{message}");
-    runtime.block_on(async {
-        let admin = ghl_store::admin_pool(base).await.expect("PostgreSQL");
-        let _ = ghl_store::execute(&admin, &format!("DROP SCHEMA {schema} CASCADE")).await;
-    });
+    runtime.block_on(TestDb::on_admin(&format!("DROP SCHEMA {schema} CASCADE")));
 }
 
 /// `flows apply` takes files and folders and applies every file it can; the shapes that used

@@ -7,10 +7,10 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ghl_sandbox::{Sandbox, SandboxConfig, SandboxInfo};
+use ghl_sandbox::{SandboxConfig, SandboxInfo};
+use ghl_testkit::{TestDb, TestSandbox};
 use serde_json::{json, Value};
 use support::{connect_args, free_port, ok, Running, BINARY, WELCOME_FLOW};
-use tokio_util::sync::CancellationToken;
 
 const CONTACTS: usize = 2_000;
 const KILL_AFTER: u64 = 400;
@@ -95,15 +95,13 @@ async fn crash_and_recover(database_url: String, how: Stop) {
     let key = ghl_store::MasterKey::generate().to_base64();
     let port = free_port();
     let server_url = format!("http://127.0.0.1:{port}");
-    let shutdown = CancellationToken::new();
     let mut config = SandboxConfig { contacts: 0, ..SandboxConfig::default() };
     config.webhooks.urls = vec![format!("{server_url}/webhooks/highlevel").parse().expect("url")];
     config.webhooks.timeout = Duration::from_secs(2);
     config.rate_limits.burst = 1_000_000;
     config.rate_limits.daily = u32::MAX;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let sandbox: SandboxInfo =
-        Sandbox::start(config, listener, shutdown.clone()).await.expect("sandbox").info;
+    let running_sandbox = TestSandbox::start(config).await;
+    let sandbox: SandboxInfo = running_sandbox.info.clone();
 
     let info = serde_json::to_value(&sandbox).expect("the ready line");
     let token = &sandbox.private_integration_token;
@@ -201,7 +199,7 @@ async fn crash_and_recover(database_url: String, how: Stop) {
         with_task += tasks;
     }
     assert!(with_task >= acknowledged.len());
-    shutdown.cancel();
+    drop(running_sandbox);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -220,9 +218,5 @@ async fn sigterm_mid_burst_exits_cleanly_and_loses_and_repeats_nothing_on_sqlite
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_burst_loses_and_repeats_nothing_on_postgres() {
-    let base = "postgres://postgres@127.0.0.1:5432/test";
-    let schema = format!("c_{}", ghl_store::new_id());
-    let admin = ghl_store::admin_pool(base).await.expect("PostgreSQL on 127.0.0.1:5432");
-    ghl_store::execute(&admin, &format!("CREATE SCHEMA {schema}")).await.expect("schema");
-    crash_and_recover(format!("{base}?options=-c%20search_path%3D{schema}"), Stop::Kill).await;
+    crash_and_recover(TestDb::postgres().await.url, Stop::Kill).await;
 }

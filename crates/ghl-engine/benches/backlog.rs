@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ghl_engine::Engine;
-use ghl_store::{MasterKey, NewEvent, Store};
+use ghl_store::{NewEvent, Store};
+use ghl_testkit::{sqlite_store, TestDb};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -35,21 +36,9 @@ const INGEST_BACKLOG: usize = 20_000;
 
 const FLOW: &str = "name: sink\ntrigger:\n  highlevel: ContactCreate\nsteps:\n  - name: log\n    action: util.log\n    input:\n      message: .trigger.id\n";
 
-const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-async fn sqlite(dir: &tempfile::TempDir, name: &str) -> Store {
-    let url = format!("sqlite:{}", dir.path().join(name).display());
-    Store::open(&url, &MasterKey::generate()).await.expect("sqlite")
-}
-
+/// A store on a fresh PostgreSQL schema.
 async fn postgres() -> Store {
-    sqlx::any::install_default_drivers();
-    let schema = format!("bench_{}", ghl_store::new_id());
-    let admin = sqlx::AnyPool::connect(POSTGRES).await.expect("PostgreSQL on 127.0.0.1:5432");
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.expect("schema");
-    Store::open(&format!("{POSTGRES}?options=-c%20search_path%3D{schema}"), &MasterKey::generate())
-        .await
-        .expect("postgres")
+    TestDb::postgres().await.store().await
 }
 
 /// An engine with the flow and `runs` runs of it waiting.
@@ -162,9 +151,10 @@ fn main() {
         tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let big = std::env::var("BACKLOG").ok().and_then(|n| n.parse().ok()).unwrap_or(BIG);
     runtime.block_on(async {
-        let dir = tempfile::tempdir().expect("tempdir");
-        drains("sqlite", sqlite(&dir, "small.db").await, sqlite(&dir, "big.db").await, big).await;
+        let ((small, _small_db), (large, _large_db)) = (sqlite_store().await, sqlite_store().await);
+        drains("sqlite", small, large, big).await;
         drains("postgres", postgres().await, postgres().await, big).await;
-        ingest_while_draining("sqlite", sqlite(&dir, "ingest.db").await).await;
+        let (store, _ingest_db) = sqlite_store().await;
+        ingest_while_draining("sqlite", store).await;
     });
 }

@@ -10,7 +10,8 @@
 use std::time::{Duration, Instant};
 
 use ghl_engine::Engine;
-use ghl_store::{MasterKey, Store};
+use ghl_store::Store;
+use ghl_testkit::TestDb;
 use serde_json::json;
 
 const RUNS: usize = 300;
@@ -75,15 +76,8 @@ async fn measure(label: &str, store: Store) {
 
 #[tokio::main]
 async fn main() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite:{}", dir.path().join("steps.db").display());
-    measure("sqlite", Store::open(&url, &MasterKey::generate()).await.expect("sqlite")).await;
-
-    let base = "postgres://postgres@127.0.0.1:5432/test";
-    let schema = format!("b_{}", ghl_store::new_id());
-    let admin = ghl_store::admin_pool(base).await.expect("PostgreSQL on 127.0.0.1:5432");
-    ghl_store::execute(&admin, &format!("CREATE SCHEMA {schema}")).await.expect("schema");
-    let url = format!("{base}?options=-c%20search_path%3D{schema}");
-    measure("postgres", Store::open(&url, &MasterKey::generate()).await.expect("postgres")).await;
-    ghl_store::execute(&admin, &format!("DROP SCHEMA {schema} CASCADE")).await.expect("drop");
+    for db in [TestDb::sqlite(), TestDb::postgres().await] {
+        let label = format!("{:?}", db.backend).to_lowercase();
+        measure(&label, db.store().await).await;
+    }
 }

@@ -1,12 +1,14 @@
-//! The catalog: every HighLevel client operation is an action (`highlevel.<operationId>`),
-//! every HighLevel webhook event a trigger, plus utility steps. Each entry lists its input
-//! fields; `ghl-connector catalog` prints it. A partner app adds its own entries the same way.
+//! The catalog: every operation of every registered app is an action (`<app>.<operationId>`),
+//! every webhook event of an app a trigger (`<app>.<event>`), every poll source a `poll`
+//! trigger, plus utility steps and the schedule and manual triggers. Each entry lists its
+//! input fields; `ghl-connector catalog` prints it. The apps come from the registry
+//! ([`Apps`]); nothing here knows one by name.
 
-use ghl_types::spec_rules::{body_rules, response_fields};
-use ghl_types::{EventType, Operation, OPERATIONS};
+use ghl_types::spec_rules::body_rules;
+use ghl_types::{EventType, Operation};
 use serde::Serialize;
 
-pub const HIGHLEVEL: &str = "highlevel";
+use crate::apps::{AppId, AppOperation, Apps};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ActionEntry {
@@ -22,7 +24,7 @@ pub struct ActionEntry {
     /// Whether it changes anything (writes are recorded as effects and never repeated).
     pub writes: bool,
     /// The app whose connection the step needs; `None` for utility steps.
-    pub app: Option<String>,
+    pub app: Option<AppId>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -35,9 +37,10 @@ pub struct TriggerEntry {
 }
 
 /// The action of a step, resolved.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    HighLevel(&'static Operation),
+    /// An operation of a registered app.
+    App(AppOperation),
     Log,
     /// Stops the run (successfully) unless its condition holds.
     Filter,
@@ -49,44 +52,20 @@ pub enum Action {
 
 const UTILITIES: [Action; 4] = [Action::Log, Action::Filter, Action::Delay, Action::Http];
 
-pub fn find_action(name: &str) -> Option<Action> {
+/// The action a step names: a utility, or `app.operation` of a registered app.
+pub fn find_action(apps: &Apps, name: &str) -> Option<Action> {
     match name {
         "util.log" => Some(Action::Log),
         "util.filter" => Some(Action::Filter),
         "util.delay" => Some(Action::Delay),
         "http.request" => Some(Action::Http),
-        _ => name.strip_prefix("highlevel.").and_then(Operation::find).map(Action::HighLevel),
+        _ => apps.operation(name).map(Action::App),
     }
 }
 
-/// Sources a `poll` trigger can watch, with what each is.
-pub const POLL_SOURCES: [(&str, &str); 1] = [(
-    "highlevel.contacts",
-    "New or updated HighLevel contacts (contact search ordered by dateUpdated)",
-)];
-
-/// The webhook events a HighLevel write causes (as the sandbox emits them): what lets the
-/// engine recognise the echo of its own write, and `flows apply` warn about a flow that
-/// triggers itself.
+/// The webhook events a write causes (as the sandbox emits them), from the operation table.
 pub fn events_caused(operation: &Operation) -> &'static [EventType] {
-    use EventType::*;
-    match operation.id {
-        "create-contact" => &[ContactCreate],
-        "upsert-contact" => &[ContactCreate, ContactUpdate, ContactTagUpdate, ContactDndUpdate],
-        "update-contact" => &[ContactUpdate, ContactTagUpdate, ContactDndUpdate],
-        "add-tags" | "remove-tags" => &[ContactUpdate, ContactTagUpdate],
-        "delete-contact" => &[ContactDelete],
-        "create-task" => &[TaskCreate],
-        "update-task" | "update-task-completed" => &[TaskComplete],
-        "delete-task" => &[TaskDelete],
-        "create-note" => &[NoteCreate],
-        "update-note" => &[NoteUpdate],
-        "delete-note" => &[NoteDelete],
-        "create-appointment" => &[AppointmentCreate],
-        "edit-appointment" => &[AppointmentUpdate],
-        "delete-event" => &[AppointmentDelete],
-        _ => &[],
-    }
+    operation.events
 }
 
 /// Path parameters of an operation, from its path template.
@@ -99,18 +78,16 @@ pub fn path_params(operation: &Operation) -> Vec<String> {
         .collect()
 }
 
-/// Body fields of an operation, from the spec's request schema.
+/// Body fields of an operation, from the spec's request schema (or the table's
+/// `documented_body` where the schema is empty).
 pub fn body_fields(operation: &Operation) -> (Vec<String>, Vec<String>) {
     match operation.request_schema.and_then(|schema| body_rules().get(schema)) {
         Some(rule) => (rule.properties.clone(), rule.required.clone()),
-        // The search body schema is empty in the spec; NOTES.md documents its fields.
-        None if operation.id == "search-contacts-advanced" => (
-            ["locationId", "pageLimit", "page", "searchAfter", "query", "filters", "sort"]
-                .map(String::from)
-                .to_vec(),
-            vec!["locationId".into(), "pageLimit".into()],
-        ),
-        None => (Vec::new(), Vec::new()),
+        // Where the spec's schema is empty, the fields the documentation gives.
+        None => match operation.documented_body {
+            Some(body) => (names(body.fields), names(body.required)),
+            None => (Vec::new(), Vec::new()),
+        },
     }
 }
 
@@ -132,7 +109,8 @@ fn utility(action: &str, summary: &str, fields: [&[&str]; 3]) -> ActionEntry {
     }
 }
 
-pub fn action_entry(action: Action) -> ActionEntry {
+/// What an action takes and gives.
+pub fn action_entry(apps: &Apps, action: &Action) -> ActionEntry {
     match action {
         Action::Log => utility(
             "util.log",
@@ -159,42 +137,46 @@ pub fn action_entry(action: Action) -> ActionEntry {
                 [&["method", "url", "headers", "query", "body"], &["url"], &["status", "body"]],
             )
         },
-        Action::HighLevel(operation) => {
-            let (body, body_required) = body_fields(operation);
-            let path = path_params(operation);
-            let mut input = path.clone();
-            input.extend(operation.query.iter().map(|name| (*name).to_owned()));
-            input.extend(body);
-            input.dedup();
-            let mut required = path;
-            required.extend(body_required);
+        Action::App(action) => {
+            let fields = apps.get(action.app.as_str()).map(|app| app.fields(action.operation));
+            let fields = fields.unwrap_or_default();
             ActionEntry {
-                action: format!("highlevel.{}", operation.id),
-                summary: operation.summary.to_owned(),
-                input,
-                required,
-                output: response_fields(operation),
-                writes: !operation.is_read() && operation.id != "search-contacts-advanced",
-                app: Some(HIGHLEVEL.into()),
+                action: action.name(),
+                summary: action.operation.summary.to_owned(),
+                input: fields.input,
+                required: fields.required,
+                output: fields.output,
+                writes: fields.writes,
+                app: Some(action.app.clone()),
             }
         }
     }
 }
 
-pub fn actions() -> Vec<ActionEntry> {
-    let mut all: Vec<ActionEntry> =
-        OPERATIONS.iter().map(|op| action_entry(Action::HighLevel(op))).collect();
-    all.extend(UTILITIES.map(action_entry));
+/// Every action: each app's operations, then the utilities.
+pub fn actions(apps: &Apps) -> Vec<ActionEntry> {
+    let mut all: Vec<ActionEntry> = apps
+        .iter()
+        .flat_map(|app| {
+            app.operations().iter().map(|operation| AppOperation { app: app.id(), operation })
+        })
+        .map(|operation| action_entry(apps, &Action::App(operation)))
+        .collect();
+    all.extend(UTILITIES.map(|action| action_entry(apps, &action)));
     all
 }
 
-pub fn triggers() -> Vec<TriggerEntry> {
-    let mut all: Vec<TriggerEntry> = EventType::ALL
+/// Every trigger: each app's webhook events, the schedule, each app's poll sources, manual.
+pub fn triggers(apps: &Apps) -> Vec<TriggerEntry> {
+    let mut all: Vec<TriggerEntry> = apps
         .iter()
-        .map(|event| TriggerEntry {
-            trigger: format!("highlevel.{}", event.as_str()),
-            summary: format!("HighLevel webhook {}", event.as_str()),
-            output: event.fields(),
+        .flat_map(|app| {
+            let (id, title) = (app.id(), app.title());
+            app.events().into_iter().map(move |event| TriggerEntry {
+                trigger: format!("{id}.{}", event.name),
+                summary: format!("{title} webhook {}", event.name),
+                output: event.fields,
+            })
         })
         .collect();
     all.push(TriggerEntry {
@@ -202,18 +184,13 @@ pub fn triggers() -> Vec<TriggerEntry> {
         summary: "Run on a cron schedule, in UTC (`*/15 * * * *`); one run per tick".into(),
         output: names(&["scheduledAt"]),
     });
-    // A polled contact is the contact as the API gives it.
-    let contact: Vec<String> = Operation::find("get-contact")
-        .map(response_fields)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|field| field.strip_prefix("contact.").map(str::to_owned))
-        .collect();
-    all.extend(POLL_SOURCES.iter().map(|(source, summary)| TriggerEntry {
-        trigger: format!("poll: {source}"),
-        summary: format!("{summary}; the cursor is durable"),
-        output: contact.clone(),
-    }));
+    for app in apps.iter() {
+        all.extend(app.poll_sources().iter().map(|source| TriggerEntry {
+            trigger: format!("poll: {}.{}", app.id(), source.name),
+            summary: format!("{}; the cursor is durable", source.summary),
+            output: (source.record_fields)(),
+        }));
+    }
     all.push(TriggerEntry {
         trigger: "manual".into(),
         summary: "Run on demand (CLI, API, test): the sample given".into(),

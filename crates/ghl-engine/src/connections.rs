@@ -1,26 +1,27 @@
-//! Connections as the engine uses them: a HighLevel client per stored connection (one per
-//! process, so every run shares its rate budget and its single-flight token refresh), with
-//! OAuth tokens kept in the store, where a rotated refresh token is saved before use; and
-//! `http` connections: the base URL and credential headers of `http.request` steps.
+//! Connections as the engine uses them: a stored connection's secret is keyed by app and auth
+//! kind ([`ConnectionSecret`]); its app (from the registry) turns it into a client, one per
+//! connection per process, so every run shares its rate budget and its single-flight token
+//! refresh, with OAuth tokens kept in the store, where a rotated refresh token is saved before
+//! use; and `http` connections: the base URL and credential headers of `http.request` steps.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use ghl_client::{
-    BudgetLevel, Client, ClientConfig, Credentials, LocalBudget, OAuthApp, OAuthConnection,
-    RateBudget, TokenSet, TokenStore,
-};
+use ghl_client::{BudgetLevel, OAuthApp, RateBudget, TokenSet, TokenStore};
 use ghl_store::{ConnectionSummary, Store};
+use ghl_types::remedy::{Listing, Remedy};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use crate::apps::{AppClient, AppId, Apps, ClientContext, HTTP};
 use crate::mask::Masker;
 
-/// The app of a connection that `http.request` steps use.
-pub const HTTP: &str = "http";
+pub use crate::apps::highlevel::{save_oauth, save_private_token};
 
 /// The secret of an `http` connection, as stored (encrypted): headers added to every request
-/// of the steps that name it, at send time, never recorded.
+/// of the steps that name it, at send time, never recorded. An app whose API takes an API key
+/// header uses the same (`AuthSecret::Headers`).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct HttpSecret {
     /// Requests may only go under it (a relative `url` is resolved against it), so its
@@ -46,36 +47,29 @@ pub async fn save_http(
     name: &str,
     secret: &HttpSecret,
 ) -> Result<(), ConnectionError> {
-    let bearer_only = secret.headers.len() == 1
-        && secret.headers.keys().all(|header| header.eq_ignore_ascii_case("authorization"));
-    let summary = ConnectionSummary {
-        id: String::new(),
-        name: name.to_owned(),
-        app: HTTP.into(),
-        location_id: None,
-        auth_kind: if bearer_only { "bearer" } else { "headers" }.into(),
-        scopes: String::new(),
-        status: "connected".into(),
-        status_reason: None,
-    };
-    let secret = serde_json::to_value(secret)
-        .map_err(|err| ConnectionError::Invalid { name: name.into(), reason: err.to_string() })?;
-    store.put_connection(&summary, &secret).await?;
-    Ok(())
+    let secret = ConnectionSecret { app: HTTP, auth: AuthSecret::Headers(secret.clone()) };
+    save(store, name, &secret, "").await
 }
 
-/// The secret of a HighLevel connection, as stored (encrypted).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// How a connection authenticates, and the secrets it does it with, as stored (sealed by the
+/// store). The JSON keeps the shape the first versions wrote (`kind`, `location_id`; an
+/// `http` connection's secret without a `kind`), so every stored secret still loads.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum HighLevelSecret {
+pub enum AuthSecret {
+    /// A token the app issued for one account (HighLevel's private integration token).
     PrivateToken {
         token: String,
         base_url: String,
-        location_id: String,
+        /// The account it speaks for (HighLevel's location).
+        #[serde(rename = "location_id", default)]
+        account: String,
     },
+    /// OAuth 2 authorization code: the app registration and the tokens.
     Oauth {
         base_url: String,
-        location_id: String,
+        #[serde(rename = "location_id", default)]
+        account: String,
         client_id: String,
         client_secret: String,
         authorize_url: String,
@@ -83,110 +77,175 @@ pub enum HighLevelSecret {
         redirect_uri: String,
         tokens: Box<TokenSet>,
     },
+    /// Credential headers (an API key, a bearer token) under a base URL.
+    Headers(HttpSecret),
+}
+
+impl std::fmt::Debug for AuthSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::PrivateToken { base_url, account, .. } => f
+                .debug_struct("PrivateToken")
+                .field("base_url", base_url)
+                .field("account", account)
+                .finish_non_exhaustive(),
+            Self::Oauth { base_url, account, client_id, .. } => f
+                .debug_struct("Oauth")
+                .field("base_url", base_url)
+                .field("account", account)
+                .field("client_id", client_id)
+                .finish_non_exhaustive(),
+            Self::Headers(secret) => secret.fmt(f),
+        }
+    }
+}
+
+impl AuthSecret {
+    /// A stored secret: tagged by `kind`, or (as `http` connections were first written) the
+    /// headers alone.
+    pub fn from_stored(value: Value) -> Result<Self, serde_json::Error> {
+        if value.get("kind").is_none() {
+            return serde_json::from_value(value).map(Self::Headers);
+        }
+        serde_json::from_value(value)
+    }
+
+    /// The kind as the store's `auth_kind` column shows it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::PrivateToken { .. } => "private_token",
+            Self::Oauth { .. } => "oauth",
+            Self::Headers(secret) => {
+                let bearer_only = secret.headers.len() == 1
+                    && secret
+                        .headers
+                        .keys()
+                        .all(|header| header.eq_ignore_ascii_case("authorization"));
+                if bearer_only {
+                    "bearer"
+                } else {
+                    "headers"
+                }
+            }
+        }
+    }
+
+    /// The account the connection speaks for, if the app has them.
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            Self::PrivateToken { account, .. } | Self::Oauth { account, .. } => Some(account),
+            Self::Headers(_) => None,
+        }
+    }
+
+    /// The OAuth secret of a connection made with `app`'s registration and `tokens`.
+    pub fn oauth(base_url: &str, app: &OAuthApp, tokens: TokenSet) -> Self {
+        Self::Oauth {
+            base_url: base_url.to_owned(),
+            account: tokens.location_id.clone().unwrap_or_default(),
+            client_id: app.client_id.clone(),
+            client_secret: app.client_secret.expose().clone(),
+            authorize_url: app.authorize_url.to_string(),
+            token_url: app.token_url.to_string(),
+            redirect_uri: app.redirect_uri.to_string(),
+            tokens: Box::new(tokens),
+        }
+    }
+}
+
+/// A connection's secret: the app it is for and how it authenticates.
+#[derive(Debug, Clone)]
+pub struct ConnectionSecret {
+    pub app: AppId,
+    pub auth: AuthSecret,
+}
+
+/// Stores (or replaces) a connection; its secret is sealed by the store. `scopes` are those a
+/// private token or headers were given (an OAuth connection's are its tokens').
+pub async fn save(
+    store: &Store,
+    name: &str,
+    secret: &ConnectionSecret,
+    scopes: &str,
+) -> Result<(), ConnectionError> {
+    let scopes = match &secret.auth {
+        AuthSecret::Oauth { tokens, .. } => tokens.scope.clone(),
+        _ => scopes.to_owned(),
+    };
+    let summary = ConnectionSummary {
+        id: String::new(),
+        name: name.to_owned(),
+        app: secret.app.to_string(),
+        location_id: secret.auth.account().map(str::to_owned),
+        auth_kind: secret.auth.kind().into(),
+        scopes,
+        status: "connected".into(),
+        status_reason: None,
+    };
+    let value = serde_json::to_value(&secret.auth)
+        .map_err(|err| ConnectionError::Invalid { name: name.into(), reason: err.to_string() })?;
+    store.put_connection(&summary, &value).await?;
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
-    #[error("no connection named `{0}`; `ghl-connector connections list` shows them")]
+    #[error("no connection named `{0}`")]
     Missing(String),
-    #[error(
-        "connection `{name}` needs reconnecting ({reason}): run `ghl-connector connect highlevel \
-         --name {name}`, then `ghl-connector runs replay` its dead runs"
-    )]
-    ReconnectNeeded { name: String, reason: String },
+    #[error("connection `{name}` needs reconnecting ({reason}); then replay its dead runs")]
+    ReconnectNeeded { name: String, app: AppId, reason: String },
     #[error("connection `{name}` is unusable: {reason}")]
     Invalid { name: String, reason: String },
+    #[error("connection `{name}` is a `{app}` connection; {wanted} steps need a `{wanted}` one")]
+    WrongApp { name: String, app: String, wanted: String },
     #[error(transparent)]
     Store(#[from] ghl_store::Error),
 }
 
-/// Stores (or replaces) a HighLevel connection that uses a location's private integration
-/// token; its secret is sealed by the store.
-pub async fn save_private_token(
-    store: &Store,
-    name: &str,
-    base_url: &str,
-    location_id: &str,
-    token: &str,
-) -> Result<(), ConnectionError> {
-    let secret = HighLevelSecret::PrivateToken {
-        token: token.to_owned(),
-        base_url: base_url.to_owned(),
-        location_id: location_id.to_owned(),
-    };
-    let summary = ConnectionSummary {
-        id: String::new(),
-        name: name.to_owned(),
-        app: "highlevel".into(),
-        location_id: Some(location_id.to_owned()),
-        auth_kind: "private_token".into(),
-        scopes: "contacts.readonly contacts.write".into(),
-        status: "connected".into(),
-        status_reason: None,
-    };
-    let secret = serde_json::to_value(secret)
-        .map_err(|err| ConnectionError::Invalid { name: name.into(), reason: err.to_string() })?;
-    store.put_connection(&summary, &secret).await?;
-    Ok(())
-}
-
-/// Stores (or replaces) a HighLevel connection authorised by OAuth, with its tokens.
-pub async fn save_oauth(
-    store: &Store,
-    name: &str,
-    base_url: &str,
-    app: &OAuthApp,
-    tokens: TokenSet,
-) -> Result<(), ConnectionError> {
-    let location_id = tokens.location_id.clone().unwrap_or_default();
-    let summary = ConnectionSummary {
-        id: String::new(),
-        name: name.to_owned(),
-        app: "highlevel".into(),
-        location_id: Some(location_id.clone()),
-        auth_kind: "oauth".into(),
-        scopes: tokens.scope.clone(),
-        status: "connected".into(),
-        status_reason: None,
-    };
-    let secret = HighLevelSecret::Oauth {
-        base_url: base_url.to_owned(),
-        location_id,
-        client_id: app.client_id.clone(),
-        client_secret: app.client_secret.expose().clone(),
-        authorize_url: app.authorize_url.to_string(),
-        token_url: app.token_url.to_string(),
-        redirect_uri: app.redirect_uri.to_string(),
-        tokens: Box::new(tokens),
-    };
-    let secret = serde_json::to_value(secret)
-        .map_err(|err| ConnectionError::Invalid { name: name.into(), reason: err.to_string() })?;
-    store.put_connection(&summary, &secret).await?;
-    Ok(())
+impl ConnectionError {
+    /// What to do about it, for each front end to say its own way.
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            Self::Missing(_) => Some(Remedy::Choose { from: Listing::Connections }),
+            Self::ReconnectNeeded { name, app, .. } => Some(Remedy::Reconnect {
+                app: app.to_string(),
+                connection: name.clone(),
+                scopes: Vec::new(),
+                replay_dead_runs: true,
+            }),
+            Self::WrongApp { wanted, .. } => {
+                Some(Remedy::Connect { app: Some(wanted.clone()), connection: None })
+            }
+            Self::Invalid { .. } | Self::Store(_) => None,
+        }
+    }
 }
 
 /// Clients by connection name. They share one rate budget, so connections to the same
-/// location (and app) spend one budget, as HighLevel counts it.
+/// account (and app) spend one budget, as the app counts it.
 pub struct Connections {
     store: Store,
-    clients: Mutex<HashMap<String, Client>>,
-    budget: Arc<LocalBudget>,
+    apps: Apps,
+    clients: Mutex<HashMap<String, Arc<dyn AppClient>>>,
+    budget: Arc<dyn RateBudget>,
     masker: Masker,
 }
 
 impl Connections {
-    pub fn new(store: Store) -> Self {
-        Self {
-            store,
-            clients: Mutex::new(HashMap::new()),
-            budget: LocalBudget::new(),
-            masker: Masker::default(),
-        }
+    /// Connections to `apps` whose clients spend `budget` (a `LocalBudget` in one process;
+    /// one shared by several processes when they call the same accounts).
+    pub fn new(store: Store, apps: Apps, budget: Arc<dyn RateBudget>) -> Self {
+        Self { store, apps, clients: Mutex::new(HashMap::new()), budget, masker: Masker::default() }
     }
 
     /// Masks what is recorded or shown; knows the secrets of the connections loaded.
     pub fn masker(&self) -> &Masker {
         &self.masker
+    }
+
+    /// The registered apps.
+    pub fn apps(&self) -> &Apps {
+        &self.apps
     }
 
     /// An `http` connection's base URL and headers (its values are masked wherever they
@@ -198,22 +257,32 @@ impl Connections {
             .await?
             .ok_or_else(|| ConnectionError::Missing(name.into()))?;
         let invalid = |reason: String| ConnectionError::Invalid { name: name.into(), reason };
-        if connection.summary.app != HTTP {
-            return Err(invalid(format!(
-                "it is a `{}` connection; `http.request` steps need one made with \
-                 `ghl-connector connect http`",
-                connection.summary.app
-            )));
+        if connection.summary.app != HTTP.as_str() {
+            return Err(ConnectionError::WrongApp {
+                name: name.into(),
+                app: connection.summary.app,
+                wanted: HTTP.to_string(),
+            });
         }
-        let secret: HttpSecret =
-            serde_json::from_value(connection.secret).map_err(|err| invalid(err.to_string()))?;
+        let secret = match AuthSecret::from_stored(connection.secret) {
+            Ok(AuthSecret::Headers(secret)) => secret,
+            Ok(other) => {
+                return Err(invalid(format!("an `http` connection with a {} secret", other.kind())))
+            }
+            Err(err) => return Err(invalid(err.to_string())),
+        };
+        self.learn(&secret);
+        Ok(secret)
+    }
+
+    /// Teaches the masker a header secret's values.
+    fn learn(&self, secret: &HttpSecret) {
         for value in secret.headers.values() {
             self.masker.learn(value);
             if let Some((_, credential)) = value.split_once(' ') {
                 self.masker.learn(credential);
             }
         }
-        Ok(secret)
     }
 
     /// What is left of each location's rate budget.
@@ -221,7 +290,8 @@ impl Connections {
         self.budget.levels()
     }
 
-    pub async fn client(&self, name: &str) -> Result<Client, ConnectionError> {
+    /// The client of a stored connection of a registered app (one per process).
+    pub async fn client(&self, name: &str) -> Result<Arc<dyn AppClient>, ConnectionError> {
         if let Some(client) = self.clients.lock().get(name) {
             return Ok(client.clone());
         }
@@ -230,59 +300,30 @@ impl Connections {
             .connection(name)
             .await?
             .ok_or_else(|| ConnectionError::Missing(name.into()))?;
-        if connection.summary.app != crate::catalog::HIGHLEVEL {
-            return Err(ConnectionError::Invalid {
-                name: name.into(),
-                reason: format!(
-                    "it is a `{}` connection; HighLevel steps need one made with \
-                     `ghl-connector connect highlevel`",
-                    connection.summary.app
-                ),
-            });
-        }
+        let invalid = |reason: String| ConnectionError::Invalid { name: name.into(), reason };
+        let app = self.apps.get(&connection.summary.app).ok_or_else(|| {
+            invalid(format!(
+                "it is a `{}` connection, which app steps cannot use (the apps are {})",
+                connection.summary.app,
+                self.apps.names().join(", ")
+            ))
+        })?;
         if connection.summary.status == "reconnect_needed" {
             let reason = connection.summary.status_reason.unwrap_or_default();
-            return Err(ConnectionError::ReconnectNeeded { name: name.into(), reason });
+            return Err(ConnectionError::ReconnectNeeded {
+                name: name.into(),
+                app: app.id(),
+                reason,
+            });
         }
-        let invalid = |reason: String| ConnectionError::Invalid { name: name.into(), reason };
-        let secret: HighLevelSecret =
-            serde_json::from_value(connection.secret).map_err(|err| invalid(err.to_string()))?;
-        let url =
-            |text: &str| text.parse::<url::Url>().map_err(|err| invalid(format!("{text}: {err}")));
-        let config = match secret {
-            HighLevelSecret::PrivateToken { token, base_url, location_id } => ClientConfig::new(
-                url(&base_url)?,
-                Credentials::PrivateToken(token.into()),
-                location_id,
-            ),
-            HighLevelSecret::Oauth {
-                base_url,
-                location_id,
-                client_id,
-                client_secret,
-                authorize_url,
-                token_url,
-                redirect_uri,
-                ..
-            } => {
-                let app = OAuthApp {
-                    client_id,
-                    client_secret: client_secret.into(),
-                    authorize_url: url(&authorize_url)?,
-                    token_url: url(&token_url)?,
-                    redirect_uri: url(&redirect_uri)?,
-                };
-                let tokens =
-                    Arc::new(StoredTokens { store: self.store.clone(), name: name.into() });
-                ClientConfig::new(
-                    url(&base_url)?,
-                    Credentials::OAuth(OAuthConnection::new(app, tokens)),
-                    location_id,
-                )
-            }
-        };
-        let config = ClientConfig { budget: Some(self.budget.clone()), ..config };
-        let client = Client::new(config).map_err(|err| invalid(err.to_string()))?;
+        let auth =
+            AuthSecret::from_stored(connection.secret).map_err(|err| invalid(err.to_string()))?;
+        if let AuthSecret::Headers(secret) = &auth {
+            self.learn(secret);
+        }
+        let tokens = Arc::new(StoredTokens { store: self.store.clone(), name: name.into() });
+        let context = ClientContext { name, auth, budget: self.budget.clone(), tokens };
+        let client = app.client(context).map_err(invalid)?;
         Ok(self.clients.lock().entry(name.to_owned()).or_insert(client).clone())
     }
 
@@ -301,15 +342,16 @@ impl Connections {
             .connection_summary(name)
             .await?
             .ok_or_else(|| ConnectionError::Missing(name.into()))?;
-        if summary.app == HTTP {
+        if summary.app == HTTP.as_str() {
             return self.check_http(name).await;
         }
         let client = self.client(name).await?;
-        match client.list_contacts(&[("limit", "1")]).await {
-            Ok(_) => Ok(()),
+        match client.check().await {
+            Ok(()) => Ok(()),
             Err(ghl_client::Error::ReconnectNeeded { reason }) => {
                 self.mark_reconnect_needed(name, &reason).await?;
-                Err(ConnectionError::ReconnectNeeded { name: name.into(), reason })
+                let app = AppId::parse(&summary.app).unwrap_or(HTTP);
+                Err(ConnectionError::ReconnectNeeded { name: name.into(), app, reason })
             }
             Err(err) => {
                 Err(ConnectionError::Invalid { name: name.into(), reason: err.to_string() })
@@ -385,5 +427,92 @@ impl TokenStore for StoredTokens {
         secret["tokens"] = serde_json::to_value(tokens).unwrap_or_default();
         self.store.replace_secret(&self.name, &secret).await.map_err(store_error)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// Secrets as the versions before the app registry wrote them (HighLevel's tagged by
+    /// `kind` with `location_id`; `http`'s without a `kind`) load, and a loaded HighLevel
+    /// secret is written back as it was.
+    #[test]
+    fn secrets_written_by_earlier_versions_still_load() {
+        let private = json!({
+            "kind": "private_token",
+            "token": "pit-secret",
+            "base_url": "http://127.0.0.1:4010/",
+            "location_id": "loc-1",
+        });
+        let loaded = AuthSecret::from_stored(private.clone()).expect("private token");
+        assert!(
+            matches!(&loaded, AuthSecret::PrivateToken { token, account, .. }
+                if token == "pit-secret" && account == "loc-1"),
+            "{loaded:?}"
+        );
+        assert_eq!(loaded.kind(), "private_token");
+        assert_eq!(serde_json::to_value(&loaded).expect("json"), private);
+
+        let oauth = json!({
+            "kind": "oauth",
+            "base_url": "http://127.0.0.1:4010/",
+            "location_id": "loc-2",
+            "client_id": "client-1",
+            "client_secret": "client-secret",
+            "authorize_url": "http://127.0.0.1:4010/oauth/chooselocation",
+            "token_url": "http://127.0.0.1:4010/oauth/token",
+            "redirect_uri": "http://127.0.0.1:5000/callback",
+            "tokens": {
+                "access_token": "access", "refresh_token": "refresh", "expires_at": 1,
+                "lifetime_secs": 86399, "scope": "contacts.readonly", "location_id": "loc-2",
+                "company_id": "company-1",
+            },
+        });
+        let loaded = AuthSecret::from_stored(oauth.clone()).expect("oauth");
+        assert!(
+            matches!(&loaded, AuthSecret::Oauth { account, tokens, .. }
+                if account == "loc-2" && tokens.scope == "contacts.readonly"),
+            "{loaded:?}"
+        );
+        assert_eq!(serde_json::to_value(&loaded).expect("json"), oauth);
+
+        for (http, kind) in [
+            (
+                json!({ "base_url": "https://api.example.com", "headers": { "X-Api-Key": "k" } }),
+                "headers",
+            ),
+            (json!({ "headers": { "Authorization": "Bearer t" } }), "bearer"),
+        ] {
+            let loaded = AuthSecret::from_stored(http.clone()).expect("http");
+            assert!(matches!(&loaded, AuthSecret::Headers(_)), "{loaded:?}");
+            assert_eq!(loaded.kind(), kind);
+            // Written tagged from now on, and read back the same.
+            let written = serde_json::to_value(&loaded).expect("json");
+            assert_eq!(written["kind"], "headers");
+            let again = AuthSecret::from_stored(written).expect("tagged headers");
+            assert_eq!(serde_json::to_value(&again).expect("json")["headers"], http["headers"]);
+        }
+    }
+
+    #[test]
+    fn a_secret_never_shows_in_debug() {
+        let secrets = [
+            AuthSecret::PrivateToken {
+                token: "tok-9f3".into(),
+                base_url: "http://x".into(),
+                account: "loc".into(),
+            },
+            AuthSecret::Headers(HttpSecret {
+                base_url: None,
+                headers: [("X-Api-Key".to_owned(), "key-7a1".to_owned())].into(),
+            }),
+        ];
+        for secret in secrets {
+            let shown = format!("{secret:?}");
+            assert!(!shown.contains("tok-9f3") && !shown.contains("key-7a1"), "{shown}");
+        }
     }
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::catalog::{action_entry, find_action, Action, POLL_SOURCES};
+use crate::apps::{AppId, Apps};
+use crate::catalog::{action_entry, find_action, Action, ActionEntry};
 use crate::document_bounds::check_flow_document;
 use crate::jq::{Program, Template};
 
@@ -32,27 +33,47 @@ pub struct FlowSpec {
     pub steps: Vec<StepSpec>,
 }
 
-/// One of: `highlevel: ContactCreate` (a HighLevel webhook event), `schedule: "*/15 * * * *"`
+/// One of: `app: highlevel` with `event: ContactCreate` (an app's webhook event; the short
+/// form `highlevel: ContactCreate` names the app as the key), `schedule: "*/15 * * * *"`
 /// (cron, UTC), `poll: {source, connection, every}`, `manual: true`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TriggerSpec {
+    /// The app whose webhook event runs the flow (with `event`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub highlevel: Option<String>,
+    pub app: Option<String>,
+    /// The app's event (with `app`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll: Option<PollSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manual: Option<bool>,
-    /// With `highlevel: ContactCreate`: how often to look for contacts whose webhook never
-    /// came (`15m`, the default, or `off`); it reads through the flow's HighLevel connection.
+    /// With an event its app can look for when its webhook is lost (`highlevel:
+    /// ContactCreate`): how often to look for records whose webhook never came (`15m`, the
+    /// default, or `off`); it reads through the flow's first connection of that app.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconcile: Option<String>,
-    /// With `highlevel: <event>`: whether the events the flow's own writes cause run it
-    /// again (`run`) or not (`skip`, the default).
+    /// With an app's event: whether the events the flow's own writes cause run it again
+    /// (`run`) or not (`skip`, the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_own_writes: Option<OwnWrites>,
+    /// The short form of an app's event, `<app>: <event>` (`highlevel: ContactCreate`); any
+    /// other key is refused when the flow is checked.
+    #[serde(flatten)]
+    pub short: BTreeMap<String, Value>,
+}
+
+impl TriggerSpec {
+    /// The app and event of an app trigger, in either form, as written.
+    pub fn app_event(&self) -> Option<(&str, &str)> {
+        if let (Some(app), Some(event)) = (&self.app, &self.event) {
+            return Some((app, event));
+        }
+        let (app, event) = self.short.iter().next()?;
+        Some((app, event.as_str()?))
+    }
 }
 
 /// What a webhook trigger does with the echo of the flow's own write.
@@ -69,7 +90,7 @@ pub enum OwnWrites {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PollSpec {
-    /// `highlevel.contacts`; `ghl-connector catalog` lists the sources.
+    /// `<app>.<source>` (`highlevel.contacts`); `ghl-connector catalog` lists the sources.
     pub source: String,
     pub connection: String,
     /// How often: `30s`, `5m`, `1h` (at least 10 seconds).
@@ -79,26 +100,37 @@ pub struct PollSpec {
 /// A flow's trigger, checked.
 #[derive(Debug)]
 pub enum Trigger {
-    /// A HighLevel webhook event type.
-    HighLevel(String),
+    /// An app's webhook event.
+    App {
+        app: AppId,
+        event: String,
+    },
     Schedule(Box<croner::Cron>),
     Poll {
+        app: AppId,
+        /// The app's poll source (`contacts`).
         source: &'static str,
+        /// The scope its read needs.
+        scope: &'static str,
         connection: String,
         every: Duration,
     },
     Manual,
 }
 
-/// A webhook trigger's reconciliation poll: contacts created without their webhook arriving
+/// A webhook trigger's reconciliation poll: records created without their webhook arriving
 /// are run as if it had.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reconcile {
+    pub app: AppId,
+    /// The app's poll source that finds them (by creation time).
+    pub source: &'static str,
     pub connection: String,
     pub every: Duration,
 }
 
-/// How often a `ContactCreate` flow looks for contacts whose webhook was lost, by default.
+/// How often a flow on a reconcilable event looks for records whose webhook was lost, by
+/// default.
 pub const DEFAULT_RECONCILE: Duration = Duration::from_secs(15 * 60);
 
 /// The shortest polling interval: polling faster spends the location's rate budget for little.
@@ -108,9 +140,10 @@ pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(10);
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
     pub name: String,
-    /// `highlevel.create-task`, `util.log`; `ghl-connector catalog` lists them.
+    /// `highlevel.create-task` (`<app>.<operation>`), `util.log`; `ghl-connector catalog`
+    /// lists them.
     pub action: String,
-    /// The connection the action uses (HighLevel actions need one).
+    /// The connection the action uses (app actions need one).
     #[serde(default)]
     pub connection: Option<String>,
     /// Field values: a string is a jq expression over `{trigger, steps, now}`, a string with
@@ -158,6 +191,10 @@ pub struct Flow {
 pub struct Step {
     pub spec: StepSpec,
     pub action: Action,
+    /// What the action takes and gives.
+    pub entry: ActionEntry,
+    /// The events of its app that it causes (an app write's).
+    pub causes: Vec<&'static str>,
     pub filter: Option<Program>,
     pub input: Vec<(String, Mapping)>,
 }
@@ -190,32 +227,44 @@ impl Mapping {
 }
 
 impl Flow {
-    /// Parses and checks a flow file.
+    /// Parses and checks a flow file against the built-in apps.
     pub fn parse(text: &str) -> Result<Self, FlowError> {
+        Self::parse_with(text, &Apps::builtin())
+    }
+
+    /// Parses and checks a flow file against `apps`.
+    pub fn parse_with(text: &str, apps: &Apps) -> Result<Self, FlowError> {
         check_flow_document(text)
             .map_err(|refusal| FlowError { line: refusal.line, reason: refusal.reason })?;
         let spec: FlowSpec = serde_norway::from_str(text).map_err(|err| FlowError {
             line: err.location().map_or(1, |location| location.line()),
             reason: err.to_string(),
         })?;
-        Self::compile(spec, text)
+        Self::compile(spec, text, apps)
     }
 
     /// Parses a flow file on tokio's blocking pool: a large file is CPU work that webhooks
     /// and `/healthz` must not wait behind.
     pub async fn parse_off_runtime(text: String) -> Result<Self, FlowError> {
-        tokio::task::spawn_blocking(move || Self::parse(&text)).await.unwrap_or_else(|err| {
-            Err(FlowError { line: 1, reason: format!("the flow could not be parsed: {err}") })
-        })
+        Self::parse_off_runtime_with(text, Apps::builtin()).await
     }
 
-    /// Checks a flow; `text` (its file) is only used to point at lines.
-    pub fn compile(spec: FlowSpec, text: &str) -> Result<Self, FlowError> {
+    /// [`Flow::parse_off_runtime`] against `apps`.
+    pub async fn parse_off_runtime_with(text: String, apps: Apps) -> Result<Self, FlowError> {
+        tokio::task::spawn_blocking(move || Self::parse_with(&text, &apps)).await.unwrap_or_else(
+            |err| {
+                Err(FlowError { line: 1, reason: format!("the flow could not be parsed: {err}") })
+            },
+        )
+    }
+
+    /// Checks a flow against `apps`; `text` (its file) is only used to point at lines.
+    pub fn compile(spec: FlowSpec, text: &str, apps: &Apps) -> Result<Self, FlowError> {
         let lines = Lines::new(text);
         let at = |line: usize, reason: String| FlowError { line, reason };
         check_name(&spec.name).map_err(|reason| at(lines.top("name"), reason))?;
-        let trigger = compile_trigger(&spec.trigger)
-            .map_err(|(key, reason)| at(lines.trigger(key), reason))?;
+        let trigger = compile_trigger(&spec.trigger, apps)
+            .map_err(|(key, reason)| at(lines.trigger(&key), reason))?;
         let filter = spec
             .filter
             .as_deref()
@@ -232,16 +281,20 @@ impl Flow {
         }
         let mut steps = Vec::with_capacity(spec.steps.len());
         for (index, step) in spec.steps.iter().enumerate() {
-            let action = find_action(&step.action).ok_or_else(|| {
+            let action = find_action(apps, &step.action).ok_or_else(|| {
                 at(
                     lines.step_key(index, "action"),
                     format!(
-                        "step `{}`: unknown action `{}`; `ghl-connector catalog` lists them",
+                        "step `{}`: unknown action `{}`; the catalog lists them",
                         step.name, step.action
                     ),
                 )
             })?;
-            let entry = action_entry(action);
+            let entry = action_entry(apps, &action);
+            let app = match &action {
+                Action::App(operation) => apps.get(operation.app.as_str()),
+                _ => None,
+            };
             if entry.app.is_some() && step.connection.is_none() {
                 return Err(at(
                     lines.step(index),
@@ -268,11 +321,12 @@ impl Flow {
                 })?;
                 input.push((field.clone(), mapping));
             }
-            // locationId is filled in from the connection where the operation takes it.
+            // What the connection fills in (HighLevel's locationId) is not required.
+            let filled = app.map(|app| app.filled_by_connection()).unwrap_or_default();
             if let Some(missing) = entry
                 .required
                 .iter()
-                .find(|field| *field != "locationId" && !step.input.contains_key(*field))
+                .find(|field| !filled.contains(&field.as_str()) && !step.input.contains_key(*field))
             {
                 return Err(at(
                     lines.step(index),
@@ -286,15 +340,19 @@ impl Flow {
                         format!("step `{}` filter: {reason}", step.name),
                     )
                 })?;
-            steps.push(Step { spec: step.clone(), action, filter, input });
+            let causes = match (&action, app) {
+                (Action::App(operation), Some(app)) => app.events_caused(operation.operation),
+                _ => Vec::new(),
+            };
+            steps.push(Step { spec: step.clone(), action, entry, causes, filter, input });
         }
-        let reconcile = compile_reconcile(&spec.trigger, &trigger, &steps)
+        let reconcile = compile_reconcile(&spec.trigger, &trigger, &steps, apps)
             .map_err(|reason| at(lines.trigger("reconcile"), reason))?;
         let on_own_writes = spec.trigger.on_own_writes.unwrap_or_default();
-        if spec.trigger.on_own_writes.is_some() && !matches!(trigger, Trigger::HighLevel(_)) {
+        if spec.trigger.on_own_writes.is_some() && !matches!(trigger, Trigger::App { .. }) {
             return Err(at(
                 lines.trigger("on_own_writes"),
-                "`on_own_writes` goes with `highlevel: <event>` triggers only".into(),
+                "`on_own_writes` goes with app event triggers (`<app>: <event>`) only".into(),
             ));
         }
         Ok(Self { spec, trigger, on_own_writes, reconcile, filter, steps })
@@ -316,27 +374,25 @@ impl Flow {
     pub fn scopes(&self) -> BTreeMap<&str, BTreeSet<&'static str>> {
         let mut scopes: BTreeMap<&str, BTreeSet<&'static str>> = BTreeMap::new();
         for step in &self.steps {
-            if let (Action::HighLevel(operation), Some(connection)) =
-                (step.action, step.spec.connection.as_deref())
+            if let (Action::App(operation), Some(connection)) =
+                (&step.action, step.spec.connection.as_deref())
             {
-                scopes.entry(connection).or_default().insert(operation.scope);
+                scopes.entry(connection).or_default().insert(operation.operation.scope);
             }
         }
-        if let Trigger::Poll { connection, .. } = &self.trigger {
-            scopes.entry(connection).or_default().insert("contacts.readonly");
+        if let Trigger::Poll { connection, scope, .. } = &self.trigger {
+            scopes.entry(connection).or_default().insert(scope);
         }
         scopes
     }
 
     /// What `flows apply` says about a flow whose steps cause the event that triggers it.
     pub fn self_trigger_warnings(&self, runaway_limit: u32) -> Vec<String> {
-        let Some(event) = self.event() else { return Vec::new() };
+        let Some((app, event)) = self.app_event() else { return Vec::new() };
         self.steps
             .iter()
-            .filter(|step| match step.action {
-                Action::HighLevel(operation) => {
-                    crate::catalog::events_caused(operation).iter().any(|e| e.as_str() == event)
-                }
+            .filter(|step| match &step.action {
+                Action::App(operation) => operation.app == *app && step.causes.contains(&event),
                 _ => false,
             })
             .map(|step| {
@@ -358,44 +414,72 @@ impl Flow {
             .collect()
     }
 
-    /// The HighLevel event it runs on, if any.
+    /// The app event it runs on, if any.
     pub fn event(&self) -> Option<&str> {
+        self.app_event().map(|(_, event)| event)
+    }
+
+    /// The app and event it runs on, if any.
+    pub fn app_event(&self) -> Option<(&AppId, &str)> {
         match &self.trigger {
-            Trigger::HighLevel(event) => Some(event),
+            Trigger::App { app, event } => Some((app, event)),
             _ => None,
         }
     }
 }
 
-/// A `ContactCreate` flow reconciles through its first HighLevel connection unless told
-/// `reconcile: off`; other triggers cannot reconcile (yet).
+/// A flow on an event its app can reconcile (`highlevel: ContactCreate`) reconciles through
+/// its first connection of that app unless told `reconcile: off`; other triggers cannot
+/// reconcile (yet).
 fn compile_reconcile(
     spec: &TriggerSpec,
     trigger: &Trigger,
     steps: &[Step],
+    apps: &Apps,
 ) -> Result<Option<Reconcile>, String> {
     let every = match spec.reconcile.as_deref() {
         Some("off") => return Ok(None),
         Some(text) => Some(interval(text).map_err(|err| format!("reconcile {err} (or `off`)"))?),
         None => None,
     };
-    let creates = matches!(trigger, Trigger::HighLevel(event) if event == "ContactCreate");
-    if !creates {
+    let reconciled = match trigger {
+        Trigger::App { app, event } => apps.get(app.as_str()).and_then(|known| {
+            let source =
+                known.events().into_iter().find(|e| e.name == event.as_str())?.reconciled_by?;
+            Some((known, source))
+        }),
+        _ => None,
+    };
+    let Some((app, source)) = reconciled else {
         return match every {
-            Some(_) => Err("`reconcile` goes with `highlevel: ContactCreate` only, so far".into()),
+            Some(_) => {
+                let reconcilable: Vec<String> = apps
+                    .iter()
+                    .flat_map(|app| {
+                        let id = app.id();
+                        app.events()
+                            .into_iter()
+                            .filter(|event| event.reconciled_by.is_some())
+                            .map(move |event| format!("`{id}: {}`", event.name))
+                    })
+                    .collect();
+                Err(format!("`reconcile` goes with {} only, so far", reconcilable.join(", ")))
+            }
             None => Ok(None),
         };
-    }
+    };
     let every = every.unwrap_or(DEFAULT_RECONCILE);
-    let connection = steps.iter().find_map(|step| match step.action {
-        Action::HighLevel(_) => step.spec.connection.clone(),
+    let id = app.id();
+    let connection = steps.iter().find_map(|step| match &step.action {
+        Action::App(operation) if operation.app == id => step.spec.connection.clone(),
         _ => None,
     });
     match (connection, spec.reconcile.is_some()) {
-        (Some(connection), _) => Ok(Some(Reconcile { connection, every })),
-        (None, true) => {
-            Err("`reconcile` reads through a HighLevel step's connection; the flow has none".into())
-        }
+        (Some(connection), _) => Ok(Some(Reconcile { app: id, source, connection, every })),
+        (None, true) => Err(format!(
+            "`reconcile` reads through a {} step's connection; the flow has none",
+            app.title()
+        )),
         (None, false) => Ok(None),
     }
 }
@@ -412,42 +496,94 @@ fn interval(text: &str) -> Result<Duration, String> {
 
 /// Checks a trigger; an error names the key of the trigger at fault (`trigger` for the whole),
 /// and why.
-fn compile_trigger(spec: &TriggerSpec) -> Result<Trigger, (&'static str, String)> {
+fn compile_trigger(spec: &TriggerSpec, apps: &Apps) -> Result<Trigger, (String, String)> {
+    let failed = |key: &str, reason: String| Err((key.to_owned(), reason));
+    if let Some(key) = spec.short.keys().find(|key| apps.get(key).is_none()) {
+        return failed(
+            key,
+            format!(
+                "unknown field `{key}` in the trigger: not an app ({}) nor `app`, `event`, \
+                 `schedule`, `poll`, `manual`, `reconcile`, `on_own_writes`",
+                apps.names().join(", ")
+            ),
+        );
+    }
     let set = [
-        spec.highlevel.is_some(),
+        spec.app.is_some() || spec.event.is_some(),
         spec.schedule.is_some(),
         spec.poll.is_some(),
         spec.manual == Some(true),
     ];
-    if set.iter().filter(|set| **set).count() != 1 {
-        let reason = "the trigger is one of `highlevel: <event>`, `schedule: <cron>`, \
-                      `poll: {source, connection, every}` or `manual: true`";
-        return Err(("trigger", reason.into()));
+    if set.iter().filter(|set| **set).count() + spec.short.len() != 1 {
+        let reason = "the trigger is one of `<app>: <event>` (or `app: <app>` with \
+                      `event: <event>`), `schedule: <cron>`, `poll: {source, connection, every}` \
+                      or `manual: true`";
+        return failed("trigger", reason.into());
     }
-    if let Some(event) = &spec.highlevel {
-        if !ghl_types::EventType::ALL.iter().any(|known| known.as_str() == event) {
-            let reason =
-                format!("unknown HighLevel trigger `{event}`; `ghl-connector catalog` lists them");
-            return Err(("highlevel", reason));
+    if let Some((key, value)) = spec.short.iter().next() {
+        let Some(event) = value.as_str() else {
+            return failed(key, format!("`{key}:` takes an event name (`{key}: <event>`)"));
+        };
+        return app_trigger(apps, key, event).map_err(|reason| (key.clone(), reason));
+    }
+    match (&spec.app, &spec.event) {
+        (Some(app), Some(event)) => {
+            let Some(known) = apps.get(app) else {
+                let known = apps.names().join(", ");
+                return failed("app", format!("unknown app `{app}`; the apps are {known}"));
+            };
+            return app_trigger(apps, &known.id().to_string(), event)
+                .map_err(|reason| ("event".to_owned(), reason));
         }
-        return Ok(Trigger::HighLevel(event.clone()));
+        (Some(_), None) => return failed("app", "`app` goes with `event: <event>`".into()),
+        (None, Some(_)) => return failed("event", "`event` goes with `app: <app>`".into()),
+        (None, None) => {}
     }
     if let Some(cron) = &spec.schedule {
         let parsed = croner::Cron::from_str(cron)
-            .map_err(|err| ("schedule", format!("schedule `{cron}`: {err}")))?;
+            .map_err(|err| ("schedule".to_owned(), format!("schedule `{cron}`: {err}")))?;
         return Ok(Trigger::Schedule(Box::new(parsed)));
     }
     if let Some(poll) = &spec.poll {
-        let Some((source, ..)) = POLL_SOURCES.iter().find(|(name, ..)| *name == poll.source) else {
-            let known: Vec<&str> = POLL_SOURCES.iter().map(|(name, ..)| *name).collect();
+        let Some((app, source)) = apps.poll_source(&poll.source) else {
+            let known: Vec<String> = apps
+                .iter()
+                .flat_map(|app| {
+                    let id = app.id();
+                    app.poll_sources().iter().map(move |source| format!("{id}.{}", source.name))
+                })
+                .collect();
             let reason =
                 format!("unknown poll source `{}` (known: {})", poll.source, known.join(", "));
-            return Err(("source", reason));
+            return failed("source", reason);
         };
-        let every = interval(&poll.every).map_err(|err| ("every", format!("poll every {err}")))?;
-        return Ok(Trigger::Poll { source, connection: poll.connection.clone(), every });
+        let every = interval(&poll.every)
+            .map_err(|err| ("every".to_owned(), format!("poll every {err}")))?;
+        let scope = apps
+            .get(app.as_str())
+            .and_then(|known| known.operations().iter().find(|op| op.id == source.operation))
+            .map_or("", |operation| operation.scope);
+        return Ok(Trigger::Poll {
+            app,
+            source: source.name,
+            scope,
+            connection: poll.connection.clone(),
+            every,
+        });
     }
     Ok(Trigger::Manual)
+}
+
+/// An app's webhook event as a trigger.
+fn app_trigger(apps: &Apps, app: &str, event: &str) -> Result<Trigger, String> {
+    let known = apps.require(app).map_err(|err| err.to_string())?;
+    if !known.events().iter().any(|known| known.name == event) {
+        return Err(format!(
+            "unknown {} trigger `{event}`; `ghl-connector catalog` lists them",
+            known.title()
+        ));
+    }
+    Ok(Trigger::App { app: known.id(), event: event.to_owned() })
 }
 
 /// A flow name: it names the flow in the CLI, the API and its file (`flows export` writes
@@ -613,6 +749,51 @@ steps:
         }
     }
 
+    /// `highlevel: ContactCreate` is the short form of `app: highlevel` + `event: ...`; an
+    /// unknown app or a half of the long form is refused at its line, naming the apps.
+    #[test]
+    fn an_app_trigger_has_a_long_and_a_short_form() {
+        let long = WELCOME
+            .replace("  highlevel: ContactCreate\n", "  app: highlevel\n  event: ContactCreate\n");
+        for text in [WELCOME, long.as_str()] {
+            let flow = Flow::parse(text).expect("valid");
+            let (app, event) = flow.app_event().expect("an app event");
+            assert_eq!((app.as_str(), event), ("highlevel", "ContactCreate"));
+            assert_eq!(flow.reconcile.as_ref().map(|r| r.source), Some("contacts"));
+        }
+        let cases = [
+            (
+                WELCOME.replace("highlevel: ContactCreate", "qobrix: ContactCreate"),
+                3,
+                "not an app (highlevel)",
+            ),
+            (
+                long.replace("app: highlevel", "app: qobrix"),
+                3,
+                "unknown app `qobrix`; the apps are highlevel",
+            ),
+            (long.replace("  app: highlevel\n", ""), 3, "`event` goes with `app: <app>`"),
+            (
+                long.replace("event: ContactCreate", "event: ContactCreated"),
+                4,
+                "unknown HighLevel trigger",
+            ),
+            (
+                WELCOME.replace(
+                    "  highlevel: ContactCreate\n",
+                    "  highlevel: ContactCreate\n  schedule: '* * * * *'\n",
+                ),
+                2,
+                "the trigger is one of",
+            ),
+        ];
+        for (text, line, reason) in cases {
+            let error = Flow::parse(&text).expect_err(reason);
+            assert!(error.reason.contains(reason), "{reason}: {error}");
+            assert_eq!(error.line, line, "{reason}: {error}");
+        }
+    }
+
     #[test]
     fn schedule_and_poll_triggers_are_checked() {
         let flow = |trigger: &str| {
@@ -739,7 +920,11 @@ steps:
             let flow = Flow::parse(&text).unwrap_or_else(|err| panic!("{}: {err}", file.display()));
             let purpose = format!(
                 "{:?} {:?}",
-                flow.spec.trigger.highlevel.as_deref().or(flow.spec.trigger.schedule.as_deref()),
+                flow.spec.trigger.app_event().map(|(_, event)| event).or(flow
+                    .spec
+                    .trigger
+                    .schedule
+                    .as_deref()),
                 flow.steps.first().map(|step| &step.spec.action)
             );
             assert!(
@@ -754,7 +939,7 @@ steps:
         let sample =
             std::fs::read_to_string(root.join("samples/contact-create.json")).expect("sample");
         let sample = crate::document_bounds::parse_json_sample(&sample).expect("JSON");
-        let create = crate::catalog::triggers()
+        let create = crate::catalog::triggers(&Apps::builtin())
             .into_iter()
             .find(|trigger| trigger.trigger == "highlevel.ContactCreate")
             .expect("ContactCreate in the catalog");

@@ -1,10 +1,13 @@
 //! The connector engine: flows (a trigger and ordered steps with jq mappings), the catalog of
-//! actions and triggers, connections, and runs executed exactly once over the store.
+//! actions and triggers, connections, and runs executed exactly once over the store. Apps are
+//! known through the registry (`apps`) the engine is given; HighLevel is one of them.
 
+pub mod apps;
 pub mod catalog;
 pub mod connections;
 pub mod document_bounds;
 pub mod flow;
+pub mod inbound;
 pub mod jq;
 pub mod mask;
 pub mod metrics;
@@ -12,4 +15,8 @@ pub mod runner;
 mod steps;
 mod triggers;
 
-pub use runner::{event_key, Applied, Engine, EngineError, StepReport, DEFAULT_RUNAWAY_LIMIT};
+/// HighLevel's event key, where ingress still builds HighLevel's events itself (the app's
+/// `App::event_key` and `App::webhook_event` are the registry's way).
+pub use apps::highlevel::event_key;
+pub use apps::{App, AppClient, AppId, Apps};
+pub use runner::{Applied, Engine, EngineConfig, EngineError, StepReport, DEFAULT_RUNAWAY_LIMIT};

@@ -9,39 +9,32 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ghl_client::{Backoff, LocalBudget, RateBudget, Wait};
 use ghl_store::{
     ClaimedRun, FlowRecord, FlowStatus, IngestOutcome, NewEvent, OwnWrite, RunOutcome, StepRecord,
     Store, Target,
 };
+use ghl_types::remedy::{Listing, Remedy};
 use parking_lot::Mutex;
-use rand::Rng;
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{action_entry, events_caused, path_params, Action, HIGHLEVEL};
-use crate::connections::{ConnectionError, Connections, HTTP};
+use crate::apps::{AppId, Apps, HTTP};
+use crate::catalog::{path_params, Action};
+use crate::connections::{ConnectionError, Connections};
 use crate::flow::{Flow, OnError, OwnWrites, Step};
 use crate::metrics::EngineMetrics;
-use crate::steps::{delay_until, split_input, HttpRequest, Request, StepError};
-
-/// What makes two deliveries of a HighLevel event the same event. A contact is created once,
-/// so a `ContactCreate` is keyed by the contact: its webhook and the reconciliation poll that
-/// finds it when the webhook was lost make one event. Other events are keyed by `webhookId`.
-pub fn event_key(event_type: &str, location_id: &str, payload: &Value, webhook_id: &str) -> String {
-    match payload["id"].as_str() {
-        Some(contact) if event_type == "ContactCreate" => {
-            format!("highlevel:ContactCreate:{location_id}:{contact}")
-        }
-        _ => format!("highlevel:{webhook_id}"),
-    }
-}
+use crate::steps::{delay_until, HttpRequest, Request, StepError};
 
 /// Runs of one flow for one record within a minute beyond which the flow is paused as a
 /// runaway, by default.
 pub const DEFAULT_RUNAWAY_LIMIT: u32 = 20;
 
-/// Attempts of a run before it is dead-lettered.
+/// Attempts of a run before it is dead-lettered (waits for a rate limit, a quota or a delay
+/// step are not attempts).
 pub const MAX_ATTEMPTS: i32 = 6;
+/// The run-level backoff: from 2 s, doubling per attempt, at most 10 minutes.
+pub const RUN_BACKOFF: Backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(600));
 /// How long a claimed run stays its worker's without a heartbeat; a worker that dies
 /// (kill -9) gives its runs back after this. The worker renews it every third of it.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
@@ -53,45 +46,82 @@ pub const CLAIM_BATCH: usize = 8;
 pub enum EngineError {
     #[error("{0}")]
     Flow(#[from] crate::flow::FlowError),
-    #[error(
-        "flow uses connection `{0}`, which does not exist; add it with `ghl-connector connect`"
-    )]
+    #[error("flow uses connection `{0}`, which does not exist; add it")]
     MissingConnection(String),
     #[error(
-        "flow uses connection `{connection}`, which was not granted {}; widen it with \
-         `ghl-connector connect highlevel --name {connection} {}` (with the app's client id and \
-         secret) and apply the flow again",
-        scopes.join(", "),
-        scopes.iter().map(|scope| format!("--scope {scope}")).collect::<Vec<_>>().join(" ")
+        "flow uses connection `{connection}`, which was not granted {}; widen its scopes and \
+         apply the flow again",
+        scopes.join(", ")
     )]
-    MissingScopes { connection: String, scopes: Vec<String> },
-    #[error("no flow named `{0}`; `ghl-connector flows list` shows them")]
+    MissingScopes { connection: String, app: String, scopes: Vec<String> },
+    #[error("no flow named `{0}`")]
     UnknownFlow(String),
     #[error(
         "step `{step}` uses connection `{connection}`, a `{app}` connection; {action} steps \
-         need one made with `ghl-connector connect {wanted}`"
+         need a `{wanted}` connection"
     )]
-    WrongConnection {
-        step: String,
-        connection: String,
-        app: String,
-        action: String,
-        wanted: String,
-    },
+    WrongConnection { step: String, connection: String, app: String, action: String, wanted: AppId },
     #[error(transparent)]
     Store(#[from] ghl_store::Error),
+}
+
+impl EngineError {
+    /// What to do about it, for each front end to say its own way.
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            Self::MissingConnection(connection) => {
+                Some(Remedy::Connect { app: None, connection: Some(connection.clone()) })
+            }
+            Self::MissingScopes { connection, app, scopes } => Some(Remedy::Reconnect {
+                app: app.clone(),
+                connection: connection.clone(),
+                scopes: scopes.clone(),
+                replay_dead_runs: false,
+            }),
+            Self::UnknownFlow(_) => Some(Remedy::Choose { from: Listing::Flows }),
+            Self::WrongConnection { wanted, .. } => {
+                Some(Remedy::Connect { app: Some(wanted.to_string()), connection: None })
+            }
+            Self::Flow(_) | Self::Store(_) => None,
+        }
+    }
 }
 
 /// A stored flow compiled, or why it cannot be.
 type Compiled = Result<Arc<Flow>, String>;
 
+/// How an engine is put together (`Engine::with_config`), beyond its store.
+pub struct EngineConfig {
+    /// The apps flows can use.
+    pub apps: Apps,
+    /// How failed runs back off (tests shorten it).
+    pub backoff: Backoff,
+    /// How long a claimed run stays its worker's without a heartbeat.
+    pub lease: Duration,
+    /// The rate budget every client of the engine spends; give one shared by several
+    /// processes when they call the same accounts.
+    pub budget: Arc<dyn RateBudget>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            apps: Apps::builtin(),
+            backoff: RUN_BACKOFF,
+            lease: DEFAULT_LEASE,
+            budget: LocalBudget::new(),
+        }
+    }
+}
+
 pub struct Engine {
     store: Store,
+    apps: Apps,
     connections: Connections,
     /// Flows compiled (or refused) by id and definition.
     flows: Mutex<HashMap<String, (String, Compiled)>>,
-    /// The base of the retry backoff (tests shorten it).
-    retry_base: Duration,
+    /// How failed runs back off.
+    backoff: Backoff,
     lease: Duration,
     /// For `http.request` steps.
     http: reqwest::Client,
@@ -117,6 +147,9 @@ pub struct StepReport {
     pub request: Option<Value>,
     pub response: Option<Value>,
     pub error: Option<String>,
+    /// What to do about the error, for the front end to say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<Remedy>,
 }
 
 /// What one step did.
@@ -142,7 +175,7 @@ impl StepResult {
 
 impl Engine {
     pub fn new(store: Store) -> Arc<Self> {
-        Self::with_retry_base(store, Duration::from_secs(2))
+        Self::with_config(store, EngineConfig::default())
     }
 
     pub fn with_retry_base(store: Store, retry_base: Duration) -> Arc<Self> {
@@ -151,11 +184,19 @@ impl Engine {
 
     /// An engine whose runs back off from `retry_base` and whose claims last `lease`.
     pub fn with_lease(store: Store, retry_base: Duration, lease: Duration) -> Arc<Self> {
+        let backoff = Backoff::new(retry_base, RUN_BACKOFF.max);
+        Self::with_config(store, EngineConfig { backoff, lease, ..EngineConfig::default() })
+    }
+
+    /// An engine on `store`, set up as `config` says (its apps, budget, backoff and lease).
+    pub fn with_config(store: Store, config: EngineConfig) -> Arc<Self> {
+        let EngineConfig { apps, backoff, lease, budget } = config;
         Arc::new(Self {
-            connections: Connections::new(store.clone()),
+            connections: Connections::new(store.clone(), apps.clone(), budget),
+            apps,
             store,
             flows: Mutex::new(HashMap::new()),
-            retry_base,
+            backoff,
             lease,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -180,6 +221,11 @@ impl Engine {
         &self.connections
     }
 
+    /// The apps flows can use.
+    pub fn apps(&self) -> &Apps {
+        &self.apps
+    }
+
     pub fn metrics(&self) -> &EngineMetrics {
         &self.metrics
     }
@@ -188,20 +234,23 @@ impl Engine {
     /// granted the scopes they need) and stores it, enabled (lifting a runaway pause); warns
     /// when the flow can trigger itself. It is parsed off the async runtime.
     pub async fn apply_flow(&self, text: &str) -> Result<Applied, EngineError> {
-        let flow = Flow::parse_off_runtime(text.to_owned()).await?;
+        let flow = Flow::parse_off_runtime_with(text.to_owned(), self.apps.clone()).await?;
         for step in &flow.steps {
             let Some(name) = step.spec.connection.as_deref() else { continue };
             let Some(connection) = self.store.connection_summary(name).await? else {
                 return Err(EngineError::MissingConnection(name.to_owned()));
             };
-            let wanted = if step.action == Action::Http { HTTP } else { HIGHLEVEL };
-            if connection.app != wanted {
+            let wanted = match &step.action {
+                Action::App(operation) => operation.app.clone(),
+                _ => HTTP,
+            };
+            if connection.app != wanted.as_str() {
                 return Err(EngineError::WrongConnection {
                     step: step.spec.name.clone(),
                     connection: name.to_owned(),
                     app: connection.app,
                     action: step.spec.action.clone(),
-                    wanted: wanted.to_owned(),
+                    wanted,
                 });
             }
         }
@@ -210,7 +259,7 @@ impl Engine {
             let Some(connection) = self.store.connection_summary(name).await? else {
                 return Err(EngineError::MissingConnection(name.to_owned()));
             };
-            // A private integration token's scopes are chosen in HighLevel, out of sight.
+            // A private token's scopes are chosen in the app, out of sight.
             if connection.auth_kind != "oauth" {
                 continue;
             }
@@ -225,6 +274,7 @@ impl Engine {
             if !missing.is_empty() {
                 return Err(EngineError::MissingScopes {
                     connection: name.into(),
+                    app: connection.app,
                     scopes: missing,
                 });
             }
@@ -251,7 +301,8 @@ impl Engine {
     /// that echoes a flow's own write does not run that flow (unless it says
     /// `on_own_writes: run`), and a flow that runs one record too often is paused.
     pub async fn ingest(&self, event: &NewEvent) -> Result<IngestOutcome, EngineError> {
-        let targets = self.flows_on(&event.event_type).await?;
+        // A webhook's source is its app.
+        let targets = self.flows_on(&event.source, &event.event_type).await?;
         let outcome = self.store.ingest_for(event, &targets, None).await?;
         if let IngestOutcome::Stored { echoes, paused, .. } = &outcome {
             for flow in echoes {
@@ -266,12 +317,16 @@ impl Engine {
         Ok(outcome)
     }
 
-    /// The enabled flows a HighLevel event type triggers, with their guards.
-    pub(crate) async fn flows_on(&self, event_type: &str) -> Result<Vec<Target>, EngineError> {
+    /// The enabled flows an app's event triggers, with their guards.
+    pub(crate) async fn flows_on(
+        &self,
+        app: &str,
+        event_type: &str,
+    ) -> Result<Vec<Target>, EngineError> {
         let limit = self.runaway_limit.load(Ordering::Relaxed);
         let mut targets = Vec::new();
         for (record, flow) in self.enabled_flows().await? {
-            if flow.event() == Some(event_type) {
+            if flow.app_event().is_some_and(|(on, event)| *on == *app && event == event_type) {
                 targets.push(Target {
                     flow_id: record.id,
                     skip_own_echoes: flow.on_own_writes == OwnWrites::Skip,
@@ -359,7 +414,8 @@ impl Engine {
                 return flow.clone();
             }
         }
-        let flow = Flow::parse(definition).map(Arc::new).map_err(|err| err.to_string());
+        let flow =
+            Flow::parse_with(definition, &self.apps).map(Arc::new).map_err(|err| err.to_string());
         self.flows.lock().insert(flow_id.to_owned(), (definition.to_owned(), flow.clone()));
         flow
     }
@@ -412,8 +468,9 @@ impl Engine {
         match &outcome {
             RunOutcome::Done => tracing::info!(run = %run.id, "run done"),
             RunOutcome::Skipped => tracing::info!(run = %run.id, "run skipped by a filter"),
-            RunOutcome::WaitUntil { at_ms } => {
-                tracing::info!(run = %run.id, until = %iso(*at_ms), "run waits")
+            RunOutcome::WaitUntil { at_ms, reason } => {
+                let reason = reason.as_deref().unwrap_or("a delay step");
+                tracing::info!(run = %run.id, until = %iso(*at_ms), reason, "run waits")
             }
             RunOutcome::RetryAt { error, .. } => {
                 tracing::warn!(run = %run.id, attempt = run.attempt, error = %error, "run will retry")
@@ -435,6 +492,9 @@ impl Engine {
                 RunOutcome::RetryAt { at_ms, error: masker.text(&error) }
             }
             RunOutcome::Dead { error } => RunOutcome::Dead { error: masker.text(&error) },
+            RunOutcome::WaitUntil { at_ms, reason } => {
+                RunOutcome::WaitUntil { at_ms, reason: reason.map(|reason| masker.text(&reason)) }
+            }
             other => other,
         }
     }
@@ -471,6 +531,7 @@ impl Engine {
             request: None,
             response: None,
             error,
+            remedy: None,
         };
         match flow.filter.as_ref().map(|filter| filter.holds(&context)) {
             Some(Ok(false)) => {
@@ -510,6 +571,7 @@ impl Engine {
                 StepResult::Failed(error) => {
                     report.status = "failed".into();
                     report.error = Some(error.message);
+                    report.remedy = error.remedy;
                     reports.push(report);
                     if step.spec.on_error != OnError::Continue {
                         break;
@@ -554,7 +616,7 @@ impl Engine {
             Err(error) => return StepResult::Failed(error),
         };
         report.request = Some(request.describe());
-        if dry_run && action_entry(step.action).writes {
+        if dry_run && step.entry.writes {
             report.status = "dry run: not sent".into();
             return StepResult::Output(Value::Null);
         }
@@ -600,9 +662,15 @@ impl Engine {
             let output = match result {
                 Ok(StepResult::Output(output)) => output,
                 Ok(StepResult::Stop) => return RunOutcome::Skipped,
-                Ok(StepResult::Wait(at_ms)) => return RunOutcome::WaitUntil { at_ms },
+                Ok(StepResult::Wait(at_ms)) => {
+                    return RunOutcome::WaitUntil { at_ms, reason: None }
+                }
                 Ok(StepResult::Failed(error)) => {
                     let message = format!("step `{}`: {}", step.spec.name, error.message);
+                    // Told to come back later: not the step's failure, whatever `on_error`.
+                    if let Some(wait) = error.wait {
+                        return self.wait(message, wait);
+                    }
                     match step.spec.on_error {
                         OnError::Continue => Value::Null,
                         OnError::Retry if error.retryable => {
@@ -618,21 +686,27 @@ impl Engine {
         RunOutcome::Done
     }
 
-    /// Tries again later with exponential backoff and jitter (never sooner than the other
-    /// side asked), or dead-letters the run when its attempts are spent. Waits on delay steps
-    /// are not attempts.
-    fn retry(&self, run: &ClaimedRun, error: String, retry_after: Option<Duration>) -> RunOutcome {
+    /// Tries again later after the run backoff (never sooner than the other side asked), or
+    /// dead-letters the run when its attempts are spent. Waits are not attempts.
+    fn retry(&self, run: &ClaimedRun, error: String, retry_after: Option<Wait>) -> RunOutcome {
         let attempts = run.attempt - run.waits;
         if attempts >= MAX_ATTEMPTS {
             return RunOutcome::Dead { error: format!("{error} (after {attempts} attempts)") };
         }
-        let ceiling = self
-            .retry_base
-            .saturating_mul(2u32.saturating_pow(attempts.max(1) as u32))
-            .min(Duration::from_secs(600));
-        let delay = ceiling.mul_f64(rand::thread_rng().gen_range(0.5..=1.0));
-        let delay = delay.max(retry_after.unwrap_or_default());
-        RunOutcome::RetryAt { at_ms: ghl_store::now_ms() + delay.as_millis() as i64, error }
+        let now = std::time::SystemTime::now();
+        let asked = retry_after.map(|wait| wait.remaining(now));
+        let delay = self.backoff.delay(attempts.max(1) as u32, asked);
+        RunOutcome::RetryAt { at_ms: ghl_store::now_ms().saturating_add(millis(delay)), error }
+    }
+
+    /// Waits until the other side said to come back (a rate limit's `Retry-After`, a daily
+    /// quota's reset): the run is rescheduled then, and this claim is not counted as an
+    /// attempt.
+    fn wait(&self, error: String, wait: Wait) -> RunOutcome {
+        let now = std::time::SystemTime::now();
+        // A little after the reset, so the other side's clock has passed it too.
+        let at_ms = ghl_store::now_ms().saturating_add(millis(wait.remaining(now) + WAIT_MARGIN));
+        RunOutcome::WaitUntil { at_ms, reason: Some(error) }
     }
 
     async fn run_step(
@@ -716,7 +790,7 @@ impl Engine {
         started: Instant,
         effect_key: &str,
     ) -> Result<StepResult, ghl_store::Error> {
-        let writes = action_entry(step.action).writes;
+        let writes = step.entry.writes;
         let mut request = match self.prepare(step, input, Some(effect_key)).await {
             Ok(request) => request,
             Err(error) => return self.fail(record, started, error).await,
@@ -782,11 +856,12 @@ impl Engine {
         input: Value,
         idempotency_key: Option<&str>,
     ) -> Result<Request, StepError> {
-        let Action::HighLevel(operation) = step.action else {
+        let Action::App(action) = &step.action else {
             let connection = match &step.spec.connection {
                 Some(name) => Some(self.connections.http(name).await.map_err(|err| {
                     let retryable = matches!(err, ConnectionError::Store(_));
-                    StepError { retryable, ..StepError::fatal(err.to_string()) }
+                    let remedy = err.remedy();
+                    StepError { retryable, remedy, ..StepError::fatal(err.to_string()) }
                 })?),
                 None => None,
             };
@@ -799,13 +874,19 @@ impl Engine {
             }
             return Ok(Request::Http(request));
         };
+        let app = self
+            .apps
+            .require(action.app.as_str())
+            .map_err(|err| StepError::fatal(err.to_string()))?;
         let connection = step.spec.connection.clone().unwrap_or_default();
         let client = self.connections.client(&connection).await.map_err(|err| {
             let retryable = matches!(err, ConnectionError::Store(_));
-            StepError { retryable, ..StepError::fatal(err.to_string()) }
+            let remedy = err.remedy();
+            StepError { retryable, remedy, ..StepError::fatal(err.to_string()) }
         })?;
-        let (params, body) = split_input(operation, &client, input);
-        Ok(Request::HighLevel { client, connection, operation, params, body })
+        let operation = action.operation;
+        let (params, body) = client.request(operation, input);
+        Ok(Request::App { app: app.clone(), client, connection, operation, params, body })
     }
 
     /// Records a step that ended well (and the effect it applied, in the same transaction).
@@ -880,9 +961,16 @@ impl Engine {
 
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
+/// How long after a reset the other side said a waiting run comes back.
+const WAIT_MARGIN: Duration = Duration::from_millis(250);
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// What a step that sends nothing does; `None` for steps that send a request.
 fn local_work(step: &Step, input: &Value) -> Option<StepResult> {
-    Some(match step.action {
+    Some(match &step.action {
         Action::Log => StepResult::Output(input.clone()),
         Action::Filter if input["condition"] == Value::Bool(true) => {
             StepResult::Output(input.clone())
@@ -896,7 +984,7 @@ fn local_work(step: &Step, input: &Value) -> Option<StepResult> {
                 Err(error) => StepResult::Failed(StepError::fatal(error)),
             }
         }
-        Action::HighLevel(_) | Action::Http => return None,
+        Action::App(_) | Action::Http => return None,
     })
 }
 
@@ -909,18 +997,15 @@ fn still_waiting(step: &Step, result: &Value) -> Option<i64> {
     Some(until.timestamp_millis()).filter(|until| *until > ghl_store::now_ms())
 }
 
-/// What a HighLevel write changed, for recognising its webhook echo: the record it wrote (the
-/// answer's `contact`, `task`, ... or the answer itself) once per event type it causes.
+/// What an app write changed, for recognising its webhook echo: the record it wrote (as its
+/// app finds it in the answer) once per event type it causes.
 fn own_writes(flow_id: &str, effect_key: &str, request: &Request, answer: &Value) -> Vec<OwnWrite> {
-    let Request::HighLevel { operation, params, .. } = request else { return Vec::new() };
-    let events = events_caused(operation);
+    let Request::App { app, operation, params, .. } = request else { return Vec::new() };
+    let events = app.events_caused(operation);
     if events.is_empty() {
         return Vec::new();
     }
-    let record = ["contact", "task", "note", "appointment", "event"]
-        .iter()
-        .find_map(|field| answer.get(field).filter(|value| value.is_object()))
-        .unwrap_or(answer);
+    let record = app.written_record(answer);
     // The record's own id, else the most specific id in the path (`/contacts/{contactId}/tags`).
     let record_id = record["id"].as_str().map(str::to_owned).or_else(|| {
         let path = path_params(operation);
@@ -935,7 +1020,7 @@ fn own_writes(flow_id: &str, effect_key: &str, request: &Request, answer: &Value
             effect_key: effect_key.to_owned(),
             flow_id: flow_id.to_owned(),
             record_id: record_id.clone(),
-            event_type: event.as_str().to_owned(),
+            event_type: (*event).to_owned(),
             record: record.clone(),
         })
         .collect()

@@ -1,16 +1,18 @@
-//! What a step that makes a request does once its input is evaluated: a HighLevel operation
+//! What a step that makes a request does once its input is evaluated: an app's operation
 //! or a plain HTTP request becomes a [`Request`], which is described (recorded by real runs,
 //! shown by test runs) and then sent. Real runs and test runs share all of it; they differ
 //! only in what they record.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ghl_client::Client;
+use ghl_client::retry::{classify, retry_after, Verdict, Wait};
+use ghl_types::remedy::Remedy;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::catalog::{body_fields, path_params};
+use crate::apps::{App, AppClient};
 use crate::connections::HttpSecret;
 use crate::mask::MASK;
 
@@ -19,10 +21,16 @@ use crate::mask::MASK;
 pub(crate) struct StepError {
     pub message: String,
     pub retryable: bool,
-    /// What the other side asked for (an HTTP `Retry-After`).
-    pub retry_after: Option<Duration>,
+    /// What the other side asked for with a failure (a 503's `Retry-After`): the retry, an
+    /// attempt like any, comes no sooner.
+    pub retry_after: Option<Wait>,
+    /// The other side limits us (a 429's `Retry-After`, a spent daily quota): the run waits
+    /// until then, and the wait is not a failed attempt. The request changed nothing.
+    pub wait: Option<Wait>,
     /// The connection that needs re-authorising before anything can succeed.
     pub reconnect: Option<String>,
+    /// What to do about it, for the front ends to say.
+    pub remedy: Option<Remedy>,
     /// The other side definitively refused the request (a 4xx other than 408 and 429):
     /// nothing changed, so a replay evaluates the step afresh instead of repeating it.
     pub refused: bool,
@@ -34,7 +42,9 @@ impl StepError {
             message: message.into(),
             retryable: false,
             retry_after: None,
+            wait: None,
             reconnect: None,
+            remedy: None,
             refused: false,
         }
     }
@@ -45,15 +55,17 @@ impl StepError {
 }
 
 /// Whether an HTTP status is a definitive refusal: the request changed nothing and sending it
-/// again as it is cannot succeed.
+/// again as it is cannot succeed (the retry logic's word: any 4xx but 408 and 429).
 fn refusal(status: u16) -> bool {
-    (400..500).contains(&status) && status != 408 && status != 429
+    matches!(classify(status, None), Verdict::Refused | Verdict::Refresh)
 }
 
 /// A request a step makes.
 pub(crate) enum Request {
-    HighLevel {
-        client: Client,
+    /// An operation of a registered app, through a connection's client.
+    App {
+        app: Arc<dyn App>,
+        client: Arc<dyn AppClient>,
         connection: String,
         operation: &'static ghl_types::Operation,
         params: Vec<(String, String)>,
@@ -163,31 +175,35 @@ impl HttpRequest {
             Some(body) => builder.json(body),
             None => builder,
         };
+        // No answer: the retry logic retries (ambiguous or not, the worker repeats the
+        // request as recorded, with its idempotency key).
         let response = builder
             .send()
             .await
             .map_err(|err| StepError::retryable(format!("{} {}: {err}", self.method, self.url)))?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|text| text.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let verdict = classify(status.as_u16(), retry_after(response.headers()));
         let text = response.text().await.map_err(|err| {
             StepError::retryable(format!("{} {}: reading the answer: {err}", self.method, self.url))
         })?;
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        if status.is_success() {
-            return Ok(json!({ "status": status.as_u16(), "body": body }));
+        let message =
+            || format!("{} {} answered {status}: {}", self.method, self.url, excerpt(&body));
+        match verdict {
+            Verdict::Done => Ok(json!({ "status": status.as_u16(), "body": body })),
+            // Told when to come back: a wait. Without a time, an attempt with backoff.
+            Verdict::Throttled { after } => Err(StepError {
+                wait: after,
+                refused: after.is_some(),
+                ..StepError::retryable(message())
+            }),
+            Verdict::Retry { after, .. } => {
+                Err(StepError { retry_after: after, ..StepError::retryable(message()) })
+            }
+            Verdict::Refresh | Verdict::Refused => {
+                Err(StepError { refused: true, ..StepError::fatal(message()) })
+            }
         }
-        Err(StepError {
-            message: format!("{} {} answered {status}: {}", self.method, self.url, excerpt(&body)),
-            retryable: status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error(),
-            retry_after,
-            reconnect: None,
-            refused: refusal(status.as_u16()),
-        })
     }
 }
 
@@ -206,7 +222,7 @@ impl Request {
     /// caller, as everything recorded is; a connection's credentials are not in it at all).
     pub fn describe(&self) -> Value {
         match self {
-            Self::HighLevel { operation, params, body, .. } => {
+            Self::App { operation, params, body, .. } => {
                 json!({ "operation": operation.id, "params": params, "body": body })
             }
             Self::Http(request) => json!({ "http": request }),
@@ -219,14 +235,14 @@ impl Request {
     pub fn repeat(self, recorded: &Value) -> Self {
         let masked = |value: &Value| value.to_string().contains(MASK);
         match self {
-            Self::HighLevel { client, connection, operation, params, body } => {
+            Self::App { app, client, connection, operation, params, body } => {
                 let (params, body) = request_parts(recorded)
                     .filter(|(params, body)| {
                         !params.iter().any(|(_, value)| value.contains(MASK))
                             && !body.as_ref().is_some_and(masked)
                     })
                     .unwrap_or((params, body));
-                Self::HighLevel { client, connection, operation, params, body }
+                Self::App { app, client, connection, operation, params, body }
             }
             Self::Http(fresh) => {
                 let recorded = recorded
@@ -262,41 +278,44 @@ impl Request {
     }
 
     /// After a crash between sending a create and recording it: what the lost attempt
-    /// created, if it did (looked up in HighLevel; other requests cannot be looked up).
+    /// created, if it did (looked up by the app's client where it can; plain HTTP requests
+    /// cannot be looked up).
     pub async fn find_created(&self, enqueued_ms: i64) -> Option<Value> {
-        let Self::HighLevel { client, operation, params, body, .. } = self else { return None };
-        if !Client::is_create(operation.id) {
-            return None;
-        }
+        let Self::App { client, operation, params, body, .. } = self else { return None };
         let since = UNIX_EPOCH + Duration::from_millis(enqueued_ms.max(0) as u64);
         let since = since.checked_sub(Duration::from_secs(5)).unwrap_or(SystemTime::UNIX_EPOCH);
-        client
-            .find_created(operation.id, &borrowed(params), body.as_ref(), since)
-            .await
-            .ok()
-            .flatten()
+        client.find_created(operation, params, body.as_ref(), since).await
     }
 
     pub async fn send(&self, http: &reqwest::Client) -> Result<Value, StepError> {
         match self {
-            Self::HighLevel { client, connection, operation, params, body } => {
-                client.call(operation.id, &borrowed(params), body.as_ref()).await.map_err(|err| {
+            Self::App { app, client, connection, operation, params, body } => {
+                client.call(operation, params, body.as_ref()).await.map_err(|err| {
                     let retryable = err.is_retryable();
+                    // A rate limit or a spent quota: the last answer changed nothing.
+                    let wait = err.wait();
                     match err {
                         ghl_client::Error::ReconnectNeeded { .. } => StepError {
                             message: format!(
-                                "{err}; connection `{connection}` needs reconnecting: run \
-                                 `ghl-connector connect highlevel --name {connection}`, then \
-                                 `ghl-connector runs replay` its dead runs"
+                                "{err}; connection `{connection}` needs reconnecting; then \
+                                 replay its dead runs"
                             ),
                             retryable,
                             retry_after: None,
+                            wait: None,
                             reconnect: Some(connection.clone()),
+                            remedy: Some(Remedy::Reconnect {
+                                app: app.id().to_string(),
+                                connection: connection.clone(),
+                                scopes: Vec::new(),
+                                replay_dead_runs: true,
+                            }),
                             refused: false,
                         },
                         _ => StepError {
                             retryable,
-                            refused: err.status().is_some_and(refusal),
+                            wait,
+                            refused: wait.is_some() || err.status().is_some_and(refusal),
                             ..StepError::fatal(err.to_string())
                         },
                     }
@@ -307,47 +326,10 @@ impl Request {
     }
 }
 
-/// Parameters as the client takes them.
-fn borrowed(params: &[(String, String)]) -> Vec<(&str, &str)> {
-    params.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect()
-}
+/// A request's path and query parameters, and its body.
+type RequestParts = crate::apps::RequestParts;
 
-/// A HighLevel request's path and query parameters, and its body.
-type RequestParts = (Vec<(String, String)>, Option<Value>);
-
-/// Path and query fields become parameters, the rest the body; `locationId` comes from the
-/// connection where the operation takes it and the flow does not set it.
-pub(crate) fn split_input(
-    operation: &ghl_types::Operation,
-    client: &Client,
-    input: Value,
-) -> RequestParts {
-    let Value::Object(mut fields) = input else { return (Vec::new(), None) };
-    let mut params = Vec::new();
-    let text = |value: Value| match value {
-        Value::String(text) => text,
-        other => other.to_string(),
-    };
-    for name in
-        path_params(operation).iter().map(String::as_str).chain(operation.query.iter().copied())
-    {
-        if let Some(value) = fields.remove(name) {
-            params.push((name.to_owned(), text(value)));
-        } else if name == "locationId" {
-            params.push((name.to_owned(), client.location_id().to_owned()));
-        }
-    }
-    let (body_fields, _) = body_fields(operation);
-    if body_fields.is_empty() && fields.is_empty() {
-        return (params, operation.request_schema.map(|_| json!({})));
-    }
-    if operation.body_has_location && !fields.contains_key("locationId") {
-        fields.insert("locationId".into(), client.location_id().into());
-    }
-    (params, Some(Value::Object(fields)))
-}
-
-/// The parameters and body of a recorded HighLevel request.
+/// The parameters and body of a recorded app request.
 fn request_parts(request: &Value) -> Option<RequestParts> {
     let params = request.get("params")?.as_array()?;
     let params = params

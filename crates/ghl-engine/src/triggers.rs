@@ -3,8 +3,10 @@
 //! A tick or a polled record is an event with a dedup key, enqueued through the store's
 //! ingest, so it makes one run however many processes fire it, and the trigger's cursor
 //! advances in the same transaction as the runs it enqueues: a crash loses no tick and no
-//! record, and repeats none. A `ContactCreate` flow's reconciliation poll works the same way,
-//! keyed like the webhook it stands in for, so a contact runs once whichever comes first.
+//! record, and repeats none. What a poll reads comes from the app's [`PollSource`]. A flow on
+//! a reconcilable event (`highlevel: ContactCreate`) has a reconciliation poll that works the
+//! same way, keyed (by its app) like the webhook it stands in for, so a record runs once
+//! whichever comes first.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -16,10 +18,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use crate::apps::{App, AppId, PageRequest, PollSource};
 use crate::flow::Trigger;
-use crate::runner::{event_key, iso, Engine, EngineError};
+use crate::runner::{iso, Engine, EngineError};
 
-/// Search is eventually consistent: each poll looks this far behind its cursor again, and
+/// Searches are eventually consistent: each poll looks this far behind its cursor again, and
 /// the dedup keys drop what it had seen.
 const POLL_LOOKBACK: Duration = Duration::from_secs(10);
 const POLL_PAGE: usize = 100;
@@ -42,15 +45,17 @@ impl Engine {
         for (record, flow) in self.enabled_flows().await? {
             let fired = match (&flow.trigger, &flow.reconcile) {
                 (Trigger::Schedule(cron), _) => self.fire_schedule(&record.id, cron, now_ms).await,
-                (Trigger::Poll { source, connection, every }, _) => {
-                    let watch = Watch::Changes { flow_id: &record.id, source };
-                    self.poll_contacts(watch, connection, *every, now_ms).await
+                (Trigger::Poll { app, source, connection, every, .. }, _) => {
+                    let watch = Watch::Changes { flow_id: &record.id };
+                    self.poll(app, source, watch, connection, *every, now_ms).await
                 }
-                (Trigger::HighLevel(_), Some(reconcile)) => {
-                    let watch = Watch::Creations { flow_id: &record.id };
-                    self.poll_contacts(watch, &reconcile.connection, reconcile.every, now_ms).await
+                (Trigger::App { event, .. }, Some(reconcile)) => {
+                    let watch = Watch::Creations { flow_id: &record.id, event };
+                    let (app, source) = (&reconcile.app, reconcile.source);
+                    self.poll(app, source, watch, &reconcile.connection, reconcile.every, now_ms)
+                        .await
                 }
-                (Trigger::HighLevel(_) | Trigger::Manual, _) => continue,
+                (Trigger::App { .. } | Trigger::Manual, _) => continue,
             };
             match fired {
                 Ok(count) => {
@@ -121,10 +126,12 @@ impl Engine {
         Ok(enqueued(&outcome))
     }
 
-    /// Polls HighLevel's contact search, oldest first, from the cursor on. The first poll
-    /// only sets the cursor: a new flow reacts to what happens from now, not to history.
-    async fn poll_contacts(
+    /// Polls an app's source, oldest first, from the cursor on. The first poll only sets
+    /// the cursor: a new flow reacts to what happens from now, not to history.
+    async fn poll(
         &self,
+        app: &AppId,
+        source: &str,
         watch: Watch<'_>,
         connection: &str,
         every: Duration,
@@ -142,19 +149,28 @@ impl Engine {
         if cursor.polled_at + every.as_millis() as i64 > now_ms {
             return Ok(0);
         }
+        let app = self.apps().require(app.as_str()).map_err(|err| err.to_string())?.clone();
+        let source = app
+            .poll_sources()
+            .iter()
+            .find(|known| known.name == source)
+            .ok_or_else(|| format!("{} has no poll source `{source}`", app.id()))?;
         // Whatever happens, the next attempt waits its interval: a failing poll (a connection
-        // to reconnect, a throttled location) must not hammer HighLevel every second.
+        // to reconnect, a throttled account) must not hammer the app every second.
         let mut position = cursor.after;
-        let outcome = self.read_contacts(watch, connection, &mut position, now_ms).await;
+        let outcome =
+            self.read_records(&*app, source, watch, connection, &mut position, now_ms).await;
         let cursor = json!(PollCursor { after: position, polled_at: now_ms });
         store.set_cursor(&name, &cursor.to_string()).await.map_err(|err| err.to_string())?;
         outcome
     }
 
-    /// Reads the contacts from `position` on (less the look-back) and enqueues each, moving
+    /// Reads the records from `position` on (less the look-back) and enqueues each, moving
     /// `position` (and the stored cursor, in each enqueue's transaction) past it.
-    async fn read_contacts(
+    async fn read_records(
         &self,
+        app: &dyn App,
+        source: &PollSource,
         watch: Watch<'_>,
         connection: &str,
         position: &mut Vec<Value>,
@@ -163,44 +179,39 @@ impl Engine {
         let store = self.store();
         let name = watch.cursor_name();
         let client = self.connections().client(connection).await.map_err(|err| err.to_string())?;
-        let location = client.location_id().to_owned();
-        // A created contact runs every flow on ContactCreate (as its webhook would have).
+        let operation = app
+            .operations()
+            .iter()
+            .find(|operation| operation.id == source.operation)
+            .ok_or_else(|| format!("{} has no operation `{}`", app.id(), source.operation))?;
+        let account = client.account().unwrap_or_default().to_owned();
+        // A created record runs every flow on its event (as its webhook would have).
         let targets = match watch {
-            Watch::Changes { flow_id, .. } => vec![ghl_store::Target::always(flow_id)],
-            Watch::Creations { .. } => {
-                self.flows_on("ContactCreate").await.map_err(|err| err.to_string())?
+            Watch::Changes { flow_id } => vec![ghl_store::Target::always(flow_id)],
+            Watch::Creations { event, .. } => {
+                self.flows_on(app.id().as_str(), event).await.map_err(|err| err.to_string())?
             }
         };
-        let field = watch.field();
+        let by = watch.field(source);
         let since = position_ms(position).unwrap_or(now_ms) - POLL_LOOKBACK.as_millis() as i64;
-        let mut search_after: Option<Value> = None;
+        let mut after: Option<Value> = None;
         let mut enqueued_runs = 0;
         for _ in 0..POLL_MAX_PAGES {
-            let mut body = json!({
-                "locationId": location,
-                "pageLimit": POLL_PAGE,
-                "sort": [{ "field": field, "direction": "asc" }],
-                "filters": [{ "field": field, "operator": "range", "value": { "gte": iso(since) } }],
-            });
-            if let Some(after) = search_after.take() {
-                body["searchAfter"] = after;
-            }
-            let page = client
-                .call("search-contacts-advanced", &[], Some(&body))
+            let page = PageRequest { by, since: iso(since), after: after.take(), limit: POLL_PAGE };
+            let (params, body) = client.request(operation, (source.page)(&page));
+            let answer = client
+                .call(operation, &params, body.as_ref())
                 .await
-                .map_err(|err| format!("polling contacts: {err}"))?;
-            let contacts = page["contacts"].as_array().cloned().unwrap_or_default();
-            for mut contact in contacts.iter().cloned() {
-                let key = contact
-                    .as_object_mut()
-                    .and_then(|fields| fields.remove("searchAfter"))
-                    .and_then(|key| key.as_array().cloned())
-                    .unwrap_or_default();
-                search_after = Some(Value::Array(key.clone()));
+                .map_err(|err| format!("polling {}.{}: {err}", app.id(), source.name))?;
+            let records = answer.pointer(source.records).and_then(Value::as_array);
+            let records = records.cloned().unwrap_or_default();
+            for mut record in records.iter().cloned() {
+                let key = (source.position)(&mut record);
+                after = Some(Value::Array(key.clone()));
                 if compare_positions(&key, position) == Ordering::Greater {
                     *position = key;
                 }
-                let event = watch.event(&location, contact);
+                let event = watch.event(app, source, &account, record);
                 let cursor = json!(PollCursor { after: position.clone(), polled_at: now_ms });
                 let outcome = store
                     .ingest_for(&event, &targets, Some((&name, &cursor.to_string())))
@@ -208,7 +219,7 @@ impl Engine {
                     .map_err(|err| err.to_string())?;
                 enqueued_runs += enqueued(&outcome);
             }
-            if contacts.len() < POLL_PAGE {
+            if records.len() < POLL_PAGE {
                 break;
             }
         }
@@ -216,51 +227,51 @@ impl Engine {
     }
 }
 
-/// What a contact poll watches for.
+/// What a poll watches for.
 #[derive(Debug, Clone, Copy)]
 enum Watch<'a> {
-    /// A `poll` trigger: every change (by `dateUpdated`) runs its flow.
-    Changes { flow_id: &'a str, source: &'a str },
-    /// A `ContactCreate` flow's reconciliation: contacts created (by `dateAdded`) whose
+    /// A `poll` trigger: every change (by the source's `modified` time) runs its flow.
+    Changes { flow_id: &'a str },
+    /// A reconcilable event's flow: records created (by the source's `created` time) whose
     /// webhook never came.
-    Creations { flow_id: &'a str },
+    Creations { flow_id: &'a str, event: &'a str },
 }
 
 impl Watch<'_> {
     fn cursor_name(&self) -> String {
         match self {
-            Self::Changes { flow_id, .. } => format!("poll:{flow_id}"),
-            Self::Creations { flow_id } => format!("reconcile:{flow_id}"),
+            Self::Changes { flow_id } => format!("poll:{flow_id}"),
+            Self::Creations { flow_id, .. } => format!("reconcile:{flow_id}"),
         }
     }
 
-    fn field(&self) -> &'static str {
+    fn field<'s>(&self, source: &'s PollSource) -> &'s str {
         match self {
-            Self::Changes { .. } => "dateUpdated",
-            Self::Creations { .. } => "dateAdded",
+            Self::Changes { .. } => source.modified,
+            Self::Creations { .. } => source.created,
         }
     }
 
-    /// The event a found contact is: a change of its own, or the `ContactCreate` its
-    /// webhook would have been (the same event, so one of the two runs).
-    fn event(&self, location: &str, mut contact: Value) -> NewEvent {
-        let text = |field: &str| contact[field].as_str().unwrap_or_default().to_owned();
+    /// The event a found record is: a change of its own, or the event its webhook would
+    /// have been (the same event, so one of the two runs).
+    fn event(&self, app: &dyn App, source: &PollSource, account: &str, record: Value) -> NewEvent {
+        let text = |field: &str| record[field].as_str().unwrap_or_default().to_owned();
         match self {
-            Self::Changes { flow_id, source } => NewEvent {
-                dedup_key: format!("poll:{flow_id}:{}:{}", text("id"), text("dateUpdated")),
+            Self::Changes { flow_id } => NewEvent {
+                dedup_key: format!("poll:{flow_id}:{}:{}", text(source.id), text(source.modified)),
                 source: "poll".into(),
-                event_type: format!("poll:{source}"),
-                location_id: Some(location.to_owned()),
-                payload: contact,
+                event_type: format!("poll:{}.{}", app.id(), source.name),
+                location_id: Some(account.to_owned()),
+                payload: record,
             },
-            Self::Creations { .. } => {
-                contact["type"] = "ContactCreate".into();
+            Self::Creations { event, .. } => {
+                let payload = app.reconciled(event, record);
                 NewEvent {
-                    dedup_key: event_key("ContactCreate", location, &contact, ""),
+                    dedup_key: app.event_key(event, account, &payload, ""),
                     source: "reconcile".into(),
-                    event_type: "ContactCreate".into(),
-                    location_id: Some(location.to_owned()),
-                    payload: contact,
+                    event_type: (*event).to_owned(),
+                    location_id: Some(account.to_owned()),
+                    payload,
                 }
             }
         }
@@ -278,8 +289,7 @@ fn utc(ms: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis(ms)
 }
 
-/// The time of a search position `[dateUpdated, id]`: HighLevel gives it as an ISO date or
-/// as epoch milliseconds.
+/// The time of a poll position `[time, id]`: an RFC 3339 date or epoch milliseconds.
 fn position_ms(position: &[Value]) -> Option<i64> {
     match position.first()? {
         Value::Number(ms) => ms.as_i64(),

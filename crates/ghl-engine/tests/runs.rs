@@ -6,8 +6,9 @@ mod support;
 
 use ghl_engine::Engine;
 use ghl_store::{IngestOutcome, RunFilter};
+use ghl_testkit::sqlite_store;
 use serde_json::{json, Value};
-use support::{sqlite_store, World};
+use support::World;
 
 /// Runs in the fault test (the issue asks for 1,000).
 const FAULT_RUNS: usize = 1_000;
@@ -134,9 +135,15 @@ async fn a_flow_that_writes_through_a_read_only_oauth_connection_is_refused_with
     let error = engine.apply_flow(WELCOME).await.expect_err("the flow writes contacts");
     let message = error.to_string();
     assert!(message.contains("not granted contacts.write"), "{message}");
-    assert!(
-        message.contains("connect highlevel --name highlevel --scope contacts.write"),
-        "{message}"
+    assert!(!message.contains("ghl-connector"), "the library speaks no CLI: {message}");
+    assert_eq!(
+        error.remedy(),
+        Some(ghl_types::Remedy::Reconnect {
+            app: "highlevel".into(),
+            connection: "highlevel".into(),
+            scopes: vec!["contacts.write".into()],
+            replay_dead_runs: false,
+        })
     );
     assert!(engine.store().flows().await.expect("flows").is_empty(), "nothing stored");
     assert!(engine.scopes_needed("highlevel").await.expect("scopes").is_empty());

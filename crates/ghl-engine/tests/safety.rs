@@ -94,8 +94,12 @@ steps:
         "action: http.request\n    connection: sandbox-api",
         "action: http.request\n    connection: highlevel",
     );
-    let error = world.engine.apply_flow(&wrong).await.expect_err("wrong app").to_string();
-    assert!(error.contains("connect http"), "{error}");
+    let error = world.engine.apply_flow(&wrong).await.expect_err("wrong app");
+    assert!(error.to_string().contains("need a `http` connection"), "{error}");
+    assert_eq!(
+        error.remedy(),
+        Some(ghl_types::Remedy::Connect { app: Some("http".into()), connection: None })
+    );
 
     // Credentials go nowhere but under the connection's base URL.
     let elsewhere = flow

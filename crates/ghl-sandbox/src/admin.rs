@@ -27,6 +27,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/reset-stats", post(reset_stats))
         .route("/faults", get(get_faults).put(put_faults))
         .route("/rate-limits", get(get_limits).put(put_limits))
+        .route("/rate-limits/new-day", post(new_day))
         .route("/webhooks", get(webhooks).post(add_webhook_target))
         .route("/webhook-targets", get(webhook_targets).post(add_webhook_target))
         .route("/webhook-targets/{id}", delete(remove_webhook_target))
@@ -100,6 +101,12 @@ async fn put_limits(
     }
     shared.rate_limiter.set_limits(limits);
     Ok(Json(limits))
+}
+
+/// Ends the quota day now: every daily count starts again from zero.
+async fn new_day(State(shared): State<Arc<Shared>>) -> Json<RateLimits> {
+    shared.rate_limiter.new_day();
+    Json(shared.rate_limiter.limits())
 }
 
 #[derive(Debug, Deserialize)]

@@ -21,6 +21,9 @@ pub struct SandboxConfig {
     /// Whether locations allow duplicate contacts (HighLevel's default: no).
     pub allow_duplicates: bool,
     pub rate_limits: RateLimits,
+    /// The daily quota's day: counts reset at each multiple of it since the Unix epoch (one
+    /// day: UTC midnight, as HighLevel). Tests shorten it to see a quota reset.
+    pub quota_day: Duration,
     pub webhooks: WebhookConfig,
     pub faults: FaultConfig,
     /// Lifetime of OAuth access tokens (HighLevel: 86,399 s).
@@ -39,6 +42,7 @@ impl Default for SandboxConfig {
             locations: 1,
             allow_duplicates: false,
             rate_limits: RateLimits::default(),
+            quota_day: Duration::from_secs(86_400),
             webhooks: WebhookConfig::default(),
             faults: FaultConfig::default(),
             token_lifetime: Duration::from_secs(86_399),
@@ -77,7 +81,7 @@ impl SandboxConfig {
     }
 }
 
-/// Per app and location: `burst` requests in any `interval`, and `daily` per UTC day.
+/// Per app and location: `burst` requests in any `interval`, and `daily` per quota day.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RateLimits {
     pub burst: u32,

@@ -141,7 +141,7 @@ impl Sandbox {
         let webhooks = Webhooks::start(config.webhooks.clone(), keys.clone(), shutdown.clone());
         let shared = Arc::new(Shared {
             world: Mutex::new(world),
-            rate_limiter: RateLimiter::new(config.rate_limits),
+            rate_limiter: RateLimiter::new(config.rate_limits, config.quota_day),
             faults: Faults::new(config.faults.clone(), config.seed),
             webhooks,
             keys,

@@ -1,22 +1,24 @@
 //! HighLevel's rate limits per app and location: at most `burst` requests in any `interval`
-//! (a sliding window, the strictest reading of "100 per 10 seconds") and `daily` per UTC day.
+//! (a sliding window, the strictest reading of "100 per 10 seconds") and `daily` per quota
+//! day (a UTC day unless configured shorter; the admin API can also end the day at once).
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use chrono::{NaiveDate, Utc};
 use parking_lot::Mutex;
 
 use crate::config::RateLimits;
 
 pub struct RateLimiter {
     limits: Mutex<RateLimits>,
+    /// The quota day; days are numbered from the Unix epoch.
+    day: Duration,
     windows: Mutex<HashMap<(String, String), Window>>,
 }
 
 struct Window {
     recent: VecDeque<Instant>,
-    day: NaiveDate,
+    day: u128,
     day_count: u32,
 }
 
@@ -36,8 +38,24 @@ pub struct OverLimit {
 }
 
 impl RateLimiter {
-    pub fn new(limits: RateLimits) -> Self {
-        Self { limits: Mutex::new(limits), windows: Mutex::new(HashMap::new()) }
+    pub fn new(limits: RateLimits, day: Duration) -> Self {
+        let day = day.max(Duration::from_millis(1));
+        Self { limits: Mutex::new(limits), day, windows: Mutex::new(HashMap::new()) }
+    }
+
+    /// Ends the quota day now: every daily count starts again.
+    pub fn new_day(&self) {
+        for window in self.windows.lock().values_mut() {
+            window.day_count = 0;
+        }
+    }
+
+    /// The current quota day's number, and how long until it ends.
+    fn today(&self) -> (u128, Duration) {
+        let day = self.day.as_millis();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
+        let left = day - now % day;
+        (now / day, Duration::from_millis(u64::try_from(left).unwrap_or(u64::MAX)))
     }
 
     pub fn limits(&self) -> RateLimits {
@@ -54,7 +72,7 @@ impl RateLimiter {
         let limits = self.limits();
         let interval = Duration::from_millis(limits.interval_ms);
         let now = Instant::now();
-        let today = Utc::now().date_naive();
+        let (today, day_left) = self.today();
         let mut windows = self.windows.lock();
         let window = windows
             .entry((app.to_owned(), location.to_owned()))
@@ -73,13 +91,9 @@ impl RateLimiter {
             daily_remaining: limits.daily.saturating_sub(day_count),
         };
         if window.day_count >= limits.daily {
-            let tomorrow = today.succ_opt().and_then(|day| day.and_hms_opt(0, 0, 0));
-            let until_midnight = tomorrow
-                .map(|midnight| (midnight - Utc::now().naive_utc()).num_seconds().max(1) as u64)
-                .unwrap_or(1);
             return Err(OverLimit {
                 budget: budget(in_window, window.day_count),
-                retry_after: Duration::from_secs(until_midnight),
+                retry_after: day_left,
             });
         }
         if in_window >= limits.burst {

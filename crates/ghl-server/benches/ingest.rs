@@ -17,9 +17,10 @@ use ed25519_dalek::Signer;
 use futures_util::stream::{self, StreamExt};
 use ghl_engine::connections::save_private_token;
 use ghl_engine::Engine;
-use ghl_server::webhook_signature::WebhookKeys;
-use ghl_server::{serve, ServerConfig};
-use ghl_store::{MasterKey, Store};
+use ghl_server::ingress::highlevel::{self, HighLevel, WebhookKeys};
+use ghl_server::{serve, ServerConfig, Verifiers};
+use ghl_store::Store;
+use ghl_testkit::{sqlite_store, TestDb, TestSandbox};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -29,19 +30,8 @@ const E2E_RUNS: usize = 1_000;
 
 const INGEST_FLOW: &str = "name: count\ntrigger:\n  highlevel: ContactCreate\nsteps:\n  - name: log\n    action: util.log\n    input:\n      message: .trigger.id\n";
 
-async fn sqlite(dir: &tempfile::TempDir, name: &str) -> Store {
-    let url = format!("sqlite:{}", dir.path().join(name).display());
-    Store::open(&url, &MasterKey::generate()).await.expect("sqlite")
-}
-
 async fn postgres() -> Store {
-    let base = "postgres://postgres@127.0.0.1:5432/test";
-    let schema = format!("b_{}", ghl_store::new_id());
-    let admin = ghl_store::admin_pool(base).await.expect("PostgreSQL on 127.0.0.1:5432");
-    ghl_store::execute(&admin, &format!("CREATE SCHEMA {schema}")).await.expect("schema");
-    Store::open(&format!("{base}?options=-c%20search_path%3D{schema}"), &MasterKey::generate())
-        .await
-        .expect("postgres")
+    TestDb::postgres().await.store().await
 }
 
 struct Signer25519 {
@@ -79,7 +69,7 @@ async fn start_server(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let config = ServerConfig {
-        webhook_keys: keys,
+        verifiers: Verifiers::new().with(highlevel::APP, HighLevel::new(keys)),
         admin_token: "bench-admin-token-0000".into(),
         workers,
         worker_idle: Duration::from_millis(5),
@@ -138,11 +128,8 @@ async fn end_to_end(label: &str, store: Store, signer: &Signer25519) {
     let mut config = ghl_sandbox::SandboxConfig { contacts: 1, ..Default::default() };
     config.rate_limits =
         ghl_sandbox::RateLimits { burst: 1_000_000, interval_ms: 10_000, daily: u32::MAX };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let sandbox = ghl_sandbox::Sandbox::start(config, listener, shutdown.clone())
-        .await
-        .expect("sandbox")
-        .info;
+    let running_sandbox = TestSandbox::start(config).await;
+    let sandbox = running_sandbox.info.clone();
     let (base, location, token) =
         (&sandbox.base_url, &sandbox.location_id, &sandbox.private_integration_token);
     save_private_token(&store, "highlevel", base, location, token).await.expect("connection");
@@ -208,10 +195,11 @@ fn main() {
     runtime.block_on(async {
         let signer =
             Signer25519 { key: ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng) };
-        let dir = tempfile::tempdir().expect("tempdir");
-        ingest("sqlite", sqlite(&dir, "ingest.db").await, &signer).await;
+        let (store, _ingest_db) = sqlite_store().await;
+        ingest("sqlite", store, &signer).await;
         ingest("postgres", postgres().await, &signer).await;
-        end_to_end("sqlite", sqlite(&dir, "e2e.db").await, &signer).await;
+        let (store, _e2e_db) = sqlite_store().await;
+        end_to_end("sqlite", store, &signer).await;
         end_to_end("postgres", postgres().await, &signer).await;
         println!(
             "peak memory (VmHWM) of the bench process (clients, server, sandbox, stores): {} MiB",

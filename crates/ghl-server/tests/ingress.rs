@@ -7,14 +7,15 @@ use std::time::{Duration, Instant};
 
 use ghl_engine::connections::save_private_token;
 use ghl_engine::Engine;
-use ghl_sandbox::{Sandbox, SandboxConfig, SandboxInfo};
-use ghl_server::webhook_signature::{WebhookKeys, HIGHLEVEL_ED25519_KEY};
-use ghl_server::{serve, ServerConfig};
+use ghl_sandbox::{SandboxConfig, SandboxInfo};
+use ghl_server::ingress::highlevel::{self, HighLevel, WebhookKeys, HIGHLEVEL_ED25519_KEY};
+use ghl_server::ingress::{Refusal, VerifiedEvent, Verifier};
+use ghl_server::{serve, ServerConfig, Verifiers};
 use ghl_store::{LearnedWebhookKeys, MasterKey, RunFilter, Store};
+use ghl_testkit::{on_both, sqlite_store, TestDb, TestSandbox};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 const ADMIN: &str = "test-admin-token";
 
 const FLOW: &str = include_str!("../../ghl-engine/tests/support/welcome-task.yaml");
@@ -25,6 +26,7 @@ struct Running {
     engine: Arc<Engine>,
     http: reqwest::Client,
     shutdown: CancellationToken,
+    _sandbox: TestSandbox,
 }
 
 impl Drop for Running {
@@ -47,15 +49,24 @@ async fn start_seeded(store: Store, contacts: usize) -> Running {
 }
 
 /// The sandbox configured as given, sending its webhooks to the server (see [`start_seeded`]).
-async fn start_configured(store: Store, mut config: SandboxConfig) -> Running {
+async fn start_configured(store: Store, config: SandboxConfig) -> Running {
+    start_composed(store, config, |verifiers| verifiers).await
+}
+
+/// As [`start_configured`], with the server's verifiers (HighLevel's) given to `compose` to add
+/// more apps, as a binary composing the server would.
+async fn start_composed(
+    store: Store,
+    mut config: SandboxConfig,
+    compose: impl FnOnce(Verifiers) -> Verifiers,
+) -> Running {
     let shutdown = CancellationToken::new();
     let server_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let server_url = format!("http://{}", server_listener.local_addr().expect("addr"));
     config.webhooks.urls = vec![format!("{server_url}/webhooks/highlevel").parse().expect("url")];
     config.rate_limits.burst = 100_000;
-    let sandbox_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let sandbox =
-        Sandbox::start(config, sandbox_listener, shutdown.clone()).await.expect("sandbox").info;
+    let running_sandbox = TestSandbox::start(config).await;
+    let sandbox = running_sandbox.info.clone();
 
     let (base, location, token) =
         (&sandbox.base_url, &sandbox.location_id, &sandbox.private_integration_token);
@@ -72,35 +83,20 @@ async fn start_configured(store: Store, mut config: SandboxConfig) -> Running {
     let mut keys = WebhookKeys::new(Some(HIGHLEVEL_ED25519_KEY), None).expect("keys");
     keys.learn(&TestSigner::learned()).expect("the test's key");
     let config = ServerConfig {
-        webhook_keys: keys,
+        verifiers: compose(Verifiers::new().with(highlevel::APP, HighLevel::new(keys))),
         admin_token: ADMIN.into(),
         workers: 2,
         worker_idle: Duration::from_millis(10),
     };
     tokio::spawn(serve(engine.clone(), config, server_listener, shutdown.clone()));
-    Running { sandbox, server_url, engine, http: reqwest::Client::new(), shutdown }
-}
-
-async fn sqlite() -> (Store, tempfile::TempDir) {
-    let (url, dir) = sqlite_url();
-    (Store::open(&url, &MasterKey::generate()).await.expect("store"), dir)
-}
-
-fn sqlite_url() -> (String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    (format!("sqlite:{}", dir.path().join("server.db").display()), dir)
-}
-
-async fn postgres() -> Store {
-    Store::open(&postgres_url().await, &MasterKey::generate()).await.expect("store")
-}
-
-/// A schema of its own in the test database.
-async fn postgres_url() -> String {
-    let schema = format!("s_{}", ghl_store::new_id());
-    let admin = ghl_store::admin_pool(POSTGRES).await.expect("PostgreSQL on 127.0.0.1:5432");
-    ghl_store::execute(&admin, &format!("CREATE SCHEMA {schema}")).await.expect("schema");
-    format!("{POSTGRES}?options=-c%20search_path%3D{schema}")
+    Running {
+        sandbox,
+        server_url,
+        engine,
+        http: reqwest::Client::new(),
+        shutdown,
+        _sandbox: running_sandbox,
+    }
 }
 
 impl Running {
@@ -152,24 +148,7 @@ impl Running {
     }
 }
 
-macro_rules! on_both {
-    ($name:ident, $check:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let (store, _dir) = super::sqlite().await;
-                super::$check(super::start(store).await).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$check(super::start(super::postgres().await).await).await;
-            }
-        }
-    };
-}
-
-on_both!(signed_webhooks_delivered_twice_run_their_flow_once, delivered_twice_run_once);
+on_both!(signed_webhooks_delivered_twice_run_their_flow_once, delivered_twice_run_once, via super::start, multi_thread);
 
 async fn delivered_twice_run_once(running: Running) {
     running.create_contacts(20).await;
@@ -247,7 +226,7 @@ async fn delivered_twice_run_once(running: Running) {
 
 #[tokio::test]
 async fn unsigned_forged_and_replayed_webhooks_get_401_and_leave_no_trace() {
-    let (store, _dir) = sqlite().await;
+    let (store, _db) = sqlite_store().await;
     let running = start(store).await;
     running.create_contacts(1).await;
     running.until("the genuine delivery", |stats| stats["effects"]["task.created"] == 1).await;
@@ -316,7 +295,7 @@ impl Running {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_manages_tests_and_runs_flows_and_checks_connections() {
     use reqwest::Method;
-    let (store, _dir) = sqlite().await;
+    let (store, _db) = sqlite_store().await;
     let running = start(store).await;
     let (status, flow) = running.api(Method::GET, "/flows/welcome", None).await;
     assert_eq!((status, flow["flow"]["enabled"].clone()), (200, json!(true)));
@@ -390,6 +369,24 @@ async fn the_api_manages_tests_and_runs_flows_and_checks_connections() {
     assert_eq!(status, 200);
     let (status, _) = running.api(Method::POST, "/connections/highlevel/test", None).await;
     assert_eq!(status, 404);
+
+    // A flow naming a connection that is gone: the error, and what to do about it as data.
+    let answer = running
+        .http
+        .post(format!("{}/api/flows", running.server_url))
+        .bearer_auth(ADMIN)
+        .body(FLOW)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(answer.status().as_u16(), 422);
+    let refused: Value = answer.json().await.expect("a JSON body");
+    assert!(refused["error"].as_str().is_some_and(|text| text.contains("highlevel")), "{refused}");
+    assert_eq!(
+        refused["remedy"],
+        json!({ "action": "connect", "app": null, "connection": "highlevel" }),
+        "{refused}"
+    );
 }
 
 /// The test's own webhook signer, trusted by the server as a configured key, so a test can
@@ -479,31 +476,17 @@ impl Busy {
     }
 }
 
-/// A busy-store scenario (a function of the store's URL) on SQLite and on PostgreSQL.
-macro_rules! on_busy_store {
-    ($name:ident, $scenario:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let (url, _dir) = super::sqlite_url();
-                super::$scenario(&url).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$scenario(&super::postgres_url().await).await;
-            }
-        }
-    };
-}
-
-on_busy_store!(
+on_both!(
     a_busy_store_answers_429_at_once_and_highlevels_late_retry_is_stored_once,
-    busy_then_retried
+    busy_then_retried,
+    with_db,
+    multi_thread
 );
-on_busy_store!(
+on_both!(
     the_sandbox_retries_what_a_busy_store_refused_and_it_runs_once,
-    sandbox_retries_after_busy
+    sandbox_retries_after_busy,
+    with_db,
+    multi_thread
 );
 
 /// The whole path with HighLevel's retry rule as the sandbox plays it: while the store is held
@@ -511,7 +494,8 @@ on_busy_store!(
 /// same signed bytes; once the store is free a retry is stored, and the contact gets one run
 /// and one task. The retry interval is short here (HighLevel's is about ten minutes, which the
 /// 2-hour freshness window covers); how many attempts meet the lock does not matter.
-async fn sandbox_retries_after_busy(url: &str) {
+async fn sandbox_retries_after_busy(db: TestDb) {
+    let url = db.url.as_str();
     let store = Store::open(url, &MasterKey::generate()).await.expect("store");
     let mut config = SandboxConfig::default();
     config.webhooks.retry_delay = Duration::from_millis(300);
@@ -549,7 +533,8 @@ async fn sandbox_retries_after_busy(url: &str) {
 /// With the store at `url` held busy by another connection ([`Busy`]), a
 /// delivery is answered 429 before its sender gives up and stores nothing; HighLevel's retry
 /// of the same bytes is stored once.
-async fn busy_then_retried(url: &str) {
+async fn busy_then_retried(db: TestDb) {
+    let url = db.url.as_str();
     let store = Store::open(url, &MasterKey::generate()).await.expect("store");
     let running = start_seeded(store, 1).await;
     let contact = running.seeded_contact().await;
@@ -599,7 +584,7 @@ async fn busy_then_retried(url: &str) {
 
 #[tokio::test]
 async fn signed_webhooks_that_are_not_json_or_from_an_unknown_key_are_refused_with_reasons() {
-    let (store, _dir) = sqlite().await;
+    let (store, _db) = sqlite_store().await;
     let running = start(store).await;
     let payload = json!({
         "type": "ContactCreate", "locationId": running.sandbox.location_id, "id": "c-1",
@@ -666,7 +651,7 @@ async fn signed_webhooks_that_are_not_json_or_from_an_unknown_key_are_refused_wi
 
 #[tokio::test]
 async fn a_running_server_keeps_a_heartbeat_in_the_store_and_removes_it_when_it_stops() {
-    let (store, _dir) = sqlite().await;
+    let (store, _db) = sqlite_store().await;
     let running = start(store).await;
     let store = running.engine.store().clone();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -684,7 +669,7 @@ async fn a_running_server_keeps_a_heartbeat_in_the_store_and_removes_it_when_it_
 
 #[tokio::test]
 async fn the_openapi_document_gives_every_route_its_schemas_and_every_answer_it_names() {
-    let (store, _dir) = sqlite().await;
+    let (store, _db) = sqlite_store().await;
     let running = start(store).await;
     let document: Value = running
         .http
@@ -696,7 +681,7 @@ async fn the_openapi_document_gives_every_route_its_schemas_and_every_answer_it_
         .await
         .expect("json");
     let takes_a_body =
-        ["/webhooks/highlevel", "/api/flows", "/api/flows/{name}/test", "/api/flows/{name}/run"];
+        ["/webhooks/{app}", "/api/flows", "/api/flows/{name}/test", "/api/flows/{name}/run"];
     let paths = document["paths"].as_object().expect("paths");
     assert!(paths.len() >= 16, "{}", paths.len());
     for (path, item) in paths {
@@ -721,7 +706,9 @@ async fn the_openapi_document_gives_every_route_its_schemas_and_every_answer_it_
             let url = format!(
                 "{}{}",
                 running.server_url,
-                path.replace("{id}", "none").replace("{name}", "none")
+                path.replace("{app}", "highlevel")
+                    .replace("{id}", "none")
+                    .replace("{name}", "none")
             );
             let method_name =
                 reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
@@ -758,7 +745,7 @@ struct Refused {
 #[tokio::test]
 async fn every_client_error_is_json_naming_the_problem() {
     use reqwest::Method;
-    let (store, _dir) = sqlite().await;
+    let (store, _db) = sqlite_store().await;
     let running = start(store).await;
     let refused = |method, path, authorised, status, names| Refused {
         method,
@@ -818,7 +805,7 @@ fn deep_flow(name: &str) -> String {
 /// shown so by the API, and skipped: the server starts and the other flows' webhooks run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_stored_flow_is_marked_and_skipped_and_the_others_run() {
-    let (store, _dir) = sqlite().await;
+    let (store, _db) = sqlite_store().await;
     store.put_flow("deep", &deep_flow("deep"), true).await.expect("stored without checks");
     let running = start(store).await;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -850,7 +837,7 @@ async fn a_broken_stored_flow_is_marked_and_skipped_and_the_others_run() {
 /// YAML, answers a 4xx whose JSON names the limit; the server keeps answering.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pathological_flows_are_refused_with_the_limit_named() {
-    let (store, _dir) = sqlite().await;
+    let (store, _db) = sqlite_store().await;
     let running = start(store).await;
     let post = |body: String| {
         let request = running
@@ -906,4 +893,94 @@ async fn pathological_flows_are_refused_with_the_limit_named() {
     }
     let (_, flows) = running.api(reqwest::Method::GET, "/flows", None).await;
     assert_eq!(flows["flows"].as_array().map(Vec::len), Some(1), "nothing was stored: {flows}");
+}
+
+/// A toy app's webhooks: an HMAC-SHA256 of the body with a secret shared with the app, in hex
+/// in `x-toy-signature`; each event names its `kind` and carries the app's delivery `id`.
+struct ToyApp {
+    secret: Vec<u8>,
+}
+
+impl ToyApp {
+    fn mac(&self, body: &[u8]) -> String {
+        use hmac::Mac;
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.secret).expect("any key length");
+        mac.update(body);
+        mac.finalize().into_bytes().iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+}
+
+impl Verifier for ToyApp {
+    fn verify(
+        &self,
+        body: &[u8],
+        headers: &reqwest::header::HeaderMap,
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<VerifiedEvent, Refusal> {
+        let given = headers.get("x-toy-signature").and_then(|value| value.to_str().ok());
+        let given = given.ok_or_else(|| Refusal::new("no x-toy-signature"))?;
+        if given != self.mac(body) {
+            return Err(Refusal::new("x-toy-signature does not match the shared secret"));
+        }
+        let payload: Value =
+            serde_json::from_slice(body).map_err(|_| Refusal::new("the body is not JSON"))?;
+        let field = |name: &str| payload[name].as_str().map(str::to_owned);
+        let (Some(kind), Some(id)) = (field("kind"), field("id")) else {
+            return Err(Refusal::new("a toy event has a kind and an id"));
+        };
+        Ok(VerifiedEvent {
+            event_type: kind,
+            dedup_key: format!("toy:{id}"),
+            account: None,
+            payload,
+        })
+    }
+}
+
+/// A second app's webhooks are verified by its own verifier, registered by the composition
+/// (this test) without any change to the server: genuine deliveries are stored once, forged
+/// ones refused with the toy's reason, and an app nobody registered is a 404 naming it.
+#[tokio::test]
+async fn an_app_registered_by_the_composition_gets_its_webhooks_verified_by_its_own_verifier() {
+    let (store, _db) = sqlite_store().await;
+    let toy = || ToyApp { secret: b"shared with the toy app".to_vec() };
+    let running =
+        start_composed(store, SandboxConfig::default(), |verifiers| verifiers.with("toy", toy()))
+            .await;
+    running.until_serving().await;
+    let post = |app: &str, body: &Value, signature: &str| {
+        running
+            .http
+            .post(format!("{}/webhooks/{app}", running.server_url))
+            .header("x-toy-signature", signature)
+            .json(body)
+    };
+    let event = json!({ "kind": "ticket.opened", "id": "t-1", "title": "Printer on fire" });
+    let signature = toy().mac(&serde_json::to_vec(&event).expect("json"));
+
+    let first = post("toy", &event, &signature).send().await.expect("answer");
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.json::<Value>().await.expect("json"), json!({ "stored": true, "runs": 0 }));
+    let again = post("toy", &event, &signature).send().await.expect("answer");
+    assert_eq!(
+        again.json::<Value>().await.expect("json"),
+        json!({ "stored": false, "duplicate": true }),
+        "the toy's dedup id makes a second delivery a duplicate"
+    );
+
+    let forged = json!({ "kind": "ticket.opened", "id": "t-2", "title": "Printer on fire" });
+    let refused = post("toy", &forged, &signature).send().await.expect("answer");
+    assert_eq!(refused.status(), 401);
+    let reason = refused.json::<Value>().await.expect("json")["error"].clone();
+    assert_eq!(reason, "x-toy-signature does not match the shared secret");
+    // HighLevel's signature headers mean nothing to the toy's verifier, and the other way.
+    let as_highlevel = post("highlevel", &event, &signature).send().await.expect("answer");
+    assert_eq!(as_highlevel.status(), 401);
+
+    let unknown = post("nobody", &event, &signature).send().await.expect("answer");
+    assert_eq!(unknown.status(), 404);
+    let reason = unknown.json::<Value>().await.expect("json")["error"].clone();
+    let reason = reason.as_str().unwrap_or_default();
+    assert!(reason.contains("`nobody`") && reason.contains("highlevel, toy"), "{reason}");
 }

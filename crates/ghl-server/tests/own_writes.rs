@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 
 use ghl_engine::connections::save_private_token;
 use ghl_engine::Engine;
-use ghl_sandbox::{Sandbox, SandboxConfig, SandboxInfo};
-use ghl_server::webhook_signature::WebhookKeys;
-use ghl_server::{serve, ServerConfig};
-use ghl_store::{FlowStatus, MasterKey, Store};
+use ghl_sandbox::{SandboxConfig, SandboxInfo};
+use ghl_server::ingress::highlevel::{self, HighLevel, WebhookKeys};
+use ghl_server::{serve, ServerConfig, Verifiers};
+use ghl_store::{FlowStatus, Store};
+use ghl_testkit::{on_both, TestSandbox};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 const ADMIN: &str = "test-admin-token";
 
 /// Stamps every contact that changes: it updates the contact it is triggered by.
@@ -38,6 +38,7 @@ struct Running {
     engine: Arc<Engine>,
     http: reqwest::Client,
     shutdown: CancellationToken,
+    _sandbox: TestSandbox,
 }
 
 impl Drop for Running {
@@ -54,9 +55,8 @@ async fn start(store: Store, flow: &str, runaway_limit: u32) -> Running {
     config.webhooks.urls = vec![format!("{server_url}/webhooks/highlevel").parse().expect("url")];
     config.webhooks.duplicate_share = 1.0;
     config.rate_limits.burst = 100_000;
-    let sandbox_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let sandbox =
-        Sandbox::start(config, sandbox_listener, shutdown.clone()).await.expect("sandbox").info;
+    let running_sandbox = TestSandbox::start(config).await;
+    let sandbox = running_sandbox.info.clone();
     let (base, location, token) =
         (&sandbox.base_url, &sandbox.location_id, &sandbox.private_integration_token);
     save_private_token(&store, "highlevel", base, location, token).await.expect("connection");
@@ -74,28 +74,20 @@ async fn start(store: Store, flow: &str, runaway_limit: u32) -> Running {
     )
     .expect("keys");
     let config = ServerConfig {
-        webhook_keys: keys,
+        verifiers: Verifiers::new().with(highlevel::APP, HighLevel::new(keys)),
         admin_token: ADMIN.into(),
         workers: 2,
         worker_idle: Duration::from_millis(10),
     };
     tokio::spawn(serve(engine.clone(), config, server_listener, shutdown.clone()));
-    Running { sandbox, server_url, engine, http: reqwest::Client::new(), shutdown }
-}
-
-async fn sqlite() -> (Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite:{}", dir.path().join("server.db").display());
-    (Store::open(&url, &MasterKey::generate()).await.expect("store"), dir)
-}
-
-async fn postgres() -> Store {
-    let schema = format!("w_{}", ghl_store::new_id());
-    let admin = ghl_store::admin_pool(POSTGRES).await.expect("PostgreSQL on 127.0.0.1:5432");
-    ghl_store::execute(&admin, &format!("CREATE SCHEMA {schema}")).await.expect("schema");
-    Store::open(&format!("{POSTGRES}?options=-c%20search_path%3D{schema}"), &MasterKey::generate())
-        .await
-        .expect("store")
+    Running {
+        sandbox,
+        server_url,
+        engine,
+        http: reqwest::Client::new(),
+        shutdown,
+        _sandbox: running_sandbox,
+    }
 }
 
 impl Running {
@@ -156,25 +148,16 @@ impl Running {
     }
 }
 
-macro_rules! on_both {
-    ($name:ident, $check:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let (store, _dir) = super::sqlite().await;
-                super::$check(store).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$check(super::postgres().await).await;
-            }
-        }
-    };
-}
-
-on_both!(a_flow_updating_what_triggers_it_makes_one_update_per_outside_change, one_update_each);
-on_both!(a_flow_running_on_its_own_writes_is_paused_as_a_runaway_and_says_why, runaway);
+on_both!(
+    a_flow_updating_what_triggers_it_makes_one_update_per_outside_change,
+    one_update_each,
+    multi_thread
+);
+on_both!(
+    a_flow_running_on_its_own_writes_is_paused_as_a_runaway_and_says_why,
+    runaway,
+    multi_thread
+);
 
 async fn one_update_each(store: Store) {
     let running = start(store, STAMP, 20).await;

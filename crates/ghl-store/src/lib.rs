@@ -406,18 +406,6 @@ pub(crate) const SET_CURSOR: &str =
     "INSERT INTO cursors (name, value, updated_at) VALUES ($1, $2, $3)
      ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
 
-/// A pool for administration outside any store (tests create PostgreSQL schemas with it).
-pub async fn admin_pool(url: &str) -> Result<AnyPool> {
-    sqlx::any::install_default_drivers();
-    Ok(AnyPool::connect(url).await?)
-}
-
-/// Runs one statement on an admin pool.
-pub async fn execute(pool: &AnyPool, statement: &str) -> Result<()> {
-    sqlx::query(statement).execute(pool).await?;
-    Ok(())
-}
-
 const CONNECTION_COLUMNS: &str =
     "id, name, app, location_id, auth_kind, scopes, status, status_reason";
 

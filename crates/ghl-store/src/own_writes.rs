@@ -122,7 +122,7 @@ pub(crate) async fn pause_if_runaway(
     }
     let reason = format!(
         "runaway: ran record {record_id} {runs} times in a minute (the limit is {limit}); \
-         does the flow trigger itself? Fix it, then `ghl-connector flows enable` it"
+         does the flow trigger itself? Fix it, then enable the flow again"
     );
     sqlx::query(
         "UPDATE flows SET paused_reason = $1, paused_at = $2 WHERE id = $3 AND paused_reason IS NULL",

@@ -157,9 +157,11 @@ pub enum RunOutcome {
         at_ms: i64,
         error: String,
     },
-    /// Paused on a delay step until `at_ms`; not a failure.
+    /// Paused until `at_ms` (a delay step; a rate limit or a spent quota, then `reason`
+    /// says which); not a failure, not an attempt.
     WaitUntil {
         at_ms: i64,
+        reason: Option<String>,
     },
     Dead {
         error: String,
@@ -513,7 +515,7 @@ impl Store {
             RunOutcome::Done => ("done", now, None, 0),
             RunOutcome::Skipped => ("skipped", now, None, 0),
             RunOutcome::RetryAt { at_ms, error } => ("queued", *at_ms, Some(error.as_str()), 0),
-            RunOutcome::WaitUntil { at_ms } => ("waiting", *at_ms, None, 1),
+            RunOutcome::WaitUntil { at_ms, reason } => ("waiting", *at_ms, reason.as_deref(), 1),
             RunOutcome::Dead { error } => ("dead", now, Some(error.as_str()), 0),
         };
         let _writing = self.writing().await;

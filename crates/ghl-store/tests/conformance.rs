@@ -9,50 +9,7 @@ use ghl_store::{
 };
 use serde_json::json;
 
-const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-async fn sqlite() -> (Store, tempfile::TempDir) {
-    let (url, dir) = sqlite_url();
-    (Store::open(&url, &MasterKey::generate()).await.expect("sqlite store"), dir)
-}
-
-fn sqlite_url() -> (String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    (format!("sqlite:{}", dir.path().join("store.db").display()), dir)
-}
-
-async fn postgres() -> Store {
-    Store::open(&postgres_url().await, &MasterKey::generate()).await.expect("postgres store")
-}
-
-/// A schema of its own in the test database.
-async fn postgres_url() -> String {
-    sqlx::any::install_default_drivers();
-    let schema = format!("t_{}", ghl_store::new_id());
-    let admin = sqlx::AnyPool::connect(POSTGRES)
-        .await
-        .expect("PostgreSQL on 127.0.0.1:5432 (database test)");
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.expect("schema");
-    format!("{POSTGRES}?options=-c%20search_path%3D{schema}")
-}
-
-/// Runs one conformance check on both backends.
-macro_rules! on_both {
-    ($name:ident, $check:ident) => {
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                let (store, _dir) = super::sqlite().await;
-                super::$check(store).await;
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                super::$check(super::postgres().await).await;
-            }
-        }
-    };
-}
+use ghl_testkit::{on_both, TestDb};
 
 on_both!(connections_keep_secrets_encrypted_and_replaceable, connections);
 on_both!(an_event_is_stored_once_with_its_runs, ingest);
@@ -67,18 +24,7 @@ on_both!(a_webhook_id_is_remembered_even_when_its_event_is_known, webhook_ids);
 on_both!(heartbeats_tell_whether_a_server_works_on_the_store, heartbeats);
 on_both!(learned_webhook_keys_go_with_their_connection, learned_webhook_keys);
 
-mod a_store_opened_with_another_key_is_refused_and_left_unchanged {
-    #[tokio::test]
-    async fn sqlite() {
-        let (url, _dir) = super::sqlite_url();
-        super::wrong_key(&url).await;
-    }
-
-    #[tokio::test]
-    async fn postgres() {
-        super::wrong_key(&super::postgres_url().await).await;
-    }
-}
+on_both!(a_store_opened_with_another_key_is_refused_and_left_unchanged, wrong_key, with_db);
 on_both!(runs_are_listed_with_their_flow_and_trigger_and_by_flow, runs_by_flow);
 on_both!(an_echo_of_a_flows_own_write_runs_it_not_and_a_runaway_flow_is_paused, guards);
 
@@ -380,9 +326,9 @@ async fn finished_runs(store: Store) {
         RunOutcome::Done,
         RunOutcome::Skipped,
         RunOutcome::Dead { error: "gave up".into() },
-        RunOutcome::WaitUntil { at_ms: later },
+        RunOutcome::WaitUntil { at_ms: later, reason: None },
         RunOutcome::RetryAt { at_ms: later, error: "HTTP 503".into() },
-        RunOutcome::WaitUntil { at_ms: 0 },
+        RunOutcome::WaitUntil { at_ms: 0, reason: None },
     ];
     for (run, outcome) in batch.iter().zip(&outcomes) {
         store.finish(&run.id, outcome).await.expect("finish");
@@ -393,7 +339,8 @@ async fn finished_runs(store: Store) {
     assert_eq!(claimable[0].waits, 1);
 }
 
-async fn wrong_key(url: &str) {
+async fn wrong_key(db: TestDb) {
+    let url = db.url.as_str();
     let key = MasterKey::generate();
     let store = Store::open(url, &key).await.expect("created with key A");
     store.put_connection(&summary("hl"), &json!({ "token": "t" })).await.expect("put");

@@ -9,6 +9,7 @@ pub mod note;
 pub mod oauth;
 pub mod operations;
 pub mod rate_limit;
+pub mod remedy;
 pub mod search;
 pub mod spec_rules;
 pub mod task;
@@ -21,6 +22,7 @@ pub use contact::{
 pub use error::{ErrorBody, ErrorMessage};
 pub use note::{Note, NoteInput};
 pub use operations::{Operation, OPERATIONS};
+pub use remedy::Remedy;
 pub use search::{SearchBody, SearchFilter, SearchSort};
 pub use task::{Task, TaskInput};
 pub use webhook::EventType;

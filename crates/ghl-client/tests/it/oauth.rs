@@ -21,6 +21,7 @@ fn app(sandbox: &TestSandbox) -> OAuthApp {
         authorize_url: sandbox.info.oauth.authorize_url.parse().expect("url"),
         token_url: sandbox.info.oauth.token_url.parse().expect("url"),
         redirect_uri: REDIRECT.parse().expect("url"),
+        extra_form: ghl_client::AppProfile::token_form(&ghl_client::HighLevel::default()),
     }
 }
 

@@ -1,18 +1,11 @@
 //! A sandbox on 127.0.0.1:0 and clients for it.
 
-use std::sync::{Arc, OnceLock};
-
 use ghl_client::{Client, ClientConfig, Credentials, RetryPolicy};
-use ghl_sandbox::{Sandbox, SandboxConfig, SandboxInfo, SigningKeys};
+use ghl_sandbox::{SandboxConfig, SandboxInfo};
 use ghl_spec_check::{start_validating_proxy, ProxyReport};
 use serde_json::Value;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
-pub fn keys() -> Arc<SigningKeys> {
-    static KEYS: OnceLock<Arc<SigningKeys>> = OnceLock::new();
-    KEYS.get_or_init(|| Arc::new(SigningKeys::generate().expect("keys"))).clone()
-}
+pub use ghl_testkit::keys;
 
 /// A sandbox behind a validating proxy: clients talk to the proxy, and every request they
 /// send is checked against the official spec when the test ends.
@@ -22,12 +15,12 @@ pub struct TestSandbox {
     /// Where clients send API requests: the proxy in front of the sandbox.
     pub api_url: String,
     pub report: ProxyReport,
-    shutdown: CancellationToken,
+    running: ghl_testkit::TestSandbox,
 }
 
 impl Drop for TestSandbox {
     fn drop(&mut self) {
-        self.shutdown.cancel();
+        self.running.shutdown().cancel();
         if !std::thread::panicking() {
             self.report.assert_clean();
         }
@@ -39,11 +32,9 @@ impl TestSandbox {
         let mut config =
             SandboxConfig { contacts: 20, signing_keys: Some(keys()), ..SandboxConfig::default() };
         change(&mut config);
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let shutdown = CancellationToken::new();
-        let sandbox = Sandbox::start(config, listener, shutdown.clone()).await.expect("sandbox");
-        let (api_url, report) = start_validating_proxy(sandbox.info.base_url.clone()).await;
-        Self { info: sandbox.info, admin: reqwest::Client::new(), api_url, report, shutdown }
+        let running = ghl_testkit::TestSandbox::start(config).await;
+        let (api_url, report) = start_validating_proxy(running.info.base_url.clone()).await;
+        Self { info: running.info.clone(), admin: reqwest::Client::new(), api_url, report, running }
     }
 
     pub async fn start() -> Self {

@@ -1,15 +1,14 @@
-//! `ghl-connector api <operationId>`: call any HighLevel operation from the command line,
-//! through the same client the engine uses (rate budget, retries, pagination).
+//! `ghl-connector api <operationId>`: call any operation of a registered app from the command
+//! line, through the same client the engine uses (rate budget, retries, pagination).
 
 use std::io::Write;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::Args;
 use futures_util::StreamExt;
-use ghl_client::pagination::PAGED_OPERATIONS;
-use ghl_client::{Client, ClientConfig, Credentials};
-use ghl_types::search::MAX_PAGE_LIMIT;
-use ghl_types::{Operation, OPERATIONS};
+use ghl_engine::apps::{AppClient, AppOperation, Apps};
+use ghl_engine::connections::AuthSecret;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
@@ -17,9 +16,14 @@ use super::store::StoreArgs;
 
 #[derive(Debug, Args)]
 pub struct ApiArgs {
-    /// The operation, by the spec's operationId (`get-contact`, `create-task`, ...).
+    /// The operation, by the spec's operationId (`get-contact`, `create-task`, ...), or
+    /// `app.operation` (`highlevel.get-contact`) where several apps have it.
     #[arg(required_unless_present = "list")]
     operation: Option<String>,
+    /// The app whose operation it is (by default the connection's, or the one app that has
+    /// the operation).
+    #[arg(long)]
+    app: Option<String>,
     /// List the operations and exit.
     #[arg(long)]
     list: bool,
@@ -32,19 +36,21 @@ pub struct ApiArgs {
     /// The JSON body, or `@file` to read it from a file.
     #[arg(long)]
     body: Option<String>,
-    /// Bearer token: a private integration token or an OAuth access token.
+    /// Bearer token: a private token (HighLevel's private integration token) or an OAuth
+    /// access token.
     #[arg(long, env = "GHL_CONNECTOR_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// Call through a stored connection (its token, location and base URL; OAuth tokens are
+    /// Call through a stored connection (its token, account and base URL; OAuth tokens are
     /// refreshed) instead of --token.
     #[arg(long, conflicts_with = "token")]
     connection: Option<String>,
-    /// The location the token speaks for; filled into `locationId` where the operation takes it.
+    /// The account (HighLevel's location) the token speaks for; filled into the operation
+    /// where it takes it (`locationId`).
     #[arg(long, env = "GHL_CONNECTOR_LOCATION_ID")]
     location_id: Option<String>,
-    /// The API's address (a sandbox's `base_url` to try things offline).
-    #[arg(long, default_value = ghl_types::PRODUCTION_BASE_URL)]
-    base_url: url::Url,
+    /// The API's address: the app's by default (a sandbox's `base_url` to try things offline).
+    #[arg(long)]
+    base_url: Option<url::Url>,
     /// For list operations: follow every page and print all records as one JSON array, with
     /// the largest page the operation allows unless `limit` or `pageLimit` is given; the
     /// records so far are counted on stderr when it is a terminal.
@@ -53,36 +59,47 @@ pub struct ApiArgs {
 }
 
 pub async fn run(args: ApiArgs, store: &StoreArgs) -> anyhow::Result<()> {
+    let apps = Apps::builtin();
     if args.list {
-        return list(args.json);
+        return list(&apps, args.app.as_deref(), args.json);
     }
     let name = args.operation.as_deref().unwrap_or_default();
-    let operation = Operation::find(name).with_context(|| {
-        format!("unknown operation `{name}`; `ghl-connector api --list` shows them all")
-    })?;
     let mut params = parse_params(&args.params)?;
     let mut body = read_body(args.body.as_deref())?;
-    let (client, location) = client(&args, &params, store).await?;
-    if let Some(location) = &location {
-        fill_location(operation, location, &mut params, &mut body);
+    let (operation, client) = match &args.connection {
+        Some(connection) => {
+            let store = store.open().await?;
+            let summary = store.connection_summary(connection).await?.with_context(|| {
+                format!("no connection named `{connection}` (`ghl-connector connections list`)")
+            })?;
+            let operation = find_operation(&apps, Some(&summary.app), name)?;
+            let engine = ghl_engine::Engine::new(store);
+            (operation, engine.connections().client(connection).await?)
+        }
+        None => {
+            let operation = find_operation(&apps, args.app.as_deref(), name)?;
+            (operation.clone(), token_client(&apps, &args, &operation, &params)?)
+        }
+    };
+    let operation = operation.operation;
+    if client.account().is_some_and(|account| !account.is_empty()) {
+        client.fill(operation, &mut params, &mut body);
     }
     let mut out = std::io::stdout().lock();
     if args.all_pages {
-        if !PAGED_OPERATIONS.contains(&operation.id) {
+        let Some(mut records) = client.records(operation, params, body) else {
             bail!(
                 "--all-pages works with {}; {} has no pages",
-                PAGED_OPERATIONS.join(", "),
+                client.paged_operations().join(", "),
                 operation.id
             );
-        }
-        largest_pages(operation, &mut params, &mut body);
+        };
         let progress = ProgressBar::new_spinner();
         progress.set_style(
             ProgressStyle::with_template("{spinner} {pos} records")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         // One record at a time, so memory stays flat however many pages there are.
-        let mut records = Box::pin(client.records(operation.id, params, body));
         write!(out, "[")?;
         let mut first = true;
         while let Some(record) = records.next().await {
@@ -95,78 +112,89 @@ pub async fn run(args: ApiArgs, store: &StoreArgs) -> anyhow::Result<()> {
         writeln!(out, "\n]")?;
         return Ok(());
     }
-    let borrowed: Vec<(&str, &str)> =
-        params.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
-    let answer = client.call(operation.id, &borrowed, body.as_ref()).await?;
+    let answer = client.call(operation, &params, body.as_ref()).await?;
     writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
     Ok(())
 }
 
-/// The client to call with, and the location it speaks for: a stored connection's, or one
-/// made from `--token` and `--location-id` (or a `locationId` parameter).
-async fn client(
-    args: &ApiArgs,
-    params: &[(String, String)],
-    store: &StoreArgs,
-) -> anyhow::Result<(Client, Option<String>)> {
-    if let Some(name) = &args.connection {
-        let store = store.open().await?;
-        let summary = store.connection_summary(name).await?.with_context(|| {
-            format!("no connection named `{name}` (`ghl-connector connections list`)")
-        })?;
-        let engine = ghl_engine::Engine::new(store);
-        let client = engine.connections().client(name).await?;
-        return Ok((client, args.location_id.clone().or(summary.location_id)));
+/// The operation `name` (`operationId` or `app.operationId`) of `app`, or of the one app that
+/// has it.
+fn find_operation(apps: &Apps, app: Option<&str>, name: &str) -> anyhow::Result<AppOperation> {
+    let unknown =
+        || format!("unknown operation `{name}`; `ghl-connector api --list` shows them all");
+    if let Some(app) = app {
+        let known = apps.require(app)?;
+        let id = name.strip_prefix(&format!("{app}.")).unwrap_or(name);
+        return apps.operation(&format!("{}.{id}", known.id())).with_context(unknown);
     }
+    // Operation ids have no `.`: a name with one is `app.operation`.
+    if let Some((app, _)) = name.split_once('.') {
+        return find_operation(apps, Some(app), name);
+    }
+    let mut found = apps.iter().filter_map(|app| apps.operation(&format!("{}.{name}", app.id())));
+    match (found.next(), found.next()) {
+        (Some(operation), None) => Ok(operation),
+        (Some(first), Some(second)) => bail!(
+            "several apps have `{name}` ({}, {}, ...): name it `app.{name}` or give --app",
+            first.app,
+            second.app
+        ),
+        (None, _) => bail!(unknown()),
+    }
+}
+
+/// A client of `--token` and `--location-id` (or a `locationId` parameter) for the operation's
+/// app.
+fn token_client(
+    apps: &Apps,
+    args: &ApiArgs,
+    operation: &AppOperation,
+    params: &[(String, String)],
+) -> anyhow::Result<Arc<dyn AppClient>> {
+    let app = apps.require(operation.app.as_str())?;
     let token = args.token.clone().context(
         "give --token (or GHL_CONNECTOR_TOKEN), or --connection NAME to use a stored one",
     )?;
-    let location = args.location_id.clone().or_else(|| {
+    let account = args.location_id.clone().or_else(|| {
         params.iter().find(|(name, _)| name == "locationId").map(|(_, value)| value.clone())
     });
-    let config = ClientConfig::new(
-        args.base_url.clone(),
-        Credentials::PrivateToken(token.into()),
-        location.clone().unwrap_or_default(),
-    );
-    Ok((Client::new(config)?, location))
+    let base_url = match &args.base_url {
+        Some(url) => url.clone(),
+        None => app.connect_info().default_base_url.parse()?,
+    };
+    let auth = AuthSecret::PrivateToken {
+        token,
+        base_url: base_url.to_string(),
+        account: account.unwrap_or_default(),
+    };
+    // A client outside any store: nothing of it is kept.
+    apps.unstored_client(operation.app.as_str(), auth).map_err(|reason| anyhow::anyhow!(reason))
 }
 
-/// Largest `limit` of `GET /contacts/` and of a business's contacts (HighLevel's maximum).
-const MAX_LIST_LIMIT: u32 = 100;
-
-/// The largest page the operation allows, where the caller did not choose one: fewer
-/// requests, so less of the rate budget.
-fn largest_pages(
-    operation: &Operation,
-    params: &mut Vec<(String, String)>,
-    body: &mut Option<Value>,
-) {
-    if operation.query.contains(&"limit") && !params.iter().any(|(name, _)| name == "limit") {
-        params.push(("limit".into(), MAX_LIST_LIMIT.to_string()));
+fn list(apps: &Apps, only: Option<&str>, json: bool) -> anyhow::Result<()> {
+    if let Some(app) = only {
+        apps.require(app)?;
     }
-    if operation.id == "search-contacts-advanced" {
-        if let Value::Object(fields) = body.get_or_insert_with(|| serde_json::json!({})) {
-            fields.entry("pageLimit").or_insert_with(|| MAX_PAGE_LIMIT.into());
-        }
-    }
-}
-
-fn list(json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    for operation in OPERATIONS {
-        if json {
-            let line = serde_json::json!({
-                "operation": operation.id, "method": operation.method, "path": operation.path,
-                "scope": operation.scope, "summary": operation.summary, "query": operation.query,
-            });
-            writeln!(out, "{line}")?;
-        } else {
-            writeln!(
-                out,
-                "{:<38} {:<6} {:<52} {}",
-                operation.id, operation.method, operation.path, operation.summary
-            )?;
+    for app in apps.iter().filter(|app| only.is_none_or(|only| app.id() == *only)) {
+        for operation in app.operations() {
+            if json {
+                let line = serde_json::json!({
+                    "app": app.id(), "operation": operation.id, "method": operation.method,
+                    "path": operation.path, "scope": operation.scope, "summary": operation.summary,
+                    "query": operation.query,
+                });
+                writeln!(out, "{line}")?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<48} {:<6} {:<52} {}",
+                    format!("{}.{}", app.id(), operation.id),
+                    operation.method,
+                    operation.path,
+                    operation.summary
+                )?;
+            }
         }
     }
     Ok(())
@@ -191,24 +219,4 @@ fn read_body(body: Option<&str>) -> anyhow::Result<Option<Value>> {
     };
     let value: Value = serde_json::from_str(&text).context("--body is not valid JSON")?;
     Ok(Some(value))
-}
-
-/// `locationId` where the operation takes it and the caller did not give it.
-fn fill_location(
-    operation: &Operation,
-    location: &str,
-    params: &mut Vec<(String, String)>,
-    body: &mut Option<Value>,
-) {
-    if operation.query.contains(&"locationId")
-        && !params.iter().any(|(name, _)| name == "locationId")
-    {
-        params.push(("locationId".into(), location.into()));
-    }
-    if operation.body_has_location {
-        let body = body.get_or_insert_with(|| serde_json::json!({}));
-        if let Value::Object(fields) = body {
-            fields.entry("locationId").or_insert_with(|| location.into());
-        }
-    }
 }

@@ -1,21 +1,25 @@
-//! `ghl-connector connect highlevel | http` and `ghl-connector connections list | test |
-//! remove`. Secrets are sealed in the store; none has to be typed on the command line.
+//! `ghl-connector connect APP` (any registered app, or `http`) and `ghl-connector connections
+//! list | test | remove`. Secrets are sealed in the store; none has to be typed on the command
+//! line.
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
+use ghl_engine::apps::{App, Apps, HTTP};
+use ghl_engine::connections::{save, AuthSecret, ConnectionSecret};
 
 use super::store::StoreArgs;
 
 mod callback;
 
-/// `highlevel`: with a private integration token (`--private-token` and `--location-id`) or
-/// with OAuth (`--client-id` and `--client-secret`: opens the authorization page's address and
-/// waits for the redirect on a local callback). `http`: credentials for `http.request` steps
-/// (`--name`, `--base-url`, and a bearer token or headers), added when a step naming the
-/// connection sends, never recorded.
+/// A registered app (`highlevel`): with a private token (`--private-token` and
+/// `--location-id`) or with OAuth (`--client-id` and `--client-secret`: opens the authorization
+/// page's address and waits for the redirect on a local callback). `http`: credentials for
+/// `http.request` steps (`--name`, `--base-url`, and a bearer token or headers), added when a
+/// step naming the connection sends, never recorded.
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
-    /// The app to connect: `highlevel`, or `http` (any HTTP API, for `http.request` steps).
+    /// The app to connect: a registered app (`highlevel`), or `http` (any HTTP API, for
+    /// `http.request` steps).
     app: String,
     /// A private integration token of the location.
     #[arg(
@@ -26,8 +30,8 @@ pub struct ConnectArgs {
         conflicts_with = "client_id"
     )]
     private_token: Option<String>,
-    /// The location (sub-account) the private integration token belongs to.
-    #[arg(long)]
+    /// The account the private token belongs to (HighLevel's location, or sub-account).
+    #[arg(long, alias = "account")]
     location_id: Option<String>,
     /// The Marketplace app's client id (OAuth).
     #[arg(long, requires = "client_secret")]
@@ -35,15 +39,15 @@ pub struct ConnectArgs {
     /// The Marketplace app's client secret (OAuth).
     #[arg(long, env = "GHL_CONNECTOR_CLIENT_SECRET", hide_env_values = true)]
     client_secret: Option<String>,
-    /// The authorization page (OAuth); by default HighLevel's marketplace for HighLevel's API,
-    /// `<base-url>/oauth/chooselocation` for another base URL (a sandbox).
+    /// The authorization page (OAuth); by default the app's own for its API (HighLevel's
+    /// marketplace), `<base-url>/oauth/chooselocation` for another base URL (a sandbox).
     #[arg(long)]
     authorize_url: Option<url::Url>,
     /// The token endpoint (OAuth); `<base-url>/oauth/token` when not given.
     #[arg(long)]
     token_url: Option<url::Url>,
-    /// Ask to write contacts too. By default a connection can read contacts, plus what the
-    /// applied flows that use it need.
+    /// Ask to write too (HighLevel: contacts). By default a connection can read (HighLevel:
+    /// contacts), plus what the applied flows that use it need.
     #[arg(long)]
     write: bool,
     /// Ask for this scope too (`contacts.write`, `calendars/events.write`); repeatable.
@@ -55,12 +59,12 @@ pub struct ConnectArgs {
     /// How long to wait for the authorization.
     #[arg(long, default_value_t = 600)]
     timeout_secs: u64,
-    /// The API address: HighLevel's by default (a sandbox's base_url to try things offline);
+    /// The API address: the app's by default (a sandbox's base_url to try things offline);
     /// for `http`, the address requests go under (a step's relative `url` is resolved
     /// against it, and its credentials are sent nowhere else).
     #[arg(long)]
     base_url: Option<url::Url>,
-    /// The connection's name, as flows refer to it (`highlevel` by default for HighLevel).
+    /// The connection's name, as flows refer to it (the app's name by default: `highlevel`).
     #[arg(long)]
     name: Option<String>,
     /// `http`: a bearer token, sent as `Authorization: Bearer <token>` (better from the
@@ -100,42 +104,52 @@ pub enum ConnectionsCommand {
 }
 
 pub async fn connect(args: ConnectArgs, store: &StoreArgs) -> anyhow::Result<()> {
-    match args.app.as_str() {
-        "highlevel" => connect_highlevel(args, store).await,
-        "http" => connect_http(args, store).await,
-        other => bail!("unknown app `{other}`: `highlevel` or `http`"),
+    if args.app == HTTP.as_str() {
+        return connect_http(args, store).await;
     }
+    let apps = Apps::builtin();
+    let app = apps
+        .require(&args.app)
+        .map_err(|err| {
+            anyhow::anyhow!("{err}, or `{HTTP}` (any HTTP API, for http.request steps)")
+        })?
+        .clone();
+    connect_app(&*app, args, store).await
 }
 
-async fn connect_highlevel(args: ConnectArgs, store: &StoreArgs) -> anyhow::Result<()> {
+/// A connection to a registered app, checked with a harmless read before it is kept.
+async fn connect_app(app: &dyn App, args: ConnectArgs, store: &StoreArgs) -> anyhow::Result<()> {
     let store = store.open().await?;
-    let name = args.name.clone().unwrap_or_else(|| "highlevel".into());
-    let base_url = highlevel_base_url(&args)?;
-    // What to put back if HighLevel refuses the new credentials.
+    let info = app.connect_info();
+    let name = args.name.clone().unwrap_or_else(|| app.id().to_string());
+    let base_url = match &args.base_url {
+        Some(url) => url.clone(),
+        None => info.default_base_url.parse()?,
+    };
+    // What to put back if the app refuses the new credentials.
     let previous = store.connection(&name).await?;
     let connected = match (&args.private_token, &args.client_id) {
         (Some(token), _) => {
-            let location = args.location_id.clone().unwrap_or_default();
-            ghl_engine::connections::save_private_token(
-                &store,
-                &name,
-                base_url.as_str(),
-                &location,
-                token,
-            )
-            .await?;
+            let account = args.location_id.clone().unwrap_or_default();
+            let auth = AuthSecret::PrivateToken {
+                token: token.clone(),
+                base_url: base_url.to_string(),
+                account: account.clone(),
+            };
+            let secret = ConnectionSecret { app: app.id(), auth };
+            save(&store, &name, &secret, info.private_token_scopes).await?;
             let engine = ghl_engine::Engine::new(store.clone());
-            engine.connections().check(&name).await.map(|()| location).map_err(Into::into)
+            engine.connections().check(&name).await.map(|()| account).map_err(Into::into)
         }
         // Checks the connection itself, so that its browser page can say how it ended.
-        (None, Some(_)) => oauth(&args, &name, &base_url, &store).await,
+        (None, Some(_)) => oauth(app, &args, &name, &base_url, &store).await,
         (None, None) => {
             bail!("give --private-token and --location-id, or --client-id and --client-secret for OAuth")
         }
     };
-    let location = keep_or_put_back(&store, &name, previous, connected).await?;
-    learn_webhook_keys(&store, &name, &base_url).await?;
-    say!("connected `{name}` to HighLevel location {location}");
+    let account = keep_or_put_back(&store, &name, previous, connected).await?;
+    learn_webhook_keys(app, &store, &name, &base_url).await?;
+    say!("connected `{name}` to {} {} {account}", app.title(), info.account);
     Ok(())
 }
 
@@ -157,13 +171,6 @@ async fn keep_or_put_back<T>(
         }
     }
     bail!("{err:#}; nothing was stored")
-}
-
-fn highlevel_base_url(args: &ConnectArgs) -> anyhow::Result<url::Url> {
-    match &args.base_url {
-        Some(url) => Ok(url.clone()),
-        None => Ok(ghl_types::PRODUCTION_BASE_URL.parse()?),
-    }
 }
 
 /// An `http` connection: a base URL and credential headers, sealed in the store.
@@ -223,42 +230,34 @@ async fn connect_http(args: ConnectArgs, store: &StoreArgs) -> anyhow::Result<()
     Ok(())
 }
 
-/// A connection to a sandbox (a base URL other than HighLevel's) learns the keys the sandbox
-/// signs webhooks with, from its `/_sandbox/info`, so `serve` accepts its webhooks; one to
-/// HighLevel forgets any learned before (HighLevel's published keys are always trusted).
+/// A connection to a test double of the app (a sandbox: a base URL other than the app's)
+/// learns the keys the sandbox signs webhooks with, so `serve` accepts its webhooks; one to the
+/// app itself forgets any learned before (the app's published keys are always trusted).
 async fn learn_webhook_keys(
+    app: &dyn App,
     store: &ghl_store::Store,
     name: &str,
     base_url: &url::Url,
 ) -> anyhow::Result<()> {
-    if base_url.as_str().trim_end_matches('/')
-        == ghl_types::PRODUCTION_BASE_URL.trim_end_matches('/')
-    {
-        store.forget_webhook_keys(name).await?;
-        return Ok(());
-    }
-    let info_url = base_url.join("/_sandbox/info")?;
-    let info = async {
-        let answer = reqwest::Client::new()
-            .get(info_url.clone())
-            .timeout(std::time::Duration::from_secs(10))
-            .send()
-            .await?
-            .error_for_status()?;
-        answer.json::<serde_json::Value>().await
-    };
-    let keys = match info.await {
-        Ok(info) => info["webhook_public_keys"].clone(),
-        Err(err) => {
-            say!("note: {info_url} did not answer ({err}); serve verifies this connection's webhooks with HighLevel's keys");
+    let keys = match app.webhook_keys(base_url).await {
+        Ok(Some(keys)) => keys,
+        Ok(None) => {
+            store.forget_webhook_keys(name).await?;
+            return Ok(());
+        }
+        Err(reason) => {
+            say!(
+                "note: {reason}; serve verifies this connection's webhooks with {}'s keys",
+                app.title()
+            );
             return Ok(());
         }
     };
     let learned = ghl_store::LearnedWebhookKeys {
         connection: name.to_owned(),
         origin: base_url.to_string(),
-        ed25519: keys["ed25519"].as_str().map(str::to_owned),
-        rsa_pem: keys["rsa_pem"].as_str().map(str::to_owned),
+        ed25519: keys.ed25519,
+        rsa_pem: keys.rsa_pem,
     };
     if learned.ed25519.is_some() || learned.rsa_pem.is_some() {
         store.put_webhook_keys(&learned).await?;
@@ -267,42 +266,44 @@ async fn learn_webhook_keys(
     Ok(())
 }
 
-/// HighLevel's authorization page, for HighLevel's own API.
-const HIGHLEVEL_AUTHORIZE_URL: &str = "https://marketplace.gohighlevel.com/oauth/chooselocation";
-
-/// The OAuth authorization-code flow with a local callback; answers the location connected.
+/// The OAuth authorization-code flow with a local callback; answers the account connected.
 /// The browser's page says *connected* only once the connection is stored and answers, and
 /// *failed*, with the reason, otherwise.
 async fn oauth(
+    app: &dyn App,
     args: &ConnectArgs,
     name: &str,
     base_url: &url::Url,
     store: &ghl_store::Store,
 ) -> anyhow::Result<String> {
     use std::io::Write;
+    let info = app.connect_info();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.callback_port))
         .await
         .context("cannot open the local callback")?;
     let redirect: url::Url = format!("http://{}/callback", listener.local_addr()?).parse()?;
-    let app = ghl_client::OAuthApp {
+    let registration = ghl_client::OAuthApp {
         client_id: args.client_id.clone().unwrap_or_default(),
         client_secret: args.client_secret.clone().unwrap_or_default().into(),
-        authorize_url: authorize_url(args, base_url)?,
+        authorize_url: authorize_url(app, args, base_url)?,
         token_url: match &args.token_url {
             Some(url) => url.clone(),
-            None => base_url.join("/oauth/token")?,
+            None => base_url.join(info.token_path)?,
         },
         redirect_uri: redirect,
+        extra_form: ghl_client::AppProfile::token_form(&ghl_client::HighLevel::default()),
     };
     let flows_need = ghl_engine::Engine::new(store.clone()).scopes_needed(name).await?;
-    let mut scopes: Vec<&str> = vec!["contacts.readonly"];
+    let mut scopes: Vec<&str> = info.base_scopes.to_vec();
     scopes.extend(flows_need);
-    scopes.extend(args.write.then_some("contacts.write"));
+    if args.write {
+        scopes.extend(info.write_scopes);
+    }
     scopes.extend(args.scopes.iter().map(String::as_str));
     scopes.sort_unstable();
     scopes.dedup();
-    let request = app.authorization_request(&scopes);
-    say!("Open this address, choose the location and approve:\n{}", request.url);
+    let request = registration.authorization_request(&scopes);
+    say!("Open this address, choose the {} and approve:\n{}", info.account, request.url);
     std::io::stdout().flush()?;
 
     let (callback, returned) = callback::Callback::listen(listener);
@@ -314,21 +315,27 @@ async fn oauth(
     };
     let outcome = async {
         let code = returned.code()?;
-        let tokens =
-            app.exchange_code(&reqwest::Client::new(), &request, &returned.state, code).await?;
+        let tokens = registration
+            .exchange_code(&reqwest::Client::new(), &request, &returned.state, code)
+            .await?;
         let granted: Vec<&str> = tokens.scope.split_whitespace().collect();
         let missing: Vec<&str> = scopes.iter().copied().filter(|s| !granted.contains(s)).collect();
         if !missing.is_empty() {
             bail!(
-                "HighLevel did not grant {} (granted: {}); approve every scope asked for",
+                "{} did not grant {} (granted: {}); approve every scope asked for",
+                app.title(),
                 missing.join(", "),
                 if granted.is_empty() { "nothing".into() } else { granted.join(", ") }
             );
         }
-        let location = tokens.location_id.clone().context("the token is not for a location")?;
-        ghl_engine::connections::save_oauth(store, name, base_url.as_str(), &app, tokens).await?;
+        let account = tokens
+            .location_id
+            .clone()
+            .with_context(|| format!("the token is not for a {}", info.account))?;
+        let auth = AuthSecret::oauth(base_url.as_str(), &registration, tokens);
+        save(store, name, &ConnectionSecret { app: app.id(), auth }, "").await?;
         ghl_engine::Engine::new(store.clone()).connections().check(name).await?;
-        Ok(location)
+        Ok(account)
     }
     .await;
     returned.answer(&outcome, name);
@@ -336,16 +343,22 @@ async fn oauth(
     outcome
 }
 
-/// `--authorize-url`, or the authorization page that goes with `--base-url`.
-fn authorize_url(args: &ConnectArgs, base_url: &url::Url) -> anyhow::Result<url::Url> {
+/// `--authorize-url`, or the authorization page that goes with `--base-url`: the app's own for
+/// its API, `<base-url><authorize path>` for another (a sandbox).
+fn authorize_url(
+    app: &dyn App,
+    args: &ConnectArgs,
+    base_url: &url::Url,
+) -> anyhow::Result<url::Url> {
     if let Some(url) = &args.authorize_url {
         return Ok(url.clone());
     }
-    let production: url::Url = ghl_types::PRODUCTION_BASE_URL.parse()?;
-    if base_url.origin() == production.origin() {
-        return Ok(HIGHLEVEL_AUTHORIZE_URL.parse()?);
+    let info = app.connect_info();
+    let production: url::Url = info.default_base_url.parse()?;
+    if let Some(page) = info.authorize_url.filter(|_| base_url.origin() == production.origin()) {
+        return Ok(page.parse()?);
     }
-    Ok(base_url.join("/oauth/chooselocation")?)
+    Ok(base_url.join(info.authorize_path)?)
 }
 
 pub async fn connections(command: ConnectionsCommand, store: &StoreArgs) -> anyhow::Result<()> {

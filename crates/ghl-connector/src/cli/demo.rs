@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 use ghl_sandbox::{Sandbox, SandboxConfig};
-use ghl_server::webhook_signature::WebhookKeys;
-use ghl_server::ServerConfig;
+use ghl_server::ingress::highlevel::{self, HighLevel, WebhookKeys};
+use ghl_server::{ServerConfig, Verifiers};
 use ghl_store::{RunFilter, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
@@ -105,7 +105,7 @@ async fn demo(
     )
     .map_err(anyhow::Error::msg)?;
     let server_config = ServerConfig {
-        webhook_keys: keys,
+        verifiers: Verifiers::new().with(highlevel::APP, HighLevel::new(keys)),
         admin_token: admin_token.clone(),
         workers: 2,
         worker_idle: Duration::from_millis(50),

@@ -80,6 +80,7 @@ pub async fn flows(command: FlowsCommand, store: &StoreArgs) -> anyhow::Result<(
                 .with_context(|| format!("no flow named `{name}`"))?;
             if let Some(reason) = &flow.paused_reason {
                 say!("# paused: {reason}");
+                say!("# resume it with `ghl-connector flows enable {name}`");
             }
             if let Some(reason) = &flow.broken {
                 eprintln!("this flow is broken and skipped: {reason}");
@@ -145,6 +146,9 @@ async fn apply(paths: &[PathBuf], store: &StoreArgs) -> anyhow::Result<()> {
             Err(err) => {
                 refused += 1;
                 eprintln!("{}: {err:#}", file.display());
+                if let Some(remedy) = super::remedy::of(&err) {
+                    eprintln!("  to fix it: {}", super::remedy::say(&remedy));
+                }
             }
         }
     }
@@ -244,8 +248,9 @@ async fn toggle(store: &StoreArgs, name: &str, enabled: bool) -> anyhow::Result<
 }
 
 pub fn catalog(json: bool) -> anyhow::Result<()> {
-    let actions = ghl_engine::catalog::actions();
-    let triggers = ghl_engine::catalog::triggers();
+    let apps = ghl_engine::Apps::builtin();
+    let actions = ghl_engine::catalog::actions(&apps);
+    let triggers = ghl_engine::catalog::triggers(&apps);
     if json {
         say!(
             "{}",

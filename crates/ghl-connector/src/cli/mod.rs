@@ -13,6 +13,7 @@ pub mod config;
 mod connect;
 mod demo;
 mod flows;
+pub mod remedy;
 mod runs;
 mod sandbox;
 mod serve;
@@ -64,11 +65,11 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Start the local HighLevel sandbox; prints one JSON line with its addresses and credentials.
     Sandbox(sandbox::SandboxArgs),
-    /// Call any HighLevel API operation by its operationId; JSON on stdout.
+    /// Call any operation of an app (HighLevel's API) by its operationId; JSON on stdout.
     Api(api::ApiArgs),
     /// Create the master key file that seals secrets at rest.
     Init,
-    /// Connect an app (HighLevel) and store its credentials encrypted.
+    /// Connect an app (HighLevel, or `http`) and store its credentials encrypted.
     Connect(Box<connect::ConnectArgs>),
     /// List, test or remove connections.
     #[command(subcommand)]

@@ -135,6 +135,7 @@ impl SandboxArgs {
             token_lifetime: Duration::from_secs(self.token_lifetime_secs),
             max_body_bytes: self.max_body_bytes,
             signing_keys: None,
+            quota_day: SandboxConfig::default().quota_day,
         };
         config.validate().map_err(anyhow::Error::msg)?;
         Ok(config)

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use ghl_server::webhook_signature::{WebhookKeys, HIGHLEVEL_ED25519_KEY};
-use ghl_server::ServerConfig;
+use ghl_server::ingress::highlevel::{self, HighLevel, WebhookKeys, HIGHLEVEL_ED25519_KEY};
+use ghl_server::{ServerConfig, Verifiers};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -73,7 +73,7 @@ pub async fn run(args: ServeArgs, store: &StoreArgs) -> anyhow::Result<()> {
         stop.cancel();
     });
     let config = ServerConfig {
-        webhook_keys: keys,
+        verifiers: Verifiers::new().with(highlevel::APP, HighLevel::new(keys)),
         admin_token: args.admin_token,
         workers: args.workers,
         worker_idle: Duration::from_millis(200),

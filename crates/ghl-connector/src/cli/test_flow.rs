@@ -16,8 +16,9 @@ pub struct TestArgs {
     /// A JSON file with the trigger record (e.g. a ContactCreate webhook body).
     #[arg(long, conflicts_with = "contact")]
     sample: Option<std::path::PathBuf>,
-    /// A HighLevel contact id: the contact, read through the flow's connection, is the trigger.
-    #[arg(long)]
+    /// A record id (HighLevel: a contact id): the record, read through the flow's first
+    /// connection, is the trigger.
+    #[arg(long, alias = "record")]
     contact: Option<String>,
     /// Show the writes without sending them.
     #[arg(long)]
@@ -42,7 +43,8 @@ pub async fn run(args: TestArgs, store: &StoreArgs) -> anyhow::Result<()> {
                 .definition
         }
     };
-    let flow = Flow::parse(&text).map_err(|err| anyhow::anyhow!("{}: {err}", args.flow))?;
+    let flow = Flow::parse_with(&text, engine.apps())
+        .map_err(|err| anyhow::anyhow!("{}: {err}", args.flow))?;
     let trigger: Value = match (&args.sample, &args.contact) {
         (Some(path), _) => super::flows::read_sample(path)?,
         (None, Some(id)) => {
@@ -52,8 +54,7 @@ pub async fn run(args: TestArgs, store: &StoreArgs) -> anyhow::Result<()> {
                 .map(|name| name.to_string())
                 .context("the flow uses no connection to read the contact with")?;
             let client = engine.connections().client(&connection).await?;
-            let contact = client.contact(id).await?;
-            let mut record = serde_json::to_value(contact)?;
+            let mut record = client.record(id).await?;
             if let (Value::Object(fields), Some(event)) = (&mut record, flow.event()) {
                 fields.insert("type".into(), event.into());
             }
@@ -78,6 +79,9 @@ pub async fn run(args: TestArgs, store: &StoreArgs) -> anyhow::Result<()> {
             }
             if let Some(error) = &report.error {
                 say!("  error: {error}");
+            }
+            if let Some(remedy) = &report.remedy {
+                say!("  to fix it: {}", super::remedy::say(remedy));
             }
         }
     }

@@ -7,45 +7,26 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ghl_engine::connections::save_private_token;
-use ghl_engine::Engine;
-use ghl_sandbox::{Sandbox, SandboxConfig, SandboxInfo};
-use ghl_store::{MasterKey, NewEvent, Store};
+use ghl_engine::{Engine, EngineConfig};
+use ghl_sandbox::{SandboxConfig, SandboxInfo};
+use ghl_store::{NewEvent, Store};
+use ghl_testkit::TestSandbox;
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
-
-const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-pub async fn sqlite_store() -> (Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite:{}", dir.path().join("engine.db").display());
-    (Store::open(&url, &MasterKey::generate()).await.expect("store"), dir)
-}
-
-pub async fn postgres_store() -> Store {
-    sqlx::any::install_default_drivers();
-    let schema = format!("e_{}", ghl_store::new_id());
-    let admin = sqlx::AnyPool::connect(POSTGRES).await.expect("PostgreSQL on 127.0.0.1:5432");
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.expect("schema");
-    Store::open(&format!("{POSTGRES}?options=-c%20search_path%3D{schema}"), &MasterKey::generate())
-        .await
-        .expect("store")
-}
 
 pub struct World {
     pub sandbox: SandboxInfo,
     pub engine: Arc<Engine>,
     pub http: reqwest::Client,
-    pub _shutdown: CancellationToken,
+    /// Stops the sandbox when the world is dropped.
+    pub _running: TestSandbox,
 }
 
 /// A one-step flow: a welcome task for every new contact.
 pub const TASK_FLOW: &str = include_str!("welcome-task.yaml");
 
-/// A sandbox, and an engine on `store` connected to it as `highlevel`, with no flows yet.
-pub async fn world(store: Store) -> World {
-    let shutdown = CancellationToken::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let config = SandboxConfig {
+/// The sandbox of [`world`]: no contacts, limits no test reaches.
+pub fn roomy_sandbox() -> SandboxConfig {
+    SandboxConfig {
         contacts: 0,
         rate_limits: ghl_sandbox::RateLimits {
             burst: 100_000,
@@ -53,13 +34,30 @@ pub async fn world(store: Store) -> World {
             daily: 10_000_000,
         },
         ..SandboxConfig::default()
-    };
-    let sandbox = Sandbox::start(config, listener, shutdown.clone()).await.expect("sandbox").info;
+    }
+}
+
+/// The engine of [`world`]: runs back off from 10 ms.
+pub fn quick_engine() -> EngineConfig {
+    let backoff =
+        ghl_client::Backoff::new(Duration::from_millis(10), ghl_engine::runner::RUN_BACKOFF.max);
+    EngineConfig { backoff, ..EngineConfig::default() }
+}
+
+/// A sandbox, and an engine on `store` connected to it as `highlevel`, with no flows yet.
+pub async fn world(store: Store) -> World {
+    world_with(store, roomy_sandbox(), quick_engine()).await
+}
+
+/// [`world`] with this sandbox and this engine.
+pub async fn world_with(store: Store, sandbox: SandboxConfig, engine: EngineConfig) -> World {
+    let sandbox = TestSandbox::start(sandbox).await;
+    let info = sandbox.info.clone();
     let (base, location, token) =
-        (&sandbox.base_url, &sandbox.location_id, &sandbox.private_integration_token);
+        (&info.base_url, &info.location_id, &info.private_integration_token);
     save_private_token(&store, "highlevel", base, location, token).await.expect("connection");
-    let engine = Engine::with_retry_base(store, Duration::from_millis(10));
-    World { sandbox, engine, http: reqwest::Client::new(), _shutdown: shutdown }
+    let engine = Engine::with_config(store, engine);
+    World { sandbox: info, engine, http: reqwest::Client::new(), _running: sandbox }
 }
 
 impl World {
@@ -141,18 +139,6 @@ impl World {
 /// A test on SQLite and on PostgreSQL: `$check(World)` runs on each.
 macro_rules! on_both {
     ($name:ident, $check:ident) => {
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                let (store, _dir) = $crate::support::sqlite_store().await;
-                super::$check($crate::support::world(store).await).await;
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                let store = $crate::support::postgres_store().await;
-                super::$check($crate::support::world(store).await).await;
-            }
-        }
+        ghl_testkit::on_both!($name, $check, via $crate::support::world);
     };
 }

@@ -72,6 +72,27 @@ async fn daily_limit_is_enforced() {
     assert_eq!(limited.status, 429);
     assert_eq!(header(&limited, "x-ratelimit-daily-remaining"), 0);
     assert!(header(&limited, "retry-after") > 0);
+
+    let ended = sandbox.admin(reqwest::Method::POST, "/rate-limits/new-day", None).await;
+    assert_eq!(ended.status, 200);
+    let next_day = sandbox.call("get-contacts", &[("locationId", &location)], None).await;
+    assert_eq!(next_day.status, 200, "a new day, a new quota");
+    assert_eq!(header(&next_day, "x-ratelimit-daily-remaining"), 2);
+}
+
+#[tokio::test]
+async fn a_short_quota_day_says_when_it_ends() {
+    let sandbox = TestSandbox::start_with(|config| {
+        config.rate_limits = RateLimits { burst: 100, interval_ms: 10_000, daily: 1 };
+        config.quota_day = std::time::Duration::from_secs(600);
+    })
+    .await;
+    let location = sandbox.location().to_owned();
+    assert_eq!(sandbox.call("get-contacts", &[("locationId", &location)], None).await.status, 200);
+    let limited = sandbox.call("get-contacts", &[("locationId", &location)], None).await;
+    assert_eq!(limited.status, 429);
+    let retry_after = header(&limited, "retry-after");
+    assert!((1..=600).contains(&retry_after), "within the 600 s day: {retry_after}");
 }
 
 #[tokio::test]

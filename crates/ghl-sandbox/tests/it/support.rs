@@ -2,37 +2,25 @@
 //! checked against the official spec.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use ghl_sandbox::{Sandbox, SandboxConfig, SandboxInfo, SigningKeys};
+use ghl_sandbox::{SandboxConfig, SandboxInfo};
 use ghl_types::Operation;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use ghl_spec_check::{assert_matches_spec, documents_status};
 
 /// Every wait in these tests is bounded by this.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
-/// One RSA key pair for the whole test binary: generating one per sandbox is slow.
-pub fn keys() -> Arc<SigningKeys> {
-    static KEYS: OnceLock<Arc<SigningKeys>> = OnceLock::new();
-    KEYS.get_or_init(|| Arc::new(SigningKeys::generate().expect("keys generate"))).clone()
-}
+pub use ghl_testkit::keys;
 
 pub struct TestSandbox {
     pub info: SandboxInfo,
     pub http: reqwest::Client,
-    shutdown: CancellationToken,
-}
-
-impl Drop for TestSandbox {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
+    /// Stops the sandbox when dropped.
+    _running: ghl_testkit::TestSandbox,
 }
 
 #[derive(Debug)]
@@ -51,12 +39,9 @@ impl TestSandbox {
         let mut config =
             SandboxConfig { contacts: 20, signing_keys: Some(keys()), ..SandboxConfig::default() };
         change(&mut config);
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let shutdown = CancellationToken::new();
-        let sandbox =
-            Sandbox::start(config, listener, shutdown.clone()).await.expect("sandbox starts");
+        let running = ghl_testkit::TestSandbox::start(config).await;
         let http = reqwest::Client::builder().timeout(TIMEOUT).build().expect("client");
-        Self { info: sandbox.info, http, shutdown }
+        Self { info: running.info.clone(), http, _running: running }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,18 +1,24 @@
-//! Webhook authenticity: an incoming webhook is `Inbound<Unverified>` until `verify` checks
-//! its signature against the raw body (Ed25519 `x-ghl-signature`, or, when that header is
-//! absent, the legacy RSA-SHA256 `x-wh-signature`) and its freshness; only an
-//! `Inbound<Verified>` can be stored.
+//! HighLevel's webhooks: a delivery is signed over its raw body with Ed25519 (`x-ghl-signature`)
+//! or, when that header is absent, the legacy RSA-SHA256 (`x-wh-signature`), and is at most
+//! [`MAX_AGE_SECS`] old. [`HighLevel`] is the [`Verifier`] the server routes
+//! `/webhooks/highlevel` to; it trusts the configured keys (HighLevel's published one by default)
+//! and those learned with connections (a sandbox's), re-read with each heartbeat.
 
-use std::marker::PhantomData;
+use std::sync::Arc;
 
+use axum::http::HeaderMap;
 use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
+use base64::Engine as _;
+use ghl_engine::inbound::{Refusal, VerifiedEvent, Verifier};
+use parking_lot::RwLock;
 use rsa::pkcs1v15::{Signature as RsaSignature, VerifyingKey as RsaVerifyingKey};
 use rsa::pkcs8::DecodePublicKey;
-use rsa::signature::Verifier;
+use rsa::signature::Verifier as _;
 use serde_json::Value;
 use sha2::Sha256;
 
+/// The app name HighLevel's webhooks are routed by: `/webhooks/highlevel`.
+pub const APP: &str = "highlevel";
 /// HighLevel's published Ed25519 key (SPKI DER, base64).
 pub const HIGHLEVEL_ED25519_KEY: &str =
     "MCowBQYDK2VwAyEAi2HR1srL4o18O8BRa7gVJY7G7bupbN3H9AwJrHCDiOg=";
@@ -24,16 +30,89 @@ pub const MAX_AGE_SECS: i64 = 2 * 60 * 60;
 /// How far in the future a timestamp may be (clock skew).
 pub const MAX_SKEW_SECS: i64 = 5 * 60;
 
-pub struct Unverified;
-pub struct Verified;
+/// HighLevel's verifier: the configured keys, and those plus the learned ones.
+pub struct HighLevel {
+    configured: WebhookKeys,
+    keys: RwLock<Arc<WebhookKeys>>,
+}
 
-/// A webhook as received.
-pub struct Inbound<State> {
-    pub body: Vec<u8>,
-    ed25519_signature: Option<String>,
-    rsa_signature: Option<String>,
-    payload: Option<Value>,
-    state: PhantomData<State>,
+impl HighLevel {
+    /// Trusts `keys` (and, once renewed, the keys learned with connections).
+    pub fn new(keys: WebhookKeys) -> Self {
+        Self { keys: RwLock::new(Arc::new(keys.clone())), configured: keys }
+    }
+}
+
+#[async_trait::async_trait]
+impl Verifier for HighLevel {
+    fn verify(
+        &self,
+        body: &[u8],
+        headers: &HeaderMap,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<VerifiedEvent, Refusal> {
+        let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+        let signature = match (header("x-ghl-signature"), header("x-wh-signature")) {
+            (Some(signature), _) => Some(Signature::Ed25519(signature)),
+            (None, Some(signature)) => Some(Signature::Rsa(signature)),
+            (None, None) => None,
+        };
+        let keys = self.keys.read().clone();
+        let payload = check(body, signature, &keys, now.timestamp())
+            .map_err(|rejection| Refusal::new(rejection.reason(&keys)))?;
+        let text = |name: &str| payload.get(name).and_then(Value::as_str).unwrap_or_default();
+        let (event_type, location, webhook_id) =
+            (text("type").to_owned(), text("locationId").to_owned(), text("webhookId"));
+        let dedup_key = ghl_engine::event_key(&event_type, &location, &payload, webhook_id);
+        Ok(VerifiedEvent { event_type, dedup_key, account: Some(location), payload })
+    }
+
+    /// The configured keys plus those learned with connections (a sandbox's); a learned key
+    /// that does not parse is logged and left out.
+    async fn renew(&self, store: &ghl_store::Store) {
+        let learned = match store.webhook_keys().await {
+            Ok(learned) => learned,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the webhook keys learned with connections");
+                return;
+            }
+        };
+        let mut keys = self.configured.clone();
+        for entry in &learned {
+            if let Err(err) = keys.learn(entry) {
+                tracing::warn!(connection = %entry.connection, error = %err, "unusable webhook key");
+            }
+        }
+        *self.keys.write() = Arc::new(keys);
+    }
+}
+
+/// A signature header's value, by scheme.
+#[derive(Debug, Clone, Copy)]
+pub enum Signature<'a> {
+    /// `x-ghl-signature`.
+    Ed25519(&'a str),
+    /// `x-wh-signature` (legacy).
+    Rsa(&'a str),
+}
+
+/// A key that cannot be trusted because it cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the Ed25519 key ({origin}) is not base64")]
+    NotBase64 { origin: String },
+    #[error("the Ed25519 key ({origin}): {source}")]
+    Ed25519 {
+        origin: String,
+        #[source]
+        source: ed25519_dalek::pkcs8::spki::Error,
+    },
+    #[error("the RSA key ({origin}): {source}")]
+    Rsa {
+        origin: String,
+        #[source]
+        source: rsa::pkcs8::spki::Error,
+    },
 }
 
 /// A key with what it is, for messages: `MCowBQYDK2VwAyEAi2HR1srL…CDiOg= (HighLevel's
@@ -123,7 +202,7 @@ fn shortened(spki_base64: &str) -> String {
 impl WebhookKeys {
     /// From an Ed25519 key (SPKI DER, base64, as HighLevel publishes it) and an RSA public
     /// key (PEM); either may be absent.
-    pub fn new(ed25519_spki_base64: Option<&str>, rsa_pem: Option<&str>) -> Result<Self, String> {
+    pub fn new(ed25519_spki_base64: Option<&str>, rsa_pem: Option<&str>) -> Result<Self, KeyError> {
         let mut keys = Self::default();
         if let Some(text) = ed25519_spki_base64 {
             let origin = if text.trim() == HIGHLEVEL_ED25519_KEY {
@@ -140,7 +219,7 @@ impl WebhookKeys {
     }
 
     /// Adds the keys learned with a connection.
-    pub fn learn(&mut self, learned: &ghl_store::LearnedWebhookKeys) -> Result<(), String> {
+    pub fn learn(&mut self, learned: &ghl_store::LearnedWebhookKeys) -> Result<(), KeyError> {
         let origin =
             format!("learned with connection `{}` from {}", learned.connection, learned.origin);
         if let Some(text) = &learned.ed25519 {
@@ -152,12 +231,13 @@ impl WebhookKeys {
         Ok(())
     }
 
-    fn add_ed25519(&mut self, spki_base64: &str, origin: &str) -> Result<(), String> {
+    fn add_ed25519(&mut self, spki_base64: &str, origin: &str) -> Result<(), KeyError> {
+        let origin_of = || origin.to_owned();
         let der = STANDARD
             .decode(spki_base64.trim())
-            .map_err(|_| format!("the Ed25519 key ({origin}) is not base64"))?;
+            .map_err(|_| KeyError::NotBase64 { origin: origin_of() })?;
         let key = ed25519_dalek::VerifyingKey::from_public_key_der(&der)
-            .map_err(|err| format!("the Ed25519 key ({origin}): {err}"))?;
+            .map_err(|source| KeyError::Ed25519 { origin: origin_of(), source })?;
         if !self.ed25519.iter().any(|known| known.key == key) {
             let name = shortened(spki_base64);
             self.ed25519.push(Labelled { key, name, origin: origin.to_owned() });
@@ -165,13 +245,12 @@ impl WebhookKeys {
         Ok(())
     }
 
-    fn add_rsa(&mut self, pem: &str, origin: &str) -> Result<(), String> {
+    fn add_rsa(&mut self, pem: &str, origin: &str) -> Result<(), KeyError> {
         use rsa::pkcs8::EncodePublicKey;
         use sha2::Digest;
-        let public = rsa::RsaPublicKey::from_public_key_pem(pem.trim())
-            .map_err(|err| format!("the RSA key ({origin}): {err}"))?;
-        let der =
-            public.to_public_key_der().map_err(|err| format!("the RSA key ({origin}): {err}"))?;
+        let refused = |source| KeyError::Rsa { origin: origin.to_owned(), source };
+        let public = rsa::RsaPublicKey::from_public_key_pem(pem.trim()).map_err(refused)?;
+        let der = public.to_public_key_der().map_err(refused)?;
         let digest = Sha256::digest(der.as_bytes());
         let fingerprint: String = digest[..8].iter().map(|byte| format!("{byte:02x}")).collect();
         let name = format!("with SHA-256 fingerprint {fingerprint}…");
@@ -191,77 +270,53 @@ impl WebhookKeys {
     }
 }
 
-impl Inbound<Unverified> {
-    pub fn new(
-        body: Vec<u8>,
-        ed25519_signature: Option<String>,
-        rsa_signature: Option<String>,
-    ) -> Self {
-        Self { body, ed25519_signature, rsa_signature, payload: None, state: PhantomData }
-    }
-
-    /// Checks the signature (Ed25519 if present, with no fallback; else RSA) against every
-    /// key, and the age: up to [`MAX_AGE_SECS`] old, so HighLevel's retries pass.
-    pub fn verify(self, keys: &WebhookKeys, now_secs: i64) -> Result<Inbound<Verified>, Rejection> {
-        let decode = |text: &str, scheme| {
-            STANDARD.decode(text.trim()).map_err(|_| Rejection::BadSignature(scheme))
-        };
-        match (&self.ed25519_signature, &self.rsa_signature) {
-            (Some(signature), _) => {
-                let bad = Rejection::BadSignature(Scheme::Ed25519);
-                let bytes: [u8; 64] =
-                    decode(signature, Scheme::Ed25519)?.try_into().map_err(|_| bad)?;
-                let signature = ed25519_dalek::Signature::from_bytes(&bytes);
-                if !keys
-                    .ed25519
-                    .iter()
-                    .any(|known| known.key.verify(&self.body, &signature).is_ok())
-                {
-                    return Err(Rejection::BadSignature(Scheme::Ed25519));
-                }
-            }
-            (None, Some(signature)) => {
-                let signature = RsaSignature::try_from(decode(signature, Scheme::Rsa)?.as_slice())
-                    .map_err(|_| Rejection::BadSignature(Scheme::Rsa))?;
-                if !keys.rsa.iter().any(|known| known.key.verify(&self.body, &signature).is_ok()) {
-                    return Err(Rejection::BadSignature(Scheme::Rsa));
-                }
-            }
-            (None, None) => return Err(Rejection::Unsigned),
-        }
-        let payload: Value = serde_json::from_slice(&self.body).map_err(|_| Rejection::NotJson)?;
-        for field in ["type", "webhookId"] {
-            if !payload.get(field).is_some_and(Value::is_string) {
-                return Err(Rejection::NotJson);
+/// Checks the signature (Ed25519 if present, with no fallback; else RSA) against every key,
+/// then the body (a JSON object with `type`, `webhookId` and `timestamp`) and its age: up to
+/// [`MAX_AGE_SECS`] old, so HighLevel's retries pass. Answers the payload.
+pub fn check(
+    body: &[u8],
+    signature: Option<Signature<'_>>,
+    keys: &WebhookKeys,
+    now_secs: i64,
+) -> Result<Value, Rejection> {
+    let decode = |text: &str, scheme| {
+        STANDARD.decode(text.trim()).map_err(|_| Rejection::BadSignature(scheme))
+    };
+    match signature {
+        Some(Signature::Ed25519(signature)) => {
+            let bad = Rejection::BadSignature(Scheme::Ed25519);
+            let bytes: [u8; 64] =
+                decode(signature, Scheme::Ed25519)?.try_into().map_err(|_| bad)?;
+            let signature = ed25519_dalek::Signature::from_bytes(&bytes);
+            if !keys.ed25519.iter().any(|known| known.key.verify(body, &signature).is_ok()) {
+                return Err(Rejection::BadSignature(Scheme::Ed25519));
             }
         }
-        let sent = payload
-            .get("timestamp")
-            .and_then(Value::as_str)
-            .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
-            .ok_or(Rejection::NotJson)?;
-        let age = now_secs - sent.timestamp();
-        if age > MAX_AGE_SECS || -age > MAX_SKEW_SECS {
-            return Err(Rejection::Stale);
+        Some(Signature::Rsa(signature)) => {
+            let signature = RsaSignature::try_from(decode(signature, Scheme::Rsa)?.as_slice())
+                .map_err(|_| Rejection::BadSignature(Scheme::Rsa))?;
+            if !keys.rsa.iter().any(|known| known.key.verify(body, &signature).is_ok()) {
+                return Err(Rejection::BadSignature(Scheme::Rsa));
+            }
         }
-        Ok(Inbound {
-            body: self.body,
-            ed25519_signature: self.ed25519_signature,
-            rsa_signature: self.rsa_signature,
-            payload: Some(payload),
-            state: PhantomData,
-        })
+        None => return Err(Rejection::Unsigned),
     }
-}
-
-impl Inbound<Verified> {
-    pub fn payload(&self) -> &Value {
-        self.payload.as_ref().unwrap_or(&Value::Null)
+    let payload: Value = serde_json::from_slice(body).map_err(|_| Rejection::NotJson)?;
+    for field in ["type", "webhookId"] {
+        if !payload.get(field).is_some_and(Value::is_string) {
+            return Err(Rejection::NotJson);
+        }
     }
-
-    pub fn field(&self, name: &str) -> Option<&str> {
-        self.payload().get(name).and_then(Value::as_str)
+    let sent = payload
+        .get("timestamp")
+        .and_then(Value::as_str)
+        .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+        .ok_or(Rejection::NotJson)?;
+    let age = now_secs - sent.timestamp();
+    if age > MAX_AGE_SECS || -age > MAX_SKEW_SECS {
+        return Err(Rejection::Stale);
     }
+    Ok(payload)
 }
 
 #[cfg(test)]
@@ -270,6 +325,10 @@ mod tests {
     use ed25519_dalek::Signer;
 
     use super::*;
+
+    fn ed25519(signature: &str) -> Option<Signature<'_>> {
+        Some(Signature::Ed25519(signature))
+    }
 
     fn signed(key: &ed25519_dalek::SigningKey, timestamp: &str) -> (Vec<u8>, String) {
         let body = serde_json::to_vec(&serde_json::json!({
@@ -288,38 +347,38 @@ mod tests {
         let keys = WebhookKeys::new(Some(&spki), None).expect("keys");
         let now = chrono::Utc::now();
         let (body, signature) = signed(&key, &now.to_rfc3339());
-        let verified = Inbound::new(body.clone(), Some(signature.clone()), None)
-            .verify(&keys, now.timestamp())
-            .ok();
-        assert_eq!(verified.as_ref().and_then(|v| v.field("webhookId")), Some("w-1"));
+        let verified = check(&body, ed25519(&signature), &keys, now.timestamp()).ok();
+        assert_eq!(verified.as_ref().and_then(|v| v["webhookId"].as_str()), Some("w-1"));
 
         // HighLevel retries ~10 minutes apart with the original timestamp: a retry passes.
         let (retry, retry_signature) =
             signed(&key, &(now - chrono::Duration::minutes(10)).to_rfc3339());
-        let retried =
-            Inbound::new(retry, Some(retry_signature), None).verify(&keys, now.timestamp());
+        let retried = check(&retry, ed25519(&retry_signature), &keys, now.timestamp());
         assert!(retried.is_ok(), "a retry 10 minutes later");
         let (old, old_signature) = signed(&key, &(now - chrono::Duration::hours(3)).to_rfc3339());
-        let stale =
-            Inbound::new(old, Some(old_signature), None).verify(&keys, now.timestamp()).err();
+        let stale = check(&old, ed25519(&old_signature), &keys, now.timestamp()).err();
         assert_eq!(stale, Some(Rejection::Stale), "older than any retry");
         let (ahead, ahead_signature) =
             signed(&key, &(now + chrono::Duration::minutes(10)).to_rfc3339());
-        let future =
-            Inbound::new(ahead, Some(ahead_signature), None).verify(&keys, now.timestamp()).err();
+        let future = check(&ahead, ed25519(&ahead_signature), &keys, now.timestamp()).err();
         assert_eq!(future, Some(Rejection::Stale), "from the future");
 
         let mut tampered = body.clone();
         tampered[5] ^= 1;
-        let forged = Inbound::new(tampered, Some(signature.clone()), None)
-            .verify(&keys, now.timestamp())
-            .err();
+        let forged = check(&tampered, ed25519(&signature), &keys, now.timestamp()).err();
         assert_eq!(forged, Some(Rejection::BadSignature(Scheme::Ed25519)));
         // With x-ghl-signature present there is no fallback to the RSA header.
-        let no_fallback = Inbound::new(body, Some("AAAA".into()), Some(signature))
-            .verify(&keys, now.timestamp())
-            .err();
-        assert_eq!(no_fallback, Some(Rejection::BadSignature(Scheme::Ed25519)));
+        let verifier = HighLevel::new(keys.clone());
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ghl-signature", "AAAA".parse().expect("header"));
+        headers.insert("x-wh-signature", signature.parse().expect("header"));
+        let no_fallback = verifier.verify(&body, &headers, now).expect_err("refused");
+        assert!(no_fallback.reason.starts_with("x-ghl-signature"), "{no_fallback}");
+        headers.insert("x-ghl-signature", signature.parse().expect("header"));
+        let event = verifier.verify(&body, &headers, now).expect("verified");
+        assert_eq!(event.event_type, "ContactCreate");
+        assert_eq!(event.dedup_key, "highlevel:ContactCreate:l:c");
+        assert_eq!(event.account.as_deref(), Some("l"));
         assert!(
             WebhookKeys::new(Some(HIGHLEVEL_ED25519_KEY), None).is_ok(),
             "HighLevel's published key parses"
@@ -334,10 +393,8 @@ mod tests {
         let mut keys = WebhookKeys::new(Some(HIGHLEVEL_ED25519_KEY), None).expect("keys");
         let now = chrono::Utc::now();
         let (body, signature) = signed(&sandbox, &now.to_rfc3339());
-        let refused = Inbound::new(body.clone(), Some(signature.clone()), None)
-            .verify(&keys, now.timestamp())
-            .err()
-            .expect("not HighLevel's key");
+        let refused = check(&body.clone(), ed25519(&signature), &keys, now.timestamp())
+            .expect_err("not HighLevel's key");
         let reason = refused.reason(&keys);
         assert!(reason.starts_with("x-ghl-signature"), "{reason}");
         assert!(
@@ -355,14 +412,12 @@ mod tests {
         keys.learn(&learned).expect("learn");
         keys.learn(&learned).expect("learning twice keeps one");
         assert_eq!(keys.ed25519_labels().len(), 2);
-        let verified = Inbound::new(body, Some(signature), None).verify(&keys, now.timestamp());
+        let verified = check(&body, ed25519(&signature), &keys, now.timestamp());
         assert!(verified.is_ok(), "the learned key verifies");
         let (other, other_signature) =
             signed(&ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng), &now.to_rfc3339());
-        let refused = Inbound::new(other, Some(other_signature), None)
-            .verify(&keys, now.timestamp())
-            .err()
-            .expect("neither key");
+        let refused = check(&other, ed25519(&other_signature), &keys, now.timestamp())
+            .expect_err("neither key");
         let reason = refused.reason(&keys);
         assert!(reason.contains(&format!("{}…", &spki[..24])), "{reason}");
         assert!(reason.contains("learned with connection `sandbox`"), "{reason}");

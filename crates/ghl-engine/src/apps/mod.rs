@@ -1,0 +1,439 @@
+//! The app registry: every app the engine can act on or be triggered by is an [`App`]
+//! registered in the [`Apps`] the engine is given. An app says what it is (its operation
+//! table, webhook events, poll sources), how a webhook of it becomes an event (the dedup key),
+//! and how a connection's secret becomes an [`AppClient`] that sends its requests. The generic
+//! layers (flows, catalog, runs, triggers, CLI) know apps only through this module; HighLevel
+//! is one registered app (`highlevel.rs`).
+
+pub mod highlevel;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures_util::stream::BoxStream;
+use ghl_client::{RateBudget, TokenStore};
+use ghl_store::NewEvent;
+use ghl_types::Operation;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::catalog::path_params;
+use crate::connections::AuthSecret;
+
+/// An app's name as flows, connections and the CLI spell it: `highlevel`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AppId(Cow<'static, str>);
+
+impl AppId {
+    /// An app id known when the program is written (lowercase letters, digits and `-`).
+    pub const fn from_static(id: &'static str) -> Self {
+        Self(Cow::Borrowed(id))
+    }
+
+    /// Parses an app id: lowercase ASCII letters, digits and `-`, starting with a letter.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let valid = text.len() <= 40
+            && text.starts_with(|c: char| c.is_ascii_lowercase())
+            && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !valid {
+            return Err(format!(
+                "`{text}` is not an app name (lowercase letters, digits and `-`, like `highlevel`)"
+            ));
+        }
+        Ok(Self(Cow::Owned(text.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AppId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for AppId {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        Self::parse(&text)
+    }
+}
+
+impl From<AppId> for String {
+    fn from(id: AppId) -> Self {
+        id.0.into_owned()
+    }
+}
+
+impl PartialEq<str> for AppId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+/// The `http` pseudo-app: `http.request` steps and their connections (credential headers). It
+/// is a utility, not a registered app.
+pub const HTTP: AppId = AppId::from_static("http");
+
+/// An action of an app: one operation of its table (`highlevel.create-contact`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppOperation {
+    pub app: AppId,
+    pub operation: &'static Operation,
+}
+
+impl AppOperation {
+    /// `app.operation`, as flows name it.
+    pub fn name(&self) -> String {
+        format!("{}.{}", self.app, self.operation.id)
+    }
+}
+
+/// What a step of an operation may set and gets back, as the catalog lists it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OperationFields {
+    /// Fields the step's `input` may set.
+    pub input: Vec<String>,
+    /// Fields the step must set (less those the connection fills in).
+    pub required: Vec<String>,
+    /// Fields of the answer, as later steps read them.
+    pub output: Vec<String>,
+    /// Whether it changes anything (recorded as an effect, never repeated blindly).
+    pub writes: bool,
+}
+
+/// A webhook event an app sends, as a flow's trigger (`highlevel: ContactCreate`).
+#[derive(Debug, Clone)]
+pub struct WebhookEvent {
+    pub name: &'static str,
+    /// Fields of `.trigger`.
+    pub fields: Vec<String>,
+    /// A poll source (of the same app) that finds records whose webhook was lost, by their
+    /// creation time: the flow's reconciliation poll.
+    pub reconciled_by: Option<&'static str>,
+}
+
+/// What one page of a poll asks for: records whose `by` time is at or after `since`, oldest
+/// first, after the position `after` (the last record of the previous page).
+#[derive(Debug, Clone)]
+pub struct PageRequest<'a> {
+    /// The record's time field the poll follows (a source's `modified` or `created`).
+    pub by: &'a str,
+    /// RFC 3339.
+    pub since: String,
+    pub after: Option<Value>,
+    pub limit: usize,
+}
+
+/// A source a `poll` trigger can watch (`poll: {source: highlevel.contacts}`): which operation
+/// reads a page, the input it takes, and where the records, their ids and times are.
+#[derive(Debug, Clone, Copy)]
+pub struct PollSource {
+    /// `contacts`: flows name it `<app>.contacts`.
+    pub name: &'static str,
+    pub summary: &'static str,
+    /// The operation (of the app's table) that reads a page.
+    pub operation: &'static str,
+    /// The operation's input for one page.
+    pub page: fn(&PageRequest<'_>) -> Value,
+    /// Where the records are in the answer (a JSON pointer: `/contacts`).
+    pub records: &'static str,
+    /// Takes a record's position (`[time, id]`, the time as RFC 3339 or epoch milliseconds)
+    /// out of it: where the next page starts and the cursor stops.
+    pub position: fn(&mut Value) -> Vec<Value>,
+    /// The record's id field.
+    pub id: &'static str,
+    /// The record's last-modified time field (what `poll` triggers follow).
+    pub modified: &'static str,
+    /// The record's creation time field (what reconciliation polls follow).
+    pub created: &'static str,
+    /// The operation whose answer's `records` field describes a record, for the catalog
+    /// (`get-contact`, whose `contact.*` fields a polled contact has).
+    pub record_fields: fn() -> Vec<String>,
+}
+
+/// A position `[record[time], record[id]]`, for sources whose records say no more.
+pub fn time_and_id(record: &Value, time: &str, id: &str) -> Vec<Value> {
+    vec![record[time].clone(), record[id].clone()]
+}
+
+/// A connection's secret, and what a client of it may share with the rest of the process.
+pub struct ClientContext<'a> {
+    /// The connection's name.
+    pub name: &'a str,
+    pub auth: AuthSecret,
+    /// The process's rate budget, shared by every client.
+    pub budget: Arc<dyn RateBudget>,
+    /// Where the connection's OAuth tokens are kept (its sealed secret).
+    pub tokens: Arc<dyn TokenStore>,
+}
+
+/// How `connect APP` talks to an app.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectInfo {
+    /// Where its API is, unless `--base-url` says otherwise.
+    pub default_base_url: &'static str,
+    /// What the account a connection speaks for is called (`location`).
+    pub account: &'static str,
+    /// Scopes every OAuth connection asks for.
+    pub base_scopes: &'static [&'static str],
+    /// Scopes `--write` adds.
+    pub write_scopes: &'static [&'static str],
+    /// Scopes recorded for a private token (chosen in the app, out of sight).
+    pub private_token_scopes: &'static str,
+    /// The OAuth authorization page for its own API (another base URL has its own).
+    pub authorize_url: Option<&'static str>,
+    /// The authorization page's path under another base URL (a sandbox's).
+    pub authorize_path: &'static str,
+    /// The token endpoint's path under the base URL.
+    pub token_path: &'static str,
+}
+
+/// Public webhook keys an app's endpoint signs with, learned when a connection is made.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookKeys {
+    pub ed25519: Option<String>,
+    pub rsa_pem: Option<String>,
+}
+
+/// A step's request as an operation takes it: path and query parameters, and the body.
+pub type RequestParts = (Vec<(String, String)>, Option<Value>);
+
+/// One app. HighLevel is `highlevel::HighLevel`; a partner app implements the same.
+#[async_trait::async_trait]
+pub trait App: Send + Sync + 'static {
+    fn id(&self) -> AppId;
+    /// The app's name for people: `HighLevel`.
+    fn title(&self) -> &'static str;
+    /// Its operation table.
+    fn operations(&self) -> &'static [Operation];
+    /// What a step of `operation` may set and gets back.
+    fn fields(&self, operation: &'static Operation) -> OperationFields {
+        let path = path_params(operation);
+        let mut input = path.clone();
+        input.extend(operation.query.iter().map(|name| (*name).to_owned()));
+        OperationFields { input, required: path, output: Vec::new(), writes: !operation.is_read() }
+    }
+    /// Fields a connection fills in where a step does not set them: never required of a flow.
+    fn filled_by_connection(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// The webhook events it sends.
+    fn events(&self) -> Vec<WebhookEvent>;
+    /// The sources a `poll` trigger can watch.
+    fn poll_sources(&self) -> &'static [PollSource];
+    /// What makes two deliveries of an event the same event (`delivery_id` is the webhook's
+    /// own id, empty for an event found by a poll).
+    fn event_key(&self, event: &str, account: &str, payload: &Value, delivery_id: &str) -> String;
+    /// A verified webhook's payload as the event to store (its type, account and dedup key).
+    fn webhook_event(&self, payload: Value) -> NewEvent;
+    /// A record a reconciliation poll found, as the event its lost webhook would have been.
+    fn reconciled(&self, event: &str, record: Value) -> Value {
+        let _ = event;
+        record
+    }
+    /// The events a write of `operation` causes: its echo is recognised, and `flows apply`
+    /// warns about a flow that triggers itself.
+    fn events_caused(&self, operation: &'static Operation) -> Vec<&'static str> {
+        let _ = operation;
+        Vec::new()
+    }
+    /// The record an answer is about (what a write changed).
+    fn written_record<'a>(&self, answer: &'a Value) -> &'a Value {
+        answer
+    }
+    /// A client of a connection.
+    fn client(&self, context: ClientContext<'_>) -> Result<Arc<dyn AppClient>, String>;
+    /// How `connect` talks to it.
+    fn connect_info(&self) -> ConnectInfo;
+    /// The webhook keys of a test double of the app at `base_url` (the sandbox's), if it has
+    /// any; `None` for the app's own API, whose published keys are trusted anyway.
+    async fn webhook_keys(&self, base_url: &url::Url) -> Result<Option<WebhookKeys>, String> {
+        let _ = base_url;
+        Ok(None)
+    }
+}
+
+/// A client of one connection, as the engine and the CLI use it.
+#[async_trait::async_trait]
+pub trait AppClient: Send + Sync {
+    /// The account the connection speaks for (HighLevel's location), if the app has them.
+    fn account(&self) -> Option<&str> {
+        None
+    }
+    /// Fills what the connection knows where the caller did not set it (HighLevel's
+    /// `locationId`).
+    fn fill(
+        &self,
+        operation: &'static Operation,
+        params: &mut Vec<(String, String)>,
+        body: &mut Option<Value>,
+    ) {
+        let _ = (operation, params, body);
+    }
+    /// A step's input as the operation's parameters and body, filled.
+    fn request(&self, operation: &'static Operation, input: Value) -> RequestParts {
+        let (mut params, mut body) = split_input(operation, input);
+        self.fill(operation, &mut params, &mut body);
+        (params, body)
+    }
+    async fn call(
+        &self,
+        operation: &'static Operation,
+        params: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<Value, ghl_client::Error>;
+    /// What a create whose outcome is unknown created, if it can be looked up and did.
+    async fn find_created(
+        &self,
+        operation: &'static Operation,
+        params: &[(String, String)],
+        body: Option<&Value>,
+        since: SystemTime,
+    ) -> Option<Value> {
+        let _ = (operation, params, body, since);
+        None
+    }
+    /// Every record of a paged operation, one at a time, with the largest pages the caller did
+    /// not choose otherwise; `None` when the operation has no pages.
+    fn records(
+        &self,
+        operation: &'static Operation,
+        params: Vec<(String, String)>,
+        body: Option<Value>,
+    ) -> Option<BoxStream<'static, Result<Value, ghl_client::Error>>> {
+        let _ = (operation, params, body);
+        None
+    }
+    /// The operations `records` pages through.
+    fn paged_operations(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+    /// A harmless read that tells whether the connection works.
+    async fn check(&self) -> Result<(), ghl_client::Error>;
+    /// One record by id, as a sample for `test --record` (with what a webhook adds).
+    async fn record(&self, id: &str) -> Result<Value, ghl_client::Error> {
+        let _ = id;
+        Err(ghl_client::Error::InvalidCall("this app cannot read a sample record by id".into()))
+    }
+}
+
+/// Path and query fields become parameters, the rest the body (none when nothing is left and
+/// the operation takes none).
+pub fn split_input(operation: &Operation, input: Value) -> RequestParts {
+    let Value::Object(mut fields) = input else { return (Vec::new(), None) };
+    let text = |value: Value| match value {
+        Value::String(text) => text,
+        other => other.to_string(),
+    };
+    let mut params = Vec::new();
+    for name in
+        path_params(operation).iter().map(String::as_str).chain(operation.query.iter().copied())
+    {
+        if let Some(value) = fields.remove(name) {
+            params.push((name.to_owned(), text(value)));
+        }
+    }
+    if fields.is_empty() {
+        return (params, operation.request_schema.map(|_| json!({})));
+    }
+    (params, Some(Value::Object(fields)))
+}
+
+/// The registered apps. Cheap to clone.
+#[derive(Clone)]
+pub struct Apps {
+    apps: Arc<Vec<Arc<dyn App>>>,
+}
+
+impl fmt::Debug for Apps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.apps.iter().map(|app| app.id())).finish()
+    }
+}
+
+impl Default for Apps {
+    fn default() -> Self {
+        Self::builtin()
+    }
+}
+
+impl Apps {
+    /// No app at all.
+    pub fn empty() -> Self {
+        Self { apps: Arc::new(Vec::new()) }
+    }
+
+    /// The apps this program ships: HighLevel.
+    pub fn builtin() -> Self {
+        Self::empty().with(Arc::new(highlevel::HighLevel::default()))
+    }
+
+    /// These apps and `app` (replacing one of the same id).
+    pub fn with(self, app: Arc<dyn App>) -> Self {
+        let mut apps: Vec<Arc<dyn App>> =
+            self.apps.iter().filter(|known| known.id() != app.id()).cloned().collect();
+        apps.push(app);
+        Self { apps: Arc::new(apps) }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<dyn App>> {
+        self.apps.iter().find(|app| app.id().as_str() == id)
+    }
+
+    /// The app of `id`, or an error naming the known ones.
+    pub fn require(&self, id: &str) -> Result<&Arc<dyn App>, UnknownApp> {
+        self.get(id).ok_or_else(|| UnknownApp { app: id.to_owned(), known: self.names() })
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn App>> {
+        self.apps.iter()
+    }
+
+    /// The ids of the registered apps.
+    pub fn names(&self) -> Vec<String> {
+        self.apps.iter().map(|app| app.id().to_string()).collect()
+    }
+
+    /// An operation by its flow name, `app.operation`.
+    pub fn operation(&self, name: &str) -> Option<AppOperation> {
+        let (app, id) = name.split_once('.')?;
+        let app = self.get(app)?;
+        let operation = app.operations().iter().find(|operation| operation.id == id)?;
+        Some(AppOperation { app: app.id(), operation })
+    }
+
+    /// A client of credentials that are not stored (`ghl-connector api --token`), with a
+    /// rate budget of its own.
+    pub fn unstored_client(
+        &self,
+        app: &str,
+        auth: AuthSecret,
+    ) -> Result<Arc<dyn AppClient>, String> {
+        let app = self.require(app).map_err(|err| err.to_string())?;
+        let tokens = ghl_client::MemoryTokenStore::new(None);
+        let budget = ghl_client::LocalBudget::new();
+        app.client(ClientContext { name: "--token", auth, budget, tokens })
+    }
+
+    /// A poll source by its flow name, `app.source`.
+    pub fn poll_source(&self, name: &str) -> Option<(AppId, &'static PollSource)> {
+        let (app, source) = name.split_once('.')?;
+        let app = self.get(app)?;
+        let source = app.poll_sources().iter().find(|known| known.name == source)?;
+        Some((app.id(), source))
+    }
+}
+
+/// An app name that no registered app has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown app `{app}`; the known apps are {}", known.join(", "))]
+pub struct UnknownApp {
+    pub app: String,
+    pub known: Vec<String>,
+}

@@ -1,0 +1,135 @@
+//! `/api/connections`: list them (no secrets), remove one with its secrets, check one with a
+//! harmless read.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::Json;
+use ghl_engine::connections::ConnectionError;
+use ghl_store::ConnectionSummary;
+use ghl_types::Remedy;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+pub(crate) fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(list_connections))
+        .routes(routes!(remove_connection))
+        .routes(routes!(test_connection))
+}
+
+/// A connection to an app, without its secrets.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Connection {
+    id: String,
+    name: String,
+    app: String,
+    location_id: Option<String>,
+    auth_kind: String,
+    scopes: String,
+    status: String,
+    status_reason: Option<String>,
+}
+
+impl From<ConnectionSummary> for Connection {
+    fn from(connection: ConnectionSummary) -> Self {
+        let ConnectionSummary {
+            id,
+            name,
+            app,
+            location_id,
+            auth_kind,
+            scopes,
+            status,
+            status_reason,
+        } = connection;
+        Self { id, name, app, location_id, auth_kind, scopes, status, status_reason }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Connections {
+    connections: Vec<Connection>,
+}
+
+/// List connections (no secrets).
+#[utoipa::path(get, path = "/connections", tag = "connections", responses(
+    (status = 200, description = "the connections", body = Connections),
+))]
+async fn list_connections(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<Connections>, ApiError> {
+    let connections = state.engine.store().connections().await?;
+    Ok(Json(Connections { connections: connections.into_iter().map(Connection::from).collect() }))
+}
+
+fn no_connection(name: &str) -> ApiError {
+    ApiError::NotFound(format!("no connection named `{name}`"))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Removed {
+    removed: String,
+}
+
+/// Remove a connection and its secrets.
+#[utoipa::path(delete, path = "/connections/{name}", tag = "connections",
+    params(("name" = String, Path, description = "the connection's name")),
+    responses(
+        (status = 200, description = "removed", body = Removed),
+        (status = 404, description = "no such connection", body = ErrorBody),
+        (status = 422, description = "it cannot be removed", body = ErrorBody),
+    ),
+)]
+async fn remove_connection(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Removed>, ApiError> {
+    match state.engine.connections().remove(&name).await {
+        Ok(true) => Ok(Json(Removed { removed: name })),
+        Ok(false) => Err(no_connection(&name)),
+        Err(ConnectionError::Store(err)) => Err(err.into()),
+        Err(err) => Err(ApiError::unprocessable(&err, err.remedy())),
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Checked {
+    name: String,
+    works: bool,
+    /// Why it does not work, when it does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// What to do about it, as data, where it is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    remedy: Option<Remedy>,
+}
+
+/// Check a connection with a harmless read.
+#[utoipa::path(post, path = "/connections/{name}/test", tag = "connections",
+    params(("name" = String, Path, description = "the connection's name")),
+    responses(
+        (status = 200, description = "whether it works", body = Checked),
+        (status = 404, description = "no such connection", body = ErrorBody),
+    ),
+)]
+async fn test_connection(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Checked>, ApiError> {
+    match state.engine.connections().check(&name).await {
+        Ok(()) => Ok(Json(Checked { name, works: true, error: None, remedy: None })),
+        Err(ConnectionError::Missing(_)) => Err(no_connection(&name)),
+        Err(ConnectionError::Store(err)) => Err(err.into()),
+        Err(err) => {
+            let (error, remedy) = (Some(err.to_string()), err.remedy());
+            Ok(Json(Checked { name, works: false, error, remedy }))
+        }
+    }
+}

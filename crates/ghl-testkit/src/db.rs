@@ -1,0 +1,85 @@
+//! Databases for tests: a SQLite file in a temporary folder, or a schema of its own in the
+//! PostgreSQL database `test` on 127.0.0.1:5432 (trust auth), so tests never see each other.
+
+use ghl_store::{MasterKey, Store};
+use tempfile::TempDir;
+
+/// The test database every PostgreSQL test gets a schema in.
+pub const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database of the test's own. A SQLite file lives as long as this value.
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    /// The SQLite file's folder, removed on drop.
+    _dir: Option<TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => Self::sqlite(),
+            Backend::Postgres => Self::postgres().await,
+        }
+    }
+
+    /// A SQLite file (not created until a store opens it).
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite:{}", dir.path().join("test.db").display());
+        Self { url, backend: Backend::Sqlite, _dir: Some(dir) }
+    }
+
+    /// A fresh schema in the test database; the URL selects it for every connection.
+    pub async fn postgres() -> Self {
+        let schema = format!("t_{}", ghl_store::new_id());
+        Self::postgres_schema(&schema, false).await
+    }
+
+    /// The schema `schema`, made empty first when `fresh` (a test that names its schema, so a
+    /// process it starts can be pointed at it).
+    pub async fn postgres_schema(schema: &str, fresh: bool) -> Self {
+        if fresh {
+            Self::on_admin(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
+        }
+        Self::on_admin(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).await;
+        let url = format!("{POSTGRES}?options=-c%20search_path%3D{schema}");
+        Self { url, backend: Backend::Postgres, _dir: None }
+    }
+
+    /// Runs one statement on the test database as its administrator.
+    pub async fn on_admin(statement: &str) {
+        sqlx::any::install_default_drivers();
+        let admin = sqlx::AnyPool::connect(POSTGRES)
+            .await
+            .expect("PostgreSQL on 127.0.0.1:5432 (database `test`, trust auth)");
+        sqlx::query(statement).execute(&admin).await.expect(statement);
+        admin.close().await;
+    }
+
+    /// A store on this database under a new master key.
+    pub async fn store(&self) -> Store {
+        self.store_with(&MasterKey::generate()).await
+    }
+
+    pub async fn store_with(&self, key: &MasterKey) -> Store {
+        Store::open(&self.url, key).await.expect("the test store opens")
+    }
+
+    /// The SQLite file's folder (`None` on PostgreSQL).
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        self._dir.as_ref().map(TempDir::path)
+    }
+}
+
+/// A store on a SQLite file, and the database that keeps the file (drop it last).
+pub async fn sqlite_store() -> (Store, TestDb) {
+    let db = TestDb::sqlite();
+    (db.store().await, db)
+}
