@@ -8,6 +8,7 @@ pub mod connections;
 pub mod document_bounds;
 pub mod flow;
 pub mod inbound;
+mod interpreter;
 pub mod jq;
 pub mod mask;
 pub mod metrics;

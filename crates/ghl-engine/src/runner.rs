@@ -1,30 +1,29 @@
-//! Runs: a claimed run executes its flow step by step; each step's input, request, response,
-//! duration and error are recorded. A step that writes records its result as an effect in
-//! the same transaction as the step, keyed by (run, step): a retried run finds it and does
-//! not write again. After a crash between sending a create and recording it, the retry looks
-//! the record up before creating (the client's recovery), so nothing is created twice.
+//! The engine: flows compiled once per definition, intake (events into runs), the worker
+//! (claimed runs executed, their outcome decided) and test runs. Both real runs and test runs
+//! go through the one interpreter (`interpreter`), recorded by the store or into a report.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ghl_client::{Backoff, LocalBudget, RateBudget, Wait};
 use ghl_store::{
-    ClaimedRun, FlowRecord, FlowStatus, IngestOutcome, NewEvent, OwnWrite, RunOutcome, StepRecord,
-    Store, Target,
+    ClaimedRun, FlowRecord, FlowStatus, IngestOutcome, NewEvent, RunOutcome, Store, Target,
 };
 use ghl_types::remedy::{Listing, Remedy};
 use parking_lot::Mutex;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::apps::{AppId, Apps, HTTP};
-use crate::catalog::{path_params, Action};
-use crate::connections::{ConnectionError, Connections};
-use crate::flow::{Flow, OnError, OwnWrites, Step};
+use crate::catalog::Action;
+use crate::connections::Connections;
+use crate::flow::{Flow, OnError, OwnWrites};
+pub(crate) use crate::interpreter::iso;
+pub use crate::interpreter::StepReport;
+use crate::interpreter::{Ending, Interpreter, ReportRecorder, StoreRecorder};
 use crate::metrics::EngineMetrics;
-use crate::steps::{delay_until, HttpRequest, Request, StepError};
 
 /// Runs of one flow for one record within a minute beyond which the flow is paused as a
 /// runaway, by default.
@@ -136,41 +135,6 @@ pub struct Applied {
     pub id: String,
     /// The flow can trigger itself, and so on.
     pub warnings: Vec<String>,
-}
-
-/// What one step of a test run did (nothing is recorded).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct StepReport {
-    pub name: String,
-    pub status: String,
-    pub input: Option<Value>,
-    pub request: Option<Value>,
-    pub response: Option<Value>,
-    pub error: Option<String>,
-    /// What to do about the error, for the front end to say.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub remedy: Option<Remedy>,
-}
-
-/// What one step did.
-enum StepResult {
-    Output(Value),
-    /// The run ends here, done (a filter step that does not hold).
-    Stop,
-    /// The run pauses until then (ms since the epoch).
-    Wait(i64),
-    Failed(StepError),
-}
-
-impl StepResult {
-    fn outcome(&self) -> &'static str {
-        match self {
-            Self::Output(_) => "done",
-            Self::Stop => "stopped",
-            Self::Wait(_) => "waiting",
-            Self::Failed(_) => "failed",
-        }
-    }
 }
 
 impl Engine {
@@ -522,114 +486,17 @@ impl Engine {
     /// connections, recording nothing. With `dry_run`, writes are shown but not sent (reads are
     /// sent, so later steps see real data); delays are shown, not waited.
     pub async fn test_flow(&self, flow: &Flow, trigger: Value, dry_run: bool) -> Vec<StepReport> {
-        let mut context = json!({ "trigger": trigger, "steps": [], "now": now_iso() });
-        let mut reports = Vec::new();
-        let report = |name: &str, status: &str, error: Option<String>| StepReport {
-            name: name.into(),
-            status: status.into(),
-            input: None,
-            request: None,
-            response: None,
-            error,
-            remedy: None,
-        };
-        match flow.filter.as_ref().map(|filter| filter.holds(&context)) {
-            Some(Ok(false)) => {
-                let status = "stopped: the flow's filter does not hold for this trigger";
-                reports.push(report("filter", status, None));
-                return reports;
-            }
-            Some(Err(error)) => {
-                reports.push(report("filter", "failed", Some(error)));
-                return reports;
-            }
-            _ => {}
+        let mut recorder = ReportRecorder::new(self.connections.masker(), dry_run);
+        match self.interpreter().run(flow, &trigger, &mut recorder).await {
+            Ok(_) => {}
+            Err(never) => match never {},
         }
-        for step in &flow.steps {
-            let mut report = report(&step.spec.name, "done", None);
-            let result = match step.filter.as_ref().map(|filter| filter.holds(&context)) {
-                Some(Ok(false)) => {
-                    report.status = "skipped".into();
-                    StepResult::Output(Value::Null)
-                }
-                Some(Err(error)) => {
-                    StepResult::Failed(StepError::fatal(format!("filter: {error}")))
-                }
-                _ => self.test_step(step, &context, dry_run, &mut report).await,
-            };
-            let output = match result {
-                StepResult::Output(output) => output,
-                StepResult::Stop => {
-                    report.status = "stopped: the condition does not hold".into();
-                    reports.push(report);
-                    break;
-                }
-                StepResult::Wait(until) => {
-                    report.status = format!("would wait until {}", iso(until));
-                    json!({ "until": iso(until) })
-                }
-                StepResult::Failed(error) => {
-                    report.status = "failed".into();
-                    report.error = Some(error.message);
-                    report.remedy = error.remedy;
-                    reports.push(report);
-                    if step.spec.on_error != OnError::Continue {
-                        break;
-                    }
-                    push_output(&mut context, Value::Null);
-                    continue;
-                }
-            };
-            reports.push(report);
-            push_output(&mut context, output);
-        }
-        let masker = self.connections.masker();
-        for report in &mut reports {
-            for field in [&mut report.input, &mut report.request, &mut report.response] {
-                *field = field.as_ref().map(|value| masker.value(value));
-            }
-            report.error = report.error.as_deref().map(|error| masker.text(error));
-        }
-        reports
+        recorder.into_reports()
     }
 
-    async fn test_step(
-        &self,
-        step: &Step,
-        context: &Value,
-        dry_run: bool,
-        report: &mut StepReport,
-    ) -> StepResult {
-        let input = match evaluate_input(step, context) {
-            Ok(input) => input,
-            Err(error) => return StepResult::Failed(StepError::fatal(error)),
-        };
-        report.input = Some(input.clone());
-        if let Some(result) = local_work(step, &input) {
-            if let StepResult::Output(output) = &result {
-                report.response = Some(output.clone());
-            }
-            return result;
-        }
-        let request = match self.prepare(step, input, None).await {
-            Ok(request) => request,
-            Err(error) => return StepResult::Failed(error),
-        };
-        report.request = Some(request.describe());
-        if dry_run && step.entry.writes {
-            report.status = "dry run: not sent".into();
-            return StepResult::Output(Value::Null);
-        }
-        match request.send(&self.http).await {
-            Ok(answer) => {
-                report.response = Some(answer.clone());
-                StepResult::Output(answer)
-            }
-            Err(error) => {
-                self.note_reconnect(&error).await;
-                StepResult::Failed(error)
-            }
-        }
+    /// The one interpreter, over this engine's apps, connections and HTTP client.
+    fn interpreter(&self) -> Interpreter<'_> {
+        Interpreter { apps: &self.apps, connections: &self.connections, http: &self.http }
     }
 
     async fn execute(&self, run: &ClaimedRun) -> RunOutcome {
@@ -645,45 +512,30 @@ impl Engine {
             Ok(None) => return RunOutcome::Dead { error: "the flow was deleted".into() },
             Err(err) => return self.retry(run, format!("store: {err}"), None),
         };
-        let mut context = json!({ "trigger": run.payload, "steps": [], "now": now_iso() });
-        if let Some(filter) = &flow.filter {
-            match filter.holds(&context) {
-                Ok(true) => {}
-                Ok(false) => return RunOutcome::Skipped,
-                Err(error) => return RunOutcome::Dead { error: format!("flow filter: {error}") },
+        let mut recorder =
+            StoreRecorder::new(&self.store, self.connections.masker(), &self.metrics, run);
+        match self.interpreter().run(&flow, &run.payload, &mut recorder).await {
+            Ok(Ending::Done) => RunOutcome::Done,
+            Ok(Ending::Filtered | Ending::Stopped) => RunOutcome::Skipped,
+            Ok(Ending::Waiting(at_ms)) => RunOutcome::WaitUntil { at_ms, reason: None },
+            Ok(Ending::FilterFailed(error)) => {
+                RunOutcome::Dead { error: format!("flow filter: {error}") }
             }
-        }
-        for (index, step) in flow.steps.iter().enumerate() {
-            let started = Instant::now();
-            let result = self.run_step(run, index, step, &context).await;
-            if let Ok(result) = &result {
-                self.metrics.step(&step.spec.action, result.outcome(), started.elapsed());
+            Ok(Ending::Failed { step, on_error, error }) => {
+                let message = format!("step `{step}`: {}", error.message);
+                // Told to come back later: not the step's failure, whatever `on_error`.
+                if let Some(wait) = error.wait {
+                    return self.wait(message, wait);
+                }
+                match on_error {
+                    OnError::Retry if error.retryable => {
+                        self.retry(run, message, error.retry_after)
+                    }
+                    _ => RunOutcome::Dead { error: message },
+                }
             }
-            let output = match result {
-                Ok(StepResult::Output(output)) => output,
-                Ok(StepResult::Stop) => return RunOutcome::Skipped,
-                Ok(StepResult::Wait(at_ms)) => {
-                    return RunOutcome::WaitUntil { at_ms, reason: None }
-                }
-                Ok(StepResult::Failed(error)) => {
-                    let message = format!("step `{}`: {}", step.spec.name, error.message);
-                    // Told to come back later: not the step's failure, whatever `on_error`.
-                    if let Some(wait) = error.wait {
-                        return self.wait(message, wait);
-                    }
-                    match step.spec.on_error {
-                        OnError::Continue => Value::Null,
-                        OnError::Retry if error.retryable => {
-                            return self.retry(run, message, error.retry_after)
-                        }
-                        _ => return RunOutcome::Dead { error: message },
-                    }
-                }
-                Err(err) => return self.retry(run, format!("store: {err}"), None),
-            };
-            push_output(&mut context, output);
+            Err(err) => self.retry(run, format!("store: {err}"), None),
         }
-        RunOutcome::Done
     }
 
     /// Tries again later after the run backoff (never sooner than the other side asked), or
@@ -708,348 +560,11 @@ impl Engine {
         let at_ms = ghl_store::now_ms().saturating_add(millis(wait.remaining(now) + WAIT_MARGIN));
         RunOutcome::WaitUntil { at_ms, reason: Some(error) }
     }
-
-    async fn run_step(
-        &self,
-        run: &ClaimedRun,
-        index: usize,
-        step: &Step,
-        context: &Value,
-    ) -> Result<StepResult, ghl_store::Error> {
-        let started = Instant::now();
-        let mut record = StepRecord {
-            run_id: run.id.clone(),
-            attempt: run.attempt,
-            step_index: index as i32,
-            name: step.spec.name.clone(),
-            status: "done".into(),
-            input: None,
-            request: None,
-            response: None,
-            error: None,
-            duration_ms: 0,
-        };
-        let effect_key = format!("{}:{index}", run.id);
-        if let Some(result) = self.store.effect(&effect_key).await? {
-            if let Some(until) = still_waiting(step, &result) {
-                return Ok(StepResult::Wait(until));
-            }
-            // Applied on an earlier attempt: not again.
-            record.status = "already_applied".into();
-            return self.finish_step(record, started, result, None).await;
-        }
-        match step.filter.as_ref().map(|filter| filter.holds(context)) {
-            Some(Ok(false)) => {
-                record.status = "skipped".into();
-                return self.finish_step(record, started, Value::Null, None).await;
-            }
-            Some(Err(error)) => {
-                let error = StepError::fatal(format!("filter: {error}"));
-                return self.fail(record, started, error).await;
-            }
-            _ => {}
-        }
-        let input = match evaluate_input(step, context) {
-            Ok(input) => input,
-            Err(error) => return self.fail(record, started, StepError::fatal(error)).await,
-        };
-        record.input = Some(input.clone());
-        if step.action == Action::Log {
-            let message = self.connections.masker().value(&input["message"]);
-            tracing::info!(run = %run.id, step = %step.spec.name, message = %message, "flow log");
-        }
-        match local_work(step, &input) {
-            Some(StepResult::Output(output)) => {
-                self.finish_step(record, started, output, None).await
-            }
-            Some(StepResult::Wait(until)) => {
-                // The time to wait until is an effect: a retry or resumption keeps it.
-                let result = json!({ "until": iso(until) });
-                record.status = "waiting".into();
-                self.finish_step(record, started, result, Some(&effect_key)).await?;
-                Ok(StepResult::Wait(until))
-            }
-            Some(StepResult::Stop) => {
-                record.status = "stopped".into();
-                self.finish_step(record, started, Value::Null, None).await?;
-                Ok(StepResult::Stop)
-            }
-            Some(StepResult::Failed(error)) => self.fail(record, started, error).await,
-            None => self.run_request(run, step, input, record, started, &effect_key).await,
-        }
-    }
-
-    /// A step that sends a request: a write records its intent before it is sent and repeats
-    /// it on retry; a create lost in a crash is looked up before it is sent again.
-    async fn run_request(
-        &self,
-        run: &ClaimedRun,
-        step: &Step,
-        input: Value,
-        mut record: StepRecord,
-        started: Instant,
-        effect_key: &str,
-    ) -> Result<StepResult, ghl_store::Error> {
-        let writes = step.entry.writes;
-        let mut request = match self.prepare(step, input, Some(effect_key)).await {
-            Ok(request) => request,
-            Err(error) => return self.fail(record, started, error).await,
-        };
-        // An earlier attempt whose outcome is unknown is repeated as it was; after a
-        // definitive refusal (or none) the request is the one evaluated now.
-        let mut unknown_outcome = false;
-        if writes && run.attempt > 1 {
-            if let Some(earlier) = self.store.first_request(&run.id, record.step_index).await? {
-                request = request.repeat(&earlier);
-                unknown_outcome = true;
-            }
-        }
-        record.request = Some(request.describe());
-        let own = |answer: &Value| own_writes(&run.flow_id, effect_key, &request, answer);
-        if writes {
-            // What it is about to change, too: its echo may come before its answer.
-            record.status = "sending".into();
-            self.record(&record, None, &own(&Value::Null)).await?;
-            record.status = "done".into();
-        }
-        if unknown_outcome {
-            if let Some(found) = request.find_created(run.created_at).await {
-                record.status = "recovered".into();
-                let writes = own(&found);
-                return self.finish_write(record, started, found, effect_key, &writes).await;
-            }
-        }
-        match request.send(&self.http).await {
-            Ok(answer) if writes => {
-                let writes = own(&answer);
-                self.finish_write(record, started, answer, effect_key, &writes).await
-            }
-            Ok(answer) => self.finish_step(record, started, answer, None).await,
-            Err(error) => {
-                self.note_reconnect(&error).await;
-                if error.refused {
-                    // Nothing changed, so no echo is coming.
-                    self.store.forget_own_writes(effect_key).await?;
-                }
-                self.fail(record, started, error).await
-            }
-        }
-    }
-
-    /// A connection that needs re-authorising is marked so, for the CLI, the API and the
-    /// runs to show.
-    async fn note_reconnect(&self, error: &StepError) {
-        if let Some(connection) = &error.reconnect {
-            if let Err(err) =
-                self.connections.mark_reconnect_needed(connection, &error.message).await
-            {
-                tracing::warn!(connection = %connection, error = %err, "cannot mark the connection");
-            }
-        }
-    }
-
-    /// The request a step sends. A write over plain HTTP carries `idempotency_key` (the
-    /// step's effect key) unless the flow sets one, so servers that honour it apply it once.
-    async fn prepare(
-        &self,
-        step: &Step,
-        input: Value,
-        idempotency_key: Option<&str>,
-    ) -> Result<Request, StepError> {
-        let Action::App(action) = &step.action else {
-            let connection = match &step.spec.connection {
-                Some(name) => Some(self.connections.http(name).await.map_err(|err| {
-                    let retryable = matches!(err, ConnectionError::Store(_));
-                    let remedy = err.remedy();
-                    StepError { retryable, remedy, ..StepError::fatal(err.to_string()) }
-                })?),
-                None => None,
-            };
-            let mut request =
-                HttpRequest::from_input(&input, connection.as_ref()).map_err(StepError::fatal)?;
-            let has_key =
-                request.headers.keys().any(|name| name.eq_ignore_ascii_case(IDEMPOTENCY_KEY));
-            if let Some(key) = idempotency_key.filter(|_| request.writes() && !has_key) {
-                request.headers.insert(IDEMPOTENCY_KEY.into(), key.into());
-            }
-            return Ok(Request::Http(request));
-        };
-        let app = self
-            .apps
-            .require(action.app.as_str())
-            .map_err(|err| StepError::fatal(err.to_string()))?;
-        let connection = step.spec.connection.clone().unwrap_or_default();
-        let client = self.connections.client(&connection).await.map_err(|err| {
-            let retryable = matches!(err, ConnectionError::Store(_));
-            let remedy = err.remedy();
-            StepError { retryable, remedy, ..StepError::fatal(err.to_string()) }
-        })?;
-        let operation = action.operation;
-        let (params, body) = client.request(operation, input);
-        Ok(Request::App { app: app.clone(), client, connection, operation, params, body })
-    }
-
-    /// Records a step that ended well (and the effect it applied, in the same transaction).
-    async fn finish_step(
-        &self,
-        mut record: StepRecord,
-        started: Instant,
-        output: Value,
-        effect_key: Option<&str>,
-    ) -> Result<StepResult, ghl_store::Error> {
-        record.response = Some(output.clone());
-        record.duration_ms = started.elapsed().as_millis() as i64;
-        self.record(&record, effect_key.map(|key| (key, &output)), &[]).await?;
-        Ok(StepResult::Output(output))
-    }
-
-    /// Records a write that ended well, its effect, and what it changed (to recognise its
-    /// echo), in one transaction.
-    async fn finish_write(
-        &self,
-        mut record: StepRecord,
-        started: Instant,
-        output: Value,
-        effect_key: &str,
-        writes: &[OwnWrite],
-    ) -> Result<StepResult, ghl_store::Error> {
-        record.response = Some(output.clone());
-        record.duration_ms = started.elapsed().as_millis() as i64;
-        self.record(&record, Some((effect_key, &output)), writes).await?;
-        Ok(StepResult::Output(output))
-    }
-
-    /// The one way a step reaches the store: every field masked first, the effect's result
-    /// and what it changed too.
-    async fn record(
-        &self,
-        record: &StepRecord,
-        effect: Option<(&str, &Value)>,
-        writes: &[OwnWrite],
-    ) -> Result<(), ghl_store::Error> {
-        let masker = self.connections.masker();
-        let masked = StepRecord {
-            input: record.input.as_ref().map(|value| masker.value(value)),
-            request: record.request.as_ref().map(|value| masker.value(value)),
-            response: record.response.as_ref().map(|value| masker.value(value)),
-            error: record.error.as_deref().map(|error| masker.text(error)),
-            ..record.clone()
-        };
-        let result = effect.map(|(key, result)| (key, masker.value(result)));
-        let writes: Vec<OwnWrite> = writes
-            .iter()
-            .map(|write| OwnWrite { record: masker.value(&write.record), ..write.clone() })
-            .collect();
-        self.store
-            .record_write(&masked, result.as_ref().map(|(key, result)| (*key, result)), &writes)
-            .await
-    }
-
-    async fn fail(
-        &self,
-        mut record: StepRecord,
-        started: Instant,
-        error: StepError,
-    ) -> Result<StepResult, ghl_store::Error> {
-        record.status = if error.refused { ghl_store::REFUSED } else { "failed" }.into();
-        record.error = Some(error.message.clone());
-        record.duration_ms = started.elapsed().as_millis() as i64;
-        self.record(&record, None, &[]).await?;
-        Ok(StepResult::Failed(error))
-    }
 }
-
-const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
 /// How long after a reset the other side said a waiting run comes back.
 const WAIT_MARGIN: Duration = Duration::from_millis(250);
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// What a step that sends nothing does; `None` for steps that send a request.
-fn local_work(step: &Step, input: &Value) -> Option<StepResult> {
-    Some(match &step.action {
-        Action::Log => StepResult::Output(input.clone()),
-        Action::Filter if input["condition"] == Value::Bool(true) => {
-            StepResult::Output(input.clone())
-        }
-        Action::Filter => StepResult::Stop,
-        Action::Delay => {
-            let now = ghl_store::now_ms();
-            match delay_until(input, now) {
-                Ok(until) if until > now => StepResult::Wait(until),
-                Ok(until) => StepResult::Output(json!({ "until": iso(until) })),
-                Err(error) => StepResult::Failed(StepError::fatal(error)),
-            }
-        }
-        Action::App(_) | Action::Http => return None,
-    })
-}
-
-/// The time a delay step still waits until, if it has not come yet.
-fn still_waiting(step: &Step, result: &Value) -> Option<i64> {
-    if step.action != Action::Delay {
-        return None;
-    }
-    let until = chrono::DateTime::parse_from_rfc3339(result["until"].as_str()?).ok()?;
-    Some(until.timestamp_millis()).filter(|until| *until > ghl_store::now_ms())
-}
-
-/// What an app write changed, for recognising its webhook echo: the record it wrote (as its
-/// app finds it in the answer) once per event type it causes.
-fn own_writes(flow_id: &str, effect_key: &str, request: &Request, answer: &Value) -> Vec<OwnWrite> {
-    let Request::App { app, operation, params, .. } = request else { return Vec::new() };
-    let events = app.events_caused(operation);
-    if events.is_empty() {
-        return Vec::new();
-    }
-    let record = app.written_record(answer);
-    // The record's own id, else the most specific id in the path (`/contacts/{contactId}/tags`).
-    let record_id = record["id"].as_str().map(str::to_owned).or_else(|| {
-        let path = path_params(operation);
-        path.iter().rev().find_map(|name| {
-            params.iter().find(|(param, _)| param == name).map(|(_, value)| value.clone())
-        })
-    });
-    let Some(record_id) = record_id else { return Vec::new() };
-    events
-        .iter()
-        .map(|event| OwnWrite {
-            effect_key: effect_key.to_owned(),
-            flow_id: flow_id.to_owned(),
-            record_id: record_id.clone(),
-            event_type: (*event).to_owned(),
-            record: record.clone(),
-        })
-        .collect()
-}
-
-fn push_output(context: &mut Value, output: Value) {
-    if let Some(steps) = context["steps"].as_array_mut() {
-        steps.push(output);
-    }
-}
-
-fn evaluate_input(step: &Step, context: &Value) -> Result<Value, String> {
-    let mut input = Map::new();
-    for (field, mapping) in &step.input {
-        input.insert(
-            field.clone(),
-            mapping.evaluate(context).map_err(|err| format!("{field}: {err}"))?,
-        );
-    }
-    Ok(Value::Object(input))
-}
-
-fn now_iso() -> String {
-    iso(ghl_store::now_ms())
-}
-
-/// Milliseconds since the epoch as an RFC 3339 date-time.
-pub(crate) fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
