@@ -8,13 +8,16 @@ pub mod connections;
 pub mod document_bounds;
 pub mod flow;
 pub mod inbound;
+mod intake;
 mod interpreter;
 pub mod jq;
 pub mod mask;
 pub mod metrics;
+mod registry;
 pub mod runner;
 mod steps;
 mod triggers;
+mod worker;
 
 /// HighLevel's event key, where ingress still builds HighLevel's events itself (the app's
 /// `App::event_key` and `App::webhook_event` are the registry's way).
