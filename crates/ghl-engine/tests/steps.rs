@@ -1,7 +1,7 @@
 //! The utility steps, on SQLite and PostgreSQL: a filter step ends a run as skipped, a delay
 //! step lets go of its worker and resumes (after a restart too) without counting as a failed
 //! attempt, and an HTTP request step sends once, hides secrets in the run history and
-//! dead-letters on a client error.
+//! dead-letters on a client error. A test run walks a flow as a real run does.
 
 #[macro_use]
 mod support;
@@ -13,6 +13,7 @@ use support::World;
 
 on_both!(filter_and_delay_steps_stop_and_pause_runs_durably, filter_and_delay);
 on_both!(an_http_request_step_sends_once_and_records_no_secret, http_request);
+on_both!(a_test_run_walks_a_flow_as_a_real_run_does, test_and_real_alike);
 
 const FOLLOW_UP: &str = r#"name: follow up
 trigger:
@@ -134,4 +135,50 @@ async fn http_request(world: World) {
     world.drain().await;
     let stats = world.admin(reqwest::Method::GET, "/stats", None).await;
     assert_eq!(stats["effects"]["contact.created"], 2, "Edsger, and one copy: {stats}");
+}
+
+const WALK: &str = r#"name: walk
+trigger:
+  highlevel: ContactCreate
+steps:
+  - name: only without an email
+    action: util.log
+    filter: .trigger.email == null
+    input:
+      message: '"no email"'
+  - name: broken delay
+    action: util.delay
+    on_error: continue
+    input:
+      seconds: .trigger.email
+  - name: stop here
+    action: util.filter
+    input:
+      condition: .trigger.email == null
+  - name: never
+    action: util.log
+    input:
+      message: '"not reached"'
+"#;
+
+/// One interpreter: the step filter, `on_error: continue` and a filter step that stops the
+/// flow go the same way whether the run is real (recorded) or a test (reported).
+async fn test_and_real_alike(world: World) {
+    let engine = &world.engine;
+    engine.apply_flow(WALK).await.expect("flow applies");
+    let event = world.contact_created("Ada").await;
+    let flow = ghl_engine::flow::Flow::parse(WALK).expect("flow parses");
+    let reports = engine.test_flow(&flow, event.payload.clone(), false).await;
+    let reported: Vec<&str> = reports.iter().map(|report| report.status.as_str()).collect();
+    assert_eq!(reported, ["skipped", "failed", "stopped: the condition does not hold"]);
+    assert!(reports[1].error.as_deref().is_some_and(|error| error.contains("seconds")));
+
+    let id = event_id(engine.ingest(&event).await.expect("ingest"));
+    while engine.run_next().await.expect("run") {}
+    let run = run_of(&world, &id).await;
+    assert_eq!(run.status, "skipped", "the filter step ends the run");
+    let steps = engine.store().steps(&run.id).await.expect("steps");
+    let recorded: Vec<&str> = steps.iter().map(|step| step.status.as_str()).collect();
+    assert_eq!(recorded, ["skipped", "failed", "stopped"]);
+    assert_eq!(steps[1].error, reports[1].error, "the same failure, recorded and reported");
 }
