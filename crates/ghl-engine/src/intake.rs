@@ -1,8 +1,8 @@
 //! Intake: events become runs, durably and once. An event that echoes a flow's own write does
 //! not run that flow (unless it says `on_own_writes: run`), and a flow that runs one record
 //! too often is paused as a runaway. A run on demand (`run_now`) is a manual event for one
-//! flow. Triggers that fire on their own (schedules, polls, reconciliation) are in
-//! `triggers.rs`; they store their events for the targets `flows_on` gives them.
+//! flow. Triggers that fire on their own are in `triggers.rs`: a schedule or a poll stores
+//! its events for its own flow, a reconciliation poll for the flows `flows_on` gives.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
