@@ -6,6 +6,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use ghl_engine::apps::{App, Apps, HTTP};
 use ghl_engine::connections::{save, AuthSecret, ConnectionSecret};
+use ghl_service::connections::Check;
 
 use super::store::StoreArgs;
 
@@ -364,7 +365,7 @@ fn authorize_url(
 pub async fn connections(command: ConnectionsCommand, store: &StoreArgs) -> anyhow::Result<()> {
     match command {
         ConnectionsCommand::List { json } => {
-            let connections = store.open().await?.connections().await?;
+            let connections = store.service().await?.connections().list().await?;
             if json {
                 say!("{}", serde_json::to_string_pretty(&connections)?);
             } else {
@@ -381,14 +382,14 @@ pub async fn connections(command: ConnectionsCommand, store: &StoreArgs) -> anyh
             }
         }
         ConnectionsCommand::Test { name } => {
-            let engine = ghl_engine::Engine::new(store.open().await?);
-            engine.connections().check(&name).await?;
+            let service = store.service().await?;
+            if let Check::Fails(err) = service.connections().test(&name).await? {
+                return Err(err.into());
+            }
             say!("connection `{name}` works");
         }
         ConnectionsCommand::Remove { name } => {
-            if !store.open().await?.remove_connection(&name).await? {
-                bail!("no connection named `{name}`");
-            }
+            store.service().await?.connections().remove(&name).await?;
             say!("removed `{name}`");
         }
     }
