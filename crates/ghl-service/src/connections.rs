@@ -1,5 +1,5 @@
 //! Connections: list them (no secrets), check one with a harmless read, remove one with its
-//! secrets and this process's client of it.
+//! secrets and this process's client of it. Making them is `connect.rs`.
 
 use std::sync::Arc;
 
@@ -12,6 +12,7 @@ use crate::ServiceError;
 /// The connection use cases (`Service::connections`).
 pub struct Connections<'a> {
     pub(crate) engine: &'a Arc<Engine>,
+    pub(crate) pending: &'a crate::connect::Pending,
 }
 
 /// What a connection's check found.

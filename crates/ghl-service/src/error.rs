@@ -35,6 +35,25 @@ pub enum ServiceError {
     /// A connection cannot be used.
     #[error(transparent)]
     Connection(ConnectionError),
+    #[error(transparent)]
+    UnknownApp(ghl_engine::apps::UnknownApp),
+    /// An address given or derived is not one.
+    #[error("{what}: {reason}")]
+    BadAddress { what: String, reason: String },
+    /// The authorization failed (its state does not match one started here, or the token
+    /// endpoint refused the code).
+    #[error(transparent)]
+    OAuth(ghl_client::Error),
+    /// The user approved fewer scopes than were asked for.
+    #[error(
+        "{app} did not grant {} (granted: {}); approve every scope asked for",
+        missing.join(", "),
+        if granted.is_empty() { "nothing".to_owned() } else { granted.join(", ") }
+    )]
+    NotGranted { app: &'static str, missing: Vec<String>, granted: Vec<String> },
+    /// The token is not for an account of the kind a connection speaks for.
+    #[error("the token is not for a {account}")]
+    NoAccount { account: &'static str },
     /// The store failed: nothing the caller can fix.
     #[error(transparent)]
     Store(ghl_store::Error),
@@ -54,6 +73,11 @@ impl ServiceError {
             | Self::BrokenFlow(_)
             | Self::NothingToRead
             | Self::Read(_)
+            | Self::UnknownApp(_)
+            | Self::BadAddress { .. }
+            | Self::OAuth(_)
+            | Self::NotGranted { .. }
+            | Self::NoAccount { .. }
             | Self::Store(_) => None,
         }
     }

@@ -4,6 +4,7 @@
 //! the errors (`ServiceError`, with its `Remedy`) their own way.
 
 pub mod catalog;
+pub mod connect;
 pub mod connections;
 mod error;
 pub mod flows;
@@ -19,11 +20,13 @@ pub use error::ServiceError;
 #[derive(Clone)]
 pub struct Service {
     engine: Arc<Engine>,
+    /// OAuth authorizations started and not finished yet.
+    pending: Arc<connect::Pending>,
 }
 
 impl Service {
     pub fn new(engine: Arc<Engine>) -> Self {
-        Self { engine }
+        Self { engine, pending: Arc::default() }
     }
 
     /// Apply, list, show, enable, disable, delete, test and run flows.
@@ -36,9 +39,9 @@ impl Service {
         runs::Runs { engine: &self.engine }
     }
 
-    /// List, test and remove connections.
+    /// List, test, remove and make connections (OAuth's start and finish included).
     pub fn connections(&self) -> connections::Connections<'_> {
-        connections::Connections { engine: &self.engine }
+        connections::Connections { engine: &self.engine, pending: &self.pending }
     }
 
     /// The actions and triggers of the engine's apps.
