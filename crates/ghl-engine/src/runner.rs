@@ -38,6 +38,9 @@ pub const RUN_BACKOFF: Backoff = Backoff::new(Duration::from_secs(2), Duration::
 /// How long a claimed run stays its worker's without a heartbeat; a worker that dies
 /// (kill -9) gives its runs back after this. The worker renews it every third of it.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+/// Runs a worker claims at once: one claim is paid for several runs, and a worker that dies
+/// holds back at most this many until their lease runs out.
+pub const CLAIM_BATCH: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -417,11 +420,36 @@ impl Engine {
         flow
     }
 
-    /// Claims and executes one due run; `false` when none is due.
+    /// Claims a batch of due runs and executes them; `false` when none is due.
     pub async fn run_next(&self) -> Result<bool, EngineError> {
-        let Some(run) = self.store.claim(self.lease).await? else { return Ok(false) };
+        self.run_batch(&CancellationToken::new()).await
+    }
+
+    /// Claims up to [`CLAIM_BATCH`] due runs at once and executes them one after the other,
+    /// renewing the leases of all it has not finished; once `shutdown` is cancelled it starts
+    /// no more and gives the others back. `false` when none is due.
+    async fn run_batch(&self, shutdown: &CancellationToken) -> Result<bool, EngineError> {
+        let batch = self.store.claim_batch(CLAIM_BATCH, self.lease).await?;
+        if batch.is_empty() {
+            return Ok(false);
+        }
+        let mut held: Vec<String> = batch.iter().map(|run| run.id.clone()).collect();
+        for run in &batch {
+            if shutdown.is_cancelled() {
+                self.store.release(&held).await?;
+                break;
+            }
+            self.run_claimed(run, &held).await?;
+            held.retain(|id| id != &run.id);
+        }
+        Ok(true)
+    }
+
+    /// Executes a claimed run and records how it ended, renewing the leases of `held` (the run
+    /// and the rest of its batch) meanwhile.
+    async fn run_claimed(&self, run: &ClaimedRun, held: &[String]) -> Result<(), EngineError> {
         let outcome = {
-            let execution = self.execute(&run);
+            let execution = self.execute(run);
             tokio::pin!(execution);
             let mut heartbeat = tokio::time::interval(self.lease / 3);
             heartbeat.tick().await;
@@ -429,7 +457,7 @@ impl Engine {
                 tokio::select! {
                     outcome = &mut execution => break outcome,
                     _ = heartbeat.tick() => {
-                        if let Err(err) = self.store.extend_lease(&run.id, self.lease).await {
+                        if let Err(err) = self.store.extend_leases(held, self.lease).await {
                             tracing::warn!(run = %run.id, error = %err, "cannot renew the run's lease");
                         }
                     }
@@ -453,7 +481,7 @@ impl Engine {
         }
         self.metrics.attempt(&outcome);
         self.store.finish(&run.id, &outcome).await?;
-        Ok(true)
+        Ok(())
     }
 
     /// A run's error as it may be recorded and shown.
@@ -474,7 +502,7 @@ impl Engine {
     /// Works the queue until `shutdown`; `idle` is how long to wait when nothing is due.
     pub async fn work(self: Arc<Self>, shutdown: CancellationToken, idle: Duration) {
         while !shutdown.is_cancelled() {
-            match self.run_next().await {
+            match self.run_batch(&shutdown).await {
                 Ok(true) => {}
                 Ok(false) => {
                     tokio::select! {

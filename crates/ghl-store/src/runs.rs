@@ -1,7 +1,9 @@
 //! Events, the runs they cause (the queue), step logs and the effects ledger.
-//! Claiming is one statement: on PostgreSQL `FOR UPDATE SKIP LOCKED` lets workers claim side
-//! by side; SQLite serialises writers, so the same statement without it is enough. A run
-//! whose lease ran out (its worker died) is claimable again.
+//! Claiming takes a batch of runs, each kind (expired leases, due runs) by one statement over
+//! its own partial index, so it costs the same however long the queue or the history: on
+//! PostgreSQL `FOR UPDATE SKIP LOCKED` lets workers claim side by side; SQLite serialises
+//! writers, so the same statement without it is enough. A run whose lease ran out (its worker
+//! died) is claimable again.
 
 use std::time::Duration;
 
@@ -228,6 +230,7 @@ impl Store {
         targets: &[Target],
         cursor: Option<(&str, &str)>,
     ) -> Result<IngestOutcome> {
+        let _writing = self.writing().await;
         let mut tx = self.pool().begin().await?;
         let event_id = new_id();
         let now = now_ms();
@@ -316,41 +319,127 @@ impl Store {
 
     /// Claims the next due run for `lease`; `None` when nothing is due.
     pub async fn claim(&self, lease: Duration) -> Result<Option<ClaimedRun>> {
+        Ok(self.claim_batch(1, lease).await?.into_iter().next())
+    }
+
+    /// Claims up to `limit` runs for `lease`: first runs whose lease ran out (their worker
+    /// died), then due runs, oldest due first. Each costs the same however many runs wait or
+    /// are finished: a read finds whether there is anything to claim at all (so an idle worker
+    /// takes no write lock), and each kind is taken by one statement walking its own partial
+    /// index. The lease covers the whole batch: a worker renews it for the runs it has not
+    /// finished ([`Store::extend_leases`]), and if it dies they are claimable again once it
+    /// runs out.
+    pub async fn claim_batch(&self, limit: usize, lease: Duration) -> Result<Vec<ClaimedRun>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let now = now_ms();
+        let [expired, due] = [Claimable::Expired, Claimable::Due].map(|kind| {
+            format!(
+                "SELECT 1 AS one FROM {} WHERE {} LIMIT 1",
+                kind.table(self.backend()),
+                kind.condition()
+            )
+        });
+        let found: Vec<String> = sqlx::query(&format!(
+            "SELECT 'expired' AS kind FROM ({expired}) expired UNION ALL SELECT 'due' AS kind FROM ({due}) due"
+        ))
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|row| row.try_get("kind"))
+        .collect::<std::result::Result<_, _>>()?;
+        let mut claimed = Vec::new();
+        for kind in [Claimable::Expired, Claimable::Due] {
+            let wanted = limit - claimed.len();
+            if wanted == 0 || !found.iter().any(|name| name == kind.name()) {
+                continue;
+            }
+            claimed.extend(self.claim_where(kind, wanted, lease, now).await?);
+        }
+        self.with_events(claimed).await
+    }
+
+    /// Marks up to `limit` runs of `kind` as running for `lease`.
+    async fn claim_where(
+        &self,
+        kind: Claimable,
+        limit: usize,
+        lease: Duration,
+        now: i64,
+    ) -> Result<Vec<AnyRow>> {
         let lock = match self.backend() {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
         let sql = format!(
-            "UPDATE runs SET status = 'running', attempts = attempts + 1, locked_until = $1, updated_at = $2
-             WHERE id = (SELECT id FROM runs
-                         WHERE (status IN ('queued', 'waiting') AND run_after <= $3) OR (status = 'running' AND locked_until < $4)
-                         ORDER BY run_after LIMIT 1 {lock})
-             RETURNING id, flow_id, event_id, attempts, waits, created_at"
+            "UPDATE runs SET status = 'running', attempts = attempts + 1, locked_until = $2, updated_at = $1
+             WHERE id IN (SELECT id FROM {} WHERE {} ORDER BY {} LIMIT $3 {lock})
+             RETURNING id, flow_id, event_id, attempts, waits, created_at, run_after",
+            kind.table(self.backend()),
+            kind.condition(),
+            kind.order()
         );
-        let row = sqlx::query(&sql)
-            .bind(now + lease.as_millis() as i64)
+        let _writing = self.writing().await;
+        Ok(sqlx::query(&sql)
             .bind(now)
-            .bind(now)
-            .bind(now)
-            .fetch_optional(self.pool())
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let event_id: String = row.try_get("event_id")?;
-        let event = sqlx::query("SELECT event_type, payload FROM events WHERE id = $1")
-            .bind(&event_id)
-            .fetch_one(self.pool())
-            .await?;
-        Ok(Some(ClaimedRun {
-            id: row.try_get("id")?,
-            flow_id: row.try_get("flow_id")?,
-            event_id,
-            event_type: event.try_get("event_type")?,
-            payload: parse_json(&event, "payload")?,
-            attempt: row.try_get("attempts")?,
-            waits: row.try_get("waits")?,
-            created_at: row.try_get("created_at")?,
-        }))
+            .bind(now + lease_ms(lease))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    /// Claimed runs with their events, in the order they became due.
+    async fn with_events(&self, rows: Vec<AnyRow>) -> Result<Vec<ClaimedRun>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut due = Vec::with_capacity(rows.len());
+        for row in &rows {
+            due.push((row.try_get::<i64, _>("run_after")?, row.try_get::<i64, _>("created_at")?));
+        }
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by_key(|&index| due[index]);
+        let event_ids: Vec<String> = rows
+            .iter()
+            .map(|row| row.try_get("event_id"))
+            .collect::<std::result::Result<_, _>>()?;
+        let sql = format!(
+            "SELECT id, event_type, payload FROM events WHERE id IN ({})",
+            placeholders(1, event_ids.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
+        for id in &event_ids {
+            query = query.bind(id);
+        }
+        let events: std::collections::HashMap<String, (String, String)> = query
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .map(|(id, event_type, payload)| (id, (event_type, payload)))
+            .collect();
+        let mut claimed = Vec::with_capacity(rows.len());
+        for index in order {
+            let row = &rows[index];
+            let event_id = &event_ids[index];
+            let Some((event_type, payload)) = events.get(event_id) else {
+                return Err(Error::Corrupt(format!("run's event {event_id} is missing")));
+            };
+            claimed.push(ClaimedRun {
+                id: row.try_get("id")?,
+                flow_id: row.try_get("flow_id")?,
+                event_id: event_id.clone(),
+                event_type: event_type.clone(),
+                payload: serde_json::from_str(payload).map_err(|err| {
+                    Error::Corrupt(format!("the payload of event {event_id}: {err}"))
+                })?,
+                attempt: row.try_get("attempts")?,
+                waits: row.try_get("waits")?,
+                created_at: row.try_get("created_at")?,
+            });
+        }
+        Ok(claimed)
     }
 
     /// The request the first attempt of a run's step sent (or was about to send), so a
@@ -380,13 +469,44 @@ impl Store {
 
     /// Keeps a claimed run's lease alive while its worker is still on it.
     pub async fn extend_lease(&self, run_id: &str, lease: Duration) -> Result<bool> {
-        let changed =
-            sqlx::query("UPDATE runs SET locked_until = $1 WHERE id = $2 AND status = 'running'")
-                .bind(now_ms() + lease.as_millis() as i64)
-                .bind(run_id)
-                .execute(self.pool())
-                .await?;
-        Ok(changed.rows_affected() == 1)
+        Ok(self.extend_leases(&[run_id.to_owned()], lease).await? == 1)
+    }
+
+    /// Keeps the leases of a worker's claimed runs alive (the one it executes and those of its
+    /// batch it has not started), in one statement; answers how many it still holds.
+    pub async fn extend_leases(&self, run_ids: &[String], lease: Duration) -> Result<u64> {
+        if run_ids.is_empty() {
+            return Ok(0);
+        }
+        let sql = format!(
+            "UPDATE runs SET locked_until = $1 WHERE status = 'running' AND id IN ({})",
+            placeholders(2, run_ids.len())
+        );
+        let mut query = sqlx::query(&sql).bind(now_ms() + lease_ms(lease));
+        for id in run_ids {
+            query = query.bind(id);
+        }
+        let _writing = self.writing().await;
+        Ok(query.execute(self.pool()).await?.rows_affected())
+    }
+
+    /// Gives back claimed runs a worker did not start (it is stopping): they are due again at
+    /// once, and the claim does not count as an attempt.
+    pub async fn release(&self, run_ids: &[String]) -> Result<u64> {
+        if run_ids.is_empty() {
+            return Ok(0);
+        }
+        let sql = format!(
+            "UPDATE runs SET status = 'queued', attempts = attempts - 1, locked_until = NULL, updated_at = $1
+             WHERE status = 'running' AND id IN ({})",
+            placeholders(2, run_ids.len())
+        );
+        let mut query = sqlx::query(&sql).bind(now_ms());
+        for id in run_ids {
+            query = query.bind(id);
+        }
+        let _writing = self.writing().await;
+        Ok(query.execute(self.pool()).await?.rows_affected())
     }
 
     pub async fn finish(&self, run_id: &str, outcome: &RunOutcome) -> Result<()> {
@@ -398,6 +518,7 @@ impl Store {
             RunOutcome::WaitUntil { at_ms, reason } => ("waiting", *at_ms, reason.as_deref(), 1),
             RunOutcome::Dead { error } => ("dead", now, Some(error.as_str()), 0),
         };
+        let _writing = self.writing().await;
         sqlx::query(
             "UPDATE runs SET status = $1, run_after = $2, last_error = $3, waits = waits + $4, locked_until = NULL,
                  updated_at = $5 WHERE id = $6",
@@ -416,6 +537,7 @@ impl Store {
     /// Puts a dead run back in the queue; answers whether there was one to replay.
     pub async fn replay(&self, run_id: &str) -> Result<bool> {
         let now = now_ms();
+        let _writing = self.writing().await;
         let changed = sqlx::query(
             "UPDATE runs SET status = 'queued', run_after = $1, updated_at = $2 WHERE id = $3 AND status = 'dead'",
         )
@@ -446,6 +568,7 @@ impl Store {
         writes: &[crate::OwnWrite],
     ) -> Result<()> {
         let text = |value: &Option<Value>| value.as_ref().map(Value::to_string);
+        let _writing = self.writing().await;
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO steps (run_id, attempt, step_index, name, status, input, request, response, error, duration_ms)
@@ -547,6 +670,60 @@ impl Store {
                 .await?;
         rows.iter().map(|row| Ok((row.try_get("status")?, row.try_get("n")?))).collect()
     }
+}
+
+/// The two kinds of claimable run, each found by its own partial index (migration 0006), so
+/// a claim reads only claimable runs, never the finished ones.
+#[derive(Debug, Clone, Copy)]
+enum Claimable {
+    /// Running, but its worker's lease ran out (the worker died): index `runs_leased`.
+    Expired,
+    /// Queued or waiting, and due: index `runs_due`.
+    Due,
+}
+
+impl Claimable {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::Due => "due",
+        }
+    }
+
+    /// The condition (`$1` is now), in the words of the index's own `WHERE`, so that both
+    /// stores see the index applies.
+    fn condition(self) -> &'static str {
+        match self {
+            Self::Expired => "status = 'running' AND locked_until < $1",
+            Self::Due => "status IN ('queued', 'waiting') AND run_after <= $1",
+        }
+    }
+
+    fn order(self) -> &'static str {
+        match self {
+            Self::Expired => "locked_until",
+            Self::Due => "run_after",
+        }
+    }
+
+    /// The runs table, read through the kind's index. SQLite's planner, without statistics,
+    /// prefers `runs_by_status` and sorts every waiting run, so it is told the index.
+    fn table(self, backend: Backend) -> &'static str {
+        match (backend, self) {
+            (Backend::Postgres, _) => "runs",
+            (Backend::Sqlite, Self::Expired) => "runs INDEXED BY runs_leased",
+            (Backend::Sqlite, Self::Due) => "runs INDEXED BY runs_due",
+        }
+    }
+}
+
+/// `$first, $first+1, ...`: `count` bind parameters.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+}
+
+fn lease_ms(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The status of a step HighLevel (or an HTTP server) definitively refused: nothing changed.

@@ -17,6 +17,9 @@ on_both!(runs_are_claimed_once_retried_and_dead_lettered, queue);
 on_both!(a_step_and_its_effect_are_recorded_together, steps_and_effects);
 on_both!(flows_are_stored_by_name, flows);
 on_both!(concurrent_workers_never_claim_the_same_run, concurrent_claims);
+on_both!(a_batch_claim_never_hands_one_run_to_two_claimers, batch_claims);
+on_both!(a_batchs_expired_leases_are_claimed_again_and_renewed_ones_not, batch_leases);
+on_both!(finished_and_not_yet_due_runs_are_not_claimable, finished_runs);
 on_both!(a_webhook_id_is_remembered_even_when_its_event_is_known, webhook_ids);
 on_both!(heartbeats_tell_whether_a_server_works_on_the_store, heartbeats);
 on_both!(learned_webhook_keys_go_with_their_connection, learned_webhook_keys);
@@ -227,6 +230,113 @@ async fn concurrent_claims(store: Store) {
     let distinct: std::collections::HashSet<_> = all.iter().collect();
     assert_eq!(all.len(), 40);
     assert_eq!(distinct.len(), 40, "no run was claimed twice");
+}
+
+async fn batch_claims(store: Store) {
+    for n in 0..60 {
+        store
+            .ingest(&event(&format!("wh-b{n}")), &["flow".to_owned()], None)
+            .await
+            .expect("ingest");
+    }
+    let workers = (0..4).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = store.claim_batch(7, Duration::from_secs(60)).await.expect("claim");
+                if batch.is_empty() {
+                    return mine;
+                }
+                assert!(batch.len() <= 7, "a batch holds at most what was asked");
+                mine.extend(batch.into_iter().map(|run| run.id));
+            }
+        })
+    });
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.expect("worker"));
+    }
+    let distinct: std::collections::HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), 60);
+    assert_eq!(distinct.len(), 60, "no run was handed to two claimers");
+}
+
+async fn batch_leases(store: Store) {
+    for n in 0..3 {
+        store
+            .ingest(&event(&format!("wh-l{n}")), &["flow".to_owned()], None)
+            .await
+            .expect("ingest");
+    }
+    // A worker that dies with a batch: once the lease runs out, its runs are claimed again,
+    // before the runs that are merely due.
+    let dead_worker = store.claim_batch(2, Duration::from_millis(1)).await.expect("claim");
+    assert_eq!(dead_worker.len(), 2);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let next = store.claim_batch(10, Duration::from_secs(30)).await.expect("claim");
+    let ids =
+        |runs: &[ghl_store::ClaimedRun]| runs.iter().map(|run| run.id.clone()).collect::<Vec<_>>();
+    assert_eq!(next.len(), 3, "the two expired and the one due");
+    assert_eq!(
+        ids(&next[..2]).iter().collect::<std::collections::HashSet<_>>(),
+        ids(&dead_worker).iter().collect()
+    );
+    assert_eq!(next.iter().map(|run| run.attempt).collect::<Vec<_>>(), [2, 2, 1]);
+    assert!(store.claim_batch(10, Duration::from_secs(30)).await.expect("claim").is_empty());
+
+    // A live worker renews its batch's leases: nothing of it is claimed by another.
+    let held = ids(&next);
+    for run in &next {
+        store
+            .finish(&run.id, &RunOutcome::RetryAt { at_ms: 0, error: "again".into() })
+            .await
+            .expect("retry");
+    }
+    let batch = store.claim_batch(10, Duration::from_millis(1)).await.expect("claim");
+    assert_eq!(ids(&batch).len(), held.len());
+    assert_eq!(store.extend_leases(&ids(&batch), Duration::from_secs(30)).await.expect("renew"), 3);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(store.claim_batch(10, Duration::from_secs(30)).await.expect("claim").is_empty());
+
+    // A stopping worker gives back what it did not start: due at once, the attempt not counted.
+    assert_eq!(store.release(&ids(&batch[1..])).await.expect("release"), 2);
+    let again = store.claim_batch(10, Duration::from_secs(30)).await.expect("claim");
+    assert_eq!(
+        ids(&again).iter().collect::<std::collections::HashSet<_>>(),
+        ids(&batch[1..]).iter().collect()
+    );
+    for run in &again {
+        let before = batch.iter().find(|claimed| claimed.id == run.id).expect("released run");
+        assert_eq!(run.attempt, before.attempt, "a released claim does not count as an attempt");
+    }
+}
+
+async fn finished_runs(store: Store) {
+    for n in 0..6 {
+        store
+            .ingest(&event(&format!("wh-f{n}")), &["flow".to_owned()], None)
+            .await
+            .expect("ingest");
+    }
+    let batch = store.claim_batch(6, Duration::from_secs(30)).await.expect("claim");
+    assert_eq!(batch.len(), 6);
+    let later = ghl_store::now_ms() + 60_000;
+    let outcomes = [
+        RunOutcome::Done,
+        RunOutcome::Skipped,
+        RunOutcome::Dead { error: "gave up".into() },
+        RunOutcome::WaitUntil { at_ms: later, reason: None },
+        RunOutcome::RetryAt { at_ms: later, error: "HTTP 503".into() },
+        RunOutcome::WaitUntil { at_ms: 0, reason: None },
+    ];
+    for (run, outcome) in batch.iter().zip(&outcomes) {
+        store.finish(&run.id, outcome).await.expect("finish");
+    }
+    let claimable = store.claim_batch(10, Duration::from_secs(30)).await.expect("claim");
+    assert_eq!(claimable.len(), 1, "done, skipped, dead and not yet due runs are not claimable");
+    assert_eq!(claimable[0].id, batch[5].id, "a wait that is over is");
+    assert_eq!(claimable[0].waits, 1);
 }
 
 async fn wrong_key(db: TestDb) {
