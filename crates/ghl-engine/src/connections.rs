@@ -327,6 +327,12 @@ impl Connections {
         Ok(self.clients.lock().entry(name.to_owned()).or_insert(client).clone())
     }
 
+    /// Forgets this process's client of a connection whose secret changed (reconnected, or
+    /// put back): its next use builds one from the store.
+    pub fn forget_client(&self, name: &str) {
+        self.clients.lock().remove(name);
+    }
+
     /// Removes a connection, its secrets and this process's client of it; answers whether
     /// there was one.
     pub async fn remove(&self, name: &str) -> Result<bool, ConnectionError> {

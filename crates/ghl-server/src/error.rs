@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use ghl_service::ServiceError;
 use ghl_types::Remedy;
 use serde::Serialize;
 
@@ -87,6 +88,26 @@ impl ApiError {
 impl From<ghl_store::Error> for ApiError {
     fn from(err: ghl_store::Error) -> Self {
         Self::internal(err)
+    }
+}
+
+/// The one mapping of a use case's error to an answer: what is not there is a 404, a run that
+/// cannot be replayed a 409, a flow file refused a 400, what cannot be done a 422 with its
+/// remedy, and a store failure a 500.
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::NoFlow(_) | ServiceError::NoConnection(_) | ServiceError::NoRun(_) => {
+                Self::NotFound(err.to_string())
+            }
+            ServiceError::NotReplayable(_) => Self::Conflict(err.to_string()),
+            ServiceError::InvalidFlow(_) => Self::Invalid(err.to_string()),
+            ServiceError::Store(err) => Self::internal(err),
+            err => {
+                let remedy = err.remedy();
+                Self::unprocessable(&err, remedy)
+            }
+        }
     }
 }
 

@@ -1,10 +1,11 @@
-//! What every handler shares: the engine, the webhook verifiers by app, the admin token and
+//! What every handler shares: the engine and the service over it, the webhook verifiers by app, the admin token and
 //! the metrics; and the process's heartbeat in the store, which also renews what the verifiers
 //! learn from it.
 
 use std::sync::Arc;
 
 use ghl_engine::Engine;
+use ghl_service::Service;
 use tokio_util::sync::CancellationToken;
 
 use crate::ingress::Verifiers;
@@ -12,6 +13,8 @@ use crate::metrics::Metrics;
 
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// The use cases the REST API serves (over the same engine).
+    pub service: Service,
     /// Each app's webhook verifier, by the app's name in `/webhooks/{app}`.
     pub(crate) verifiers: Verifiers,
     pub(crate) admin_token: String,
@@ -24,6 +27,7 @@ impl AppState {
     pub(crate) fn new(engine: Arc<Engine>, verifiers: Verifiers, admin_token: String) -> Self {
         Self {
             metrics: Metrics::new(&engine),
+            service: Service::new(engine.clone()),
             engine,
             verifiers,
             admin_token,

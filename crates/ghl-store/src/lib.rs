@@ -46,8 +46,6 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     cipher: Cipher,
-    /// On SQLite, the one writer's turn among this process's tasks (see [`Store::writing`]).
-    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A connection as listed: everything but its secret.
@@ -166,8 +164,7 @@ impl Store {
                 .await
                 .map_err(unreachable)?,
         };
-        let store =
-            Self { pool, backend, cipher: Cipher::new(key), writer: std::sync::Arc::default() };
+        let store = Self { pool, backend, cipher: Cipher::new(key) };
         store.check_key_before_migrating().await?;
         match backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&store.pool).await?,
@@ -183,18 +180,6 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
-    }
-
-    /// Waits for this process's turn to write, on SQLite (`None` on PostgreSQL, which writes
-    /// in parallel). SQLite has one writer; writers that meet at its lock wait in its busy
-    /// handler, which sleeps and polls (up to 100 ms a sleep) and serves no one in order, so
-    /// under load a write could wait hundreds of milliseconds while others overtook it.
-    /// Taking turns here first, in arrival order, leaves the busy handler to other processes.
-    pub(crate) async fn writing(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match self.backend {
-            Backend::Sqlite => Some(self.writer.lock().await),
-            Backend::Postgres => None,
-        }
     }
 
     /// Adds a connection, or replaces the one of that name (its id stays).

@@ -230,7 +230,6 @@ impl Store {
         targets: &[Target],
         cursor: Option<(&str, &str)>,
     ) -> Result<IngestOutcome> {
-        let _writing = self.writing().await;
         let mut tx = self.pool().begin().await?;
         let event_id = new_id();
         let now = now_ms();
@@ -381,7 +380,6 @@ impl Store {
             kind.condition(),
             kind.order()
         );
-        let _writing = self.writing().await;
         Ok(sqlx::query(&sql)
             .bind(now)
             .bind(now + lease_ms(lease))
@@ -486,7 +484,6 @@ impl Store {
         for id in run_ids {
             query = query.bind(id);
         }
-        let _writing = self.writing().await;
         Ok(query.execute(self.pool()).await?.rows_affected())
     }
 
@@ -505,7 +502,6 @@ impl Store {
         for id in run_ids {
             query = query.bind(id);
         }
-        let _writing = self.writing().await;
         Ok(query.execute(self.pool()).await?.rows_affected())
     }
 
@@ -518,7 +514,6 @@ impl Store {
             RunOutcome::WaitUntil { at_ms, reason } => ("waiting", *at_ms, reason.as_deref(), 1),
             RunOutcome::Dead { error } => ("dead", now, Some(error.as_str()), 0),
         };
-        let _writing = self.writing().await;
         sqlx::query(
             "UPDATE runs SET status = $1, run_after = $2, last_error = $3, waits = waits + $4, locked_until = NULL,
                  updated_at = $5 WHERE id = $6",
@@ -537,7 +532,6 @@ impl Store {
     /// Puts a dead run back in the queue; answers whether there was one to replay.
     pub async fn replay(&self, run_id: &str) -> Result<bool> {
         let now = now_ms();
-        let _writing = self.writing().await;
         let changed = sqlx::query(
             "UPDATE runs SET status = 'queued', run_after = $1, updated_at = $2 WHERE id = $3 AND status = 'dead'",
         )
@@ -568,7 +562,6 @@ impl Store {
         writes: &[crate::OwnWrite],
     ) -> Result<()> {
         let text = |value: &Option<Value>| value.as_ref().map(Value::to_string);
-        let _writing = self.writing().await;
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO steps (run_id, attempt, step_index, name, status, input, request, response, error, duration_ms)

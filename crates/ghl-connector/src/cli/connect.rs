@@ -5,7 +5,9 @@
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use ghl_engine::apps::{App, Apps, HTTP};
-use ghl_engine::connections::{save, AuthSecret, ConnectionSecret};
+use ghl_service::connect::{Connected, OAuthRequest, WebhookKeys};
+use ghl_service::connections::Check;
+use ghl_service::Service;
 
 use super::store::StoreArgs;
 
@@ -117,60 +119,46 @@ pub async fn connect(args: ConnectArgs, store: &StoreArgs) -> anyhow::Result<()>
     connect_app(&*app, args, store).await
 }
 
-/// A connection to a registered app, checked with a harmless read before it is kept.
+/// A connection to a registered app, checked with a harmless read before it is kept (the
+/// service puts back what was there otherwise).
 async fn connect_app(app: &dyn App, args: ConnectArgs, store: &StoreArgs) -> anyhow::Result<()> {
-    let store = store.open().await?;
+    let service = store.service().await?;
     let info = app.connect_info();
     let name = args.name.clone().unwrap_or_else(|| app.id().to_string());
     let base_url = match &args.base_url {
         Some(url) => url.clone(),
         None => info.default_base_url.parse()?,
     };
-    // What to put back if the app refuses the new credentials.
-    let previous = store.connection(&name).await?;
     let connected = match (&args.private_token, &args.client_id) {
         (Some(token), _) => {
             let account = args.location_id.clone().unwrap_or_default();
-            let auth = AuthSecret::PrivateToken {
-                token: token.clone(),
-                base_url: base_url.to_string(),
-                account: account.clone(),
-            };
-            let secret = ConnectionSecret { app: app.id(), auth };
-            save(&store, &name, &secret, info.private_token_scopes).await?;
-            let engine = ghl_engine::Engine::new(store.clone());
-            engine.connections().check(&name).await.map(|()| account).map_err(Into::into)
+            let connections = service.connections();
+            let token = token.clone().into();
+            let app_id = app.id();
+            connections
+                .connect_private_token(app_id.as_str(), &name, token, &base_url, &account)
+                .await
+                .map_err(Into::into)
         }
         // Checks the connection itself, so that its browser page can say how it ended.
-        (None, Some(_)) => oauth(app, &args, &name, &base_url, &store).await,
+        (None, Some(_)) => oauth(app, &args, &name, &base_url, &service).await,
         (None, None) => {
             bail!("give --private-token and --location-id, or --client-id and --client-secret for OAuth")
         }
     };
-    let account = keep_or_put_back(&store, &name, previous, connected).await?;
-    learn_webhook_keys(app, &store, &name, &base_url).await?;
-    say!("connected `{name}` to {} {} {account}", app.title(), info.account);
-    Ok(())
-}
-
-/// Keeps a connection whose check passed; otherwise puts back what was stored under its name
-/// before (or nothing), so a connection known to be unusable is never kept.
-async fn keep_or_put_back<T>(
-    store: &ghl_store::Store,
-    name: &str,
-    previous: Option<ghl_store::Connection>,
-    checked: anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    let Err(err) = checked else { return checked };
-    match previous {
-        Some(previous) => {
-            store.put_connection(&previous.summary, &previous.secret).await?;
+    let connected = connected.map_err(|err| anyhow::anyhow!("{err:#}; nothing was stored"))?;
+    match &connected.webhook_keys {
+        WebhookKeys::Learned { origin } => {
+            say!("learned the webhook keys of the sandbox at {origin}: serve accepts its webhooks")
         }
-        None => {
-            store.remove_connection(name).await?;
-        }
+        WebhookKeys::Unreadable { reason } => say!(
+            "note: {reason}; serve verifies this connection's webhooks with {}'s keys",
+            app.title()
+        ),
+        WebhookKeys::Published | WebhookKeys::NoneOffered => {}
     }
-    bail!("{err:#}; nothing was stored")
+    say!("connected `{name}` to {} {} {}", app.title(), info.account, connected.account);
+    Ok(())
 }
 
 /// An `http` connection: a base URL and credential headers, sealed in the store.
@@ -220,151 +208,72 @@ async fn connect_http(args: ConnectArgs, store: &StoreArgs) -> anyhow::Result<()
         base_url: args.base_url.as_ref().map(url::Url::to_string),
         headers,
     };
-    let store = store.open().await?;
-    let previous = store.connection(&name).await?;
-    ghl_engine::connections::save_http(&store, &name, &secret).await?;
-    let checked = ghl_engine::Engine::new(store.clone()).connections().check(&name).await;
-    keep_or_put_back(&store, &name, previous, checked.map_err(Into::into)).await?;
+    let service = store.service().await?;
+    let stored = service.connections().store_checked_http(&name, &secret).await;
+    stored.map_err(|err| anyhow::anyhow!("{err:#}; nothing was stored"))?;
     let under = secret.base_url.map(|url| format!(" for {url}")).unwrap_or_default();
     say!("connected `{name}`{under} (`connection: {name}` in http.request steps)");
     Ok(())
 }
 
-/// A connection to a test double of the app (a sandbox: a base URL other than the app's)
-/// learns the keys the sandbox signs webhooks with, so `serve` accepts its webhooks; one to the
-/// app itself forgets any learned before (the app's published keys are always trusted).
-async fn learn_webhook_keys(
-    app: &dyn App,
-    store: &ghl_store::Store,
-    name: &str,
-    base_url: &url::Url,
-) -> anyhow::Result<()> {
-    let keys = match app.webhook_keys(base_url).await {
-        Ok(Some(keys)) => keys,
-        Ok(None) => {
-            store.forget_webhook_keys(name).await?;
-            return Ok(());
-        }
-        Err(reason) => {
-            say!(
-                "note: {reason}; serve verifies this connection's webhooks with {}'s keys",
-                app.title()
-            );
-            return Ok(());
-        }
-    };
-    let learned = ghl_store::LearnedWebhookKeys {
-        connection: name.to_owned(),
-        origin: base_url.to_string(),
-        ed25519: keys.ed25519,
-        rsa_pem: keys.rsa_pem,
-    };
-    if learned.ed25519.is_some() || learned.rsa_pem.is_some() {
-        store.put_webhook_keys(&learned).await?;
-        say!("learned the webhook keys of the sandbox at {base_url}: serve accepts its webhooks");
-    }
-    Ok(())
-}
-
-/// The OAuth authorization-code flow with a local callback; answers the account connected.
-/// The browser's page says *connected* only once the connection is stored and answers, and
-/// *failed*, with the reason, otherwise.
+/// The OAuth authorization-code flow (`ghl-service`'s `oauth_start` and `oauth_finish`) with
+/// a local callback; answers the connection made. The browser's page says *connected* only
+/// once the connection is stored and answers, and *failed*, with the reason, otherwise.
 async fn oauth(
     app: &dyn App,
     args: &ConnectArgs,
     name: &str,
     base_url: &url::Url,
-    store: &ghl_store::Store,
-) -> anyhow::Result<String> {
+    service: &Service,
+) -> anyhow::Result<Connected> {
     use std::io::Write;
     let info = app.connect_info();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.callback_port))
         .await
         .context("cannot open the local callback")?;
     let redirect: url::Url = format!("http://{}/callback", listener.local_addr()?).parse()?;
-    let registration = ghl_client::OAuthApp {
-        client_id: args.client_id.clone().unwrap_or_default(),
-        client_secret: args.client_secret.clone().unwrap_or_default().into(),
-        authorize_url: authorize_url(app, args, base_url)?,
-        token_url: match &args.token_url {
-            Some(url) => url.clone(),
-            None => base_url.join(info.token_path)?,
-        },
-        redirect_uri: redirect,
-        extra_form: ghl_client::AppProfile::token_form(&ghl_client::HighLevel::default()),
-    };
-    let flows_need = ghl_engine::Engine::new(store.clone()).scopes_needed(name).await?;
-    let mut scopes: Vec<&str> = info.base_scopes.to_vec();
-    scopes.extend(flows_need);
-    if args.write {
-        scopes.extend(info.write_scopes);
-    }
-    scopes.extend(args.scopes.iter().map(String::as_str));
-    scopes.sort_unstable();
-    scopes.dedup();
-    let request = registration.authorization_request(&scopes);
-    say!("Open this address, choose the {} and approve:\n{}", info.account, request.url);
+    let connections = service.connections();
+    let started = connections
+        .oauth_start(OAuthRequest {
+            app: app.id().to_string(),
+            name: name.to_owned(),
+            client_id: args.client_id.clone().unwrap_or_default(),
+            client_secret: args.client_secret.clone().unwrap_or_default().into(),
+            base_url: base_url.clone(),
+            authorize_url: args.authorize_url.clone(),
+            token_url: args.token_url.clone(),
+            redirect_uri: redirect,
+            write: args.write,
+            scopes: args.scopes.clone(),
+        })
+        .await?;
+    say!("Open this address, choose the {} and approve:\n{}", info.account, started.url);
     std::io::stdout().flush()?;
 
     let (callback, returned) = callback::Callback::listen(listener);
     let wait = std::time::Duration::from_secs(args.timeout_secs);
     let returned = tokio::time::timeout(wait, returned).await;
     let Ok(Ok(returned)) = returned else {
+        connections.oauth_abandon(started.state.expose());
         callback.stop().await;
         bail!("no authorization came back within {} s", args.timeout_secs);
     };
-    let outcome = async {
-        let code = returned.code()?;
-        let tokens = registration
-            .exchange_code(&reqwest::Client::new(), &request, &returned.state, code)
-            .await?;
-        let granted: Vec<&str> = tokens.scope.split_whitespace().collect();
-        let missing: Vec<&str> = scopes.iter().copied().filter(|s| !granted.contains(s)).collect();
-        if !missing.is_empty() {
-            bail!(
-                "{} did not grant {} (granted: {}); approve every scope asked for",
-                app.title(),
-                missing.join(", "),
-                if granted.is_empty() { "nothing".into() } else { granted.join(", ") }
-            );
+    let outcome = match returned.code() {
+        Ok(code) => connections.oauth_finish(&returned.state, code).await.map_err(Into::into),
+        Err(err) => {
+            connections.oauth_abandon(started.state.expose());
+            Err(err)
         }
-        let account = tokens
-            .location_id
-            .clone()
-            .with_context(|| format!("the token is not for a {}", info.account))?;
-        let auth = AuthSecret::oauth(base_url.as_str(), &registration, tokens);
-        save(store, name, &ConnectionSecret { app: app.id(), auth }, "").await?;
-        ghl_engine::Engine::new(store.clone()).connections().check(name).await?;
-        Ok(account)
-    }
-    .await;
-    returned.answer(&outcome, name);
+    };
+    returned.answer(outcome.as_ref().map(|connected| connected.account.as_str()), name);
     callback.stop().await;
     outcome
-}
-
-/// `--authorize-url`, or the authorization page that goes with `--base-url`: the app's own for
-/// its API, `<base-url><authorize path>` for another (a sandbox).
-fn authorize_url(
-    app: &dyn App,
-    args: &ConnectArgs,
-    base_url: &url::Url,
-) -> anyhow::Result<url::Url> {
-    if let Some(url) = &args.authorize_url {
-        return Ok(url.clone());
-    }
-    let info = app.connect_info();
-    let production: url::Url = info.default_base_url.parse()?;
-    if let Some(page) = info.authorize_url.filter(|_| base_url.origin() == production.origin()) {
-        return Ok(page.parse()?);
-    }
-    Ok(base_url.join(info.authorize_path)?)
 }
 
 pub async fn connections(command: ConnectionsCommand, store: &StoreArgs) -> anyhow::Result<()> {
     match command {
         ConnectionsCommand::List { json } => {
-            let connections = store.open().await?.connections().await?;
+            let connections = store.service().await?.connections().list().await?;
             if json {
                 say!("{}", serde_json::to_string_pretty(&connections)?);
             } else {
@@ -381,14 +290,14 @@ pub async fn connections(command: ConnectionsCommand, store: &StoreArgs) -> anyh
             }
         }
         ConnectionsCommand::Test { name } => {
-            let engine = ghl_engine::Engine::new(store.open().await?);
-            engine.connections().check(&name).await?;
+            let service = store.service().await?;
+            if let Check::Fails(err) = service.connections().test(&name).await? {
+                return Err(err.into());
+            }
             say!("connection `{name}` works");
         }
         ConnectionsCommand::Remove { name } => {
-            if !store.open().await?.remove_connection(&name).await? {
-                bail!("no connection named `{name}`");
-            }
+            store.service().await?.connections().remove(&name).await?;
             say!("removed `{name}`");
         }
     }

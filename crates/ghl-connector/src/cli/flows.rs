@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
+use ghl_service::flows::RunNow;
+use ghl_service::Service;
 
 use super::store::StoreArgs;
 
@@ -63,7 +65,7 @@ pub async fn flows(command: FlowsCommand, store: &StoreArgs) -> anyhow::Result<(
     match command {
         FlowsCommand::Apply { files } => apply(&files, store).await?,
         FlowsCommand::List => {
-            for flow in store.open().await?.flows().await? {
+            for flow in store.service().await?.flows().list().await? {
                 let paused = flow.paused_reason.map(|r| format!(" ({r})")).unwrap_or_default();
                 match &flow.broken {
                     Some(reason) => say!("{:<32} {:<8} broken: {reason}", flow.name, flow.status),
@@ -72,12 +74,7 @@ pub async fn flows(command: FlowsCommand, store: &StoreArgs) -> anyhow::Result<(
             }
         }
         FlowsCommand::Show { name } => {
-            let flow = store
-                .open()
-                .await?
-                .flow(&name)
-                .await?
-                .with_context(|| format!("no flow named `{name}`"))?;
+            let flow = store.service().await?.flows().show(&name).await?;
             if let Some(reason) = &flow.paused_reason {
                 say!("# paused: {reason}");
                 say!("# resume it with `ghl-connector flows enable {name}`");
@@ -91,23 +88,20 @@ pub async fn flows(command: FlowsCommand, store: &StoreArgs) -> anyhow::Result<(
         FlowsCommand::Enable { name } => toggle(store, &name, true).await?,
         FlowsCommand::Disable { name } => toggle(store, &name, false).await?,
         FlowsCommand::Delete { name } => {
-            if !store.open().await?.delete_flow(&name).await? {
-                bail!("no flow named `{name}`");
-            }
+            store.service().await?.flows().delete(&name).await?;
             say!("deleted `{name}`");
         }
         FlowsCommand::Run { name, sample, key } => {
             let trigger = read_sample(&sample)?;
-            let engine = ghl_engine::Engine::new(store.open().await?);
-            match engine.run_now(&name, trigger, key.as_deref()).await? {
-                ghl_store::IngestOutcome::Stored { run_ids, .. } => {
+            let service = store.service().await?;
+            match service.flows().run_now(&name, trigger, key.as_deref()).await? {
+                RunNow::Queued(run_ids) => {
                     say!("queued run {} (`ghl-connector runs show` it)", run_ids.join(", "));
-                    let live = engine.store().live_workers(ghl_store::HEARTBEAT_FRESH).await?;
-                    if live == 0 {
+                    if !service.runs().executed().await? {
                         say!("queued; no server is running against this store: start `ghl-connector serve` to execute it");
                     }
                 }
-                ghl_store::IngestOutcome::Duplicate => say!("already run with this --key"),
+                RunNow::AlreadyRun => say!("already run with this --key"),
             }
         }
     }
@@ -137,11 +131,11 @@ async fn apply(paths: &[PathBuf], store: &StoreArgs) -> anyhow::Result<()> {
             files.push(path.clone());
         }
     }
-    let engine = ghl_engine::Engine::new(store.open().await?);
+    let service = store.service().await?;
     let mut names: HashMap<String, PathBuf> = HashMap::new();
     let mut refused = 0;
     for file in &files {
-        match apply_file(&engine, file, &mut names).await {
+        match apply_file(&service, file, &mut names).await {
             Ok(name) => say!("applied {} ({name})", file.display()),
             Err(err) => {
                 refused += 1;
@@ -161,17 +155,17 @@ async fn apply(paths: &[PathBuf], store: &StoreArgs) -> anyhow::Result<()> {
 /// Applies one file; `names` are the flows applied so far in this command, so that two files
 /// with one name do not silently replace each other.
 async fn apply_file(
-    engine: &ghl_engine::Engine,
+    service: &Service,
     file: &Path,
     names: &mut HashMap<String, PathBuf>,
 ) -> anyhow::Result<String> {
     let text = read_bounded(file, ghl_engine::document_bounds::MAX_FLOW_BYTES)?;
-    let flow = ghl_engine::flow::Flow::parse_off_runtime(text.clone()).await?;
+    let flow = service.flows().parse(text.clone()).await?;
     let name = flow.spec.name.clone();
     if let Some(earlier) = names.get(&name) {
         bail!("the flow `{name}` is also in {}; flow names are unique", earlier.display());
     }
-    let applied = engine.apply_flow(&text).await?;
+    let applied = service.flows().apply(&text).await?;
     for warning in &applied.warnings {
         eprintln!("warning: {}: {warning}", file.display());
     }
@@ -202,7 +196,7 @@ pub(super) fn read_bounded(file: &Path, limit: usize) -> anyhow::Result<String> 
 async fn export(dir: &Path, store: &StoreArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut failed = 0;
-    let flows = store.open().await?.flows().await?;
+    let flows = store.service().await?.flows().list().await?;
     let mut taken = std::collections::HashSet::new();
     for flow in &flows {
         let base = file_name(&flow.name);
@@ -240,26 +234,23 @@ fn file_name(name: &str) -> String {
 }
 
 async fn toggle(store: &StoreArgs, name: &str, enabled: bool) -> anyhow::Result<()> {
-    if !store.open().await?.set_flow_enabled(name, enabled).await? {
-        bail!("no flow named `{name}`");
+    let service = store.service().await?;
+    match enabled {
+        true => service.flows().enable(name).await?,
+        false => service.flows().disable(name).await?,
     }
     say!("{} `{name}`", if enabled { "enabled" } else { "disabled" });
     Ok(())
 }
 
 pub fn catalog(json: bool) -> anyhow::Result<()> {
-    let apps = ghl_engine::Apps::builtin();
-    let actions = ghl_engine::catalog::actions(&apps);
-    let triggers = ghl_engine::catalog::triggers(&apps);
+    // The catalog needs no store (nor its key): the built-in apps' catalog.
+    let catalog = ghl_service::catalog::Catalog::of(&ghl_engine::Apps::builtin());
     if json {
-        say!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "actions": actions, "triggers": triggers })
-            )?
-        );
+        say!("{}", serde_json::to_string_pretty(&catalog)?);
         return Ok(());
     }
+    let ghl_service::catalog::Catalog { actions, triggers } = catalog;
     say!("Triggers (and the fields of .trigger):");
     for trigger in triggers {
         say!("  {:<34} {}", trigger.trigger, trigger.summary);

@@ -6,6 +6,9 @@ use ghl_types::remedy::{Listing, Remedy};
 /// The remedy carried by the first error of the chain that has one.
 pub fn of(err: &anyhow::Error) -> Option<Remedy> {
     err.chain().find_map(|cause| {
+        if let Some(err) = cause.downcast_ref::<ghl_service::ServiceError>() {
+            return err.remedy();
+        }
         if let Some(err) = cause.downcast_ref::<ghl_engine::EngineError>() {
             return err.remedy();
         }
@@ -70,5 +73,11 @@ mod tests {
         let err = anyhow::Error::new(ghl_engine::EngineError::UnknownFlow("nope".into()))
             .context("flows run");
         assert_eq!(of(&err), Some(Remedy::Choose { from: Listing::Flows }));
+    }
+
+    #[test]
+    fn the_remedy_of_a_use_case_error_is_found_too() {
+        let err = anyhow::Error::new(ghl_service::ServiceError::NoConnection("nope".into()));
+        assert_eq!(of(&err), Some(Remedy::Choose { from: Listing::Connections }));
     }
 }

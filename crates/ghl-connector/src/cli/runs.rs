@@ -1,10 +1,9 @@
 //! `ghl-connector runs list | show | replay`: the run history as a person reads it (flow,
 //! trigger, status, how long ago, the first error) or as JSON for scripts.
 
-use anyhow::{bail, Context};
 use chrono::{DateTime, Local, TimeZone};
 use clap::Subcommand;
-use ghl_store::{RunFilter, RunStatus, RunSummary};
+use ghl_service::runs::{RunFilter, RunStatus, RunSummary};
 
 use super::store::StoreArgs;
 
@@ -46,7 +45,7 @@ pub async fn runs(command: RunsCommand, store: &StoreArgs) -> anyhow::Result<()>
     match command {
         RunsCommand::List { status, flow, limit, json } => {
             let filter = RunFilter { status, flow, limit };
-            let runs = store.open().await?.runs(&filter).await?;
+            let runs = store.service().await?.runs().list(&filter).await?;
             if json {
                 say!("{}", serde_json::to_string_pretty(&runs)?);
             } else {
@@ -54,18 +53,11 @@ pub async fn runs(command: RunsCommand, store: &StoreArgs) -> anyhow::Result<()>
             }
         }
         RunsCommand::Show { id } => {
-            let store = store.open().await?;
-            let run = store.run(&id).await?.with_context(|| format!("no run {id}"))?;
-            let steps = store.steps(&id).await?;
-            say!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({ "run": run, "steps": steps }))?
-            );
+            let run = store.service().await?.runs().show(&id).await?;
+            say!("{}", serde_json::to_string_pretty(&run)?);
         }
         RunsCommand::Replay { id } => {
-            if !store.open().await?.replay(&id).await? {
-                bail!("run {id} is not dead-lettered (or does not exist)");
-            }
+            store.service().await?.runs().replay(&id).await?;
             say!("replaying {id}");
         }
     }

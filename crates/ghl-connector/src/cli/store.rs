@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
+use ghl_service::Service;
 use ghl_store::{redact_url, MasterKey, Store};
 
 #[derive(Debug, Clone, Args)]
@@ -62,6 +63,11 @@ impl StoreArgs {
             Err(err) => Err(anyhow::Error::new(err)
                 .context(format!("cannot open the store {}", redact_url(&self.database_url)))),
         }
+    }
+
+    /// The use cases over this store (an engine with the built-in apps).
+    pub async fn service(&self) -> anyhow::Result<Service> {
+        Ok(Service::new(ghl_engine::Engine::new(self.open().await?)))
     }
 
     /// Where the key in use came from, for messages.

@@ -4,8 +4,8 @@
 
 use anyhow::{bail, Context};
 use clap::Args;
-use ghl_engine::flow::Flow;
-use serde_json::Value;
+use ghl_service::flows::{FlowToTest, TestMode, TriggerRecord};
+use ghl_service::ServiceError;
 
 use super::store::StoreArgs;
 
@@ -29,40 +29,31 @@ pub struct TestArgs {
 }
 
 pub async fn run(args: TestArgs, store: &StoreArgs) -> anyhow::Result<()> {
-    let engine = ghl_engine::Engine::new(store.open().await?);
+    let service = store.service().await?;
     let file = std::path::Path::new(&args.flow);
-    let text = match file.is_file() {
-        true => super::flows::read_bounded(file, ghl_engine::document_bounds::MAX_FLOW_BYTES)
-            .with_context(|| args.flow.clone())?,
-        false => {
-            engine
-                .store()
-                .flow(&args.flow)
-                .await?
-                .with_context(|| format!("no flow file or applied flow `{}`", args.flow))?
-                .definition
-        }
+    let flow = match file.is_file() {
+        true => FlowToTest::File(
+            super::flows::read_bounded(file, ghl_engine::document_bounds::MAX_FLOW_BYTES)
+                .with_context(|| args.flow.clone())?,
+        ),
+        false => FlowToTest::Applied(args.flow.clone()),
     };
-    let flow = Flow::parse_with(&text, engine.apps())
-        .map_err(|err| anyhow::anyhow!("{}: {err}", args.flow))?;
-    let trigger: Value = match (&args.sample, &args.contact) {
-        (Some(path), _) => super::flows::read_sample(path)?,
-        (None, Some(id)) => {
-            let connection = flow
-                .connections()
-                .first()
-                .map(|name| name.to_string())
-                .context("the flow uses no connection to read the contact with")?;
-            let client = engine.connections().client(&connection).await?;
-            let mut record = client.record(id).await?;
-            if let (Value::Object(fields), Some(event)) = (&mut record, flow.event()) {
-                fields.insert("type".into(), event.into());
-            }
-            record
-        }
+    let trigger = match (&args.sample, &args.contact) {
+        (Some(path), _) => TriggerRecord::Given(super::flows::read_sample(path)?),
+        (None, Some(id)) => TriggerRecord::Read { id: id.clone() },
         (None, None) => bail!("give a sample: --sample FILE or --contact ID"),
     };
-    let reports = engine.test_flow(&flow, trigger, args.dry_run).await;
+    let mode = if args.dry_run { TestMode::DryRun } else { TestMode::Real };
+    let reports = match service.flows().test(flow, trigger, mode).await {
+        Ok(reports) => reports,
+        Err(ServiceError::NoFlow(_)) => {
+            bail!("no flow file or applied flow `{}`", args.flow)
+        }
+        Err(err @ (ServiceError::InvalidFlow(_) | ServiceError::BrokenFlow(_))) => {
+            bail!("{}: {err}", args.flow)
+        }
+        Err(err) => return Err(err.into()),
+    };
     if args.json {
         say!("{}", serde_json::to_string_pretty(&reports)?);
     } else {

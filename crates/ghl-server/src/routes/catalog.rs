@@ -31,9 +31,6 @@ pub struct Catalog {
     (status = 200, description = "the catalog", body = Catalog),
 ))]
 async fn catalog(State(state): State<Arc<AppState>>) -> Json<Catalog> {
-    let apps = state.engine.apps();
-    Json(Catalog {
-        actions: ghl_engine::catalog::actions(apps),
-        triggers: ghl_engine::catalog::triggers(apps),
-    })
+    let ghl_service::catalog::Catalog { actions, triggers } = state.service.catalog();
+    Json(Catalog { actions, triggers })
 }

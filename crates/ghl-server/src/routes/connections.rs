@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::Json;
-use ghl_engine::connections::ConnectionError;
-use ghl_store::ConnectionSummary;
+use ghl_service::connections::{Check, ConnectionSummary};
 use ghl_types::Remedy;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -64,12 +63,8 @@ pub struct Connections {
 async fn list_connections(
     State(state): State<Arc<AppState>>,
 ) -> Result<Json<Connections>, ApiError> {
-    let connections = state.engine.store().connections().await?;
+    let connections = state.service.connections().list().await?;
     Ok(Json(Connections { connections: connections.into_iter().map(Connection::from).collect() }))
-}
-
-fn no_connection(name: &str) -> ApiError {
-    ApiError::NotFound(format!("no connection named `{name}`"))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -90,12 +85,8 @@ async fn remove_connection(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Json<Removed>, ApiError> {
-    match state.engine.connections().remove(&name).await {
-        Ok(true) => Ok(Json(Removed { removed: name })),
-        Ok(false) => Err(no_connection(&name)),
-        Err(ConnectionError::Store(err)) => Err(err.into()),
-        Err(err) => Err(ApiError::unprocessable(&err, err.remedy())),
-    }
+    state.service.connections().remove(&name).await?;
+    Ok(Json(Removed { removed: name }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -123,11 +114,9 @@ async fn test_connection(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Json<Checked>, ApiError> {
-    match state.engine.connections().check(&name).await {
-        Ok(()) => Ok(Json(Checked { name, works: true, error: None, remedy: None })),
-        Err(ConnectionError::Missing(_)) => Err(no_connection(&name)),
-        Err(ConnectionError::Store(err)) => Err(err.into()),
-        Err(err) => {
+    match state.service.connections().test(&name).await? {
+        Check::Works => Ok(Json(Checked { name, works: true, error: None, remedy: None })),
+        Check::Fails(err) => {
             let (error, remedy) = (Some(err.to_string()), err.remedy());
             Ok(Json(Checked { name, works: false, error, remedy }))
         }

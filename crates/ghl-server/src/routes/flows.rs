@@ -9,8 +9,8 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::Json;
 use ghl_engine::document_bounds::MAX_FLOW_BYTES;
-use ghl_engine::{EngineError, StepReport};
-use ghl_store::{FlowRecord, FlowStatus, IngestOutcome};
+use ghl_engine::StepReport;
+use ghl_service::flows::{FlowRecord, FlowStatus, FlowToTest, RunNow, TestMode, TriggerRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -81,7 +81,7 @@ pub struct Flows {
     (status = 200, description = "the flows", body = Flows),
 ))]
 async fn list_flows(State(state): State<Arc<AppState>>) -> Result<Json<Flows>, ApiError> {
-    let flows = state.engine.store().flows().await?;
+    let flows = state.service.flows().list().await?;
     Ok(Json(Flows { flows: flows.into_iter().map(Flow::from).collect() }))
 }
 
@@ -122,18 +122,8 @@ async fn apply_flow(
             return Err(ApiError::Refused { status: rejection.status(), message });
         }
     };
-    match state.engine.apply_flow(&body).await {
-        Ok(ghl_engine::Applied { id, warnings }) => {
-            Ok((StatusCode::CREATED, Json(Applied { id, warnings })))
-        }
-        Err(EngineError::Store(err)) => Err(err.into()),
-        Err(err @ EngineError::Flow(_)) => Err(ApiError::Invalid(err.to_string())),
-        Err(err) => Err(ApiError::unprocessable(&err, err.remedy())),
-    }
-}
-
-fn no_flow(name: &str) -> ApiError {
-    ApiError::NotFound(format!("no flow named `{name}`"))
+    let ghl_service::flows::Applied { id, warnings } = state.service.flows().apply(&body).await?;
+    Ok((StatusCode::CREATED, Json(Applied { id, warnings })))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -153,7 +143,7 @@ async fn show_flow(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Json<OneFlow>, ApiError> {
-    let flow = state.engine.store().flow(&name).await?.ok_or_else(|| no_flow(&name))?;
+    let flow = state.service.flows().show(&name).await?;
     Ok(Json(OneFlow { flow: flow.into() }))
 }
 
@@ -174,11 +164,8 @@ async fn delete_flow(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Json<Deleted>, ApiError> {
-    if state.engine.store().delete_flow(&name).await? {
-        Ok(Json(Deleted { deleted: name }))
-    } else {
-        Err(no_flow(&name))
-    }
+    state.service.flows().delete(&name).await?;
+    Ok(Json(Deleted { deleted: name }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -222,11 +209,12 @@ async fn set_flow_enabled(
     Path(name): Path<String>,
     enabled: bool,
 ) -> Result<Json<Switched>, ApiError> {
-    if state.engine.store().set_flow_enabled(&name, enabled).await? {
-        Ok(Json(Switched { name, enabled }))
-    } else {
-        Err(no_flow(&name))
+    let flows = state.service.flows();
+    match enabled {
+        true => flows.enable(&name).await?,
+        false => flows.disable(&name).await?,
     }
+    Ok(Json(Switched { name, enabled }))
 }
 
 /// The body of a test or manual run: the record that plays the trigger.
@@ -301,12 +289,9 @@ async fn test_flow(
     Path(name): Path<String>,
     body: TriggerBody,
 ) -> Result<Json<TestReport>, ApiError> {
-    let record = state.engine.store().flow(&name).await?.ok_or_else(|| no_flow(&name))?;
-    let apps = state.engine.apps().clone();
-    let flow = ghl_engine::flow::Flow::parse_off_runtime_with(record.definition, apps)
-        .await
-        .map_err(|err| ApiError::unprocessable(err, None))?;
-    let steps = state.engine.test_flow(&flow, body.trigger, body.dry_run).await;
+    let mode = if body.dry_run { TestMode::DryRun } else { TestMode::Real };
+    let (flow, trigger) = (FlowToTest::Applied(name), TriggerRecord::Given(body.trigger));
+    let steps = state.service.flows().test(flow, trigger, mode).await?;
     Ok(Json(TestReport { steps: steps.into_iter().map(StepDone::from).collect() }))
 }
 
@@ -355,13 +340,8 @@ async fn run_flow(
     Path(name): Path<String>,
     body: TriggerBody,
 ) -> Result<RunAnswer, ApiError> {
-    match state.engine.run_now(&name, body.trigger, body.key.as_deref()).await {
-        Ok(IngestOutcome::Stored { run_ids, .. }) => {
-            Ok(RunAnswer::Queued(Queued { runs: run_ids }))
-        }
-        Ok(IngestOutcome::Duplicate) => Ok(RunAnswer::AlreadyRun(AlreadyRun { duplicate: true })),
-        Err(EngineError::UnknownFlow(_)) => Err(no_flow(&name)),
-        Err(EngineError::Store(err)) => Err(err.into()),
-        Err(err) => Err(ApiError::unprocessable(&err, err.remedy())),
+    match state.service.flows().run_now(&name, body.trigger, body.key.as_deref()).await? {
+        RunNow::Queued(runs) => Ok(RunAnswer::Queued(Queued { runs })),
+        RunNow::AlreadyRun => Ok(RunAnswer::AlreadyRun(AlreadyRun { duplicate: true })),
     }
 }

@@ -1,6 +1,7 @@
 //! The REST API under `/api`, one module per resource, behind the admin token; and the
 //! service's own routes (`/`, `/healthz`, `/openapi.json`). Each handler's `#[utoipa::path]`
-//! is its part of the OpenAPI document.
+//! is its part of the OpenAPI document. Handlers call the use cases (`ghl_service::Service`),
+//! never the store, and turn their errors into answers through `ApiError`'s one `From`.
 
 pub mod catalog;
 pub mod connections;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use ghl_store::{RunFilter, RunStatus, RunSummary, StepRecord};
+use ghl_service::runs::{RunFilter, RunStatus, RunSummary, RunWithSteps as Found, StepRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -186,7 +186,7 @@ async fn list_runs(
         flow: query.flow,
         limit: query.limit.unwrap_or(100).clamp(1, 1000),
     };
-    let runs = state.engine.store().runs(&filter).await?;
+    let runs = state.service.runs().list(&filter).await?;
     Ok(Json(Runs { runs: runs.into_iter().map(Run::from).collect() }))
 }
 
@@ -208,9 +208,7 @@ async fn show_run(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<RunWithSteps>, ApiError> {
-    let store = state.engine.store();
-    let run = store.run(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no run {id}")))?;
-    let steps = store.steps(&id).await?;
+    let Found { run, steps } = state.service.runs().show(&id).await?;
     Ok(Json(RunWithSteps { run: run.into(), steps: steps.into_iter().map(Step::from).collect() }))
 }
 
@@ -232,9 +230,6 @@ async fn replay_run(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Replayed>, ApiError> {
-    if state.engine.store().replay(&id).await? {
-        Ok(Json(Replayed { replayed: id }))
-    } else {
-        Err(ApiError::Conflict(format!("run {id} is not dead-lettered (or does not exist)")))
-    }
+    state.service.runs().replay(&id).await?;
+    Ok(Json(Replayed { replayed: id }))
 }

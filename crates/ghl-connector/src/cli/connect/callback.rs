@@ -1,5 +1,5 @@
 //! The local address the authorization page redirects to: it hands the code and state to
-//! `connect`, waits for its outcome, and only then shows the browser *connected*, or *failed*
+//! `connect` (which finishes the authorization through the service), waits for its outcome, and only then shows the browser *connected*, or *failed*
 //! with the reason in words.
 
 use std::collections::HashMap;
@@ -89,7 +89,7 @@ impl Returned {
     }
 
     /// Shows the browser how `connect` ended: the location connected, or the error.
-    pub fn answer(self, outcome: &anyhow::Result<String>, name: &str) {
+    pub fn answer(self, outcome: Result<&str, &anyhow::Error>, name: &str) {
         let page = match outcome {
             Ok(location) => page(
                 StatusCode::OK,

@@ -1,0 +1,335 @@
+//! Making connections: a connection is stored only once it answers, and what was stored under
+//! its name before is put back otherwise; a connection to a test double of the app (a sandbox)
+//! learns the keys it signs webhooks with. OAuth is two calls, so that any front end can offer
+//! it: `oauth_start` (the authorization address, with a fresh `state`, and the scopes the
+//! stored flows need) and `oauth_finish` (the code exchanged where the authorization came
+//! back); between the two the pending authorization waits here, by its state.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ghl_client::auth::AuthorizationRequest;
+use ghl_client::{OAuthApp, Secret};
+use ghl_engine::apps::App;
+use ghl_engine::connections::{save, save_http, AuthSecret, ConnectionSecret, HttpSecret};
+use parking_lot::Mutex;
+use url::Url;
+
+use crate::connections::{Check, Connections};
+use crate::ServiceError;
+
+/// How long an authorization may stay pending before it is forgotten.
+pub const OAUTH_PENDING_FOR: Duration = Duration::from_secs(3600);
+/// At most this many authorizations pending at once (the oldest is forgotten first).
+const MAX_PENDING: usize = 256;
+
+/// The authorizations started and not finished yet, by their `state`.
+#[derive(Default)]
+pub(crate) struct Pending(Mutex<HashMap<String, PendingOAuth>>);
+
+struct PendingOAuth {
+    app: Arc<dyn App>,
+    name: String,
+    base_url: Url,
+    registration: OAuthApp,
+    request: AuthorizationRequest,
+    scopes: Vec<String>,
+    started: Instant,
+}
+
+/// What an OAuth connection asks for.
+#[derive(Debug, Clone)]
+pub struct OAuthRequest {
+    /// The registered app (`highlevel`).
+    pub app: String,
+    /// The connection's name, as flows refer to it.
+    pub name: String,
+    pub client_id: String,
+    pub client_secret: Secret<String>,
+    /// The API address (the app's own, or a sandbox's).
+    pub base_url: Url,
+    /// The authorization page; by default the app's own for its API, `<base_url><path>` for
+    /// another.
+    pub authorize_url: Option<Url>,
+    /// The token endpoint; `<base_url><token path>` by default.
+    pub token_url: Option<Url>,
+    /// Where the authorization page sends the browser back to.
+    pub redirect_uri: Url,
+    /// Ask for the app's write scopes too.
+    pub write: bool,
+    /// Scopes asked for besides the app's base scopes and those the stored flows need.
+    pub scopes: Vec<String>,
+}
+
+/// An authorization started: the address to open, and the state it comes back with.
+#[derive(Debug)]
+pub struct OAuthStarted {
+    pub url: Url,
+    pub state: Secret<String>,
+}
+
+/// A connection stored, and what became of its webhook keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connected {
+    pub name: String,
+    /// The account it speaks for (HighLevel: the location).
+    pub account: String,
+    pub webhook_keys: WebhookKeys,
+}
+
+/// What connecting did about the keys webhooks are verified with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookKeys {
+    /// The app's own API: its published keys are trusted; any learned before are forgotten.
+    Published,
+    /// A test double's keys, learned: `serve` accepts its webhooks.
+    Learned { origin: String },
+    /// A test double that offers no keys.
+    NoneOffered,
+    /// They could not be read; webhooks are verified with the app's published keys.
+    Unreadable { reason: String },
+}
+
+impl Connections<'_> {
+    /// Stores a connection, checks it with a harmless read and keeps it only when it works;
+    /// otherwise puts back what was stored under its name before (or nothing).
+    pub async fn store_checked(
+        &self,
+        name: &str,
+        secret: &ConnectionSecret,
+        scopes: &str,
+    ) -> Result<(), ServiceError> {
+        let previous = self.engine.store().connection(name).await?;
+        let saved = save(self.engine.store(), name, secret, scopes).await;
+        self.keep_or_put_back(name, previous, saved.map_err(Into::into)).await
+    }
+
+    /// `store_checked` for an `http` connection (a base URL and credential headers).
+    pub async fn store_checked_http(
+        &self,
+        name: &str,
+        secret: &HttpSecret,
+    ) -> Result<(), ServiceError> {
+        let previous = self.engine.store().connection(name).await?;
+        let saved = save_http(self.engine.store(), name, secret).await;
+        self.keep_or_put_back(name, previous, saved.map_err(Into::into)).await
+    }
+
+    async fn keep_or_put_back(
+        &self,
+        name: &str,
+        previous: Option<ghl_store::Connection>,
+        saved: Result<(), ServiceError>,
+    ) -> Result<(), ServiceError> {
+        // A client this process holds was made from the secret stored before.
+        self.engine.connections().forget_client(name);
+        let checked = match saved {
+            Ok(()) => match self.test(name).await {
+                Ok(Check::Works) => return Ok(()),
+                Ok(Check::Fails(err)) => err.into(),
+                Err(err) => err,
+            },
+            Err(err) => err,
+        };
+        self.put_back(name, previous).await?;
+        Err(checked)
+    }
+
+    /// Puts back what was stored under `name` (or nothing), dropping any client of the new one.
+    async fn put_back(
+        &self,
+        name: &str,
+        previous: Option<ghl_store::Connection>,
+    ) -> Result<(), ServiceError> {
+        self.engine.connections().forget_client(name);
+        match previous {
+            Some(previous) => {
+                self.engine.store().put_connection(&previous.summary, &previous.secret).await?;
+            }
+            None => {
+                self.engine.store().remove_connection(name).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A connection to a registered app with a private token for `account`, stored only when
+    /// it works; then its webhook keys.
+    pub async fn connect_private_token(
+        &self,
+        app: &str,
+        name: &str,
+        token: Secret<String>,
+        base_url: &Url,
+        account: &str,
+    ) -> Result<Connected, ServiceError> {
+        let app = self.app(app)?;
+        let auth = AuthSecret::PrivateToken {
+            token: token.expose().clone(),
+            base_url: base_url.to_string(),
+            account: account.to_owned(),
+        };
+        let secret = ConnectionSecret { app: app.id(), auth };
+        self.store_checked(name, &secret, app.connect_info().private_token_scopes).await?;
+        let webhook_keys = self.learn_webhook_keys(&*app, name, base_url).await?;
+        Ok(Connected { name: name.into(), account: account.into(), webhook_keys })
+    }
+
+    fn app(&self, app: &str) -> Result<Arc<dyn App>, ServiceError> {
+        let apps = self.engine.apps();
+        Ok(apps.require(app).map_err(ServiceError::UnknownApp)?.clone())
+    }
+
+    /// Starts an OAuth authorization: the address of the app's authorization page, asking
+    /// for the app's base scopes, those the stored flows need from this connection, the
+    /// write scopes if asked and the scopes given; and the `state` it will come back with.
+    pub async fn oauth_start(&self, request: OAuthRequest) -> Result<OAuthStarted, ServiceError> {
+        let app = self.app(&request.app)?;
+        let info = app.connect_info();
+        let invalid = |what: &str, err: url::ParseError| ServiceError::BadAddress {
+            what: what.into(),
+            reason: err.to_string(),
+        };
+        let authorize_url = match request.authorize_url {
+            Some(url) => url,
+            None => default_authorize_url(&*app, &request.base_url)
+                .map_err(|err| invalid("the authorization page", err))?,
+        };
+        let token_url = match request.token_url {
+            Some(url) => url,
+            None => request
+                .base_url
+                .join(info.token_path)
+                .map_err(|err| invalid("the token endpoint", err))?,
+        };
+        let registration = OAuthApp {
+            client_id: request.client_id,
+            client_secret: request.client_secret,
+            authorize_url,
+            token_url,
+            redirect_uri: request.redirect_uri,
+            extra_form: ghl_client::AppProfile::token_form(&ghl_client::HighLevel::default()),
+        };
+        let mut scopes: Vec<String> = info.base_scopes.iter().map(|s| (*s).to_owned()).collect();
+        let flows_need = self.engine.scopes_needed(&request.name).await?;
+        scopes.extend(flows_need.iter().map(|s| (*s).to_owned()));
+        if request.write {
+            scopes.extend(info.write_scopes.iter().map(|s| (*s).to_owned()));
+        }
+        scopes.extend(request.scopes);
+        scopes.sort_unstable();
+        scopes.dedup();
+        let asked: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        let authorization = registration.authorization_request(&asked);
+        let started =
+            OAuthStarted { url: authorization.url.clone(), state: authorization.state.clone() };
+        let pending = PendingOAuth {
+            app,
+            name: request.name,
+            base_url: request.base_url,
+            registration,
+            request: authorization,
+            scopes,
+            started: Instant::now(),
+        };
+        self.pending.insert(started.state.expose().clone(), pending);
+        Ok(started)
+    }
+
+    /// Finishes the authorization that came back with `state`: exchanges `code` for tokens,
+    /// requires every scope asked for, stores the connection only when it works (putting back
+    /// what was there otherwise) and learns a test double's webhook keys.
+    pub async fn oauth_finish(&self, state: &str, code: &str) -> Result<Connected, ServiceError> {
+        let Some(pending) = self.pending.take(state) else {
+            return Err(ServiceError::OAuth(ghl_client::Error::StateMismatch));
+        };
+        let PendingOAuth { app, name, base_url, registration, request, scopes, .. } = pending;
+        let tokens = registration
+            .exchange_code(&reqwest::Client::new(), &request, state, code)
+            .await
+            .map_err(ServiceError::OAuth)?;
+        let granted: Vec<&str> = tokens.scope.split_whitespace().collect();
+        let missing: Vec<String> =
+            scopes.iter().filter(|s| !granted.contains(&s.as_str())).cloned().collect();
+        if !missing.is_empty() {
+            return Err(ServiceError::NotGranted {
+                app: app.title(),
+                missing,
+                granted: granted.iter().map(|s| (*s).to_owned()).collect(),
+            });
+        }
+        let info = app.connect_info();
+        let account =
+            tokens.location_id.clone().ok_or(ServiceError::NoAccount { account: info.account })?;
+        let auth = AuthSecret::oauth(base_url.as_str(), &registration, tokens);
+        self.store_checked(&name, &ConnectionSecret { app: app.id(), auth }, "").await?;
+        let webhook_keys = self.learn_webhook_keys(&*app, &name, &base_url).await?;
+        Ok(Connected { name, account, webhook_keys })
+    }
+
+    /// Forgets an authorization that will not finish (declined, or given up on).
+    pub fn oauth_abandon(&self, state: &str) {
+        self.pending.take(state);
+    }
+
+    /// A connection to a test double of the app (a base URL other than the app's) learns the
+    /// keys it signs webhooks with, so `serve` accepts its webhooks; one to the app itself
+    /// forgets any learned before (the app's published keys are always trusted).
+    async fn learn_webhook_keys(
+        &self,
+        app: &dyn App,
+        name: &str,
+        base_url: &Url,
+    ) -> Result<WebhookKeys, ServiceError> {
+        let store = self.engine.store();
+        let keys = match app.webhook_keys(base_url).await {
+            Ok(Some(keys)) => keys,
+            Ok(None) => {
+                store.forget_webhook_keys(name).await?;
+                return Ok(WebhookKeys::Published);
+            }
+            Err(reason) => return Ok(WebhookKeys::Unreadable { reason }),
+        };
+        let learned = ghl_store::LearnedWebhookKeys {
+            connection: name.to_owned(),
+            origin: base_url.to_string(),
+            ed25519: keys.ed25519,
+            rsa_pem: keys.rsa_pem,
+        };
+        if learned.ed25519.is_none() && learned.rsa_pem.is_none() {
+            return Ok(WebhookKeys::NoneOffered);
+        }
+        store.put_webhook_keys(&learned).await?;
+        Ok(WebhookKeys::Learned { origin: learned.origin })
+    }
+}
+
+/// The authorization page that goes with `base_url`: the app's own for its API,
+/// `<base_url><authorize path>` for another (a sandbox).
+fn default_authorize_url(app: &dyn App, base_url: &Url) -> Result<Url, url::ParseError> {
+    let info = app.connect_info();
+    let production: Url = info.default_base_url.parse()?;
+    if let Some(page) = info.authorize_url.filter(|_| base_url.origin() == production.origin()) {
+        return page.parse();
+    }
+    base_url.join(info.authorize_path)
+}
+
+impl Pending {
+    fn insert(&self, state: String, pending: PendingOAuth) {
+        let mut map = self.0.lock();
+        map.retain(|_, pending| pending.started.elapsed() < OAUTH_PENDING_FOR);
+        while map.len() >= MAX_PENDING {
+            let oldest = map.iter().min_by_key(|(_, p)| p.started).map(|(state, _)| state.clone());
+            let Some(oldest) = oldest else { break };
+            map.remove(&oldest);
+        }
+        map.insert(state, pending);
+    }
+
+    fn take(&self, state: &str) -> Option<PendingOAuth> {
+        let pending = self.0.lock().remove(state)?;
+        (pending.started.elapsed() < OAUTH_PENDING_FOR).then_some(pending)
+    }
+}

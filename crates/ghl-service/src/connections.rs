@@ -1,0 +1,49 @@
+//! Connections: list them (no secrets), check one with a harmless read, remove one with its
+//! secrets and this process's client of it. Making them is `connect.rs`.
+
+use std::sync::Arc;
+
+use ghl_engine::connections::ConnectionError;
+use ghl_engine::Engine;
+pub use ghl_store::ConnectionSummary;
+
+use crate::ServiceError;
+
+/// The connection use cases (`Service::connections`).
+pub struct Connections<'a> {
+    pub(crate) engine: &'a Arc<Engine>,
+    pub(crate) pending: &'a crate::connect::Pending,
+}
+
+/// What a connection's check found.
+#[derive(Debug)]
+pub enum Check {
+    Works,
+    /// It does not work, and why (with its remedy); one whose authorisation is gone is marked
+    /// so in the store.
+    Fails(ConnectionError),
+}
+
+impl Connections<'_> {
+    pub async fn list(&self) -> Result<Vec<ConnectionSummary>, ServiceError> {
+        Ok(self.engine.store().connections().await?)
+    }
+
+    /// Checks a connection with a harmless read. A missing connection or a failing store is an
+    /// error; a connection that does not work is an answer.
+    pub async fn test(&self, name: &str) -> Result<Check, ServiceError> {
+        match self.engine.connections().check(name).await {
+            Ok(()) => Ok(Check::Works),
+            Err(err @ (ConnectionError::Missing(_) | ConnectionError::Store(_))) => Err(err.into()),
+            Err(err) => Ok(Check::Fails(err)),
+        }
+    }
+
+    /// Removes a connection, its secrets and the client this process holds of it.
+    pub async fn remove(&self, name: &str) -> Result<(), ServiceError> {
+        match self.engine.connections().remove(name).await? {
+            true => Ok(()),
+            false => Err(ServiceError::NoConnection(name.into())),
+        }
+    }
+}

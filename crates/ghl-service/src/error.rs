@@ -1,0 +1,111 @@
+//! What can go wrong in a use case, by what the caller should do about it; each front end maps
+//! it once (the REST API to a status and a `remedy` field, the CLI to a message and a command).
+
+use ghl_engine::connections::ConnectionError;
+use ghl_engine::flow::FlowError;
+use ghl_engine::EngineError;
+use ghl_types::remedy::{Listing, Remedy};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("no flow named `{0}`")]
+    NoFlow(String),
+    #[error("no connection named `{0}`")]
+    NoConnection(String),
+    #[error("no run {0}")]
+    NoRun(String),
+    /// Only a dead-lettered run can be replayed.
+    #[error("run {0} is not dead-lettered (or does not exist)")]
+    NotReplayable(String),
+    /// The flow file given is refused (the line and the rule at fault).
+    #[error(transparent)]
+    InvalidFlow(FlowError),
+    /// A stored flow does not load (with today's apps).
+    #[error(transparent)]
+    BrokenFlow(FlowError),
+    /// A record is to be read for a test, and the flow names no connection to read it with.
+    #[error("the flow uses no connection to read the contact with")]
+    NothingToRead,
+    /// Reading the record a test runs on failed.
+    #[error(transparent)]
+    Read(ghl_client::Error),
+    /// The engine refuses it (a connection missing, of another app or without a scope).
+    #[error(transparent)]
+    Refused(EngineError),
+    /// A connection cannot be used.
+    #[error(transparent)]
+    Connection(ConnectionError),
+    #[error(transparent)]
+    UnknownApp(ghl_engine::apps::UnknownApp),
+    /// An address given or derived is not one.
+    #[error("{what}: {reason}")]
+    BadAddress { what: String, reason: String },
+    /// The authorization failed (its state does not match one started here, or the token
+    /// endpoint refused the code).
+    #[error(transparent)]
+    OAuth(ghl_client::Error),
+    /// The user approved fewer scopes than were asked for.
+    #[error(
+        "{app} did not grant {} (granted: {}); approve every scope asked for",
+        missing.join(", "),
+        if granted.is_empty() { "nothing".to_owned() } else { granted.join(", ") }
+    )]
+    NotGranted { app: &'static str, missing: Vec<String>, granted: Vec<String> },
+    /// The token is not for an account of the kind a connection speaks for.
+    #[error("the token is not for a {account}")]
+    NoAccount { account: &'static str },
+    /// The store failed: nothing the caller can fix.
+    #[error(transparent)]
+    Store(ghl_store::Error),
+}
+
+impl ServiceError {
+    /// What to do about it, for each front end to say its own way.
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            Self::NoFlow(_) => Some(Remedy::Choose { from: Listing::Flows }),
+            Self::NoConnection(_) => Some(Remedy::Choose { from: Listing::Connections }),
+            Self::Refused(err) => err.remedy(),
+            Self::Connection(err) => err.remedy(),
+            Self::NoRun(_)
+            | Self::NotReplayable(_)
+            | Self::InvalidFlow(_)
+            | Self::BrokenFlow(_)
+            | Self::NothingToRead
+            | Self::Read(_)
+            | Self::UnknownApp(_)
+            | Self::BadAddress { .. }
+            | Self::OAuth(_)
+            | Self::NotGranted { .. }
+            | Self::NoAccount { .. }
+            | Self::Store(_) => None,
+        }
+    }
+}
+
+impl From<ghl_store::Error> for ServiceError {
+    fn from(err: ghl_store::Error) -> Self {
+        Self::Store(err)
+    }
+}
+
+impl From<EngineError> for ServiceError {
+    fn from(err: EngineError) -> Self {
+        match err {
+            EngineError::Store(err) => Self::Store(err),
+            EngineError::Flow(err) => Self::InvalidFlow(err),
+            EngineError::UnknownFlow(name) => Self::NoFlow(name),
+            err => Self::Refused(err),
+        }
+    }
+}
+
+impl From<ConnectionError> for ServiceError {
+    fn from(err: ConnectionError) -> Self {
+        match err {
+            ConnectionError::Store(err) => Self::Store(err),
+            ConnectionError::Missing(name) => Self::NoConnection(name),
+            err => Self::Connection(err),
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! Runs: the history with a typed filter, one run with its steps, the replay of a
+//! dead-lettered run, and whether a process is executing runs at all.
+
+use std::sync::Arc;
+
+use ghl_engine::Engine;
+pub use ghl_store::{RunFilter, RunStatus, RunSummary, StepRecord};
+use serde::Serialize;
+
+use crate::ServiceError;
+
+/// The run use cases (`Service::runs`).
+pub struct Runs<'a> {
+    pub(crate) engine: &'a Arc<Engine>,
+}
+
+/// A run with every attempt of every step.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunWithSteps {
+    pub run: RunSummary,
+    pub steps: Vec<StepRecord>,
+}
+
+impl Runs<'_> {
+    /// Runs newest first, as `filter` says.
+    pub async fn list(&self, filter: &RunFilter) -> Result<Vec<RunSummary>, ServiceError> {
+        Ok(self.engine.store().runs(filter).await?)
+    }
+
+    pub async fn show(&self, id: &str) -> Result<RunWithSteps, ServiceError> {
+        let store = self.engine.store();
+        let run = store.run(id).await?.ok_or_else(|| ServiceError::NoRun(id.into()))?;
+        let steps = store.steps(id).await?;
+        Ok(RunWithSteps { run, steps })
+    }
+
+    /// Queues a dead-lettered run again, to run with the flow as it is now.
+    pub async fn replay(&self, id: &str) -> Result<(), ServiceError> {
+        match self.engine.store().replay(id).await? {
+            true => Ok(()),
+            false => Err(ServiceError::NotReplayable(id.into())),
+        }
+    }
+
+    /// Whether a live process (`serve`) executes the queued runs of this store.
+    pub async fn executed(&self) -> Result<bool, ServiceError> {
+        Ok(self.engine.store().live_workers(ghl_store::HEARTBEAT_FRESH).await? > 0)
+    }
+}
