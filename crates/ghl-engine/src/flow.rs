@@ -579,7 +579,7 @@ fn app_trigger(apps: &Apps, app: &str, event: &str) -> Result<Trigger, String> {
     let known = apps.require(app).map_err(|err| err.to_string())?;
     if !known.events().iter().any(|known| known.name == event) {
         return Err(format!(
-            "unknown {} trigger `{event}`; `ghl-connector catalog` lists them",
+            "unknown {} trigger `{event}`; the catalog lists them",
             known.title()
         ));
     }
