@@ -578,10 +578,7 @@ fn compile_trigger(spec: &TriggerSpec, apps: &Apps) -> Result<Trigger, (String, 
 fn app_trigger(apps: &Apps, app: &str, event: &str) -> Result<Trigger, String> {
     let known = apps.require(app).map_err(|err| err.to_string())?;
     if !known.events().iter().any(|known| known.name == event) {
-        return Err(format!(
-            "unknown {} trigger `{event}`; the catalog lists them",
-            known.title()
-        ));
+        return Err(format!("unknown {} trigger `{event}`; the catalog lists them", known.title()));
     }
     Ok(Trigger::App { app: known.id(), event: event.to_owned() })
 }
