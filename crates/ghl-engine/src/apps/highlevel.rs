@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use super::{
     App, AppClient, AppId, ClientContext, ConnectInfo, OperationFields, PageRequest, PollSource,
-    RequestParts, WebhookEvent, WebhookKeys,
+    WebhookEvent, WebhookKeys,
 };
 use crate::catalog::{body_fields, events_caused, path_params};
 use crate::connections::{save, AuthSecret, ConnectionError, ConnectionSecret};
@@ -287,32 +287,6 @@ impl AppClient for HighLevelClient {
         body: &mut Option<Value>,
     ) {
         operation.fill_tenant(self.0.location_id(), params, body);
-    }
-
-    /// Path and query fields become parameters, the rest the body; the location comes from
-    /// the connection where the operation takes it and the flow does not set it.
-    fn request(&self, operation: &'static Operation, input: Value) -> RequestParts {
-        let Value::Object(mut fields) = input else { return (Vec::new(), None) };
-        let mut params = Vec::new();
-        let text = |value: Value| match value {
-            Value::String(text) => text,
-            other => other.to_string(),
-        };
-        for name in
-            path_params(operation).iter().map(String::as_str).chain(operation.query.iter().copied())
-        {
-            if let Some(value) = fields.remove(name) {
-                params.push((name.to_owned(), text(value)));
-            }
-        }
-        let (body_fields, _) = body_fields(operation);
-        let mut body = if body_fields.is_empty() && fields.is_empty() {
-            operation.request_schema.map(|_| json!({}))
-        } else {
-            Some(Value::Object(fields))
-        };
-        operation.fill_tenant(self.0.location_id(), &mut params, &mut body);
-        (params, body)
     }
 
     async fn call(
