@@ -2,6 +2,7 @@
 //! signature schemes against the published vectors.
 
 mod broken_manifests;
+mod every_kind;
 mod highlevel_fits;
 mod shipped_manifests;
 mod standard_webhooks;
