@@ -56,8 +56,25 @@ pub(crate) fn check_window(
     if age > tolerance {
         return Err(VerifyError::TooOld { age_secs: age, tolerance_secs });
     }
-    if -age > tolerance {
-        return Err(VerifyError::TooNew { ahead_secs: -age, tolerance_secs });
+    let ahead = signed_at.saturating_sub(now);
+    if ahead > tolerance {
+        return Err(VerifyError::TooNew { ahead_secs: ahead, tolerance_secs });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_holds_at_its_edges_and_at_extreme_times() {
+        assert_eq!(check_window(1_000, 1_300, 300), Ok(()));
+        assert_eq!(check_window(1_300, 1_000, 300), Ok(()));
+        assert!(matches!(check_window(1_000, 1_301, 300), Err(VerifyError::TooOld { .. })));
+        assert!(matches!(check_window(1_301, 1_000, 300), Err(VerifyError::TooNew { .. })));
+        assert!(matches!(check_window(i64::MAX, i64::MIN, 300), Err(VerifyError::TooNew { .. })));
+        assert!(matches!(check_window(i64::MIN, i64::MAX, 300), Err(VerifyError::TooOld { .. })));
+        assert_eq!(check_window(0, i64::MAX, u64::MAX), Ok(()));
+    }
 }
