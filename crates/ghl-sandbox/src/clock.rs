@@ -1,7 +1,6 @@
-//! Time as HighLevel writes it (ISO-8601 UTC with milliseconds) and random record ids.
+//! Time as HighLevel writes it (ISO-8601 UTC with milliseconds); record ids come from the kit.
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
-use rand::Rng;
 
 /// `2021-11-26T12:41:02.193Z`
 pub fn iso(time: DateTime<Utc>) -> String {
@@ -24,16 +23,4 @@ pub fn parse_millis(text: &str) -> Option<i64> {
     DateTime::parse_from_rfc3339(text).ok().map(|time| time.timestamp_millis())
 }
 
-const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
-/// A 20-character id like HighLevel's (`ocQHyuzHvysMo5N5VsXc`).
-pub fn new_id(rng: &mut impl Rng) -> String {
-    (0..20).map(|_| ID_ALPHABET[rng.gen_range(0..ID_ALPHABET.len())] as char).collect()
-}
-
-/// A random opaque secret of `len` characters (tokens, codes, client secrets).
-pub fn new_secret(rng: &mut impl Rng, prefix: &str, len: usize) -> String {
-    let body: String =
-        (0..len).map(|_| ID_ALPHABET[rng.gen_range(0..ID_ALPHABET.len())] as char).collect();
-    format!("{prefix}{body}")
-}
+pub use ghl_sandbox_kit::ids::{new_id, new_secret};

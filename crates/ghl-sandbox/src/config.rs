@@ -1,12 +1,13 @@
 //! Everything a sandbox can be told at start: seed data, rate limits, webhooks, faults, tokens.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ghl_types::rate_limit::{DEFAULT_BURST, DEFAULT_DAILY, DEFAULT_INTERVAL_MS};
 use serde::{Deserialize, Serialize};
 use url::Url;
+
+pub use ghl_sandbox_kit::faults::{FaultConfig, FaultRule};
 
 use crate::signing::SigningKeys;
 
@@ -120,94 +121,5 @@ impl Default for WebhookConfig {
             duplicate_share: 0.0,
             timeout: Duration::from_secs(10),
         }
-    }
-}
-
-/// Faults injected into API requests: a default rule, and rules per operation id
-/// (`create-contact`, or `POST /oauth/token` for the token endpoint) that replace it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FaultConfig {
-    #[serde(default)]
-    pub default: FaultRule,
-    #[serde(default)]
-    pub operations: HashMap<String, FaultRule>,
-}
-
-impl FaultConfig {
-    pub fn rule_for(&self, operation: &str) -> &FaultRule {
-        self.operations.get(operation).unwrap_or(&self.default)
-    }
-}
-
-/// Shares are probabilities in 0..=1, drawn independently per request in this order:
-/// reset before handling, 429, 500, 502, 503; then, after the request took effect,
-/// reset after handling and slow answer.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FaultRule {
-    /// Connection dropped before the request is handled: nothing changes.
-    #[serde(default)]
-    pub reset: f64,
-    /// 429 with `Retry-After: retry_after_secs`.
-    #[serde(default, rename = "429")]
-    pub too_many_requests: f64,
-    #[serde(default, rename = "500")]
-    pub internal_error: f64,
-    #[serde(default, rename = "502")]
-    pub bad_gateway: f64,
-    #[serde(default, rename = "503")]
-    pub unavailable: f64,
-    /// Connection dropped after the request took effect: the caller cannot know it did.
-    #[serde(default)]
-    pub reset_after: f64,
-    /// Answer held back for `slow_ms` (longer than a client's timeout makes a timeout).
-    #[serde(default)]
-    pub slow: f64,
-    #[serde(default)]
-    pub slow_ms: u64,
-    /// Latency added to every request.
-    #[serde(default)]
-    pub latency_ms: u64,
-    #[serde(default = "default_retry_after")]
-    pub retry_after_secs: u64,
-}
-
-fn default_retry_after() -> u64 {
-    1
-}
-
-impl FaultRule {
-    pub fn is_quiet(&self) -> bool {
-        self == &FaultRule { retry_after_secs: self.retry_after_secs, ..FaultRule::default() }
-    }
-
-    /// Every share must be a probability.
-    pub fn validate(&self) -> Result<(), String> {
-        let shares = [
-            ("reset", self.reset),
-            ("429", self.too_many_requests),
-            ("500", self.internal_error),
-            ("502", self.bad_gateway),
-            ("503", self.unavailable),
-            ("reset_after", self.reset_after),
-            ("slow", self.slow),
-        ];
-        for (name, share) in shares {
-            if !(0.0..=1.0).contains(&share) {
-                return Err(format!("fault share {name} must be between 0 and 1, got {share}"));
-            }
-        }
-        Ok(())
-    }
-}
-
-impl FaultConfig {
-    pub fn validate(&self) -> Result<(), String> {
-        self.default.validate()?;
-        for (operation, rule) in &self.operations {
-            rule.validate().map_err(|reason| format!("{operation}: {reason}"))?;
-        }
-        Ok(())
     }
 }

@@ -1,0 +1,682 @@
+//! A REST app from its manifest: records kept in memory per resource, served at the
+//! manifest's paths and methods. What each operation does follows from its method and path
+//! (`POST /contacts` creates, `GET /contacts/{id}` reads, `PATCH` or `PUT` of it updates,
+//! `DELETE` of it deletes, `GET /contacts` lists); its body fields are validated (a required
+//! one missing or a wrong type: the app's 422), its natural keys are unique (the app's 409,
+//! naming the existing record where `write.duplicate.id_at` says), lists follow its paging
+//! style and its poll's `since` and `sort` parameters, and every write stamps `updated_at`
+//! and sends the webhooks the operation `causes`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::bail;
+use axum::body::Bytes;
+use axum::extract::{RawPathParams, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::Router;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{DateTime, SecondsFormat, Utc};
+use ghl_apps::auth::{template_names, Auth};
+use ghl_apps::manifest::{FieldType, Fields, Method};
+use ghl_apps::paging::Paging;
+use ghl_apps::place::{Param, Place};
+use ghl_apps::writes::Write;
+use ghl_apps::{Manifest, Operation};
+use ghl_sandbox_kit::ids;
+use parking_lot::Mutex;
+use rand::Rng;
+use serde_json::{Map, Value};
+
+use crate::{answer, gate, Shared};
+
+/// A stored record: the JSON object the app answers.
+pub type Record = Map<String, Value>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Create,
+    Get,
+    Update,
+    Delete,
+    List,
+}
+
+struct Route {
+    operation: Operation,
+    role: Role,
+    /// The collection's path (`/contacts`): the records' resource.
+    resource: String,
+    /// The name of the path's id parameter.
+    id_param: Option<String>,
+}
+
+/// Credentials that work: all rights, and read only.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    pub full: BTreeMap<String, String>,
+    pub read_only: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Full,
+    ReadOnly,
+}
+
+pub struct Rest {
+    /// The manifest's base URL path (`/v1`), under which the operations are served.
+    pub prefix: String,
+    pub credentials: Credentials,
+    /// The account (workspace) the credentials speak for.
+    pub account_id: String,
+    routes: Vec<Route>,
+    modified: String,
+    created: String,
+    /// Records per resource, in creation order.
+    records: Mutex<BTreeMap<String, Vec<Record>>>,
+}
+
+impl Rest {
+    pub fn new(manifest: &Manifest, account_id: &str, rng: &mut impl Rng) -> anyhow::Result<Self> {
+        let credentials = credentials(&manifest.auth, rng)?;
+        let mut routes = Vec::new();
+        for operation in &manifest.operations {
+            routes.push(route(operation)?);
+        }
+        let poll = manifest.triggers.polls.first();
+        Ok(Self {
+            prefix: manifest.base_url.as_url().path().trim_end_matches('/').to_owned(),
+            credentials,
+            account_id: account_id.to_owned(),
+            routes,
+            modified: poll.map_or("updated_at".into(), |poll| poll.modified.clone()),
+            created: poll.and_then(|poll| poll.created.clone()).unwrap_or("created_at".into()),
+            records: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Every stored record of a resource (`/contacts`), for the admin API and the tests.
+    pub fn records(&self, resource: &str) -> Vec<Record> {
+        self.records.lock().get(resource).cloned().unwrap_or_default()
+    }
+
+    fn authorize(
+        &self,
+        auth: &Auth,
+        headers: &HeaderMap,
+        query: &[(String, String)],
+    ) -> Result<Access, (&'static str, String)> {
+        let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+        let matches = |credentials: &BTreeMap<String, String>| -> Option<bool> {
+            let mut presented = false;
+            let mut all = true;
+            for (wanted, given) in expected(auth, credentials) {
+                let value = match &wanted {
+                    Expected::Header(name) => header(name).map(str::to_owned),
+                    Expected::Query(name) => {
+                        query.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone())
+                    }
+                };
+                presented |= value.is_some();
+                all &= value.as_deref() == Some(given.as_str());
+            }
+            presented.then_some(all)
+        };
+        match (matches(&self.credentials.full), matches(&self.credentials.read_only)) {
+            (Some(true), _) => Ok(Access::Full),
+            (_, Some(true)) => Ok(Access::ReadOnly),
+            (None, _) => {
+                Err(("unauthorized", format!("Missing credentials: send {}", describe(auth))))
+            }
+            (Some(false), _) => {
+                Err(("invalid_credentials", "The credentials are not valid".into()))
+            }
+        }
+    }
+}
+
+enum Expected {
+    Header(String),
+    Query(String),
+}
+
+/// What a request must carry, with the values rendered from `credentials`.
+fn expected(auth: &Auth, credentials: &BTreeMap<String, String>) -> Vec<(Expected, String)> {
+    let render = |template: &str| {
+        let mut text = template.to_owned();
+        for (name, value) in credentials {
+            text = text.replace(&format!("{{{name}}}"), value);
+        }
+        text
+    };
+    let get = |name: &str| credentials.get(name).cloned().unwrap_or_default();
+    match auth {
+        Auth::ApiKey { headers, query } => headers
+            .iter()
+            .map(|(name, template)| (Expected::Header(name.to_ascii_lowercase()), render(template)))
+            .chain(
+                query
+                    .iter()
+                    .map(|(name, template)| (Expected::Query(name.clone()), render(template))),
+            )
+            .collect(),
+        Auth::Bearer => {
+            vec![(Expected::Header("authorization".into()), format!("Bearer {}", get("token")))]
+        }
+        Auth::Basic => vec![(
+            Expected::Header("authorization".into()),
+            format!(
+                "Basic {}",
+                STANDARD.encode(format!("{}:{}", get("username"), get("password")))
+            ),
+        )],
+        Auth::LoginSecretKey { header } => vec![(
+            Expected::Header(header.to_ascii_lowercase()),
+            format!("{}:{}", get("login"), get("secret_key")),
+        )],
+        _ => Vec::new(),
+    }
+}
+
+fn describe(auth: &Auth) -> String {
+    match auth {
+        Auth::ApiKey { headers, query } => headers
+            .keys()
+            .map(|name| format!("the {name} header"))
+            .chain(query.keys().map(|name| format!("the {name} query parameter")))
+            .collect::<Vec<_>>()
+            .join(" and "),
+        Auth::LoginSecretKey { header } => format!("the {header} header"),
+        _ => "the Authorization header".into(),
+    }
+}
+
+/// Credentials of the auth kind, drawn from the seeded generator.
+fn credentials(auth: &Auth, rng: &mut impl Rng) -> anyhow::Result<Credentials> {
+    let names: Vec<String> = match auth {
+        Auth::ApiKey { headers, query } => headers
+            .values()
+            .chain(query.values())
+            .flat_map(|template| template_names(template))
+            .map(str::to_owned)
+            .collect(),
+        Auth::Bearer => vec!["token".into()],
+        Auth::Basic => vec!["username".into(), "password".into()],
+        Auth::LoginSecretKey { .. } => vec!["login".into(), "secret_key".into()],
+        other => bail!(
+            "the app sandbox cannot play the auth kind {:?} yet (API keys, bearer tokens, basic and login:secret only)",
+            std::mem::discriminant(other)
+        ),
+    };
+    let mut credentials = Credentials::default();
+    for name in names {
+        credentials.full.insert(name.clone(), ids::new_secret(rng, "sk_", 32));
+        credentials.read_only.insert(name, ids::new_secret(rng, "ro_", 32));
+    }
+    Ok(credentials)
+}
+
+fn route(operation: &Operation) -> anyhow::Result<Route> {
+    let name = &operation.name;
+    let item = operation.path.ends_with('}');
+    let (resource, id_param) = if item {
+        let (collection, last) = operation.path.rsplit_once('/').unwrap_or(("", &operation.path));
+        (collection.to_owned(), Some(last.trim_matches(|c| c == '{' || c == '}').to_owned()))
+    } else {
+        (operation.path.clone(), None)
+    };
+    let role = match (operation.method, item) {
+        (Method::Post, false) => Role::Create,
+        (Method::Get, true) => Role::Get,
+        (Method::Patch | Method::Put, true) => Role::Update,
+        (Method::Delete, true) => Role::Delete,
+        (Method::Get, false) => Role::List,
+        (method, _) => {
+            bail!("`{name}`: the sandbox does not know what {method} {} does", operation.path)
+        }
+    };
+    match &operation.paging {
+        None | Some(Paging::Page { .. }) | Some(Paging::Offset { .. }) => {}
+        Some(other) => {
+            bail!("`{name}`: the sandbox cannot page in the `{}` style yet", other.style())
+        }
+    }
+    Ok(Route { operation: operation.clone(), role, resource, id_param })
+}
+
+/// The routes of every operation, under the base URL's path.
+pub fn routes(shared: &Shared) -> Router<Arc<Shared>> {
+    let Some(rest) = &shared.rest else { return Router::new() };
+    let mut paths: BTreeMap<String, MethodRouter<Arc<Shared>>> = BTreeMap::new();
+    for (index, route) in rest.routes.iter().enumerate() {
+        let filter = match route.operation.method {
+            Method::Get => MethodFilter::GET,
+            Method::Post => MethodFilter::POST,
+            Method::Put => MethodFilter::PUT,
+            Method::Patch => MethodFilter::PATCH,
+            Method::Delete => MethodFilter::DELETE,
+        };
+        let handler = move |State(shared): State<Arc<Shared>>,
+                            params: RawPathParams,
+                            RawQuery(query): RawQuery,
+                            headers: HeaderMap,
+                            body: Bytes| async move {
+            let params: BTreeMap<String, String> =
+                params.iter().map(|(name, value)| (name.to_owned(), value.to_owned())).collect();
+            let query: Vec<(String, String)> =
+                url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+                    .into_owned()
+                    .collect();
+            handle(&shared, index, &params, &query, &headers, &body).await
+        };
+        let path = format!("{}{}", rest.prefix, route.operation.path);
+        let entry = paths.remove(&path).unwrap_or_default();
+        paths.insert(path, entry.merge(on(filter, handler)));
+    }
+    paths.into_iter().fold(Router::new(), |router, (path, methods)| router.route(&path, methods))
+}
+
+async fn handle(
+    shared: &Shared,
+    index: usize,
+    params: &BTreeMap<String, String>,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    let Some(rest) = &shared.rest else { return StatusCode::NOT_FOUND.into_response() };
+    let Some(route) = rest.routes.get(index) else { return StatusCode::NOT_FOUND.into_response() };
+    gate::guarded(shared, &route.operation.name, async {
+        let access = match rest.authorize(&shared.manifest.auth, headers, query) {
+            Ok(access) => access,
+            Err((code, message)) => {
+                return answer::error(shared, StatusCode::UNAUTHORIZED, code, &message, &[])
+            }
+        };
+        if access == Access::ReadOnly && route.operation.writes() {
+            return answer::error(
+                shared,
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "This API key may only read; use a key with write access",
+                &[],
+            );
+        }
+        let key = match access {
+            Access::Full => "full",
+            Access::ReadOnly => "read_only",
+        };
+        if let Err(refused) = gate::admit(shared, key) {
+            return refused;
+        }
+        let id = route.id_param.as_ref().and_then(|name| params.get(name)).cloned();
+        let outcome = match route.role {
+            Role::Create => create(shared, rest, route, body),
+            Role::Get => get(shared, rest, route, id.as_deref()),
+            Role::Update => update(shared, rest, route, id.as_deref(), body),
+            Role::Delete => delete(shared, rest, route, id.as_deref()),
+            Role::List => list(shared, rest, route, query),
+        };
+        outcome.unwrap_or_else(|refusal| refusal)
+    })
+    .await
+}
+
+type Outcome = Result<Response, Response>;
+
+pub(crate) fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// `contacts` -> `contact`, for messages.
+fn singular(resource: &str) -> &str {
+    let name = resource.rsplit('/').next().unwrap_or(resource);
+    name.strip_suffix('s').unwrap_or(name)
+}
+
+fn success(route: &Route, default: StatusCode, value: Value) -> Response {
+    let status = route
+        .operation
+        .response
+        .status
+        .first()
+        .and_then(|status| StatusCode::from_u16(*status).ok())
+        .unwrap_or(default);
+    let mut body = Value::Null;
+    answer::set(&mut body, route.operation.response.record.as_str(), value);
+    (status, axum::Json(body)).into_response()
+}
+
+fn invalid(shared: &Shared, message: String) -> Response {
+    answer::error(shared, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", &message, &[])
+}
+
+fn not_found(shared: &Shared, route: &Route, id: &str) -> Response {
+    let message = format!("No {} with id {id}", singular(&route.resource));
+    answer::error(shared, StatusCode::NOT_FOUND, "not_found", &message, &[])
+}
+
+/// The body as a JSON object whose declared fields have their declared types; `required`
+/// fields must be there.
+fn parse_body(
+    shared: &Shared,
+    route: &Route,
+    body: &Bytes,
+    required: bool,
+) -> Result<Record, Response> {
+    let value: Value = serde_json::from_slice(body).map_err(|err| {
+        answer::error(
+            shared,
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            &format!("The body is not JSON: {err}"),
+            &[],
+        )
+    })?;
+    let Value::Object(record) = value else {
+        return Err(invalid(shared, "The body must be a JSON object".into()));
+    };
+    let Some(declared) = &route.operation.body else { return Ok(record) };
+    let fields: &Fields = &declared.fields;
+    if required {
+        for name in fields.required() {
+            if record.get(name).is_none_or(|value| value.is_null() || value == "") {
+                return Err(invalid(shared, format!("{name} is required")));
+            }
+        }
+    }
+    if fields.is_empty() {
+        return Ok(record);
+    }
+    for (name, value) in &record {
+        let Some(field) = fields.get(name) else {
+            return Err(invalid(
+                shared,
+                format!("{name} is not a field of a {}", singular(&route.resource)),
+            ));
+        };
+        let fits = value.is_null()
+            || match field.kind {
+                FieldType::String => value.is_string(),
+                FieldType::Integer => value.is_i64() || value.is_u64(),
+                FieldType::Number => value.is_number(),
+                FieldType::Boolean => value.is_boolean(),
+                FieldType::Object => value.is_object(),
+                FieldType::Array => value.is_array(),
+                FieldType::DateTime => {
+                    value.as_str().is_some_and(|text| DateTime::parse_from_rfc3339(text).is_ok())
+                }
+            };
+        if !fits {
+            return Err(invalid(shared, format!("{name} must be of type {:?}", field.kind)));
+        }
+    }
+    Ok(record)
+}
+
+/// A natural key of `record` another record of the resource already holds: the 409 naming it.
+fn duplicate(
+    shared: &Shared,
+    rest: &Rest,
+    route: &Route,
+    records: &[Record],
+    record: &Record,
+    except: Option<&str>,
+) -> Option<Response> {
+    let Some(Write::NaturalKey(natural)) = rest_create_write(rest, route) else { return None };
+    for key in &natural.keys {
+        let Some(value) = record.get(&key.field).filter(|value| !value.is_null()) else { continue };
+        let Some(existing) = records.iter().find(|other| {
+            other.get(&key.field) == Some(value)
+                && other.get("id").and_then(Value::as_str) != except
+        }) else {
+            continue;
+        };
+        let existing_id = existing.get("id").cloned().unwrap_or(Value::Null);
+        let code = shared
+            .manifest
+            .errors
+            .rules
+            .iter()
+            .find(|rule| rule.status.contains(&409))
+            .and_then(|rule| rule.code.clone())
+            .unwrap_or_else(|| "duplicate".into());
+        let message = format!(
+            "A {} with this {} already exists: {}",
+            singular(&route.resource),
+            key.field,
+            existing_id.as_str().unwrap_or_default()
+        );
+        let extra: Vec<(&str, Value)> = natural
+            .duplicate
+            .iter()
+            .map(|proof| (proof.id_at.as_str(), existing_id.clone()))
+            .collect();
+        return Some(answer::error(shared, StatusCode::CONFLICT, &code, &message, &extra));
+    }
+    None
+}
+
+/// The natural-key rule of the resource's create (an update keeps the keys unique too).
+fn rest_create_write<'a>(rest: &'a Rest, route: &Route) -> Option<&'a Write> {
+    rest.routes
+        .iter()
+        .find(|other| other.role == Role::Create && other.resource == route.resource)
+        .and_then(|create| create.operation.write.as_ref())
+}
+
+fn effects(shared: &Shared, route: &Route, record: &Record, fallback: &str) {
+    let causes = if route.operation.causes.is_empty() {
+        vec![format!("{}.{fallback}", singular(&route.resource))]
+    } else {
+        route.operation.causes.clone()
+    };
+    for cause in causes {
+        shared.stats.lock().effect(&cause);
+        shared.webhooks.emit(&cause, record);
+    }
+}
+
+fn create(shared: &Shared, rest: &Rest, route: &Route, body: &Bytes) -> Outcome {
+    let mut record = parse_body(shared, route, body, true)?;
+    let mut all = rest.records.lock();
+    let records = all.entry(route.resource.clone()).or_default();
+    if let Some(refusal) = duplicate(shared, rest, route, records, &record, None) {
+        return Err(refusal);
+    }
+    record.retain(|_, value| !value.is_null());
+    let id = ids::new_id(&mut *shared.rng.lock());
+    let stamp = now();
+    record.insert("id".into(), Value::String(id));
+    record.insert(rest.created.clone(), Value::String(stamp.clone()));
+    record.insert(rest.modified.clone(), Value::String(stamp));
+    records.push(record.clone());
+    drop(all);
+    effects(shared, route, &record, "created");
+    Ok(success(route, StatusCode::CREATED, Value::Object(record)))
+}
+
+fn get(shared: &Shared, rest: &Rest, route: &Route, id: Option<&str>) -> Outcome {
+    let id = id.unwrap_or_default();
+    let all = rest.records.lock();
+    let record = all
+        .get(&route.resource)
+        .and_then(|records| {
+            records.iter().find(|record| record.get("id").and_then(Value::as_str) == Some(id))
+        })
+        .ok_or_else(|| not_found(shared, route, id))?;
+    Ok(success(route, StatusCode::OK, Value::Object(record.clone())))
+}
+
+fn update(shared: &Shared, rest: &Rest, route: &Route, id: Option<&str>, body: &Bytes) -> Outcome {
+    let id = id.unwrap_or_default();
+    let changes = parse_body(shared, route, body, route.operation.method == Method::Put)?;
+    let mut all = rest.records.lock();
+    let records = all.entry(route.resource.clone()).or_default();
+    let Some(index) =
+        records.iter().position(|record| record.get("id").and_then(Value::as_str) == Some(id))
+    else {
+        return Err(not_found(shared, route, id));
+    };
+    if let Some(refusal) = duplicate(shared, rest, route, records, &changes, Some(id)) {
+        return Err(refusal);
+    }
+    let record = &mut records[index];
+    if route.operation.method == Method::Put {
+        let keep = ["id", rest.created.as_str()];
+        record.retain(|name, _| keep.contains(&name.as_str()));
+    }
+    for (name, value) in changes {
+        if ["id", rest.created.as_str(), rest.modified.as_str()].contains(&name.as_str()) {
+            continue;
+        }
+        if value.is_null() {
+            record.remove(&name);
+        } else {
+            record.insert(name, value);
+        }
+    }
+    record.insert(rest.modified.clone(), Value::String(now()));
+    let record = record.clone();
+    drop(all);
+    effects(shared, route, &record, "updated");
+    Ok(success(route, StatusCode::OK, Value::Object(record)))
+}
+
+fn delete(shared: &Shared, rest: &Rest, route: &Route, id: Option<&str>) -> Outcome {
+    let id = id.unwrap_or_default();
+    let mut all = rest.records.lock();
+    let records = all.entry(route.resource.clone()).or_default();
+    let Some(index) =
+        records.iter().position(|record| record.get("id").and_then(Value::as_str) == Some(id))
+    else {
+        return Err(not_found(shared, route, id));
+    };
+    let record = records.remove(index);
+    drop(all);
+    effects(shared, route, &record, "deleted");
+    let status = route
+        .operation
+        .response
+        .status
+        .first()
+        .and_then(|status| StatusCode::from_u16(*status).ok())
+        .unwrap_or(StatusCode::NO_CONTENT);
+    Ok(status.into_response())
+}
+
+/// The value of a query parameter the operation declares at `param`.
+fn query_value<'a>(query: &'a [(String, String)], param: &Param) -> Option<&'a str> {
+    (param.place == Place::Query)
+        .then(|| {
+            query.iter().find(|(name, _)| *name == param.name).map(|(_, value)| value.as_str())
+        })
+        .flatten()
+}
+
+fn number(
+    shared: &Shared,
+    query: &[(String, String)],
+    param: &Param,
+) -> Result<Option<u64>, Response> {
+    match query_value(query, param) {
+        None => Ok(None),
+        Some(text) => text.parse::<u64>().map(Some).map_err(|_| {
+            invalid(shared, format!("{} must be a whole number, not `{text}`", param.name))
+        }),
+    }
+}
+
+fn list(shared: &Shared, rest: &Rest, route: &Route, query: &[(String, String)]) -> Outcome {
+    let mut records = rest.records(&route.resource);
+    let paging_params: Vec<&Param> = route
+        .operation
+        .paging
+        .iter()
+        .flat_map(|paging| paging.params())
+        .map(|(_, param)| param)
+        .collect();
+    let poll =
+        shared.manifest.triggers.polls.iter().find(|poll| poll.operation == route.operation.name);
+    let since = poll.and_then(|poll| poll.since.as_ref());
+    let sort = poll.and_then(|poll| poll.sort.as_ref());
+    for (name, value) in query {
+        let special = paging_params.iter().any(|param| param.name == *name)
+            || since.is_some_and(|param| param.name == *name)
+            || sort.is_some_and(|sort| sort.param.name == *name);
+        if special || !route.operation.query.0.contains_key(name) {
+            continue;
+        }
+        records.retain(|record| match record.get(name) {
+            Some(Value::String(text)) => text == value,
+            Some(other) => other.to_string() == *value,
+            None => false,
+        });
+    }
+    if let Some(text) = since.and_then(|param| query_value(query, param)) {
+        let since = DateTime::parse_from_rfc3339(text)
+            .map_err(|_| invalid(shared, format!("{text} is not an RFC 3339 time")))?;
+        records.retain(|record| {
+            record
+                .get(&rest.modified)
+                .and_then(Value::as_str)
+                .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+                .is_some_and(|modified| modified >= since)
+        });
+    }
+    if let Some(field) = sort.and_then(|sort| query_value(query, &sort.param)) {
+        let allowed = sort
+            .and_then(|sort| route.operation.query.get(&sort.param.name))
+            .and_then(|declared| declared.one_of.as_ref());
+        if allowed.is_some_and(|allowed| !allowed.iter().any(|value| value == field)) {
+            return Err(invalid(shared, format!("cannot sort by {field}")));
+        }
+        let key = |record: &Record| {
+            record.get(field).and_then(Value::as_str).unwrap_or_default().to_owned()
+        };
+        records.sort_by_key(key);
+    }
+    let mut answer = Value::Null;
+    let (page, has_more) = match &route.operation.paging {
+        Some(Paging::Page { page, limit, max_limit, first_page, has_more }) => {
+            let limit = number(shared, query, limit)?
+                .unwrap_or(u64::from(*max_limit).min(20))
+                .clamp(1, u64::from(*max_limit));
+            let number = number(shared, query, page)?
+                .unwrap_or(u64::from(*first_page))
+                .max(u64::from(*first_page));
+            let skip = (number - u64::from(*first_page)).saturating_mul(limit);
+            (
+                window(&records, skip, limit),
+                has_more.as_ref().map(|at| (at, skip.saturating_add(limit) < records.len() as u64)),
+            )
+        }
+        Some(Paging::Offset { offset, limit, max_limit }) => {
+            let limit = number(shared, query, limit)?
+                .unwrap_or(u64::from(*max_limit).min(20))
+                .clamp(1, u64::from(*max_limit));
+            let skip = number(shared, query, offset)?.unwrap_or(0);
+            (window(&records, skip, limit), None)
+        }
+        _ => (records, None),
+    };
+    answer::set(
+        &mut answer,
+        route.operation.response.record.as_str(),
+        Value::Array(page.into_iter().map(Value::Object).collect()),
+    );
+    if let Some((at, more)) = has_more {
+        answer::set(&mut answer, at.as_str(), Value::Bool(more));
+    }
+    Ok((StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], axum::Json(answer)).into_response())
+}
+
+fn window(records: &[Record], skip: u64, limit: u64) -> Vec<Record> {
+    let skip = usize::try_from(skip).unwrap_or(usize::MAX);
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    records.iter().skip(skip).take(limit).cloned().collect()
+}

@@ -1,0 +1,529 @@
+//! The app sandboxes over real HTTP on 127.0.0.1: each built from its shipped manifest.
+
+use std::time::Duration;
+
+use ghl_app_sandbox::{AppSandbox, AppSandboxConfig, WebhookConfig};
+use ghl_apps::signatures::standard_webhooks::{self, Delivery};
+use ghl_sandbox_kit::{FaultConfig, FaultRule, Window};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+fn manifest(app: &str) -> ghl_apps::Manifest {
+    let manifests = ghl_apps::builtin::manifests().expect("the shipped manifests load");
+    manifests.into_iter().find(|m| m.app == app).expect("the app is shipped")
+}
+
+async fn start(app: &str, config: AppSandboxConfig) -> (AppSandbox, CancellationToken) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shutdown = CancellationToken::new();
+    let sandbox =
+        AppSandbox::start(manifest(app), config, listener, shutdown.clone()).await.unwrap();
+    (sandbox, shutdown)
+}
+
+fn key(sandbox: &AppSandbox) -> String {
+    sandbox.info.credentials["api_key"].clone()
+}
+
+async fn stats(client: &reqwest::Client, sandbox: &AppSandbox) -> Value {
+    let url = format!("{}/stats", sandbox.info.admin_url);
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test]
+async fn your_app_refuses_missing_and_wrong_keys_with_its_own_bodies_and_read_only_writes() {
+    let (sandbox, _stop) = start("your-app", AppSandboxConfig::default()).await;
+    let client = reqwest::Client::new();
+    let contacts = format!("{}/contacts", sandbox.info.base_url);
+    assert!(sandbox.info.base_url.ends_with("/v1"), "served under the manifest's path");
+
+    let missing = client.get(&contacts).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = missing.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    assert!(body["error"]["message"].as_str().unwrap().contains("X-Api-Key"), "{body}");
+
+    let wrong = client.get(&contacts).header("X-Api-Key", "sk_wrong").send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = wrong.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_credentials");
+
+    let read_only = sandbox.info.read_only_credentials["api_key"].clone();
+    let listed = client.get(&contacts).header("X-Api-Key", &read_only).send().await.unwrap();
+    assert_eq!(listed.status(), StatusCode::OK);
+    let refused = client
+        .post(&contacts)
+        .header("X-Api-Key", &read_only)
+        .json(&json!({"name": "Ada"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "forbidden");
+    assert_eq!(sandbox.shared.rest.as_ref().unwrap().records("/contacts").len(), 0);
+}
+
+#[tokio::test]
+async fn your_app_creates_reads_updates_lists_in_pages_and_deletes() {
+    let (sandbox, _stop) = start("your-app", AppSandboxConfig::default()).await;
+    let client = reqwest::Client::new();
+    let key = key(&sandbox);
+    let contacts = format!("{}/contacts", sandbox.info.base_url);
+
+    let invalid = client
+        .post(&contacts)
+        .header("X-Api-Key", &key)
+        .json(&json!({"email": "a@x.test"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = invalid.json().await.unwrap();
+    assert_eq!(body["error"]["message"], "name is required");
+
+    let created = client
+        .post(&contacts)
+        .header("X-Api-Key", &key)
+        .json(&json!({"name": "Ada", "email": "ada@x.test", "tags": ["vip"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: Value = created.json().await.unwrap();
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    let first_update = created["data"]["updated_at"].as_str().unwrap().to_owned();
+    assert_eq!(created["data"]["created_at"], created["data"]["updated_at"]);
+
+    let got: Value = client
+        .get(format!("{contacts}/{id}"))
+        .header("X-Api-Key", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["data"]["email"], "ada@x.test");
+
+    let updated = client
+        .patch(format!("{contacts}/{id}"))
+        .header("X-Api-Key", &key)
+        .json(&json!({"company": "Engines Ltd", "tags": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), StatusCode::OK);
+    let updated: Value = updated.json().await.unwrap();
+    assert_eq!(updated["data"]["company"], "Engines Ltd");
+    assert_eq!(updated["data"]["name"], "Ada");
+    assert!(updated["data"].get("tags").is_none(), "null clears a field");
+    assert!(updated["data"]["updated_at"].as_str().unwrap() >= first_update.as_str());
+
+    for n in 0..4 {
+        let body = json!({"name": format!("C{n}"), "email": format!("c{n}@x.test")});
+        let answer =
+            client.post(&contacts).header("X-Api-Key", &key).json(&body).send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::CREATED);
+    }
+    let mut seen = Vec::new();
+    for page in 1..=3 {
+        let answer: Value = client
+            .get(format!("{contacts}?limit=2&page={page}"))
+            .header("X-Api-Key", &key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let names: Vec<String> = answer["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(answer["meta"]["has_more"], page < 3, "page {page}");
+        seen.extend(names);
+    }
+    assert_eq!(seen, ["Ada", "C0", "C1", "C2", "C3"]);
+
+    let by_email: Value = client
+        .get(format!("{contacts}?email=c2@x.test"))
+        .header("X-Api-Key", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_email["data"].as_array().unwrap().len(), 1);
+    let since: Value = client
+        .get(format!("{contacts}?updated_since=2999-01-01T00:00:00Z&sort=updated_at"))
+        .header("X-Api-Key", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(since["data"], json!([]));
+
+    let deleted =
+        client.delete(format!("{contacts}/{id}")).header("X-Api-Key", &key).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let gone =
+        client.get(format!("{contacts}/{id}")).header("X-Api-Key", &key).send().await.unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+
+    let stats = stats(&client, &sandbox).await;
+    assert_eq!(stats["effects"]["contact.created"], 5);
+    assert_eq!(stats["effects"]["contact.updated"], 1);
+    assert_eq!(stats["effects"]["contact.deleted"], 1);
+    assert_eq!(stats["requests"]["create-contact"]["201"], 5);
+}
+
+#[tokio::test]
+async fn a_taken_natural_key_is_refused_naming_the_existing_contact() {
+    let (sandbox, _stop) = start("your-app", AppSandboxConfig::default()).await;
+    let client = reqwest::Client::new();
+    let key = key(&sandbox);
+    let contacts = format!("{}/contacts", sandbox.info.base_url);
+    let body = json!({"name": "Ada", "email": "ada@x.test", "external_id": "hl-1"});
+    let first: Value = client
+        .post(&contacts)
+        .header("X-Api-Key", &key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = first["data"]["id"].as_str().unwrap();
+
+    let again = client
+        .post(&contacts)
+        .header("X-Api-Key", &key)
+        .json(&json!({"name": "Other", "external_id": "hl-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    let refusal: Value = again.json().await.unwrap();
+    assert_eq!(refusal["error"]["code"], "duplicate_email");
+    assert_eq!(refusal["error"]["existing_id"], id);
+    assert_eq!(sandbox.shared.rest.as_ref().unwrap().records("/contacts").len(), 1);
+}
+
+/// A receiver that refuses the first delivery, then accepts: returns each delivery's headers
+/// and body.
+async fn receiver(
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<(axum::http::HeaderMap, Vec<u8>)>) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    let (sender, received) = tokio::sync::mpsc::unbounded_channel();
+    let calls = Arc::new(AtomicU32::new(0));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let sender = sender.clone();
+            let calls = calls.clone();
+            async move {
+                let _ = sender.send((headers, body.to_vec()));
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+#[tokio::test]
+async fn a_signed_webhook_arrives_verifies_and_keeps_its_id_across_a_retry() {
+    let (url, mut received) = receiver().await;
+    let config = AppSandboxConfig {
+        webhooks: WebhookConfig {
+            retry_delay: Duration::from_millis(10),
+            ..WebhookConfig::default()
+        },
+        ..AppSandboxConfig::default()
+    };
+    let (sandbox, _stop) = start("your-app", config).await;
+    let client = reqwest::Client::new();
+    let added = client
+        .post(format!("{}/webhook-targets", sandbox.info.admin_url))
+        .json(&json!({"url": url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), StatusCode::CREATED);
+    let created = client
+        .post(format!("{}/contacts", sandbox.info.base_url))
+        .header("X-Api-Key", key(&sandbox))
+        .json(&json!({"name": "Ada"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+
+    let secret =
+        standard_webhooks::parse_secret(&sandbox.info.credentials["webhook_secret"]).unwrap();
+    let (first_headers, first_body) = received.recv().await.unwrap();
+    let (headers, body) = received.recv().await.unwrap();
+    let header = |headers: &axum::http::HeaderMap, name: &str| {
+        headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    };
+    assert_eq!(
+        header(&first_headers, "webhook-id"),
+        header(&headers, "webhook-id"),
+        "a retry keeps the id"
+    );
+    assert_eq!(first_body, body);
+    let (id, timestamp, signature) = (
+        header(&headers, "webhook-id"),
+        header(&headers, "webhook-timestamp"),
+        header(&headers, "webhook-signature"),
+    );
+    let delivery = Delivery {
+        id: id.as_deref(),
+        timestamp: timestamp.as_deref(),
+        signature: signature.as_deref(),
+        body: &body,
+    };
+    let now = chrono::Utc::now().timestamp();
+    standard_webhooks::verify(&[secret], &delivery, now, 300)
+        .expect("the delivery verifies with the secret");
+    let event: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(event["type"], "contact.created");
+    assert_eq!(event["data"]["name"], "Ada");
+    assert!(event["workspace_id"].is_string());
+    // A wrong secret does not verify.
+    let other = standard_webhooks::parse_secret("whsec_c2VjcmV0c2VjcmV0c2VjcmV0").unwrap();
+    assert!(standard_webhooks::verify(&[other], &delivery, now, 300).is_err());
+}
+
+#[tokio::test]
+async fn faults_injected_at_a_configured_rate_are_seen_and_counted() {
+    let faults = FaultConfig {
+        default: FaultRule { internal_error: 0.5, ..FaultRule::default() },
+        operations: Default::default(),
+    };
+    let (sandbox, _stop) =
+        start("your-app", AppSandboxConfig { faults, seed: 7, ..AppSandboxConfig::default() })
+            .await;
+    let client = reqwest::Client::new();
+    let contacts = format!("{}/contacts", sandbox.info.base_url);
+    let mut failed = 0;
+    for _ in 0..40 {
+        let answer = client.get(&contacts).header("X-Api-Key", key(&sandbox)).send().await.unwrap();
+        if answer.status() == StatusCode::INTERNAL_SERVER_ERROR {
+            let body: Value = answer.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "internal_error", "in the app's error shape");
+            failed += 1;
+        } else {
+            assert_eq!(answer.status(), StatusCode::OK);
+        }
+    }
+    assert!((5..=35).contains(&failed), "about half of 40 fail, got {failed}");
+    let stats = stats(&client, &sandbox).await;
+    assert_eq!(stats["faults"]["500"], failed);
+    assert_eq!(stats["requests"]["list-contacts"]["500"], failed);
+}
+
+#[tokio::test]
+async fn a_dropped_connection_after_the_effect_leaves_the_record() {
+    let faults = FaultConfig {
+        default: FaultRule::default(),
+        operations: [(
+            "create-contact".to_owned(),
+            FaultRule { reset_after: 1.0, ..FaultRule::default() },
+        )]
+        .into(),
+    };
+    let (sandbox, _stop) =
+        start("your-app", AppSandboxConfig { faults, ..AppSandboxConfig::default() }).await;
+    let answer = reqwest::Client::new()
+        .post(format!("{}/contacts", sandbox.info.base_url))
+        .header("X-Api-Key", key(&sandbox))
+        .json(&json!({"name": "Ada"}))
+        .send()
+        .await;
+    assert!(answer.is_err(), "no answer: {answer:?}");
+    assert_eq!(sandbox.shared.rest.as_ref().unwrap().records("/contacts").len(), 1);
+}
+
+#[tokio::test]
+async fn slack_records_posts_and_answers_as_slack() {
+    let config = AppSandboxConfig {
+        rate_limits: Some(vec![Window { requests: 3, per_ms: 60_000 }]),
+        ..AppSandboxConfig::default()
+    };
+    let (sandbox, _stop) = start("slack", config).await;
+    let client = reqwest::Client::new();
+    let hook = sandbox.info.credentials["url"].clone();
+    assert_eq!(hook, sandbox.info.base_url);
+
+    let ok = client.post(&hook).json(&json!({"text": "Hello *world*"})).send().await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(ok.text().await.unwrap(), "ok");
+
+    let bad = client
+        .post(&hook)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(bad.text().await.unwrap(), "invalid_payload");
+
+    let empty = client.post(&hook).json(&json!({"unfurl_links": true})).send().await.unwrap();
+    assert_eq!(
+        (empty.status(), empty.text().await.unwrap().as_str()),
+        (StatusCode::BAD_REQUEST, "no_text")
+    );
+
+    // The window of 3 is spent: Slack's 429 with Retry-After.
+    let limited = client.post(&hook).json(&json!({"text": "again"})).send().await.unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+
+    let unknown = client
+        .post(format!("{}/services/TSANDBOX/BNOPE/nope", sandbox.shared.address))
+        .json(&json!({"text": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (unknown.status(), unknown.text().await.unwrap().as_str()),
+        (StatusCode::NOT_FOUND, "no_service")
+    );
+
+    let archived: Value = client
+        .post(format!("{}/hooks", sandbox.info.admin_url))
+        .json(&json!({"refuse": "channel_is_archived"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let answer = client
+        .post(archived["url"].as_str().unwrap())
+        .json(&json!({"text": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (answer.status(), answer.text().await.unwrap().as_str()),
+        (StatusCode::GONE, "channel_is_archived")
+    );
+
+    let posts: Value = client
+        .get(format!("{}/posts", sandbox.info.admin_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(posts["posts"].as_array().unwrap().len(), 1, "{posts}");
+    assert_eq!(posts["posts"][0]["body"]["text"], "Hello *world*");
+    let stats = stats(&client, &sandbox).await;
+    assert_eq!(stats["effects"]["message.posted"], 1);
+    assert_eq!(stats["rateLimited"], 1);
+}
+
+#[tokio::test]
+async fn teams_accepts_an_adaptive_card_with_202_and_a_message_card_with_1() {
+    let config = AppSandboxConfig {
+        rate_limits: Some(vec![Window { requests: 3, per_ms: 60_000 }]),
+        ..AppSandboxConfig::default()
+    };
+    let (sandbox, _stop) = start("teams", config).await;
+    let client = reqwest::Client::new();
+    let workflow = sandbox.info.credentials["url"].clone();
+    let legacy = sandbox.info.credentials["legacy_url"].clone();
+    let card = json!({"type": "message", "attachments": [{
+        "contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": null,
+        "content": {"type": "AdaptiveCard", "version": "1.4", "body": [{"type": "TextBlock", "text": "Hi"}]}}]});
+
+    let accepted = client.post(&workflow).json(&card).send().await.unwrap();
+    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    let wrong_shape = client.post(&workflow).json(&json!({"text": "plain"})).send().await.unwrap();
+    assert_eq!(wrong_shape.status(), StatusCode::BAD_REQUEST);
+    let unsigned = client.post(workflow.replace("sig=", "sig=x")).json(&card).send().await.unwrap();
+    assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
+
+    let one = client
+        .post(&legacy)
+        .json(&json!({"@type": "MessageCard", "text": "Hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((one.status(), one.text().await.unwrap().as_str()), (StatusCode::OK, "1"));
+    let no_text = client
+        .post(&legacy)
+        .json(&json!({"@type": "MessageCard", "title": "T"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (no_text.status(), no_text.text().await.unwrap().as_str()),
+        (StatusCode::BAD_REQUEST, "Summary or Text is required.")
+    );
+    // A refused post counts against the window too: this third post spends it.
+    let third = client.post(&legacy).json(&json!({"text": "more"})).send().await.unwrap();
+    assert_eq!(third.text().await.unwrap(), "1");
+    // Past the window the connector answers no 429 status but says so in its body.
+    let throttled = client.post(&legacy).json(&json!({"text": "more"})).send().await.unwrap();
+    assert!(throttled.text().await.unwrap().contains("HTTP error 429"));
+
+    let posts: Value = client
+        .get(format!("{}/posts", sandbox.info.admin_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let operations: Vec<&str> = posts["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(operations, ["post-adaptive-card", "post-message-card", "post-message-card"]);
+}
+
+#[tokio::test]
+async fn every_shipped_manifest_gets_a_sandbox_with_working_credentials() {
+    let shutdown = CancellationToken::new();
+    let sandboxes = ghl_app_sandbox::start_builtin(
+        "127.0.0.1",
+        |_| AppSandboxConfig::default(),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    let apps: Vec<&str> = sandboxes.keys().map(String::as_str).collect();
+    assert_eq!(apps, ["slack", "teams", "your-app"]);
+    let your_app = &sandboxes["your-app"];
+    let answer = reqwest::Client::new()
+        .get(format!("{}/contacts?limit=1", your_app.info.base_url))
+        .header("X-Api-Key", key(your_app))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    shutdown.cancel();
+}
