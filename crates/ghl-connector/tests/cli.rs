@@ -31,6 +31,14 @@ fn sandbox_prints_one_json_line_with_everything_a_client_needs() {
         .as_str()
         .is_some_and(|key| key.starts_with("MCowBQYDK2VwAyEA")));
     assert_eq!(info["locations"].as_array().map(Vec::len), Some(2));
+    for app in ["your-app", "slack", "teams"] {
+        let base_url = info["apps"][app]["base_url"].as_str().unwrap_or_default();
+        assert!(base_url.starts_with("http://127.0.0.1:"), "apps.{app}.base_url in {info}");
+    }
+    let your_app = &info["apps"]["your-app"];
+    let your_app_url = your_app["base_url"].as_str().expect("your-app base_url").to_owned();
+    let api_key = your_app["credentials"]["api_key"].as_str().expect("api_key").to_owned();
+    assert!(info["apps"]["slack"]["credentials"]["url"].is_string());
 
     let base = info["base_url"].as_str().expect("base_url");
     let location = info["location_id"].as_str().expect("location");
@@ -49,6 +57,16 @@ fn sandbox_prints_one_json_line_with_everything_a_client_needs() {
             .expect("json")
     });
     assert_eq!(body["contacts"].as_array().map(Vec::len), Some(7));
+    let status = runtime.block_on(async {
+        let answer = reqwest::Client::new()
+            .get(format!("{your_app_url}/contacts"))
+            .header("X-Api-Key", &api_key)
+            .send()
+            .await
+            .expect("answer");
+        answer.status()
+    });
+    assert_eq!(status, reqwest::StatusCode::OK, "Your App's credentials from the ready line work");
 }
 
 #[test]

@@ -1,9 +1,12 @@
-//! `ghl-connector sandbox`: the local HighLevel, for trying and testing without an account.
+//! `ghl-connector sandbox`: the local HighLevel and a sandbox of each shipped manifest app
+//! (Your App, Slack, Teams), for trying and testing without an account.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
+use ghl_app_sandbox::AppSandboxConfig;
 use ghl_sandbox::{FaultConfig, FaultRule, RateLimits, Sandbox, SandboxConfig, WebhookConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -90,6 +93,10 @@ pub struct SandboxArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = 1024 * 1024)]
     max_body_bytes: usize,
+    /// Faults of the app sandboxes as JSON, per app: {"your-app": {"default": {"500": 0.2}}}
+    /// (the same rules as --faults-json, by the manifest's operation names).
+    #[arg(long)]
+    app_faults_json: Option<String>,
 }
 
 impl SandboxArgs {
@@ -144,16 +151,43 @@ impl SandboxArgs {
 
 pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     let config = args.config()?;
+    let app_faults: HashMap<String, FaultConfig> = match &args.app_faults_json {
+        Some(text) => serde_json::from_str(text)
+            .context("--app-faults-json is not {\"APP\": fault configuration, ...}")?,
+        None => HashMap::new(),
+    };
+    for (app, faults) in &app_faults {
+        faults.validate().map_err(|reason| anyhow::anyhow!("--app-faults-json {app}: {reason}"))?;
+    }
     let started = Instant::now();
     let address = format!("{}:{}", args.host, args.port);
     let listener =
         TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
     let shutdown = CancellationToken::new();
+    let seed = config.seed;
     let sandbox = Sandbox::start(config, listener, shutdown.clone()).await?;
-    say!("{}", serde_json::to_string(&sandbox.info)?);
+    let app_config = |app: &str| AppSandboxConfig {
+        seed,
+        faults: app_faults.get(app).cloned().unwrap_or_default(),
+        ..AppSandboxConfig::default()
+    };
+    let apps = ghl_app_sandbox::start_builtin(&args.host, app_config, shutdown.clone()).await?;
+    // The HighLevel fields as they were, and `apps`: each app's base URL and credentials.
+    let mut ready = serde_json::to_value(&sandbox.info)?;
+    let apps_info: serde_json::Map<String, serde_json::Value> = apps
+        .iter()
+        .map(|(app, running)| Ok((app.clone(), serde_json::to_value(&running.info)?)))
+        .collect::<Result<_, serde_json::Error>>()?;
+    if let serde_json::Value::Object(fields) = &mut ready {
+        fields.insert("apps".into(), apps_info.into());
+    }
+    say!("{}", serde_json::to_string(&ready)?);
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "sandbox listening");
     tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
     shutdown.cancel();
     let _ = sandbox.server.await;
+    for running in apps.into_values() {
+        let _ = running.server.await;
+    }
     Ok(())
 }
