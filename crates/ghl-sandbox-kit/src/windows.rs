@@ -33,6 +33,10 @@ pub struct Left {
     pub reset_after: Duration,
 }
 
+fn limiting(windows: Vec<Window>) -> Vec<Window> {
+    windows.into_iter().filter(|window| window.requests > 0 && window.per_ms > 0).collect()
+}
+
 pub struct Windows {
     windows: Mutex<Vec<Window>>,
     sent: Mutex<HashMap<String, VecDeque<Instant>>>,
@@ -41,8 +45,7 @@ pub struct Windows {
 impl Windows {
     /// Windows with no request or no length are ignored (no limit).
     pub fn new(windows: Vec<Window>) -> Self {
-        let windows = windows.into_iter().filter(|w| w.requests > 0 && w.per_ms > 0).collect();
-        Self { windows: Mutex::new(windows), sent: Mutex::new(HashMap::new()) }
+        Self { windows: Mutex::new(limiting(windows)), sent: Mutex::new(HashMap::new()) }
     }
 
     pub fn windows(&self) -> Vec<Window> {
@@ -51,7 +54,7 @@ impl Windows {
 
     /// Replaces the windows and forgets every count.
     pub fn set(&self, windows: Vec<Window>) {
-        *self.windows.lock() = windows;
+        *self.windows.lock() = limiting(windows);
         self.sent.lock().clear();
     }
 

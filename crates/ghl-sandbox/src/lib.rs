@@ -74,7 +74,8 @@ pub struct SandboxInfo {
     pub calendar_id: String,
     pub admin_url: String,
     pub locations: Vec<LocationInfo>,
-    /// Partner app sandboxes (none yet).
+    /// Always empty: the manifest apps' sandboxes are the `apps` that `ghl-connector sandbox`
+    /// adds to its ready line (ghl-app-sandbox).
     pub partners: serde_json::Map<String, serde_json::Value>,
 }
 

@@ -1,9 +1,11 @@
 //! HighLevel's rate limits per app and location: at most `burst` requests in any `interval`
-//! (a sliding window, the strictest reading of "100 per 10 seconds") and `daily` per quota
+//! (a sliding window of the kit, the strictest reading of "100 per 10 seconds") and `daily` per quota
 //! day (a UTC day unless configured shorter; the admin API can also end the day at once).
 
-use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ghl_sandbox_kit::{Window, Windows};
 
 use parking_lot::Mutex;
 
@@ -13,13 +15,14 @@ pub struct RateLimiter {
     limits: Mutex<RateLimits>,
     /// The quota day; days are numbered from the Unix epoch.
     day: Duration,
-    windows: Mutex<HashMap<(String, String), Window>>,
+    /// The burst window per (app, location), on the kit's sliding windows.
+    burst: Windows,
+    days: Mutex<HashMap<(String, String), DayCount>>,
 }
 
-struct Window {
-    recent: VecDeque<Instant>,
+struct DayCount {
     day: u128,
-    day_count: u32,
+    count: u32,
 }
 
 /// What the `X-RateLimit-*` headers report after a request.
@@ -37,16 +40,25 @@ pub struct OverLimit {
     pub retry_after: Duration,
 }
 
+fn burst_window(limits: RateLimits) -> Vec<Window> {
+    vec![Window { requests: limits.burst, per_ms: limits.interval_ms }]
+}
+
 impl RateLimiter {
     pub fn new(limits: RateLimits, day: Duration) -> Self {
         let day = day.max(Duration::from_millis(1));
-        Self { limits: Mutex::new(limits), day, windows: Mutex::new(HashMap::new()) }
+        Self {
+            limits: Mutex::new(limits),
+            day,
+            burst: Windows::new(burst_window(limits)),
+            days: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Ends the quota day now: every daily count starts again.
     pub fn new_day(&self) {
-        for window in self.windows.lock().values_mut() {
-            window.day_count = 0;
+        for count in self.days.lock().values_mut() {
+            count.count = 0;
         }
     }
 
@@ -64,47 +76,38 @@ impl RateLimiter {
 
     pub fn set_limits(&self, limits: RateLimits) {
         *self.limits.lock() = limits;
-        self.windows.lock().clear();
+        self.burst.set(burst_window(limits));
+        self.days.lock().clear();
     }
 
     /// Counts one request of `app` at `location`, or refuses it without counting.
     pub fn acquire(&self, app: &str, location: &str) -> Result<Budget, OverLimit> {
         let limits = self.limits();
-        let interval = Duration::from_millis(limits.interval_ms);
-        let now = Instant::now();
         let (today, day_left) = self.today();
-        let mut windows = self.windows.lock();
-        let window = windows
+        let mut days = self.days.lock();
+        let count = days
             .entry((app.to_owned(), location.to_owned()))
-            .or_insert_with(|| Window { recent: VecDeque::new(), day: today, day_count: 0 });
-        if window.day != today {
-            window.day = today;
-            window.day_count = 0;
+            .or_insert(DayCount { day: today, count: 0 });
+        if count.day != today {
+            *count = DayCount { day: today, count: 0 };
         }
-        while window.recent.front().is_some_and(|sent| now.duration_since(*sent) >= interval) {
-            window.recent.pop_front();
-        }
-        let in_window = window.recent.len() as u32;
-        let budget = |in_window: u32, day_count: u32| Budget {
+        let budget = |remaining: u32, day_count: u32| Budget {
             limits,
-            remaining: limits.burst.saturating_sub(in_window),
+            remaining,
             daily_remaining: limits.daily.saturating_sub(day_count),
         };
-        if window.day_count >= limits.daily {
-            return Err(OverLimit {
-                budget: budget(in_window, window.day_count),
-                retry_after: day_left,
-            });
+        if count.count >= limits.daily {
+            return Err(OverLimit { budget: budget(0, count.count), retry_after: day_left });
         }
-        if in_window >= limits.burst {
-            let oldest = window.recent.front().copied().unwrap_or(now);
-            return Err(OverLimit {
-                budget: budget(in_window, window.day_count),
-                retry_after: interval.saturating_sub(now.duration_since(oldest)),
-            });
+        match self.burst.acquire(&format!("{app}\0{location}")) {
+            Err(refused) => {
+                Err(OverLimit { budget: budget(0, count.count), retry_after: refused.retry_after })
+            }
+            Ok(left) => {
+                count.count += 1;
+                let remaining = left.map_or(limits.burst, |left| left.remaining);
+                Ok(budget(remaining, count.count))
+            }
         }
-        window.recent.push_back(now);
-        window.day_count += 1;
-        Ok(budget(in_window + 1, window.day_count))
     }
 }
