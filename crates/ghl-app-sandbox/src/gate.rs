@@ -50,12 +50,12 @@ pub async fn guarded(
 
 /// Counts one request under `key` against the rate-limit windows; a refusal is the app's
 /// 429 with `Retry-After`, counted as rate-limited.
-pub fn admit(shared: &Shared, key: &str) -> Result<(), Response> {
+pub fn admit(shared: &Shared, key: &str) -> Result<(), Box<Response>> {
     match shared.windows.acquire(key) {
         Ok(_) => Ok(()),
         Err(refused) => {
             shared.stats.lock().rate_limited += 1;
-            Err(answer::too_many(shared, refused.retry_after))
+            Err(Box::new(answer::too_many(shared, refused.retry_after)))
         }
     }
 }

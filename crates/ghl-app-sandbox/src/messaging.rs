@@ -240,7 +240,7 @@ async fn slack(
             return answer::text(StatusCode::NOT_FOUND, "no_service");
         };
         if let Err(refused) = gate::admit(&shared, &hook.id) {
-            return refused;
+            return *refused;
         }
         if let Some(code) = &hook.refuse {
             return answer::text(slack_status(code), code.clone());
@@ -281,7 +281,7 @@ async fn workflows(
             );
         };
         if let Err(refused) = gate::admit(&shared, &hook.id) {
-            return refused;
+            return *refused;
         }
         if let Some(code) = &hook.refuse {
             return workflow_error(StatusCode::NOT_FOUND, code);

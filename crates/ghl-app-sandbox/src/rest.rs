@@ -311,7 +311,7 @@ async fn handle(
             Access::ReadOnly => "read_only",
         };
         if let Err(refused) = gate::admit(shared, key) {
-            return refused;
+            return *refused;
         }
         let id = route.id_param.as_ref().and_then(|name| params.get(name)).cloned();
         let outcome = match route.role {
@@ -321,12 +321,13 @@ async fn handle(
             Role::Delete => delete(shared, rest, route, id.as_deref()),
             Role::List => list(shared, rest, route, query),
         };
-        outcome.unwrap_or_else(|refusal| refusal)
+        outcome.unwrap_or_else(|refusal| *refusal)
     })
     .await
 }
 
-type Outcome = Result<Response, Response>;
+/// A refusal is an answer too, boxed (an answer is large).
+type Outcome = Result<Response, Box<Response>>;
 
 pub(crate) fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -351,13 +352,19 @@ fn success(route: &Route, default: StatusCode, value: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-fn invalid(shared: &Shared, message: String) -> Response {
-    answer::error(shared, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", &message, &[])
+fn invalid(shared: &Shared, message: String) -> Box<Response> {
+    Box::new(answer::error(
+        shared,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        &message,
+        &[],
+    ))
 }
 
-fn not_found(shared: &Shared, route: &Route, id: &str) -> Response {
+fn not_found(shared: &Shared, route: &Route, id: &str) -> Box<Response> {
     let message = format!("No {} with id {id}", singular(&route.resource));
-    answer::error(shared, StatusCode::NOT_FOUND, "not_found", &message, &[])
+    Box::new(answer::error(shared, StatusCode::NOT_FOUND, "not_found", &message, &[]))
 }
 
 /// The body as a JSON object whose declared fields have their declared types; `required`
@@ -367,15 +374,15 @@ fn parse_body(
     route: &Route,
     body: &Bytes,
     required: bool,
-) -> Result<Record, Response> {
+) -> Result<Record, Box<Response>> {
     let value: Value = serde_json::from_slice(body).map_err(|err| {
-        answer::error(
+        Box::new(answer::error(
             shared,
             StatusCode::BAD_REQUEST,
             "invalid_json",
             &format!("The body is not JSON: {err}"),
             &[],
-        )
+        ))
     })?;
     let Value::Object(record) = value else {
         return Err(invalid(shared, "The body must be a JSON object".into()));
@@ -486,7 +493,7 @@ fn create(shared: &Shared, rest: &Rest, route: &Route, body: &Bytes) -> Outcome 
     let mut all = rest.records.lock();
     let records = all.entry(route.resource.clone()).or_default();
     if let Some(refusal) = duplicate(shared, rest, route, records, &record, None) {
-        return Err(refusal);
+        return Err(Box::new(refusal));
     }
     record.retain(|_, value| !value.is_null());
     let id = ids::new_id(&mut *shared.rng.lock());
@@ -523,7 +530,7 @@ fn update(shared: &Shared, rest: &Rest, route: &Route, id: Option<&str>, body: &
         return Err(not_found(shared, route, id));
     };
     if let Some(refusal) = duplicate(shared, rest, route, records, &changes, Some(id)) {
-        return Err(refusal);
+        return Err(Box::new(refusal));
     }
     let record = &mut records[index];
     if route.operation.method == Method::Put {
@@ -582,7 +589,7 @@ fn number(
     shared: &Shared,
     query: &[(String, String)],
     param: &Param,
-) -> Result<Option<u64>, Response> {
+) -> Result<Option<u64>, Box<Response>> {
     match query_value(query, param) {
         None => Ok(None),
         Some(text) => text.parse::<u64>().map(Some).map_err(|_| {
@@ -613,7 +620,7 @@ fn list(shared: &Shared, rest: &Rest, route: &Route, query: &[(String, String)])
         }
         records.retain(|record| match record.get(name) {
             Some(Value::String(text)) => text == value,
-            Some(other) => other.to_string() == *value,
+            Some(other) => serde_json::from_str::<Value>(value).ok().as_ref() == Some(other),
             None => false,
         });
     }

@@ -16,10 +16,11 @@ fn manifest(app: &str) -> ghl_apps::Manifest {
 }
 
 async fn start(app: &str, config: AppSandboxConfig) -> (AppSandbox, CancellationToken) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let shutdown = CancellationToken::new();
-    let sandbox =
-        AppSandbox::start(manifest(app), config, listener, shutdown.clone()).await.unwrap();
+    let sandbox = AppSandbox::start(manifest(app), config, listener, shutdown.clone())
+        .await
+        .expect("the sandbox starts");
     (sandbox, shutdown)
 }
 
@@ -29,7 +30,7 @@ fn key(sandbox: &AppSandbox) -> String {
 
 async fn stats(client: &reqwest::Client, sandbox: &AppSandbox) -> Value {
     let url = format!("{}/stats", sandbox.info.admin_url);
-    client.get(url).send().await.unwrap().json().await.unwrap()
+    client.get(url).send().await.expect("the sandbox answers").json().await.expect("a JSON answer")
 }
 
 #[tokio::test]
@@ -39,19 +40,29 @@ async fn your_app_refuses_missing_and_wrong_keys_with_its_own_bodies_and_read_on
     let contacts = format!("{}/contacts", sandbox.info.base_url);
     assert!(sandbox.info.base_url.ends_with("/v1"), "served under the manifest's path");
 
-    let missing = client.get(&contacts).send().await.unwrap();
+    let missing = client.get(&contacts).send().await.expect("the sandbox answers");
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
-    let body: Value = missing.json().await.unwrap();
+    let body: Value = missing.json().await.expect("a JSON answer");
     assert_eq!(body["error"]["code"], "unauthorized");
-    assert!(body["error"]["message"].as_str().unwrap().contains("X-Api-Key"), "{body}");
+    assert!(body["error"]["message"].as_str().expect("a string").contains("X-Api-Key"), "{body}");
 
-    let wrong = client.get(&contacts).header("X-Api-Key", "sk_wrong").send().await.unwrap();
+    let wrong = client
+        .get(&contacts)
+        .header("X-Api-Key", "sk_wrong")
+        .send()
+        .await
+        .expect("the sandbox answers");
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    let body: Value = wrong.json().await.unwrap();
+    let body: Value = wrong.json().await.expect("a JSON answer");
     assert_eq!(body["error"]["code"], "invalid_credentials");
 
     let read_only = sandbox.info.read_only_credentials["api_key"].clone();
-    let listed = client.get(&contacts).header("X-Api-Key", &read_only).send().await.unwrap();
+    let listed = client
+        .get(&contacts)
+        .header("X-Api-Key", &read_only)
+        .send()
+        .await
+        .expect("the sandbox answers");
     assert_eq!(listed.status(), StatusCode::OK);
     let refused = client
         .post(&contacts)
@@ -59,11 +70,11 @@ async fn your_app_refuses_missing_and_wrong_keys_with_its_own_bodies_and_read_on
         .json(&json!({"name": "Ada"}))
         .send()
         .await
-        .unwrap();
+        .expect("the sandbox answers");
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-    let body: Value = refused.json().await.unwrap();
+    let body: Value = refused.json().await.expect("a JSON answer");
     assert_eq!(body["error"]["code"], "forbidden");
-    assert_eq!(sandbox.shared.rest.as_ref().unwrap().records("/contacts").len(), 0);
+    assert_eq!(sandbox.shared.rest.as_ref().expect("a REST sandbox").records("/contacts").len(), 0);
 }
 
 #[tokio::test]
@@ -79,9 +90,9 @@ async fn your_app_creates_reads_updates_lists_in_pages_and_deletes() {
         .json(&json!({"email": "a@x.test"}))
         .send()
         .await
-        .unwrap();
+        .expect("the sandbox answers");
     assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body: Value = invalid.json().await.unwrap();
+    let body: Value = invalid.json().await.expect("a JSON answer");
     assert_eq!(body["error"]["message"], "name is required");
 
     let created = client
@@ -90,11 +101,11 @@ async fn your_app_creates_reads_updates_lists_in_pages_and_deletes() {
         .json(&json!({"name": "Ada", "email": "ada@x.test", "tags": ["vip"]}))
         .send()
         .await
-        .unwrap();
+        .expect("the sandbox answers");
     assert_eq!(created.status(), StatusCode::CREATED);
-    let created: Value = created.json().await.unwrap();
-    let id = created["data"]["id"].as_str().unwrap().to_owned();
-    let first_update = created["data"]["updated_at"].as_str().unwrap().to_owned();
+    let created: Value = created.json().await.expect("a JSON answer");
+    let id = created["data"]["id"].as_str().expect("a string").to_owned();
+    let first_update = created["data"]["updated_at"].as_str().expect("a string").to_owned();
     assert_eq!(created["data"]["created_at"], created["data"]["updated_at"]);
 
     let got: Value = client
@@ -102,10 +113,10 @@ async fn your_app_creates_reads_updates_lists_in_pages_and_deletes() {
         .header("X-Api-Key", &key)
         .send()
         .await
-        .unwrap()
+        .expect("the sandbox answers")
         .json()
         .await
-        .unwrap();
+        .expect("a JSON answer");
     assert_eq!(got["data"]["email"], "ada@x.test");
 
     let updated = client
@@ -114,18 +125,23 @@ async fn your_app_creates_reads_updates_lists_in_pages_and_deletes() {
         .json(&json!({"company": "Engines Ltd", "tags": null}))
         .send()
         .await
-        .unwrap();
+        .expect("the sandbox answers");
     assert_eq!(updated.status(), StatusCode::OK);
-    let updated: Value = updated.json().await.unwrap();
+    let updated: Value = updated.json().await.expect("a JSON answer");
     assert_eq!(updated["data"]["company"], "Engines Ltd");
     assert_eq!(updated["data"]["name"], "Ada");
     assert!(updated["data"].get("tags").is_none(), "null clears a field");
-    assert!(updated["data"]["updated_at"].as_str().unwrap() >= first_update.as_str());
+    assert!(updated["data"]["updated_at"].as_str().expect("a string") >= first_update.as_str());
 
     for n in 0..4 {
         let body = json!({"name": format!("C{n}"), "email": format!("c{n}@x.test")});
-        let answer =
-            client.post(&contacts).header("X-Api-Key", &key).json(&body).send().await.unwrap();
+        let answer = client
+            .post(&contacts)
+            .header("X-Api-Key", &key)
+            .json(&body)
+            .send()
+            .await
+            .expect("the sandbox answers");
         assert_eq!(answer.status(), StatusCode::CREATED);
     }
     let mut seen = Vec::new();
@@ -135,15 +151,15 @@ async fn your_app_creates_reads_updates_lists_in_pages_and_deletes() {
             .header("X-Api-Key", &key)
             .send()
             .await
-            .unwrap()
+            .expect("the sandbox answers")
             .json()
             .await
-            .unwrap();
+            .expect("a JSON answer");
         let names: Vec<String> = answer["data"]
             .as_array()
-            .unwrap()
+            .expect("an array")
             .iter()
-            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .map(|c| c["name"].as_str().expect("a string").to_owned())
             .collect();
         assert_eq!(answer["meta"]["has_more"], page < 3, "page {page}");
         seen.extend(names);
@@ -155,27 +171,35 @@ async fn your_app_creates_reads_updates_lists_in_pages_and_deletes() {
         .header("X-Api-Key", &key)
         .send()
         .await
-        .unwrap()
+        .expect("the sandbox answers")
         .json()
         .await
-        .unwrap();
-    assert_eq!(by_email["data"].as_array().unwrap().len(), 1);
+        .expect("a JSON answer");
+    assert_eq!(by_email["data"].as_array().expect("an array").len(), 1);
     let since: Value = client
         .get(format!("{contacts}?updated_since=2999-01-01T00:00:00Z&sort=updated_at"))
         .header("X-Api-Key", &key)
         .send()
         .await
-        .unwrap()
+        .expect("the sandbox answers")
         .json()
         .await
-        .unwrap();
+        .expect("a JSON answer");
     assert_eq!(since["data"], json!([]));
 
-    let deleted =
-        client.delete(format!("{contacts}/{id}")).header("X-Api-Key", &key).send().await.unwrap();
+    let deleted = client
+        .delete(format!("{contacts}/{id}"))
+        .header("X-Api-Key", &key)
+        .send()
+        .await
+        .expect("the sandbox answers");
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    let gone =
-        client.get(format!("{contacts}/{id}")).header("X-Api-Key", &key).send().await.unwrap();
+    let gone = client
+        .get(format!("{contacts}/{id}"))
+        .header("X-Api-Key", &key)
+        .send()
+        .await
+        .expect("the sandbox answers");
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
 
     let stats = stats(&client, &sandbox).await;
@@ -198,11 +222,11 @@ async fn a_taken_natural_key_is_refused_naming_the_existing_contact() {
         .json(&body)
         .send()
         .await
-        .unwrap()
+        .expect("the sandbox answers")
         .json()
         .await
-        .unwrap();
-    let id = first["data"]["id"].as_str().unwrap();
+        .expect("a JSON answer");
+    let id = first["data"]["id"].as_str().expect("a string");
 
     let again = client
         .post(&contacts)
@@ -210,12 +234,12 @@ async fn a_taken_natural_key_is_refused_naming_the_existing_contact() {
         .json(&json!({"name": "Other", "external_id": "hl-1"}))
         .send()
         .await
-        .unwrap();
+        .expect("the sandbox answers");
     assert_eq!(again.status(), StatusCode::CONFLICT);
-    let refusal: Value = again.json().await.unwrap();
+    let refusal: Value = again.json().await.expect("a JSON answer");
     assert_eq!(refusal["error"]["code"], "duplicate_email");
     assert_eq!(refusal["error"]["existing_id"], id);
-    assert_eq!(sandbox.shared.rest.as_ref().unwrap().records("/contacts").len(), 1);
+    assert_eq!(sandbox.shared.rest.as_ref().expect("a REST sandbox").records("/contacts").len(), 1);
 }
 
 /// A receiver that refuses the first delivery, then accepts: returns each delivery's headers
@@ -241,8 +265,8 @@ async fn receiver(
             }
         }),
     );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let url = format!("http://{}/hook", listener.local_addr().expect("an address"));
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, received)
 }
@@ -264,7 +288,7 @@ async fn a_signed_webhook_arrives_verifies_and_keeps_its_id_across_a_retry() {
         .json(&json!({"url": url}))
         .send()
         .await
-        .unwrap();
+        .expect("the sandbox answers");
     assert_eq!(added.status(), StatusCode::CREATED);
     let created = client
         .post(format!("{}/contacts", sandbox.info.base_url))
@@ -272,13 +296,13 @@ async fn a_signed_webhook_arrives_verifies_and_keeps_its_id_across_a_retry() {
         .json(&json!({"name": "Ada"}))
         .send()
         .await
-        .unwrap();
+        .expect("the sandbox answers");
     assert_eq!(created.status(), StatusCode::CREATED);
 
-    let secret =
-        standard_webhooks::parse_secret(&sandbox.info.credentials["webhook_secret"]).unwrap();
-    let (first_headers, first_body) = received.recv().await.unwrap();
-    let (headers, body) = received.recv().await.unwrap();
+    let secret = standard_webhooks::parse_secret(&sandbox.info.credentials["webhook_secret"])
+        .expect("a whsec_ secret");
+    let (first_headers, first_body) = received.recv().await.expect("a delivery");
+    let (headers, body) = received.recv().await.expect("a delivery");
     let header = |headers: &axum::http::HeaderMap, name: &str| {
         headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
     };
@@ -302,12 +326,13 @@ async fn a_signed_webhook_arrives_verifies_and_keeps_its_id_across_a_retry() {
     let now = chrono::Utc::now().timestamp();
     standard_webhooks::verify(&[secret], &delivery, now, 300)
         .expect("the delivery verifies with the secret");
-    let event: Value = serde_json::from_slice(&body).unwrap();
+    let event: Value = serde_json::from_slice(&body).expect("a JSON event");
     assert_eq!(event["type"], "contact.created");
     assert_eq!(event["data"]["name"], "Ada");
     assert!(event["workspace_id"].is_string());
     // A wrong secret does not verify.
-    let other = standard_webhooks::parse_secret("whsec_c2VjcmV0c2VjcmV0c2VjcmV0").unwrap();
+    let other =
+        standard_webhooks::parse_secret("whsec_c2VjcmV0c2VjcmV0c2VjcmV0").expect("a whsec_ secret");
     assert!(standard_webhooks::verify(&[other], &delivery, now, 300).is_err());
 }
 
@@ -324,9 +349,14 @@ async fn faults_injected_at_a_configured_rate_are_seen_and_counted() {
     let contacts = format!("{}/contacts", sandbox.info.base_url);
     let mut failed = 0;
     for _ in 0..40 {
-        let answer = client.get(&contacts).header("X-Api-Key", key(&sandbox)).send().await.unwrap();
+        let answer = client
+            .get(&contacts)
+            .header("X-Api-Key", key(&sandbox))
+            .send()
+            .await
+            .expect("the sandbox answers");
         if answer.status() == StatusCode::INTERNAL_SERVER_ERROR {
-            let body: Value = answer.json().await.unwrap();
+            let body: Value = answer.json().await.expect("a JSON answer");
             assert_eq!(body["error"]["code"], "internal_error", "in the app's error shape");
             failed += 1;
         } else {
@@ -358,7 +388,7 @@ async fn a_dropped_connection_after_the_effect_leaves_the_record() {
         .send()
         .await;
     assert!(answer.is_err(), "no answer: {answer:?}");
-    assert_eq!(sandbox.shared.rest.as_ref().unwrap().records("/contacts").len(), 1);
+    assert_eq!(sandbox.shared.rest.as_ref().expect("a REST sandbox").records("/contacts").len(), 1);
 }
 
 #[tokio::test]
@@ -372,9 +402,14 @@ async fn slack_records_posts_and_answers_as_slack() {
     let hook = sandbox.info.credentials["url"].clone();
     assert_eq!(hook, sandbox.info.base_url);
 
-    let ok = client.post(&hook).json(&json!({"text": "Hello *world*"})).send().await.unwrap();
+    let ok = client
+        .post(&hook)
+        .json(&json!({"text": "Hello *world*"}))
+        .send()
+        .await
+        .expect("the sandbox answers");
     assert_eq!(ok.status(), StatusCode::OK);
-    assert_eq!(ok.text().await.unwrap(), "ok");
+    assert_eq!(ok.text().await.expect("a text answer"), "ok");
 
     let bad = client
         .post(&hook)
@@ -382,29 +417,46 @@ async fn slack_records_posts_and_answers_as_slack() {
         .body("{not json")
         .send()
         .await
-        .unwrap();
+        .expect("the sandbox answers");
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(bad.text().await.unwrap(), "invalid_payload");
+    assert_eq!(bad.text().await.expect("a text answer"), "invalid_payload");
 
-    let empty = client.post(&hook).json(&json!({"unfurl_links": true})).send().await.unwrap();
+    let empty = client
+        .post(&hook)
+        .json(&json!({"unfurl_links": true}))
+        .send()
+        .await
+        .expect("the sandbox answers");
     assert_eq!(
-        (empty.status(), empty.text().await.unwrap().as_str()),
+        (empty.status(), empty.text().await.expect("a text answer").as_str()),
         (StatusCode::BAD_REQUEST, "no_text")
     );
 
     // The window of 3 is spent: Slack's 429 with Retry-After.
-    let limited = client.post(&hook).json(&json!({"text": "again"})).send().await.unwrap();
+    let limited = client
+        .post(&hook)
+        .json(&json!({"text": "again"}))
+        .send()
+        .await
+        .expect("the sandbox answers");
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(limited.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(
+        limited.headers()["retry-after"]
+            .to_str()
+            .expect("a text header")
+            .parse::<u64>()
+            .expect("seconds")
+            >= 1
+    );
 
     let unknown = client
         .post(format!("{}/services/TSANDBOX/BNOPE/nope", sandbox.shared.address))
         .json(&json!({"text": "x"}))
         .send()
         .await
-        .unwrap();
+        .expect("the sandbox answers");
     assert_eq!(
-        (unknown.status(), unknown.text().await.unwrap().as_str()),
+        (unknown.status(), unknown.text().await.expect("a text answer").as_str()),
         (StatusCode::NOT_FOUND, "no_service")
     );
 
@@ -413,18 +465,18 @@ async fn slack_records_posts_and_answers_as_slack() {
         .json(&json!({"refuse": "channel_is_archived"}))
         .send()
         .await
-        .unwrap()
+        .expect("the sandbox answers")
         .json()
         .await
-        .unwrap();
+        .expect("a JSON answer");
     let answer = client
-        .post(archived["url"].as_str().unwrap())
+        .post(archived["url"].as_str().expect("a string"))
         .json(&json!({"text": "x"}))
         .send()
         .await
-        .unwrap();
+        .expect("the sandbox answers");
     assert_eq!(
-        (answer.status(), answer.text().await.unwrap().as_str()),
+        (answer.status(), answer.text().await.expect("a text answer").as_str()),
         (StatusCode::GONE, "channel_is_archived")
     );
 
@@ -432,11 +484,11 @@ async fn slack_records_posts_and_answers_as_slack() {
         .get(format!("{}/posts", sandbox.info.admin_url))
         .send()
         .await
-        .unwrap()
+        .expect("the sandbox answers")
         .json()
         .await
-        .unwrap();
-    assert_eq!(posts["posts"].as_array().unwrap().len(), 1, "{posts}");
+        .expect("a JSON answer");
+    assert_eq!(posts["posts"].as_array().expect("an array").len(), 1, "{posts}");
     assert_eq!(posts["posts"][0]["body"]["text"], "Hello *world*");
     let stats = stats(&client, &sandbox).await;
     assert_eq!(stats["effects"]["message.posted"], 1);
@@ -457,11 +509,21 @@ async fn teams_accepts_an_adaptive_card_with_202_and_a_message_card_with_1() {
         "contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": null,
         "content": {"type": "AdaptiveCard", "version": "1.4", "body": [{"type": "TextBlock", "text": "Hi"}]}}]});
 
-    let accepted = client.post(&workflow).json(&card).send().await.unwrap();
+    let accepted = client.post(&workflow).json(&card).send().await.expect("the sandbox answers");
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
-    let wrong_shape = client.post(&workflow).json(&json!({"text": "plain"})).send().await.unwrap();
+    let wrong_shape = client
+        .post(&workflow)
+        .json(&json!({"text": "plain"}))
+        .send()
+        .await
+        .expect("the sandbox answers");
     assert_eq!(wrong_shape.status(), StatusCode::BAD_REQUEST);
-    let unsigned = client.post(workflow.replace("sig=", "sig=x")).json(&card).send().await.unwrap();
+    let unsigned = client
+        .post(workflow.replace("sig=", "sig=x"))
+        .json(&card)
+        .send()
+        .await
+        .expect("the sandbox answers");
     assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
 
     let one = client
@@ -469,38 +531,51 @@ async fn teams_accepts_an_adaptive_card_with_202_and_a_message_card_with_1() {
         .json(&json!({"@type": "MessageCard", "text": "Hi"}))
         .send()
         .await
-        .unwrap();
-    assert_eq!((one.status(), one.text().await.unwrap().as_str()), (StatusCode::OK, "1"));
+        .expect("the sandbox answers");
+    assert_eq!(
+        (one.status(), one.text().await.expect("a text answer").as_str()),
+        (StatusCode::OK, "1")
+    );
     let no_text = client
         .post(&legacy)
         .json(&json!({"@type": "MessageCard", "title": "T"}))
         .send()
         .await
-        .unwrap();
+        .expect("the sandbox answers");
     assert_eq!(
-        (no_text.status(), no_text.text().await.unwrap().as_str()),
+        (no_text.status(), no_text.text().await.expect("a text answer").as_str()),
         (StatusCode::BAD_REQUEST, "Summary or Text is required.")
     );
     // A refused post counts against the window too: this third post spends it.
-    let third = client.post(&legacy).json(&json!({"text": "more"})).send().await.unwrap();
-    assert_eq!(third.text().await.unwrap(), "1");
+    let third = client
+        .post(&legacy)
+        .json(&json!({"text": "more"}))
+        .send()
+        .await
+        .expect("the sandbox answers");
+    assert_eq!(third.text().await.expect("a text answer"), "1");
     // Past the window the connector answers no 429 status but says so in its body.
-    let throttled = client.post(&legacy).json(&json!({"text": "more"})).send().await.unwrap();
-    assert!(throttled.text().await.unwrap().contains("HTTP error 429"));
+    let throttled = client
+        .post(&legacy)
+        .json(&json!({"text": "more"}))
+        .send()
+        .await
+        .expect("the sandbox answers");
+    assert!(throttled.text().await.expect("a text answer").contains("HTTP error 429"));
 
     let posts: Value = client
         .get(format!("{}/posts", sandbox.info.admin_url))
         .send()
         .await
-        .unwrap()
+        .expect("the sandbox answers")
         .json()
         .await
-        .unwrap();
+        .expect("a JSON answer");
     let operations: Vec<&str> = posts["posts"]
         .as_array()
-        .unwrap()
+        .expect("an array")
         .iter()
-        .map(|p| p["operation"].as_str().unwrap())
+        .map(|p| p["operation"].as_str().expect("a string"))
         .collect();
     assert_eq!(operations, ["post-adaptive-card", "post-message-card", "post-message-card"]);
 }
@@ -514,7 +589,7 @@ async fn every_shipped_manifest_gets_a_sandbox_with_working_credentials() {
         shutdown.clone(),
     )
     .await
-    .unwrap();
+    .expect("the sandboxes start");
     let apps: Vec<&str> = sandboxes.keys().map(String::as_str).collect();
     assert_eq!(apps, ["slack", "teams", "your-app"]);
     let your_app = &sandboxes["your-app"];
@@ -523,7 +598,7 @@ async fn every_shipped_manifest_gets_a_sandbox_with_working_credentials() {
         .header("X-Api-Key", key(your_app))
         .send()
         .await
-        .unwrap();
+        .expect("the sandbox answers");
     assert_eq!(answer.status(), StatusCode::OK);
     shutdown.cancel();
 }

@@ -116,13 +116,14 @@ mod tests {
         let at = |ms: u64| start + Duration::from_millis(ms);
         assert_eq!(windows.acquire_at("a", at(0)).map(|l| l.map(|l| l.remaining)), Ok(Some(1)));
         assert!(windows.acquire_at("a", at(100)).is_ok());
-        let refused = windows.acquire_at("a", at(200)).unwrap_err();
+        let refused = windows.acquire_at("a", at(200)).expect_err("two in a second are the most");
         assert_eq!(refused.retry_after, Duration::from_millis(800));
         // Another key has its own count.
         assert!(windows.acquire_at("b", at(200)).is_ok());
         // The second window is the one left once a second passed.
         assert!(windows.acquire_at("a", at(1_000)).is_ok());
-        let refused = windows.acquire_at("a", at(2_500)).unwrap_err();
+        let refused =
+            windows.acquire_at("a", at(2_500)).expect_err("three in ten seconds are the most");
         assert_eq!(refused.window.per_ms, 10_000);
         assert_eq!(refused.retry_after, Duration::from_millis(7_500));
     }
