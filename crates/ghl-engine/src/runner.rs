@@ -167,7 +167,7 @@ impl Engine {
         self.intake.set_runaway_limit(runs_per_minute);
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
 

@@ -30,7 +30,8 @@ async fn short_days(store: Store) -> World {
         quota_day: QUOTA_DAY,
         ..support::roomy_sandbox()
     };
-    let highlevel = HighLevel { profile: ghl_client::HighLevel { quota_day: QUOTA_DAY } };
+    let highlevel =
+        HighLevel::default().with_profile(ghl_client::HighLevel { quota_day: QUOTA_DAY });
     let engine = EngineConfig {
         apps: Apps::builtin().with(Arc::new(highlevel)),
         backoff: ghl_client::Backoff::new(Duration::from_millis(10), Duration::from_secs(1)),
@@ -54,7 +55,7 @@ async fn runs_wait_for_the_reset(world: World) {
     }
     world.drain().await;
 
-    let store = world.engine.store();
+    let store = &world.store;
     let runs = store.runs(&RunFilter::default()).await.expect("runs");
     assert_eq!(runs.len(), RUNS);
     let mut waits = 0;

@@ -166,16 +166,7 @@ impl App for Toy {
     }
 
     fn connect_info(&self) -> ConnectInfo {
-        ConnectInfo {
-            default_base_url: "http://127.0.0.1:1",
-            account: "account",
-            base_scopes: &[],
-            write_scopes: &[],
-            private_token_scopes: "",
-            authorize_url: None,
-            authorize_path: "/authorize",
-            token_path: "/token",
-        }
+        ConnectInfo::plain("http://127.0.0.1:1")
     }
 }
 
@@ -309,7 +300,7 @@ steps:
 async fn toy_to_highlevel(world: World) {
     let shutdown = CancellationToken::new();
     let (toy, base_url) = start_toy_api(shutdown.clone()).await;
-    let store = world.engine.store().clone();
+    let store = world.store.clone();
     let headers = [("X-Api-Key".to_owned(), API_KEY.to_owned())].into();
     let auth = AuthSecret::Headers(HttpSecret { base_url: Some(base_url), headers });
     save(&store, "toy", &ConnectionSecret { app: TOY, auth }, "").await.expect("connection");

@@ -41,18 +41,18 @@ async fn schedule(world: World) {
     assert_eq!(engine.fire_triggers(at(10, 5, 1)).await.expect("fire"), 1, "the 10:05 tick");
     assert_eq!(engine.fire_triggers(at(10, 5, 2)).await.expect("fire"), 0, "fired already");
     // Another process (another engine on the same store) fires nothing twice.
-    let other = Engine::new(engine.store().clone());
+    let other = Engine::new(world.store.clone());
     assert_eq!(other.fire_triggers(at(10, 5, 3)).await.expect("fire"), 0);
     assert_eq!(other.fire_triggers(at(10, 10, 0)).await.expect("fire"), 1, "the 10:10 tick");
     assert_eq!(engine.fire_triggers(at(10, 10, 0)).await.expect("fire"), 0);
     // Stopped for an hour: the missed ticks fire once, as the latest.
     assert_eq!(engine.fire_triggers(at(11, 12, 0)).await.expect("fire"), 1, "11:10 only");
     world.drain().await;
-    let runs = engine.store().runs(&RunFilter::default()).await.expect("runs");
+    let runs = world.store.runs(&RunFilter::default()).await.expect("runs");
     let mut ticks = Vec::new();
     for run in &runs {
         assert_eq!(run.status, "done");
-        let steps = engine.store().steps(&run.id).await.expect("steps");
+        let steps = world.store.steps(&run.id).await.expect("steps");
         ticks.push(steps[0].response.as_ref().expect("logged")["message"].clone());
     }
     ticks.sort_by_key(|tick| tick.to_string());
@@ -99,7 +99,7 @@ async fn polling(world: World) {
     let answer = world.admin(reqwest::Method::PUT, &path, Some(json!({ "lastName": "Changed" })));
     assert_eq!(answer.await["contact"]["lastName"], "Changed");
     // A restart: a new engine on the same store carries on from the stored cursor.
-    let restarted = Engine::new(engine.store().clone());
+    let restarted = Engine::new(world.store.clone());
     assert_eq!(restarted.fire_triggers(start + 3 * minute).await.expect("poll"), 1, "the change");
     assert_eq!(restarted.fire_triggers(start + 4 * minute).await.expect("poll"), 0);
 
@@ -113,11 +113,11 @@ async fn polling(world: World) {
 
     // A poll that fails (here: its connection is gone) still waits its interval before the
     // next try, rather than asking again every second.
-    let flow_id = engine.store().flow("note every change").await.expect("store").expect("flow").id;
-    assert!(engine.store().remove_connection("highlevel").await.expect("remove"));
-    let failing = Engine::new(engine.store().clone());
+    let flow_id = world.store.flow("note every change").await.expect("store").expect("flow").id;
+    assert!(world.store.remove_connection("highlevel").await.expect("remove"));
+    let failing = Engine::new(world.store.clone());
     assert_eq!(failing.fire_triggers(start + 5 * minute).await.expect("poll"), 0);
-    let cursor = engine.store().cursor(&format!("poll:{flow_id}")).await.expect("store");
+    let cursor = world.store.cursor(&format!("poll:{flow_id}")).await.expect("store");
     let cursor: serde_json::Value = serde_json::from_str(&cursor.expect("a cursor")).expect("json");
     assert_eq!(cursor["polledAt"], start + 5 * minute, "the failed poll counts as a poll");
 }
