@@ -1,0 +1,118 @@
+//! How a list operation is walked page by page: the five styles seen across the apps we
+//! connect (page/limit, offset/limit, an answer cursor, a next link, a record cursor such as
+//! HighLevel's `searchAfter`), each with exactly the fields it needs, so a style missing one
+//! is refused when the manifest loads, not when a sync runs.
+
+use serde::{Deserialize, Serialize};
+
+use crate::place::{Param, Pointer, ValueAt};
+
+/// `paging:` of a list operation. Where the records are is the operation's
+/// `response.record`. A page shorter than the limit asked for is the last, unless the style
+/// says otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "style", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Paging {
+    /// Numbered pages: `page` counts from `first_page`.
+    Page {
+        page: Param,
+        limit: Param,
+        max_limit: u32,
+        #[serde(default = "one")]
+        first_page: u32,
+        /// A boolean of the answer that says whether another page follows (Qobrix's
+        /// `/pagination/has_next_page`); without it a short page is the last.
+        #[serde(default)]
+        has_more: Option<Pointer>,
+    },
+    /// The number of records skipped so far goes in `offset`.
+    Offset { offset: Param, limit: Param, max_limit: u32 },
+    /// The answer names where the next page starts; each part is sent back as a parameter.
+    /// No part in the answer: the list is done.
+    Cursor {
+        next: Vec<CursorPart>,
+        #[serde(default)]
+        limit: Option<Param>,
+        #[serde(default)]
+        max_limit: Option<u32>,
+    },
+    /// The answer holds the next page's whole URL: in the body (`/links/next`) or in the
+    /// `Link` header's `rel="next"` (`header:Link`).
+    NextLink {
+        next: ValueAt,
+        #[serde(default)]
+        limit: Option<Param>,
+        #[serde(default)]
+        max_limit: Option<u32>,
+    },
+    /// Each record carries its position in `field` (HighLevel's `searchAfter`); the last
+    /// record's goes in `send`, in place of the `replaces` parameters (a page number).
+    SearchAfter {
+        field: String,
+        send: Param,
+        #[serde(default)]
+        replaces: Vec<String>,
+        limit: Param,
+        max_limit: u32,
+    },
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// One value of an answer cursor and the parameter it is sent back in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CursorPart {
+    pub from: ValueAt,
+    pub to: Param,
+}
+
+impl Paging {
+    /// The style as a manifest spells it.
+    pub fn style(&self) -> &'static str {
+        match self {
+            Self::Page { .. } => "page",
+            Self::Offset { .. } => "offset",
+            Self::Cursor { .. } => "cursor",
+            Self::NextLink { .. } => "next_link",
+            Self::SearchAfter { .. } => "search_after",
+        }
+    }
+
+    /// Every request parameter the style sets, with the manifest key naming it.
+    pub fn params(&self) -> Vec<(&'static str, &Param)> {
+        let mut params = Vec::new();
+        match self {
+            Self::Page { page, limit, .. } => {
+                params.push(("page", page));
+                params.push(("limit", limit));
+            }
+            Self::Offset { offset, limit, .. } => {
+                params.push(("offset", offset));
+                params.push(("limit", limit));
+            }
+            Self::Cursor { next, limit, .. } => {
+                params.extend(next.iter().map(|part| ("next", &part.to)));
+                params.extend(limit.iter().map(|limit| ("limit", limit)));
+            }
+            Self::NextLink { limit, .. } => params.extend(limit.iter().map(|l| ("limit", l))),
+            Self::SearchAfter { send, limit, .. } => {
+                params.push(("send", send));
+                params.push(("limit", limit));
+            }
+        }
+        params
+    }
+
+    /// The largest page the app allows, if the style asks for a size.
+    pub fn max_limit(&self) -> Option<u32> {
+        match self {
+            Self::Page { max_limit, .. }
+            | Self::Offset { max_limit, .. }
+            | Self::SearchAfter { max_limit, .. } => Some(*max_limit),
+            Self::Cursor { max_limit, .. } | Self::NextLink { max_limit, .. } => *max_limit,
+        }
+    }
+}

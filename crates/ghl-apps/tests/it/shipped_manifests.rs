@@ -1,0 +1,113 @@
+//! Every manifest shipped in the binary loads, passes the checks, and says what its app's
+//! documentation (specs/partners/) says.
+
+use ghl_apps::auth::Auth;
+use ghl_apps::builtin::{manifests, MANIFESTS};
+use ghl_apps::error_rules::ErrorMeaning;
+use ghl_apps::manifest::{Manifest, Method};
+use ghl_apps::paging::Paging;
+use ghl_apps::triggers::{Signature, TimeFormat};
+use ghl_apps::writes::Write;
+
+fn shipped(app: &str) -> Manifest {
+    manifests()
+        .unwrap_or_else(|(app, err)| panic!("shipped manifest `{app}` is refused: {err}"))
+        .into_iter()
+        .find(|manifest| manifest.app == app)
+        .unwrap_or_else(|| panic!("no shipped manifest `{app}`"))
+}
+
+/// The meaning of an error code under the manifest's rules.
+fn meaning_of(manifest: &Manifest, status: Option<u16>, code: &str) -> Option<ErrorMeaning> {
+    manifest
+        .errors
+        .rules
+        .iter()
+        .find(|rule| {
+            rule.code.as_deref() == Some(code)
+                && status
+                    .is_none_or(|status| rule.status.is_empty() || rule.status.contains(&status))
+        })
+        .map(|rule| rule.means)
+}
+
+#[test]
+fn every_shipped_manifest_loads_and_is_named_after_its_file() {
+    let loaded = manifests().unwrap_or_else(|(app, err)| panic!("`{app}`: {err}"));
+    assert_eq!(loaded.len(), MANIFESTS.len());
+    for ((app, _), manifest) in MANIFESTS.iter().zip(&loaded) {
+        assert_eq!(manifest.app, *app);
+    }
+}
+
+#[test]
+fn your_app_is_a_source_and_a_target() {
+    let app = shipped("your-app");
+    assert_eq!(
+        app.auth.credentials().iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["api_key"]
+    );
+    let names: Vec<&str> = app.operations.iter().map(|op| op.name.as_str()).collect();
+    for wanted in
+        ["create-contact", "get-contact", "update-contact", "delete-contact", "list-contacts"]
+    {
+        assert!(names.contains(&wanted), "{wanted} in {names:?}");
+    }
+    let create = app.operation("create-contact").expect("create");
+    assert!(matches!(&create.write, Some(Write::NaturalKey(key)) if key.lookup == "list-contacts"));
+    let list = app.operation("list-contacts").expect("list");
+    assert!(matches!(list.paging, Some(Paging::Page { max_limit: 100, .. })));
+    assert!(!list.writes() && create.writes());
+    let webhooks = app.triggers.webhooks.as_ref().expect("webhooks");
+    assert!(matches!(webhooks.signature, Signature::StandardWebhooks { tolerance_secs: 300 }));
+    let poll = &app.triggers.polls[0];
+    assert_eq!((poll.modified.as_str(), poll.time_format), ("updated_at", TimeFormat::Rfc3339));
+    assert_eq!(app.check.as_ref().map(|check| check.operation.as_str()), Some("list-contacts"));
+}
+
+#[test]
+fn slack_turns_its_error_answers_into_meanings() {
+    let slack = shipped("slack");
+    assert_eq!(slack.auth, Auth::SecretUrl);
+    let post = slack.operation("post-message").expect("post-message");
+    assert_eq!((post.method, post.path.as_str()), (Method::Post, ""));
+    assert_eq!(post.write, Some(Write::NotRepeatable));
+    // The official list (messaging-webhooks.md, section 1).
+    for (status, code, meaning) in [
+        (400, "invalid_payload", ErrorMeaning::Invalid),
+        (400, "user_not_found", ErrorMeaning::Invalid),
+        (403, "action_prohibited", ErrorMeaning::Forbidden),
+        (404, "channel_not_found", ErrorMeaning::Gone),
+        (410, "channel_is_archived", ErrorMeaning::Gone),
+        (500, "rollup_error", ErrorMeaning::Retry),
+        (404, "no_service", ErrorMeaning::Gone),
+        (403, "invalid_token", ErrorMeaning::Reconnect),
+    ] {
+        assert_eq!(meaning_of(&slack, Some(status), code), Some(meaning), "{code}");
+    }
+    assert!(slack.errors.rules.iter().any(|r| r.status == [429] && r.means == ErrorMeaning::Retry));
+    assert_eq!(
+        slack.rate_limit.as_ref().map(|limit| limit.headers.retry_after.as_str()),
+        Some("Retry-After")
+    );
+}
+
+#[test]
+fn teams_posts_adaptive_cards_and_message_cards_within_its_thresholds() {
+    let teams = shipped("teams");
+    let card = teams.operation("post-adaptive-card").expect("adaptive card");
+    assert_eq!(card.response.status, [200, 202]);
+    assert!(teams.operation("post-message-card").is_some());
+    let windows: Vec<(u32, u32)> = teams
+        .rate_limit
+        .as_ref()
+        .expect("rate limit")
+        .windows
+        .iter()
+        .map(|window| (window.requests, window.per_secs))
+        .collect();
+    assert_eq!(windows, [(4, 1), (60, 30), (100, 3600), (150, 7200), (1800, 86400)]);
+    let throttled =
+        teams.errors.rules.iter().find(|rule| rule.text_contains.is_some()).expect("a text rule");
+    assert_eq!(throttled.means, ErrorMeaning::Retry, "the connector's 429 in a 200's body");
+}
