@@ -19,8 +19,8 @@ pub struct AppState {
     pub(crate) verifiers: Verifiers,
     pub(crate) admin_token: String,
     pub(crate) metrics: Metrics,
-    /// When this process started serving (ms since the epoch).
-    started_at: i64,
+    /// When this process started serving.
+    started_at: ghl_store::Timestamp,
 }
 
 impl AppState {
@@ -31,7 +31,7 @@ impl AppState {
             engine,
             verifiers,
             admin_token,
-            started_at: ghl_store::now_ms(),
+            started_at: ghl_store::Timestamp::now(),
         }
     }
 

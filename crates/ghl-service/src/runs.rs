@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ghl_engine::Engine;
-pub use ghl_store::{RunFilter, RunStatus, RunSummary, StepRecord};
+pub use ghl_store::{RunFilter, RunId, RunStatus, RunSummary, StepRecord, StepStatus, Timestamp};
 use serde::Serialize;
 
 use crate::ServiceError;
@@ -27,18 +27,18 @@ impl Runs<'_> {
         Ok(self.engine.store().runs(filter).await?)
     }
 
-    pub async fn show(&self, id: &str) -> Result<RunWithSteps, ServiceError> {
+    pub async fn show(&self, id: &RunId) -> Result<RunWithSteps, ServiceError> {
         let store = self.engine.store();
-        let run = store.run(id).await?.ok_or_else(|| ServiceError::NoRun(id.into()))?;
+        let run = store.run(id).await?.ok_or_else(|| ServiceError::NoRun(id.clone()))?;
         let steps = store.steps(id).await?;
         Ok(RunWithSteps { run, steps })
     }
 
     /// Queues a dead-lettered run again, to run with the flow as it is now.
-    pub async fn replay(&self, id: &str) -> Result<(), ServiceError> {
+    pub async fn replay(&self, id: &RunId) -> Result<(), ServiceError> {
         match self.engine.store().replay(id).await? {
             true => Ok(()),
-            false => Err(ServiceError::NotReplayable(id.into())),
+            false => Err(ServiceError::NotReplayable(id.clone())),
         }
     }
 

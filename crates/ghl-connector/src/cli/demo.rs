@@ -279,7 +279,7 @@ fn bar(len: usize, message: &'static str) -> ProgressBar {
 /// Prints each run of the template flow once it has ended, until the demo is stopped.
 async fn watch_runs(store: &Store) -> anyhow::Result<()> {
     let filter = RunFilter { status: None, flow: Some(FLOW.into()), limit: 100 };
-    let mut shown: HashSet<String> =
+    let mut shown: HashSet<ghl_store::RunId> =
         store.runs(&filter).await?.into_iter().map(|run| run.id).collect();
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
