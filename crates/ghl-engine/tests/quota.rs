@@ -62,11 +62,11 @@ async fn runs_wait_for_the_reset(world: World) {
     for run in &runs {
         assert_eq!(run.status, "done", "{:?}", run.last_error);
         for step in store.steps(&run.id).await.expect("steps") {
-            match step.status.as_str() {
-                "done" => {}
+            match step.status {
+                ghl_store::StepStatus::Done => {}
                 // A claim that met the spent quota: a wait, recorded as a refusal that changed
                 // nothing.
-                ghl_store::REFUSED => {
+                ghl_store::StepStatus::Refused => {
                     let error = step.error.unwrap_or_default();
                     assert!(error.contains("daily request quota"), "{error}");
                     waits += 1;

@@ -121,13 +121,13 @@ async fn a_flow_naming_a_missing_connection_is_refused() {
 async fn a_flow_that_writes_through_a_read_only_oauth_connection_is_refused_with_the_fix() {
     let (store, _dir) = sqlite_store().await;
     let read_only = ghl_store::ConnectionSummary {
-        id: String::new(),
+        id: ghl_store::ConnectionId::new(),
         name: "highlevel".into(),
         app: "highlevel".into(),
         location_id: Some("loc".into()),
-        auth_kind: "oauth".into(),
+        auth_kind: ghl_store::AuthKind::Oauth,
         scopes: "contacts.readonly".into(),
-        status: "connected".into(),
+        status: ghl_store::ConnectionStatus::Connected,
         status_reason: None,
     };
     store.put_connection(&read_only, &json!({})).await.expect("connection");

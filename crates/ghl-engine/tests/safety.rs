@@ -15,17 +15,17 @@ on_both!(an_http_connection_adds_its_token_when_sent_and_nothing_records_it, htt
 on_both!(a_refused_step_is_evaluated_afresh_on_replay_after_the_flow_is_fixed, replay_refused);
 on_both!(runs_ended_by_a_filter_are_skipped, skipped_runs);
 
-fn event_id(outcome: IngestOutcome) -> String {
+fn event_id(outcome: IngestOutcome) -> ghl_store::EventId {
     match outcome {
         IngestOutcome::Stored { event_id, .. } => event_id,
         IngestOutcome::Duplicate => panic!("stored"),
     }
 }
 
-async fn run_of(world: &World, event_id: &str) -> RunSummary {
+async fn run_of(world: &World, event_id: &ghl_store::EventId) -> RunSummary {
     let runs =
         world.store.runs(&RunFilter { status: None, flow: None, limit: 1000 }).await.expect("runs");
-    runs.into_iter().find(|run| run.event_id == event_id).expect("a run")
+    runs.into_iter().find(|run| &run.event_id == event_id).expect("a run")
 }
 
 /// Everything recorded about a run, as the API and `runs show` give it.

@@ -35,12 +35,12 @@ steps:
       body: 'Followed up {{ .trigger.firstName }}'
 "#;
 
-async fn run_of(world: &World, event_id: &str) -> RunSummary {
+async fn run_of(world: &World, event_id: &ghl_store::EventId) -> RunSummary {
     let runs = world.store.runs(&RunFilter::default()).await.expect("runs");
-    runs.into_iter().find(|run| run.event_id == event_id).expect("a run")
+    runs.into_iter().find(|run| &run.event_id == event_id).expect("a run")
 }
 
-fn event_id(outcome: ghl_store::IngestOutcome) -> String {
+fn event_id(outcome: ghl_store::IngestOutcome) -> ghl_store::EventId {
     match outcome {
         ghl_store::IngestOutcome::Stored { event_id, .. } => event_id,
         ghl_store::IngestOutcome::Duplicate => panic!("stored"),

@@ -320,13 +320,20 @@ async fn toy_to_highlevel(world: World) {
     engine.connections().check("toy").await.expect("the toy connection works");
 
     engine.apply_flow(FLOW).await.expect("flow applies");
-    let start = ghl_store::now_ms();
+    let start = ghl_store::Timestamp::now();
     assert_eq!(engine.fire_triggers(start).await.expect("poll"), 0, "first sight arms");
     for name in ["Grace", "Alan", "Edsger"] {
         toy.add(name);
     }
-    assert_eq!(engine.fire_triggers(start + 61_000).await.expect("poll"), 3);
-    assert_eq!(engine.fire_triggers(start + 122_000).await.expect("poll"), 0, "seen already");
+    assert_eq!(
+        engine.fire_triggers(start + std::time::Duration::from_secs(61)).await.expect("poll"),
+        3
+    );
+    assert_eq!(
+        engine.fire_triggers(start + std::time::Duration::from_secs(122)).await.expect("poll"),
+        0,
+        "seen already"
+    );
     world.drain().await;
 
     let runs = store.runs(&RunFilter { limit: 10, ..Default::default() }).await.expect("runs");

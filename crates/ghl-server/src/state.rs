@@ -17,8 +17,8 @@ pub struct AppState {
     pub service: Service,
     pub(crate) admin_token: String,
     pub(crate) metrics: Metrics,
-    /// When this process started serving (ms since the epoch).
-    started_at: i64,
+    /// When this process started serving.
+    started_at: ghl_store::Timestamp,
 }
 
 impl AppState {
@@ -29,7 +29,7 @@ impl AppState {
             service,
             engine,
             admin_token,
-            started_at: ghl_store::now_ms(),
+            started_at: ghl_store::Timestamp::now(),
         }
     }
 

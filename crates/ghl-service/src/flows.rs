@@ -47,7 +47,7 @@ pub enum TestMode {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunNow {
     /// Queued: the runs' ids.
-    Queued(Vec<String>),
+    Queued(Vec<ghl_store::RunId>),
     /// This key ran before; nothing more runs.
     AlreadyRun,
 }

@@ -2,7 +2,7 @@
 //! status, the replay of a dead-lettered run, and whether a process is executing runs at all.
 
 use ghl_store::Store;
-pub use ghl_store::{RunFilter, RunStatus, RunSummary, StepRecord};
+pub use ghl_store::{RunFilter, RunId, RunStatus, RunSummary, StepRecord, StepStatus, Timestamp};
 use serde::Serialize;
 
 use crate::ServiceError;
@@ -25,23 +25,23 @@ impl Runs<'_> {
         Ok(self.store.runs(filter).await?)
     }
 
-    pub async fn show(&self, id: &str) -> Result<RunWithSteps, ServiceError> {
+    pub async fn show(&self, id: &RunId) -> Result<RunWithSteps, ServiceError> {
         let store = self.store;
-        let run = store.run(id).await?.ok_or_else(|| ServiceError::NoRun(id.into()))?;
+        let run = store.run(id).await?.ok_or_else(|| ServiceError::NoRun(id.clone()))?;
         let steps = store.steps(id).await?;
         Ok(RunWithSteps { run, steps })
     }
 
     /// How many runs are in each status (those with none are left out): the queue's depth.
-    pub async fn counts(&self) -> Result<Vec<(String, i64)>, ServiceError> {
+    pub async fn counts(&self) -> Result<Vec<(RunStatus, i64)>, ServiceError> {
         Ok(self.store.run_counts().await?)
     }
 
     /// Queues a dead-lettered run again, to run with the flow as it is now.
-    pub async fn replay(&self, id: &str) -> Result<(), ServiceError> {
+    pub async fn replay(&self, id: &RunId) -> Result<(), ServiceError> {
         match self.store.replay(id).await? {
             true => Ok(()),
-            false => Err(ServiceError::NotReplayable(id.into())),
+            false => Err(ServiceError::NotReplayable(id.clone())),
         }
     }
 

@@ -76,8 +76,8 @@ async fn a_refused_flow_file_says_why_and_only_a_dead_run_is_replayed() {
     let service = Service::new(store, EngineConfig::default());
     let refused = service.flows().apply("name: [").await;
     assert!(matches!(refused, Err(ServiceError::InvalidFlow(_))), "{refused:?}");
-    let replay = service.runs().replay("no-such-run").await;
+    let replay = service.runs().replay(&"no-such-run".into()).await;
     assert!(matches!(replay, Err(ServiceError::NotReplayable(_))), "{replay:?}");
-    let shown = service.runs().show("no-such-run").await;
+    let shown = service.runs().show(&"no-such-run".into()).await;
     assert!(matches!(shown, Err(ServiceError::NoRun(_))), "{shown:?}");
 }

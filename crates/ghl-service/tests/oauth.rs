@@ -97,6 +97,6 @@ async fn a_scope_not_granted_or_a_token_refused_keeps_what_was_there() {
     assert!(wrong.is_err(), "a refused token is not kept: {wrong:?}");
     let listed = connections.list().await.expect("listed");
     assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].auth_kind, "private_token");
+    assert_eq!(listed[0].auth_kind, ghl_store::AuthKind::PrivateToken);
     assert!(matches!(connections.test("crm").await, Ok(Check::Works)), "the first one is back");
 }

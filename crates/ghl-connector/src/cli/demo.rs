@@ -14,7 +14,7 @@ use ghl_engine::EngineConfig;
 use ghl_sandbox::{Sandbox, SandboxConfig};
 use ghl_server::ServerConfig;
 use ghl_service::Service;
-use ghl_store::{RunFilter, Store};
+use ghl_store::{RunFilter, RunStatus, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
 use serde_json::json;
@@ -259,10 +259,10 @@ impl Finished {
 async fn finished(service: &Service) -> anyhow::Result<Finished> {
     let mut finished = Finished::default();
     for (status, count) in service.runs().counts().await? {
-        if matches!(status.as_str(), "done" | "dead" | "skipped") {
+        if status.has_ended() {
             finished.ended += count;
         }
-        if status == "dead" {
+        if status == RunStatus::Dead {
             finished.dead += count;
         }
     }
@@ -282,14 +282,14 @@ fn bar(len: usize, message: &'static str) -> ProgressBar {
 /// Prints each run of the template flow once it has ended, until the demo is stopped.
 async fn watch_runs(service: &Service) -> anyhow::Result<()> {
     let filter = RunFilter { status: None, flow: Some(FLOW.into()), limit: 100 };
-    let mut shown: HashSet<String> =
+    let mut shown: HashSet<ghl_store::RunId> =
         service.runs().list(&filter).await?.into_iter().map(|run| run.id).collect();
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let mut runs = service.runs().list(&filter).await?;
         runs.reverse();
         for run in runs {
-            let ended = matches!(run.status.as_str(), "done" | "dead" | "skipped");
+            let ended = run.status.has_ended();
             if ended && shown.insert(run.id.clone()) {
                 let error = run.last_error.map(|error| format!(": {error}")).unwrap_or_default();
                 say!(

@@ -35,14 +35,12 @@ impl AppId {
     }
 
     /// Parses an app id: lowercase ASCII letters, digits and `-`, starting with a letter.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, InvalidAppId> {
         let valid = text.len() <= 40
             && text.starts_with(|c: char| c.is_ascii_lowercase())
             && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !valid {
-            return Err(format!(
-                "`{text}` is not an app name (lowercase letters, digits and `-`, like `highlevel`)"
-            ));
+            return Err(InvalidAppId(text.to_owned()));
         }
         Ok(Self(Cow::Owned(text.to_owned())))
     }
@@ -58,9 +56,14 @@ impl fmt::Display for AppId {
     }
 }
 
+/// A text that is not an app name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an app name (lowercase letters, digits and `-`, like `highlevel`)")]
+pub struct InvalidAppId(pub String);
+
 impl TryFrom<String> for AppId {
-    type Error = String;
-    fn try_from(text: String) -> Result<Self, String> {
+    type Error = InvalidAppId;
+    fn try_from(text: String) -> Result<Self, InvalidAppId> {
         Self::parse(&text)
     }
 }
