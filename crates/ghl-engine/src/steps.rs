@@ -146,7 +146,10 @@ impl HttpRequest {
             let under = url.origin() == base.origin()
                 && (url.path() == prefix || url.path().starts_with(&format!("{prefix}/")));
             if !under {
-                return Err(HttpRequestError::NotUnderBase { url, base: base.clone() });
+                return Err(HttpRequestError::NotUnderBase {
+                    url: url.into(),
+                    base: base.to_string(),
+                });
             }
         }
         request.url = url.to_string();
@@ -364,7 +367,7 @@ pub enum HttpRequestError {
         "http.request: url `{url}` is not under the connection's base URL `{base}`, so its \
          credentials are not sent there"
     )]
-    NotUnderBase { url: url::Url, base: url::Url },
+    NotUnderBase { url: String, base: String },
 }
 
 /// Why a delay step's input says no time to wait until.

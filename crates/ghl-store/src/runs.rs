@@ -227,7 +227,7 @@ impl Store {
         flow_ids: &[FlowId],
         cursor: Option<(&str, &str)>,
     ) -> Result<IngestOutcome> {
-        let targets: Vec<Target> = flow_ids.iter().map(|id| Target::always(id)).collect();
+        let targets: Vec<Target> = flow_ids.iter().map(Target::always).collect();
         self.ingest_for(event, &targets, cursor).await
     }
 
