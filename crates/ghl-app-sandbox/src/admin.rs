@@ -81,7 +81,7 @@ async fn put_faults(State(shared): State<Arc<Shared>>, body: Bytes) -> Response 
         Err(err) => return bad_request(format!("invalid fault configuration: {err}")),
     };
     if let Err(reason) = config.validate() {
-        return bad_request(reason);
+        return bad_request(reason.to_string());
     }
     shared.faults.set(config.clone());
     Json(config).into_response()

@@ -111,7 +111,7 @@ impl AppSandbox {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> anyhow::Result<AppSandbox> {
-        config.faults.validate().map_err(anyhow::Error::msg)?;
+        config.faults.validate()?;
         let app = manifest.app.clone();
         let kind = Kind::of(&manifest)?;
         let address = format!("http://{}", listener.local_addr()?);

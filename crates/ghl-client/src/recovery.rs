@@ -4,6 +4,7 @@
 
 use std::time::SystemTime;
 
+use chrono::{DateTime, Utc};
 use ghl_types::operations::{ChildOf, DuplicateRule, LostCreate, Match, NextPage, Paging};
 use ghl_types::Operation;
 use serde_json::{json, Value};
@@ -139,7 +140,7 @@ fn same(record: &Value, body: &Value, field: &str) -> bool {
 
 /// Times compare as instants: `2026-12-01T10:00:00Z` is `2026-12-01T10:00:00.000Z`.
 fn same_time(record: &Value, body: &Value, field: &str) -> bool {
-    let instant = |value: Option<&Value>| value.and_then(Value::as_str).and_then(millis);
+    let instant = |value: Option<&Value>| value.and_then(Value::as_str).and_then(instant);
     match body.get(field) {
         None | Some(Value::Null) => true,
         Some(wanted) => {
@@ -154,33 +155,35 @@ fn newest_match(
     since: SystemTime,
     matches: impl Fn(&Value) -> bool,
 ) -> Option<Value> {
-    let since_ms =
-        since.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    // To the millisecond, as the records' times are.
+    let since = DateTime::<Utc>::from(since);
+    let since = DateTime::from_timestamp_millis(since.timestamp_millis()).unwrap_or(since);
     records
         .as_array()?
         .iter()
         .rfind(|record| {
-            let added = record.get("dateAdded").and_then(Value::as_str).and_then(millis);
-            matches(record) && added.is_none_or(|added| added >= since_ms)
+            let added = record.get("dateAdded").and_then(Value::as_str).and_then(instant);
+            matches(record) && added.is_none_or(|added| added >= since)
         })
         .cloned()
 }
 
-/// Milliseconds since the epoch of an RFC 3339 time (UTC `Z` or an offset).
-fn millis(text: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(text.trim()).ok().map(|time| time.timestamp_millis())
+/// The instant an RFC 3339 time (UTC `Z` or an offset) names.
+fn instant(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text.trim()).ok().map(|time| time.to_utc())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::millis;
+    use super::instant;
 
     #[test]
     fn rfc3339_times_compare_as_instants() {
+        let millis = |text| instant(text).map(|time| time.timestamp_millis());
         assert_eq!(millis("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(millis("2026-12-01T10:00:00Z"), millis("2026-12-01T10:00:00.000Z"));
-        assert_eq!(millis("2026-12-01T11:00:00+01:00"), millis("2026-12-01T10:00:00Z"));
+        assert_eq!(instant("2026-12-01T10:00:00Z"), instant("2026-12-01T10:00:00.000Z"));
+        assert_eq!(instant("2026-12-01T11:00:00+01:00"), instant("2026-12-01T10:00:00Z"));
         assert_eq!(millis("2021-11-26T12:41:02.193Z"), Some(1_637_930_462_193));
-        assert_eq!(millis("yesterday"), None);
+        assert_eq!(instant("yesterday"), None);
     }
 }

@@ -62,7 +62,7 @@ async fn backlog(store: Store, runs: usize) -> Arc<Engine> {
 
 /// Runs drained per second by `WORKERS` workers, each claiming until nothing is due, and
 /// whether the cap stopped it.
-async fn drain(engine: Arc<Engine>) -> (f64, usize, bool) {
+async fn drain(engine: Arc<Engine>, store: &Store) -> (f64, usize, bool) {
     let (started, cap) = (Instant::now(), drain_cap());
     let workers = (0..WORKERS).map(|_| {
         let engine = engine.clone();
@@ -74,14 +74,14 @@ async fn drain(engine: Arc<Engine>) -> (f64, usize, bool) {
         worker.await.expect("worker");
     }
     let elapsed = started.elapsed();
-    let counts = engine.store().run_counts().await.expect("counts");
+    let counts = store.run_counts().await.expect("counts");
     let done = counts.iter().find(|(status, _)| status == "done").map_or(0, |(_, n)| *n) as usize;
     (done as f64 / elapsed.as_secs_f64(), done, elapsed >= cap)
 }
 
 async fn drains(label: &str, small: Store, big: Store, big_runs: usize) {
-    let (small_rate, small_done, _) = drain(backlog(small, SMALL).await).await;
-    let (big_rate, big_done, capped) = drain(backlog(big, big_runs).await).await;
+    let (small_rate, small_done, _) = drain(backlog(small.clone(), SMALL).await, &small).await;
+    let (big_rate, big_done, capped) = drain(backlog(big.clone(), big_runs).await, &big).await;
     let cap =
         if capped { format!(" (stopped at {} s)", drain_cap().as_secs()) } else { String::new() };
     println!(
@@ -102,7 +102,7 @@ fn event(n: usize) -> NewEvent {
 }
 
 async fn ingest_while_draining(label: &str, store: Store) {
-    let engine = backlog(store, INGEST_BACKLOG).await;
+    let engine = backlog(store.clone(), INGEST_BACKLOG).await;
     let shutdown = CancellationToken::new();
     let workers: Vec<_> = (0..WORKERS)
         .map(|_| tokio::spawn(engine.clone().work(shutdown.clone(), Duration::from_millis(5))))
@@ -133,7 +133,7 @@ async fn ingest_while_draining(label: &str, store: Store) {
     }
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    let counts = engine.store().run_counts().await.expect("counts");
+    let counts = store.run_counts().await.expect("counts");
     let done = counts.iter().find(|(status, _)| status == "done").map_or(0, |(_, n)| *n);
     println!(
         "ingest {label:<8} {INGESTERS} tasks for {} s while {WORKERS} workers drain {INGEST_BACKLOG} runs: {:.0} events/s; p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; runs drained meanwhile {:.0}/s",

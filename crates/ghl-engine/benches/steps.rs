@@ -39,8 +39,8 @@ async fn time_runs(engine: &Engine, name: &str) -> Duration {
 }
 
 /// Seconds to test-run the flow `name` `RUNS` times (nothing recorded).
-async fn time_tests(engine: &Engine, name: &str) -> Duration {
-    let record = engine.store().flow(name).await.expect("store").expect("flow");
+async fn time_tests(engine: &Engine, store: &Store, name: &str) -> Duration {
+    let record = store.flow(name).await.expect("store").expect("flow");
     let flow = ghl_engine::flow::Flow::parse(&record.definition).expect("flow");
     let started = Instant::now();
     for n in 0..RUNS {
@@ -55,7 +55,7 @@ fn per_step(short: Duration, long: Duration) -> f64 {
 }
 
 async fn measure(label: &str, store: Store) {
-    let engine = Engine::new(store);
+    let engine = Engine::new(store.clone());
     engine.apply_flow(&flow("short", 1)).await.expect("flow");
     engine.apply_flow(&flow("long", 1 + EXTRA_STEPS)).await.expect("flow");
     let short = time_runs(&engine, "short").await;
@@ -67,7 +67,8 @@ async fn measure(label: &str, store: Store) {
         RUNS as f64 / long.as_secs_f64(),
         per_step(short, long)
     );
-    let (short, long) = (time_tests(&engine, "short").await, time_tests(&engine, "long").await);
+    let (short, long) =
+        (time_tests(&engine, &store, "short").await, time_tests(&engine, &store, "long").await);
     println!(
         "{label:<9} the same as test runs (nothing recorded): one step costs {:.4} ms",
         per_step(short, long)

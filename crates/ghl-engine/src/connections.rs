@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use ghl_client::{BudgetLevel, OAuthApp, RateBudget, TokenSet, TokenStore};
-use ghl_store::{ConnectionSummary, Store};
+use ghl_store::{AuthKind, ConnectionId, ConnectionStatus, ConnectionSummary, Store};
 use ghl_types::remedy::{Listing, Remedy};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -111,10 +111,10 @@ impl AuthSecret {
     }
 
     /// The kind as the store's `auth_kind` column shows it.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> AuthKind {
         match self {
-            Self::PrivateToken { .. } => "private_token",
-            Self::Oauth { .. } => "oauth",
+            Self::PrivateToken { .. } => AuthKind::PrivateToken,
+            Self::Oauth { .. } => AuthKind::Oauth,
             Self::Headers(secret) => {
                 let bearer_only = secret.headers.len() == 1
                     && secret
@@ -122,9 +122,9 @@ impl AuthSecret {
                         .keys()
                         .all(|header| header.eq_ignore_ascii_case("authorization"));
                 if bearer_only {
-                    "bearer"
+                    AuthKind::Bearer
                 } else {
-                    "headers"
+                    AuthKind::Headers
                 }
             }
         }
@@ -173,13 +173,14 @@ pub async fn save(
         _ => scopes.to_owned(),
     };
     let summary = ConnectionSummary {
-        id: String::new(),
+        // The store keeps the id of a connection of that name, or gives a new one.
+        id: ConnectionId::new(),
         name: name.to_owned(),
         app: secret.app.to_string(),
         location_id: secret.auth.account().map(str::to_owned),
-        auth_kind: secret.auth.kind().into(),
+        auth_kind: secret.auth.kind(),
         scopes,
-        status: "connected".into(),
+        status: ConnectionStatus::Connected,
         status_reason: None,
     };
     let value = serde_json::to_value(&secret.auth)
@@ -399,7 +400,9 @@ impl Connections {
         reason: &str,
     ) -> Result<(), ConnectionError> {
         self.clients.lock().remove(name);
-        self.store.set_connection_status(name, "reconnect_needed", Some(reason)).await?;
+        self.store
+            .set_connection_status(name, ConnectionStatus::ReconnectNeeded, Some(reason))
+            .await?;
         Ok(())
     }
 }

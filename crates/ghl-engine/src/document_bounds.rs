@@ -176,14 +176,21 @@ impl<'de> Visitor<'de> for &NodeBudget {
 
 /// Parses a JSON sample (`--sample FILE`): at most `MAX_SAMPLE_BYTES`, nested at most 128 deep
 /// (serde_json's own limit).
-pub fn parse_json_sample(text: &str) -> Result<serde_json::Value, String> {
+pub fn parse_json_sample(text: &str) -> Result<serde_json::Value, SampleError> {
     if text.len() > MAX_SAMPLE_BYTES {
-        return Err(format!(
-            "the sample is {} bytes; at most {MAX_SAMPLE_BYTES} are allowed",
-            text.len()
-        ));
+        return Err(SampleError::TooLarge(text.len()));
     }
-    serde_json::from_str(text).map_err(|err| format!("not JSON: {err}"))
+    serde_json::from_str(text).map_err(SampleError::NotJson)
+}
+
+/// Why a JSON sample is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SampleError {
+    #[error("the sample is {0} bytes; at most {MAX_SAMPLE_BYTES} are allowed")]
+    TooLarge(usize),
+    /// Not JSON, or nested deeper than serde_json's 128 levels.
+    #[error("not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
 }
 
 #[cfg(test)]
@@ -230,7 +237,7 @@ mod tests {
     fn samples_are_bounded() {
         assert!(parse_json_sample(&" ".repeat(MAX_SAMPLE_BYTES + 1)).is_err());
         let deep = format!("{}{}", "[".repeat(1_000), "]".repeat(1_000));
-        let error = parse_json_sample(&deep).expect_err("too deep");
+        let error = parse_json_sample(&deep).expect_err("too deep").to_string();
         assert!(error.contains("recursion limit"), "{error}");
         assert!(parse_json_sample(r#"{"id": "c1"}"#).is_ok());
     }

@@ -9,10 +9,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::apps::{AppId, Apps};
+use crate::apps::{AppId, Apps, UnknownApp};
 use crate::catalog::{action_entry, find_action, Action, ActionEntry};
 use crate::document_bounds::check_flow_document;
-use crate::jq::{Program, Template};
+use crate::jq::{JqError, Program, Template};
 
 /// The most steps one flow may have.
 pub const MAX_STEPS: usize = 100;
@@ -207,7 +207,7 @@ pub enum Mapping {
 }
 
 impl Mapping {
-    fn compile(value: &Value) -> Result<Self, String> {
+    fn compile(value: &Value) -> Result<Self, JqError> {
         match value {
             Value::String(text) if text.contains("{{") => {
                 Template::compile(text).map(Self::Template)
@@ -217,7 +217,7 @@ impl Mapping {
         }
     }
 
-    pub fn evaluate(&self, context: &Value) -> Result<Value, String> {
+    pub fn evaluate(&self, context: &Value) -> Result<Value, JqError> {
         match self {
             Self::Expression(program) => program.first(context),
             Self::Template(template) => template.render(context).map(Value::String),
@@ -262,7 +262,7 @@ impl Flow {
     pub fn compile(spec: FlowSpec, text: &str, apps: &Apps) -> Result<Self, FlowError> {
         let lines = Lines::new(text);
         let at = |line: usize, reason: String| FlowError { line, reason };
-        check_name(&spec.name).map_err(|reason| at(lines.top("name"), reason))?;
+        check_name(&spec.name).map_err(|reason| at(lines.top("name"), reason.to_string()))?;
         let trigger = compile_trigger(&spec.trigger, apps)
             .map_err(|(key, reason)| at(lines.trigger(&key), reason))?;
         let filter = spec
@@ -484,12 +484,26 @@ fn compile_reconcile(
     }
 }
 
+/// Why a polling interval is refused.
+#[derive(Debug, thiserror::Error)]
+enum IntervalError {
+    #[error("`{text}`: {error}")]
+    Unreadable {
+        text: String,
+        #[source]
+        error: humantime::DurationError,
+    },
+    #[error("`{text}`: from {}s to 31 days", MIN_POLL_INTERVAL.as_secs())]
+    OutOfRange { text: String },
+}
+
 /// A polling interval (`30s`, `5m`), between `MIN_POLL_INTERVAL` and a month.
-fn interval(text: &str) -> Result<Duration, String> {
+fn interval(text: &str) -> Result<Duration, IntervalError> {
     const MAX: Duration = Duration::from_secs(31 * 86_400);
-    let every = humantime::parse_duration(text).map_err(|err| format!("`{text}`: {err}"))?;
+    let every = humantime::parse_duration(text)
+        .map_err(|error| IntervalError::Unreadable { text: text.to_owned(), error })?;
     if !(MIN_POLL_INTERVAL..=MAX).contains(&every) {
-        return Err(format!("`{text}`: from {}s to 31 days", MIN_POLL_INTERVAL.as_secs()));
+        return Err(IntervalError::OutOfRange { text: text.to_owned() });
     }
     Ok(every)
 }
@@ -524,7 +538,7 @@ fn compile_trigger(spec: &TriggerSpec, apps: &Apps) -> Result<Trigger, (String, 
         let Some(event) = value.as_str() else {
             return failed(key, format!("`{key}:` takes an event name (`{key}: <event>`)"));
         };
-        return app_trigger(apps, key, event).map_err(|reason| (key.clone(), reason));
+        return app_trigger(apps, key, event).map_err(|reason| (key.clone(), reason.to_string()));
     }
     match (&spec.app, &spec.event) {
         (Some(app), Some(event)) => {
@@ -533,7 +547,7 @@ fn compile_trigger(spec: &TriggerSpec, apps: &Apps) -> Result<Trigger, (String, 
                 return failed("app", format!("unknown app `{app}`; the apps are {known}"));
             };
             return app_trigger(apps, &known.id().to_string(), event)
-                .map_err(|reason| ("event".to_owned(), reason));
+                .map_err(|reason| ("event".to_owned(), reason.to_string()));
         }
         (Some(_), None) => return failed("app", "`app` goes with `event: <event>`".into()),
         (None, Some(_)) => return failed("event", "`event` goes with `app: <app>`".into()),
@@ -574,41 +588,64 @@ fn compile_trigger(spec: &TriggerSpec, apps: &Apps) -> Result<Trigger, (String, 
     Ok(Trigger::Manual)
 }
 
+/// Why an app trigger is refused.
+#[derive(Debug, thiserror::Error)]
+enum AppTriggerError {
+    #[error(transparent)]
+    UnknownApp(#[from] UnknownApp),
+    #[error("unknown {title} trigger `{event}`; the catalog lists them")]
+    UnknownEvent { title: String, event: String },
+}
+
 /// An app's webhook event as a trigger.
-fn app_trigger(apps: &Apps, app: &str, event: &str) -> Result<Trigger, String> {
-    let known = apps.require(app).map_err(|err| err.to_string())?;
+fn app_trigger(apps: &Apps, app: &str, event: &str) -> Result<Trigger, AppTriggerError> {
+    let known = apps.require(app)?;
     if !known.events().iter().any(|known| known.name == event) {
-        return Err(format!("unknown {} trigger `{event}`; the catalog lists them", known.title()));
+        let title = known.title().to_string();
+        return Err(AppTriggerError::UnknownEvent { title, event: event.to_owned() });
     }
     Ok(Trigger::App { app: known.id(), event: event.to_owned() })
 }
 
 /// A flow name: it names the flow in the CLI, the API and its file (`flows export` writes
 /// spaces as `_`).
-fn check_name(name: &str) -> Result<(), String> {
+fn check_name(name: &str) -> Result<(), NameError> {
     if name.trim().is_empty() {
-        return Err("the flow needs a name".into());
+        return Err(NameError::Empty);
     }
     let length = name.chars().count();
     if length > MAX_NAME_LENGTH {
-        return Err(format!(
-            "the flow's name is {length} characters long; at most {MAX_NAME_LENGTH} are allowed"
-        ));
+        return Err(NameError::TooLong(length));
     }
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.');
     if let Some(bad) = name.chars().find(|c| !allowed(*c)) {
-        return Err(format!(
-            "the flow's name `{name}` has `{bad}`; a name is letters, digits, spaces, `-`, `_` \
-             and `.` (it is also a file name)"
-        ));
+        return Err(NameError::Character { name: name.to_owned(), bad });
     }
     if name.trim() != name {
-        return Err(format!("the flow's name `{name}` starts or ends with a space"));
+        return Err(NameError::Spaces(name.to_owned()));
     }
     if name.starts_with('.') {
-        return Err(format!("the flow's name `{name}` starts with `.`; it would be a hidden file"));
+        return Err(NameError::Hidden(name.to_owned()));
     }
     Ok(())
+}
+
+/// Why a flow's name is refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+enum NameError {
+    #[error("the flow needs a name")]
+    Empty,
+    #[error("the flow's name is {0} characters long; at most {MAX_NAME_LENGTH} are allowed")]
+    TooLong(usize),
+    #[error(
+        "the flow's name `{name}` has `{bad}`; a name is letters, digits, spaces, `-`, `_` and \
+         `.` (it is also a file name)"
+    )]
+    Character { name: String, bad: char },
+    #[error("the flow's name `{0}` starts or ends with a space")]
+    Spaces(String),
+    #[error("the flow's name `{0}` starts with `.`; it would be a hidden file")]
+    Hidden(String),
 }
 
 /// Finds the lines of a flow file's parts, to point an error at the part at fault: a

@@ -2,8 +2,9 @@
 //! raw body and the headers) until [`Inbound::verify`] hands it to that app's [`Verifier`];
 //! only the `Inbound<Verified>` that comes back, which carries the event (type, payload, the
 //! app's dedup key), can be stored, by [`Engine::ingest_webhook`]. The verifiers themselves
-//! (signature schemes, keys, freshness) are each app's, registered by the server's composition.
+//! (signature schemes, keys, freshness) are each app's: `App::verifier` offers it.
 
+use ghl_types::Remedy;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
@@ -42,16 +43,22 @@ pub struct VerifiedEvent {
 }
 
 /// Why a verifier refused a delivery, in words the sender's operator can act on (which header,
-/// which keys were tried, what to configure).
+/// which keys were tried), and what to do about it where that is known, as data for the front
+/// end to say.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}")]
 pub struct Refusal {
     pub reason: String,
+    pub remedy: Option<Remedy>,
 }
 
 impl Refusal {
     pub fn new(reason: impl Into<String>) -> Self {
-        Self { reason: reason.into() }
+        Self { reason: reason.into(), remedy: None }
+    }
+
+    pub fn with_remedy(self, remedy: Remedy) -> Self {
+        Self { remedy: Some(remedy), ..self }
     }
 }
 
@@ -104,6 +111,14 @@ impl Inbound<Verified> {
 }
 
 impl Engine {
+    /// Lets each app's verifier re-read what it learns from the store (webhook keys learned
+    /// with connections); `serve` calls it at start and with each heartbeat.
+    pub async fn renew_verifiers(&self) {
+        for verifier in self.apps().iter().filter_map(|app| app.verifier()) {
+            verifier.renew(self.store()).await;
+        }
+    }
+
     /// Stores a verified webhook and enqueues the runs of the flows it triggers, in one
     /// transaction (see [`Engine::ingest`]); a second delivery of the same event runs nothing.
     pub async fn ingest_webhook(

@@ -32,6 +32,24 @@ pub const UNBOUNDED: [&str; 11] = [
     "env",
 ];
 
+/// Why a jq expression or `{{ }}` template is refused, or failed on its input. jaq's own
+/// errors hold its values (not `Send`), so they are kept as their words, with their column.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JqError {
+    /// Too long, too deep, or using what flows may not: refused before jaq sees it.
+    #[error("{0}")]
+    OutOfBounds(String),
+    /// Not valid jq: what jaq expected or does not know, and where.
+    #[error("invalid jq `{}`: {reason}", shown(code))]
+    Invalid { code: String, reason: String },
+    /// A template with `{{` and no `}}`.
+    #[error("unclosed `{{{{` in `{0}`")]
+    Unclosed(String),
+    /// Valid, but it failed on this input.
+    #[error("`{code}` failed: {reason}")]
+    Failed { code: String, reason: String },
+}
+
 /// A compiled jq program.
 pub struct Program {
     filter: jaq_core::Filter<Native<Val>>,
@@ -46,35 +64,36 @@ impl std::fmt::Debug for Program {
 
 impl Program {
     /// Compiles `code`, or says in words why it is not valid jq, and where.
-    pub fn compile(code: &str) -> Result<Self, String> {
+    pub fn compile(code: &str) -> Result<Self, JqError> {
         check_bounds(code)?;
         let arena = Arena::default();
         let loader = Loader::new(jaq_std::defs().chain(jaq_json::defs()));
-        let modules = loader.load(&arena, File { code, path: () }).map_err(|errors| {
-            format!("invalid jq `{}`: {}", shown(code), load_errors(code, &errors))
-        })?;
+        let invalid = |reason| JqError::Invalid { code: code.to_owned(), reason };
+        let modules = loader
+            .load(&arena, File { code, path: () })
+            .map_err(|errors| invalid(load_errors(code, &errors)))?;
         let filter = Compiler::default()
             .with_funs(jaq_std::funs().chain(jaq_json::funs()))
             .compile(modules)
-            .map_err(|errors| {
-                format!("invalid jq `{}`: {}", shown(code), undefined(code, &errors))
-            })?;
+            .map_err(|errors| invalid(undefined(code, &errors)))?;
         Ok(Self { filter, source: code.to_owned() })
     }
 
     /// The first value the program yields for `input`.
-    pub fn first(&self, input: &Value) -> Result<Value, String> {
+    pub fn first(&self, input: &Value) -> Result<Value, JqError> {
         let inputs = RcIter::new(core::iter::empty());
         let mut outputs = self.filter.run((Ctx::new([], &inputs), Val::from(input.clone())));
         match outputs.next() {
             Some(Ok(value)) => Ok(Value::from(value)),
-            Some(Err(err)) => Err(format!("`{}` failed: {err}", self.source)),
+            Some(Err(err)) => {
+                Err(JqError::Failed { code: self.source.clone(), reason: err.to_string() })
+            }
             None => Ok(Value::Null),
         }
     }
 
     /// A filter's verdict: jq truthiness (anything but `false` and `null`).
-    pub fn holds(&self, input: &Value) -> Result<bool, String> {
+    pub fn holds(&self, input: &Value) -> Result<bool, JqError> {
         Ok(!matches!(self.first(input)?, Value::Null | Value::Bool(false)))
     }
 }
@@ -92,18 +111,18 @@ enum Part {
 }
 
 impl Template {
-    pub fn compile(text: &str) -> Result<Self, String> {
+    pub fn compile(text: &str) -> Result<Self, JqError> {
         if text.len() > MAX_LENGTH {
-            return Err(format!(
+            return Err(JqError::OutOfBounds(format!(
                 "the template is {} bytes long; at most {MAX_LENGTH} are allowed",
                 text.len()
-            ));
+            )));
         }
         let mut parts = Vec::new();
         let mut rest = text;
         while let Some(start) = rest.find("{{") {
             let Some(length) = rest[start + 2..].find("}}") else {
-                return Err(format!("unclosed `{{{{` in `{text}`"));
+                return Err(JqError::Unclosed(text.to_owned()));
             };
             if start > 0 {
                 parts.push(Part::Text(rest[..start].to_owned()));
@@ -119,7 +138,7 @@ impl Template {
         Ok(Self { parts })
     }
 
-    pub fn render(&self, input: &Value) -> Result<String, String> {
+    pub fn render(&self, input: &Value) -> Result<String, JqError> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -137,12 +156,12 @@ impl Template {
 
 /// Refuses an expression too long or too deep for jaq, by one pass over its characters that
 /// follows jaq's lexer as far as depth goes: brackets, strings with `\( )` inside, comments.
-fn check_bounds(code: &str) -> Result<(), String> {
+fn check_bounds(code: &str) -> Result<(), JqError> {
     if code.len() > MAX_LENGTH {
-        return Err(format!(
+        return Err(JqError::OutOfBounds(format!(
             "the jq expression is {} bytes long; at most {MAX_LENGTH} are allowed",
             code.len()
-        ));
+        )));
     }
     #[derive(PartialEq)]
     enum Open {
@@ -185,20 +204,20 @@ fn check_bounds(code: &str) -> Result<(), String> {
                 }
                 match &code[at..end] {
                     "def" => {
-                        return Err(format!(
+                        return Err(JqError::OutOfBounds(format!(
                             "`def` at column {}: flows cannot define jq functions (a recursive \
                              one could exhaust the stack); write the expression inline",
                             column(code, at)
-                        ))
+                        )))
                     }
                     // `.range` is a key and `$range` a variable, not the builtin.
                     name if UNBOUNDED.contains(&name) && !code[..at].ends_with(['.', '$']) => {
-                        return Err(format!(
+                        return Err(JqError::OutOfBounds(format!(
                             "`{name}` at column {}: flows cannot use jq's loops and recursion \
                              ({}); they can build data too deep for the stack or never end",
                             column(code, at),
                             UNBOUNDED.join(", ")
-                        ))
+                        )))
                     }
                     "and" | "or" | "if" | "elif" | "reduce" | "foreach" | "try" | "label"
                     | "as" => operators += 1,
@@ -217,19 +236,19 @@ fn check_bounds(code: &str) -> Result<(), String> {
             open.push(opened);
             let depth = open.iter().filter(|open| **open == Open::Bracket).count();
             if depth > MAX_NESTING {
-                return Err(format!(
+                return Err(JqError::OutOfBounds(format!(
                     "brackets nest more than {MAX_NESTING} deep at column {}; split the \
                      expression over several steps",
                     column(code, at)
-                ));
+                )));
             }
         }
         if operators > MAX_OPERATORS {
-            return Err(format!(
+            return Err(JqError::OutOfBounds(format!(
                 "more than {MAX_OPERATORS} operators (`|`, `+`, `,`, `and`, ...) by column {}; \
                  split the expression over several steps",
                 column(code, at)
-            ));
+            )));
         }
     }
     Ok(())
@@ -386,7 +405,7 @@ mod tests {
             Program::compile(code).expect("keys and variables named like builtins");
         }
         for (code, reason) in refused {
-            let error = Program::compile(&code).expect_err(reason);
+            let error = Program::compile(&code).expect_err(reason).to_string();
             assert!(error.contains(reason), "{reason}: {error}");
         }
     }
@@ -401,7 +420,7 @@ mod tests {
             (".a ]", "column 4, found `]`"),
         ];
         for (code, said) in cases {
-            let error = Program::compile(code).expect_err(code);
+            let error = Program::compile(code).expect_err(code).to_string();
             assert!(error.contains(said), "{code}: {error}");
             assert!(!error.contains("Parse(") && !error.contains("Lex("), "no debug dump: {error}");
         }

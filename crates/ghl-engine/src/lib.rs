@@ -19,8 +19,5 @@ mod steps;
 mod triggers;
 mod worker;
 
-/// HighLevel's event key, where ingress still builds HighLevel's events itself (the app's
-/// `App::event_key` and `App::webhook_event` are the registry's way).
-pub use apps::highlevel::event_key;
 pub use apps::{App, AppClient, AppId, Apps};
 pub use runner::{Applied, Engine, EngineConfig, EngineError, StepReport, DEFAULT_RUNAWAY_LIMIT};

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ghl_store::{FlowRecord, FlowStatus, Store};
+use ghl_store::{AuthKind, FlowId, FlowRecord, FlowStatus, Store};
 use parking_lot::Mutex;
 
 use crate::apps::{Apps, HTTP};
@@ -20,7 +20,7 @@ pub(crate) struct Registry {
     store: Store,
     apps: Apps,
     /// Flows compiled (or refused) by id and definition.
-    flows: Mutex<HashMap<String, (String, Compiled)>>,
+    flows: Mutex<HashMap<FlowId, (String, Compiled)>>,
 }
 
 impl Registry {
@@ -59,7 +59,7 @@ impl Registry {
                 return Err(EngineError::MissingConnection(name.to_owned()));
             };
             // A private token's scopes are chosen in the app, out of sight.
-            if connection.auth_kind != "oauth" {
+            if connection.auth_kind != AuthKind::Oauth {
                 continue;
             }
             let granted: Vec<&str> = connection.scopes.split_whitespace().collect();
@@ -140,7 +140,7 @@ impl Registry {
 
     /// A stored flow compiled once per definition; a refusal is kept too, so a broken flow is
     /// not parsed again on every event.
-    pub fn compiled(&self, flow_id: &str, definition: &str) -> Compiled {
+    pub fn compiled(&self, flow_id: &FlowId, definition: &str) -> Compiled {
         if let Some((text, flow)) = self.flows.lock().get(flow_id) {
             if text == definition {
                 return flow.clone();
@@ -148,7 +148,7 @@ impl Registry {
         }
         let flow =
             Flow::parse_with(definition, &self.apps).map(Arc::new).map_err(|err| err.to_string());
-        self.flows.lock().insert(flow_id.to_owned(), (definition.to_owned(), flow.clone()));
+        self.flows.lock().insert(flow_id.clone(), (definition.to_owned(), flow.clone()));
         flow
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ghl_client::{Backoff, LocalBudget, RateBudget};
-use ghl_store::{FlowRecord, IngestOutcome, NewEvent, Store, Target};
+use ghl_store::{FlowId, FlowRecord, IngestOutcome, NewEvent, Store, Target};
 use ghl_types::remedy::{Listing, Remedy};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -16,7 +16,6 @@ use crate::apps::{AppId, Apps};
 use crate::connections::Connections;
 use crate::flow::Flow;
 use crate::intake::Intake;
-pub(crate) use crate::interpreter::iso;
 pub use crate::interpreter::StepReport;
 use crate::interpreter::{Interpreter, ReportRecorder};
 use crate::metrics::EngineMetrics;
@@ -123,7 +122,7 @@ pub struct Engine {
 /// A flow as `apply_flow` stored it, and what the author should know about it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Applied {
-    pub id: String,
+    pub id: FlowId,
     /// The flow can trigger itself, and so on.
     pub warnings: Vec<String>,
 }
@@ -167,7 +166,7 @@ impl Engine {
         self.intake.set_runaway_limit(runs_per_minute);
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
 

@@ -5,9 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use ghl_client::retry::{classify, retry_after, Verdict, Wait};
+use ghl_store::Timestamp;
 use ghl_types::remedy::Remedy;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -111,19 +112,20 @@ impl HttpRequest {
     /// The request a step's input describes. With a connection (`http` connection's secret),
     /// a relative `url` is resolved against its base URL, an absolute one must lie under it,
     /// and its headers are added when the request is sent.
-    pub fn from_input(input: &Value, connection: Option<&HttpSecret>) -> Result<Self, String> {
+    pub fn from_input(
+        input: &Value,
+        connection: Option<&HttpSecret>,
+    ) -> Result<Self, HttpRequestError> {
         let mut request: Self =
-            serde_json::from_value(input.clone()).map_err(|err| format!("http.request: {err}"))?;
+            serde_json::from_value(input.clone()).map_err(HttpRequestError::Input)?;
         request.method = request.method.to_ascii_uppercase();
         reqwest::Method::from_bytes(request.method.as_bytes())
-            .map_err(|_| format!("http.request: `{}` is not an HTTP method", request.method))?;
+            .map_err(|_| HttpRequestError::Method(request.method.clone()))?;
         let base = match connection.and_then(|secret| secret.base_url.as_deref()) {
-            Some(base) => Some(
-                url::Url::parse(base)
-                    .map_err(|err| format!("http.request: the connection's base URL: {err}"))?,
-            ),
+            Some(base) => Some(url::Url::parse(base).map_err(HttpRequestError::BaseUrl)?),
             None => None,
         };
+        let bad_url = |error| HttpRequestError::Url { url: request.url.clone(), error };
         let url = match (&base, url::Url::parse(&request.url)) {
             (_, Ok(url)) => url,
             (Some(base), Err(url::ParseError::RelativeUrlWithoutBase)) => {
@@ -132,23 +134,22 @@ impl HttpRequest {
                 if !base.path().ends_with('/') {
                     base.set_path(&format!("{}/", base.path()));
                 }
-                base.join(relative)
-                    .map_err(|err| format!("http.request: url `{}`: {err}", request.url))?
+                base.join(relative).map_err(bad_url)?
             }
-            (_, Err(err)) => return Err(format!("http.request: url `{}`: {err}", request.url)),
+            (_, Err(err)) => return Err(bad_url(err)),
         };
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("http.request: url `{}` is not http or https", request.url));
+            return Err(HttpRequestError::Scheme(request.url));
         }
         if let Some(base) = &base {
             let prefix = base.path().trim_end_matches('/');
             let under = url.origin() == base.origin()
                 && (url.path() == prefix || url.path().starts_with(&format!("{prefix}/")));
             if !under {
-                return Err(format!(
-                    "http.request: url `{url}` is not under the connection's base URL `{base}`, \
-                     so its credentials are not sent there"
-                ));
+                return Err(HttpRequestError::NotUnderBase {
+                    url: url.into(),
+                    base: base.to_string(),
+                });
             }
         }
         request.url = url.to_string();
@@ -280,9 +281,9 @@ impl Request {
     /// After a crash between sending a create and recording it: what the lost attempt
     /// created, if it did (looked up by the app's client where it can; plain HTTP requests
     /// cannot be looked up).
-    pub async fn find_created(&self, enqueued_ms: i64) -> Option<Value> {
+    pub async fn find_created(&self, enqueued: Timestamp) -> Option<Value> {
         let Self::App { client, operation, params, body, .. } = self else { return None };
-        let since = UNIX_EPOCH + Duration::from_millis(enqueued_ms.max(0) as u64);
+        let since = SystemTime::from(enqueued.max(Timestamp::EPOCH));
         let since = since.checked_sub(Duration::from_secs(5)).unwrap_or(SystemTime::UNIX_EPOCH);
         client.find_created(operation, params, body.as_ref(), since).await
     }
@@ -345,24 +346,59 @@ fn request_parts(request: &Value) -> Option<RequestParts> {
 /// The longest a delay step waits.
 const MAX_DELAY_SECS: f64 = 366.0 * 86_400.0;
 
-/// When a delay step's input says to wait until (ms since the epoch).
-pub(crate) fn delay_until(input: &Value, now_ms: i64) -> Result<i64, String> {
+/// Why an `http.request` step's input is not a request that may be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpRequestError {
+    #[error("http.request: {0}")]
+    Input(#[source] serde_json::Error),
+    #[error("http.request: `{0}` is not an HTTP method")]
+    Method(String),
+    #[error("http.request: the connection's base URL: {0}")]
+    BaseUrl(#[source] url::ParseError),
+    #[error("http.request: url `{url}`: {error}")]
+    Url {
+        url: String,
+        #[source]
+        error: url::ParseError,
+    },
+    #[error("http.request: url `{0}` is not http or https")]
+    Scheme(String),
+    #[error(
+        "http.request: url `{url}` is not under the connection's base URL `{base}`, so its \
+         credentials are not sent there"
+    )]
+    NotUnderBase { url: String, base: String },
+}
+
+/// Why a delay step's input says no time to wait until.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DelayError {
+    #[error("seconds: {0} is not a number of seconds up to a year")]
+    Seconds(Value),
+    #[error("until: {0} is not an RFC 3339 date-time")]
+    Until(Value),
+    #[error("util.delay takes one of `seconds` or `until`")]
+    Neither,
+}
+
+/// When a delay step's input says to wait until.
+pub(crate) fn delay_until(input: &Value, now: Timestamp) -> Result<Timestamp, DelayError> {
     match (
         input.get("seconds").filter(|v| !v.is_null()),
         input.get("until").filter(|v| !v.is_null()),
     ) {
         (Some(seconds), None) => match seconds.as_f64() {
-            Some(seconds) if (0.0..=MAX_DELAY_SECS).contains(&seconds) => {
-                Ok(now_ms + (seconds * 1000.0) as i64)
+            Some(secs) if (0.0..=MAX_DELAY_SECS).contains(&secs) => {
+                Ok(now + Duration::from_millis((secs * 1000.0) as u64))
             }
-            _ => Err(format!("seconds: {seconds} is not a number of seconds up to a year")),
+            _ => Err(DelayError::Seconds(seconds.clone())),
         },
         (None, Some(until)) => until
             .as_str()
             .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
-            .map(|time| time.timestamp_millis())
-            .ok_or_else(|| format!("until: {until} is not an RFC 3339 date-time")),
-        _ => Err("util.delay takes one of `seconds` or `until`".into()),
+            .map(|time| Timestamp::from(time.to_utc()))
+            .ok_or_else(|| DelayError::Until(until.clone())),
+        _ => Err(DelayError::Neither),
     }
 }
 
@@ -372,9 +408,10 @@ mod tests {
 
     #[test]
     fn delays_are_seconds_or_a_time() {
-        assert_eq!(delay_until(&json!({ "seconds": 1.5 }), 1_000), Ok(2_500));
+        let at = |ms| Timestamp::from_millis(ms);
+        assert_eq!(delay_until(&json!({ "seconds": 1.5 }), at(1_000)), Ok(at(2_500)));
         let until = json!({ "until": "2026-11-23T10:00:00Z" });
-        assert_eq!(delay_until(&until, 0), Ok(1_795_428_000_000));
+        assert_eq!(delay_until(&until, at(0)), Ok(at(1_795_428_000_000)));
         for bad in [
             json!({ "seconds": -1 }),
             json!({ "seconds": 1e300 }),
@@ -382,7 +419,7 @@ mod tests {
             json!({ "seconds": 1, "until": "2026-11-23T10:00:00Z" }),
             json!({ "until": "soon" }),
         ] {
-            assert!(delay_until(&bad, 0).is_err(), "{bad}");
+            assert!(delay_until(&bad, Timestamp::EPOCH).is_err(), "{bad}");
         }
     }
 
@@ -406,7 +443,7 @@ mod tests {
             (json!({ "url": "https://example.com", "method": "GE T" }), "not an HTTP method"),
             (json!({ "url": "https://example.com", "verb": "GET" }), "unknown field"),
         ] {
-            let error = HttpRequest::from_input(&bad, None).expect_err(why);
+            let error = HttpRequest::from_input(&bad, None).expect_err(why).to_string();
             assert!(error.contains(why), "{why}: {error}");
         }
     }
@@ -425,7 +462,8 @@ mod tests {
         assert!(!described.contains("t0ken"), "{described}");
         for elsewhere in ["https://evil.example.com/v1/things", "https://api.example.com/v2/x"] {
             let error = HttpRequest::from_input(&json!({ "url": elsewhere }), Some(&secret))
-                .expect_err(elsewhere);
+                .expect_err(elsewhere)
+                .to_string();
             assert!(error.contains("not under the connection's base URL"), "{error}");
         }
     }

@@ -12,15 +12,16 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use ghl_store::{IngestOutcome, NewEvent};
+use chrono::DateTime;
+use ghl_store::{FlowId, IngestOutcome, NewEvent, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::apps::{App, AppId, PageRequest, PollSource};
+use crate::apps::{App, AppId, PageRequest, PollSource, UnknownApp};
+use crate::connections::ConnectionError;
 use crate::flow::Trigger;
-use crate::runner::{iso, Engine, EngineError};
+use crate::runner::{Engine, EngineError};
 
 /// Searches are eventually consistent: each poll looks this far behind its cursor again, and
 /// the dedup keys drop what it had seen.
@@ -34,26 +35,50 @@ const POLL_MAX_PAGES: usize = 10;
 #[serde(rename_all = "camelCase")]
 struct PollCursor {
     after: Vec<Value>,
-    polled_at: i64,
+    /// Kept as milliseconds since the epoch.
+    polled_at: Timestamp,
+}
+
+/// Why a flow's trigger did not fire this time (logged; the next tick tries again).
+#[derive(Debug, thiserror::Error)]
+enum TriggerError {
+    #[error(transparent)]
+    Store(#[from] ghl_store::Error),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    UnknownApp(#[from] UnknownApp),
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
+    #[error("{app} has no poll source `{name}`")]
+    NoSource { app: AppId, name: String },
+    #[error("{app} has no operation `{operation}`")]
+    NoOperation { app: AppId, operation: &'static str },
+    #[error("polling {app}.{name}: {error}")]
+    Poll {
+        app: AppId,
+        name: &'static str,
+        #[source]
+        error: ghl_client::Error,
+    },
 }
 
 impl Engine {
-    /// Fires what is due at `now_ms`; answers how many runs it enqueued. A flow whose trigger
+    /// Fires what is due at `now`; answers how many runs it enqueued. A flow whose trigger
     /// fails (a connection that needs reconnecting, say) is logged and the others go on.
-    pub async fn fire_triggers(&self, now_ms: i64) -> Result<usize, EngineError> {
+    pub async fn fire_triggers(&self, now: Timestamp) -> Result<usize, EngineError> {
         let mut enqueued = 0;
         for (record, flow) in self.enabled_flows().await? {
             let fired = match (&flow.trigger, &flow.reconcile) {
-                (Trigger::Schedule(cron), _) => self.fire_schedule(&record.id, cron, now_ms).await,
+                (Trigger::Schedule(cron), _) => self.fire_schedule(&record.id, cron, now).await,
                 (Trigger::Poll { app, source, connection, every, .. }, _) => {
                     let watch = Watch::Changes { flow_id: &record.id };
-                    self.poll(app, source, watch, connection, *every, now_ms).await
+                    self.poll(app, source, watch, connection, *every, now).await
                 }
                 (Trigger::App { event, .. }, Some(reconcile)) => {
                     let watch = Watch::Creations { flow_id: &record.id, event };
                     let (app, source) = (&reconcile.app, reconcile.source);
-                    self.poll(app, source, watch, &reconcile.connection, reconcile.every, now_ms)
-                        .await
+                    self.poll(app, source, watch, &reconcile.connection, reconcile.every, now).await
                 }
                 (Trigger::App { .. } | Trigger::Manual, _) => continue,
             };
@@ -83,7 +108,7 @@ impl Engine {
                 _ = shutdown.cancelled() => return,
                 _ = ticks.tick() => {}
             }
-            if let Err(error) = self.fire_triggers(ghl_store::now_ms()).await {
+            if let Err(error) = self.fire_triggers(Timestamp::now()).await {
                 tracing::error!(error = %error, "triggers cannot reach the store");
             }
         }
@@ -93,36 +118,36 @@ impl Engine {
     /// was stopped, the flow disabled) fire once, as the latest of them.
     async fn fire_schedule(
         &self,
-        flow_id: &str,
+        flow_id: &FlowId,
         cron: &croner::Cron,
-        now_ms: i64,
-    ) -> Result<usize, String> {
+        now: Timestamp,
+    ) -> Result<usize, TriggerError> {
         let name = format!("schedule:{flow_id}");
         let store = self.store();
-        let last = store.cursor(&name).await.map_err(|err| err.to_string())?;
+        // The cursor is the last tick, in milliseconds since the epoch.
+        let last = store.cursor(&name).await?;
         let Some(last) = last.and_then(|text| text.parse::<i64>().ok()) else {
-            store.set_cursor(&name, &now_ms.to_string()).await.map_err(|err| err.to_string())?;
+            store.set_cursor(&name, &now.as_millis().to_string()).await?;
             return Ok(0);
         };
-        let (Some(last), Some(now)) = (utc(last), utc(now_ms)) else { return Ok(0) };
+        let (last, now) = (Timestamp::from_millis(last).to_datetime(), now.to_datetime());
         let Ok(next) = cron.find_next_occurrence(&last, false) else { return Ok(0) };
         if next > now {
             return Ok(0);
         }
-        let tick = cron.find_previous_occurrence(&now, true).unwrap_or(next).max(next);
-        let tick_ms = tick.timestamp_millis();
+        let tick =
+            Timestamp::from(cron.find_previous_occurrence(&now, true).unwrap_or(next).max(next));
+        let tick_ms = tick.as_millis();
         let event = NewEvent {
             dedup_key: format!("schedule:{flow_id}:{tick_ms}"),
             source: "schedule".into(),
             event_type: "schedule".into(),
             location_id: None,
-            payload: json!({ "scheduledAt": iso(tick_ms) }),
+            payload: json!({ "scheduledAt": tick.to_rfc3339() }),
         };
         let cursor = tick_ms.to_string();
-        let outcome = store
-            .ingest(&event, &[flow_id.to_owned()], Some((&name, &cursor)))
-            .await
-            .map_err(|err| err.to_string())?;
+        let outcome =
+            store.ingest(&event, std::slice::from_ref(flow_id), Some((&name, &cursor))).await?;
         Ok(enqueued(&outcome))
     }
 
@@ -135,33 +160,32 @@ impl Engine {
         watch: Watch<'_>,
         connection: &str,
         every: Duration,
-        now_ms: i64,
-    ) -> Result<usize, String> {
+        now: Timestamp,
+    ) -> Result<usize, TriggerError> {
         let name = watch.cursor_name();
         let store = self.store();
-        let stored = store.cursor(&name).await.map_err(|err| err.to_string())?;
+        let stored = store.cursor(&name).await?;
         let cursor = stored.and_then(|text| serde_json::from_str::<PollCursor>(&text).ok());
         let Some(cursor) = cursor else {
-            let start = PollCursor { after: vec![iso(now_ms).into()], polled_at: now_ms };
-            store.set_cursor(&name, &json!(start).to_string()).await.map_err(|e| e.to_string())?;
+            let start = PollCursor { after: vec![now.to_rfc3339().into()], polled_at: now };
+            store.set_cursor(&name, &json!(start).to_string()).await?;
             return Ok(0);
         };
-        if cursor.polled_at + every.as_millis() as i64 > now_ms {
+        if cursor.polled_at + every > now {
             return Ok(0);
         }
-        let app = self.apps().require(app.as_str()).map_err(|err| err.to_string())?.clone();
+        let app = self.apps().require(app.as_str())?.clone();
         let source = app
             .poll_sources()
             .iter()
             .find(|known| known.name == source)
-            .ok_or_else(|| format!("{} has no poll source `{source}`", app.id()))?;
+            .ok_or_else(|| TriggerError::NoSource { app: app.id(), name: source.to_owned() })?;
         // Whatever happens, the next attempt waits its interval: a failing poll (a connection
         // to reconnect, a throttled account) must not hammer the app every second.
         let mut position = cursor.after;
-        let outcome =
-            self.read_records(&*app, source, watch, connection, &mut position, now_ms).await;
-        let cursor = json!(PollCursor { after: position, polled_at: now_ms });
-        store.set_cursor(&name, &cursor.to_string()).await.map_err(|err| err.to_string())?;
+        let outcome = self.read_records(&*app, source, watch, connection, &mut position, now).await;
+        let cursor = json!(PollCursor { after: position, polled_at: now });
+        store.set_cursor(&name, &cursor.to_string()).await?;
         outcome
     }
 
@@ -174,35 +198,34 @@ impl Engine {
         watch: Watch<'_>,
         connection: &str,
         position: &mut Vec<Value>,
-        now_ms: i64,
-    ) -> Result<usize, String> {
+        now: Timestamp,
+    ) -> Result<usize, TriggerError> {
         let store = self.store();
         let name = watch.cursor_name();
-        let client = self.connections().client(connection).await.map_err(|err| err.to_string())?;
+        let client = self.connections().client(connection).await?;
         let operation = app
             .operations()
             .iter()
             .find(|operation| operation.id == source.operation)
-            .ok_or_else(|| format!("{} has no operation `{}`", app.id(), source.operation))?;
+            .ok_or(TriggerError::NoOperation { app: app.id(), operation: source.operation })?;
         let account = client.account().unwrap_or_default().to_owned();
         // A created record runs every flow on its event (as its webhook would have).
         let targets = match watch {
             Watch::Changes { flow_id } => vec![ghl_store::Target::always(flow_id)],
-            Watch::Creations { event, .. } => {
-                self.flows_on(app.id().as_str(), event).await.map_err(|err| err.to_string())?
-            }
+            Watch::Creations { event, .. } => self.flows_on(app.id().as_str(), event).await?,
         };
         let by = watch.field(source);
-        let since = position_ms(position).unwrap_or(now_ms) - POLL_LOOKBACK.as_millis() as i64;
+        let since = position_time(position).unwrap_or(now) - POLL_LOOKBACK;
         let mut after: Option<Value> = None;
         let mut enqueued_runs = 0;
         for _ in 0..POLL_MAX_PAGES {
-            let page = PageRequest { by, since: iso(since), after: after.take(), limit: POLL_PAGE };
+            let since = since.to_rfc3339();
+            let page = PageRequest { by, since, after: after.take(), limit: POLL_PAGE };
             let (params, body) = client.request(operation, (source.page)(&page));
             let answer = client
                 .call(operation, &params, body.as_ref())
                 .await
-                .map_err(|err| format!("polling {}.{}: {err}", app.id(), source.name))?;
+                .map_err(|error| TriggerError::Poll { app: app.id(), name: source.name, error })?;
             let records = answer.pointer(source.records).and_then(Value::as_array);
             let records = records.cloned().unwrap_or_default();
             for mut record in records.iter().cloned() {
@@ -212,11 +235,9 @@ impl Engine {
                     *position = key;
                 }
                 let event = watch.event(app, source, &account, record);
-                let cursor = json!(PollCursor { after: position.clone(), polled_at: now_ms });
-                let outcome = store
-                    .ingest_for(&event, &targets, Some((&name, &cursor.to_string())))
-                    .await
-                    .map_err(|err| err.to_string())?;
+                let cursor = json!(PollCursor { after: position.clone(), polled_at: now });
+                let outcome =
+                    store.ingest_for(&event, &targets, Some((&name, &cursor.to_string()))).await?;
                 enqueued_runs += enqueued(&outcome);
             }
             if records.len() < POLL_PAGE {
@@ -231,10 +252,10 @@ impl Engine {
 #[derive(Debug, Clone, Copy)]
 enum Watch<'a> {
     /// A `poll` trigger: every change (by the source's `modified` time) runs its flow.
-    Changes { flow_id: &'a str },
+    Changes { flow_id: &'a FlowId },
     /// A reconcilable event's flow: records created (by the source's `created` time) whose
     /// webhook never came.
-    Creations { flow_id: &'a str, event: &'a str },
+    Creations { flow_id: &'a FlowId, event: &'a str },
 }
 
 impl Watch<'_> {
@@ -285,16 +306,13 @@ fn enqueued(outcome: &IngestOutcome) -> usize {
     }
 }
 
-fn utc(ms: i64) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(ms)
-}
-
-/// The time of a poll position `[time, id]`: an RFC 3339 date or epoch milliseconds.
-fn position_ms(position: &[Value]) -> Option<i64> {
+/// The time of a poll position `[time, id]`: an RFC 3339 date or epoch milliseconds (the
+/// app's wire format).
+fn position_time(position: &[Value]) -> Option<Timestamp> {
     match position.first()? {
-        Value::Number(ms) => ms.as_i64(),
+        Value::Number(ms) => ms.as_i64().map(Timestamp::from_millis),
         Value::String(text) => {
-            DateTime::parse_from_rfc3339(text).ok().map(|time| time.timestamp_millis())
+            DateTime::parse_from_rfc3339(text).ok().map(|time| Timestamp::from(time.to_utc()))
         }
         _ => None,
     }
@@ -304,5 +322,5 @@ fn position_ms(position: &[Value]) -> Option<i64> {
 fn compare_positions(a: &[Value], b: &[Value]) -> Ordering {
     let id =
         |position: &[Value]| position.get(1).and_then(Value::as_str).unwrap_or_default().to_owned();
-    position_ms(a).cmp(&position_ms(b)).then_with(|| id(a).cmp(&id(b)))
+    position_time(a).cmp(&position_time(b)).then_with(|| id(a).cmp(&id(b)))
 }

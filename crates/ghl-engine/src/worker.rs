@@ -7,11 +7,11 @@
 use std::time::Duration;
 
 use ghl_client::{Backoff, Wait};
-use ghl_store::{ClaimedRun, RunOutcome, Store};
+use ghl_store::{ClaimedRun, RunId, RunOutcome, Store, Timestamp};
 use tokio_util::sync::CancellationToken;
 
 use crate::flow::OnError;
-use crate::interpreter::{iso, Ending, Interpreter, StoreRecorder};
+use crate::interpreter::{Ending, Interpreter, StoreRecorder};
 use crate::metrics::EngineMetrics;
 use crate::registry::Registry;
 use crate::runner::{EngineError, CLAIM_BATCH, MAX_ATTEMPTS};
@@ -51,7 +51,7 @@ impl Worker {
         if batch.is_empty() {
             return Ok(false);
         }
-        let mut held: Vec<String> = batch.iter().map(|run| run.id.clone()).collect();
+        let mut held: Vec<RunId> = batch.iter().map(|run| run.id.clone()).collect();
         for run in &batch {
             if shutdown.is_cancelled() {
                 self.store.release(&held).await?;
@@ -69,7 +69,7 @@ impl Worker {
         &self,
         execution: &Execution<'_>,
         run: &ClaimedRun,
-        held: &[String],
+        held: &[RunId],
     ) -> Result<(), EngineError> {
         let outcome = {
             let executing = self.execute(execution, run);
@@ -91,9 +91,9 @@ impl Worker {
         match &outcome {
             RunOutcome::Done => tracing::info!(run = %run.id, "run done"),
             RunOutcome::Skipped => tracing::info!(run = %run.id, "run skipped by a filter"),
-            RunOutcome::WaitUntil { at_ms, reason } => {
+            RunOutcome::WaitUntil { at, reason } => {
                 let reason = reason.as_deref().unwrap_or("a delay step");
-                tracing::info!(run = %run.id, until = %iso(*at_ms), reason, "run waits")
+                tracing::info!(run = %run.id, until = %at, reason, "run waits")
             }
             RunOutcome::RetryAt { error, .. } => {
                 tracing::warn!(run = %run.id, attempt = run.attempt, error = %error, "run will retry")
@@ -128,7 +128,7 @@ impl Worker {
         match interpreter.run(&flow, &run.payload, &mut recorder).await {
             Ok(Ending::Done) => RunOutcome::Done,
             Ok(Ending::Filtered | Ending::Stopped) => RunOutcome::Skipped,
-            Ok(Ending::Waiting(at_ms)) => RunOutcome::WaitUntil { at_ms, reason: None },
+            Ok(Ending::Waiting(at)) => RunOutcome::WaitUntil { at, reason: None },
             Ok(Ending::FilterFailed(error)) => {
                 RunOutcome::Dead { error: format!("flow filter: {error}") }
             }
@@ -159,7 +159,7 @@ impl Worker {
         let now = std::time::SystemTime::now();
         let asked = retry_after.map(|wait| wait.remaining(now));
         let delay = self.backoff.delay(attempts.max(1) as u32, asked);
-        RunOutcome::RetryAt { at_ms: ghl_store::now_ms().saturating_add(millis(delay)), error }
+        RunOutcome::RetryAt { at: Timestamp::from(now) + delay, error }
     }
 }
 
@@ -168,25 +168,19 @@ impl Worker {
 fn wait_for(error: String, wait: Wait) -> RunOutcome {
     let now = std::time::SystemTime::now();
     // A little after the reset, so the other side's clock has passed it too.
-    let at_ms = ghl_store::now_ms().saturating_add(millis(wait.remaining(now) + WAIT_MARGIN));
-    RunOutcome::WaitUntil { at_ms, reason: Some(error) }
+    let at = Timestamp::from(now) + (wait.remaining(now) + WAIT_MARGIN);
+    RunOutcome::WaitUntil { at, reason: Some(error) }
 }
 
 /// A run's error as it may be recorded and shown.
 fn masked_outcome(execution: &Execution<'_>, outcome: RunOutcome) -> RunOutcome {
     let masker = execution.interpreter.connections.masker();
     match outcome {
-        RunOutcome::RetryAt { at_ms, error } => {
-            RunOutcome::RetryAt { at_ms, error: masker.text(&error) }
-        }
+        RunOutcome::RetryAt { at, error } => RunOutcome::RetryAt { at, error: masker.text(&error) },
         RunOutcome::Dead { error } => RunOutcome::Dead { error: masker.text(&error) },
-        RunOutcome::WaitUntil { at_ms, reason } => {
-            RunOutcome::WaitUntil { at_ms, reason: reason.map(|reason| masker.text(&reason)) }
+        RunOutcome::WaitUntil { at, reason } => {
+            RunOutcome::WaitUntil { at, reason: reason.map(|reason| masker.text(&reason)) }
         }
         other => other,
     }
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }

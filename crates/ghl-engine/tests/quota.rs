@@ -30,7 +30,8 @@ async fn short_days(store: Store) -> World {
         quota_day: QUOTA_DAY,
         ..support::roomy_sandbox()
     };
-    let highlevel = HighLevel { profile: ghl_client::HighLevel { quota_day: QUOTA_DAY } };
+    let highlevel =
+        HighLevel::default().with_profile(ghl_client::HighLevel { quota_day: QUOTA_DAY });
     let engine = EngineConfig {
         apps: Apps::builtin().with(Arc::new(highlevel)),
         backoff: ghl_client::Backoff::new(Duration::from_millis(10), Duration::from_secs(1)),
@@ -54,18 +55,18 @@ async fn runs_wait_for_the_reset(world: World) {
     }
     world.drain().await;
 
-    let store = world.engine.store();
+    let store = &world.store;
     let runs = store.runs(&RunFilter::default()).await.expect("runs");
     assert_eq!(runs.len(), RUNS);
     let mut waits = 0;
     for run in &runs {
         assert_eq!(run.status, "done", "{:?}", run.last_error);
         for step in store.steps(&run.id).await.expect("steps") {
-            match step.status.as_str() {
-                "done" => {}
+            match step.status {
+                ghl_store::StepStatus::Done => {}
                 // A claim that met the spent quota: a wait, recorded as a refusal that changed
                 // nothing.
-                ghl_store::REFUSED => {
+                ghl_store::StepStatus::Refused => {
                     let error = step.error.unwrap_or_default();
                     assert!(error.contains("daily request quota"), "{error}");
                     waits += 1;

@@ -61,10 +61,10 @@ async fn runs_once(world: World) {
     let task_id = stored["tasks"][0]["id"].as_str().expect("task id");
     assert_eq!(stored["notes"][0]["body"], format!("Task {task_id} created for ada@example.com"));
 
-    let runs = world.engine.store().runs(&RunFilter::default()).await.expect("runs");
+    let runs = world.store.runs(&RunFilter::default()).await.expect("runs");
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, "done");
-    let steps = world.engine.store().steps(&runs[0].id).await.expect("steps");
+    let steps = world.store.steps(&runs[0].id).await.expect("steps");
     assert_eq!(steps.len(), 2);
     assert_eq!(steps[0].input.as_ref().expect("input")["title"], "Welcome Ada");
     assert_eq!(steps[0].request.as_ref().expect("request")["operation"], "create-task");
@@ -82,7 +82,7 @@ async fn survives_faults(world: World) {
     }
     world.drain().await;
     world.admin(reqwest::Method::PUT, "/faults", Some(json!({}))).await;
-    let store = world.engine.store();
+    let store = &world.store;
     let dead = store
         .runs(&RunFilter { status: Some(ghl_store::RunStatus::Dead), flow: None, limit: 10_000 })
         .await
@@ -111,27 +111,27 @@ async fn survives_faults(world: World) {
 #[tokio::test]
 async fn a_flow_naming_a_missing_connection_is_refused() {
     let (store, _dir) = sqlite_store().await;
-    let engine = Engine::new(store);
+    let engine = Engine::new(store.clone());
     let error = engine.apply_flow(WELCOME).await.expect_err("no connection yet");
     assert!(error.to_string().contains("connection `highlevel`"), "{error}");
-    assert!(engine.store().flows().await.expect("flows").is_empty());
+    assert!(store.flows().await.expect("flows").is_empty());
 }
 
 #[tokio::test]
 async fn a_flow_that_writes_through_a_read_only_oauth_connection_is_refused_with_the_fix() {
     let (store, _dir) = sqlite_store().await;
     let read_only = ghl_store::ConnectionSummary {
-        id: String::new(),
+        id: ghl_store::ConnectionId::new(),
         name: "highlevel".into(),
         app: "highlevel".into(),
         location_id: Some("loc".into()),
-        auth_kind: "oauth".into(),
+        auth_kind: ghl_store::AuthKind::Oauth,
         scopes: "contacts.readonly".into(),
-        status: "connected".into(),
+        status: ghl_store::ConnectionStatus::Connected,
         status_reason: None,
     };
     store.put_connection(&read_only, &json!({})).await.expect("connection");
-    let engine = Engine::new(store);
+    let engine = Engine::new(store.clone());
     let error = engine.apply_flow(WELCOME).await.expect_err("the flow writes contacts");
     let message = error.to_string();
     assert!(message.contains("not granted contacts.write"), "{message}");
@@ -145,14 +145,14 @@ async fn a_flow_that_writes_through_a_read_only_oauth_connection_is_refused_with
             replay_dead_runs: false,
         })
     );
-    assert!(engine.store().flows().await.expect("flows").is_empty(), "nothing stored");
+    assert!(store.flows().await.expect("flows").is_empty(), "nothing stored");
     assert!(engine.scopes_needed("highlevel").await.expect("scopes").is_empty());
 
     let widened = ghl_store::ConnectionSummary {
         scopes: "contacts.readonly contacts.write".into(),
         ..read_only
     };
-    engine.store().put_connection(&widened, &json!({})).await.expect("connection");
+    store.put_connection(&widened, &json!({})).await.expect("connection");
     engine.apply_flow(WELCOME).await.expect("applies once widened");
     assert_eq!(engine.scopes_needed("highlevel").await.expect("scopes"), ["contacts.write"]);
 }

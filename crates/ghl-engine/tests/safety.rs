@@ -15,27 +15,23 @@ on_both!(an_http_connection_adds_its_token_when_sent_and_nothing_records_it, htt
 on_both!(a_refused_step_is_evaluated_afresh_on_replay_after_the_flow_is_fixed, replay_refused);
 on_both!(runs_ended_by_a_filter_are_skipped, skipped_runs);
 
-fn event_id(outcome: IngestOutcome) -> String {
+fn event_id(outcome: IngestOutcome) -> ghl_store::EventId {
     match outcome {
         IngestOutcome::Stored { event_id, .. } => event_id,
         IngestOutcome::Duplicate => panic!("stored"),
     }
 }
 
-async fn run_of(world: &World, event_id: &str) -> RunSummary {
-    let runs = world
-        .engine
-        .store()
-        .runs(&RunFilter { status: None, flow: None, limit: 1000 })
-        .await
-        .expect("runs");
-    runs.into_iter().find(|run| run.event_id == event_id).expect("a run")
+async fn run_of(world: &World, event_id: &ghl_store::EventId) -> RunSummary {
+    let runs =
+        world.store.runs(&RunFilter { status: None, flow: None, limit: 1000 }).await.expect("runs");
+    runs.into_iter().find(|run| &run.event_id == event_id).expect("a run")
 }
 
 /// Everything recorded about a run, as the API and `runs show` give it.
 async fn recorded(world: &World, run: &RunSummary) -> String {
-    let steps = world.engine.store().steps(&run.id).await.expect("steps");
-    let run = world.engine.store().run(&run.id).await.expect("run");
+    let steps = world.store.steps(&run.id).await.expect("steps");
+    let run = world.store.run(&run.id).await.expect("run");
     json!({ "run": run, "steps": steps }).to_string()
 }
 
@@ -47,7 +43,7 @@ async fn http_connection(world: World) {
         base_url: Some(world.sandbox.base_url.clone()),
         headers: [("Authorization".to_owned(), format!("Bearer {token}"))].into(),
     };
-    save_http(world.engine.store(), "sandbox-api", &secret).await.expect("connection");
+    save_http(&world.store, "sandbox-api", &secret).await.expect("connection");
     let location = &world.sandbox.location_id;
     let flow = format!(
         r#"name: copy over http
@@ -82,7 +78,7 @@ steps:
         stats["effects"]["contact.created"], 2,
         "the sandbox took the connection's token: {stats}"
     );
-    let steps = world.engine.store().steps(&run.id).await.expect("steps");
+    let steps = world.store.steps(&run.id).await.expect("steps");
     assert_eq!(steps[0].response.as_ref().expect("response")["status"], 201);
     let recorded = recorded(&world, &run).await;
     assert!(!recorded.contains(&token), "no token in the run's record: {recorded}");
@@ -106,7 +102,7 @@ steps:
         .replace(r#"url: '"/contacts/"'"#, r#"url: '"http://127.0.0.1:9/steal"'"#)
         .replace("name: copy over http", "name: elsewhere");
     world.engine.apply_flow(&elsewhere).await.expect("applies");
-    world.engine.store().set_flow_enabled("copy over http", false).await.expect("disable");
+    world.store.set_flow_enabled("copy over http", false).await.expect("disable");
     let event = world.contact_created("Mallory").await;
     let second = event_id(world.engine.ingest(&event).await.expect("ingest"));
     world.drain().await;
@@ -138,20 +134,20 @@ async fn replay_refused(world: World) {
     let run = run_of(&world, &stored).await;
     assert_eq!(run.status, "dead", "a 422 is not worth retrying");
     assert_eq!(run.attempts, 1);
-    let steps = engine.store().steps(&run.id).await.expect("steps");
+    let steps = world.store.steps(&run.id).await.expect("steps");
     assert_eq!(steps[0].status, "refused", "{steps:?}");
 
     engine
         .apply_flow(&FIX_EMAIL.replace("not-an-email", "frances@example.org"))
         .await
         .expect("fixed");
-    assert!(engine.store().replay(&run.id).await.expect("replay"));
+    assert!(world.store.replay(&run.id).await.expect("replay"));
     world.drain().await;
     let run = run_of(&world, &stored).await;
     assert_eq!(run.status, "done", "{:?}", run.last_error);
     let stored = world.stored_contact(&contact).await;
     assert_eq!(stored["contact"]["email"], "frances@example.org", "{stored}");
-    let steps = engine.store().steps(&run.id).await.expect("steps");
+    let steps = world.store.steps(&run.id).await.expect("steps");
     let last = steps.last().expect("a step");
     assert_eq!(last.request.as_ref().expect("request")["body"]["email"], "frances@example.org");
 }
@@ -188,12 +184,12 @@ async fn skipped_runs(world: World) {
     let event = world.contact_created("Ken").await;
     let stored = event_id(engine.ingest(&event).await.expect("ingest"));
     world.drain().await;
-    let runs = engine.store().runs(&RunFilter::default()).await.expect("runs");
+    let runs = world.store.runs(&RunFilter::default()).await.expect("runs");
     let runs: Vec<&RunSummary> = runs.iter().filter(|run| run.event_id == stored).collect();
     assert_eq!(runs.len(), 2);
     assert!(runs.iter().all(|run| run.status == RunStatus::Skipped), "{runs:?}");
-    let skipped = engine
-        .store()
+    let skipped = world
+        .store
         .runs(&RunFilter { status: Some(ghl_store::RunStatus::Skipped), flow: None, limit: 10 })
         .await
         .expect("runs");

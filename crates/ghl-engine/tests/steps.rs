@@ -35,12 +35,12 @@ steps:
       body: 'Followed up {{ .trigger.firstName }}'
 "#;
 
-async fn run_of(world: &World, event_id: &str) -> RunSummary {
-    let runs = world.engine.store().runs(&RunFilter::default()).await.expect("runs");
-    runs.into_iter().find(|run| run.event_id == event_id).expect("a run")
+async fn run_of(world: &World, event_id: &ghl_store::EventId) -> RunSummary {
+    let runs = world.store.runs(&RunFilter::default()).await.expect("runs");
+    runs.into_iter().find(|run| &run.event_id == event_id).expect("a run")
 }
 
-fn event_id(outcome: ghl_store::IngestOutcome) -> String {
+fn event_id(outcome: ghl_store::IngestOutcome) -> ghl_store::EventId {
     match outcome {
         ghl_store::IngestOutcome::Stored { event_id, .. } => event_id,
         ghl_store::IngestOutcome::Duplicate => panic!("stored"),
@@ -60,19 +60,19 @@ async fn filter_and_delay(world: World) {
     while engine.run_next().await.expect("run") {}
     let run = run_of(&world, &waiting).await;
     assert_eq!(run.status, "waiting", "the delay lets go of the worker");
-    let steps = engine.store().steps(&run.id).await.expect("steps");
+    let steps = world.store.steps(&run.id).await.expect("steps");
     assert_eq!(steps.iter().map(|s| s.status.as_str()).collect::<Vec<_>>(), ["done", "waiting"]);
     let contact = with_email.payload["id"].as_str().expect("id");
     assert_eq!(world.stored_contact(contact).await["notes"].as_array().map(Vec::len), Some(0));
 
     let run = run_of(&world, &stopped).await;
     assert_eq!(run.status, "skipped", "a filter that does not hold ends the run as skipped");
-    let steps = engine.store().steps(&run.id).await.expect("steps");
+    let steps = world.store.steps(&run.id).await.expect("steps");
     assert_eq!(steps.len(), 1);
     assert_eq!(steps[0].status, "stopped");
 
     // A restart: another engine on the store resumes the run when its time comes.
-    let restarted = World { engine: Engine::new(engine.store().clone()), ..world };
+    let restarted = World { engine: Engine::new(world.store.clone()), ..world };
     restarted.drain().await;
     let run = run_of(&restarted, &waiting).await;
     assert_eq!(run.status, "done");
@@ -124,14 +124,14 @@ async fn http_request(world: World) {
         error.contains("read a contact that is not there") && error.contains("answered 400"),
         "{error}"
     );
-    let steps = engine.store().steps(&run.id).await.expect("steps");
+    let steps = world.store.steps(&run.id).await.expect("steps");
     let sent = &steps[0].request.as_ref().expect("request")["http"];
     assert_eq!(sent["headers"]["Authorization"], "***", "no token in the run history");
     assert_eq!(sent["headers"]["Idempotency-Key"], format!("{}:0", run.id));
     assert_eq!(steps[0].response.as_ref().expect("response")["status"], 201);
 
     // Replayed, the run sends the create no second time.
-    assert!(engine.store().replay(&run.id).await.expect("replay"));
+    assert!(world.store.replay(&run.id).await.expect("replay"));
     world.drain().await;
     let stats = world.admin(reqwest::Method::GET, "/stats", None).await;
     assert_eq!(stats["effects"]["contact.created"], 2, "Edsger, and one copy: {stats}");
@@ -177,7 +177,7 @@ async fn test_and_real_alike(world: World) {
     while engine.run_next().await.expect("run") {}
     let run = run_of(&world, &id).await;
     assert_eq!(run.status, "skipped", "the filter step ends the run");
-    let steps = engine.store().steps(&run.id).await.expect("steps");
+    let steps = world.store.steps(&run.id).await.expect("steps");
     let recorded: Vec<&str> = steps.iter().map(|step| step.status.as_str()).collect();
     assert_eq!(recorded, ["skipped", "failed", "stopped"]);
     assert_eq!(steps[1].error, reports[1].error, "the same failure, recorded and reported");

@@ -166,16 +166,7 @@ impl App for Toy {
     }
 
     fn connect_info(&self) -> ConnectInfo {
-        ConnectInfo {
-            default_base_url: "http://127.0.0.1:1",
-            account: "account",
-            base_scopes: &[],
-            write_scopes: &[],
-            private_token_scopes: "",
-            authorize_url: None,
-            authorize_path: "/authorize",
-            token_path: "/token",
-        }
+        ConnectInfo::plain("http://127.0.0.1:1")
     }
 }
 
@@ -309,7 +300,7 @@ steps:
 async fn toy_to_highlevel(world: World) {
     let shutdown = CancellationToken::new();
     let (toy, base_url) = start_toy_api(shutdown.clone()).await;
-    let store = world.engine.store().clone();
+    let store = world.store.clone();
     let headers = [("X-Api-Key".to_owned(), API_KEY.to_owned())].into();
     let auth = AuthSecret::Headers(HttpSecret { base_url: Some(base_url), headers });
     save(&store, "toy", &ConnectionSecret { app: TOY, auth }, "").await.expect("connection");
@@ -329,13 +320,20 @@ async fn toy_to_highlevel(world: World) {
     engine.connections().check("toy").await.expect("the toy connection works");
 
     engine.apply_flow(FLOW).await.expect("flow applies");
-    let start = ghl_store::now_ms();
+    let start = ghl_store::Timestamp::now();
     assert_eq!(engine.fire_triggers(start).await.expect("poll"), 0, "first sight arms");
     for name in ["Grace", "Alan", "Edsger"] {
         toy.add(name);
     }
-    assert_eq!(engine.fire_triggers(start + 61_000).await.expect("poll"), 3);
-    assert_eq!(engine.fire_triggers(start + 122_000).await.expect("poll"), 0, "seen already");
+    assert_eq!(
+        engine.fire_triggers(start + std::time::Duration::from_secs(61)).await.expect("poll"),
+        3
+    );
+    assert_eq!(
+        engine.fire_triggers(start + std::time::Duration::from_secs(122)).await.expect("poll"),
+        0,
+        "seen already"
+    );
     world.drain().await;
 
     let runs = store.runs(&RunFilter { limit: 10, ..Default::default() }).await.expect("runs");

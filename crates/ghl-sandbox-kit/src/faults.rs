@@ -156,7 +156,7 @@ impl FaultRule {
     }
 
     /// Every share must be a probability.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FaultError> {
         let shares = [
             ("reset", self.reset),
             ("429", self.too_many_requests),
@@ -168,7 +168,7 @@ impl FaultRule {
         ];
         for (name, share) in shares {
             if !(0.0..=1.0).contains(&share) {
-                return Err(format!("fault share {name} must be between 0 and 1, got {share}"));
+                return Err(FaultError::Share { name, share });
             }
         }
         Ok(())
@@ -176,11 +176,28 @@ impl FaultRule {
 }
 
 impl FaultConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FaultError> {
         self.default.validate()?;
         for (operation, rule) in &self.operations {
-            rule.validate().map_err(|reason| format!("{operation}: {reason}"))?;
+            rule.validate().map_err(|error| FaultError::Operation {
+                operation: operation.clone(),
+                error: Box::new(error),
+            })?;
         }
         Ok(())
     }
 }
+
+/// A fault share that is not a probability (`operation` when it is an operation's rule).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FaultError {
+    #[error("fault share {name} must be between 0 and 1, got {share}")]
+    Share { name: &'static str, share: f64 },
+    #[error("{operation}: {error}")]
+    Operation {
+        operation: String,
+        #[source]
+        error: Box<FaultError>,
+    },
+}
+

@@ -81,7 +81,7 @@ async fn put_faults(
 ) -> ApiResult<Json<FaultConfig>> {
     let config: FaultConfig = serde_json::from_slice(&body)
         .map_err(|err| ApiError::bad_request(format!("invalid fault configuration: {err}")))?;
-    config.validate().map_err(ApiError::bad_request)?;
+    config.validate().map_err(|err| ApiError::bad_request(err.to_string()))?;
     shared.faults.set(config.clone());
     Ok(Json(config))
 }

@@ -7,7 +7,7 @@ use ghl_types::rate_limit::{DEFAULT_BURST, DEFAULT_DAILY, DEFAULT_INTERVAL_MS};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-pub use ghl_sandbox_kit::faults::{FaultConfig, FaultRule};
+pub use ghl_sandbox_kit::faults::{FaultConfig, FaultError, FaultRule};
 
 use crate::signing::SigningKeys;
 
@@ -57,26 +57,43 @@ impl Default for SandboxConfig {
 const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 365 * 86_400);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(86_400);
 
+/// A setting the sandbox cannot run with, and the range it must be in.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Faults(#[from] FaultError),
+    #[error("rate limits (burst, interval, daily) must be positive")]
+    RateLimits,
+    #[error("token lifetime must be between 1 second and 10 years")]
+    TokenLifetime,
+    #[error("webhook duplicate share must be between 0 and 1")]
+    DuplicateShare,
+    #[error("webhook retry delay must be at most one day")]
+    RetryDelay,
+    #[error("webhook attempts must be at least 1")]
+    Attempts,
+}
+
 impl SandboxConfig {
     /// Checks every setting once, so that nothing later can fail on it.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         self.faults.validate()?;
         let limits = &self.rate_limits;
         if limits.burst == 0 || limits.interval_ms == 0 || limits.daily == 0 {
-            return Err("rate limits (burst, interval, daily) must be positive".into());
+            return Err(ConfigError::RateLimits);
         }
         if self.token_lifetime.is_zero() || self.token_lifetime > MAX_TOKEN_LIFETIME {
-            return Err("token lifetime must be between 1 second and 10 years".into());
+            return Err(ConfigError::TokenLifetime);
         }
         let webhooks = &self.webhooks;
         if !(0.0..=1.0).contains(&webhooks.duplicate_share) {
-            return Err("webhook duplicate share must be between 0 and 1".into());
+            return Err(ConfigError::DuplicateShare);
         }
         if webhooks.retry_delay > MAX_RETRY_DELAY {
-            return Err("webhook retry delay must be at most one day".into());
+            return Err(ConfigError::RetryDelay);
         }
         if webhooks.max_attempts == 0 {
-            return Err("webhook attempts must be at least 1".into());
+            return Err(ConfigError::Attempts);
         }
         Ok(())
     }

@@ -115,7 +115,7 @@ impl Sandbox {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Sandbox> {
-        config.validate().map_err(anyhow::Error::msg)?;
+        config.validate()?;
         let address = listener.local_addr()?;
         let base_url = format!("http://{address}");
         let keys = match &config.signing_keys {

@@ -15,10 +15,12 @@ use base64::Engine as _;
 use ed25519_dalek::pkcs8::EncodePublicKey;
 use ed25519_dalek::Signer;
 use futures_util::stream::{self, StreamExt};
+use ghl_engine::apps::highlevel::verify::TrustedKeys;
+use ghl_engine::apps::highlevel::HighLevel;
 use ghl_engine::connections::save_private_token;
-use ghl_engine::Engine;
-use ghl_server::ingress::highlevel::{self, HighLevel, WebhookKeys};
-use ghl_server::{serve, ServerConfig, Verifiers};
+use ghl_engine::{Apps, EngineConfig};
+use ghl_server::{serve, ServerConfig};
+use ghl_service::Service;
 use ghl_store::Store;
 use ghl_testkit::{sqlite_store, TestDb, TestSandbox};
 use serde_json::json;
@@ -39,13 +41,14 @@ struct Signer25519 {
 }
 
 impl Signer25519 {
-    fn keys(&self) -> WebhookKeys {
+    /// The use cases over `store`, with a HighLevel that trusts this signer's key.
+    fn service(&self, store: Store) -> Service {
         let der = self.key.verifying_key().to_public_key_der().expect("der");
-        WebhookKeys::new(
-            Some(&base64::engine::general_purpose::STANDARD.encode(der.as_bytes())),
-            None,
-        )
-        .expect("keys")
+        let key = base64::engine::general_purpose::STANDARD.encode(der.as_bytes());
+        let keys = TrustedKeys::new(Some(&key), None).expect("keys");
+        let highlevel = HighLevel::default().with_webhook_keys(keys);
+        let apps = Apps::builtin().with(Arc::new(highlevel));
+        Service::new(store, EngineConfig { apps, ..EngineConfig::default() })
     }
 
     fn signed(&self, n: usize, prefix: &str) -> (Vec<u8>, String) {
@@ -60,32 +63,23 @@ impl Signer25519 {
     }
 }
 
-async fn start_server(
-    engine: Arc<Engine>,
-    keys: WebhookKeys,
-    workers: usize,
-    shutdown: &CancellationToken,
-) -> String {
+async fn start_server(service: Service, workers: usize, shutdown: &CancellationToken) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let config = ServerConfig {
-        verifiers: Verifiers::new().with(highlevel::APP, HighLevel::new(keys)),
         admin_token: "bench-admin-token-0000".into(),
         workers,
         worker_idle: Duration::from_millis(5),
     };
-    tokio::spawn(serve(engine, config, listener, shutdown.clone()));
+    tokio::spawn(serve(service, config, listener, shutdown.clone()));
     url
 }
 
 async fn ingest(label: &str, store: Store, signer: &Signer25519) {
-    let engine = Engine::new(store);
-    engine.apply_flow(INGEST_FLOW).await.expect("flow");
+    let service = signer.service(store);
+    service.flows().apply(INGEST_FLOW).await.expect("flow");
     let shutdown = CancellationToken::new();
-    let url = format!(
-        "{}/webhooks/highlevel",
-        start_server(engine.clone(), signer.keys(), 0, &shutdown).await
-    );
+    let url = format!("{}/webhooks/highlevel", start_server(service.clone(), 0, &shutdown).await);
     let bodies: Vec<(Vec<u8>, String)> = (0..WEBHOOKS).map(|n| signer.signed(n, label)).collect();
     let http = reqwest::Client::new();
     let started = Instant::now();
@@ -112,7 +106,7 @@ async fn ingest(label: &str, store: Store, signer: &Signer25519) {
     let elapsed = started.elapsed();
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    let stored = engine.store().run_counts().await.expect("counts");
+    let stored = service.runs().counts().await.expect("counts");
     println!(
         "ingest {label:<10} {WEBHOOKS} signed webhooks, {CONCURRENCY} clients: {:.0} req/s; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; runs queued {stored:?}",
         WEBHOOKS as f64 / elapsed.as_secs_f64(),
@@ -146,12 +140,9 @@ async fn end_to_end(label: &str, store: Store, signer: &Signer25519) {
         .expect("json");
     let contact = contacts["contacts"][0]["id"].as_str().expect("contact").to_owned();
     let flow = format!("name: note\ntrigger:\n  highlevel: ContactCreate\nsteps:\n  - name: note\n    action: highlevel.create-note\n    connection: highlevel\n    input:\n      contactId: '\"{contact}\"'\n      body: .trigger.webhookId\n");
-    let engine = Engine::new(store);
-    engine.apply_flow(&flow).await.expect("flow");
-    let url = format!(
-        "{}/webhooks/highlevel",
-        start_server(engine.clone(), signer.keys(), 2, &shutdown).await
-    );
+    let service = signer.service(store);
+    service.flows().apply(&flow).await.expect("flow");
+    let url = format!("{}/webhooks/highlevel", start_server(service.clone(), 2, &shutdown).await);
     let started = Instant::now();
     for n in 0..E2E_RUNS {
         let (body, signature) = signer.signed(n, &format!("e2e-{label}"));
@@ -164,7 +155,7 @@ async fn end_to_end(label: &str, store: Store, signer: &Signer25519) {
             .expect("post");
     }
     loop {
-        let counts = engine.store().run_counts().await.expect("counts");
+        let counts = service.runs().counts().await.expect("counts");
         let done = counts.iter().find(|(s, _)| s == "done").map_or(0, |(_, n)| *n);
         if done as usize >= E2E_RUNS {
             break;

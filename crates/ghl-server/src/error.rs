@@ -21,6 +21,9 @@ pub enum ApiError {
     /// 401: no or wrong credentials (admin token, webhook signature).
     #[error("{0}")]
     Unauthorized(String),
+    /// 401: a webhook its app's verifier refused, and what to do about it where that is known.
+    #[error("{reason}")]
+    WebhookRefused { reason: String, remedy: Option<Remedy> },
     /// 404: no such run, flow, connection, app or route.
     #[error("{0}")]
     NotFound(String),
@@ -63,7 +66,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Invalid(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::WebhookRefused { .. } => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -122,7 +125,7 @@ impl IntoResponse for ApiError {
             client => client.to_string(),
         };
         let remedy = match self {
-            Self::Unprocessable { remedy, .. } => remedy,
+            Self::Unprocessable { remedy, .. } | Self::WebhookRefused { remedy, .. } => remedy,
             _ => None,
         };
         (status, Json(ErrorBody { error: message, remedy })).into_response()

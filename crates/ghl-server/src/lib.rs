@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::{Extension, Router};
-use ghl_engine::Engine;
+use ghl_service::Service;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi as _;
@@ -24,15 +24,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use crate::error::ApiError;
-pub use crate::ingress::{Verifiers, INGEST_TIMEOUT};
+pub use crate::ingress::INGEST_TIMEOUT;
 pub use crate::state::AppState;
 
 /// How often schedule and polling triggers are looked at.
 const TRIGGER_PERIOD: Duration = Duration::from_secs(1);
 
 pub struct ServerConfig {
-    /// Each app's webhook verifier, by the name in `/webhooks/{app}`.
-    pub verifiers: Verifiers,
     /// Bearer token of the REST API.
     pub admin_token: String,
     /// Workers executing runs.
@@ -41,15 +39,18 @@ pub struct ServerConfig {
     pub worker_idle: Duration,
 }
 
-/// Serves until `shutdown`; in-flight requests finish, workers stop between runs.
+/// Serves `service` until `shutdown`: its engine's workers and triggers, each of its apps'
+/// webhooks at `/webhooks/{app}` (checked by the app's verifier) and the REST API; in-flight
+/// requests finish, workers stop between runs.
 pub async fn serve(
-    engine: Arc<Engine>,
+    service: Service,
     config: ServerConfig,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let state = Arc::new(AppState::new(engine.clone(), config.verifiers, config.admin_token));
-    state.renew_verifiers().await;
+    let engine = service.engine().clone();
+    let state = Arc::new(AppState::new(service, config.admin_token));
+    engine.renew_verifiers().await;
     // The first heartbeat before any work: a run this process executes was queued while
     // `flows run` could see a server.
     let process = ghl_store::new_id();

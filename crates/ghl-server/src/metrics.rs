@@ -71,12 +71,12 @@ impl Metrics {
     (status = 200, description = "the metrics", body = String, content_type = "application/openmetrics-text"),
 ))]
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let counts = state.engine.store().run_counts().await?;
+    let counts = state.service.runs().counts().await?;
     let metrics = &state.metrics;
     // Every status a run can have, so a status nobody is in reads 0, not its last count.
-    for status in ghl_store::RunStatus::ALL.map(ghl_store::RunStatus::as_str) {
-        let count = counts.iter().find(|(name, _)| name == status).map_or(0, |(_, n)| *n);
-        metrics.runs.get_or_create(&StatusLabels { status: status.into() }).set(count);
+    for status in ghl_store::RunStatus::ALL {
+        let count = counts.iter().find(|(counted, _)| *counted == status).map_or(0, |(_, n)| *n);
+        metrics.runs.get_or_create(&StatusLabels { status: status.as_str().into() }).set(count);
     }
     state.engine.metrics().read_budgets(state.engine.connections());
     let mut text = String::new();

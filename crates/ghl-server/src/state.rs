@@ -1,6 +1,6 @@
-//! What every handler shares: the engine and the service over it, the webhook verifiers by app, the admin token and
-//! the metrics; and the process's heartbeat in the store, which also renews what the verifiers
-//! learn from it.
+//! What every handler shares: the service and the engine it runs on (whose apps verify their
+//! webhooks), the admin token and the metrics; and the process's heartbeat (through the
+//! service), which also renews what the apps' verifiers learn from the store.
 
 use std::sync::Arc;
 
@@ -8,30 +8,28 @@ use ghl_engine::Engine;
 use ghl_service::Service;
 use tokio_util::sync::CancellationToken;
 
-use crate::ingress::Verifiers;
 use crate::metrics::Metrics;
 
 pub struct AppState {
+    /// The service's engine: ingress hands it verified webhooks.
     pub engine: Arc<Engine>,
-    /// The use cases the REST API serves (over the same engine).
+    /// The use cases the REST API serves.
     pub service: Service,
-    /// Each app's webhook verifier, by the app's name in `/webhooks/{app}`.
-    pub(crate) verifiers: Verifiers,
     pub(crate) admin_token: String,
     pub(crate) metrics: Metrics,
-    /// When this process started serving (ms since the epoch).
-    started_at: i64,
+    /// When this process started serving.
+    started_at: ghl_store::Timestamp,
 }
 
 impl AppState {
-    pub(crate) fn new(engine: Arc<Engine>, verifiers: Verifiers, admin_token: String) -> Self {
+    pub(crate) fn new(service: Service, admin_token: String) -> Self {
+        let engine = service.engine().clone();
         Self {
             metrics: Metrics::new(&engine),
-            service: Service::new(engine.clone()),
+            service,
             engine,
-            verifiers,
             admin_token,
-            started_at: ghl_store::now_ms(),
+            started_at: ghl_store::Timestamp::now(),
         }
     }
 
@@ -49,25 +47,21 @@ impl AppState {
                 () = tokio::time::sleep(ghl_store::HEARTBEAT_PERIOD) => {}
             }
             self.heartbeat(&process).await;
-            self.renew_verifiers().await;
+            self.engine.renew_verifiers().await;
         }
-        if let Err(err) = self.engine.store().worker_gone(&process).await {
+        if let Err(err) = self.service.workers().gone(&process).await {
             tracing::warn!(error = %err, "cannot remove the heartbeat");
         }
     }
 
     pub(crate) async fn heartbeat(&self, process: &str) {
-        let beat = ghl_store::WorkerBeat {
+        let beat = ghl_service::workers::WorkerBeat {
             id: process,
             pid: std::process::id(),
             started_at: self.started_at,
         };
-        if let Err(err) = self.engine.store().heartbeat(&beat).await {
+        if let Err(err) = self.service.workers().beat(&beat).await {
             tracing::warn!(error = %err, "cannot record the heartbeat");
         }
-    }
-
-    pub(crate) async fn renew_verifiers(&self) {
-        self.verifiers.renew(self.engine.store()).await;
     }
 }

@@ -2,101 +2,53 @@
 //! (each twice) to the server, which stores them, runs the flow once per event, and the
 //! effects land in the sandbox. Unsigned, forged and replayed webhooks leave no trace.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ghl_engine::connections::save_private_token;
-use ghl_engine::Engine;
-use ghl_sandbox::{SandboxConfig, SandboxInfo};
-use ghl_server::ingress::highlevel::{self, HighLevel, WebhookKeys, HIGHLEVEL_ED25519_KEY};
-use ghl_server::ingress::{Refusal, VerifiedEvent, Verifier};
-use ghl_server::{serve, ServerConfig, Verifiers};
-use ghl_store::{LearnedWebhookKeys, MasterKey, RunFilter, Store};
-use ghl_testkit::{on_both, sqlite_store, TestDb, TestSandbox};
+use ghl_engine::apps::highlevel::verify::{TrustedKeys, HIGHLEVEL_ED25519_KEY};
+use ghl_engine::apps::highlevel::HighLevel;
+use ghl_engine::apps::{
+    App, AppClient, AppId, ClientContext, ConnectInfo, PollSource, WebhookEvent,
+};
+use ghl_engine::inbound::{Refusal, VerifiedEvent, Verifier};
+use ghl_engine::Apps;
+use ghl_sandbox::SandboxConfig;
+use ghl_store::{LearnedWebhookKeys, MasterKey, NewEvent, RunFilter, Store};
+use ghl_testkit::{on_both, sqlite_store, TestDb};
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
-
-const ADMIN: &str = "test-admin-token";
+use support::{Options, Running, ADMIN};
 
 const FLOW: &str = include_str!("../../ghl-engine/tests/support/welcome-task.yaml");
-
-struct Running {
-    sandbox: SandboxInfo,
-    server_url: String,
-    engine: Arc<Engine>,
-    http: reqwest::Client,
-    shutdown: CancellationToken,
-    _sandbox: TestSandbox,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
 
 async fn start(store: Store) -> Running {
     start_seeded(store, 0).await
 }
 
-/// The sandbox with `contacts` seeded (no webhooks for them), sending its webhooks to the
-/// server; the server trusts HighLevel's published key and the test's own key ([`TestSigner`])
-/// as configured keys, and the sandbox's keys as keys learned with its connection.
+/// The sandbox with `contacts` seeded (no webhooks for them), sending each webhook twice to
+/// the server (see [`start_configured`]).
 async fn start_seeded(store: Store, contacts: usize) -> Running {
     let mut config = SandboxConfig { contacts, ..SandboxConfig::default() };
     config.webhooks.duplicate_share = 1.0;
     start_configured(store, config).await
 }
 
-/// The sandbox configured as given, sending its webhooks to the server (see [`start_seeded`]).
-async fn start_configured(store: Store, config: SandboxConfig) -> Running {
-    start_composed(store, config, |verifiers| verifiers).await
+/// The sandbox configured as given, sending its webhooks to the server, which runs the
+/// welcome-task flow and trusts HighLevel's published key and the test's own key
+/// ([`TestSigner`]) as configured keys, and the sandbox's keys as keys learned with its
+/// connection.
+async fn start_configured(store: Store, sandbox: SandboxConfig) -> Running {
+    let options =
+        Options { sandbox, apps: trusting_the_test(), flows: &[FLOW], ..Options::default() };
+    support::start(store, options).await
 }
 
-/// As [`start_configured`], with the server's verifiers (HighLevel's) given to `compose` to add
-/// more apps, as a binary composing the server would.
-async fn start_composed(
-    store: Store,
-    mut config: SandboxConfig,
-    compose: impl FnOnce(Verifiers) -> Verifiers,
-) -> Running {
-    let shutdown = CancellationToken::new();
-    let server_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let server_url = format!("http://{}", server_listener.local_addr().expect("addr"));
-    config.webhooks.urls = vec![format!("{server_url}/webhooks/highlevel").parse().expect("url")];
-    config.rate_limits.burst = 100_000;
-    let running_sandbox = TestSandbox::start(config).await;
-    let sandbox = running_sandbox.info.clone();
-
-    let (base, location, token) =
-        (&sandbox.base_url, &sandbox.location_id, &sandbox.private_integration_token);
-    save_private_token(&store, "highlevel", base, location, token).await.expect("connection");
-    let engine = Engine::with_retry_base(store, Duration::from_millis(10));
-    engine.apply_flow(FLOW).await.expect("flow");
-    let learned = LearnedWebhookKeys {
-        connection: "highlevel".into(),
-        origin: sandbox.base_url.clone(),
-        ed25519: Some(sandbox.webhook_public_keys.ed25519.clone()),
-        rsa_pem: Some(sandbox.webhook_public_keys.rsa_pem.clone()),
-    };
-    assert!(engine.store().put_webhook_keys(&learned).await.expect("learned keys"));
-    let mut keys = WebhookKeys::new(Some(HIGHLEVEL_ED25519_KEY), None).expect("keys");
+/// The built-in apps, HighLevel's webhooks verified with its published key and the test's.
+fn trusting_the_test() -> Apps {
+    let mut keys = TrustedKeys::new(Some(HIGHLEVEL_ED25519_KEY), None).expect("keys");
     keys.learn(&TestSigner::learned()).expect("the test's key");
-    let config = ServerConfig {
-        verifiers: compose(Verifiers::new().with(highlevel::APP, HighLevel::new(keys))),
-        admin_token: ADMIN.into(),
-        workers: 2,
-        worker_idle: Duration::from_millis(10),
-    };
-    tokio::spawn(serve(engine.clone(), config, server_listener, shutdown.clone()));
-    Running {
-        sandbox,
-        server_url,
-        engine,
-        http: reqwest::Client::new(),
-        shutdown,
-        _sandbox: running_sandbox,
-    }
+    Apps::builtin().with(Arc::new(HighLevel::default().with_webhook_keys(keys)))
 }
 
 impl Running {
@@ -104,46 +56,7 @@ impl Running {
         for n in 0..count {
             let body =
                 json!({ "locationId": self.sandbox.location_id, "firstName": format!("Hook{n}") });
-            let path = format!(
-                "{}/_sandbox/as-user/{}/contacts/",
-                self.sandbox.base_url, self.sandbox.location_id
-            );
-            let answer = self.http.post(path).json(&body).send().await.expect("create");
-            assert_eq!(answer.status(), 201);
-        }
-    }
-
-    /// Waits (bounded) until the server answers `/healthz`: it has started.
-    async fn until_serving(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let healthz = format!("{}/healthz", self.server_url);
-        while !self.http.get(&healthz).send().await.is_ok_and(|answer| answer.status() == 200) {
-            assert!(Instant::now() < deadline, "the server did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn sandbox_stats(&self) -> Value {
-        self.http
-            .get(format!("{}/_sandbox/stats", self.sandbox.base_url))
-            .send()
-            .await
-            .expect("stats")
-            .json()
-            .await
-            .expect("json")
-    }
-
-    /// Waits (bounded) until `done` holds for the sandbox's stats.
-    async fn until(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let stats = self.sandbox_stats().await;
-            if done(&stats) {
-                return stats;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}: {stats}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.as_user(reqwest::Method::POST, "contacts/", body).await;
         }
     }
 }
@@ -165,23 +78,15 @@ async fn delivered_twice_run_once(running: Running) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let done = running
-            .engine
-            .store()
             .runs(&RunFilter { status: Some(ghl_store::RunStatus::Done), flow: None, limit: 1000 })
-            .await
-            .expect("runs");
+            .await;
         if done.len() == 20 {
             break;
         }
         assert!(Instant::now() < deadline, "runs did not finish");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let all = running
-        .engine
-        .store()
-        .runs(&RunFilter { status: None, flow: None, limit: 1000 })
-        .await
-        .expect("runs");
+    let all = running.all_runs().await;
     assert_eq!(all.len(), 20, "one run per event, not per delivery");
     let tasks_now = running.sandbox_stats().await["effects"]["task.created"].clone();
     assert_eq!(tasks_now, 20);
@@ -264,32 +169,13 @@ async fn unsigned_forged_and_replayed_webhooks_get_401_and_leave_no_trace() {
     let body: Value = forged.json().await.expect("json body");
     assert!(body["error"].as_str().is_some_and(|e| e.contains("signature")));
 
-    let runs = running
-        .engine
-        .store()
-        .runs(&RunFilter { status: None, flow: None, limit: 100 })
-        .await
-        .expect("runs");
+    let runs = running.all_runs().await;
     assert_eq!(runs.len(), 1, "only the genuine event was stored");
 }
 
 fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-impl Running {
-    /// An admin API call; answers the status and the JSON body (every answer is JSON).
-    async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request =
-            self.http.request(method, format!("{}/api{path}", self.server_url)).bearer_auth(ADMIN);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let answer = request.send().await.expect("api");
-        let status = answer.status().as_u16();
-        (status, answer.json().await.expect("a JSON body"))
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -435,18 +321,6 @@ impl Running {
             .await
             .expect("json");
         answer["contacts"][0]["id"].as_str().expect("a seeded contact").to_owned()
-    }
-
-    async fn all_runs(&self) -> Vec<ghl_store::RunSummary> {
-        self.engine
-            .store()
-            .runs(&RunFilter { status: None, flow: None, limit: 1000 })
-            .await
-            .expect("runs")
-    }
-
-    fn webhook_url(&self) -> String {
-        format!("{}/webhooks/highlevel", self.server_url)
     }
 }
 
@@ -630,10 +504,11 @@ async fn signed_webhooks_that_are_not_json_or_from_an_unknown_key_are_refused_wi
         "MCowBQYDK2VwAyEAi2HR1srL…CDiOg= (HighLevel's published key)",
         &format!("{}…", &sandbox_key[..24]),
         "learned with connection `highlevel`",
-        "--webhook-ed25519-key",
+        "Connect it by its base URL",
     ] {
         assert!(reason.contains(part), "{part} in {reason}");
     }
+    assert_eq!(problem["remedy"], json!({ "action": "trust_webhook_key", "app": "highlevel" }));
     assert!(running.all_runs().await.is_empty(), "nothing stored");
 
     // The same bytes as JSON are stored: the refusals were about the type and the key.
@@ -653,13 +528,13 @@ async fn signed_webhooks_that_are_not_json_or_from_an_unknown_key_are_refused_wi
 async fn a_running_server_keeps_a_heartbeat_in_the_store_and_removes_it_when_it_stops() {
     let (store, _db) = sqlite_store().await;
     let running = start(store).await;
-    let store = running.engine.store().clone();
+    let store = running.store.clone();
     let deadline = Instant::now() + Duration::from_secs(10);
     while store.live_workers(ghl_store::HEARTBEAT_FRESH).await.expect("count") != 1 {
         assert!(Instant::now() < deadline, "no heartbeat");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    running.shutdown.cancel();
+    running.stop();
     let deadline = Instant::now() + Duration::from_secs(10);
     while store.live_workers(ghl_store::HEARTBEAT_FRESH).await.expect("count") != 0 {
         assert!(Instant::now() < deadline, "the heartbeat stayed after shutdown");
@@ -895,8 +770,9 @@ async fn pathological_flows_are_refused_with_the_limit_named() {
     assert_eq!(flows["flows"].as_array().map(Vec::len), Some(1), "nothing was stored: {flows}");
 }
 
-/// A toy app's webhooks: an HMAC-SHA256 of the body with a secret shared with the app, in hex
-/// in `x-toy-signature`; each event names its `kind` and carries the app's delivery `id`.
+/// A toy app that only sends webhooks: an HMAC-SHA256 of the body with a secret shared with
+/// the app, in hex in `x-toy-signature`; each event names its `kind` and carries the app's
+/// delivery `id`.
 struct ToyApp {
     secret: Vec<u8>,
 }
@@ -938,16 +814,68 @@ impl Verifier for ToyApp {
     }
 }
 
-/// A second app's webhooks are verified by its own verifier, registered by the composition
-/// (this test) without any change to the server: genuine deliveries are stored once, forged
-/// ones refused with the toy's reason, and an app nobody registered is a 404 naming it.
+/// The toy app as the registry sees it: no operations, no poll, one event, its verifier.
+struct Toy(Arc<ToyApp>);
+
+#[async_trait::async_trait]
+impl App for Toy {
+    fn id(&self) -> AppId {
+        AppId::from_static("toy")
+    }
+
+    fn title(&self) -> &'static str {
+        "Toy"
+    }
+
+    fn operations(&self) -> &'static [ghl_types::Operation] {
+        &[]
+    }
+
+    fn events(&self) -> Vec<WebhookEvent> {
+        vec![WebhookEvent { name: "ticket.opened", fields: Vec::new(), reconciled_by: None }]
+    }
+
+    fn poll_sources(&self) -> &'static [PollSource] {
+        &[]
+    }
+
+    fn event_key(&self, _: &str, _: &str, _: &Value, delivery_id: &str) -> String {
+        format!("toy:{delivery_id}")
+    }
+
+    fn webhook_event(&self, payload: Value) -> NewEvent {
+        NewEvent {
+            dedup_key: format!("toy:{}", payload["id"].as_str().unwrap_or_default()),
+            source: "toy".into(),
+            event_type: payload["kind"].as_str().unwrap_or_default().into(),
+            location_id: None,
+            payload,
+        }
+    }
+
+    fn client(&self, _: ClientContext<'_>) -> Result<Arc<dyn AppClient>, String> {
+        Err("the toy app takes no connections".into())
+    }
+
+    fn connect_info(&self) -> ConnectInfo {
+        ConnectInfo::plain("http://127.0.0.1:9/")
+    }
+
+    fn verifier(&self) -> Option<Arc<dyn Verifier>> {
+        Some(self.0.clone())
+    }
+}
+
+/// A second app's webhooks are verified by the verifier the app brings, registered by the
+/// composition (this test) in the apps it gives the engine, without any change to the
+/// server: genuine deliveries are stored once, forged ones refused with the toy's reason, and
+/// an app nobody registered is a 404 naming those that receive webhooks.
 #[tokio::test]
 async fn an_app_registered_by_the_composition_gets_its_webhooks_verified_by_its_own_verifier() {
     let (store, _db) = sqlite_store().await;
     let toy = || ToyApp { secret: b"shared with the toy app".to_vec() };
-    let running =
-        start_composed(store, SandboxConfig::default(), |verifiers| verifiers.with("toy", toy()))
-            .await;
+    let apps = Apps::builtin().with(Arc::new(Toy(Arc::new(toy()))));
+    let running = support::start(store, Options { apps, ..Options::default() }).await;
     running.until_serving().await;
     let post = |app: &str, body: &Value, signature: &str| {
         running

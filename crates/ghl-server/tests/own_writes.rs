@@ -4,20 +4,15 @@
 //! makes one update per outside change; told to run on its own writes, it loops until the
 //! runaway detector pauses it, and the CLI's store, the API and the metrics say why.
 
-use std::sync::Arc;
+mod support;
+
 use std::time::{Duration, Instant};
 
-use ghl_engine::connections::save_private_token;
-use ghl_engine::Engine;
-use ghl_sandbox::{SandboxConfig, SandboxInfo};
-use ghl_server::ingress::highlevel::{self, HighLevel, WebhookKeys};
-use ghl_server::{serve, ServerConfig, Verifiers};
+use ghl_sandbox::SandboxConfig;
 use ghl_store::{FlowStatus, Store};
-use ghl_testkit::{on_both, TestSandbox};
+use ghl_testkit::on_both;
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
-
-const ADMIN: &str = "test-admin-token";
+use support::{Options, Running};
 
 /// Stamps every contact that changes: it updates the contact it is triggered by.
 const STAMP: &str = r#"name: stamp
@@ -32,119 +27,52 @@ steps:
       lastName: '"Stamped"'
 "#;
 
-struct Running {
-    sandbox: SandboxInfo,
-    server_url: String,
-    engine: Arc<Engine>,
-    http: reqwest::Client,
-    shutdown: CancellationToken,
-    _sandbox: TestSandbox,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
+/// The sandbox (no contacts, each webhook sent twice) and the server running `flow`, paused as
+/// a runaway beyond `runaway_limit` runs of one record a minute.
 async fn start(store: Store, flow: &str, runaway_limit: u32) -> Running {
-    let shutdown = CancellationToken::new();
-    let server_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let server_url = format!("http://{}", server_listener.local_addr().expect("addr"));
-    let mut config = SandboxConfig { contacts: 0, ..SandboxConfig::default() };
-    config.webhooks.urls = vec![format!("{server_url}/webhooks/highlevel").parse().expect("url")];
-    config.webhooks.duplicate_share = 1.0;
-    config.rate_limits.burst = 100_000;
-    let running_sandbox = TestSandbox::start(config).await;
-    let sandbox = running_sandbox.info.clone();
-    let (base, location, token) =
-        (&sandbox.base_url, &sandbox.location_id, &sandbox.private_integration_token);
-    save_private_token(&store, "highlevel", base, location, token).await.expect("connection");
-    let engine = Engine::with_retry_base(store, Duration::from_millis(10));
-    engine.set_runaway_limit(runaway_limit);
-    let applied = engine.apply_flow(flow).await.expect("flow");
-    assert!(
-        applied.warnings.iter().any(|warning| warning.contains("can trigger itself")),
-        "flows apply warns: {:?}",
-        applied.warnings
-    );
-    let keys = WebhookKeys::new(
-        Some(&sandbox.webhook_public_keys.ed25519),
-        Some(&sandbox.webhook_public_keys.rsa_pem),
-    )
-    .expect("keys");
-    let config = ServerConfig {
-        verifiers: Verifiers::new().with(highlevel::APP, HighLevel::new(keys)),
-        admin_token: ADMIN.into(),
-        workers: 2,
-        worker_idle: Duration::from_millis(10),
-    };
-    tokio::spawn(serve(engine.clone(), config, server_listener, shutdown.clone()));
-    Running {
+    let mut sandbox = SandboxConfig { contacts: 0, ..SandboxConfig::default() };
+    sandbox.webhooks.duplicate_share = 1.0;
+    let options = Options {
         sandbox,
-        server_url,
-        engine,
-        http: reqwest::Client::new(),
-        shutdown,
-        _sandbox: running_sandbox,
-    }
+        flows: &[flow],
+        runaway_limit: Some(runaway_limit),
+        ..Options::default()
+    };
+    let running = support::start(store, options).await;
+    let warnings = &running.applied[0].warnings;
+    assert!(
+        warnings.iter().any(|warning| warning.contains("can trigger itself")),
+        "flows apply warns: {warnings:?}"
+    );
+    running
 }
 
-impl Running {
-    /// A change a person makes in HighLevel; answers the contact's id when it creates one.
-    async fn as_user(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let url = format!(
-            "{}/_sandbox/as-user/{}/{path}",
-            self.sandbox.base_url, self.sandbox.location_id
-        );
-        let answer = self.http.request(method, url).json(&body).send().await.expect("as-user");
-        assert!(answer.status().is_success(), "{}", answer.status());
-        answer.json().await.expect("json")
-    }
+async fn pending_runs(running: &Running) -> i64 {
+    let counts = running.service.runs().counts().await.expect("counts");
+    counts
+        .iter()
+        .filter(|(status, _)| ["queued", "running", "waiting"].contains(&status.as_str()))
+        .map(|(_, n)| n)
+        .sum()
+}
 
-    async fn sandbox_stats(&self) -> Value {
-        let url = format!("{}/_sandbox/stats", self.sandbox.base_url);
-        self.http.get(url).send().await.expect("stats").json().await.expect("json")
-    }
-
-    async fn pending_runs(&self) -> i64 {
-        let counts = self.engine.store().run_counts().await.expect("counts");
-        counts
-            .iter()
-            .filter(|(status, _)| ["queued", "running", "waiting"].contains(&status.as_str()))
-            .map(|(_, n)| n)
-            .sum()
-    }
-
-    /// Waits (bounded) until nothing more can happen: every webhook emitted was delivered
-    /// (so its runs were stored), no run is left to do, and no new webhook came meanwhile.
-    /// Answers the sandbox's stats then.
-    async fn settled(&self) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let before = self.sandbox_stats().await;
-            let emitted = before["webhooks"]["emitted"].as_u64().unwrap_or(0);
-            let all_delivered = before["webhooks"]["delivered"].as_u64() == Some(2 * emitted);
-            if all_delivered && self.pending_runs().await == 0 {
-                let after = self.sandbox_stats().await;
-                if after["webhooks"]["emitted"] == before["webhooks"]["emitted"] {
-                    return after;
-                }
+/// Waits (bounded) until nothing more can happen: every webhook emitted was delivered (so its
+/// runs were stored), no run is left to do, and no new webhook came meanwhile. Answers the
+/// sandbox's stats then.
+async fn settled(running: &Running) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let before = running.sandbox_stats().await;
+        let emitted = before["webhooks"]["emitted"].as_u64().unwrap_or(0);
+        let all_delivered = before["webhooks"]["delivered"].as_u64() == Some(2 * emitted);
+        if all_delivered && pending_runs(running).await == 0 {
+            let after = running.sandbox_stats().await;
+            if after["webhooks"]["emitted"] == before["webhooks"]["emitted"] {
+                return after;
             }
-            assert!(Instant::now() < deadline, "did not settle: {before}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-
-    async fn api(&self, path: &str) -> Value {
-        let url = format!("{}/api{path}", self.server_url);
-        let answer = self.http.get(url).bearer_auth(ADMIN).send().await.expect("api");
-        answer.json().await.expect("json")
-    }
-
-    async fn metrics(&self) -> String {
-        let url = format!("{}/metrics", self.server_url);
-        self.http.get(url).send().await.expect("metrics").text().await.expect("text")
+        assert!(Instant::now() < deadline, "did not settle: {before}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -173,14 +101,14 @@ async fn one_update_each(store: Store) {
     for n in 0..changes {
         let change = json!({ "firstName": format!("Loop{n}") });
         running.as_user(reqwest::Method::PUT, &format!("contacts/{id}"), change).await;
-        let stats = running.settled().await;
+        let stats = settled(&running).await;
         assert_eq!(
             stats["effects"]["contact.updated"],
             2 * (n + 1),
             "each outside change, and the flow's one update: {stats}"
         );
     }
-    let runs = running.api("/runs?limit=1000").await;
+    let runs = running.api(reqwest::Method::GET, "/runs?limit=1000", None).await.1;
     let runs = runs["runs"].as_array().expect("runs").clone();
     assert_eq!(runs.len(), changes as usize, "one run per outside change: {runs:?}");
     assert!(runs.iter().all(|run| run["status"] == "done"), "{runs:?}");
@@ -189,7 +117,7 @@ async fn one_update_each(store: Store) {
     for line in ["ghl_runs{status=\"done\"} 3", "ghl_runs{status=\"skipped\"} 0"] {
         assert!(metrics.contains(line), "{line} in:\n{metrics}");
     }
-    let flow = running.engine.store().flow("stamp").await.expect("flow").expect("stored");
+    let flow = running.store.flow("stamp").await.expect("flow").expect("stored");
     assert_eq!(flow.status, FlowStatus::Enabled);
 }
 
@@ -209,26 +137,26 @@ async fn runaway(store: Store) {
     running
         .as_user(reqwest::Method::PUT, &format!("contacts/{id}"), json!({ "firstName": "Go" }))
         .await;
-    let stats = running.settled().await;
+    let stats = settled(&running).await;
     assert_eq!(
         stats["effects"]["contact.updated"],
         1 + limit,
         "the outside change, then {limit} runs of the loop before the pause: {stats}"
     );
-    let flow = running.engine.store().flow("stamp").await.expect("flow").expect("stored");
+    let flow = running.store.flow("stamp").await.expect("flow").expect("stored");
     assert_eq!(flow.status, FlowStatus::Paused);
     let reason = flow.paused_reason.clone().unwrap_or_default();
     assert!(reason.contains("runaway") && reason.contains(&id), "{reason}");
 
-    let shown = running.api("/flows/stamp").await;
+    let shown = running.api(reqwest::Method::GET, "/flows/stamp", None).await.1;
     assert_eq!(shown["flow"]["status"], "paused", "{shown}");
     assert_eq!(shown["flow"]["paused_reason"], reason.as_str());
-    let listed = running.api("/flows").await;
+    let listed = running.api(reqwest::Method::GET, "/flows", None).await.1;
     assert_eq!(listed["flows"][0]["status"], "paused", "{listed}");
     assert!(running.metrics().await.contains("ghl_runaway_pauses_total 1"));
 
     // Enabled again (after a fix), it runs again.
-    assert!(running.engine.store().set_flow_enabled("stamp", true).await.expect("enable"));
-    let flow = running.engine.store().flow("stamp").await.expect("flow").expect("stored");
+    assert!(running.store.set_flow_enabled("stamp", true).await.expect("enable"));
+    let flow = running.store.flow("stamp").await.expect("flow").expect("stored");
     assert_eq!((flow.status, flow.paused_reason), (FlowStatus::Enabled, None));
 }

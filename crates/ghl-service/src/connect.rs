@@ -100,8 +100,8 @@ impl Connections<'_> {
         secret: &ConnectionSecret,
         scopes: &str,
     ) -> Result<(), ServiceError> {
-        let previous = self.engine.store().connection(name).await?;
-        let saved = save(self.engine.store(), name, secret, scopes).await;
+        let previous = self.store.connection(name).await?;
+        let saved = save(self.store, name, secret, scopes).await;
         self.keep_or_put_back(name, previous, saved.map_err(Into::into)).await
     }
 
@@ -111,8 +111,8 @@ impl Connections<'_> {
         name: &str,
         secret: &HttpSecret,
     ) -> Result<(), ServiceError> {
-        let previous = self.engine.store().connection(name).await?;
-        let saved = save_http(self.engine.store(), name, secret).await;
+        let previous = self.store.connection(name).await?;
+        let saved = save_http(self.store, name, secret).await;
         self.keep_or_put_back(name, previous, saved.map_err(Into::into)).await
     }
 
@@ -145,10 +145,10 @@ impl Connections<'_> {
         self.engine.connections().forget_client(name);
         match previous {
             Some(previous) => {
-                self.engine.store().put_connection(&previous.summary, &previous.secret).await?;
+                self.store.put_connection(&previous.summary, &previous.secret).await?;
             }
             None => {
-                self.engine.store().remove_connection(name).await?;
+                self.store.remove_connection(name).await?;
             }
         }
         Ok(())
@@ -282,7 +282,7 @@ impl Connections<'_> {
         name: &str,
         base_url: &Url,
     ) -> Result<WebhookKeys, ServiceError> {
-        let store = self.engine.store();
+        let store = self.store;
         let keys = match app.webhook_keys(base_url).await {
             Ok(Some(keys)) => keys,
             Ok(None) => {

@@ -4,13 +4,16 @@
 use std::sync::Arc;
 
 use ghl_engine::connections::ConnectionError;
+use ghl_engine::AppClient;
 use ghl_engine::Engine;
 pub use ghl_store::ConnectionSummary;
+use ghl_store::Store;
 
 use crate::ServiceError;
 
 /// The connection use cases (`Service::connections`).
 pub struct Connections<'a> {
+    pub(crate) store: &'a Store,
     pub(crate) engine: &'a Arc<Engine>,
     pub(crate) pending: &'a crate::connect::Pending,
 }
@@ -26,7 +29,7 @@ pub enum Check {
 
 impl Connections<'_> {
     pub async fn list(&self) -> Result<Vec<ConnectionSummary>, ServiceError> {
-        Ok(self.engine.store().connections().await?)
+        Ok(self.store.connections().await?)
     }
 
     /// Checks a connection with a harmless read. A missing connection or a failing store is an
@@ -37,6 +40,20 @@ impl Connections<'_> {
             Err(err @ (ConnectionError::Missing(_) | ConnectionError::Store(_))) => Err(err.into()),
             Err(err) => Ok(Check::Fails(err)),
         }
+    }
+
+    /// A client of a stored connection (its credentials and account; OAuth tokens refreshed),
+    /// for calls outside any flow (`api --connection`), with the connection it is of.
+    pub async fn client(
+        &self,
+        name: &str,
+    ) -> Result<(ConnectionSummary, Arc<dyn AppClient>), ServiceError> {
+        let summary = self
+            .store
+            .connection_summary(name)
+            .await?
+            .ok_or_else(|| ServiceError::NoConnection(name.into()))?;
+        Ok((summary, self.engine.connections().client(name).await?))
     }
 
     /// Removes a connection, its secrets and the client this process holds of it.

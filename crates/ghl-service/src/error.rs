@@ -13,10 +13,10 @@ pub enum ServiceError {
     #[error("no connection named `{0}`")]
     NoConnection(String),
     #[error("no run {0}")]
-    NoRun(String),
+    NoRun(ghl_store::RunId),
     /// Only a dead-lettered run can be replayed.
     #[error("run {0} is not dead-lettered (or does not exist)")]
-    NotReplayable(String),
+    NotReplayable(ghl_store::RunId),
     /// The flow file given is refused (the line and the rule at fault).
     #[error(transparent)]
     InvalidFlow(FlowError),

@@ -7,14 +7,15 @@ use std::sync::Arc;
 use ghl_engine::flow::Flow;
 pub use ghl_engine::Applied;
 use ghl_engine::{Engine, StepReport};
-use ghl_store::IngestOutcome;
 pub use ghl_store::{FlowRecord, FlowStatus};
+use ghl_store::{IngestOutcome, Store};
 use serde_json::Value;
 
 use crate::ServiceError;
 
 /// The flow use cases (`Service::flows`).
 pub struct Flows<'a> {
+    pub(crate) store: &'a Store,
     pub(crate) engine: &'a Arc<Engine>,
 }
 
@@ -46,7 +47,7 @@ pub enum TestMode {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunNow {
     /// Queued: the runs' ids.
-    Queued(Vec<String>),
+    Queued(Vec<ghl_store::RunId>),
     /// This key ran before; nothing more runs.
     AlreadyRun,
 }
@@ -65,11 +66,11 @@ impl Flows<'_> {
     }
 
     pub async fn list(&self) -> Result<Vec<FlowRecord>, ServiceError> {
-        Ok(self.engine.store().flows().await?)
+        Ok(self.store.flows().await?)
     }
 
     pub async fn show(&self, name: &str) -> Result<FlowRecord, ServiceError> {
-        self.engine.store().flow(name).await?.ok_or_else(|| ServiceError::NoFlow(name.into()))
+        self.store.flow(name).await?.ok_or_else(|| ServiceError::NoFlow(name.into()))
     }
 
     pub async fn enable(&self, name: &str) -> Result<(), ServiceError> {
@@ -81,14 +82,14 @@ impl Flows<'_> {
     }
 
     async fn set_enabled(&self, name: &str, enabled: bool) -> Result<(), ServiceError> {
-        match self.engine.store().set_flow_enabled(name, enabled).await? {
+        match self.store.set_flow_enabled(name, enabled).await? {
             true => Ok(()),
             false => Err(ServiceError::NoFlow(name.into())),
         }
     }
 
     pub async fn delete(&self, name: &str) -> Result<(), ServiceError> {
-        match self.engine.store().delete_flow(name).await? {
+        match self.store.delete_flow(name).await? {
             true => Ok(()),
             false => Err(ServiceError::NoFlow(name.into())),
         }

@@ -1,7 +1,8 @@
 //! The use cases of the connector, shared by every front end (the CLI, the REST API, the coming
-//! web UI): flows, runs, connections and the catalog. Each group is a view on one `Service`,
-//! which holds the engine; a rule lives here once, and the front ends only say the answers and
-//! the errors (`ServiceError`, with its `Remedy`) their own way.
+//! web UI): flows, runs, connections, the catalog and the serving process's heartbeat. Each
+//! group is a view on one `Service`, which holds the store and the engine built on it; a rule
+//! lives here once, and the front ends only say the answers and the errors (`ServiceError`,
+//! with its `Remedy`) their own way. No front end reaches the store but through here.
 
 pub mod catalog;
 pub mod connect;
@@ -9,39 +10,60 @@ pub mod connections;
 mod error;
 pub mod flows;
 pub mod runs;
+pub mod workers;
 
 use std::sync::Arc;
 
-use ghl_engine::Engine;
+use ghl_engine::{Engine, EngineConfig};
+use ghl_store::Store;
 
 pub use error::ServiceError;
 
-/// The use cases over one engine (cheap to clone).
+/// The use cases over one store and the engine on it (cheap to clone).
 #[derive(Clone)]
 pub struct Service {
+    store: Store,
     engine: Arc<Engine>,
     /// OAuth authorizations started and not finished yet.
     pending: Arc<connect::Pending>,
 }
 
 impl Service {
-    pub fn new(engine: Arc<Engine>) -> Self {
-        Self { engine, pending: Arc::default() }
+    /// The use cases over `store`, with an engine on it set up as `config` says (its apps,
+    /// budget, backoff and lease).
+    pub fn new(store: Store, config: EngineConfig) -> Self {
+        let engine = Engine::with_config(store.clone(), config);
+        Self { store, engine, pending: Arc::default() }
+    }
+
+    /// The engine the use cases run on, for what a serving process runs beside them: workers,
+    /// triggers, webhook ingress.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
     }
 
     /// Apply, list, show, enable, disable, delete, test and run flows.
     pub fn flows(&self) -> flows::Flows<'_> {
-        flows::Flows { engine: &self.engine }
+        flows::Flows { store: &self.store, engine: &self.engine }
     }
 
-    /// List, show and replay runs.
+    /// List, show, count and replay runs.
     pub fn runs(&self) -> runs::Runs<'_> {
-        runs::Runs { engine: &self.engine }
+        runs::Runs { store: &self.store }
     }
 
     /// List, test, remove and make connections (OAuth's start and finish included).
     pub fn connections(&self) -> connections::Connections<'_> {
-        connections::Connections { engine: &self.engine, pending: &self.pending }
+        connections::Connections {
+            store: &self.store,
+            engine: &self.engine,
+            pending: &self.pending,
+        }
+    }
+
+    /// A serving process's heartbeat: what tells `flows run` that queued runs are executed.
+    pub fn workers(&self) -> workers::Workers<'_> {
+        workers::Workers { store: &self.store }
     }
 
     /// The actions and triggers of the engine's apps.

@@ -1,17 +1,15 @@
-//! Runs: the history with a typed filter, one run with its steps, the replay of a
-//! dead-lettered run, and whether a process is executing runs at all.
+//! Runs: the history with a typed filter, one run with its steps, how many runs are in each
+//! status, the replay of a dead-lettered run, and whether a process is executing runs at all.
 
-use std::sync::Arc;
-
-use ghl_engine::Engine;
-pub use ghl_store::{RunFilter, RunStatus, RunSummary, StepRecord};
+use ghl_store::Store;
+pub use ghl_store::{RunFilter, RunId, RunStatus, RunSummary, StepRecord, StepStatus, Timestamp};
 use serde::Serialize;
 
 use crate::ServiceError;
 
 /// The run use cases (`Service::runs`).
 pub struct Runs<'a> {
-    pub(crate) engine: &'a Arc<Engine>,
+    pub(crate) store: &'a Store,
 }
 
 /// A run with every attempt of every step.
@@ -24,26 +22,31 @@ pub struct RunWithSteps {
 impl Runs<'_> {
     /// Runs newest first, as `filter` says.
     pub async fn list(&self, filter: &RunFilter) -> Result<Vec<RunSummary>, ServiceError> {
-        Ok(self.engine.store().runs(filter).await?)
+        Ok(self.store.runs(filter).await?)
     }
 
-    pub async fn show(&self, id: &str) -> Result<RunWithSteps, ServiceError> {
-        let store = self.engine.store();
-        let run = store.run(id).await?.ok_or_else(|| ServiceError::NoRun(id.into()))?;
+    pub async fn show(&self, id: &RunId) -> Result<RunWithSteps, ServiceError> {
+        let store = self.store;
+        let run = store.run(id).await?.ok_or_else(|| ServiceError::NoRun(id.clone()))?;
         let steps = store.steps(id).await?;
         Ok(RunWithSteps { run, steps })
     }
 
+    /// How many runs are in each status (those with none are left out): the queue's depth.
+    pub async fn counts(&self) -> Result<Vec<(RunStatus, i64)>, ServiceError> {
+        Ok(self.store.run_counts().await?)
+    }
+
     /// Queues a dead-lettered run again, to run with the flow as it is now.
-    pub async fn replay(&self, id: &str) -> Result<(), ServiceError> {
-        match self.engine.store().replay(id).await? {
+    pub async fn replay(&self, id: &RunId) -> Result<(), ServiceError> {
+        match self.store.replay(id).await? {
             true => Ok(()),
-            false => Err(ServiceError::NotReplayable(id.into())),
+            false => Err(ServiceError::NotReplayable(id.clone())),
         }
     }
 
     /// Whether a live process (`serve`) executes the queued runs of this store.
     pub async fn executed(&self) -> Result<bool, ServiceError> {
-        Ok(self.engine.store().live_workers(ghl_store::HEARTBEAT_FRESH).await? > 0)
+        Ok(self.store.live_workers(ghl_store::HEARTBEAT_FRESH).await? > 0)
     }
 }

@@ -2,7 +2,7 @@
 //! front end calls it.
 
 use ghl_engine::connections::{save, AuthSecret, ConnectionSecret};
-use ghl_engine::Engine;
+use ghl_engine::EngineConfig;
 use ghl_service::connections::Check;
 use ghl_service::flows::{FlowToTest, TestMode, TriggerRecord};
 use ghl_service::{Service, ServiceError};
@@ -14,7 +14,8 @@ const FLOW: &str = "name: tagger\ntrigger:\n  manual: true\nsteps:\n  - name: sa
 #[tokio::test]
 async fn removing_a_connection_also_drops_the_client_this_process_holds() {
     let (store, _db) = sqlite_store().await;
-    let engine = Engine::new(store.clone());
+    let service = Service::new(store.clone(), EngineConfig::default());
+    let engine = service.engine();
     let auth = AuthSecret::PrivateToken {
         token: "pit-secret".into(),
         base_url: "http://127.0.0.1:9".into(),
@@ -24,7 +25,6 @@ async fn removing_a_connection_also_drops_the_client_this_process_holds() {
     save(&store, "crm", &secret, "contacts.readonly").await.expect("saved");
     engine.connections().client("crm").await.expect("a client, now cached");
 
-    let service = Service::new(engine.clone());
     service.connections().remove("crm").await.expect("removed");
 
     let again = engine.connections().client("crm").await.map(|_| ());
@@ -39,7 +39,7 @@ async fn removing_a_connection_also_drops_the_client_this_process_holds() {
 #[tokio::test]
 async fn a_missing_connection_is_an_error_with_a_remedy_and_not_a_failed_check() {
     let (store, _db) = sqlite_store().await;
-    let service = Service::new(Engine::new(store));
+    let service = Service::new(store, EngineConfig::default());
     let err = service.connections().test("nope").await.map(|check| matches!(check, Check::Works));
     let err = err.expect_err("no such connection");
     assert_eq!(err.to_string(), "no connection named `nope`");
@@ -49,7 +49,7 @@ async fn a_missing_connection_is_an_error_with_a_remedy_and_not_a_failed_check()
 #[tokio::test]
 async fn flows_are_applied_listed_switched_tested_and_deleted_by_name() {
     let (store, _db) = sqlite_store().await;
-    let service = Service::new(Engine::new(store));
+    let service = Service::new(store, EngineConfig::default());
     let flows = service.flows();
     flows.apply(FLOW).await.expect("applied");
     let names: Vec<String> =
@@ -73,11 +73,11 @@ async fn flows_are_applied_listed_switched_tested_and_deleted_by_name() {
 #[tokio::test]
 async fn a_refused_flow_file_says_why_and_only_a_dead_run_is_replayed() {
     let (store, _db) = sqlite_store().await;
-    let service = Service::new(Engine::new(store));
+    let service = Service::new(store, EngineConfig::default());
     let refused = service.flows().apply("name: [").await;
     assert!(matches!(refused, Err(ServiceError::InvalidFlow(_))), "{refused:?}");
-    let replay = service.runs().replay("no-such-run").await;
+    let replay = service.runs().replay(&"no-such-run".into()).await;
     assert!(matches!(replay, Err(ServiceError::NotReplayable(_))), "{replay:?}");
-    let shown = service.runs().show("no-such-run").await;
+    let shown = service.runs().show(&"no-such-run".into()).await;
     assert!(matches!(shown, Err(ServiceError::NoRun(_))), "{shown:?}");
 }

@@ -1,7 +1,7 @@
 //! Connecting through the service, as a web UI would: OAuth in two calls against the sandbox,
 //! and a connection kept only when it answers.
 
-use ghl_engine::Engine;
+use ghl_engine::EngineConfig;
 use ghl_service::connect::{OAuthRequest, WebhookKeys};
 use ghl_service::connections::Check;
 use ghl_service::{Service, ServiceError};
@@ -53,7 +53,7 @@ async fn approve(authorize: &url::Url, location: &str, scope: Option<&str>) -> (
 async fn an_oauth_connection_is_made_in_two_calls_and_learns_the_sandbox_keys() {
     let sandbox = TestSandbox::start(ghl_sandbox::SandboxConfig::default()).await;
     let (store, _db) = sqlite_store().await;
-    let service = Service::new(Engine::new(store));
+    let service = Service::new(store, EngineConfig::default());
     let connections = service.connections();
 
     let started = connections.oauth_start(request(&sandbox.info, false)).await.expect("started");
@@ -76,7 +76,7 @@ async fn a_scope_not_granted_or_a_token_refused_keeps_what_was_there() {
     let sandbox = TestSandbox::start(ghl_sandbox::SandboxConfig::default()).await;
     let info = &sandbox.info;
     let (store, _db) = sqlite_store().await;
-    let service = Service::new(Engine::new(store));
+    let service = Service::new(store, EngineConfig::default());
     let connections = service.connections();
     let base_url: url::Url = info.base_url.parse().expect("base URL");
     let token = info.private_integration_token.clone();
@@ -97,6 +97,6 @@ async fn a_scope_not_granted_or_a_token_refused_keeps_what_was_there() {
     assert!(wrong.is_err(), "a refused token is not kept: {wrong:?}");
     let listed = connections.list().await.expect("listed");
     assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].auth_kind, "private_token");
+    assert_eq!(listed[0].auth_kind, ghl_store::AuthKind::PrivateToken);
     assert!(matches!(connections.test("crm").await, Ok(Check::Works)), "the first one is back");
 }

@@ -5,7 +5,7 @@
 use sqlx::Row;
 
 use crate::error::{Error, Result};
-use crate::{now_ms, Store};
+use crate::{Store, Timestamp};
 
 /// The sealed value's associated data and plaintext.
 const CHECK_ID: &str = "key-check";
@@ -45,7 +45,7 @@ impl Store {
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(sealed)
-        .bind(now_ms())
+        .bind(Timestamp::now())
         .execute(self.pool())
         .await?;
         // Another process may have written it first, under its key.

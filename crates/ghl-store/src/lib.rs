@@ -8,15 +8,17 @@
 
 mod cipher;
 mod error;
+mod ids;
 mod key_check;
 mod own_writes;
 mod runs;
+mod statuses;
+mod timestamp;
 mod webhook_keys;
 mod workers;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use rand::Rng;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -24,11 +26,14 @@ use sqlx::{AnyPool, Row};
 
 pub use cipher::{Cipher, MasterKey};
 pub use error::{redact_url, Error, Result};
-pub use own_writes::{agrees, OwnWrite, ECHO_WINDOW_MS};
+pub use ids::{new_id, ConnectionId, EventId, FlowId, RunId};
+pub use own_writes::{agrees, OwnWrite, ECHO_WINDOW};
 pub use runs::{
     ClaimedRun, IngestOutcome, NewEvent, Paused, RunFilter, RunOutcome, RunStatus, RunSummary,
-    StepRecord, Target, UnknownRunStatus, REFUSED,
+    StepRecord, Target, UnknownRunStatus,
 };
+pub use statuses::{AuthKind, ConnectionStatus, StepStatus, UnknownWord};
+pub use timestamp::Timestamp;
 pub use webhook_keys::LearnedWebhookKeys;
 pub use workers::{WorkerBeat, HEARTBEAT_FRESH, HEARTBEAT_PERIOD};
 
@@ -51,13 +56,13 @@ pub struct Store {
 /// A connection as listed: everything but its secret.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConnectionSummary {
-    pub id: String,
+    pub id: ConnectionId,
     pub name: String,
     pub app: String,
     pub location_id: Option<String>,
-    pub auth_kind: String,
+    pub auth_kind: AuthKind,
     pub scopes: String,
-    pub status: String,
+    pub status: ConnectionStatus,
     pub status_reason: Option<String>,
 }
 
@@ -70,7 +75,7 @@ pub struct Connection {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FlowRecord {
-    pub id: String,
+    pub id: FlowId,
     pub name: String,
     pub definition: String,
     pub enabled: bool,
@@ -105,15 +110,6 @@ impl std::fmt::Display for FlowStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.pad(self.as_str())
     }
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
-pub fn new_id() -> String {
-    let bytes: [u8; 12] = rand::thread_rng().gen();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Store {
@@ -187,11 +183,11 @@ impl Store {
         &self,
         summary: &ConnectionSummary,
         secret: &Value,
-    ) -> Result<String> {
+    ) -> Result<ConnectionId> {
         let existing = self.connection_summary(&summary.name).await?;
-        let id = existing.map_or_else(new_id, |found| found.id);
-        let sealed = self.cipher.seal(&id, secret.to_string().as_bytes())?;
-        let now = now_ms();
+        let id = existing.map_or_else(ConnectionId::new, |found| found.id);
+        let sealed = self.cipher.seal(id.as_str(), secret.to_string().as_bytes())?;
+        let now = Timestamp::now();
         sqlx::query(
             "INSERT INTO connections (id, app, name, location_id, auth_kind, secret, scopes, status, status_reason, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
@@ -203,10 +199,10 @@ impl Store {
         .bind(&summary.app)
         .bind(&summary.name)
         .bind(&summary.location_id)
-        .bind(&summary.auth_kind)
+        .bind(summary.auth_kind)
         .bind(sealed)
         .bind(&summary.scopes)
-        .bind(&summary.status)
+        .bind(summary.status)
         .bind(&summary.status_reason)
         .bind(now)
         .bind(now)
@@ -219,11 +215,11 @@ impl Store {
     /// before this returns).
     pub async fn replace_secret(&self, name: &str, secret: &Value) -> Result<bool> {
         let Some(found) = self.connection_summary(name).await? else { return Ok(false) };
-        let sealed = self.cipher.seal(&found.id, secret.to_string().as_bytes())?;
+        let sealed = self.cipher.seal(found.id.as_str(), secret.to_string().as_bytes())?;
         let changed =
             sqlx::query("UPDATE connections SET secret = $1, updated_at = $2 WHERE id = $3")
                 .bind(sealed)
-                .bind(now_ms())
+                .bind(Timestamp::now())
                 .bind(&found.id)
                 .execute(&self.pool)
                 .await?;
@@ -233,14 +229,14 @@ impl Store {
     pub async fn set_connection_status(
         &self,
         name: &str,
-        status: &str,
+        status: ConnectionStatus,
         reason: Option<&str>,
     ) -> Result<bool> {
         let changed =
             sqlx::query("UPDATE connections SET status = $1, status_reason = $2, updated_at = $3 WHERE name = $4")
                 .bind(status)
                 .bind(reason)
-                .bind(now_ms())
+                .bind(Timestamp::now())
                 .bind(name)
                 .execute(&self.pool)
                 .await?;
@@ -257,7 +253,7 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let summary = connection_summary(&row)?;
         let sealed: Vec<u8> = row.try_get("secret")?;
-        let plain = self.cipher.open(&summary.id, &sealed)?;
+        let plain = self.cipher.open(summary.id.as_str(), &sealed)?;
         let secret =
             serde_json::from_slice(&plain).map_err(|err| Error::Corrupt(err.to_string()))?;
         Ok(Some(Connection { summary, secret }))
@@ -298,10 +294,10 @@ impl Store {
     }
 
     /// Adds or replaces a flow by name; answers its id.
-    pub async fn put_flow(&self, name: &str, definition: &str, enabled: bool) -> Result<String> {
+    pub async fn put_flow(&self, name: &str, definition: &str, enabled: bool) -> Result<FlowId> {
         let id = match self.flow(name).await? {
             Some(found) => found.id,
-            None => new_id(),
+            None => FlowId::new(),
         };
         sqlx::query(
             "INSERT INTO flows (id, name, definition, enabled, updated_at) VALUES ($1, $2, $3, $4, $5)
@@ -312,7 +308,7 @@ impl Store {
         .bind(name)
         .bind(definition)
         .bind(i32::from(enabled))
-        .bind(now_ms())
+        .bind(Timestamp::now())
         .execute(&self.pool)
         .await?;
         Ok(id)
@@ -339,7 +335,7 @@ impl Store {
             "UPDATE flows SET enabled = $1, updated_at = $2, paused_reason = NULL, paused_at = NULL WHERE name = $3",
         )
             .bind(i32::from(enabled))
-            .bind(now_ms())
+            .bind(Timestamp::now())
             .bind(name)
             .execute(&self.pool)
             .await?;
@@ -348,7 +344,7 @@ impl Store {
 
     /// Marks a flow broken with the reason (or loadable again with `None`); answers whether
     /// the flow exists.
-    pub async fn set_flow_broken(&self, id: &str, reason: Option<&str>) -> Result<bool> {
+    pub async fn set_flow_broken(&self, id: &FlowId, reason: Option<&str>) -> Result<bool> {
         let changed = sqlx::query("UPDATE flows SET broken = $1 WHERE id = $2")
             .bind(reason)
             .bind(id)
@@ -374,7 +370,12 @@ impl Store {
 
     /// Sets a cursor outside any ingest (a schedule's starting point, say).
     pub async fn set_cursor(&self, name: &str, value: &str) -> Result<()> {
-        sqlx::query(SET_CURSOR).bind(name).bind(value).bind(now_ms()).execute(&self.pool).await?;
+        sqlx::query(SET_CURSOR)
+            .bind(name)
+            .bind(value)
+            .bind(Timestamp::now())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -5,20 +5,22 @@
 use serde_json::{Map, Value};
 use sqlx::{Any, Row, Transaction};
 
+use std::time::Duration;
+
 use crate::error::Result;
 use crate::runs::NewEvent;
-use crate::{new_id, now_ms};
+use crate::{new_id, EventId, FlowId, Timestamp};
 
 /// How long after a write its echo is expected: webhooks come within seconds; a write whose
 /// echo never came stops matching after this.
-pub const ECHO_WINDOW_MS: i64 = 10 * 60 * 1000;
+pub const ECHO_WINDOW: Duration = Duration::from_secs(10 * 60);
 
 /// A record one of a flow's writes changed, and an event type the change causes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OwnWrite {
     /// The write's effect key (run and step).
     pub effect_key: String,
-    pub flow_id: String,
+    pub flow_id: FlowId,
     pub record_id: String,
     pub event_type: String,
     /// The record as the write left it (fields as HighLevel answered them); `null` before
@@ -64,10 +66,10 @@ fn same(a: &Value, b: &Value) -> bool {
 /// a write is matched once per event type.
 pub(crate) async fn match_echo(
     tx: &mut Transaction<'static, Any>,
-    flow_id: &str,
+    flow_id: &FlowId,
     record_id: &str,
     event: &NewEvent,
-    event_id: &str,
+    event_id: &EventId,
 ) -> Result<bool> {
     let candidates = sqlx::query(
         "SELECT id, result FROM own_writes
@@ -77,7 +79,7 @@ pub(crate) async fn match_echo(
     .bind(flow_id)
     .bind(record_id)
     .bind(&event.event_type)
-    .bind(now_ms() - ECHO_WINDOW_MS)
+    .bind(Timestamp::now() - ECHO_WINDOW)
     .fetch_all(&mut **tx)
     .await?;
     for row in candidates {
@@ -103,17 +105,17 @@ pub(crate) async fn match_echo(
 /// Pauses a flow that ran `record_id` `limit` times in the last minute; answers why.
 pub(crate) async fn pause_if_runaway(
     tx: &mut Transaction<'static, Any>,
-    flow_id: &str,
+    flow_id: &FlowId,
     record_id: &str,
     limit: u32,
-    now: i64,
+    now: Timestamp,
 ) -> Result<Option<String>> {
     let row = sqlx::query(
         "SELECT COUNT(*) AS n FROM runs WHERE flow_id = $1 AND record_id = $2 AND created_at >= $3",
     )
     .bind(flow_id)
     .bind(record_id)
-    .bind(now - 60_000)
+    .bind(now - Duration::from_secs(60))
     .fetch_one(&mut **tx)
     .await?;
     let runs: i64 = row.try_get("n")?;
@@ -138,7 +140,7 @@ pub(crate) async fn pause_if_runaway(
 /// Records what a write changes, so its echo can be recognised: before it is sent (the
 /// record `null`), then as answered. A match made meanwhile is kept.
 pub(crate) async fn record(tx: &mut Transaction<'static, Any>, writes: &[OwnWrite]) -> Result<()> {
-    let now = now_ms();
+    let now = Timestamp::now();
     for write in writes {
         sqlx::query(
             "INSERT INTO own_writes (id, effect_key, flow_id, record_id, event_type, result, written_at)

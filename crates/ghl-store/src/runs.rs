@@ -13,7 +13,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::error::{Error, Result};
-use crate::{new_id, now_ms, parse_json, Backend, Store};
+use crate::{parse_json, Backend, EventId, FlowId, RunId, StepStatus, Store, Timestamp};
 
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -41,7 +41,7 @@ impl NewEvent {
 /// A flow an event is to run, with the guards that may hold the run back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
-    pub flow_id: String,
+    pub flow_id: FlowId,
     /// The event does not run the flow when it echoes one of the flow's own writes.
     pub skip_own_echoes: bool,
     /// More runs of the flow for one record within a minute pause the flow (a loop).
@@ -50,25 +50,25 @@ pub struct Target {
 
 impl Target {
     /// A flow the event runs whatever it is.
-    pub fn always(flow_id: &str) -> Self {
-        Self { flow_id: flow_id.to_owned(), skip_own_echoes: false, runs_per_minute_limit: None }
+    pub fn always(flow_id: &FlowId) -> Self {
+        Self { flow_id: flow_id.clone(), skip_own_echoes: false, runs_per_minute_limit: None }
     }
 }
 
 /// A flow paused by the runaway detector while an event was stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Paused {
-    pub flow_id: String,
+    pub flow_id: FlowId,
     pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum IngestOutcome {
     Stored {
-        event_id: String,
-        run_ids: Vec<String>,
+        event_id: EventId,
+        run_ids: Vec<RunId>,
         /// Flows the event did not run because it echoes their own write.
-        echoes: Vec<String>,
+        echoes: Vec<FlowId>,
         /// Flows the event did not run because they ran its record too often: now paused.
         paused: Vec<Paused>,
     },
@@ -78,17 +78,17 @@ pub enum IngestOutcome {
 
 #[derive(Debug, Clone)]
 pub struct ClaimedRun {
-    pub id: String,
-    pub flow_id: String,
-    pub event_id: String,
+    pub id: RunId,
+    pub flow_id: FlowId,
+    pub event_id: EventId,
     pub event_type: String,
     pub payload: Value,
     /// This claim's number, from 1.
     pub attempt: i32,
     /// Claims that ended in a wait (a delay step), not a failure.
     pub waits: i32,
-    /// When the run was enqueued (ms since the epoch).
-    pub created_at: i64,
+    /// When the run was enqueued.
+    pub created_at: Timestamp,
 }
 
 /// Where a run is: in the queue (`queued`, `running`, `waiting` on a delay step) or finished
@@ -117,6 +117,11 @@ impl RunStatus {
             Self::Skipped => "skipped",
             Self::Dead => "dead",
         }
+    }
+
+    /// Whether a run in this status has ended (done, skipped or dead-lettered).
+    pub fn has_ended(self) -> bool {
+        matches!(self, Self::Done | Self::Skipped | Self::Dead)
     }
 }
 
@@ -148,19 +153,25 @@ impl PartialEq<&str> for RunStatus {
     }
 }
 
+impl PartialEq<str> for RunStatus {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunOutcome {
     Done,
     /// A filter (the flow's or a `util.filter` step) ended the run.
     Skipped,
     RetryAt {
-        at_ms: i64,
+        at: Timestamp,
         error: String,
     },
-    /// Paused until `at_ms` (a delay step; a rate limit or a spent quota, then `reason`
+    /// Paused until `at` (a delay step; a rate limit or a spent quota, then `reason`
     /// says which); not a failure, not an attempt.
     WaitUntil {
-        at_ms: i64,
+        at: Timestamp,
         reason: Option<String>,
     },
     Dead {
@@ -178,27 +189,27 @@ pub struct RunFilter {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunSummary {
-    pub id: String,
-    pub flow_id: String,
+    pub id: RunId,
+    pub flow_id: FlowId,
     /// The flow's name; `None` once the flow is deleted.
     pub flow_name: Option<String>,
-    pub event_id: String,
+    pub event_id: EventId,
     /// What started the run: the event's type (`ContactCreate`, `schedule`, `manual`, ...).
     pub trigger: Option<String>,
     pub status: RunStatus,
     pub attempts: i32,
     pub last_error: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepRecord {
-    pub run_id: String,
+    pub run_id: RunId,
     pub attempt: i32,
     pub step_index: i32,
     pub name: String,
-    pub status: String,
+    pub status: StepStatus,
     pub input: Option<Value>,
     pub request: Option<Value>,
     pub response: Option<Value>,
@@ -213,10 +224,10 @@ impl Store {
     pub async fn ingest(
         &self,
         event: &NewEvent,
-        flow_ids: &[String],
+        flow_ids: &[FlowId],
         cursor: Option<(&str, &str)>,
     ) -> Result<IngestOutcome> {
-        let targets: Vec<Target> = flow_ids.iter().map(|id| Target::always(id)).collect();
+        let targets: Vec<Target> = flow_ids.iter().map(Target::always).collect();
         self.ingest_for(event, &targets, cursor).await
     }
 
@@ -231,8 +242,8 @@ impl Store {
         cursor: Option<(&str, &str)>,
     ) -> Result<IngestOutcome> {
         let mut tx = self.pool().begin().await?;
-        let event_id = new_id();
-        let now = now_ms();
+        let event_id = EventId::new();
+        let now = Timestamp::now();
         if let Some(webhook_id) = event.webhook_id() {
             let first = sqlx::query(
                 "INSERT INTO webhook_ids (webhook_id, received_at) VALUES ($1, $2)
@@ -287,7 +298,7 @@ impl Store {
                     continue;
                 }
             }
-            let run_id = new_id();
+            let run_id = RunId::new();
             sqlx::query(
                 "INSERT INTO runs (id, run_key, flow_id, event_id, status, attempts, run_after, created_at, updated_at, record_id)
                  VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $7, $8)",
@@ -332,7 +343,7 @@ impl Store {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let now = now_ms();
+        let now = Timestamp::now();
         let [expired, due] = [Claimable::Expired, Claimable::Due].map(|kind| {
             format!(
                 "SELECT 1 AS one FROM {} WHERE {} LIMIT 1",
@@ -366,7 +377,7 @@ impl Store {
         kind: Claimable,
         limit: usize,
         lease: Duration,
-        now: i64,
+        now: Timestamp,
     ) -> Result<Vec<AnyRow>> {
         let lock = match self.backend() {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
@@ -382,7 +393,7 @@ impl Store {
         );
         Ok(sqlx::query(&sql)
             .bind(now)
-            .bind(now + lease_ms(lease))
+            .bind(now + lease)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(self.pool())
             .await?)
@@ -395,11 +406,14 @@ impl Store {
         }
         let mut due = Vec::with_capacity(rows.len());
         for row in &rows {
-            due.push((row.try_get::<i64, _>("run_after")?, row.try_get::<i64, _>("created_at")?));
+            due.push((
+                row.try_get::<Timestamp, _>("run_after")?,
+                row.try_get::<Timestamp, _>("created_at")?,
+            ));
         }
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by_key(|&index| due[index]);
-        let event_ids: Vec<String> = rows
+        let event_ids: Vec<EventId> = rows
             .iter()
             .map(|row| row.try_get("event_id"))
             .collect::<std::result::Result<_, _>>()?;
@@ -421,7 +435,7 @@ impl Store {
         for index in order {
             let row = &rows[index];
             let event_id = &event_ids[index];
-            let Some((event_type, payload)) = events.get(event_id) else {
+            let Some((event_type, payload)) = events.get(event_id.as_str()) else {
                 return Err(Error::Corrupt(format!("run's event {event_id} is missing")));
             };
             claimed.push(ClaimedRun {
@@ -444,7 +458,7 @@ impl Store {
     /// retry repeats the same intent even when its inputs depend on the time. Attempts up to
     /// a definitive refusal (step status `refused`: a 4xx that changed nothing) do not count:
     /// after one, the step is evaluated afresh, with the flow as it is now.
-    pub async fn first_request(&self, run_id: &str, step_index: i32) -> Result<Option<Value>> {
+    pub async fn first_request(&self, run_id: &RunId, step_index: i32) -> Result<Option<Value>> {
         let rows = sqlx::query(
             "SELECT request, status FROM steps WHERE run_id = $1 AND step_index = $2 AND request IS NOT NULL
              ORDER BY attempt",
@@ -455,8 +469,8 @@ impl Store {
         .await?;
         let mut first = None;
         for row in &rows {
-            let status: String = row.try_get("status")?;
-            if status == REFUSED {
+            let status: StepStatus = row.try_get("status")?;
+            if status == StepStatus::Refused {
                 first = None;
             } else if first.is_none() {
                 first = Some(row);
@@ -466,13 +480,13 @@ impl Store {
     }
 
     /// Keeps a claimed run's lease alive while its worker is still on it.
-    pub async fn extend_lease(&self, run_id: &str, lease: Duration) -> Result<bool> {
-        Ok(self.extend_leases(&[run_id.to_owned()], lease).await? == 1)
+    pub async fn extend_lease(&self, run_id: &RunId, lease: Duration) -> Result<bool> {
+        Ok(self.extend_leases(std::slice::from_ref(run_id), lease).await? == 1)
     }
 
     /// Keeps the leases of a worker's claimed runs alive (the one it executes and those of its
     /// batch it has not started), in one statement; answers how many it still holds.
-    pub async fn extend_leases(&self, run_ids: &[String], lease: Duration) -> Result<u64> {
+    pub async fn extend_leases(&self, run_ids: &[RunId], lease: Duration) -> Result<u64> {
         if run_ids.is_empty() {
             return Ok(0);
         }
@@ -480,7 +494,7 @@ impl Store {
             "UPDATE runs SET locked_until = $1 WHERE status = 'running' AND id IN ({})",
             placeholders(2, run_ids.len())
         );
-        let mut query = sqlx::query(&sql).bind(now_ms() + lease_ms(lease));
+        let mut query = sqlx::query(&sql).bind(Timestamp::now() + lease);
         for id in run_ids {
             query = query.bind(id);
         }
@@ -489,7 +503,7 @@ impl Store {
 
     /// Gives back claimed runs a worker did not start (it is stopping): they are due again at
     /// once, and the claim does not count as an attempt.
-    pub async fn release(&self, run_ids: &[String]) -> Result<u64> {
+    pub async fn release(&self, run_ids: &[RunId]) -> Result<u64> {
         if run_ids.is_empty() {
             return Ok(0);
         }
@@ -498,27 +512,27 @@ impl Store {
              WHERE status = 'running' AND id IN ({})",
             placeholders(2, run_ids.len())
         );
-        let mut query = sqlx::query(&sql).bind(now_ms());
+        let mut query = sqlx::query(&sql).bind(Timestamp::now());
         for id in run_ids {
             query = query.bind(id);
         }
         Ok(query.execute(self.pool()).await?.rows_affected())
     }
 
-    pub async fn finish(&self, run_id: &str, outcome: &RunOutcome) -> Result<()> {
-        let now = now_ms();
+    pub async fn finish(&self, run_id: &RunId, outcome: &RunOutcome) -> Result<()> {
+        let now = Timestamp::now();
         let (status, run_after, error, waited) = match outcome {
-            RunOutcome::Done => ("done", now, None, 0),
-            RunOutcome::Skipped => ("skipped", now, None, 0),
-            RunOutcome::RetryAt { at_ms, error } => ("queued", *at_ms, Some(error.as_str()), 0),
-            RunOutcome::WaitUntil { at_ms, reason } => ("waiting", *at_ms, reason.as_deref(), 1),
-            RunOutcome::Dead { error } => ("dead", now, Some(error.as_str()), 0),
+            RunOutcome::Done => (RunStatus::Done, now, None, 0),
+            RunOutcome::Skipped => (RunStatus::Skipped, now, None, 0),
+            RunOutcome::RetryAt { at, error } => (RunStatus::Queued, *at, Some(error.as_str()), 0),
+            RunOutcome::WaitUntil { at, reason } => (RunStatus::Waiting, *at, reason.as_deref(), 1),
+            RunOutcome::Dead { error } => (RunStatus::Dead, now, Some(error.as_str()), 0),
         };
         sqlx::query(
             "UPDATE runs SET status = $1, run_after = $2, last_error = $3, waits = waits + $4, locked_until = NULL,
                  updated_at = $5 WHERE id = $6",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(run_after)
         .bind(error)
         .bind(waited)
@@ -530,8 +544,8 @@ impl Store {
     }
 
     /// Puts a dead run back in the queue; answers whether there was one to replay.
-    pub async fn replay(&self, run_id: &str) -> Result<bool> {
-        let now = now_ms();
+    pub async fn replay(&self, run_id: &RunId) -> Result<bool> {
+        let now = Timestamp::now();
         let changed = sqlx::query(
             "UPDATE runs SET status = 'queued', run_after = $1, updated_at = $2 WHERE id = $3 AND status = 'dead'",
         )
@@ -574,7 +588,7 @@ impl Store {
         .bind(step.attempt)
         .bind(step.step_index)
         .bind(&step.name)
-        .bind(&step.status)
+        .bind(step.status)
         .bind(text(&step.input))
         .bind(text(&step.request))
         .bind(text(&step.response))
@@ -590,7 +604,7 @@ impl Store {
             .bind(key)
             .bind(&step.run_id)
             .bind(result.to_string())
-            .bind(now_ms())
+            .bind(Timestamp::now())
             .execute(&mut *tx)
             .await?;
         }
@@ -628,7 +642,7 @@ impl Store {
         rows.iter().map(run_summary).collect()
     }
 
-    pub async fn flow_by_id(&self, flow_id: &str) -> Result<Option<crate::FlowRecord>> {
+    pub async fn flow_by_id(&self, flow_id: &FlowId) -> Result<Option<crate::FlowRecord>> {
         let row = sqlx::query(&format!("SELECT {} FROM flows WHERE id = $1", crate::FLOW_COLUMNS))
             .bind(flow_id)
             .fetch_optional(self.pool())
@@ -636,7 +650,7 @@ impl Store {
         row.as_ref().map(crate::flow_record).transpose()
     }
 
-    pub async fn run(&self, run_id: &str) -> Result<Option<RunSummary>> {
+    pub async fn run(&self, run_id: &RunId) -> Result<Option<RunSummary>> {
         let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM {RUN_TABLES} WHERE r.id = $1"))
             .bind(run_id)
             .fetch_optional(self.pool())
@@ -644,7 +658,7 @@ impl Store {
         row.as_ref().map(run_summary).transpose()
     }
 
-    pub async fn steps(&self, run_id: &str) -> Result<Vec<StepRecord>> {
+    pub async fn steps(&self, run_id: &RunId) -> Result<Vec<StepRecord>> {
         let rows = sqlx::query(
             "SELECT run_id, attempt, step_index, name, status, input, request, response, error, duration_ms
              FROM steps WHERE run_id = $1 ORDER BY attempt, step_index",
@@ -656,12 +670,14 @@ impl Store {
     }
 
     /// Runs per status, for the queue-depth metric and the dashboard.
-    pub async fn run_counts(&self) -> Result<Vec<(String, i64)>> {
+    pub async fn run_counts(&self) -> Result<Vec<(RunStatus, i64)>> {
         let rows =
             sqlx::query("SELECT status, COUNT(*) AS n FROM runs GROUP BY status ORDER BY status")
                 .fetch_all(self.pool())
                 .await?;
-        rows.iter().map(|row| Ok((row.try_get("status")?, row.try_get("n")?))).collect()
+        rows.iter()
+            .map(|row| Ok((run_status(row.try_get("status")?)?, row.try_get("n")?)))
+            .collect()
     }
 }
 
@@ -715,28 +731,24 @@ fn placeholders(first: usize, count: usize) -> String {
     (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
 }
 
-fn lease_ms(lease: Duration) -> i64 {
-    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// The status of a step HighLevel (or an HTTP server) definitively refused: nothing changed.
-pub const REFUSED: &str = "refused";
-
 const RUN_COLUMNS: &str = "r.id, r.flow_id, f.name AS flow_name, r.event_id, e.event_type, \
      r.status, r.attempts, r.last_error, r.created_at, r.updated_at";
 /// A run with its flow's name and its event's type.
 const RUN_TABLES: &str =
     "runs r LEFT JOIN flows f ON f.id = r.flow_id LEFT JOIN events e ON e.id = r.event_id";
 
+fn run_status(word: String) -> Result<RunStatus> {
+    word.parse().map_err(|err: UnknownRunStatus| Error::Corrupt(err.to_string()))
+}
+
 fn run_summary(row: &AnyRow) -> Result<RunSummary> {
-    let status: String = row.try_get("status")?;
     Ok(RunSummary {
         id: row.try_get("id")?,
         flow_id: row.try_get("flow_id")?,
         flow_name: row.try_get("flow_name")?,
         event_id: row.try_get("event_id")?,
         trigger: row.try_get("event_type")?,
-        status: status.parse().map_err(|err: UnknownRunStatus| Error::Corrupt(err.to_string()))?,
+        status: run_status(row.try_get("status")?)?,
         attempts: row.try_get("attempts")?,
         last_error: row.try_get("last_error")?,
         created_at: row.try_get("created_at")?,

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::error::Result;
-use crate::{now_ms, Store};
+use crate::{Store, Timestamp};
 
 /// The keys a connection's sender signs webhooks with.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -36,7 +36,7 @@ impl Store {
         .bind(&keys.origin)
         .bind(&keys.ed25519)
         .bind(&keys.rsa_pem)
-        .bind(now_ms())
+        .bind(Timestamp::now())
         .execute(self.pool())
         .await?;
         Ok(true)

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::Row;
 
 use crate::error::Result;
-use crate::{now_ms, Store};
+use crate::{Store, Timestamp};
 
 /// How often a `serve` process says it is alive.
 pub const HEARTBEAT_PERIOD: Duration = Duration::from_secs(5);
@@ -18,7 +18,7 @@ pub const HEARTBEAT_FRESH: Duration = Duration::from_secs(15);
 pub struct WorkerBeat<'a> {
     pub id: &'a str,
     pub pid: u32,
-    pub started_at: i64,
+    pub started_at: Timestamp,
 }
 
 impl Store {
@@ -31,7 +31,7 @@ impl Store {
         .bind(worker.id)
         .bind(i64::from(worker.pid))
         .bind(worker.started_at)
-        .bind(now_ms())
+        .bind(Timestamp::now())
         .execute(self.pool())
         .await?;
         Ok(())
@@ -45,7 +45,7 @@ impl Store {
 
     /// Worker processes heard from within `within`.
     pub async fn live_workers(&self, within: Duration) -> Result<i64> {
-        let since = now_ms() - within.as_millis() as i64;
+        let since = Timestamp::now() - within;
         let row = sqlx::query("SELECT COUNT(*) AS n FROM workers WHERE seen_at >= $1")
             .bind(since)
             .fetch_one(self.pool())

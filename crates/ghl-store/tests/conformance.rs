@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use ghl_store::{
-    ConnectionSummary, FlowStatus, IngestOutcome, MasterKey, NewEvent, OwnWrite, RunFilter,
-    RunOutcome, StepRecord, Store, Target,
+    AuthKind, ConnectionId, ConnectionStatus, ConnectionSummary, FlowId, FlowStatus, IngestOutcome,
+    MasterKey, NewEvent, OwnWrite, RunFilter, RunOutcome, StepRecord, StepStatus, Store, Target,
+    Timestamp,
 };
 use serde_json::json;
 
@@ -30,13 +31,13 @@ on_both!(an_echo_of_a_flows_own_write_runs_it_not_and_a_runaway_flow_is_paused, 
 
 fn summary(name: &str) -> ConnectionSummary {
     ConnectionSummary {
-        id: String::new(),
+        id: ConnectionId::new(),
         name: name.into(),
         app: "highlevel".into(),
         location_id: Some("loc1".into()),
-        auth_kind: "oauth".into(),
+        auth_kind: AuthKind::Oauth,
         scopes: "contacts.readonly".into(),
-        status: "connected".into(),
+        status: ConnectionStatus::Connected,
         status_reason: None,
     }
 }
@@ -56,12 +57,16 @@ async fn connections(store: Store) {
     store.put_connection(&summary("hl"), &secret).await.expect("put");
     let read = store.connection("hl").await.expect("read").expect("exists");
     assert_eq!(read.secret, secret);
-    assert!(!read.summary.id.is_empty());
+    assert!(!read.summary.id.as_str().is_empty());
     let rotated = json!({ "access_token": "at-2", "refresh_token": "rt-2" });
     assert!(store.replace_secret("hl", &rotated).await.expect("replace"));
     assert_eq!(store.connection("hl").await.expect("read").expect("exists").secret, rotated);
     assert!(store
-        .set_connection_status("hl", "reconnect_needed", Some("refresh token revoked"))
+        .set_connection_status(
+            "hl",
+            ConnectionStatus::ReconnectNeeded,
+            Some("refresh token revoked")
+        )
         .await
         .expect("status"));
     let listed = store.connections().await.expect("list");
@@ -72,7 +77,7 @@ async fn connections(store: Store) {
 }
 
 async fn ingest(store: Store) {
-    let flows = vec!["flow-a".to_owned(), "flow-b".to_owned()];
+    let flows = vec![FlowId::from("flow-a"), FlowId::from("flow-b")];
     let first =
         store.ingest(&event("wh-1"), &flows, Some(("poll:contacts", "100"))).await.expect("ingest");
     let IngestOutcome::Stored { run_ids, .. } = first else { panic!("stored") };
@@ -117,7 +122,7 @@ async fn runs_by_flow(store: Store) {
 }
 
 async fn queue(store: Store) {
-    store.ingest(&event("wh-q"), &["flow".to_owned()], None).await.expect("ingest");
+    store.ingest(&event("wh-q"), &[FlowId::from("flow")], None).await.expect("ingest");
     let claimed = store.claim(Duration::from_secs(30)).await.expect("claim").expect("a run");
     assert_eq!(claimed.attempt, 1);
     assert_eq!(claimed.payload["id"], "wh-q");
@@ -126,9 +131,9 @@ async fn queue(store: Store) {
         "claimed runs are not claimed twice"
     );
 
-    let past = ghl_store::now_ms() - 1;
+    let past = Timestamp::now() - Duration::from_millis(1);
     store
-        .finish(&claimed.id, &RunOutcome::RetryAt { at_ms: past, error: "HTTP 503".into() })
+        .finish(&claimed.id, &RunOutcome::RetryAt { at: past, error: "HTTP 503".into() })
         .await
         .expect("retry");
     let again = store.claim(Duration::from_secs(30)).await.expect("claim").expect("due again");
@@ -149,7 +154,7 @@ async fn queue(store: Store) {
     assert_eq!(store.run(&replayed.id).await.expect("run").expect("exists").status, "done");
 
     // A worker that dies leaves its run leased; when the lease runs out, another claims it.
-    store.ingest(&event("wh-lease"), &["flow".to_owned()], None).await.expect("ingest");
+    store.ingest(&event("wh-lease"), &[FlowId::from("flow")], None).await.expect("ingest");
     let leased = store.claim(Duration::from_millis(1)).await.expect("claim").expect("run");
     tokio::time::sleep(Duration::from_millis(5)).await;
     let reclaimed =
@@ -159,14 +164,14 @@ async fn queue(store: Store) {
 }
 
 async fn steps_and_effects(store: Store) {
-    store.ingest(&event("wh-s"), &["flow".to_owned()], None).await.expect("ingest");
+    store.ingest(&event("wh-s"), &[FlowId::from("flow")], None).await.expect("ingest");
     let run = store.claim(Duration::from_secs(30)).await.expect("claim").expect("run");
     let step = StepRecord {
         run_id: run.id.clone(),
         attempt: 1,
         step_index: 0,
         name: "create task".into(),
-        status: "done".into(),
+        status: StepStatus::Done,
         input: Some(json!({ "title": "Welcome" })),
         request: Some(json!({ "method": "POST" })),
         response: Some(json!({ "task": { "id": "t1" } })),
@@ -209,7 +214,7 @@ async fn flows(store: Store) {
 async fn concurrent_claims(store: Store) {
     for n in 0..40 {
         store
-            .ingest(&event(&format!("wh-c{n}")), &["flow".to_owned()], None)
+            .ingest(&event(&format!("wh-c{n}")), &[FlowId::from("flow")], None)
             .await
             .expect("ingest");
     }
@@ -235,7 +240,7 @@ async fn concurrent_claims(store: Store) {
 async fn batch_claims(store: Store) {
     for n in 0..60 {
         store
-            .ingest(&event(&format!("wh-b{n}")), &["flow".to_owned()], None)
+            .ingest(&event(&format!("wh-b{n}")), &[FlowId::from("flow")], None)
             .await
             .expect("ingest");
     }
@@ -265,7 +270,7 @@ async fn batch_claims(store: Store) {
 async fn batch_leases(store: Store) {
     for n in 0..3 {
         store
-            .ingest(&event(&format!("wh-l{n}")), &["flow".to_owned()], None)
+            .ingest(&event(&format!("wh-l{n}")), &[FlowId::from("flow")], None)
             .await
             .expect("ingest");
     }
@@ -289,7 +294,7 @@ async fn batch_leases(store: Store) {
     let held = ids(&next);
     for run in &next {
         store
-            .finish(&run.id, &RunOutcome::RetryAt { at_ms: 0, error: "again".into() })
+            .finish(&run.id, &RunOutcome::RetryAt { at: Timestamp::EPOCH, error: "again".into() })
             .await
             .expect("retry");
     }
@@ -315,20 +320,20 @@ async fn batch_leases(store: Store) {
 async fn finished_runs(store: Store) {
     for n in 0..6 {
         store
-            .ingest(&event(&format!("wh-f{n}")), &["flow".to_owned()], None)
+            .ingest(&event(&format!("wh-f{n}")), &[FlowId::from("flow")], None)
             .await
             .expect("ingest");
     }
     let batch = store.claim_batch(6, Duration::from_secs(30)).await.expect("claim");
     assert_eq!(batch.len(), 6);
-    let later = ghl_store::now_ms() + 60_000;
+    let later = Timestamp::now() + Duration::from_secs(60);
     let outcomes = [
         RunOutcome::Done,
         RunOutcome::Skipped,
         RunOutcome::Dead { error: "gave up".into() },
-        RunOutcome::WaitUntil { at_ms: later, reason: None },
-        RunOutcome::RetryAt { at_ms: later, error: "HTTP 503".into() },
-        RunOutcome::WaitUntil { at_ms: 0, reason: None },
+        RunOutcome::WaitUntil { at: later, reason: None },
+        RunOutcome::RetryAt { at: later, error: "HTTP 503".into() },
+        RunOutcome::WaitUntil { at: Timestamp::EPOCH, reason: None },
     ];
     for (run, outcome) in batch.iter().zip(&outcomes) {
         store.finish(&run.id, outcome).await.expect("finish");
@@ -371,7 +376,7 @@ fn delivery(webhook_id: &str, contact: &str) -> NewEvent {
 }
 
 async fn webhook_ids(store: Store) {
-    let flows = vec!["f1".to_owned()];
+    let flows = vec![FlowId::from("f1")];
     let first = store.ingest(&delivery("w-1", "c-1"), &flows, None).await.expect("ingest");
     assert!(matches!(first, IngestOutcome::Stored { .. }));
     // The same contact under another delivery id is the same event; the id is remembered.
@@ -389,7 +394,7 @@ async fn webhook_ids(store: Store) {
 async fn heartbeats(store: Store) {
     let window = Duration::from_secs(60);
     assert_eq!(store.live_workers(window).await.expect("count"), 0);
-    let beat = ghl_store::WorkerBeat { id: "w1", pid: 7, started_at: 1 };
+    let beat = ghl_store::WorkerBeat { id: "w1", pid: 7, started_at: Timestamp::from_millis(1) };
     store.heartbeat(&beat).await.expect("beat");
     store.heartbeat(&beat).await.expect("beat again");
     assert_eq!(store.live_workers(window).await.expect("count"), 1);
@@ -446,7 +451,7 @@ async fn guards(store: Store) {
         attempt: 1,
         step_index: 0,
         name: "stamp".into(),
-        status: "done".into(),
+        status: StepStatus::Done,
         input: None,
         request: None,
         response: None,

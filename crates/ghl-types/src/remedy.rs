@@ -14,6 +14,9 @@ pub enum Remedy {
     Connect { app: Option<String>, connection: Option<String> },
     /// The name given is none of these: list them and pick one.
     Choose { from: Listing },
+    /// A webhook of `app` is signed with a key nobody trusts: connect the sender if it is a
+    /// test double of the app (a sandbox), so its keys are learned, or configure its key.
+    TrustWebhookKey { app: String },
 }
 
 /// What a [`Remedy::Choose`] picks from.

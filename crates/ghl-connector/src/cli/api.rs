@@ -68,13 +68,8 @@ pub async fn run(args: ApiArgs, store: &StoreArgs) -> anyhow::Result<()> {
     let mut body = read_body(args.body.as_deref())?;
     let (operation, client) = match &args.connection {
         Some(connection) => {
-            let store = store.open().await?;
-            let summary = store.connection_summary(connection).await?.with_context(|| {
-                format!("no connection named `{connection}` (`ghl-connector connections list`)")
-            })?;
-            let operation = find_operation(&apps, Some(&summary.app), name)?;
-            let engine = ghl_engine::Engine::new(store);
-            (operation, engine.connections().client(connection).await?)
+            let (summary, client) = store.service().await?.connections().client(connection).await?;
+            (find_operation(&apps, Some(&summary.app), name)?, client)
         }
         None => {
             let operation = find_operation(&apps, args.app.as_deref(), name)?;

@@ -283,7 +283,7 @@ pub async fn connections(command: ConnectionsCommand, store: &StoreArgs) -> anyh
                         "{:<20} {:<10} {:<24} {}{reason}",
                         c.name,
                         c.app,
-                        c.location_id.unwrap_or(c.auth_kind),
+                        c.location_id.unwrap_or_else(|| c.auth_kind.to_string()),
                         c.status
                     );
                 }

@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
+use ghl_engine::apps::highlevel::verify::TrustedKeys;
+use ghl_engine::EngineConfig;
 use ghl_sandbox::{Sandbox, SandboxConfig};
-use ghl_server::ingress::highlevel::{self, HighLevel, WebhookKeys};
-use ghl_server::{ServerConfig, Verifiers};
-use ghl_store::{RunFilter, Store};
+use ghl_server::ServerConfig;
+use ghl_service::Service;
+use ghl_store::{RunFilter, RunStatus, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
 use serde_json::json;
@@ -91,26 +93,27 @@ async fn demo(
     let (base, location, token) =
         (&sandbox.base_url, &sandbox.location_id, &sandbox.private_integration_token);
     ghl_engine::connections::save_private_token(&store, CONNECTION, base, location, token).await?;
-    let engine = ghl_engine::Engine::new(store.clone());
-    engine.apply_flow(TEMPLATE_FLOW).await?;
+    let keys = TrustedKeys::new(
+        Some(&sandbox.webhook_public_keys.ed25519),
+        Some(&sandbox.webhook_public_keys.rsa_pem),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let engine =
+        EngineConfig { apps: super::serve::with_webhook_keys(keys), ..EngineConfig::default() };
+    let service = Service::new(store, engine);
+    service.flows().apply(TEMPLATE_FLOW).await?;
 
     let admin_token: String = rand::thread_rng()
         .sample_iter(&rand::distributions::Alphanumeric)
         .take(32)
         .map(char::from)
         .collect();
-    let keys = WebhookKeys::new(
-        Some(&sandbox.webhook_public_keys.ed25519),
-        Some(&sandbox.webhook_public_keys.rsa_pem),
-    )
-    .map_err(anyhow::Error::msg)?;
     let server_config = ServerConfig {
-        verifiers: Verifiers::new().with(highlevel::APP, HighLevel::new(keys)),
         admin_token: admin_token.clone(),
         workers: 2,
         worker_idle: Duration::from_millis(50),
     };
-    let server = ghl_server::serve(engine, server_config, listener, shutdown.clone());
+    let server = ghl_server::serve(service.clone(), server_config, listener, shutdown.clone());
     tasks.push(tokio::spawn(async move {
         if let Err(err) = server.await {
             tracing::error!(error = %err, "the demo's server stopped");
@@ -122,7 +125,7 @@ async fn demo(
     say!("store:              {}", look.describe);
     say!("flow:               {FLOW} (new contact -> welcome task + note)");
 
-    let finished_before = finished(&store).await?;
+    let finished_before = finished(&service).await?;
     let http = reqwest::Client::new();
     let added = bar(args.contacts, "contacts added");
     for n in 0..args.contacts {
@@ -140,20 +143,20 @@ async fn demo(
     let done = bar(args.contacts, "runs done");
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let (ended, _) = finished(&store).await?.since(&finished_before);
+        let (ended, _) = finished(&service).await?.since(&finished_before);
         done.set_position(ended as u64);
         if ended >= args.contacts as i64 {
             break;
         }
         if Instant::now() > deadline {
-            bail!("runs did not finish within two minutes: {:?}", store.run_counts().await?);
+            bail!("runs did not finish within two minutes: {:?}", service.runs().counts().await?);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     done.finish();
     let stats: serde_json::Value =
         http.get(format!("{base}/_sandbox/stats")).send().await?.json().await?;
-    let (_, dead) = finished(&store).await?.since(&finished_before);
+    let (_, dead) = finished(&service).await?.since(&finished_before);
     say!(
         "in the sandbox: {} tasks and {} notes created by the flow; {} webhooks delivered; {dead} runs dead-lettered",
         stats["effects"]["task.created"], stats["effects"]["note.created"], stats["webhooks"]["delivered"]
@@ -172,7 +175,7 @@ async fn demo(
     say!("  or through the API:");
     say!("    curl -H 'Authorization: Bearer {admin_token}' {connector_url}/api/runs");
     say!("Ctrl-C stops the demo{}.", if chosen.is_some() { "" } else { " and removes its files" });
-    watch_runs(&store).await
+    watch_runs(&service).await
 }
 
 /// How to reach the demo's store from another terminal.
@@ -253,13 +256,13 @@ impl Finished {
     }
 }
 
-async fn finished(store: &Store) -> anyhow::Result<Finished> {
+async fn finished(service: &Service) -> anyhow::Result<Finished> {
     let mut finished = Finished::default();
-    for (status, count) in store.run_counts().await? {
-        if matches!(status.as_str(), "done" | "dead" | "skipped") {
+    for (status, count) in service.runs().counts().await? {
+        if status.has_ended() {
             finished.ended += count;
         }
-        if status == "dead" {
+        if status == RunStatus::Dead {
             finished.dead += count;
         }
     }
@@ -277,16 +280,16 @@ fn bar(len: usize, message: &'static str) -> ProgressBar {
 }
 
 /// Prints each run of the template flow once it has ended, until the demo is stopped.
-async fn watch_runs(store: &Store) -> anyhow::Result<()> {
+async fn watch_runs(service: &Service) -> anyhow::Result<()> {
     let filter = RunFilter { status: None, flow: Some(FLOW.into()), limit: 100 };
-    let mut shown: HashSet<String> =
-        store.runs(&filter).await?.into_iter().map(|run| run.id).collect();
+    let mut shown: HashSet<ghl_store::RunId> =
+        service.runs().list(&filter).await?.into_iter().map(|run| run.id).collect();
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let mut runs = store.runs(&filter).await?;
+        let mut runs = service.runs().list(&filter).await?;
         runs.reverse();
         for run in runs {
-            let ended = matches!(run.status.as_str(), "done" | "dead" | "skipped");
+            let ended = run.status.has_ended();
             if ended && shown.insert(run.id.clone()) {
                 let error = run.last_error.map(|error| format!(": {error}")).unwrap_or_default();
                 say!(

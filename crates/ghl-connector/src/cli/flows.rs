@@ -96,6 +96,7 @@ pub async fn flows(command: FlowsCommand, store: &StoreArgs) -> anyhow::Result<(
             let service = store.service().await?;
             match service.flows().run_now(&name, trigger, key.as_deref()).await? {
                 RunNow::Queued(run_ids) => {
+                    let run_ids: Vec<&str> = run_ids.iter().map(|id| id.as_str()).collect();
                     say!("queued run {} (`ghl-connector runs show` it)", run_ids.join(", "));
                     if !service.runs().executed().await? {
                         say!("queued; no server is running against this store: start `ghl-connector serve` to execute it");

@@ -46,6 +46,11 @@ pub fn say(remedy: &Remedy) -> String {
             Listing::Connections => "`ghl-connector connections list` shows them".into(),
             Listing::Flows => "`ghl-connector flows list` shows them".into(),
         },
+        Remedy::TrustWebhookKey { app } => format!(
+            "if the sender is a sandbox, connect it with `ghl-connector connect {app} \
+             --base-url SANDBOX` (serve learns its keys); otherwise start `serve` with \
+             --webhook-ed25519-key set to the sender's public key"
+        ),
     }
 }
 
@@ -66,6 +71,13 @@ mod tests {
             "run `ghl-connector connect highlevel --name highlevel --scope contacts.write` \
              (with the app's client id and secret)"
         );
+    }
+
+    #[test]
+    fn an_untrusted_webhook_key_is_said_as_the_two_ways_to_trust_it() {
+        let said = say(&Remedy::TrustWebhookKey { app: "highlevel".into() });
+        assert!(said.contains("`ghl-connector connect highlevel --base-url SANDBOX`"), "{said}");
+        assert!(said.contains("--webhook-ed25519-key"), "{said}");
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! `ghl-connector runs list | show | replay`: the run history as a person reads it (flow,
 //! trigger, status, how long ago, the first error) or as JSON for scripts.
 
-use chrono::{DateTime, Local, TimeZone};
+use chrono::{DateTime, Local};
 use clap::Subcommand;
-use ghl_service::runs::{RunFilter, RunStatus, RunSummary};
+use ghl_service::runs::{RunFilter, RunId, RunStatus, RunSummary, Timestamp};
 
 use super::store::StoreArgs;
 
@@ -28,7 +28,7 @@ pub enum RunsCommand {
     /// A run with every step's input, request, response and error (JSON).
     Show {
         /// The run's id (the first column of `runs list`).
-        id: String,
+        id: RunId,
     },
     /// Put a dead-lettered run back in the queue, to run with the flow as it is now. A step
     /// that was definitively refused (a 4xx that changed nothing, e.g. a 422 for a bad field
@@ -37,7 +37,7 @@ pub enum RunsCommand {
     /// recorded request, so nothing is done twice.
     Replay {
         /// The run's id (the first column of `runs list`).
-        id: String,
+        id: RunId,
     },
 }
 
@@ -96,10 +96,8 @@ fn print_table(runs: &[RunSummary], now: DateTime<Local>) {
 }
 
 /// How long ago, for the last day; the local date and time (to the minute) before that.
-fn when(ms: i64, now: DateTime<Local>) -> String {
-    let Some(time) = Local.timestamp_millis_opt(ms).single() else {
-        return "-".into();
-    };
+fn when(time: Timestamp, now: DateTime<Local>) -> String {
+    let time = time.to_datetime().with_timezone(&Local);
     let seconds = (now - time).num_seconds();
     match seconds {
         ..=-1 => time.format("%Y-%m-%d %H:%M").to_string(),
@@ -123,16 +121,17 @@ fn first_line(error: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     #[test]
     fn times_read_as_how_long_ago_then_as_a_local_date() {
         let now = Local.with_ymd_and_hms(2026, 11, 30, 15, 0, 0).single().expect("a time");
-        let ago = |seconds: i64| when((now.timestamp() - seconds) * 1000, now);
+        let ago =
+            |seconds: i64| when(Timestamp::from_millis((now.timestamp() - seconds) * 1000), now);
         assert_eq!(ago(5), "5 s ago");
         assert_eq!(ago(150), "2 min ago");
         assert_eq!(ago(3 * 3600 + 10), "3 h ago");
         assert_eq!(ago(2 * 86_400), "2026-11-28 15:00");
-        assert_eq!(when(i64::MAX, now), "-");
     }
 
     #[test]

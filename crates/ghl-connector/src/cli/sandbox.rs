@@ -144,7 +144,7 @@ impl SandboxArgs {
             signing_keys: None,
             quota_day: SandboxConfig::default().quota_day,
         };
-        config.validate().map_err(anyhow::Error::msg)?;
+        config.validate()?;
         Ok(config)
     }
 }

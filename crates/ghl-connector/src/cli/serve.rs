@@ -4,8 +4,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use ghl_server::ingress::highlevel::{self, HighLevel, WebhookKeys, HIGHLEVEL_ED25519_KEY};
-use ghl_server::{ServerConfig, Verifiers};
+use ghl_engine::apps::highlevel::verify::{TrustedKeys, HIGHLEVEL_ED25519_KEY};
+use ghl_engine::apps::highlevel::HighLevel;
+use ghl_engine::{Apps, EngineConfig};
+use ghl_server::ServerConfig;
+use ghl_service::Service;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -53,14 +56,22 @@ pub async fn run(args: ServeArgs, store: &StoreArgs) -> anyhow::Result<()> {
             std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
         })
         .transpose()?;
-    let keys = WebhookKeys::new(Some(&args.webhook_ed25519_key), rsa.as_deref())
+    let keys = TrustedKeys::new(Some(&args.webhook_ed25519_key), rsa.as_deref())
         .map_err(anyhow::Error::msg)?;
     if args.run_lease_secs < 3 {
         anyhow::bail!("--run-lease-secs must be at least 3");
     }
-    let lease = Duration::from_secs(args.run_lease_secs);
-    let engine = ghl_engine::Engine::with_lease(store.open().await?, Duration::from_secs(2), lease);
-    engine.set_runaway_limit(args.runaway_runs_per_minute);
+    let engine = EngineConfig {
+        apps: with_webhook_keys(keys),
+        backoff: ghl_client::Backoff::new(
+            Duration::from_secs(2),
+            ghl_engine::runner::RUN_BACKOFF.max,
+        ),
+        lease: Duration::from_secs(args.run_lease_secs),
+        ..EngineConfig::default()
+    };
+    let service = Service::new(store.open().await?, engine);
+    service.engine().set_runaway_limit(args.runaway_runs_per_minute);
     let address = format!("{}:{}", args.host, args.port);
     let listener =
         TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
@@ -73,13 +84,18 @@ pub async fn run(args: ServeArgs, store: &StoreArgs) -> anyhow::Result<()> {
         stop.cancel();
     });
     let config = ServerConfig {
-        verifiers: Verifiers::new().with(highlevel::APP, HighLevel::new(keys)),
         admin_token: args.admin_token,
         workers: args.workers,
         worker_idle: Duration::from_millis(200),
     };
-    ghl_server::serve(engine, config, listener, shutdown).await?;
+    ghl_server::serve(service, config, listener, shutdown).await?;
     Ok(())
+}
+
+/// The built-in apps, HighLevel's webhooks verified with `keys` (and those learned with
+/// connections).
+pub(super) fn with_webhook_keys(keys: TrustedKeys) -> Apps {
+    Apps::builtin().with(std::sync::Arc::new(HighLevel::default().with_webhook_keys(keys)))
 }
 
 /// Ctrl-C, or SIGTERM (what `docker stop` and systemd send).

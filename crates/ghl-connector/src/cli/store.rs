@@ -67,7 +67,7 @@ impl StoreArgs {
 
     /// The use cases over this store (an engine with the built-in apps).
     pub async fn service(&self) -> anyhow::Result<Service> {
-        Ok(Service::new(ghl_engine::Engine::new(self.open().await?)))
+        Ok(Service::new(self.open().await?, ghl_engine::EngineConfig::default()))
     }
 
     /// Where the key in use came from, for messages.

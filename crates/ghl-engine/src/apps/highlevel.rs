@@ -1,8 +1,10 @@
 //! HighLevel as a registered app: its operation table (`ghl_types::OPERATIONS`), its webhook
 //! events, the contact poll (contact search by `dateUpdated` or `dateAdded`), how its events
 //! are keyed (a `ContactCreate` by its contact, so its webhook and the reconciliation poll make
-//! one event), `locationId` filling, and its connections (private integration token or OAuth)
-//! as a `ghl_client::Client`.
+//! one event), `locationId` filling, its connections (private integration token or OAuth)
+//! as a `ghl_client::Client`, and its webhooks' verifier (`verify.rs`).
+
+pub mod verify;
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -24,6 +26,7 @@ use super::{
 };
 use crate::catalog::{body_fields, events_caused, path_params};
 use crate::connections::{save, AuthSecret, ConnectionError, ConnectionSecret};
+use crate::inbound::Verifier;
 
 pub const ID: AppId = AppId::from_static("highlevel");
 
@@ -31,10 +34,31 @@ pub const ID: AppId = AppId::from_static("highlevel");
 const LOCATION_ID: &str = "locationId";
 
 /// HighLevel, with what its client must know of it (the quota day: UTC midnight, or a
-/// sandbox's shorter day in tests).
-#[derive(Debug, Clone, Copy, Default)]
+/// sandbox's shorter day in tests) and the keys its webhooks are verified with (HighLevel's
+/// published key by default; the composition configures others).
+#[derive(Clone, Default)]
 pub struct HighLevel {
-    pub profile: ghl_client::HighLevel,
+    profile: ghl_client::HighLevel,
+    webhooks: Arc<verify::Webhooks>,
+}
+
+impl HighLevel {
+    /// HighLevel whose client knows it as `profile` says.
+    pub fn with_profile(self, profile: ghl_client::HighLevel) -> Self {
+        Self { profile, ..self }
+    }
+
+    /// HighLevel whose webhooks are verified with `keys` (and the keys learned with
+    /// connections).
+    pub fn with_webhook_keys(self, keys: verify::TrustedKeys) -> Self {
+        Self { webhooks: Arc::new(verify::Webhooks::new(keys)), ..self }
+    }
+}
+
+impl std::fmt::Debug for HighLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HighLevel").field("profile", &self.profile).finish_non_exhaustive()
+    }
 }
 
 /// What makes two deliveries of a HighLevel event the same event. A contact is created once,
@@ -237,6 +261,10 @@ impl App for HighLevel {
             authorize_path: "/oauth/chooselocation",
             token_path: "/oauth/token",
         }
+    }
+
+    fn verifier(&self) -> Option<Arc<dyn Verifier>> {
+        Some(self.webhooks.clone())
     }
 
     /// A sandbox (any base URL but HighLevel's) gives its keys at `/_sandbox/info`.

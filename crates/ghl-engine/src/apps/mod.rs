@@ -1,9 +1,9 @@
 //! The app registry: every app the engine can act on or be triggered by is an [`App`]
 //! registered in the [`Apps`] the engine is given. An app says what it is (its operation
-//! table, webhook events, poll sources), how a webhook of it becomes an event (the dedup key),
-//! and how a connection's secret becomes an [`AppClient`] that sends its requests. The generic
-//! layers (flows, catalog, runs, triggers, CLI) know apps only through this module; HighLevel
-//! is one registered app (`highlevel.rs`).
+//! table, webhook events, poll sources), how a webhook of it is verified and becomes an event
+//! (its `Verifier`, the dedup key), and how a connection's secret becomes an [`AppClient`]
+//! that sends its requests. The generic layers (flows, catalog, runs, triggers, server, CLI)
+//! know apps only through this module; HighLevel is one registered app (`highlevel.rs`).
 
 pub mod highlevel;
 
@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 
 use crate::catalog::path_params;
 use crate::connections::AuthSecret;
+use crate::inbound::Verifier;
 
 /// An app's name as flows, connections and the CLI spell it: `highlevel`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -34,14 +35,12 @@ impl AppId {
     }
 
     /// Parses an app id: lowercase ASCII letters, digits and `-`, starting with a letter.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, InvalidAppId> {
         let valid = text.len() <= 40
             && text.starts_with(|c: char| c.is_ascii_lowercase())
             && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !valid {
-            return Err(format!(
-                "`{text}` is not an app name (lowercase letters, digits and `-`, like `highlevel`)"
-            ));
+            return Err(InvalidAppId(text.to_owned()));
         }
         Ok(Self(Cow::Owned(text.to_owned())))
     }
@@ -57,9 +56,14 @@ impl fmt::Display for AppId {
     }
 }
 
+/// A text that is not an app name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an app name (lowercase letters, digits and `-`, like `highlevel`)")]
+pub struct InvalidAppId(pub String);
+
 impl TryFrom<String> for AppId {
-    type Error = String;
-    fn try_from(text: String) -> Result<Self, String> {
+    type Error = InvalidAppId;
+    fn try_from(text: String) -> Result<Self, InvalidAppId> {
         Self::parse(&text)
     }
 }
@@ -194,6 +198,23 @@ pub struct ConnectInfo {
     pub token_path: &'static str,
 }
 
+impl ConnectInfo {
+    /// An API at `default_base_url` with no scopes and no OAuth pages of its own (a token or
+    /// credential headers are all a connection needs).
+    pub const fn plain(default_base_url: &'static str) -> Self {
+        Self {
+            default_base_url,
+            account: "account",
+            base_scopes: &[],
+            write_scopes: &[],
+            private_token_scopes: "",
+            authorize_url: None,
+            authorize_path: "/authorize",
+            token_path: "/token",
+        }
+    }
+}
+
 /// Public webhook keys an app's endpoint signs with, learned when a connection is made.
 #[derive(Debug, Clone, Default)]
 pub struct WebhookKeys {
@@ -251,6 +272,11 @@ pub trait App: Send + Sync + 'static {
     fn client(&self, context: ClientContext<'_>) -> Result<Arc<dyn AppClient>, String>;
     /// How `connect` talks to it.
     fn connect_info(&self) -> ConnectInfo;
+    /// The check of its webhooks (`/webhooks/<app>`), if it sends any; an app without one
+    /// receives none.
+    fn verifier(&self) -> Option<Arc<dyn Verifier>> {
+        None
+    }
     /// The webhook keys of a test double of the app at `base_url` (the sandbox's), if it has
     /// any; `None` for the app's own API, whose published keys are trusted anyway.
     async fn webhook_keys(&self, base_url: &url::Url) -> Result<Option<WebhookKeys>, String> {

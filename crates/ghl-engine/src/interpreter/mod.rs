@@ -11,12 +11,14 @@ mod store;
 
 use std::time::{Duration, Instant};
 
+use ghl_store::{StepStatus, Timestamp};
 use serde_json::{json, Map, Value};
 
 use crate::apps::Apps;
 use crate::catalog::Action;
 use crate::connections::{ConnectionError, Connections};
 use crate::flow::{Flow, OnError, Step};
+use crate::jq::JqError;
 use crate::steps::{delay_until, HttpRequest, Request, StepError};
 
 pub(crate) use report::ReportRecorder;
@@ -33,8 +35,8 @@ pub(crate) enum Ending {
     FilterFailed(String),
     /// A filter step's condition does not hold: the flow ends here.
     Stopped,
-    /// A delay step: the flow pauses until then (ms since the epoch).
-    Waiting(i64),
+    /// A delay step: the flow pauses until then.
+    Waiting(Timestamp),
     /// A step failed and the flow does not go past it: its `on_error` is not `continue`, or
     /// the other side said to come back later (never a step's own failure).
     Failed { step: String, on_error: OnError, error: StepError },
@@ -45,8 +47,8 @@ pub(crate) enum StepResult {
     Output(Value),
     /// The flow ends here (a filter step that does not hold).
     Stop,
-    /// The flow pauses until then (ms since the epoch).
-    Wait(i64),
+    /// The flow pauses until then.
+    Wait(Timestamp),
     Failed(StepError),
 }
 
@@ -65,7 +67,7 @@ impl StepResult {
 pub(crate) struct Trace {
     pub index: usize,
     pub name: String,
-    pub status: String,
+    pub status: StepStatus,
     pub input: Option<Value>,
     pub request: Option<Value>,
     /// What the step answered, as shown (a step skipped or withheld shows none).
@@ -78,7 +80,7 @@ impl Trace {
         Self {
             index,
             name: step.spec.name.clone(),
-            status: "done".into(),
+            status: StepStatus::Done,
             input: None,
             request: None,
             response: None,
@@ -137,7 +139,7 @@ pub(crate) trait Recorder {
     async fn done(&mut self, trace: &Trace, output: &Value) -> Result<(), Self::Error>;
 
     /// A delay step waits until `until`.
-    async fn delay(&mut self, trace: &mut Trace, until: i64) -> Result<Delay, Self::Error>;
+    async fn delay(&mut self, trace: &mut Trace, until: Timestamp) -> Result<Delay, Self::Error>;
 
     /// A filter step's condition does not hold.
     async fn stopped(&mut self, trace: &mut Trace) -> Result<(), Self::Error>;
@@ -194,7 +196,8 @@ impl Interpreter<'_> {
         trigger: &Value,
         recorder: &mut R,
     ) -> Result<Ending, R::Error> {
-        let mut context = json!({ "trigger": trigger, "steps": [], "now": now_iso() });
+        let now = Timestamp::now().to_rfc3339();
+        let mut context = json!({ "trigger": trigger, "steps": [], "now": now });
         if let Some(filter) = &flow.filter {
             match filter.holds(&context) {
                 Ok(true) => {}
@@ -203,6 +206,7 @@ impl Interpreter<'_> {
                     return Ok(Ending::Filtered);
                 }
                 Err(error) => {
+                    let error = error.to_string();
                     recorder.flow_filtered(Some(&error));
                     return Ok(Ending::FilterFailed(error));
                 }
@@ -248,7 +252,7 @@ impl Interpreter<'_> {
         }
         match step.filter.as_ref().map(|filter| filter.holds(context)) {
             Some(Ok(false)) => {
-                trace.status = "skipped".into();
+                trace.status = StepStatus::Skipped;
                 recorder.done(&trace, &Value::Null).await?;
                 return Ok(StepResult::Output(Value::Null));
             }
@@ -260,7 +264,9 @@ impl Interpreter<'_> {
         }
         let input = match evaluate_input(step, context) {
             Ok(input) => input,
-            Err(error) => return fail(recorder, &mut trace, StepError::fatal(error)).await,
+            Err(error) => {
+                return fail(recorder, &mut trace, StepError::fatal(error.to_string())).await
+            }
         };
         trace.input = Some(input.clone());
         if step.action == Action::Log {
@@ -346,8 +352,8 @@ impl Interpreter<'_> {
                 Some(name) => Some(self.connections.http(name).await.map_err(connection_error)?),
                 None => None,
             };
-            let mut request =
-                HttpRequest::from_input(&input, connection.as_ref()).map_err(StepError::fatal)?;
+            let mut request = HttpRequest::from_input(&input, connection.as_ref())
+                .map_err(|err| StepError::fatal(err.to_string()))?;
             let has_key =
                 request.headers.keys().any(|name| name.eq_ignore_ascii_case(IDEMPOTENCY_KEY));
             if let Some(key) = idempotency_key.filter(|_| request.writes() && !has_key) {
@@ -394,11 +400,11 @@ fn local_work(step: &Step, input: &Value) -> Option<StepResult> {
         }
         Action::Filter => StepResult::Stop,
         Action::Delay => {
-            let now = ghl_store::now_ms();
+            let now = Timestamp::now();
             match delay_until(input, now) {
                 Ok(until) if until > now => StepResult::Wait(until),
-                Ok(until) => StepResult::Output(json!({ "until": iso(until) })),
-                Err(error) => StepResult::Failed(StepError::fatal(error)),
+                Ok(until) => StepResult::Output(json!({ "until": until.to_rfc3339() })),
+                Err(error) => StepResult::Failed(StepError::fatal(error.to_string())),
             }
         }
         Action::App(_) | Action::Http => return None,
@@ -411,24 +417,22 @@ fn push_output(context: &mut Value, output: Value) {
     }
 }
 
-fn evaluate_input(step: &Step, context: &Value) -> Result<Value, String> {
+/// A step's input field whose mapping failed on this run's context.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {error}")]
+struct InputError {
+    field: String,
+    #[source]
+    error: JqError,
+}
+
+fn evaluate_input(step: &Step, context: &Value) -> Result<Value, InputError> {
     let mut input = Map::new();
     for (field, mapping) in &step.input {
-        input.insert(
-            field.clone(),
-            mapping.evaluate(context).map_err(|err| format!("{field}: {err}"))?,
-        );
+        let value = mapping
+            .evaluate(context)
+            .map_err(|error| InputError { field: field.clone(), error })?;
+        input.insert(field.clone(), value);
     }
     Ok(Value::Object(input))
-}
-
-fn now_iso() -> String {
-    iso(ghl_store::now_ms())
-}
-
-/// Milliseconds since the epoch as an RFC 3339 date-time.
-pub(crate) fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

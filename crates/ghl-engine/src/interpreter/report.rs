@@ -5,10 +5,11 @@
 
 use std::convert::Infallible;
 
+use ghl_store::Timestamp;
 use ghl_types::remedy::Remedy;
 use serde_json::{json, Value};
 
-use super::{iso, Delay, Recorder, Sending, Trace};
+use super::{Delay, Recorder, Sending, Trace};
 use crate::flow::Step;
 use crate::mask::Masker;
 use crate::steps::{Request, StepError};
@@ -17,6 +18,8 @@ use crate::steps::{Request, StepError};
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StepReport {
     pub name: String,
+    /// What the step did, in words: its step status, or what a test run did instead
+    /// (`would wait until ...`, `dry run: not sent`).
     pub status: String,
     pub input: Option<Value>,
     pub request: Option<Value>,
@@ -30,12 +33,14 @@ pub struct StepReport {
 pub(crate) struct ReportRecorder<'a> {
     masker: &'a Masker,
     dry_run: bool,
+    /// The step in hand is a dry run's write, shown and not sent.
+    withheld: bool,
     reports: Vec<StepReport>,
 }
 
 impl<'a> ReportRecorder<'a> {
     pub fn new(masker: &'a Masker, dry_run: bool) -> Self {
-        Self { masker, dry_run, reports: Vec::new() }
+        Self { masker, dry_run, withheld: false, reports: Vec::new() }
     }
 
     /// What each step did, in order.
@@ -43,12 +48,13 @@ impl<'a> ReportRecorder<'a> {
         self.reports
     }
 
-    fn push(&mut self, trace: &Trace, error: Option<&StepError>) {
+    /// Reports a step as `status` says it.
+    fn push(&mut self, trace: &Trace, status: String, error: Option<&StepError>) {
         let masker = self.masker;
         let shown = |value: &Option<Value>| value.as_ref().map(|value| masker.value(value));
         self.reports.push(StepReport {
             name: trace.name.clone(),
-            status: trace.status.clone(),
+            status,
             input: shown(&trace.input),
             request: shown(&trace.request),
             response: shown(&trace.response),
@@ -82,25 +88,27 @@ impl Recorder for ReportRecorder<'_> {
     }
 
     async fn done(&mut self, trace: &Trace, _output: &Value) -> Result<(), Self::Error> {
-        self.push(trace, None);
+        let status = if std::mem::take(&mut self.withheld) {
+            "dry run: not sent".to_owned()
+        } else {
+            trace.status.to_string()
+        };
+        self.push(trace, status, None);
         Ok(())
     }
 
-    async fn delay(&mut self, trace: &mut Trace, until: i64) -> Result<Delay, Self::Error> {
-        trace.status = format!("would wait until {}", iso(until));
-        self.push(trace, None);
-        Ok(Delay::Continue(json!({ "until": iso(until) })))
+    async fn delay(&mut self, trace: &mut Trace, until: Timestamp) -> Result<Delay, Self::Error> {
+        self.push(trace, format!("would wait until {until}"), None);
+        Ok(Delay::Continue(json!({ "until": until.to_rfc3339() })))
     }
 
     async fn stopped(&mut self, trace: &mut Trace) -> Result<(), Self::Error> {
-        trace.status = "stopped: the condition does not hold".into();
-        self.push(trace, None);
+        self.push(trace, "stopped: the condition does not hold".into(), None);
         Ok(())
     }
 
     async fn failed(&mut self, trace: &mut Trace, error: &StepError) -> Result<(), Self::Error> {
-        trace.status = "failed".into();
-        self.push(trace, Some(error));
+        self.push(trace, "failed".into(), Some(error));
         Ok(())
     }
 
@@ -112,7 +120,7 @@ impl Recorder for ReportRecorder<'_> {
     ) -> Result<(Request, Sending), Self::Error> {
         trace.request = Some(request.describe());
         if self.dry_run && step.entry.writes {
-            trace.status = "dry run: not sent".into();
+            self.withheld = true;
             return Ok((request, Sending::Withheld));
         }
         Ok((request, Sending::Now))
@@ -125,7 +133,7 @@ impl Recorder for ReportRecorder<'_> {
         _request: &Request,
         _answer: &Value,
     ) -> Result<(), Self::Error> {
-        self.push(trace, None);
+        self.push(trace, trace.status.to_string(), None);
         Ok(())
     }
 }

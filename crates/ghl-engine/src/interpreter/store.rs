@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
-use ghl_store::{ClaimedRun, OwnWrite, StepRecord, Store};
+use ghl_store::{ClaimedRun, OwnWrite, StepRecord, StepStatus, Store, Timestamp};
 use serde_json::{json, Value};
 
-use super::{iso, Delay, Recorder, Sending, StepResult, Trace};
+use super::{Delay, Recorder, Sending, StepResult, Trace};
 use crate::catalog::{path_params, Action};
 use crate::flow::Step;
 use crate::mask::Masker;
@@ -46,7 +46,7 @@ impl<'a> StoreRecorder<'a> {
             attempt: self.run.attempt,
             step_index: trace.index as i32,
             name: trace.name.clone(),
-            status: trace.status.clone(),
+            status: trace.status,
             input: trace.input.clone(),
             request: trace.request.clone(),
             response: trace.response.clone(),
@@ -99,7 +99,7 @@ impl Recorder for StoreRecorder<'_> {
     type Error = ghl_store::Error;
 
     fn run_label(&self) -> &str {
-        &self.run.id
+        self.run.id.as_str()
     }
 
     async fn applied(
@@ -114,7 +114,7 @@ impl Recorder for StoreRecorder<'_> {
             return Ok(Some(StepResult::Wait(until)));
         }
         // Applied on an earlier attempt: not again.
-        trace.status = "already_applied".into();
+        trace.status = StepStatus::AlreadyApplied;
         self.finish(trace, &result, None, &[]).await?;
         Ok(Some(StepResult::Output(result)))
     }
@@ -127,21 +127,21 @@ impl Recorder for StoreRecorder<'_> {
         self.finish(trace, output, None, &[]).await
     }
 
-    async fn delay(&mut self, trace: &mut Trace, until: i64) -> Result<Delay, Self::Error> {
+    async fn delay(&mut self, trace: &mut Trace, until: Timestamp) -> Result<Delay, Self::Error> {
         // The time to wait until is an effect: a retry or resumption keeps it.
-        let result = json!({ "until": iso(until) });
-        trace.status = "waiting".into();
+        let result = json!({ "until": until.to_rfc3339() });
+        trace.status = StepStatus::Waiting;
         self.finish(trace, &result, Some(&self.effect_key(trace.index)), &[]).await?;
         Ok(Delay::Wait)
     }
 
     async fn stopped(&mut self, trace: &mut Trace) -> Result<(), Self::Error> {
-        trace.status = "stopped".into();
+        trace.status = StepStatus::Stopped;
         self.finish(trace, &Value::Null, None, &[]).await
     }
 
     async fn failed(&mut self, trace: &mut Trace, error: &StepError) -> Result<(), Self::Error> {
-        trace.status = if error.refused { ghl_store::REFUSED } else { "failed" }.into();
+        trace.status = if error.refused { StepStatus::Refused } else { StepStatus::Failed };
         let record = StepRecord { error: Some(error.message.clone()), ..self.step_record(trace) };
         self.record(&record, None, &[]).await
     }
@@ -166,14 +166,14 @@ impl Recorder for StoreRecorder<'_> {
         trace.request = Some(request.describe());
         if writes {
             // What it is about to change, too: its echo may come before its answer.
-            trace.status = "sending".into();
+            trace.status = StepStatus::Sending;
             let own = self.own_writes(trace.index, &request, &Value::Null);
             self.record(&self.step_record(trace), None, &own).await?;
-            trace.status = "done".into();
+            trace.status = StepStatus::Done;
         }
         if unknown_outcome {
             if let Some(found) = request.find_created(self.run.created_at).await {
-                trace.status = "recovered".into();
+                trace.status = StepStatus::Recovered;
                 return Ok((request, Sending::Answered(found)));
             }
         }
@@ -246,10 +246,10 @@ impl StoreRecorder<'_> {
 }
 
 /// The time a delay step still waits until, if it has not come yet.
-fn still_waiting(step: &Step, result: &Value) -> Option<i64> {
+fn still_waiting(step: &Step, result: &Value) -> Option<Timestamp> {
     if step.action != Action::Delay {
         return None;
     }
     let until = chrono::DateTime::parse_from_rfc3339(result["until"].as_str()?).ok()?;
-    Some(until.timestamp_millis()).filter(|until| *until > ghl_store::now_ms())
+    Some(Timestamp::from(until.to_utc())).filter(|until| *until > Timestamp::now())
 }

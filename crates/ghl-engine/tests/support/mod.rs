@@ -16,6 +16,8 @@ use serde_json::{json, Value};
 pub struct World {
     pub sandbox: SandboxInfo,
     pub engine: Arc<Engine>,
+    /// The store the engine was built on, for what a test reads or changes behind it.
+    pub store: Store,
     pub http: reqwest::Client,
     /// Stops the sandbox when the world is dropped.
     pub _running: TestSandbox,
@@ -56,8 +58,8 @@ pub async fn world_with(store: Store, sandbox: SandboxConfig, engine: EngineConf
     let (base, location, token) =
         (&info.base_url, &info.location_id, &info.private_integration_token);
     save_private_token(&store, "highlevel", base, location, token).await.expect("connection");
-    let engine = Engine::with_config(store, engine);
-    World { sandbox: info, engine, http: reqwest::Client::new(), _running: sandbox }
+    let engine = Engine::with_config(store.clone(), engine);
+    World { sandbox: info, engine, store, http: reqwest::Client::new(), _running: sandbox }
 }
 
 impl World {
@@ -95,7 +97,7 @@ impl World {
                 let event = events.iter().find(|e| e["payload"]["id"] == *id).expect("event");
                 NewEvent {
                     // As the server keys it.
-                    dedup_key: ghl_engine::event_key(
+                    dedup_key: ghl_engine::apps::highlevel::event_key(
                         "ContactCreate",
                         &self.sandbox.location_id,
                         &event["payload"],
@@ -124,7 +126,7 @@ impl World {
         let deadline = Instant::now() + Duration::from_secs(180);
         loop {
             while self.engine.run_next().await.expect("run") {}
-            let pending = self.engine.store().run_counts().await.expect("counts");
+            let pending = self.store.run_counts().await.expect("counts");
             if !pending.iter().any(|(status, n)| {
                 ["queued", "running", "waiting"].contains(&status.as_str()) && *n > 0
             }) {

@@ -1,13 +1,11 @@
-//! Webhook intake: `POST /webhooks/{app}` hands the raw body and headers to that app's
-//! [`Verifier`] (registered in [`Verifiers`] by the composition); only the verified value it
-//! yields reaches the store (`Engine::ingest_webhook`). The 200 goes out after the event and
+//! Webhook intake: `POST /webhooks/{app}` hands the raw body and headers to the verifier the
+//! engine's app of that name offers (`App::verifier`); only the verified value it yields
+//! reaches the store (`Engine::ingest_webhook`). A refusal's remedy is said here, in words for
+//! the sender's operator. The 200 goes out after the event and
 //! its runs are committed; a 429 (the one status HighLevel retries) when they cannot be within
 //! [`INGEST_TIMEOUT`]. An ingest cut short may still commit; the retry is then a duplicate
 //! (200, no second run).
 
-pub mod highlevel;
-
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,9 +13,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
-use ghl_engine::inbound::Inbound;
-pub use ghl_engine::inbound::{Refusal, VerifiedEvent, Verifier};
+use ghl_engine::inbound::{Inbound, Refusal};
 use ghl_store::IngestOutcome;
+use ghl_types::Remedy;
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -28,40 +26,6 @@ use crate::state::AppState;
 /// answer, and retries only a 429. An ingest cut short may still commit; the retry is then a
 /// duplicate, answered 200 without a second run.
 pub const INGEST_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// The webhook verifiers, by the app name in `/webhooks/{app}`.
-#[derive(Default, Clone)]
-pub struct Verifiers {
-    by_app: BTreeMap<String, Arc<dyn Verifier>>,
-}
-
-impl Verifiers {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// `app`'s webhooks are checked by `verifier` (replacing any before it).
-    pub fn with(mut self, app: impl Into<String>, verifier: impl Verifier + 'static) -> Self {
-        self.by_app.insert(app.into(), Arc::new(verifier));
-        self
-    }
-
-    fn get(&self, app: &str) -> Option<&Arc<dyn Verifier>> {
-        self.by_app.get(app)
-    }
-
-    /// The apps that receive webhooks here.
-    pub fn apps(&self) -> impl Iterator<Item = &str> {
-        self.by_app.keys().map(String::as_str)
-    }
-
-    /// Lets each verifier re-read what it learns from the store.
-    pub(crate) async fn renew(&self, store: &ghl_store::Store) {
-        for verifier in self.by_app.values() {
-            verifier.renew(store).await;
-        }
-    }
-}
 
 /// What ingress answers a delivery it took.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -95,8 +59,13 @@ pub(crate) async fn webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Delivery>, ApiError> {
-    let Some(verifier) = state.verifiers.get(&app) else {
-        let known: Vec<&str> = state.verifiers.apps().collect();
+    let apps = state.engine.apps();
+    let Some(verifier) = apps.get(&app).and_then(|known| known.verifier()) else {
+        let known: Vec<String> = apps
+            .iter()
+            .filter(|known| known.verifier().is_some())
+            .map(|known| known.id().to_string())
+            .collect();
         return Err(ApiError::NotFound(format!(
             "no app `{app}` receives webhooks here (apps: {})",
             if known.is_empty() { "none".into() } else { known.join(", ") }
@@ -116,8 +85,9 @@ pub(crate) async fn webhook(
         Ok(verified) => verified,
         Err(refusal) => {
             state.metrics.webhook(WebhookOutcome::Rejected);
-            tracing::warn!(reason = %refusal, "webhook rejected");
-            return Err(ApiError::Unauthorized(refusal.reason));
+            let reason = say(&refusal);
+            tracing::warn!(%reason, "webhook rejected");
+            return Err(ApiError::WebhookRefused { reason, remedy: refusal.remedy });
         }
     };
     let event = verified.event().dedup_key.clone();
@@ -145,6 +115,19 @@ pub(crate) async fn webhook(
             );
             Err(busy())
         }
+    }
+}
+
+/// A refusal in words: its reason, and what to do where the verifier knows.
+fn say(refusal: &Refusal) -> String {
+    match &refusal.remedy {
+        Some(Remedy::TrustWebhookKey { app }) => format!(
+            "{}. Is the sender a test double of {app} (a sandbox)? Connect it by its base URL, \
+             so its webhook keys are learned, or configure its public key as a trusted webhook \
+             key",
+            refusal.reason
+        ),
+        _ => refusal.reason.clone(),
     }
 }
 

@@ -47,7 +47,16 @@ impl From<ConnectionSummary> for Connection {
             status,
             status_reason,
         } = connection;
-        Self { id, name, app, location_id, auth_kind, scopes, status, status_reason }
+        Self {
+            id: id.into(),
+            name,
+            app,
+            location_id,
+            auth_kind: auth_kind.as_str().to_owned(),
+            scopes,
+            status: status.as_str().to_owned(),
+            status_reason,
+        }
     }
 }
 

@@ -67,7 +67,15 @@ pub struct Flow {
 impl From<FlowRecord> for Flow {
     fn from(flow: FlowRecord) -> Self {
         let FlowRecord { id, name, definition, enabled, status, paused_reason, broken } = flow;
-        Self { id, name, definition, enabled, status: status.into(), paused_reason, broken }
+        Self {
+            id: id.into(),
+            name,
+            definition,
+            enabled,
+            status: status.into(),
+            paused_reason,
+            broken,
+        }
     }
 }
 
@@ -123,7 +131,7 @@ async fn apply_flow(
         }
     };
     let ghl_service::flows::Applied { id, warnings } = state.service.flows().apply(&body).await?;
-    Ok((StatusCode::CREATED, Json(Applied { id, warnings })))
+    Ok((StatusCode::CREATED, Json(Applied { id: id.into(), warnings })))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -341,7 +349,9 @@ async fn run_flow(
     body: TriggerBody,
 ) -> Result<RunAnswer, ApiError> {
     match state.service.flows().run_now(&name, body.trigger, body.key.as_deref()).await? {
-        RunNow::Queued(runs) => Ok(RunAnswer::Queued(Queued { runs })),
+        RunNow::Queued(runs) => {
+            Ok(RunAnswer::Queued(Queued { runs: runs.into_iter().map(String::from).collect() }))
+        }
         RunNow::AlreadyRun => Ok(RunAnswer::AlreadyRun(AlreadyRun { duplicate: true })),
     }
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use ghl_service::runs::{RunFilter, RunStatus, RunSummary, RunWithSteps as Found, StepRecord};
+use ghl_service::runs::{
+    RunFilter, RunId, RunStatus, RunSummary, RunWithSteps as Found, StepRecord, StepStatus,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -97,16 +99,16 @@ impl From<RunSummary> for Run {
         } = run;
         let status = status.into();
         Self {
-            id,
-            flow_id,
+            id: id.into(),
+            flow_id: flow_id.into(),
             flow_name,
-            event_id,
+            event_id: event_id.into(),
             trigger,
             status,
             attempts,
             last_error,
-            created_at,
-            updated_at,
+            created_at: created_at.as_millis(),
+            updated_at: updated_at.as_millis(),
         }
     }
 }
@@ -118,7 +120,7 @@ pub struct Step {
     attempt: i32,
     step_index: i32,
     name: String,
-    status: String,
+    status: StepState,
     input: Option<Value>,
     request: Option<Value>,
     response: Option<Value>,
@@ -141,16 +143,55 @@ impl From<StepRecord> for Step {
             duration_ms,
         } = step;
         Self {
-            run_id,
+            run_id: run_id.into(),
             attempt,
             step_index,
             name,
-            status,
+            status: status.into(),
             input,
             request,
             response,
             error,
             duration_ms,
+        }
+    }
+}
+
+/// What one attempt of a step did.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    /// It ran.
+    Done,
+    /// Its filter did not hold: it did nothing.
+    Skipped,
+    /// A filter step whose condition does not hold: the flow ended there.
+    Stopped,
+    /// A delay, a rate limit or a spent quota: the run waits.
+    Waiting,
+    /// Its request was about to be sent when this was recorded.
+    Sending,
+    /// A create whose answer was lost, found again instead of repeated.
+    Recovered,
+    /// An earlier attempt applied it.
+    AlreadyApplied,
+    Failed,
+    /// The other side refused it (a 4xx that changed nothing).
+    Refused,
+}
+
+impl From<StepStatus> for StepState {
+    fn from(status: StepStatus) -> Self {
+        match status {
+            StepStatus::Done => Self::Done,
+            StepStatus::Skipped => Self::Skipped,
+            StepStatus::Stopped => Self::Stopped,
+            StepStatus::Waiting => Self::Waiting,
+            StepStatus::Sending => Self::Sending,
+            StepStatus::Recovered => Self::Recovered,
+            StepStatus::AlreadyApplied => Self::AlreadyApplied,
+            StepStatus::Failed => Self::Failed,
+            StepStatus::Refused => Self::Refused,
         }
     }
 }
@@ -208,7 +249,7 @@ async fn show_run(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<RunWithSteps>, ApiError> {
-    let Found { run, steps } = state.service.runs().show(&id).await?;
+    let Found { run, steps } = state.service.runs().show(&RunId::from(id)).await?;
     Ok(Json(RunWithSteps { run: run.into(), steps: steps.into_iter().map(Step::from).collect() }))
 }
 
@@ -230,6 +271,7 @@ async fn replay_run(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Replayed>, ApiError> {
+    let id = RunId::from(id);
     state.service.runs().replay(&id).await?;
-    Ok(Json(Replayed { replayed: id }))
+    Ok(Json(Replayed { replayed: id.into() }))
 }

@@ -1,24 +1,25 @@
 //! HighLevel's webhooks: a delivery is signed over its raw body with Ed25519 (`x-ghl-signature`)
 //! or, when that header is absent, the legacy RSA-SHA256 (`x-wh-signature`), and is at most
-//! [`MAX_AGE_SECS`] old. [`HighLevel`] is the [`Verifier`] the server routes
-//! `/webhooks/highlevel` to; it trusts the configured keys (HighLevel's published one by default)
-//! and those learned with connections (a sandbox's), re-read with each heartbeat.
+//! [`MAX_AGE_SECS`] old. [`Webhooks`] is the [`Verifier`] the HighLevel app offers (the server
+//! routes `/webhooks/highlevel` to it); it trusts the keys the app was built with (HighLevel's
+//! published one by default) and those learned with connections (a sandbox's), re-read with
+//! each heartbeat.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
-use axum::http::HeaderMap;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use ghl_engine::inbound::{Refusal, VerifiedEvent, Verifier};
+use ghl_types::Remedy;
 use parking_lot::RwLock;
+use reqwest::header::HeaderMap;
 use rsa::pkcs1v15::{Signature as RsaSignature, VerifyingKey as RsaVerifyingKey};
 use rsa::pkcs8::DecodePublicKey;
 use rsa::signature::Verifier as _;
 use serde_json::Value;
 use sha2::Sha256;
 
-/// The app name HighLevel's webhooks are routed by: `/webhooks/highlevel`.
-pub const APP: &str = "highlevel";
+use crate::inbound::{Refusal, VerifiedEvent, Verifier};
+
 /// HighLevel's published Ed25519 key (SPKI DER, base64).
 pub const HIGHLEVEL_ED25519_KEY: &str =
     "MCowBQYDK2VwAyEAi2HR1srL4o18O8BRa7gVJY7G7bupbN3H9AwJrHCDiOg=";
@@ -31,20 +32,31 @@ pub const MAX_AGE_SECS: i64 = 2 * 60 * 60;
 pub const MAX_SKEW_SECS: i64 = 5 * 60;
 
 /// HighLevel's verifier: the configured keys, and those plus the learned ones.
-pub struct HighLevel {
-    configured: WebhookKeys,
-    keys: RwLock<Arc<WebhookKeys>>,
+pub struct Webhooks {
+    configured: TrustedKeys,
+    keys: RwLock<Arc<TrustedKeys>>,
 }
 
-impl HighLevel {
+impl Webhooks {
     /// Trusts `keys` (and, once renewed, the keys learned with connections).
-    pub fn new(keys: WebhookKeys) -> Self {
+    pub fn new(keys: TrustedKeys) -> Self {
         Self { keys: RwLock::new(Arc::new(keys.clone())), configured: keys }
     }
 }
 
+impl Default for Webhooks {
+    /// Trusts HighLevel's published key (parsed once: every `Apps::builtin()` makes one).
+    fn default() -> Self {
+        static PUBLISHED: LazyLock<TrustedKeys> = LazyLock::new(|| {
+            // It parses: a test holds it.
+            TrustedKeys::new(Some(HIGHLEVEL_ED25519_KEY), None).unwrap_or_default()
+        });
+        Self::new(PUBLISHED.clone())
+    }
+}
+
 #[async_trait::async_trait]
-impl Verifier for HighLevel {
+impl Verifier for Webhooks {
     fn verify(
         &self,
         body: &[u8],
@@ -58,12 +70,21 @@ impl Verifier for HighLevel {
             (None, None) => None,
         };
         let keys = self.keys.read().clone();
-        let payload = check(body, signature, &keys, now.timestamp())
-            .map_err(|rejection| Refusal::new(rejection.reason(&keys)))?;
+        let payload = check(body, signature, &keys, now.timestamp()).map_err(|rejection| {
+            let refusal = Refusal::new(rejection.reason(&keys));
+            match rejection {
+                // A sender whose key is not trusted: a sandbox not connected yet, or a key
+                // not configured.
+                Rejection::BadSignature(_) => {
+                    refusal.with_remedy(Remedy::TrustWebhookKey { app: super::ID.to_string() })
+                }
+                _ => refusal,
+            }
+        })?;
         let text = |name: &str| payload.get(name).and_then(Value::as_str).unwrap_or_default();
         let (event_type, location, webhook_id) =
             (text("type").to_owned(), text("locationId").to_owned(), text("webhookId"));
-        let dedup_key = ghl_engine::event_key(&event_type, &location, &payload, webhook_id);
+        let dedup_key = super::event_key(&event_type, &location, &payload, webhook_id);
         Ok(VerifiedEvent { event_type, dedup_key, account: Some(location), payload })
     }
 
@@ -135,7 +156,7 @@ impl<K> Labelled<K> {
 /// The keys webhooks are checked against: the configured ones (HighLevel's by default) and
 /// those learned with connections (a sandbox's).
 #[derive(Clone, Default)]
-pub struct WebhookKeys {
+pub struct TrustedKeys {
     ed25519: Vec<Labelled<ed25519_dalek::VerifyingKey>>,
     rsa: Vec<Labelled<RsaVerifyingKey<Sha256>>>,
 }
@@ -157,8 +178,8 @@ pub enum Rejection {
 
 impl Rejection {
     /// What went wrong, in words; a bad signature names the keys that were tried (public
-    /// keys, shortened) and what to do.
-    pub fn reason(&self, keys: &WebhookKeys) -> String {
+    /// keys, shortened). What to do about it is the refusal's remedy, for the front end to say.
+    pub fn reason(&self, keys: &TrustedKeys) -> String {
         match self {
             Self::Unsigned => "the webhook is not signed (no x-ghl-signature or x-wh-signature)".into(),
             Self::BadSignature(scheme) => {
@@ -171,11 +192,7 @@ impl Rejection {
                 } else {
                     format!("it does not verify with the {kind} key {}", labels.join(" or "))
                 };
-                format!(
-                    "{header}: {tried}. Is the sender a sandbox? Connect it with `ghl-connector \
-                     connect highlevel --base-url SANDBOX ...` (serve learns its keys), or start \
-                     serve with --webhook-ed25519-key set to its webhook_public_keys.ed25519"
-                )
+                format!("{header}: {tried}")
             }
             Self::NotJson => "the webhook body is not a JSON object with type, webhookId and timestamp".into(),
             Self::Stale => format!(
@@ -199,7 +216,7 @@ fn shortened(spki_base64: &str) -> String {
     format!("{head}…{tail}")
 }
 
-impl WebhookKeys {
+impl TrustedKeys {
     /// From an Ed25519 key (SPKI DER, base64, as HighLevel publishes it) and an RSA public
     /// key (PEM); either may be absent.
     pub fn new(ed25519_spki_base64: Option<&str>, rsa_pem: Option<&str>) -> Result<Self, KeyError> {
@@ -276,7 +293,7 @@ impl WebhookKeys {
 pub fn check(
     body: &[u8],
     signature: Option<Signature<'_>>,
-    keys: &WebhookKeys,
+    keys: &TrustedKeys,
     now_secs: i64,
 ) -> Result<Value, Rejection> {
     let decode = |text: &str, scheme| {
@@ -344,7 +361,7 @@ mod tests {
         let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
         let spki =
             STANDARD.encode(key.verifying_key().to_public_key_der().expect("der").as_bytes());
-        let keys = WebhookKeys::new(Some(&spki), None).expect("keys");
+        let keys = TrustedKeys::new(Some(&spki), None).expect("keys");
         let now = chrono::Utc::now();
         let (body, signature) = signed(&key, &now.to_rfc3339());
         let verified = check(&body, ed25519(&signature), &keys, now.timestamp()).ok();
@@ -368,7 +385,7 @@ mod tests {
         let forged = check(&tampered, ed25519(&signature), &keys, now.timestamp()).err();
         assert_eq!(forged, Some(Rejection::BadSignature(Scheme::Ed25519)));
         // With x-ghl-signature present there is no fallback to the RSA header.
-        let verifier = HighLevel::new(keys.clone());
+        let verifier = Webhooks::new(keys.clone());
         let mut headers = HeaderMap::new();
         headers.insert("x-ghl-signature", "AAAA".parse().expect("header"));
         headers.insert("x-wh-signature", signature.parse().expect("header"));
@@ -380,7 +397,7 @@ mod tests {
         assert_eq!(event.dedup_key, "highlevel:ContactCreate:l:c");
         assert_eq!(event.account.as_deref(), Some("l"));
         assert!(
-            WebhookKeys::new(Some(HIGHLEVEL_ED25519_KEY), None).is_ok(),
+            TrustedKeys::new(Some(HIGHLEVEL_ED25519_KEY), None).is_ok(),
             "HighLevel's published key parses"
         );
     }
@@ -390,7 +407,7 @@ mod tests {
         let sandbox = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
         let spki =
             STANDARD.encode(sandbox.verifying_key().to_public_key_der().expect("der").as_bytes());
-        let mut keys = WebhookKeys::new(Some(HIGHLEVEL_ED25519_KEY), None).expect("keys");
+        let mut keys = TrustedKeys::new(Some(HIGHLEVEL_ED25519_KEY), None).expect("keys");
         let now = chrono::Utc::now();
         let (body, signature) = signed(&sandbox, &now.to_rfc3339());
         let refused = check(&body.clone(), ed25519(&signature), &keys, now.timestamp())
@@ -401,7 +418,12 @@ mod tests {
             reason.contains("MCowBQYDK2VwAyEAi2HR1srL…CDiOg= (HighLevel's published key)"),
             "{reason}"
         );
-        assert!(reason.contains("--webhook-ed25519-key"), "{reason}");
+        assert!(!reason.contains("ghl-connector"), "a library error names no command: {reason}");
+        let verifier = Webhooks::new(keys.clone());
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ghl-signature", signature.parse().expect("header"));
+        let refusal = verifier.verify(&body, &headers, now).expect_err("not HighLevel's key");
+        assert_eq!(refusal.remedy, Some(Remedy::TrustWebhookKey { app: "highlevel".into() }));
 
         let learned = ghl_store::LearnedWebhookKeys {
             connection: "sandbox".into(),
