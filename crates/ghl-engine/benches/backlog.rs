@@ -36,9 +36,10 @@ const INGEST_BACKLOG: usize = 20_000;
 
 const FLOW: &str = "name: sink\ntrigger:\n  highlevel: ContactCreate\nsteps:\n  - name: log\n    action: util.log\n    input:\n      message: .trigger.id\n";
 
-/// A store on a fresh PostgreSQL schema.
-async fn postgres() -> Store {
-    TestDb::postgres().await.store().await
+/// A store on a fresh PostgreSQL schema of the bench's own, and the database to drop at the end.
+async fn postgres() -> (Store, TestDb) {
+    let db = TestDb::postgres_bench().await;
+    (db.store().await, db)
 }
 
 /// An engine with the flow and `runs` runs of it waiting.
@@ -153,7 +154,11 @@ fn main() {
     runtime.block_on(async {
         let ((small, _small_db), (large, _large_db)) = (sqlite_store().await, sqlite_store().await);
         drains("sqlite", small, large, big).await;
-        drains("postgres", postgres().await, postgres().await, big).await;
+        let ((small, small_db), (large, large_db)) = (postgres().await, postgres().await);
+        drains("postgres", small, large, big).await;
+        for db in [small_db, large_db] {
+            db.drop_schema().await;
+        }
         let (store, _ingest_db) = sqlite_store().await;
         ingest_while_draining("sqlite", store).await;
     });

@@ -77,8 +77,9 @@ async fn measure(label: &str, store: Store) {
 
 #[tokio::main]
 async fn main() {
-    for db in [TestDb::sqlite(), TestDb::postgres().await] {
+    for db in [TestDb::sqlite(), TestDb::postgres_bench().await] {
         let label = format!("{:?}", db.backend).to_lowercase();
         measure(&label, db.store().await).await;
+        db.drop_schema().await;
     }
 }

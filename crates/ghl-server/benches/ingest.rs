@@ -32,8 +32,10 @@ const E2E_RUNS: usize = 1_000;
 
 const INGEST_FLOW: &str = "name: count\ntrigger:\n  highlevel: ContactCreate\nsteps:\n  - name: log\n    action: util.log\n    input:\n      message: .trigger.id\n";
 
-async fn postgres() -> Store {
-    TestDb::postgres().await.store().await
+/// A store on a PostgreSQL schema of the bench's own, and the database to drop at the end.
+async fn postgres() -> (Store, TestDb) {
+    let db = TestDb::postgres_bench().await;
+    (db.store().await, db)
 }
 
 struct Signer25519 {
@@ -188,10 +190,15 @@ fn main() {
             Signer25519 { key: ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng) };
         let (store, _ingest_db) = sqlite_store().await;
         ingest("sqlite", store, &signer).await;
-        ingest("postgres", postgres().await, &signer).await;
+        let (store, ingest_db) = postgres().await;
+        ingest("postgres", store, &signer).await;
         let (store, _e2e_db) = sqlite_store().await;
         end_to_end("sqlite", store, &signer).await;
-        end_to_end("postgres", postgres().await, &signer).await;
+        let (store, e2e_db) = postgres().await;
+        end_to_end("postgres", store, &signer).await;
+        for db in [ingest_db, e2e_db] {
+            db.drop_schema().await;
+        }
         println!(
             "peak memory (VmHWM) of the bench process (clients, server, sandbox, stores): {} MiB",
             peak_memory_mib()

@@ -17,6 +17,8 @@ pub enum Backend {
 pub struct TestDb {
     pub url: String,
     pub backend: Backend,
+    /// The PostgreSQL schema (`None` on SQLite).
+    schema: Option<String>,
     /// The SQLite file's folder, removed on drop.
     _dir: Option<TempDir>,
 }
@@ -33,13 +35,27 @@ impl TestDb {
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let url = format!("sqlite:{}", dir.path().join("test.db").display());
-        Self { url, backend: Backend::Sqlite, _dir: Some(dir) }
+        Self { url, backend: Backend::Sqlite, schema: None, _dir: Some(dir) }
     }
 
     /// A fresh schema in the test database; the URL selects it for every connection.
     pub async fn postgres() -> Self {
         let schema = format!("t_{}", ghl_store::new_id());
         Self::postgres_schema(&schema, false).await
+    }
+
+    /// A fresh schema for a benchmark, `b_<id>`: drop it with [`TestDb::drop_schema`] when
+    /// done (`scripts/bench-compare.sh` drops the `b_` schemas a bench it runs leaves).
+    pub async fn postgres_bench() -> Self {
+        let schema = format!("b_{}", ghl_store::new_id());
+        Self::postgres_schema(&schema, false).await
+    }
+
+    /// Drops the PostgreSQL schema with everything in it (nothing on SQLite).
+    pub async fn drop_schema(&self) {
+        if let Some(schema) = &self.schema {
+            Self::on_admin(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
+        }
     }
 
     /// The schema `schema`, made empty first when `fresh` (a test that names its schema, so a
@@ -50,7 +66,7 @@ impl TestDb {
         }
         Self::on_admin(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).await;
         let url = format!("{POSTGRES}?options=-c%20search_path%3D{schema}");
-        Self { url, backend: Backend::Postgres, _dir: None }
+        Self { url, backend: Backend::Postgres, schema: Some(schema.to_owned()), _dir: None }
     }
 
     /// Runs one statement on the test database as its administrator.
