@@ -76,7 +76,10 @@ async fn drain(engine: Arc<Engine>, store: &Store) -> (f64, usize, bool) {
     }
     let elapsed = started.elapsed();
     let counts = store.run_counts().await.expect("counts");
-    let done = counts.iter().find(|(status, _)| status == "done").map_or(0, |(_, n)| *n) as usize;
+    let done = counts
+        .iter()
+        .find(|(status, _)| *status == ghl_store::RunStatus::Done)
+        .map_or(0, |(_, n)| *n) as usize;
     (done as f64 / elapsed.as_secs_f64(), done, elapsed >= cap)
 }
 
@@ -135,7 +138,10 @@ async fn ingest_while_draining(label: &str, store: Store) {
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     let counts = store.run_counts().await.expect("counts");
-    let done = counts.iter().find(|(status, _)| status == "done").map_or(0, |(_, n)| *n);
+    let done = counts
+        .iter()
+        .find(|(status, _)| *status == ghl_store::RunStatus::Done)
+        .map_or(0, |(_, n)| *n);
     println!(
         "ingest {label:<8} {INGESTERS} tasks for {} s while {WORKERS} workers drain {INGEST_BACKLOG} runs: {:.0} events/s; p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; runs drained meanwhile {:.0}/s",
         INGEST_FOR.as_secs(),

@@ -309,7 +309,7 @@ impl Connections {
                 self.apps.names().join(", ")
             ))
         })?;
-        if connection.summary.status == "reconnect_needed" {
+        if connection.summary.status == ConnectionStatus::ReconnectNeeded {
             let reason = connection.summary.status_reason.unwrap_or_default();
             return Err(ConnectionError::ReconnectNeeded {
                 name: name.into(),
@@ -462,7 +462,7 @@ mod tests {
                 if token == "pit-secret" && account == "loc-1"),
             "{loaded:?}"
         );
-        assert_eq!(loaded.kind(), "private_token");
+        assert_eq!(loaded.kind(), AuthKind::PrivateToken);
         assert_eq!(serde_json::to_value(&loaded).expect("json"), private);
 
         let oauth = json!({
@@ -497,7 +497,7 @@ mod tests {
         ] {
             let loaded = AuthSecret::from_stored(http.clone()).expect("http");
             assert!(matches!(&loaded, AuthSecret::Headers(_)), "{loaded:?}");
-            assert_eq!(loaded.kind(), kind);
+            assert_eq!(loaded.kind().as_str(), kind);
             // Written tagged from now on, and read back the same.
             let written = serde_json::to_value(&loaded).expect("json");
             assert_eq!(written["kind"], "headers");

@@ -60,7 +60,7 @@ async fn runs_wait_for_the_reset(world: World) {
     assert_eq!(runs.len(), RUNS);
     let mut waits = 0;
     for run in &runs {
-        assert_eq!(run.status, "done", "{:?}", run.last_error);
+        assert_eq!(run.status, ghl_store::RunStatus::Done, "{:?}", run.last_error);
         for step in store.steps(&run.id).await.expect("steps") {
             match step.status {
                 ghl_store::StepStatus::Done => {}

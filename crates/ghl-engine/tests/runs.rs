@@ -63,7 +63,7 @@ async fn runs_once(world: World) {
 
     let runs = world.store.runs(&RunFilter::default()).await.expect("runs");
     assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0].status, "done");
+    assert_eq!(runs[0].status, ghl_store::RunStatus::Done);
     let steps = world.store.steps(&runs[0].id).await.expect("steps");
     assert_eq!(steps.len(), 2);
     assert_eq!(steps[0].input.as_ref().expect("input")["title"], "Welcome Ada");

@@ -72,7 +72,7 @@ steps:
     let first = event_id(world.engine.ingest(&event).await.expect("ingest"));
     world.drain().await;
     let run = run_of(&world, &first).await;
-    assert_eq!(run.status, "done", "{:?}", run.last_error);
+    assert_eq!(run.status, ghl_store::RunStatus::Done, "{:?}", run.last_error);
     let stats = world.admin(reqwest::Method::GET, "/stats", None).await;
     assert_eq!(
         stats["effects"]["contact.created"], 2,
@@ -107,7 +107,7 @@ steps:
     let second = event_id(world.engine.ingest(&event).await.expect("ingest"));
     world.drain().await;
     let run = run_of(&world, &second).await;
-    assert_eq!(run.status, "dead");
+    assert_eq!(run.status, ghl_store::RunStatus::Dead);
     let error = run.last_error.unwrap_or_default();
     assert!(error.contains("not under the connection's base URL"), "{error}");
 }
@@ -132,10 +132,10 @@ async fn replay_refused(world: World) {
     let stored = event_id(engine.ingest(&event).await.expect("ingest"));
     world.drain().await;
     let run = run_of(&world, &stored).await;
-    assert_eq!(run.status, "dead", "a 422 is not worth retrying");
+    assert_eq!(run.status, ghl_store::RunStatus::Dead, "a 422 is not worth retrying");
     assert_eq!(run.attempts, 1);
     let steps = world.store.steps(&run.id).await.expect("steps");
-    assert_eq!(steps[0].status, "refused", "{steps:?}");
+    assert_eq!(steps[0].status, ghl_store::StepStatus::Refused, "{steps:?}");
 
     engine
         .apply_flow(&FIX_EMAIL.replace("not-an-email", "frances@example.org"))
@@ -144,7 +144,7 @@ async fn replay_refused(world: World) {
     assert!(world.store.replay(&run.id).await.expect("replay"));
     world.drain().await;
     let run = run_of(&world, &stored).await;
-    assert_eq!(run.status, "done", "{:?}", run.last_error);
+    assert_eq!(run.status, ghl_store::RunStatus::Done, "{:?}", run.last_error);
     let stored = world.stored_contact(&contact).await;
     assert_eq!(stored["contact"]["email"], "frances@example.org", "{stored}");
     let steps = world.store.steps(&run.id).await.expect("steps");

@@ -59,23 +59,27 @@ async fn filter_and_delay(world: World) {
 
     while engine.run_next().await.expect("run") {}
     let run = run_of(&world, &waiting).await;
-    assert_eq!(run.status, "waiting", "the delay lets go of the worker");
+    assert_eq!(run.status, ghl_store::RunStatus::Waiting, "the delay lets go of the worker");
     let steps = world.store.steps(&run.id).await.expect("steps");
     assert_eq!(steps.iter().map(|s| s.status.as_str()).collect::<Vec<_>>(), ["done", "waiting"]);
     let contact = with_email.payload["id"].as_str().expect("id");
     assert_eq!(world.stored_contact(contact).await["notes"].as_array().map(Vec::len), Some(0));
 
     let run = run_of(&world, &stopped).await;
-    assert_eq!(run.status, "skipped", "a filter that does not hold ends the run as skipped");
+    assert_eq!(
+        run.status,
+        ghl_store::RunStatus::Skipped,
+        "a filter that does not hold ends the run as skipped"
+    );
     let steps = world.store.steps(&run.id).await.expect("steps");
     assert_eq!(steps.len(), 1);
-    assert_eq!(steps[0].status, "stopped");
+    assert_eq!(steps[0].status, ghl_store::StepStatus::Stopped);
 
     // A restart: another engine on the store resumes the run when its time comes.
     let restarted = World { engine: Engine::new(world.store.clone()), ..world };
     restarted.drain().await;
     let run = run_of(&restarted, &waiting).await;
-    assert_eq!(run.status, "done");
+    assert_eq!(run.status, ghl_store::RunStatus::Done);
     assert!(run.last_error.is_none(), "a wait is no failure: {:?}", run.last_error);
     let notes = restarted.stored_contact(contact).await["notes"].clone();
     assert_eq!(notes.as_array().map(Vec::len), Some(1), "{notes}");
@@ -118,7 +122,7 @@ async fn http_request(world: World) {
     world.drain().await;
 
     let run = run_of(&world, &event_id).await;
-    assert_eq!(run.status, "dead", "a client error is not worth retrying");
+    assert_eq!(run.status, ghl_store::RunStatus::Dead, "a client error is not worth retrying");
     let error = run.last_error.clone().unwrap_or_default();
     assert!(
         error.contains("read a contact that is not there") && error.contains("answered 400"),
@@ -176,7 +180,7 @@ async fn test_and_real_alike(world: World) {
     let id = event_id(engine.ingest(&event).await.expect("ingest"));
     while engine.run_next().await.expect("run") {}
     let run = run_of(&world, &id).await;
-    assert_eq!(run.status, "skipped", "the filter step ends the run");
+    assert_eq!(run.status, ghl_store::RunStatus::Skipped, "the filter step ends the run");
     let steps = world.store.steps(&run.id).await.expect("steps");
     let recorded: Vec<&str> = steps.iter().map(|step| step.status.as_str()).collect();
     assert_eq!(recorded, ["skipped", "failed", "stopped"]);

@@ -340,7 +340,7 @@ async fn toy_to_highlevel(world: World) {
     assert_eq!(runs.len(), 3, "{runs:?}");
     let mut emails = Vec::new();
     for run in &runs {
-        assert_eq!(run.status, "done", "{run:?}");
+        assert_eq!(run.status, ghl_store::RunStatus::Done, "{run:?}");
         assert_eq!(run.trigger.as_deref(), Some("poll:toy.items"));
         let steps = store.steps(&run.id).await.expect("steps");
         let created = steps[0].response.as_ref().expect("an answer")["contact"]["id"].clone();

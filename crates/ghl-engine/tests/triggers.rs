@@ -51,7 +51,7 @@ async fn schedule(world: World) {
     let runs = world.store.runs(&RunFilter::default()).await.expect("runs");
     let mut ticks = Vec::new();
     for run in &runs {
-        assert_eq!(run.status, "done");
+        assert_eq!(run.status, ghl_store::RunStatus::Done);
         let steps = world.store.steps(&run.id).await.expect("steps");
         ticks.push(steps[0].response.as_ref().expect("logged")["message"].clone());
     }

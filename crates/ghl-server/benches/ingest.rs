@@ -158,7 +158,8 @@ async fn end_to_end(label: &str, store: Store, signer: &Signer25519) {
     }
     loop {
         let counts = service.runs().counts().await.expect("counts");
-        let done = counts.iter().find(|(s, _)| s == "done").map_or(0, |(_, n)| *n);
+        let done =
+            counts.iter().find(|(s, _)| *s == ghl_store::RunStatus::Done).map_or(0, |(_, n)| *n);
         if done as usize >= E2E_RUNS {
             break;
         }

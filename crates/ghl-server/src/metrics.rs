@@ -74,7 +74,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Result<Respon
     let counts = state.service.runs().counts().await?;
     let metrics = &state.metrics;
     // Every status a run can have, so a status nobody is in reads 0, not its last count.
-    for status in ghl_store::RunStatus::ALL {
+    for &status in ghl_store::RunStatus::ALL {
         let count = counts.iter().find(|(counted, _)| *counted == status).map_or(0, |(_, n)| *n);
         metrics.runs.get_or_create(&StatusLabels { status: status.as_str().into() }).set(count);
     }

@@ -29,10 +29,10 @@ pub use error::{redact_url, Error, Result};
 pub use ids::{new_id, ConnectionId, EventId, FlowId, RunId};
 pub use own_writes::{agrees, OwnWrite, ECHO_WINDOW};
 pub use runs::{
-    ClaimedRun, IngestOutcome, NewEvent, Paused, RunFilter, RunOutcome, RunStatus, RunSummary,
-    StepRecord, Target, UnknownRunStatus,
+    ClaimedRun, IngestOutcome, NewEvent, Paused, RunFilter, RunOutcome, RunSummary, StepRecord,
+    Target,
 };
-pub use statuses::{AuthKind, ConnectionStatus, StepStatus, UnknownWord};
+pub use statuses::{AuthKind, ConnectionStatus, RunStatus, StepStatus, UnknownWord};
 pub use timestamp::Timestamp;
 pub use webhook_keys::LearnedWebhookKeys;
 pub use workers::{WorkerBeat, HEARTBEAT_FRESH, HEARTBEAT_PERIOD};

@@ -13,7 +13,10 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::error::{Error, Result};
-use crate::{parse_json, Backend, EventId, FlowId, RunId, StepStatus, Store, Timestamp};
+use crate::{
+    parse_json, Backend, EventId, FlowId, RunId, RunStatus, StepStatus, Store, Timestamp,
+    UnknownWord,
+};
 
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -89,74 +92,6 @@ pub struct ClaimedRun {
     pub waits: i32,
     /// When the run was enqueued.
     pub created_at: Timestamp,
-}
-
-/// Where a run is: in the queue (`queued`, `running`, `waiting` on a delay step) or finished
-/// (`done`; `skipped`: a filter ended it before it did anything more; `dead`: dead-lettered).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    Queued,
-    Running,
-    Waiting,
-    Done,
-    Skipped,
-    Dead,
-}
-
-impl RunStatus {
-    pub const ALL: [RunStatus; 6] =
-        [Self::Queued, Self::Running, Self::Waiting, Self::Done, Self::Skipped, Self::Dead];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Running => "running",
-            Self::Waiting => "waiting",
-            Self::Done => "done",
-            Self::Skipped => "skipped",
-            Self::Dead => "dead",
-        }
-    }
-
-    /// Whether a run in this status has ended (done, skipped or dead-lettered).
-    pub fn has_ended(self) -> bool {
-        matches!(self, Self::Done | Self::Skipped | Self::Dead)
-    }
-}
-
-impl std::fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-/// A word that is not a run status, and the ones that are.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("`{0}` is not a run status (one of: queued, running, waiting, done, skipped, dead)")]
-pub struct UnknownRunStatus(pub String);
-
-impl std::str::FromStr for RunStatus {
-    type Err = UnknownRunStatus;
-
-    fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == text)
-            .ok_or_else(|| UnknownRunStatus(text.to_owned()))
-    }
-}
-
-impl PartialEq<&str> for RunStatus {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-impl PartialEq<str> for RunStatus {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -738,7 +673,7 @@ const RUN_TABLES: &str =
     "runs r LEFT JOIN flows f ON f.id = r.flow_id LEFT JOIN events e ON e.id = r.event_id";
 
 fn run_status(word: String) -> Result<RunStatus> {
-    word.parse().map_err(|err: UnknownRunStatus| Error::Corrupt(err.to_string()))
+    word.parse().map_err(|err: UnknownWord| Error::Corrupt(err.to_string()))
 }
 
 fn run_summary(row: &AnyRow) -> Result<RunSummary> {

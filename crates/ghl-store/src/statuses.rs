@@ -1,4 +1,4 @@
-//! The words the store keeps for a step's outcome, a connection's state and how a connection
+//! The words the store keeps for a run's place in the queue, a step's outcome, a connection's state and how a connection
 //! authenticates, as types: each is written and read as its word (`as_str`, `FromStr`), and
 //! a word the store does not know is corrupt data, not a new state.
 
@@ -39,12 +39,6 @@ macro_rules! words {
                         known: Self::ALL.iter().map(|known| known.as_str()).collect(),
                     }
                 })
-            }
-        }
-
-        impl PartialEq<&str> for $name {
-            fn eq(&self, other: &&str) -> bool {
-                self.as_str() == *other
             }
         }
 
@@ -93,6 +87,28 @@ pub struct UnknownWord {
     pub what: &'static str,
     pub word: String,
     pub known: Vec<&'static str>,
+}
+
+words!(
+    /// Where a run is: in the queue (`queued`, `running`, `waiting` on a delay, a rate limit
+    /// or a spent quota) or finished.
+    RunStatus, "run status", {
+        Queued = "queued",
+        Running = "running",
+        Waiting = "waiting",
+        Done = "done",
+        /// A filter ended it before it did anything more.
+        Skipped = "skipped",
+        /// Dead-lettered: a replay queues it again.
+        Dead = "dead",
+    }
+);
+
+impl RunStatus {
+    /// Whether a run in this status has ended (done, skipped or dead-lettered).
+    pub fn has_ended(self) -> bool {
+        matches!(self, Self::Done | Self::Skipped | Self::Dead)
+    }
 }
 
 words!(

@@ -71,7 +71,7 @@ async fn connections(store: Store) {
         .expect("status"));
     let listed = store.connections().await.expect("list");
     assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].status, "reconnect_needed");
+    assert_eq!(listed[0].status, ghl_store::ConnectionStatus::ReconnectNeeded);
     assert!(store.remove_connection("hl").await.expect("remove"));
     assert!(store.connection("hl").await.expect("read").is_none());
 }
@@ -151,7 +151,10 @@ async fn queue(store: Store) {
     assert!(!store.replay(&again.id).await.expect("replay twice"), "only a dead run replays");
     let replayed = store.claim(Duration::from_secs(30)).await.expect("claim").expect("replayed");
     store.finish(&replayed.id, &RunOutcome::Done).await.expect("done");
-    assert_eq!(store.run(&replayed.id).await.expect("run").expect("exists").status, "done");
+    assert_eq!(
+        store.run(&replayed.id).await.expect("run").expect("exists").status,
+        ghl_store::RunStatus::Done
+    );
 
     // A worker that dies leaves its run leased; when the lease runs out, another claims it.
     store.ingest(&event("wh-lease"), &[FlowId::from("flow")], None).await.expect("ingest");
