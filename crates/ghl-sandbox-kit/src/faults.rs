@@ -200,4 +200,3 @@ pub enum FaultError {
         error: Box<FaultError>,
     },
 }
-
