@@ -28,6 +28,11 @@ fn key(sandbox: &AppSandbox) -> String {
     sandbox.info.credentials["api_key"].clone()
 }
 
+/// POSTs `body` as JSON to `url`.
+async fn post(client: &reqwest::Client, url: &str, body: Value) -> reqwest::Response {
+    client.post(url).json(&body).send().await.expect("the sandbox answers")
+}
+
 async fn stats(client: &reqwest::Client, sandbox: &AppSandbox) -> Value {
     let url = format!("{}/stats", sandbox.info.admin_url);
     client.get(url).send().await.expect("the sandbox answers").json().await.expect("a JSON answer")
@@ -402,12 +407,7 @@ async fn slack_records_posts_and_answers_as_slack() {
     let hook = sandbox.info.credentials["url"].clone();
     assert_eq!(hook, sandbox.info.base_url);
 
-    let ok = client
-        .post(&hook)
-        .json(&json!({"text": "Hello *world*"}))
-        .send()
-        .await
-        .expect("the sandbox answers");
+    let ok = post(&client, &hook, json!({"text": "Hello *world*"})).await;
     assert_eq!(ok.status(), StatusCode::OK);
     assert_eq!(ok.text().await.expect("a text answer"), "ok");
 
@@ -421,24 +421,14 @@ async fn slack_records_posts_and_answers_as_slack() {
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     assert_eq!(bad.text().await.expect("a text answer"), "invalid_payload");
 
-    let empty = client
-        .post(&hook)
-        .json(&json!({"unfurl_links": true}))
-        .send()
-        .await
-        .expect("the sandbox answers");
+    let empty = post(&client, &hook, json!({"unfurl_links": true})).await;
     assert_eq!(
         (empty.status(), empty.text().await.expect("a text answer").as_str()),
         (StatusCode::BAD_REQUEST, "no_text")
     );
 
     // The window of 3 is spent: Slack's 429 with Retry-After.
-    let limited = client
-        .post(&hook)
-        .json(&json!({"text": "again"}))
-        .send()
-        .await
-        .expect("the sandbox answers");
+    let limited = post(&client, &hook, json!({"text": "again"})).await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(
         limited.headers()["retry-after"]
@@ -511,12 +501,7 @@ async fn teams_accepts_an_adaptive_card_with_202_and_a_message_card_with_1() {
 
     let accepted = client.post(&workflow).json(&card).send().await.expect("the sandbox answers");
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
-    let wrong_shape = client
-        .post(&workflow)
-        .json(&json!({"text": "plain"}))
-        .send()
-        .await
-        .expect("the sandbox answers");
+    let wrong_shape = post(&client, &workflow, json!({"text": "plain"})).await;
     assert_eq!(wrong_shape.status(), StatusCode::BAD_REQUEST);
     let unsigned = client
         .post(workflow.replace("sig=", "sig=x"))
@@ -526,41 +511,21 @@ async fn teams_accepts_an_adaptive_card_with_202_and_a_message_card_with_1() {
         .expect("the sandbox answers");
     assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
 
-    let one = client
-        .post(&legacy)
-        .json(&json!({"@type": "MessageCard", "text": "Hi"}))
-        .send()
-        .await
-        .expect("the sandbox answers");
+    let one = post(&client, &legacy, json!({"@type": "MessageCard", "text": "Hi"})).await;
     assert_eq!(
         (one.status(), one.text().await.expect("a text answer").as_str()),
         (StatusCode::OK, "1")
     );
-    let no_text = client
-        .post(&legacy)
-        .json(&json!({"@type": "MessageCard", "title": "T"}))
-        .send()
-        .await
-        .expect("the sandbox answers");
+    let no_text = post(&client, &legacy, json!({"@type": "MessageCard", "title": "T"})).await;
     assert_eq!(
         (no_text.status(), no_text.text().await.expect("a text answer").as_str()),
         (StatusCode::BAD_REQUEST, "Summary or Text is required.")
     );
     // A refused post counts against the window too: this third post spends it.
-    let third = client
-        .post(&legacy)
-        .json(&json!({"text": "more"}))
-        .send()
-        .await
-        .expect("the sandbox answers");
+    let third = post(&client, &legacy, json!({"text": "more"})).await;
     assert_eq!(third.text().await.expect("a text answer"), "1");
     // Past the window the connector answers no 429 status but says so in its body.
-    let throttled = client
-        .post(&legacy)
-        .json(&json!({"text": "more"}))
-        .send()
-        .await
-        .expect("the sandbox answers");
+    let throttled = post(&client, &legacy, json!({"text": "more"})).await;
     assert!(throttled.text().await.expect("a text answer").contains("HTTP error 429"));
 
     let posts: Value = client
