@@ -5,7 +5,7 @@ use std::time::Duration;
 use ghl_app_sandbox::{AppSandbox, AppSandboxConfig, WebhookConfig};
 use ghl_apps::signatures::standard_webhooks::{self, Delivery};
 use ghl_sandbox_kit::{FaultConfig, FaultRule, Window};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +26,22 @@ async fn start(app: &str, config: AppSandboxConfig) -> (AppSandbox, Cancellation
 
 fn key(sandbox: &AppSandbox) -> String {
     sandbox.info.credentials["api_key"].clone()
+}
+
+/// Sends `method` to Your App's `url` with its API key `key` (and `body` as JSON).
+async fn keyed(
+    client: &reqwest::Client,
+    method: Method,
+    url: &str,
+    key: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let request = client.request(method, url).header("X-Api-Key", key);
+    let request = match body {
+        Some(body) => request.json(&body),
+        None => request,
+    };
+    request.send().await.expect("the sandbox answers")
 }
 
 /// POSTs `body` as JSON to `url`.
@@ -51,31 +67,16 @@ async fn your_app_refuses_missing_and_wrong_keys_with_its_own_bodies_and_read_on
     assert_eq!(body["error"]["code"], "unauthorized");
     assert!(body["error"]["message"].as_str().expect("a string").contains("X-Api-Key"), "{body}");
 
-    let wrong = client
-        .get(&contacts)
-        .header("X-Api-Key", "sk_wrong")
-        .send()
-        .await
-        .expect("the sandbox answers");
+    let wrong = keyed(&client, Method::GET, &contacts, "sk_wrong", None).await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let body: Value = wrong.json().await.expect("a JSON answer");
     assert_eq!(body["error"]["code"], "invalid_credentials");
 
     let read_only = sandbox.info.read_only_credentials["api_key"].clone();
-    let listed = client
-        .get(&contacts)
-        .header("X-Api-Key", &read_only)
-        .send()
-        .await
-        .expect("the sandbox answers");
+    let listed = keyed(&client, Method::GET, &contacts, &read_only, None).await;
     assert_eq!(listed.status(), StatusCode::OK);
-    let refused = client
-        .post(&contacts)
-        .header("X-Api-Key", &read_only)
-        .json(&json!({"name": "Ada"}))
-        .send()
-        .await
-        .expect("the sandbox answers");
+    let refused =
+        keyed(&client, Method::POST, &contacts, &read_only, Some(json!({"name": "Ada"}))).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let body: Value = refused.json().await.expect("a JSON answer");
     assert_eq!(body["error"]["code"], "forbidden");
@@ -89,48 +90,41 @@ async fn your_app_creates_reads_updates_lists_in_pages_and_deletes() {
     let key = key(&sandbox);
     let contacts = format!("{}/contacts", sandbox.info.base_url);
 
-    let invalid = client
-        .post(&contacts)
-        .header("X-Api-Key", &key)
-        .json(&json!({"email": "a@x.test"}))
-        .send()
-        .await
-        .expect("the sandbox answers");
+    let invalid =
+        keyed(&client, Method::POST, &contacts, &key, Some(json!({"email": "a@x.test"}))).await;
     assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body: Value = invalid.json().await.expect("a JSON answer");
     assert_eq!(body["error"]["message"], "name is required");
 
-    let created = client
-        .post(&contacts)
-        .header("X-Api-Key", &key)
-        .json(&json!({"name": "Ada", "email": "ada@x.test", "tags": ["vip"]}))
-        .send()
-        .await
-        .expect("the sandbox answers");
+    let created = keyed(
+        &client,
+        Method::POST,
+        &contacts,
+        &key,
+        Some(json!({"name": "Ada", "email": "ada@x.test", "tags": ["vip"]})),
+    )
+    .await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let created: Value = created.json().await.expect("a JSON answer");
     let id = created["data"]["id"].as_str().expect("a string").to_owned();
     let first_update = created["data"]["updated_at"].as_str().expect("a string").to_owned();
     assert_eq!(created["data"]["created_at"], created["data"]["updated_at"]);
 
-    let got: Value = client
-        .get(format!("{contacts}/{id}"))
-        .header("X-Api-Key", &key)
-        .send()
+    let got: Value = keyed(&client, Method::GET, &format!("{contacts}/{id}"), &key, None)
         .await
-        .expect("the sandbox answers")
         .json()
         .await
         .expect("a JSON answer");
     assert_eq!(got["data"]["email"], "ada@x.test");
 
-    let updated = client
-        .patch(format!("{contacts}/{id}"))
-        .header("X-Api-Key", &key)
-        .json(&json!({"company": "Engines Ltd", "tags": null}))
-        .send()
-        .await
-        .expect("the sandbox answers");
+    let updated = keyed(
+        &client,
+        Method::PATCH,
+        &format!("{contacts}/{id}"),
+        &key,
+        Some(json!({"company": "Engines Ltd", "tags": null})),
+    )
+    .await;
     assert_eq!(updated.status(), StatusCode::OK);
     let updated: Value = updated.json().await.expect("a JSON answer");
     assert_eq!(updated["data"]["company"], "Engines Ltd");
@@ -151,15 +145,12 @@ async fn your_app_creates_reads_updates_lists_in_pages_and_deletes() {
     }
     let mut seen = Vec::new();
     for page in 1..=3 {
-        let answer: Value = client
-            .get(format!("{contacts}?limit=2&page={page}"))
-            .header("X-Api-Key", &key)
-            .send()
-            .await
-            .expect("the sandbox answers")
-            .json()
-            .await
-            .expect("a JSON answer");
+        let answer: Value =
+            keyed(&client, Method::GET, &format!("{contacts}?limit=2&page={page}"), &key, None)
+                .await
+                .json()
+                .await
+                .expect("a JSON answer");
         let names: Vec<String> = answer["data"]
             .as_array()
             .expect("an array")
@@ -171,40 +162,29 @@ async fn your_app_creates_reads_updates_lists_in_pages_and_deletes() {
     }
     assert_eq!(seen, ["Ada", "C0", "C1", "C2", "C3"]);
 
-    let by_email: Value = client
-        .get(format!("{contacts}?email=c2@x.test"))
-        .header("X-Api-Key", &key)
-        .send()
-        .await
-        .expect("the sandbox answers")
-        .json()
-        .await
-        .expect("a JSON answer");
+    let by_email: Value =
+        keyed(&client, Method::GET, &format!("{contacts}?email=c2@x.test"), &key, None)
+            .await
+            .json()
+            .await
+            .expect("a JSON answer");
     assert_eq!(by_email["data"].as_array().expect("an array").len(), 1);
-    let since: Value = client
-        .get(format!("{contacts}?updated_since=2999-01-01T00:00:00Z&sort=updated_at"))
-        .header("X-Api-Key", &key)
-        .send()
-        .await
-        .expect("the sandbox answers")
-        .json()
-        .await
-        .expect("a JSON answer");
+    let since: Value = keyed(
+        &client,
+        Method::GET,
+        &format!("{contacts}?updated_since=2999-01-01T00:00:00Z&sort=updated_at"),
+        &key,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .expect("a JSON answer");
     assert_eq!(since["data"], json!([]));
 
-    let deleted = client
-        .delete(format!("{contacts}/{id}"))
-        .header("X-Api-Key", &key)
-        .send()
-        .await
-        .expect("the sandbox answers");
+    let deleted = keyed(&client, Method::DELETE, &format!("{contacts}/{id}"), &key, None).await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    let gone = client
-        .get(format!("{contacts}/{id}"))
-        .header("X-Api-Key", &key)
-        .send()
-        .await
-        .expect("the sandbox answers");
+    let gone = keyed(&client, Method::GET, &format!("{contacts}/{id}"), &key, None).await;
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
 
     let stats = stats(&client, &sandbox).await;
@@ -233,13 +213,14 @@ async fn a_taken_natural_key_is_refused_naming_the_existing_contact() {
         .expect("a JSON answer");
     let id = first["data"]["id"].as_str().expect("a string");
 
-    let again = client
-        .post(&contacts)
-        .header("X-Api-Key", &key)
-        .json(&json!({"name": "Other", "external_id": "hl-1"}))
-        .send()
-        .await
-        .expect("the sandbox answers");
+    let again = keyed(
+        &client,
+        Method::POST,
+        &contacts,
+        &key,
+        Some(json!({"name": "Other", "external_id": "hl-1"})),
+    )
+    .await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
     let refusal: Value = again.json().await.expect("a JSON answer");
     assert_eq!(refusal["error"]["code"], "duplicate_email");
@@ -288,20 +269,18 @@ async fn a_signed_webhook_arrives_verifies_and_keeps_its_id_across_a_retry() {
     };
     let (sandbox, _stop) = start("your-app", config).await;
     let client = reqwest::Client::new();
-    let added = client
-        .post(format!("{}/webhook-targets", sandbox.info.admin_url))
-        .json(&json!({"url": url}))
-        .send()
-        .await
-        .expect("the sandbox answers");
+    let added =
+        post(&client, &format!("{}/webhook-targets", sandbox.info.admin_url), json!({"url": url}))
+            .await;
     assert_eq!(added.status(), StatusCode::CREATED);
-    let created = client
-        .post(format!("{}/contacts", sandbox.info.base_url))
-        .header("X-Api-Key", key(&sandbox))
-        .json(&json!({"name": "Ada"}))
-        .send()
-        .await
-        .expect("the sandbox answers");
+    let created = keyed(
+        &client,
+        Method::POST,
+        &format!("{}/contacts", sandbox.info.base_url),
+        &key(&sandbox),
+        Some(json!({"name": "Ada"})),
+    )
+    .await;
     assert_eq!(created.status(), StatusCode::CREATED);
 
     let secret = standard_webhooks::parse_secret(&sandbox.info.credentials["webhook_secret"])
@@ -354,12 +333,7 @@ async fn faults_injected_at_a_configured_rate_are_seen_and_counted() {
     let contacts = format!("{}/contacts", sandbox.info.base_url);
     let mut failed = 0;
     for _ in 0..40 {
-        let answer = client
-            .get(&contacts)
-            .header("X-Api-Key", key(&sandbox))
-            .send()
-            .await
-            .expect("the sandbox answers");
+        let answer = keyed(&client, Method::GET, &contacts, &key(&sandbox), None).await;
         if answer.status() == StatusCode::INTERNAL_SERVER_ERROR {
             let body: Value = answer.json().await.expect("a JSON answer");
             assert_eq!(body["error"]["code"], "internal_error", "in the app's error shape");
@@ -439,32 +413,28 @@ async fn slack_records_posts_and_answers_as_slack() {
             >= 1
     );
 
-    let unknown = client
-        .post(format!("{}/services/TSANDBOX/BNOPE/nope", sandbox.shared.address))
-        .json(&json!({"text": "x"}))
-        .send()
-        .await
-        .expect("the sandbox answers");
+    let unknown = post(
+        &client,
+        &format!("{}/services/TSANDBOX/BNOPE/nope", sandbox.shared.address),
+        json!({"text": "x"}),
+    )
+    .await;
     assert_eq!(
         (unknown.status(), unknown.text().await.expect("a text answer").as_str()),
         (StatusCode::NOT_FOUND, "no_service")
     );
 
-    let archived: Value = client
-        .post(format!("{}/hooks", sandbox.info.admin_url))
-        .json(&json!({"refuse": "channel_is_archived"}))
-        .send()
-        .await
-        .expect("the sandbox answers")
-        .json()
-        .await
-        .expect("a JSON answer");
-    let answer = client
-        .post(archived["url"].as_str().expect("a string"))
-        .json(&json!({"text": "x"}))
-        .send()
-        .await
-        .expect("the sandbox answers");
+    let archived: Value = post(
+        &client,
+        &format!("{}/hooks", sandbox.info.admin_url),
+        json!({"refuse": "channel_is_archived"}),
+    )
+    .await
+    .json()
+    .await
+    .expect("a JSON answer");
+    let answer =
+        post(&client, archived["url"].as_str().expect("a string"), json!({"text": "x"})).await;
     assert_eq!(
         (answer.status(), answer.text().await.expect("a text answer").as_str()),
         (StatusCode::GONE, "channel_is_archived")
