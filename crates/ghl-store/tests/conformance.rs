@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use ghl_store::{
     AuthKind, ConnectionId, ConnectionStatus, ConnectionSummary, FlowId, FlowStatus, IngestOutcome,
-    MasterKey, NewEvent, OwnWrite, RunFilter, RunOutcome, StepRecord, StepStatus, Store, Target,
-    Timestamp,
+    MasterKey, NewEvent, OwnWrite, RunFilter, RunId, RunOutcome, StepRecord, StepStatus, Store,
+    Target, Timestamp,
 };
 use serde_json::json;
 
@@ -214,13 +214,33 @@ async fn flows(store: Store) {
     assert!(store.flow("welcome").await.expect("read").is_none());
 }
 
-async fn concurrent_claims(store: Store) {
-    for n in 0..40 {
+/// Ingests `count` events (`{prefix}0`, `{prefix}1`, ...), each enqueueing one run of `flow`.
+async fn enqueue(store: &Store, prefix: &str, count: usize) {
+    for n in 0..count {
         store
-            .ingest(&event(&format!("wh-c{n}")), &[FlowId::from("flow")], None)
+            .ingest(&event(&format!("{prefix}{n}")), &[FlowId::from("flow")], None)
             .await
             .expect("ingest");
     }
+}
+
+/// The runs the `workers` claimed are `count` in all, none of them twice.
+async fn each_claimed_once(
+    workers: impl Iterator<Item = tokio::task::JoinHandle<Vec<RunId>>>,
+    count: usize,
+    why: &str,
+) {
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.expect("worker"));
+    }
+    let distinct: std::collections::HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), count);
+    assert_eq!(distinct.len(), count, "{why}");
+}
+
+async fn concurrent_claims(store: Store) {
+    enqueue(&store, "wh-c", 40).await;
     let workers = (0..4).map(|_| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -231,22 +251,11 @@ async fn concurrent_claims(store: Store) {
             mine
         })
     });
-    let mut all = Vec::new();
-    for worker in workers {
-        all.extend(worker.await.expect("worker"));
-    }
-    let distinct: std::collections::HashSet<_> = all.iter().collect();
-    assert_eq!(all.len(), 40);
-    assert_eq!(distinct.len(), 40, "no run was claimed twice");
+    each_claimed_once(workers, 40, "no run was claimed twice").await;
 }
 
 async fn batch_claims(store: Store) {
-    for n in 0..60 {
-        store
-            .ingest(&event(&format!("wh-b{n}")), &[FlowId::from("flow")], None)
-            .await
-            .expect("ingest");
-    }
+    enqueue(&store, "wh-b", 60).await;
     let workers = (0..4).map(|_| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -261,22 +270,11 @@ async fn batch_claims(store: Store) {
             }
         })
     });
-    let mut all = Vec::new();
-    for worker in workers {
-        all.extend(worker.await.expect("worker"));
-    }
-    let distinct: std::collections::HashSet<_> = all.iter().collect();
-    assert_eq!(all.len(), 60);
-    assert_eq!(distinct.len(), 60, "no run was handed to two claimers");
+    each_claimed_once(workers, 60, "no run was handed to two claimers").await;
 }
 
 async fn batch_leases(store: Store) {
-    for n in 0..3 {
-        store
-            .ingest(&event(&format!("wh-l{n}")), &[FlowId::from("flow")], None)
-            .await
-            .expect("ingest");
-    }
+    enqueue(&store, "wh-l", 3).await;
     // A worker that dies with a batch: once the lease runs out, its runs are claimed again,
     // before the runs that are merely due.
     let dead_worker = store.claim_batch(2, Duration::from_millis(1)).await.expect("claim");
@@ -321,12 +319,7 @@ async fn batch_leases(store: Store) {
 }
 
 async fn finished_runs(store: Store) {
-    for n in 0..6 {
-        store
-            .ingest(&event(&format!("wh-f{n}")), &[FlowId::from("flow")], None)
-            .await
-            .expect("ingest");
-    }
+    enqueue(&store, "wh-f", 6).await;
     let batch = store.claim_batch(6, Duration::from_secs(30)).await.expect("claim");
     assert_eq!(batch.len(), 6);
     let later = Timestamp::now() + Duration::from_secs(60);
