@@ -339,14 +339,19 @@ fn singular(resource: &str) -> &str {
     name.strip_suffix('s').unwrap_or(name)
 }
 
-fn success(route: &Route, default: StatusCode, value: Value) -> Response {
-    let status = route
+/// The first success status the manifest gives the operation, else `default`.
+fn success_status(route: &Route, default: StatusCode) -> StatusCode {
+    route
         .operation
         .response
         .status
         .first()
         .and_then(|status| StatusCode::from_u16(*status).ok())
-        .unwrap_or(default);
+        .unwrap_or(default)
+}
+
+fn success(route: &Route, default: StatusCode, value: Value) -> Response {
+    let status = success_status(route, default);
     let mut body = Value::Null;
     answer::set(&mut body, route.operation.response.record.as_str(), value);
     (status, axum::Json(body)).into_response()
@@ -566,14 +571,7 @@ fn delete(shared: &Shared, rest: &Rest, route: &Route, id: Option<&str>) -> Outc
     let record = records.remove(index);
     drop(all);
     effects(shared, route, &record, "deleted");
-    let status = route
-        .operation
-        .response
-        .status
-        .first()
-        .and_then(|status| StatusCode::from_u16(*status).ok())
-        .unwrap_or(StatusCode::NO_CONTENT);
-    Ok(status.into_response())
+    Ok(success_status(route, StatusCode::NO_CONTENT).into_response())
 }
 
 /// The value of a query parameter the operation declares at `param`.
