@@ -4,8 +4,6 @@
 //! input fields; `ghl-connector catalog` prints it. The apps come from the registry
 //! ([`Apps`]); nothing here knows one by name.
 
-use ghl_types::spec_rules::body_rules;
-use ghl_types::{EventType, Operation};
 use serde::Serialize;
 
 use crate::apps::{AppId, AppOperation, Apps};
@@ -63,34 +61,6 @@ pub fn find_action(apps: &Apps, name: &str) -> Option<Action> {
     }
 }
 
-/// The webhook events a write causes (as the sandbox emits them), from the operation table.
-pub fn events_caused(operation: &Operation) -> &'static [EventType] {
-    operation.events
-}
-
-/// Path parameters of an operation, from its path template.
-pub fn path_params(operation: &Operation) -> Vec<String> {
-    operation
-        .path
-        .split('/')
-        .filter_map(|segment| segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Body fields of an operation, from the spec's request schema (or the table's
-/// `documented_body` where the schema is empty).
-pub fn body_fields(operation: &Operation) -> (Vec<String>, Vec<String>) {
-    match operation.request_schema.and_then(|schema| body_rules().get(schema)) {
-        Some(rule) => (rule.properties.clone(), rule.required.clone()),
-        // Where the spec's schema is empty, the fields the documentation gives.
-        None => match operation.documented_body {
-            Some(body) => (names(body.fields), names(body.required)),
-            None => (Vec::new(), Vec::new()),
-        },
-    }
-}
-
 fn names(fields: &[&str]) -> Vec<String> {
     fields.iter().map(|field| (*field).to_owned()).collect()
 }
@@ -110,7 +80,7 @@ fn utility(action: &str, summary: &str, fields: [&[&str]; 3]) -> ActionEntry {
 }
 
 /// What an action takes and gives.
-pub fn action_entry(apps: &Apps, action: &Action) -> ActionEntry {
+pub fn action_entry(action: &Action) -> ActionEntry {
     match action {
         Action::Log => utility(
             "util.log",
@@ -138,15 +108,14 @@ pub fn action_entry(apps: &Apps, action: &Action) -> ActionEntry {
             )
         },
         Action::App(action) => {
-            let fields = apps.get(action.app.as_str()).map(|app| app.fields(action.operation));
-            let fields = fields.unwrap_or_default();
+            let operation = &action.operation;
             ActionEntry {
                 action: action.name(),
-                summary: action.operation.summary.to_owned(),
-                input: fields.input,
-                required: fields.required,
-                output: fields.output,
-                writes: fields.writes,
+                summary: operation.summary.clone(),
+                input: operation.fields.input.clone(),
+                required: operation.fields.required.clone(),
+                output: operation.fields.output.clone(),
+                writes: operation.writes,
                 app: Some(action.app.clone()),
             }
         }
@@ -158,11 +127,15 @@ pub fn actions(apps: &Apps) -> Vec<ActionEntry> {
     let mut all: Vec<ActionEntry> = apps
         .iter()
         .flat_map(|app| {
-            app.operations().iter().map(|operation| AppOperation { app: app.id(), operation })
+            let id = app.id();
+            app.operations().iter().map(move |operation| AppOperation {
+                app: id.clone(),
+                operation: operation.clone(),
+            })
         })
-        .map(|operation| action_entry(apps, &Action::App(operation)))
+        .map(|operation| action_entry(&Action::App(operation)))
         .collect();
-    all.extend(UTILITIES.map(|action| action_entry(apps, &action)));
+    all.extend(UTILITIES.map(|action| action_entry(&action)));
     all
 }
 
@@ -188,7 +161,7 @@ pub fn triggers(apps: &Apps) -> Vec<TriggerEntry> {
         all.extend(app.poll_sources().iter().map(|source| TriggerEntry {
             trigger: format!("poll: {}.{}", app.id(), source.name),
             summary: format!("{}; the cursor is durable", source.summary),
-            output: (source.record_fields)(),
+            output: source.record_fields.clone(),
         }));
     }
     all.push(TriggerEntry {

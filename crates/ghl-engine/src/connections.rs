@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::apps::{AppClient, AppId, Apps, ClientContext, HTTP};
+use crate::apps::{AppClient, AppId, Apps, ClientContext, ClientError, HTTP};
 use crate::mask::Masker;
 
 pub use crate::apps::highlevel::{save_oauth, save_private_token};
@@ -197,6 +197,14 @@ pub enum ConnectionError {
     ReconnectNeeded { name: String, app: AppId, reason: String },
     #[error("connection `{name}` is unusable: {reason}")]
     Invalid { name: String, reason: String },
+    /// Its app cannot make a client of its secret.
+    #[error("connection `{name}` is unusable: {source}")]
+    Client {
+        name: String,
+        app: AppId,
+        #[source]
+        source: Box<ClientError>,
+    },
     #[error("connection `{name}` is a `{app}` connection; {wanted} steps need a `{wanted}` one")]
     WrongApp { name: String, app: String, wanted: String },
     #[error(transparent)]
@@ -217,6 +225,12 @@ impl ConnectionError {
             Self::WrongApp { wanted, .. } => {
                 Some(Remedy::Connect { app: Some(wanted.clone()), connection: None })
             }
+            Self::Client { name, app, .. } => Some(Remedy::Reconnect {
+                app: app.to_string(),
+                connection: name.clone(),
+                scopes: Vec::new(),
+                replay_dead_runs: false,
+            }),
             Self::Invalid { .. } | Self::Store(_) => None,
         }
     }
@@ -324,7 +338,11 @@ impl Connections {
         }
         let tokens = Arc::new(StoredTokens { store: self.store.clone(), name: name.into() });
         let context = ClientContext { name, auth, budget: self.budget.clone(), tokens };
-        let client = app.client(context).map_err(invalid)?;
+        let client = app.client(context).map_err(|source| ConnectionError::Client {
+            name: name.into(),
+            app: app.id(),
+            source: Box::new(source),
+        })?;
         Ok(self.clients.lock().entry(name.to_owned()).or_insert(client).clone())
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::apps::{AppId, Apps, UnknownApp};
+use crate::apps::{reconciling_source, AppId, Apps, UnknownApp};
 use crate::catalog::{action_entry, find_action, Action, ActionEntry};
 use crate::document_bounds::check_flow_document;
 use crate::jq::{JqError, Program, Template};
@@ -109,9 +109,9 @@ pub enum Trigger {
     Poll {
         app: AppId,
         /// The app's poll source (`contacts`).
-        source: &'static str,
-        /// The scope its read needs.
-        scope: &'static str,
+        source: String,
+        /// The scopes its read needs.
+        scopes: Vec<String>,
         connection: String,
         every: Duration,
     },
@@ -124,7 +124,7 @@ pub enum Trigger {
 pub struct Reconcile {
     pub app: AppId,
     /// The app's poll source that finds them (by creation time).
-    pub source: &'static str,
+    pub source: String,
     pub connection: String,
     pub every: Duration,
 }
@@ -193,8 +193,6 @@ pub struct Step {
     pub action: Action,
     /// What the action takes and gives.
     pub entry: ActionEntry,
-    /// The events of its app that it causes (an app write's).
-    pub causes: Vec<&'static str>,
     pub filter: Option<Program>,
     pub input: Vec<(String, Mapping)>,
 }
@@ -290,11 +288,7 @@ impl Flow {
                     ),
                 )
             })?;
-            let entry = action_entry(apps, &action);
-            let app = match &action {
-                Action::App(operation) => apps.get(operation.app.as_str()),
-                _ => None,
-            };
+            let entry = action_entry(&action);
             if entry.app.is_some() && step.connection.is_none() {
                 return Err(at(
                     lines.step(index),
@@ -322,11 +316,14 @@ impl Flow {
                 input.push((field.clone(), mapping));
             }
             // What the connection fills in (HighLevel's locationId) is not required.
-            let filled = app.map(|app| app.filled_by_connection()).unwrap_or_default();
+            let filled = match &action {
+                Action::App(operation) => operation.operation.account.as_deref(),
+                _ => None,
+            };
             if let Some(missing) = entry
                 .required
                 .iter()
-                .find(|field| !filled.contains(&field.as_str()) && !step.input.contains_key(*field))
+                .find(|field| filled != Some(field.as_str()) && !step.input.contains_key(*field))
             {
                 return Err(at(
                     lines.step(index),
@@ -340,11 +337,7 @@ impl Flow {
                         format!("step `{}` filter: {reason}", step.name),
                     )
                 })?;
-            let causes = match (&action, app) {
-                (Action::App(operation), Some(app)) => app.events_caused(operation.operation),
-                _ => Vec::new(),
-            };
-            steps.push(Step { spec: step.clone(), action, entry, causes, filter, input });
+            steps.push(Step { spec: step.clone(), action, entry, filter, input });
         }
         let reconcile = compile_reconcile(&spec.trigger, &trigger, &steps, apps)
             .map_err(|reason| at(lines.trigger("reconcile"), reason))?;
@@ -371,17 +364,18 @@ impl Flow {
     }
 
     /// The scopes each connection needs for the flow's trigger and steps.
-    pub fn scopes(&self) -> BTreeMap<&str, BTreeSet<&'static str>> {
-        let mut scopes: BTreeMap<&str, BTreeSet<&'static str>> = BTreeMap::new();
+    pub fn scopes(&self) -> BTreeMap<&str, BTreeSet<&str>> {
+        let mut scopes: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         for step in &self.steps {
             if let (Action::App(operation), Some(connection)) =
                 (&step.action, step.spec.connection.as_deref())
             {
-                scopes.entry(connection).or_default().insert(operation.operation.scope);
+                let needed = operation.operation.scopes.iter().map(String::as_str);
+                scopes.entry(connection).or_default().extend(needed);
             }
         }
-        if let Trigger::Poll { connection, scope, .. } = &self.trigger {
-            scopes.entry(connection).or_default().insert(scope);
+        if let Trigger::Poll { connection, scopes: needed, .. } = &self.trigger {
+            scopes.entry(connection).or_default().extend(needed.iter().map(String::as_str));
         }
         scopes
     }
@@ -392,7 +386,9 @@ impl Flow {
         self.steps
             .iter()
             .filter(|step| match &step.action {
-                Action::App(operation) => operation.app == *app && step.causes.contains(&event),
+                Action::App(operation) => {
+                    operation.app == *app && operation.operation.causes(event)
+                }
                 _ => false,
             })
             .map(|step| {
@@ -444,9 +440,8 @@ fn compile_reconcile(
     };
     let reconciled = match trigger {
         Trigger::App { app, event } => apps.get(app.as_str()).and_then(|known| {
-            let source =
-                known.events().into_iter().find(|e| e.name == event.as_str())?.reconciled_by?;
-            Some((known, source))
+            let source = reconciling_source(&**known, event)?;
+            Some((known, source.name.clone()))
         }),
         _ => None,
     };
@@ -459,7 +454,7 @@ fn compile_reconcile(
                         let id = app.id();
                         app.events()
                             .into_iter()
-                            .filter(|event| event.reconciled_by.is_some())
+                            .filter(|event| reconciling_source(&**app, &event.name).is_some())
                             .map(move |event| format!("`{id}: {}`", event.name))
                     })
                     .collect();
@@ -573,14 +568,15 @@ fn compile_trigger(spec: &TriggerSpec, apps: &Apps) -> Result<Trigger, (String, 
         };
         let every = interval(&poll.every)
             .map_err(|err| ("every".to_owned(), format!("poll every {err}")))?;
-        let scope = apps
+        let scopes = apps
             .get(app.as_str())
-            .and_then(|known| known.operations().iter().find(|op| op.id == source.operation))
-            .map_or("", |operation| operation.scope);
+            .and_then(|known| known.operation(&source.operation))
+            .map(|operation| operation.scopes.clone())
+            .unwrap_or_default();
         return Ok(Trigger::Poll {
             app,
-            source: source.name,
-            scope,
+            source: source.name.clone(),
+            scopes,
             connection: poll.connection.clone(),
             every,
         });
@@ -793,7 +789,7 @@ steps:
             let flow = Flow::parse(text).expect("valid");
             let (app, event) = flow.app_event().expect("an app event");
             assert_eq!((app.as_str(), event), ("highlevel", "ContactCreate"));
-            assert_eq!(flow.reconcile.as_ref().map(|r| r.source), Some("contacts"));
+            assert_eq!(flow.reconcile.as_ref().map(|r| r.source.as_str()), Some("contacts"));
         }
         let cases = [
             (

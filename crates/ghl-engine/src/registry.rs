@@ -10,11 +10,12 @@ use parking_lot::Mutex;
 
 use crate::apps::{Apps, HTTP};
 use crate::catalog::Action;
-use crate::flow::Flow;
+use crate::flow::{Flow, FlowError};
 use crate::runner::{Applied, EngineError};
 
-/// A stored flow compiled, or why it cannot be.
-pub(crate) type Compiled = Result<Arc<Flow>, String>;
+/// A stored flow compiled, or why it cannot be (the line and the reason, which `flows show`
+/// and the API show as the flow's `broken`).
+pub(crate) type Compiled = Result<Arc<Flow>, FlowError>;
 
 pub(crate) struct Registry {
     store: Store,
@@ -83,11 +84,12 @@ impl Registry {
     }
 
     /// The scopes the stored flows need from a connection.
-    pub async fn scopes_needed(&self, connection: &str) -> Result<Vec<&'static str>, EngineError> {
+    pub async fn scopes_needed(&self, connection: &str) -> Result<Vec<String>, EngineError> {
         let mut scopes = Vec::new();
         for record in self.store.flows().await? {
             let Ok(flow) = self.compiled(&record.id, &record.definition) else { continue };
-            scopes.extend(flow.scopes().remove(connection).into_iter().flatten());
+            let needed = flow.scopes().remove(connection).into_iter().flatten();
+            scopes.extend(needed.map(str::to_owned));
         }
         scopes.sort_unstable();
         scopes.dedup();
@@ -124,14 +126,12 @@ impl Registry {
     /// (`flows list`, `flows show` and the API show why) and skipped.
     async fn load(&self, record: &FlowRecord) -> Option<Arc<Flow>> {
         let compiled = self.compiled(&record.id, &record.definition);
-        let broken = compiled.as_ref().err();
-        if record.broken.as_ref() != broken {
-            if let Some(reason) = broken {
+        let broken = compiled.as_ref().err().map(FlowError::to_string);
+        if record.broken != broken {
+            if let Some(reason) = &broken {
                 tracing::warn!(flow = %record.name, reason = %reason, "flow cannot be loaded; skipped");
             }
-            if let Err(err) =
-                self.store.set_flow_broken(&record.id, broken.map(String::as_str)).await
-            {
+            if let Err(err) = self.store.set_flow_broken(&record.id, broken.as_deref()).await {
                 tracing::warn!(flow = %record.name, error = %err, "cannot mark the flow broken");
             }
         }
@@ -146,8 +146,7 @@ impl Registry {
                 return flow.clone();
             }
         }
-        let flow =
-            Flow::parse_with(definition, &self.apps).map(Arc::new).map_err(|err| err.to_string());
+        let flow = Flow::parse_with(definition, &self.apps).map(Arc::new);
         self.flows.lock().insert(flow_id.clone(), (definition.to_owned(), flow.clone()));
         flow
     }

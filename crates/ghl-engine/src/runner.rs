@@ -192,7 +192,7 @@ impl Engine {
 
     /// The scopes the stored flows need from a connection: what `connect` asks for, so a
     /// connection is widened only as far as its flows write.
-    pub async fn scopes_needed(&self, connection: &str) -> Result<Vec<&'static str>, EngineError> {
+    pub async fn scopes_needed(&self, connection: &str) -> Result<Vec<String>, EngineError> {
         self.registry.scopes_needed(connection).await
     }
 

@@ -13,7 +13,7 @@ use ghl_types::remedy::Remedy;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::apps::{App, AppClient};
+use crate::apps::{App, AppClient, CallOptions, OperationSpec};
 use crate::connections::HttpSecret;
 use crate::mask::MASK;
 
@@ -68,9 +68,11 @@ pub(crate) enum Request {
         app: Arc<dyn App>,
         client: Arc<dyn AppClient>,
         connection: String,
-        operation: &'static ghl_types::Operation,
+        operation: Arc<OperationSpec>,
         params: Vec<(String, String)>,
         body: Option<Value>,
+        /// A write's intent key, the same on every attempt (`CallOptions::intent`).
+        intent: Option<String>,
     },
     Http(HttpRequest),
 }
@@ -236,14 +238,14 @@ impl Request {
     pub fn repeat(self, recorded: &Value) -> Self {
         let masked = |value: &Value| value.to_string().contains(MASK);
         match self {
-            Self::App { app, client, connection, operation, params, body } => {
+            Self::App { app, client, connection, operation, params, body, intent } => {
                 let (params, body) = request_parts(recorded)
                     .filter(|(params, body)| {
                         !params.iter().any(|(_, value)| value.contains(MASK))
                             && !body.as_ref().is_some_and(masked)
                     })
                     .unwrap_or((params, body));
-                Self::App { app, client, connection, operation, params, body }
+                Self::App { app, client, connection, operation, params, body, intent }
             }
             Self::Http(fresh) => {
                 let recorded = recorded
@@ -290,8 +292,9 @@ impl Request {
 
     pub async fn send(&self, http: &reqwest::Client) -> Result<Value, StepError> {
         match self {
-            Self::App { app, client, connection, operation, params, body } => {
-                client.call(operation, params, body.as_ref()).await.map_err(|err| {
+            Self::App { app, client, connection, operation, params, body, intent } => {
+                let options = CallOptions { intent: intent.as_deref() };
+                client.call(operation, params, body.as_ref(), options).await.map_err(|err| {
                     let retryable = err.is_retryable();
                     // A rate limit or a spent quota: the last answer changed nothing.
                     let wait = err.wait();

@@ -3,22 +3,23 @@
 //! A tick or a polled record is an event with a dedup key, enqueued through the store's
 //! ingest, so it makes one run however many processes fire it, and the trigger's cursor
 //! advances in the same transaction as the runs it enqueues: a crash loses no tick and no
-//! record, and repeats none. What a poll reads comes from the app's [`PollSource`]. A flow on
-//! a reconcilable event (`highlevel: ContactCreate`) has a reconciliation poll that works the
-//! same way, keyed (by its app) like the webhook it stands in for, so a record runs once
-//! whichever comes first.
+//! record, and repeats none. What a poll reads comes from the app's [`PollSource`] (data) and
+//! its `poll_input` and `poll_position`; the pages are its client's (`AppClient::records`). A
+//! flow on a reconcilable event (`highlevel: ContactCreate`) has a reconciliation poll that
+//! works the same way, keyed (by its app) like the webhook it stands in for, so a record runs
+//! once whichever comes first.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::DateTime;
+use futures_util::stream::{self, BoxStream, StreamExt};
 use ghl_store::{FlowId, IngestOutcome, NewEvent, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::apps::{App, AppId, PageRequest, PollSource, UnknownApp};
+use crate::apps::{App, AppId, CallOptions, PageRequest, PollSource, UnknownApp};
 use crate::connections::ConnectionError;
 use crate::flow::Trigger;
 use crate::runner::{Engine, EngineError};
@@ -53,11 +54,13 @@ enum TriggerError {
     #[error("{app} has no poll source `{name}`")]
     NoSource { app: AppId, name: String },
     #[error("{app} has no operation `{operation}`")]
-    NoOperation { app: AppId, operation: &'static str },
+    NoOperation { app: AppId, operation: String },
+    #[error("{app}.{name} says no creation time, so it cannot find lost webhooks")]
+    NoCreationTime { app: AppId, name: String },
     #[error("polling {app}.{name}: {error}")]
     Poll {
         app: AppId,
-        name: &'static str,
+        name: String,
         #[source]
         error: ghl_client::Error,
     },
@@ -77,7 +80,7 @@ impl Engine {
                 }
                 (Trigger::App { event, .. }, Some(reconcile)) => {
                     let watch = Watch::Creations { flow_id: &record.id, event };
-                    let (app, source) = (&reconcile.app, reconcile.source);
+                    let (app, source) = (&reconcile.app, &reconcile.source);
                     self.poll(app, source, watch, &reconcile.connection, reconcile.every, now).await
                 }
                 (Trigger::App { .. } | Trigger::Manual, _) => continue,
@@ -203,46 +206,51 @@ impl Engine {
         let store = self.store();
         let name = watch.cursor_name();
         let client = self.connections().client(connection).await?;
-        let operation = app
-            .operations()
-            .iter()
-            .find(|operation| operation.id == source.operation)
-            .ok_or(TriggerError::NoOperation { app: app.id(), operation: source.operation })?;
+        let operation = app.operation(&source.operation).ok_or_else(|| {
+            TriggerError::NoOperation { app: app.id(), operation: source.operation.clone() }
+        })?;
         let account = client.account().unwrap_or_default().to_owned();
         // A created record runs every flow on its event (as its webhook would have).
         let targets = match watch {
             Watch::Changes { flow_id } => vec![ghl_store::Target::always(flow_id)],
             Watch::Creations { event, .. } => self.flows_on(app.id().as_str(), event).await?,
         };
-        let by = watch.field(source);
-        let since = position_time(position).unwrap_or(now) - POLL_LOOKBACK;
-        let mut after: Option<Value> = None;
-        let mut enqueued_runs = 0;
-        for _ in 0..POLL_MAX_PAGES {
-            let since = since.to_rfc3339();
-            let page = PageRequest { by, since, after: after.take(), limit: POLL_PAGE };
-            let (params, body) = client.request(operation, (source.page)(&page));
-            let answer = client
-                .call(operation, &params, body.as_ref())
-                .await
-                .map_err(|error| TriggerError::Poll { app: app.id(), name: source.name, error })?;
-            let records = answer.pointer(source.records).and_then(Value::as_array);
-            let records = records.cloned().unwrap_or_default();
-            for mut record in records.iter().cloned() {
-                let key = (source.position)(&mut record);
-                after = Some(Value::Array(key.clone()));
-                if compare_positions(&key, position) == Ordering::Greater {
-                    *position = key;
+        let by = watch.field(source).ok_or_else(|| TriggerError::NoCreationTime {
+            app: app.id(),
+            name: source.name.clone(),
+        })?;
+        let since = source.position_time(position).unwrap_or(now) - POLL_LOOKBACK;
+        let page = PageRequest { by, since, limit: POLL_PAGE };
+        let (params, body) = client.request(operation, app.poll_input(source, &page));
+        let poll_error =
+            |error| TriggerError::Poll { app: app.id(), name: source.name.clone(), error };
+        // Pages as the client walks them; a list it does not page is one call.
+        let records: BoxStream<'static, Result<Value, ghl_client::Error>> =
+            match client.records(operation, params.clone(), body.clone()) {
+                Some(records) => records,
+                None => {
+                    let answer = client
+                        .call(operation, &params, body.as_ref(), CallOptions::default())
+                        .await
+                        .map_err(poll_error)?;
+                    let records = answer.pointer(&source.records).and_then(Value::as_array);
+                    let records = records.cloned().unwrap_or_default();
+                    stream::iter(records.into_iter().map(Ok)).boxed()
                 }
-                let event = watch.event(app, source, &account, record);
-                let cursor = json!(PollCursor { after: position.clone(), polled_at: now });
-                let outcome =
-                    store.ingest_for(&event, &targets, Some((&name, &cursor.to_string()))).await?;
-                enqueued_runs += enqueued(&outcome);
+            };
+        let mut records = records.take(POLL_PAGE * POLL_MAX_PAGES);
+        let mut enqueued_runs = 0;
+        while let Some(record) = records.next().await {
+            let mut record = record.map_err(poll_error)?;
+            let key = app.poll_position(source, by, &mut record);
+            if compare_positions(source, &key, position) == Ordering::Greater {
+                *position = key;
             }
-            if records.len() < POLL_PAGE {
-                break;
-            }
+            let event = watch.event(app, source, &account, record);
+            let cursor = json!(PollCursor { after: position.clone(), polled_at: now });
+            let outcome =
+                store.ingest_for(&event, &targets, Some((&name, &cursor.to_string()))).await?;
+            enqueued_runs += enqueued(&outcome);
         }
         Ok(enqueued_runs)
     }
@@ -266,20 +274,31 @@ impl Watch<'_> {
         }
     }
 
-    fn field<'s>(&self, source: &'s PollSource) -> &'s str {
+    /// The record's time field it follows; a source without a creation time cannot find
+    /// creations.
+    fn field<'s>(&self, source: &'s PollSource) -> Option<&'s str> {
         match self {
-            Self::Changes { .. } => source.modified,
-            Self::Creations { .. } => source.created,
+            Self::Changes { .. } => Some(&source.modified),
+            Self::Creations { .. } => source.created.as_deref(),
         }
     }
 
     /// The event a found record is: a change of its own, or the event its webhook would
     /// have been (the same event, so one of the two runs).
     fn event(&self, app: &dyn App, source: &PollSource, account: &str, record: Value) -> NewEvent {
-        let text = |field: &str| record[field].as_str().unwrap_or_default().to_owned();
+        // A string as it is, a number (an epoch time, a numeric id) as written.
+        let text = |field: &str| match &record[field] {
+            Value::String(text) => text.clone(),
+            Value::Number(number) => number.to_string(),
+            _ => String::new(),
+        };
         match self {
             Self::Changes { flow_id } => NewEvent {
-                dedup_key: format!("poll:{flow_id}:{}:{}", text(source.id), text(source.modified)),
+                dedup_key: format!(
+                    "poll:{flow_id}:{}:{}",
+                    text(&source.id),
+                    text(&source.modified)
+                ),
                 source: "poll".into(),
                 event_type: format!("poll:{}.{}", app.id(), source.name),
                 location_id: Some(account.to_owned()),
@@ -306,21 +325,9 @@ fn enqueued(outcome: &IngestOutcome) -> usize {
     }
 }
 
-/// The time of a poll position `[time, id]`: an RFC 3339 date or epoch milliseconds (the
-/// app's wire format).
-fn position_time(position: &[Value]) -> Option<Timestamp> {
-    match position.first()? {
-        Value::Number(ms) => ms.as_i64().map(Timestamp::from_millis),
-        Value::String(text) => {
-            DateTime::parse_from_rfc3339(text).ok().map(|time| Timestamp::from(time.to_utc()))
-        }
-        _ => None,
-    }
-}
-
-/// Orders search positions by time, then id.
-fn compare_positions(a: &[Value], b: &[Value]) -> Ordering {
+/// Orders poll positions by time, then id.
+fn compare_positions(source: &PollSource, a: &[Value], b: &[Value]) -> Ordering {
     let id =
         |position: &[Value]| position.get(1).and_then(Value::as_str).unwrap_or_default().to_owned();
-    position_time(a).cmp(&position_time(b)).then_with(|| id(a).cmp(&id(b)))
+    source.position_time(a).cmp(&source.position_time(b)).then_with(|| id(a).cmp(&id(b)))
 }

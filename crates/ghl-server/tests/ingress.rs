@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use ghl_engine::apps::highlevel::verify::{TrustedKeys, HIGHLEVEL_ED25519_KEY};
 use ghl_engine::apps::highlevel::HighLevel;
 use ghl_engine::apps::{
-    App, AppClient, AppId, ClientContext, ConnectInfo, PollSource, WebhookEvent,
+    App, AppClient, AppId, ClientContext, ClientError, ConnectInfo, OperationSpec, PollSource,
+    WebhookEvent,
 };
 use ghl_engine::inbound::{Refusal, VerifiedEvent, Verifier};
 use ghl_engine::Apps;
@@ -823,19 +824,19 @@ impl App for Toy {
         AppId::from_static("toy")
     }
 
-    fn title(&self) -> &'static str {
+    fn title(&self) -> &str {
         "Toy"
     }
 
-    fn operations(&self) -> &'static [ghl_types::Operation] {
+    fn operations(&self) -> &[Arc<OperationSpec>] {
         &[]
     }
 
     fn events(&self) -> Vec<WebhookEvent> {
-        vec![WebhookEvent { name: "ticket.opened", fields: Vec::new(), reconciled_by: None }]
+        vec![WebhookEvent { name: "ticket.opened".into(), fields: Vec::new(), reconciled_by: None }]
     }
 
-    fn poll_sources(&self) -> &'static [PollSource] {
+    fn poll_sources(&self) -> &[PollSource] {
         &[]
     }
 
@@ -853,8 +854,11 @@ impl App for Toy {
         }
     }
 
-    fn client(&self, _: ClientContext<'_>) -> Result<Arc<dyn AppClient>, String> {
-        Err("the toy app takes no connections".into())
+    fn client(&self, _: ClientContext<'_>) -> Result<Arc<dyn AppClient>, ClientError> {
+        Err(ClientError::App {
+            app: AppId::from_static("toy"),
+            source: "the toy app takes no connections".into(),
+        })
     }
 
     fn connect_info(&self) -> ConnectInfo {

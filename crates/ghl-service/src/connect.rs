@@ -171,7 +171,7 @@ impl Connections<'_> {
             account: account.to_owned(),
         };
         let secret = ConnectionSecret { app: app.id(), auth };
-        self.store_checked(name, &secret, app.connect_info().private_token_scopes).await?;
+        self.store_checked(name, &secret, &app.connect_info().private_token_scopes).await?;
         let webhook_keys = self.learn_webhook_keys(&*app, name, base_url).await?;
         Ok(Connected { name: name.into(), account: account.into(), webhook_keys })
     }
@@ -200,7 +200,7 @@ impl Connections<'_> {
             Some(url) => url,
             None => request
                 .base_url
-                .join(info.token_path)
+                .join(&info.token_path)
                 .map_err(|err| invalid("the token endpoint", err))?,
         };
         let registration = OAuthApp {
@@ -211,11 +211,10 @@ impl Connections<'_> {
             redirect_uri: request.redirect_uri,
             extra_form: ghl_client::AppProfile::token_form(&ghl_client::HighLevel::default()),
         };
-        let mut scopes: Vec<String> = info.base_scopes.iter().map(|s| (*s).to_owned()).collect();
-        let flows_need = self.engine.scopes_needed(&request.name).await?;
-        scopes.extend(flows_need.iter().map(|s| (*s).to_owned()));
+        let mut scopes: Vec<String> = info.base_scopes;
+        scopes.extend(self.engine.scopes_needed(&request.name).await?);
         if request.write {
-            scopes.extend(info.write_scopes.iter().map(|s| (*s).to_owned()));
+            scopes.extend(info.write_scopes);
         }
         scopes.extend(request.scopes);
         scopes.sort_unstable();
@@ -254,7 +253,7 @@ impl Connections<'_> {
             scopes.iter().filter(|s| !granted.contains(&s.as_str())).cloned().collect();
         if !missing.is_empty() {
             return Err(ServiceError::NotGranted {
-                app: app.title(),
+                app: app.title().to_owned(),
                 missing,
                 granted: granted.iter().map(|s| (*s).to_owned()).collect(),
             });
@@ -289,7 +288,7 @@ impl Connections<'_> {
                 store.forget_webhook_keys(name).await?;
                 return Ok(WebhookKeys::Published);
             }
-            Err(reason) => return Ok(WebhookKeys::Unreadable { reason }),
+            Err(error) => return Ok(WebhookKeys::Unreadable { reason: error.to_string() }),
         };
         let learned = ghl_store::LearnedWebhookKeys {
             connection: name.to_owned(),
@@ -313,7 +312,7 @@ fn default_authorize_url(app: &dyn App, base_url: &Url) -> Result<Url, url::Pars
     if let Some(page) = info.authorize_url.filter(|_| base_url.origin() == production.origin()) {
         return page.parse();
     }
-    base_url.join(info.authorize_path)
+    base_url.join(&info.authorize_path)
 }
 
 impl Pending {

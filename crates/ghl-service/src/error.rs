@@ -50,10 +50,10 @@ pub enum ServiceError {
         missing.join(", "),
         if granted.is_empty() { "nothing".to_owned() } else { granted.join(", ") }
     )]
-    NotGranted { app: &'static str, missing: Vec<String>, granted: Vec<String> },
+    NotGranted { app: String, missing: Vec<String>, granted: Vec<String> },
     /// The token is not for an account of the kind a connection speaks for.
     #[error("the token is not for a {account}")]
-    NoAccount { account: &'static str },
+    NoAccount { account: String },
     /// The store failed: nothing the caller can fix.
     #[error(transparent)]
     Store(ghl_store::Error),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::Args;
 use futures_util::StreamExt;
-use ghl_engine::apps::{AppClient, AppOperation, Apps};
+use ghl_engine::apps::{AppClient, AppOperation, Apps, CallOptions};
 use ghl_engine::connections::AuthSecret;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
@@ -78,11 +78,11 @@ pub async fn run(args: ApiArgs, store: &StoreArgs) -> anyhow::Result<()> {
     };
     let operation = operation.operation;
     if client.account().is_some_and(|account| !account.is_empty()) {
-        client.fill(operation, &mut params, &mut body);
+        client.fill(&operation, &mut params, &mut body);
     }
     let mut out = std::io::stdout().lock();
     if args.all_pages {
-        let Some(mut records) = client.records(operation, params, body) else {
+        let Some(mut records) = client.records(&operation, params, body) else {
             bail!(
                 "--all-pages works with {}; {} has no pages",
                 client.paged_operations().join(", "),
@@ -107,7 +107,8 @@ pub async fn run(args: ApiArgs, store: &StoreArgs) -> anyhow::Result<()> {
         writeln!(out, "\n]")?;
         return Ok(());
     }
-    let answer = client.call(operation, &params, body.as_ref()).await?;
+    // Outside a run: no intent to repeat, so none is sent.
+    let answer = client.call(&operation, &params, body.as_ref(), CallOptions::default()).await?;
     writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
     Ok(())
 }
@@ -163,7 +164,7 @@ fn token_client(
         account: account.unwrap_or_default(),
     };
     // A client outside any store: nothing of it is kept.
-    apps.unstored_client(operation.app.as_str(), auth).map_err(|reason| anyhow::anyhow!(reason))
+    Ok(apps.unstored_client(operation.app.as_str(), auth)?)
 }
 
 fn list(apps: &Apps, only: Option<&str>, json: bool) -> anyhow::Result<()> {
@@ -175,8 +176,9 @@ fn list(apps: &Apps, only: Option<&str>, json: bool) -> anyhow::Result<()> {
         for operation in app.operations() {
             if json {
                 let line = serde_json::json!({
-                    "app": app.id(), "operation": operation.id, "method": operation.method,
-                    "path": operation.path, "scope": operation.scope, "summary": operation.summary,
+                    "app": app.id(), "operation": operation.id,
+                    "method": operation.method.as_str(), "path": operation.path.as_str(),
+                    "scope": operation.scopes.join(" "), "summary": operation.summary,
                     "query": operation.query,
                 });
                 writeln!(out, "{line}")?;
@@ -185,8 +187,8 @@ fn list(apps: &Apps, only: Option<&str>, json: bool) -> anyhow::Result<()> {
                     out,
                     "{:<48} {:<6} {:<52} {}",
                     format!("{}.{}", app.id(), operation.id),
-                    operation.method,
-                    operation.path,
+                    operation.method.as_str(),
+                    operation.path.as_str(),
                     operation.summary
                 )?;
             }

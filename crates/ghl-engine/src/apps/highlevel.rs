@@ -1,12 +1,14 @@
-//! HighLevel as a registered app: its operation table (`ghl_types::OPERATIONS`), its webhook
-//! events, the contact poll (contact search by `dateUpdated` or `dateAdded`), how its events
-//! are keyed (a `ContactCreate` by its contact, so its webhook and the reconciliation poll make
-//! one event), `locationId` filling, its connections (private integration token or OAuth)
-//! as a `ghl_client::Client`, and its webhooks' verifier (`verify.rs`).
+//! HighLevel as a registered app: its operations (built once from its operation table,
+//! `ghl_types::OPERATIONS`, with the catalog's fields from the spec), its webhook events, the
+//! contact poll (contact search by `dateUpdated` or `dateAdded`, from the last contact's
+//! `searchAfter`), how its events are keyed (a `ContactCreate` by its contact, so its webhook
+//! and the reconciliation poll make one event), `locationId` filling, its connections (private
+//! integration token or OAuth) as a `ghl_client::Client` that finds its typed row by the
+//! operation's id, and its webhooks' verifier (`verify.rs`).
 
 pub mod verify;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::SystemTime;
 
 use futures_util::stream::BoxStream;
@@ -15,16 +17,16 @@ use ghl_client::pagination::paged_operations;
 use ghl_client::{
     AppProfile, Client, ClientConfig, Credentials, OAuthApp, OAuthConnection, TokenSet,
 };
-use ghl_store::{NewEvent, Store};
-use ghl_types::spec_rules::response_fields;
+use ghl_store::{AuthKind, NewEvent, Store};
+use ghl_types::spec_rules::{body_rules, response_fields};
 use ghl_types::{EventType, Operation, OPERATIONS};
 use serde_json::{json, Value};
 
 use super::{
-    App, AppClient, AppId, ClientContext, ConnectInfo, OperationFields, PageRequest, PollSource,
-    WebhookEvent, WebhookKeys,
+    App, AppClient, AppId, CallOptions, ClientContext, ClientError, ConnectInfo, OperationFields,
+    OperationSpec, PageRequest, PathTemplate, PollQuery, PollSource, TimeFormat, WebhookEvent,
+    WebhookKeys, WebhookKeysError,
 };
-use crate::catalog::{body_fields, events_caused, path_params};
 use crate::connections::{save, AuthSecret, ConnectionError, ConnectionSecret};
 use crate::inbound::Verifier;
 
@@ -73,40 +75,70 @@ pub fn event_key(event_type: &str, location_id: &str, payload: &Value, webhook_i
     }
 }
 
-/// New or updated contacts: contact search, oldest first by the followed date, from the last
-/// record's `searchAfter` on.
-const CONTACTS: PollSource = PollSource {
-    name: "contacts",
-    summary: "New or updated HighLevel contacts (contact search ordered by dateUpdated)",
-    operation: "search-contacts-advanced",
-    page: contacts_page,
-    records: "/contacts",
-    position: search_after,
-    id: "id",
-    modified: "dateUpdated",
-    created: "dateAdded",
-    record_fields: contact_fields,
-};
+/// HighLevel's operations, built once per process from its table.
+static OPERATION_SPECS: LazyLock<Vec<Arc<OperationSpec>>> =
+    LazyLock::new(|| OPERATIONS.iter().map(|row| Arc::new(operation_spec(row))).collect());
 
-fn contacts_page(page: &PageRequest<'_>) -> Value {
-    let mut body = json!({
-        "pageLimit": page.limit,
-        "sort": [{ "field": page.by, "direction": "asc" }],
-        "filters": [{ "field": page.by, "operator": "range", "value": { "gte": page.since } }],
-    });
-    if let Some(after) = &page.after {
-        body["searchAfter"] = after.clone();
+/// The contact poll, built once per process.
+static POLL_SOURCES: LazyLock<[PollSource; 1]> = LazyLock::new(|| [contacts_source()]);
+
+/// The poll source that finds contacts created without their webhook arriving.
+const CONTACTS: &str = "contacts";
+
+/// An operation of the table as the engine knows it: fields from the path, the query and the
+/// spec's body schema (or the row's `documented_body`), the answer's from the spec.
+fn operation_spec(row: &'static Operation) -> OperationSpec {
+    let method = reqwest::Method::from_bytes(row.method.as_bytes())
+        .expect("the operation table's methods are HTTP methods (tested)");
+    let path = PathTemplate::new(row.path);
+    let query: Vec<String> = row.query.iter().map(|name| (*name).to_owned()).collect();
+    let (body, body_required) = body_fields(row);
+    let mut input = path.params().to_vec();
+    input.extend(query.iter().cloned());
+    input.extend(body);
+    input.dedup();
+    let mut required = path.params().to_vec();
+    required.extend(body_required);
+    OperationSpec {
+        id: row.id.to_owned(),
+        summary: row.summary.to_owned(),
+        method,
+        query,
+        body: row.request_schema.is_some(),
+        scopes: vec![row.scope.to_owned()],
+        writes: row.writes,
+        causes: row.events.iter().map(|event| event.as_str().to_owned()).collect(),
+        account: row.tenant.map(|param| param.name.to_owned()),
+        fields: OperationFields { input, required, output: response_fields(row) },
+        path,
     }
-    body
 }
 
-/// A searched contact carries its position, `searchAfter: [date, id]`: taken out of it.
-fn search_after(contact: &mut Value) -> Vec<Value> {
-    contact
-        .as_object_mut()
-        .and_then(|fields| fields.remove("searchAfter"))
-        .and_then(|key| key.as_array().cloned())
-        .unwrap_or_default()
+/// Body fields of an operation, from the spec's request schema (or the table's
+/// `documented_body` where the schema is empty).
+fn body_fields(operation: &Operation) -> (Vec<String>, Vec<String>) {
+    let names = |fields: &[&str]| fields.iter().map(|field| (*field).to_owned()).collect();
+    match operation.request_schema.and_then(|schema| body_rules().get(schema)) {
+        Some(rule) => (rule.properties.clone(), rule.required.clone()),
+        None => match operation.documented_body {
+            Some(body) => (names(body.fields), names(body.required)),
+            None => (Vec::new(), Vec::new()),
+        },
+    }
+}
+
+/// New or updated contacts: contact search, oldest first by the followed date (the search
+/// body is HighLevel's: `HighLevel::poll_input`), from the last record's `searchAfter` on
+/// (the client's paging).
+fn contacts_source() -> PollSource {
+    PollSource {
+        summary: "New or updated HighLevel contacts (contact search ordered by dateUpdated)".into(),
+        created: Some("dateAdded".into()),
+        time_format: TimeFormat::Rfc3339,
+        query: PollQuery::default(),
+        record_fields: contact_fields(),
+        ..PollSource::new(CONTACTS, "search-contacts-advanced", "/contacts", "id", "dateUpdated")
+    }
 }
 
 /// A polled contact is the contact as the API gives it.
@@ -125,49 +157,47 @@ impl App for HighLevel {
         ID
     }
 
-    fn title(&self) -> &'static str {
+    fn title(&self) -> &str {
         "HighLevel"
     }
 
-    fn operations(&self) -> &'static [Operation] {
-        OPERATIONS
-    }
-
-    /// Fields from the path, the query and the spec's body schema; the answer's from the spec.
-    fn fields(&self, operation: &'static Operation) -> OperationFields {
-        let (body, body_required) = body_fields(operation);
-        let path = path_params(operation);
-        let mut input = path.clone();
-        input.extend(operation.query.iter().map(|name| (*name).to_owned()));
-        input.extend(body);
-        input.dedup();
-        let mut required = path;
-        required.extend(body_required);
-        OperationFields {
-            input,
-            required,
-            output: response_fields(operation),
-            writes: !operation.is_read() && operation.id != "search-contacts-advanced",
-        }
-    }
-
-    fn filled_by_connection(&self) -> &'static [&'static str] {
-        &[LOCATION_ID]
+    fn operations(&self) -> &[Arc<OperationSpec>] {
+        &OPERATION_SPECS
     }
 
     fn events(&self) -> Vec<WebhookEvent> {
         EventType::ALL
             .iter()
             .map(|event| WebhookEvent {
-                name: event.as_str(),
+                name: event.as_str().to_owned(),
                 fields: event.fields(),
-                reconciled_by: (*event == EventType::ContactCreate).then_some(CONTACTS.name),
+                reconciled_by: (*event == EventType::ContactCreate).then(|| CONTACTS.to_owned()),
             })
             .collect()
     }
 
-    fn poll_sources(&self) -> &'static [PollSource] {
-        &[CONTACTS]
+    fn poll_sources(&self) -> &[PollSource] {
+        &*POLL_SOURCES
+    }
+
+    /// A contact search: the followed date from `since` on, oldest first.
+    fn poll_input(&self, _source: &PollSource, page: &PageRequest<'_>) -> Value {
+        json!({
+            "pageLimit": page.limit,
+            "sort": [{ "field": page.by, "direction": "asc" }],
+            "filters": [{
+                "field": page.by, "operator": "range", "value": { "gte": page.since.to_rfc3339() },
+            }],
+        })
+    }
+
+    /// A searched contact carries its position, `searchAfter: [date, id]`: taken out of it.
+    fn poll_position(&self, _source: &PollSource, _by: &str, contact: &mut Value) -> Vec<Value> {
+        contact
+            .as_object_mut()
+            .and_then(|fields| fields.remove("searchAfter"))
+            .and_then(|key| key.as_array().cloned())
+            .unwrap_or_default()
     }
 
     fn event_key(&self, event: &str, account: &str, payload: &Value, delivery_id: &str) -> String {
@@ -193,10 +223,6 @@ impl App for HighLevel {
         record
     }
 
-    fn events_caused(&self, operation: &'static Operation) -> Vec<&'static str> {
-        events_caused(operation).iter().map(|event| event.as_str()).collect()
-    }
-
     /// The answer's `contact`, `task`, ... or the answer itself.
     fn written_record<'a>(&self, answer: &'a Value) -> &'a Value {
         ["contact", "task", "note", "appointment", "event"]
@@ -205,12 +231,16 @@ impl App for HighLevel {
             .unwrap_or(answer)
     }
 
-    fn client(&self, context: ClientContext<'_>) -> Result<Arc<dyn AppClient>, String> {
-        let url = |text: &str| text.parse::<url::Url>().map_err(|err| format!("{text}: {err}"));
+    fn client(&self, context: ClientContext<'_>) -> Result<Arc<dyn AppClient>, ClientError> {
+        let url = |what: &'static str, text: &str| {
+            text.parse::<url::Url>().map_err(|source| ClientError::InvalidUrl { what, source })
+        };
         let config = match context.auth {
-            AuthSecret::PrivateToken { token, base_url, account } => {
-                ClientConfig::new(url(&base_url)?, Credentials::PrivateToken(token.into()), account)
-            }
+            AuthSecret::PrivateToken { token, base_url, account } => ClientConfig::new(
+                url("base URL", &base_url)?,
+                Credentials::PrivateToken(token.into()),
+                account,
+            ),
             AuthSecret::Oauth {
                 base_url,
                 account,
@@ -224,21 +254,23 @@ impl App for HighLevel {
                 let app = OAuthApp {
                     client_id,
                     client_secret: client_secret.into(),
-                    authorize_url: url(&authorize_url)?,
-                    token_url: url(&token_url)?,
-                    redirect_uri: url(&redirect_uri)?,
+                    authorize_url: url("authorization page", &authorize_url)?,
+                    token_url: url("token endpoint", &token_url)?,
+                    redirect_uri: url("redirect address", &redirect_uri)?,
                     extra_form: self.profile.token_form(),
                 };
                 ClientConfig::new(
-                    url(&base_url)?,
+                    url("base URL", &base_url)?,
                     Credentials::OAuth(OAuthConnection::new(app, context.tokens)),
                     account,
                 )
             }
             AuthSecret::Headers(_) => {
-                return Err("HighLevel connections use a private integration token or OAuth, \
-                            not headers"
-                    .into())
+                return Err(ClientError::UnsupportedAuth {
+                    app: ID,
+                    given: AuthKind::Headers,
+                    supported: "a private integration token or OAuth".into(),
+                })
             }
         };
         let config = ClientConfig {
@@ -246,20 +278,22 @@ impl App for HighLevel {
             profile: Arc::new(self.profile),
             ..config
         };
-        let client = Client::new(config).map_err(|err| err.to_string())?;
+        let client =
+            Client::new(config).map_err(|source| ClientError::Build { app: ID, source })?;
         Ok(Arc::new(HighLevelClient(client)))
     }
 
     fn connect_info(&self) -> ConnectInfo {
+        let scopes = |scopes: &[&str]| scopes.iter().map(|scope| (*scope).to_owned()).collect();
         ConnectInfo {
-            default_base_url: ghl_types::PRODUCTION_BASE_URL,
-            account: "location",
-            base_scopes: &["contacts.readonly"],
-            write_scopes: &["contacts.write"],
-            private_token_scopes: "contacts.readonly contacts.write",
-            authorize_url: Some("https://marketplace.gohighlevel.com/oauth/chooselocation"),
-            authorize_path: "/oauth/chooselocation",
-            token_path: "/oauth/token",
+            default_base_url: ghl_types::PRODUCTION_BASE_URL.into(),
+            account: "location".into(),
+            base_scopes: scopes(&["contacts.readonly"]),
+            write_scopes: scopes(&["contacts.write"]),
+            private_token_scopes: "contacts.readonly contacts.write".into(),
+            authorize_url: Some("https://marketplace.gohighlevel.com/oauth/chooselocation".into()),
+            authorize_path: "/oauth/chooselocation".into(),
+            token_path: "/oauth/token".into(),
         }
     }
 
@@ -268,13 +302,18 @@ impl App for HighLevel {
     }
 
     /// A sandbox (any base URL but HighLevel's) gives its keys at `/_sandbox/info`.
-    async fn webhook_keys(&self, base_url: &url::Url) -> Result<Option<WebhookKeys>, String> {
+    async fn webhook_keys(
+        &self,
+        base_url: &url::Url,
+    ) -> Result<Option<WebhookKeys>, WebhookKeysError> {
         if base_url.as_str().trim_end_matches('/')
             == ghl_types::PRODUCTION_BASE_URL.trim_end_matches('/')
         {
             return Ok(None);
         }
-        let info_url = base_url.join("/_sandbox/info").map_err(|err| err.to_string())?;
+        let info_url = base_url
+            .join("/_sandbox/info")
+            .map_err(|source| WebhookKeysError::Address { source })?;
         let info = async {
             let answer = reqwest::Client::new()
                 .get(info_url.clone())
@@ -284,7 +323,8 @@ impl App for HighLevel {
                 .error_for_status()?;
             answer.json::<Value>().await
         };
-        let info = info.await.map_err(|err| format!("{info_url} did not answer ({err})"))?;
+        let info =
+            info.await.map_err(|source| WebhookKeysError::Unanswered { url: info_url, source })?;
         let keys = &info["webhook_public_keys"];
         Ok(Some(WebhookKeys {
             ed25519: keys["ed25519"].as_str().map(str::to_owned),
@@ -293,8 +333,14 @@ impl App for HighLevel {
     }
 }
 
-/// A HighLevel connection's client.
+/// A HighLevel connection's client: the typed `ghl_client::Client`, which keeps its table's
+/// rows; an operation is found there by its id.
 struct HighLevelClient(Client);
+
+/// The row of HighLevel's table an operation was built from.
+fn row(operation: &OperationSpec) -> Option<&'static Operation> {
+    Operation::find(&operation.id)
+}
 
 /// Parameters as the client takes them.
 fn borrowed(params: &[(String, String)]) -> Vec<(&str, &str)> {
@@ -310,45 +356,50 @@ impl AppClient for HighLevelClient {
     /// The location where the operation takes it and the caller did not give it.
     fn fill(
         &self,
-        operation: &'static Operation,
+        operation: &OperationSpec,
         params: &mut Vec<(String, String)>,
         body: &mut Option<Value>,
     ) {
-        operation.fill_tenant(self.0.location_id(), params, body);
+        if let Some(row) = row(operation) {
+            row.fill_tenant(self.0.location_id(), params, body);
+        }
     }
 
+    /// HighLevel's API takes no idempotency key: a lost create is found again instead
+    /// (`find_created`), so the intent is not sent.
     async fn call(
         &self,
-        operation: &'static Operation,
+        operation: &OperationSpec,
         params: &[(String, String)],
         body: Option<&Value>,
+        _options: CallOptions<'_>,
     ) -> Result<Value, ghl_client::Error> {
-        self.0.call(operation.id, &borrowed(params), body).await
+        self.0.call(&operation.id, &borrowed(params), body).await
     }
 
     async fn find_created(
         &self,
-        operation: &'static Operation,
+        operation: &OperationSpec,
         params: &[(String, String)],
         body: Option<&Value>,
         since: SystemTime,
     ) -> Option<Value> {
-        operation.creates?;
-        self.0.find_created(operation.id, &borrowed(params), body, since).await.ok().flatten()
+        row(operation)?.creates?;
+        self.0.find_created(&operation.id, &borrowed(params), body, since).await.ok().flatten()
     }
 
     fn records(
         &self,
-        operation: &'static Operation,
+        operation: &OperationSpec,
         mut params: Vec<(String, String)>,
         mut body: Option<Value>,
     ) -> Option<BoxStream<'static, Result<Value, ghl_client::Error>>> {
-        operation.paging?.ask_largest(&mut params, &mut body);
-        Some(self.0.records(operation.id, params, body).boxed())
+        row(operation)?.paging?.ask_largest(&mut params, &mut body);
+        Some(self.0.records(&operation.id, params, body).boxed())
     }
 
-    fn paged_operations(&self) -> Vec<&'static str> {
-        paged_operations().map(|operation| operation.id).collect()
+    fn paged_operations(&self) -> Vec<String> {
+        paged_operations().map(|operation| operation.id.to_owned()).collect()
     }
 
     async fn check(&self) -> Result<(), ghl_client::Error> {
@@ -376,7 +427,7 @@ pub async fn save_private_token(
         account: location_id.to_owned(),
     };
     let scopes = HighLevel::default().connect_info().private_token_scopes;
-    save(store, name, &ConnectionSecret { app: ID, auth }, scopes).await
+    save(store, name, &ConnectionSecret { app: ID, auth }, &scopes).await
 }
 
 /// Stores (or replaces) a HighLevel connection authorised by OAuth, with its tokens.
@@ -389,4 +440,32 @@ pub async fn save_oauth(
 ) -> Result<(), ConnectionError> {
     let auth = AuthSecret::oauth(base_url, app, tokens);
     save(store, name, &ConnectionSecret { app: ID, auth }, "").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every row of the table is one operation, with the row's facts; the field a connection
+    /// fills in (`locationId`) is the row's tenant wherever an operation requires it, so no
+    /// flow is asked for it.
+    #[test]
+    fn every_row_of_the_table_is_an_operation_with_its_facts() {
+        let app = HighLevel::default();
+        assert_eq!(app.operations().len(), OPERATIONS.len());
+        for (row, spec) in OPERATIONS.iter().zip(app.operations()) {
+            assert_eq!(spec.id, row.id);
+            assert_eq!(spec.method.as_str(), row.method);
+            assert_eq!(spec.path.as_str(), row.path);
+            assert_eq!(spec.scopes, [row.scope]);
+            assert_eq!(spec.writes, row.writes, "{}", row.id);
+            assert_eq!(spec.body, row.request_schema.is_some(), "{}", row.id);
+            let causes: Vec<&str> = row.events.iter().map(|event| event.as_str()).collect();
+            assert_eq!(spec.causes, causes, "{}", row.id);
+            if spec.fields.required.iter().any(|field| field == LOCATION_ID) {
+                assert_eq!(spec.account.as_deref(), Some(LOCATION_ID), "{}", row.id);
+            }
+            assert_eq!(super::row(spec).map(|found| found.id), Some(row.id));
+        }
+    }
 }

@@ -5,7 +5,10 @@
 //! that sends its requests. The generic layers (flows, catalog, runs, triggers, server, CLI)
 //! know apps only through this module; HighLevel is one registered app (`highlevel.rs`).
 
+mod error;
 pub mod highlevel;
+mod operation;
+mod poll;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -15,11 +18,14 @@ use std::time::SystemTime;
 use futures_util::stream::BoxStream;
 use ghl_client::{RateBudget, TokenStore};
 use ghl_store::NewEvent;
-use ghl_types::Operation;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::catalog::path_params;
+pub use self::error::{ClientError, UnstoredClientError, WebhookKeysError};
+pub use self::operation::{
+    CallOptions, OperationFields, OperationSpec, PathTemplate, RequestParts,
+};
+pub use self::poll::{PageRequest, PollQuery, PollSort, PollSource, TimeFormat};
 use crate::connections::AuthSecret;
 use crate::inbound::Verifier;
 
@@ -84,11 +90,11 @@ impl PartialEq<str> for AppId {
 /// is a utility, not a registered app.
 pub const HTTP: AppId = AppId::from_static("http");
 
-/// An action of an app: one operation of its table (`highlevel.create-contact`).
+/// An action of an app: one of its operations (`highlevel.create-contact`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppOperation {
     pub app: AppId,
-    pub operation: &'static Operation,
+    pub operation: Arc<OperationSpec>,
 }
 
 impl AppOperation {
@@ -98,72 +104,22 @@ impl AppOperation {
     }
 }
 
-/// What a step of an operation may set and gets back, as the catalog lists it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct OperationFields {
-    /// Fields the step's `input` may set.
-    pub input: Vec<String>,
-    /// Fields the step must set (less those the connection fills in).
-    pub required: Vec<String>,
-    /// Fields of the answer, as later steps read them.
-    pub output: Vec<String>,
-    /// Whether it changes anything (recorded as an effect, never repeated blindly).
-    pub writes: bool,
-}
-
 /// A webhook event an app sends, as a flow's trigger (`highlevel: ContactCreate`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WebhookEvent {
-    pub name: &'static str,
+    pub name: String,
     /// Fields of `.trigger`.
     pub fields: Vec<String>,
-    /// A poll source (of the same app) that finds records whose webhook was lost, by their
-    /// creation time: the flow's reconciliation poll.
-    pub reconciled_by: Option<&'static str>,
+    /// A poll source (of the same app, with a creation time) that finds records whose
+    /// webhook was lost, by their creation time: the flow's reconciliation poll.
+    pub reconciled_by: Option<String>,
 }
 
-/// What one page of a poll asks for: records whose `by` time is at or after `since`, oldest
-/// first, after the position `after` (the last record of the previous page).
-#[derive(Debug, Clone)]
-pub struct PageRequest<'a> {
-    /// The record's time field the poll follows (a source's `modified` or `created`).
-    pub by: &'a str,
-    /// RFC 3339.
-    pub since: String,
-    pub after: Option<Value>,
-    pub limit: usize,
-}
-
-/// A source a `poll` trigger can watch (`poll: {source: highlevel.contacts}`): which operation
-/// reads a page, the input it takes, and where the records, their ids and times are.
-#[derive(Debug, Clone, Copy)]
-pub struct PollSource {
-    /// `contacts`: flows name it `<app>.contacts`.
-    pub name: &'static str,
-    pub summary: &'static str,
-    /// The operation (of the app's table) that reads a page.
-    pub operation: &'static str,
-    /// The operation's input for one page.
-    pub page: fn(&PageRequest<'_>) -> Value,
-    /// Where the records are in the answer (a JSON pointer: `/contacts`).
-    pub records: &'static str,
-    /// Takes a record's position (`[time, id]`, the time as RFC 3339 or epoch milliseconds)
-    /// out of it: where the next page starts and the cursor stops.
-    pub position: fn(&mut Value) -> Vec<Value>,
-    /// The record's id field.
-    pub id: &'static str,
-    /// The record's last-modified time field (what `poll` triggers follow).
-    pub modified: &'static str,
-    /// The record's creation time field (what reconciliation polls follow).
-    pub created: &'static str,
-    /// The operation whose answer's `records` field describes a record, for the catalog
-    /// (`get-contact`, whose `contact.*` fields a polled contact has).
-    pub record_fields: fn() -> Vec<String>,
-}
-
-/// A position `[record[time], record[id]]`, for sources whose records say no more.
-pub fn time_and_id(record: &Value, time: &str, id: &str) -> Vec<Value> {
-    vec![record[time].clone(), record[id].clone()]
+/// The poll source that finds the records of `event` whose webhook was lost: the event's
+/// `reconciled_by`, if the app has that source and its records say when they were created.
+pub fn reconciling_source<'a>(app: &'a dyn App, event: &str) -> Option<&'a PollSource> {
+    let source = app.events().into_iter().find(|known| known.name == event)?.reconciled_by?;
+    app.poll_sources().iter().find(|known| known.name == source && known.created.is_some())
 }
 
 /// A connection's secret, and what a client of it may share with the rest of the process.
@@ -178,39 +134,39 @@ pub struct ClientContext<'a> {
 }
 
 /// How `connect APP` talks to an app.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectInfo {
     /// Where its API is, unless `--base-url` says otherwise.
-    pub default_base_url: &'static str,
+    pub default_base_url: String,
     /// What the account a connection speaks for is called (`location`).
-    pub account: &'static str,
+    pub account: String,
     /// Scopes every OAuth connection asks for.
-    pub base_scopes: &'static [&'static str],
+    pub base_scopes: Vec<String>,
     /// Scopes `--write` adds.
-    pub write_scopes: &'static [&'static str],
+    pub write_scopes: Vec<String>,
     /// Scopes recorded for a private token (chosen in the app, out of sight).
-    pub private_token_scopes: &'static str,
+    pub private_token_scopes: String,
     /// The OAuth authorization page for its own API (another base URL has its own).
-    pub authorize_url: Option<&'static str>,
+    pub authorize_url: Option<String>,
     /// The authorization page's path under another base URL (a sandbox's).
-    pub authorize_path: &'static str,
+    pub authorize_path: String,
     /// The token endpoint's path under the base URL.
-    pub token_path: &'static str,
+    pub token_path: String,
 }
 
 impl ConnectInfo {
     /// An API at `default_base_url` with no scopes and no OAuth pages of its own (a token or
     /// credential headers are all a connection needs).
-    pub const fn plain(default_base_url: &'static str) -> Self {
+    pub fn plain(default_base_url: impl Into<String>) -> Self {
         Self {
-            default_base_url,
-            account: "account",
-            base_scopes: &[],
-            write_scopes: &[],
-            private_token_scopes: "",
+            default_base_url: default_base_url.into(),
+            account: "account".into(),
+            base_scopes: Vec::new(),
+            write_scopes: Vec::new(),
+            private_token_scopes: String::new(),
             authorize_url: None,
-            authorize_path: "/authorize",
-            token_path: "/token",
+            authorize_path: "/authorize".into(),
+            token_path: "/token".into(),
         }
     }
 }
@@ -222,32 +178,33 @@ pub struct WebhookKeys {
     pub rsa_pem: Option<String>,
 }
 
-/// A step's request as an operation takes it: path and query parameters, and the body.
-pub type RequestParts = (Vec<(String, String)>, Option<Value>);
-
-/// One app. HighLevel is `highlevel::HighLevel`; a partner app implements the same.
+/// One app. HighLevel is `highlevel::HighLevel`; a partner app implements the same, from
+/// data read at run time (nothing here asks for a `'static` table).
 #[async_trait::async_trait]
 pub trait App: Send + Sync + 'static {
     fn id(&self) -> AppId;
     /// The app's name for people: `HighLevel`.
-    fn title(&self) -> &'static str;
-    /// Its operation table.
-    fn operations(&self) -> &'static [Operation];
-    /// What a step of `operation` may set and gets back.
-    fn fields(&self, operation: &'static Operation) -> OperationFields {
-        let path = path_params(operation);
-        let mut input = path.clone();
-        input.extend(operation.query.iter().map(|name| (*name).to_owned()));
-        OperationFields { input, required: path, output: Vec::new(), writes: !operation.is_read() }
-    }
-    /// Fields a connection fills in where a step does not set them: never required of a flow.
-    fn filled_by_connection(&self) -> &'static [&'static str] {
-        &[]
+    fn title(&self) -> &str;
+    /// Its operations, built once with the app.
+    fn operations(&self) -> &[Arc<OperationSpec>];
+    /// One of its operations by id.
+    fn operation(&self, id: &str) -> Option<&Arc<OperationSpec>> {
+        self.operations().iter().find(|operation| operation.id == id)
     }
     /// The webhook events it sends.
     fn events(&self) -> Vec<WebhookEvent>;
     /// The sources a `poll` trigger can watch.
-    fn poll_sources(&self) -> &'static [PollSource];
+    fn poll_sources(&self) -> &[PollSource];
+    /// The input of the list operation for one page of a poll of `source`: by default the
+    /// fields its `query` names (`PollSource::page_input`).
+    fn poll_input(&self, source: &PollSource, page: &PageRequest<'_>) -> Value {
+        source.page_input(page)
+    }
+    /// A polled record's position (`[time, id]`), taken out of it if the app put it there:
+    /// where the poll's cursor stops. By default the record's `by` time and its id.
+    fn poll_position(&self, source: &PollSource, by: &str, record: &mut Value) -> Vec<Value> {
+        vec![record[by].clone(), record[source.id.as_str()].clone()]
+    }
     /// What makes two deliveries of an event the same event (`delivery_id` is the webhook's
     /// own id, empty for an event found by a poll).
     fn event_key(&self, event: &str, account: &str, payload: &Value, delivery_id: &str) -> String;
@@ -258,18 +215,12 @@ pub trait App: Send + Sync + 'static {
         let _ = event;
         record
     }
-    /// The events a write of `operation` causes: its echo is recognised, and `flows apply`
-    /// warns about a flow that triggers itself.
-    fn events_caused(&self, operation: &'static Operation) -> Vec<&'static str> {
-        let _ = operation;
-        Vec::new()
-    }
     /// The record an answer is about (what a write changed).
     fn written_record<'a>(&self, answer: &'a Value) -> &'a Value {
         answer
     }
     /// A client of a connection.
-    fn client(&self, context: ClientContext<'_>) -> Result<Arc<dyn AppClient>, String>;
+    fn client(&self, context: ClientContext<'_>) -> Result<Arc<dyn AppClient>, ClientError>;
     /// How `connect` talks to it.
     fn connect_info(&self) -> ConnectInfo;
     /// The check of its webhooks (`/webhooks/<app>`), if it sends any; an app without one
@@ -279,13 +230,17 @@ pub trait App: Send + Sync + 'static {
     }
     /// The webhook keys of a test double of the app at `base_url` (the sandbox's), if it has
     /// any; `None` for the app's own API, whose published keys are trusted anyway.
-    async fn webhook_keys(&self, base_url: &url::Url) -> Result<Option<WebhookKeys>, String> {
+    async fn webhook_keys(
+        &self,
+        base_url: &url::Url,
+    ) -> Result<Option<WebhookKeys>, WebhookKeysError> {
         let _ = base_url;
         Ok(None)
     }
 }
 
-/// A client of one connection, as the engine and the CLI use it.
+/// A client of one connection, as the engine and the CLI use it. It is handed the app's
+/// own [`OperationSpec`]s.
 #[async_trait::async_trait]
 pub trait AppClient: Send + Sync {
     /// The account the connection speaks for (HighLevel's location), if the app has them.
@@ -296,28 +251,29 @@ pub trait AppClient: Send + Sync {
     /// `locationId`).
     fn fill(
         &self,
-        operation: &'static Operation,
+        operation: &OperationSpec,
         params: &mut Vec<(String, String)>,
         body: &mut Option<Value>,
     ) {
         let _ = (operation, params, body);
     }
     /// A step's input as the operation's parameters and body, filled.
-    fn request(&self, operation: &'static Operation, input: Value) -> RequestParts {
-        let (mut params, mut body) = split_input(operation, input);
+    fn request(&self, operation: &OperationSpec, input: Value) -> RequestParts {
+        let (mut params, mut body) = operation.split_input(input);
         self.fill(operation, &mut params, &mut body);
         (params, body)
     }
     async fn call(
         &self,
-        operation: &'static Operation,
+        operation: &OperationSpec,
         params: &[(String, String)],
         body: Option<&Value>,
+        options: CallOptions<'_>,
     ) -> Result<Value, ghl_client::Error>;
     /// What a create whose outcome is unknown created, if it can be looked up and did.
     async fn find_created(
         &self,
-        operation: &'static Operation,
+        operation: &OperationSpec,
         params: &[(String, String)],
         body: Option<&Value>,
         since: SystemTime,
@@ -329,7 +285,7 @@ pub trait AppClient: Send + Sync {
     /// not choose otherwise; `None` when the operation has no pages.
     fn records(
         &self,
-        operation: &'static Operation,
+        operation: &OperationSpec,
         params: Vec<(String, String)>,
         body: Option<Value>,
     ) -> Option<BoxStream<'static, Result<Value, ghl_client::Error>>> {
@@ -337,7 +293,7 @@ pub trait AppClient: Send + Sync {
         None
     }
     /// The operations `records` pages through.
-    fn paged_operations(&self) -> Vec<&'static str> {
+    fn paged_operations(&self) -> Vec<String> {
         Vec::new()
     }
     /// A harmless read that tells whether the connection works.
@@ -347,28 +303,6 @@ pub trait AppClient: Send + Sync {
         let _ = id;
         Err(ghl_client::Error::InvalidCall("this app cannot read a sample record by id".into()))
     }
-}
-
-/// Path and query fields become parameters, the rest the body (none when nothing is left and
-/// the operation takes none).
-pub fn split_input(operation: &Operation, input: Value) -> RequestParts {
-    let Value::Object(mut fields) = input else { return (Vec::new(), None) };
-    let text = |value: Value| match value {
-        Value::String(text) => text,
-        other => other.to_string(),
-    };
-    let mut params = Vec::new();
-    for name in
-        path_params(operation).iter().map(String::as_str).chain(operation.query.iter().copied())
-    {
-        if let Some(value) = fields.remove(name) {
-            params.push((name.to_owned(), text(value)));
-        }
-    }
-    if fields.is_empty() {
-        return (params, operation.request_schema.map(|_| json!({})));
-    }
-    (params, Some(Value::Object(fields)))
 }
 
 /// The registered apps. Cheap to clone.
@@ -430,7 +364,7 @@ impl Apps {
     pub fn operation(&self, name: &str) -> Option<AppOperation> {
         let (app, id) = name.split_once('.')?;
         let app = self.get(app)?;
-        let operation = app.operations().iter().find(|operation| operation.id == id)?;
+        let operation = app.operation(id)?.clone();
         Some(AppOperation { app: app.id(), operation })
     }
 
@@ -440,15 +374,15 @@ impl Apps {
         &self,
         app: &str,
         auth: AuthSecret,
-    ) -> Result<Arc<dyn AppClient>, String> {
-        let app = self.require(app).map_err(|err| err.to_string())?;
+    ) -> Result<Arc<dyn AppClient>, UnstoredClientError> {
+        let app = self.require(app)?;
         let tokens = ghl_client::MemoryTokenStore::new(None);
         let budget = ghl_client::LocalBudget::new();
-        app.client(ClientContext { name: "--token", auth, budget, tokens })
+        Ok(app.client(ClientContext { name: "--token", auth, budget, tokens })?)
     }
 
     /// A poll source by its flow name, `app.source`.
-    pub fn poll_source(&self, name: &str) -> Option<(AppId, &'static PollSource)> {
+    pub fn poll_source(&self, name: &str) -> Option<(AppId, &PollSource)> {
         let (app, source) = name.split_once('.')?;
         let app = self.get(app)?;
         let source = app.poll_sources().iter().find(|known| known.name == source)?;

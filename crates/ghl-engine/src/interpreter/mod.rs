@@ -130,7 +130,9 @@ pub(crate) trait Recorder {
         Ok(None)
     }
 
-    /// The key that makes a write over plain HTTP idempotent on the other side.
+    /// The key of a write's intent, the same on every attempt of the step (across retries
+    /// and restarts): sent as a plain HTTP write's `Idempotency-Key` and handed to an app's
+    /// client (`CallOptions::intent`).
     fn idempotency_key(&self, _index: usize) -> Option<String> {
         None
     }
@@ -367,9 +369,10 @@ impl Interpreter<'_> {
             .map_err(|err| StepError::fatal(err.to_string()))?;
         let connection = step.spec.connection.clone().unwrap_or_default();
         let client = self.connections.client(&connection).await.map_err(connection_error)?;
-        let operation = action.operation;
-        let (params, body) = client.request(operation, input);
-        Ok(Request::App { app: app.clone(), client, connection, operation, params, body })
+        let operation = action.operation.clone();
+        let (params, body) = client.request(&operation, input);
+        let intent = idempotency_key.filter(|_| operation.writes).map(str::to_owned);
+        Ok(Request::App { app: app.clone(), client, connection, operation, params, body, intent })
     }
 }
 

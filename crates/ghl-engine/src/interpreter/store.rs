@@ -12,7 +12,7 @@ use ghl_store::{ClaimedRun, OwnWrite, StepRecord, StepStatus, Store, Timestamp};
 use serde_json::{json, Value};
 
 use super::{Delay, Recorder, Sending, StepResult, Trace};
-use crate::catalog::{path_params, Action};
+use crate::catalog::Action;
 use crate::flow::Step;
 use crate::mask::Masker;
 use crate::metrics::EngineMetrics;
@@ -217,7 +217,7 @@ impl StoreRecorder<'_> {
     /// its app finds it in the answer) once per event type it causes.
     fn own_writes(&self, index: usize, request: &Request, answer: &Value) -> Vec<OwnWrite> {
         let Request::App { app, operation, params, .. } = request else { return Vec::new() };
-        let events = app.events_caused(operation);
+        let events = &operation.causes;
         if events.is_empty() {
             return Vec::new();
         }
@@ -225,8 +225,7 @@ impl StoreRecorder<'_> {
         // The record's own id, else the most specific id in the path
         // (`/contacts/{contactId}/tags`).
         let record_id = record["id"].as_str().map(str::to_owned).or_else(|| {
-            let path = path_params(operation);
-            path.iter().rev().find_map(|name| {
+            operation.path.params().iter().rev().find_map(|name| {
                 params.iter().find(|(param, _)| param == name).map(|(_, value)| value.clone())
             })
         });
@@ -238,7 +237,7 @@ impl StoreRecorder<'_> {
                 effect_key: effect_key.clone(),
                 flow_id: self.run.flow_id.clone(),
                 record_id: record_id.clone(),
-                event_type: (*event).to_owned(),
+                event_type: event.clone(),
                 record: record.clone(),
             })
             .collect()
