@@ -340,7 +340,7 @@ impl Flow {
             steps.push(Step { spec: step.clone(), action, entry, filter, input });
         }
         let reconcile = compile_reconcile(&spec.trigger, &trigger, &steps, apps)
-            .map_err(|reason| at(lines.trigger("reconcile"), reason))?;
+            .map_err(|reason| at(lines.trigger("reconcile"), reason.to_string()))?;
         let on_own_writes = spec.trigger.on_own_writes.unwrap_or_default();
         if spec.trigger.on_own_writes.is_some() && !matches!(trigger, Trigger::App { .. }) {
             return Err(at(
@@ -432,10 +432,10 @@ fn compile_reconcile(
     trigger: &Trigger,
     steps: &[Step],
     apps: &Apps,
-) -> Result<Option<Reconcile>, String> {
+) -> Result<Option<Reconcile>, ReconcileError> {
     let every = match spec.reconcile.as_deref() {
         Some("off") => return Ok(None),
-        Some(text) => Some(interval(text).map_err(|err| format!("reconcile {err} (or `off`)"))?),
+        Some(text) => Some(interval(text).map_err(ReconcileError::Interval)?),
         None => None,
     };
     let reconciled = match trigger {
@@ -458,7 +458,7 @@ fn compile_reconcile(
                             .map(move |event| format!("`{id}: {}`", event.name))
                     })
                     .collect();
-                Err(format!("`reconcile` goes with {} only, so far", reconcilable.join(", ")))
+                Err(ReconcileError::NotReconcilable { reconcilable })
             }
             None => Ok(None),
         };
@@ -471,12 +471,20 @@ fn compile_reconcile(
     });
     match (connection, spec.reconcile.is_some()) {
         (Some(connection), _) => Ok(Some(Reconcile { app: id, source, connection, every })),
-        (None, true) => Err(format!(
-            "`reconcile` reads through a {} step's connection; the flow has none",
-            app.title()
-        )),
+        (None, true) => Err(ReconcileError::NoConnection { title: app.title().to_owned() }),
         (None, false) => Ok(None),
     }
+}
+
+/// Why a flow's `reconcile` is refused.
+#[derive(Debug, thiserror::Error)]
+enum ReconcileError {
+    #[error("reconcile {0} (or `off`)")]
+    Interval(#[source] IntervalError),
+    #[error("`reconcile` goes with {} only, so far", reconcilable.join(", "))]
+    NotReconcilable { reconcilable: Vec<String> },
+    #[error("`reconcile` reads through a {title} step's connection; the flow has none")]
+    NoConnection { title: String },
 }
 
 /// Why a polling interval is refused.

@@ -209,7 +209,7 @@ impl Connections<'_> {
             authorize_url,
             token_url,
             redirect_uri: request.redirect_uri,
-            extra_form: ghl_client::AppProfile::token_form(&ghl_client::HighLevel::default()),
+            extra_form: info.token_form,
         };
         let mut scopes: Vec<String> = info.base_scopes;
         scopes.extend(self.engine.scopes_needed(&request.name).await?);

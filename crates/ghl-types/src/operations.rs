@@ -4,7 +4,8 @@
 //! what it does not say (what a write changes, how a lost create is found again, how a list
 //! pages, where the location goes) is written beside it, so every fact about an operation is
 //! in its row. The types name no app: a partner app is described with the same ones.
-//! The sandbox, the client, the engine's catalog and `api --list` all read this one table.
+//! The sandbox and the client read this one table; the engine's HighLevel app builds its
+//! operations (what the catalog, flows and `api --list` read) from it.
 
 use serde_json::Value;
 

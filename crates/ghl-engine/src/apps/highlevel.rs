@@ -8,6 +8,7 @@
 
 pub mod verify;
 
+use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 use std::time::SystemTime;
 
@@ -294,6 +295,7 @@ impl App for HighLevel {
             authorize_url: Some("https://marketplace.gohighlevel.com/oauth/chooselocation".into()),
             authorize_path: "/oauth/chooselocation".into(),
             token_path: "/oauth/token".into(),
+            token_form: self.profile.token_form(),
         }
     }
 
@@ -337,9 +339,13 @@ impl App for HighLevel {
 /// rows; an operation is found there by its id.
 struct HighLevelClient(Client);
 
+/// HighLevel's table by operation id, built once per process.
+static ROWS: LazyLock<HashMap<&'static str, &'static Operation>> =
+    LazyLock::new(|| OPERATIONS.iter().map(|row| (row.id, row)).collect());
+
 /// The row of HighLevel's table an operation was built from.
 fn row(operation: &OperationSpec) -> Option<&'static Operation> {
-    Operation::find(&operation.id)
+    ROWS.get(operation.id.as_str()).copied()
 }
 
 /// Parameters as the client takes them.

@@ -1,9 +1,12 @@
 //! The app registry: every app the engine can act on or be triggered by is an [`App`]
-//! registered in the [`Apps`] the engine is given. An app says what it is (its operation
-//! table, webhook events, poll sources), how a webhook of it is verified and becomes an event
-//! (its `Verifier`, the dedup key), and how a connection's secret becomes an [`AppClient`]
-//! that sends its requests. The generic layers (flows, catalog, runs, triggers, server, CLI)
-//! know apps only through this module; HighLevel is one registered app (`highlevel.rs`).
+//! registered in the [`Apps`] the engine is given. An app says what it is, as data it owns
+//! and builds once (its [`OperationSpec`]s, webhook events, [`PollSource`]s), how a webhook
+//! of it is verified and becomes an event (its `Verifier`, the dedup key), and how a
+//! connection's secret becomes an [`AppClient`] that sends its requests. Nothing here asks an
+//! app for a `'static` table or a function pointer, so an app read from a file at run time
+//! (a manifest) implements it as HighLevel does. The generic layers (flows, catalog, runs,
+//! triggers, server, CLI) know apps only through this module; HighLevel is one registered app
+//! (`highlevel.rs`).
 
 mod error;
 pub mod highlevel;
@@ -152,6 +155,8 @@ pub struct ConnectInfo {
     pub authorize_path: String,
     /// The token endpoint's path under the base URL.
     pub token_path: String,
+    /// Form fields the token endpoint takes beyond OAuth's own (HighLevel's `user_type`).
+    pub token_form: Vec<(&'static str, &'static str)>,
 }
 
 impl ConnectInfo {
@@ -167,6 +172,7 @@ impl ConnectInfo {
             authorize_url: None,
             authorize_path: "/authorize".into(),
             token_path: "/token".into(),
+            token_form: Vec::new(),
         }
     }
 }

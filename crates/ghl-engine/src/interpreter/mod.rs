@@ -342,7 +342,8 @@ impl Interpreter<'_> {
     }
 
     /// The request a step sends. A write over plain HTTP carries `idempotency_key` unless
-    /// the flow sets one, so servers that honour it apply it once.
+    /// the flow sets one, so servers that honour it apply it once; an app's write hands it to
+    /// the app's client as its intent (`CallOptions::intent`).
     async fn prepare(
         &self,
         step: &Step,
