@@ -25,8 +25,8 @@ use serde_json::{json, Value};
 
 use super::{
     App, AppClient, AppId, CallOptions, ClientContext, ClientError, ConnectInfo, OperationFields,
-    OperationSpec, PageRequest, PathTemplate, PollQuery, PollSource, TimeFormat, WebhookEvent,
-    WebhookKeys, WebhookKeysError,
+    OperationSpec, PageRequest, PathTemplate, PollSource, TimeFormat, WebhookEvent, WebhookKeys,
+    WebhookKeysError,
 };
 use crate::connections::{save, AuthSecret, ConnectionError, ConnectionSecret};
 use crate::inbound::Verifier;
@@ -83,14 +83,15 @@ static OPERATION_SPECS: LazyLock<Vec<Arc<OperationSpec>>> =
 /// The contact poll, built once per process.
 static POLL_SOURCES: LazyLock<[PollSource; 1]> = LazyLock::new(|| [contacts_source()]);
 
-/// The poll source that finds contacts created without their webhook arriving.
+/// The contact poll's name: `poll: highlevel.contacts`, and what finds a `ContactCreate` whose
+/// webhook was lost.
 const CONTACTS: &str = "contacts";
 
 /// An operation of the table as the engine knows it: fields from the path, the query and the
 /// spec's body schema (or the row's `documented_body`), the answer's from the spec.
 fn operation_spec(row: &'static Operation) -> OperationSpec {
-    let method = reqwest::Method::from_bytes(row.method.as_bytes())
-        .expect("the operation table's methods are HTTP methods (tested)");
+    // The table's methods are HTTP methods (the tests hold each row's method to its spec).
+    let method = reqwest::Method::from_bytes(row.method.as_bytes()).unwrap_or_default();
     let path = PathTemplate::new(row.path);
     let query: Vec<String> = row.query.iter().map(|name| (*name).to_owned()).collect();
     let (body, body_required) = body_fields(row);
@@ -136,7 +137,6 @@ fn contacts_source() -> PollSource {
         summary: "New or updated HighLevel contacts (contact search ordered by dateUpdated)".into(),
         created: Some("dateAdded".into()),
         time_format: TimeFormat::Rfc3339,
-        query: PollQuery::default(),
         record_fields: contact_fields(),
         ..PollSource::new(CONTACTS, "search-contacts-advanced", "/contacts", "id", "dateUpdated")
     }
@@ -473,5 +473,31 @@ mod tests {
             }
             assert_eq!(super::row(spec).map(|found| found.id), Some(row.id));
         }
+    }
+
+    /// A secret HighLevel cannot use is refused saying what to do, without showing the
+    /// secret or the address.
+    #[test]
+    fn an_unusable_secret_is_refused_saying_what_to_do_without_showing_it() {
+        let refusal = |auth: AuthSecret| {
+            let budget = ghl_client::LocalBudget::new();
+            let tokens = ghl_client::MemoryTokenStore::new(None);
+            let context = ClientContext { name: "hl", auth, budget, tokens };
+            let Err(error) = HighLevel::default().client(context) else { panic!("refused") };
+            error.to_string()
+        };
+        let error = refusal(AuthSecret::PrivateToken {
+            token: "pit-7f2".into(),
+            base_url: "secret-9c1 is no address".into(),
+            account: "loc-1".into(),
+        });
+        assert!(error.contains("base URL") && error.contains("connect it again"), "{error}");
+        assert!(!error.contains("secret-9c1") && !error.contains("pit-7f2"), "{error}");
+        let error = refusal(AuthSecret::Headers(crate::connections::HttpSecret {
+            base_url: None,
+            headers: [("X-Api-Key".to_owned(), "key-3a8".to_owned())].into(),
+        }));
+        assert!(error.contains("a private integration token or OAuth, not headers"), "{error}");
+        assert!(!error.contains("key-3a8"), "{error}");
     }
 }
