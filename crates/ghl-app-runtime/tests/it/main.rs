@@ -3,6 +3,7 @@
 
 mod client_credentials;
 mod messaging;
+mod paging_styles;
 mod support;
 mod webhook;
 mod your_app;
