@@ -4,6 +4,7 @@
 mod client_credentials;
 mod messaging;
 mod paging_styles;
+mod recovery;
 mod support;
 mod webhook;
 mod your_app;
