@@ -71,7 +71,7 @@ impl Authorizer {
         match (auth, &credentials) {
             (Auth::Oauth2AuthorizationCode(_), Credentials::OAuth(_)) => {}
             (Auth::Oauth2ClientCredentials(client), Credentials::ClientCredentials { .. }) => {
-                token_url = Some(resolve(&client.token_url, base).map_err(problem)?);
+                token_url = Some(resolve(&client.token_url, base));
             }
             (Auth::Oauth2AuthorizationCode(_) | Auth::Oauth2ClientCredentials(_), _)
             | (_, Credentials::OAuth(_) | Credentials::ClientCredentials { .. }) => {
@@ -268,7 +268,7 @@ impl Authorizer {
                     let shown: String = body.chars().take(200).collect();
                     (verdict, Some(status), shown)
                 }
-                Err(err) => (classify_transport(&err), None, err.to_string()),
+                Err(err) => (classify_transport(&err), None, err.without_url().to_string()),
             };
             let after = match verdict {
                 Verdict::Retry { after, .. } | Verdict::Throttled { after } => after,
@@ -365,13 +365,13 @@ impl Authorizer {
 
 /// A token endpoint: an absolute URL, or a path under the connection's base URL (so a
 /// sandbox's is found too).
-fn resolve(at: &UrlOrPath, base: &Url) -> Result<Url, String> {
+fn resolve(at: &UrlOrPath, base: &Url) -> Url {
     match at {
-        UrlOrPath::Url(url) => Ok(url.as_url().clone()),
+        UrlOrPath::Url(url) => url.as_url().clone(),
         UrlOrPath::Path(path) => {
             let mut url = base.clone();
             url.set_path(path);
-            Ok(url)
+            url
         }
     }
 }

@@ -138,6 +138,7 @@ impl ManifestClient {
             app: &self.inner.manifest.app,
             base: &self.inner.base,
             account: self.inner.account.as_deref(),
+            url_is_secret: self.inner.manifest.auth.url_is_credential(),
             schema: self.inner.schemas.get(&operation.name),
         };
         request::build(&context, operation, input)
@@ -333,6 +334,8 @@ impl ManifestClient {
                     Attempt::Answered(outcome, answer)
                 }
                 Err(err) => {
+                    // Without the URL: it may be the connection's secret.
+                    let err = err.without_url();
                     tracing::debug!(app = %app, operation = %operation.name, error = %err, "no answer");
                     // Refused at connect time: never sent, so not ambiguous.
                     Attempt::NoAnswer { ambiguous: !err.is_connect() }

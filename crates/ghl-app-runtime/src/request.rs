@@ -15,12 +15,15 @@ use url::Url;
 use crate::error::RuntimeError;
 
 /// One request of an operation, ready to send (and to send again, the same, on a retry).
-#[derive(Debug, Clone, PartialEq)]
+/// Its Debug output hides the URL when the URL is a credential (Slack's, a webhook's).
+#[derive(Clone, PartialEq)]
 pub struct Request {
     /// The operation's name in the manifest.
     pub operation: String,
     /// The full URL, path filled, without the query.
     pub url: Url,
+    /// Whether the URL is the connection's secret.
+    pub url_is_secret: bool,
     pub query: Vec<(String, String)>,
     /// Header parameters (an account given as `header:NAME`, a paging cursor).
     pub headers: Vec<(String, String)>,
@@ -29,6 +32,20 @@ pub struct Request {
     /// The input the request was made from, by name (recovery reads the body's keys and the
     /// parent parameter from it).
     pub input: Map<String, Value>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url: &dyn std::fmt::Debug =
+            if self.url_is_secret { &"[redacted]" } else { &self.url.as_str() };
+        f.debug_struct("Request")
+            .field("operation", &self.operation)
+            .field("url", url)
+            .field("query", &self.query)
+            .field("headers", &self.headers)
+            .field("body", &self.body)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Request {
@@ -93,6 +110,8 @@ pub(crate) struct Context<'a> {
     pub app: &'a str,
     pub base: &'a Url,
     pub account: Option<&'a str>,
+    /// Whether the base URL is the connection's secret.
+    pub url_is_secret: bool,
     /// The body's compiled JSON schema, when the operation has one.
     pub schema: Option<&'a jsonschema::Validator>,
 }
@@ -168,7 +187,16 @@ pub(crate) fn build(
         }
     }
     let url = fill_path(context, operation, &path)?;
-    Ok(Request { operation: operation.name.clone(), url, query, headers, body, input })
+    let url_is_secret = context.url_is_secret;
+    Ok(Request {
+        operation: operation.name.clone(),
+        url,
+        url_is_secret,
+        query,
+        headers,
+        body,
+        input,
+    })
 }
 
 fn unknown(operation: &Operation) -> String {
@@ -268,7 +296,7 @@ mod tests {
     }
 
     fn context(base: &Url) -> Context<'_> {
-        Context { app: "your-app", base, account: None, schema: None }
+        Context { app: "your-app", base, account: None, url_is_secret: false, schema: None }
     }
 
     #[test]

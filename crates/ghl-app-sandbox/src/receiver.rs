@@ -161,7 +161,7 @@ async fn receive(
         let now = unix_now();
         let tolerance = standard_webhooks::DEFAULT_TOLERANCE_SECS;
         if let Err(reason) =
-            standard_webhooks::verify(&[receiver.key.clone()], &signed, now, tolerance)
+            standard_webhooks::verify(std::slice::from_ref(&receiver.key), &signed, now, tolerance)
         {
             return answer::text(StatusCode::UNAUTHORIZED, format!("signature refused: {reason}"));
         }

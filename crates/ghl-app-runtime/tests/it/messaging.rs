@@ -17,6 +17,9 @@ async fn slack_posts_and_its_error_codes_become_typed_errors() {
     let sandbox = start("slack", AppSandboxConfig::default()).await;
     let slack = client(&sandbox, local());
     let post = slack.request("post-message", json!({"text": "Deal won: *Acme*"})).expect("valid");
+    let url = &sandbox.info.credentials["url"];
+    let secret = url.rsplit('/').next().expect("the hook's secret");
+    assert!(!format!("{post:?}").contains(secret), "the hook URL is a secret: {post:?}");
     assert_eq!(slack.call(&post, Some("m1")).await.expect("posted"), json!("ok"));
     let posts = admin(&sandbox, "posts").await;
     assert_eq!(posts["posts"][0]["body"]["text"], "Deal won: *Acme*");
