@@ -363,6 +363,36 @@ impl Authorizer {
     }
 }
 
+/// The OAuth 2.0 authorization-code settings of a manifest's app, for ghl-client's
+/// `OAuthApp` (authorization URL with `state`, code exchange, refresh): the authorize and
+/// token URLs resolved against the connection's base URL (`None`: the manifest's).
+pub fn oauth_app(
+    manifest: &ghl_apps::Manifest,
+    base_url: Option<&Url>,
+    client_id: &str,
+    client_secret: Secret<String>,
+    redirect_uri: Url,
+) -> Result<ghl_client::OAuthApp, RuntimeError> {
+    let Auth::Oauth2AuthorizationCode(code) = &manifest.auth else {
+        return Err(RuntimeError::Connection {
+            app: manifest.app.clone(),
+            problem: format!(
+                "is for an app whose auth is `{}`, not `oauth2_authorization_code`",
+                manifest.auth.kind()
+            ),
+        });
+    };
+    let base = base_url.unwrap_or_else(|| manifest.base_url.as_url());
+    Ok(ghl_client::OAuthApp {
+        client_id: client_id.to_owned(),
+        client_secret,
+        authorize_url: resolve(&code.authorize_url, base),
+        token_url: resolve(&code.token_url, base),
+        redirect_uri,
+        extra_form: Vec::new(),
+    })
+}
+
 /// A token endpoint: an absolute URL, or a path under the connection's base URL (so a
 /// sandbox's is found too).
 fn resolve(at: &UrlOrPath, base: &Url) -> Url {

@@ -18,6 +18,7 @@ mod paging;
 mod recovery;
 pub mod request;
 
+pub use auth::oauth_app;
 pub use client::{Checked, ManifestClient};
 pub use connection::{Connection, Credentials};
 pub use error::RuntimeError;
