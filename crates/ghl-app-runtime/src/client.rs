@@ -231,12 +231,13 @@ impl ManifestClient {
             }
             ErrorMeaning::Forbidden => RuntimeError::Forbidden { app, operation, status, message },
             ErrorMeaning::Gone => RuntimeError::Gone { app, operation, status, message },
-            // Only reached when retries ran out (see `execute`).
+            // `answer::classify` answers a retry as `Outcome::Retry`, never as a refusal;
+            // should one get here, it is a transient failure of this one attempt.
             ErrorMeaning::Retry => RuntimeError::Transient {
                 app,
                 operation,
                 status: Some(status),
-                attempts: 0,
+                attempts: 1,
                 message,
             },
         }

@@ -151,3 +151,77 @@ impl From<RuntimeError> for ghl_client::Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn names() -> (String, String) {
+        ("your-app".into(), "create-contact".into())
+    }
+
+    #[test]
+    fn the_engines_error_keeps_retryability_wait_status_and_names() {
+        let (app, operation) = names();
+        let wait = Wait::For(Duration::from_secs(30));
+        let limited =
+            RuntimeError::RateLimited { app: app.clone(), operation: operation.clone(), wait };
+        assert!(limited.is_retryable() && limited.wait() == Some(wait));
+        let engine: ghl_client::Error = limited.into();
+        assert!(engine.is_retryable());
+        assert!(engine
+            .wait()
+            .is_some_and(|w| w.remaining(SystemTime::now()) <= Duration::from_secs(30)));
+        assert!(
+            engine.to_string().starts_with("your-app.create-contact: rate limited"),
+            "{engine}"
+        );
+
+        let transient = RuntimeError::Transient {
+            app: app.clone(),
+            operation: operation.clone(),
+            status: Some(503),
+            attempts: 8,
+            message: "Service unavailable".into(),
+        };
+        let engine: ghl_client::Error = transient.into();
+        assert!(engine.is_retryable() && engine.status() == Some(503), "{engine:?}");
+
+        let unknown = RuntimeError::OutcomeUnknown {
+            app: app.clone(),
+            operation: operation.clone(),
+            status: None,
+            cause: "the connection dropped".into(),
+        };
+        assert!(!unknown.is_retryable());
+        let engine: ghl_client::Error = unknown.into();
+        assert!(
+            !engine.is_retryable() && engine.to_string().contains("outcome unknown"),
+            "{engine}"
+        );
+
+        let gone = RuntimeError::Gone {
+            app: app.clone(),
+            operation: operation.clone(),
+            status: 410,
+            message: "channel_is_archived".into(),
+        };
+        let engine: ghl_client::Error = gone.into();
+        assert_eq!(engine.status(), Some(410));
+        assert!(!engine.is_retryable());
+
+        let reconnect = RuntimeError::Reconnect {
+            app,
+            operation,
+            status: Some(401),
+            message: "bad key".into(),
+        };
+        let engine: ghl_client::Error = reconnect.into();
+        assert!(
+            matches!(&engine, ghl_client::Error::ReconnectNeeded { reason } if reason.contains("your-app.create-contact")),
+            "{engine:?}"
+        );
+    }
+}

@@ -64,6 +64,15 @@ async fn creates_reads_updates_lists_in_pages_and_deletes() {
         "the largest page: one request"
     );
 
+    // Every request the runtime built from the manifest was accepted by the sandbox, which
+    // checks paths, methods, the key, body fields and types, and paging parameters.
+    let stats = admin(&sandbox, "stats").await;
+    for (operation, statuses) in stats["requests"].as_object().expect("requests by operation") {
+        for status in statuses.as_object().expect("by status").keys() {
+            assert!(status.starts_with('2'), "{operation} answered {status}: {stats}");
+        }
+    }
+
     let deleted = app
         .call(&app.request("delete-contact", json!({"id": ids[4]})).expect("valid"), Some("d1"))
         .await
