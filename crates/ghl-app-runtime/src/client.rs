@@ -114,6 +114,7 @@ impl ManifestClient {
         })
     }
 
+    /// The manifest this client executes.
     pub fn manifest(&self) -> &Manifest {
         &self.inner.manifest
     }

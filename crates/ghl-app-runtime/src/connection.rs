@@ -18,6 +18,7 @@ pub struct Connection {
     /// The account the connection speaks for (filled where an operation takes `account:`);
     /// the rate budget is per (app, account).
     pub account: Option<String>,
+    /// The credentials of the manifest's auth kind.
     pub credentials: Credentials,
 }
 
@@ -33,7 +34,11 @@ pub enum Credentials {
     OAuth(Arc<OAuthConnection>),
     /// OAuth 2.0 client credentials: a token fetched with these, cached until it expires or
     /// is refused, refetched single-flight.
-    ClientCredentials { client_id: String, client_secret: Secret<String> },
+    ClientCredentials {
+        /// Not a secret: shown in Debug output.
+        client_id: String,
+        client_secret: Secret<String>,
+    },
 }
 
 impl Credentials {

@@ -24,6 +24,7 @@ pub struct Request {
     pub url: Url,
     /// Whether the URL is the connection's secret.
     pub url_is_secret: bool,
+    /// Query parameters, in order (a list value repeats its name).
     pub query: Vec<(String, String)>,
     /// Header parameters (an account given as `header:NAME`, a paging cursor).
     pub headers: Vec<(String, String)>,
