@@ -31,7 +31,7 @@ fn sandbox_prints_one_json_line_with_everything_a_client_needs() {
         .as_str()
         .is_some_and(|key| key.starts_with("MCowBQYDK2VwAyEA")));
     assert_eq!(info["locations"].as_array().map(Vec::len), Some(2));
-    for app in ["your-app", "slack", "teams"] {
+    for app in ["your-app", "slack", "teams", "webhook"] {
         let base_url = info["apps"][app]["base_url"].as_str().unwrap_or_default();
         assert!(base_url.starts_with("http://127.0.0.1:"), "apps.{app}.base_url in {info}");
     }
@@ -39,6 +39,9 @@ fn sandbox_prints_one_json_line_with_everything_a_client_needs() {
     let your_app_url = your_app["base_url"].as_str().expect("your-app base_url").to_owned();
     let api_key = your_app["credentials"]["api_key"].as_str().expect("api_key").to_owned();
     assert!(info["apps"]["slack"]["credentials"]["url"].is_string());
+    assert!(info["apps"]["webhook"]["credentials"]["secret"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("whsec_")));
 
     let base = info["base_url"].as_str().expect("base_url");
     let location = info["location_id"].as_str().expect("location");
