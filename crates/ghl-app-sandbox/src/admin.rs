@@ -1,7 +1,8 @@
 //! The admin API under `/_sandbox/`, apart from the app's paths: what the sandbox is and
 //! its credentials, request and effect counts, faults and rate-limit windows changed at run
 //! time, webhook targets and the events sent, the records a REST app holds, and what was
-//! posted to a messaging hook (and hooks that refuse).
+//! posted to a messaging hook (and hooks that refuse), what a signed-webhook receiver was
+//! delivered (and receivers that refuse).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -33,6 +34,9 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/posts", get(posts))
         .route("/hooks", get(hooks).post(add_hook))
         .route("/hooks/{id}", put(set_hook))
+        .route("/deliveries", get(deliveries))
+        .route("/receivers", get(receivers))
+        .route("/receivers/{id}", put(set_receiver))
 }
 
 fn bad_request(message: String) -> Response {
@@ -67,6 +71,9 @@ async fn reset_stats(State(shared): State<Arc<Shared>>) -> StatusCode {
     shared.webhooks.clear_log();
     if let Some(hooks) = &shared.messaging {
         hooks.clear_posts();
+    }
+    if let Some(receivers) = &shared.receivers {
+        receivers.clear_deliveries();
     }
     StatusCode::NO_CONTENT
 }
@@ -217,6 +224,48 @@ async fn set_hook(
         Err(err) => return bad_request(format!("expected {{\"refuse\": CODE or null}}: {err}")),
     };
     if hooks.set_refuse(&id, state.refuse) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        StatusCode::NOT_FOUND.into_response()
+    }
+}
+
+/// What the signed-webhook receiver was delivered, repeats of a `webhook-id` marked.
+async fn deliveries(State(shared): State<Arc<Shared>>) -> Response {
+    match &shared.receivers {
+        Some(receivers) => Json(json!({ "deliveries": receivers.deliveries() })).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn receivers(State(shared): State<Arc<Shared>>) -> Response {
+    match &shared.receivers {
+        Some(receivers) => Json(json!({ "receivers": receivers.receivers() })).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReceiverState {
+    refuse: Option<u16>,
+}
+
+/// `{"refuse": 410}` or `{"refuse": null}`.
+async fn set_receiver(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Some(receivers) = &shared.receivers else { return StatusCode::NOT_FOUND.into_response() };
+    let state: ReceiverState = match serde_json::from_slice(&body) {
+        Ok(state) => state,
+        Err(err) => return bad_request(format!("expected {{\"refuse\": STATUS or null}}: {err}")),
+    };
+    if state.refuse.is_some_and(|status| !(400..600).contains(&status)) {
+        return bad_request("refuse with an error status (400 to 599)".into());
+    }
+    if receivers.set_refuse(&id, state.refuse) {
         StatusCode::NO_CONTENT.into_response()
     } else {
         StatusCode::NOT_FOUND.into_response()

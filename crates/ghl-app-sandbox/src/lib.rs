@@ -8,7 +8,10 @@
 //!   registered targets, signed per the manifest's scheme;
 //! - Slack's and Teams' incoming webhooks (`messaging`): what was posted is recorded, and
 //!   they answer as the real services do (`ok`, `invalid_payload`, `channel_is_archived`,
-//!   `1`, `202`...).
+//!   `1`, `202`...);
+//! - the receiver of a `signed_webhook` app (`receiver`, the outgoing webhook): each
+//!   delivery's Standard Webhooks signature verified, deliveries recorded with their
+//!   `webhook-id`, a message counted once per id.
 //!
 //! Every sandbox has the same fault injection, latency and rate-limit windows (from
 //! `ghl-sandbox-kit`) and an admin API under `/_sandbox/` (stats with effect counts, faults,
@@ -19,6 +22,7 @@ pub mod answer;
 pub mod config;
 pub mod gate;
 pub mod messaging;
+pub mod receiver;
 pub mod rest;
 pub mod webhooks;
 
@@ -49,13 +53,16 @@ pub enum Kind {
     Slack,
     /// Microsoft Teams webhooks: Workflows and the legacy connector.
     Teams,
+    /// The receiving end of signed outgoing webhooks (any `signed_webhook` app).
+    Webhook,
 }
 
 impl Kind {
     /// A `secret_url` app is a messaging webhook whose quirks this crate knows (Slack,
-    /// Teams); any other is a REST app.
+    /// Teams); a `signed_webhook` app gets a receiver; any other is a REST app.
     pub fn of(manifest: &Manifest) -> anyhow::Result<Self> {
         match (&manifest.auth, manifest.app.as_str()) {
+            (Auth::SignedWebhook, _) => Ok(Self::Webhook),
             (Auth::SecretUrl, "slack") => Ok(Self::Slack),
             (Auth::SecretUrl, "teams") => Ok(Self::Teams),
             (Auth::SecretUrl, other) => anyhow::bail!(
@@ -92,6 +99,7 @@ pub struct Shared {
     pub rng: Mutex<ChaCha8Rng>,
     pub rest: Option<rest::Rest>,
     pub messaging: Option<messaging::Hooks>,
+    pub receivers: Option<receiver::Receivers>,
     pub webhooks: Arc<webhooks::Webhooks>,
 }
 
@@ -119,6 +127,7 @@ impl AppSandbox {
         let windows =
             config.rate_limits.clone().unwrap_or_else(|| config::manifest_windows(&manifest));
         let account_id = ghl_sandbox_kit::ids::new_id(&mut rng);
+        let receivers = (kind == Kind::Webhook).then(|| receiver::Receivers::new(&mut rng));
         let (rest, messaging) = match kind {
             Kind::Rest => (
                 Some(
@@ -128,6 +137,7 @@ impl AppSandbox {
                 None,
             ),
             Kind::Slack | Kind::Teams => (None, Some(messaging::Hooks::new(kind, &mut rng))),
+            Kind::Webhook => (None, None),
         };
         let webhooks = webhooks::Webhooks::new(&manifest, &account_id, &config.webhooks, &mut rng)?;
         let shared = Arc::new(Shared {
@@ -141,6 +151,7 @@ impl AppSandbox {
             config,
             rest,
             messaging,
+            receivers,
             webhooks,
         });
         let info = info(&shared);
@@ -177,6 +188,7 @@ fn router(shared: Arc<Shared>) -> Router {
     let api = match shared.kind {
         Kind::Rest => rest::routes(&shared),
         Kind::Slack | Kind::Teams => messaging::routes(shared.kind),
+        Kind::Webhook => receiver::routes(),
     };
     api.nest("/_sandbox", admin::routes()).layer(DefaultBodyLimit::max(max_body)).with_state(shared)
 }
@@ -200,6 +212,13 @@ pub fn info(shared: &Shared) -> AppInfo {
         if let Some(legacy) = hooks.legacy_url(&shared.address) {
             info.credentials.insert("legacy_url".into(), legacy);
         }
+    }
+    if let Some((url, secret)) =
+        shared.receivers.as_ref().and_then(|receivers| receivers.credentials(&shared.address))
+    {
+        info.base_url = url.clone();
+        info.credentials.insert("url".into(), url);
+        info.credentials.insert("secret".into(), secret);
     }
     if let Some(secret) = shared.webhooks.secret_text() {
         info.credentials.insert("webhook_secret".into(), secret);

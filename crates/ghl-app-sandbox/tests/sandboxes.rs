@@ -526,7 +526,14 @@ async fn every_shipped_manifest_gets_a_sandbox_with_working_credentials() {
     .await
     .expect("the sandboxes start");
     let apps: Vec<&str> = sandboxes.keys().map(String::as_str).collect();
-    assert_eq!(apps, ["slack", "teams", "your-app"]);
+    assert_eq!(apps, ["slack", "teams", "webhook", "your-app"]);
+    let receiver = &sandboxes["webhook"].info;
+    assert!(
+        receiver.credentials["secret"].starts_with("whsec_"),
+        "{:?}",
+        receiver.credentials.keys()
+    );
+    assert_eq!(receiver.base_url, receiver.credentials["url"]);
     let your_app = &sandboxes["your-app"];
     let answer = reqwest::Client::new()
         .get(format!("{}/contacts?limit=1", your_app.info.base_url))
@@ -536,4 +543,53 @@ async fn every_shipped_manifest_gets_a_sandbox_with_working_credentials() {
         .expect("the sandbox answers");
     assert_eq!(answer.status(), StatusCode::OK);
     shutdown.cancel();
+}
+
+#[tokio::test]
+async fn the_webhook_receiver_verifies_signatures_and_counts_a_message_once_per_id() {
+    let (sandbox, _stop) = start("webhook", AppSandboxConfig::default()).await;
+    let client = reqwest::Client::new();
+    let url = sandbox.info.credentials["url"].clone();
+    let key = standard_webhooks::parse_secret(&sandbox.info.credentials["secret"]).expect("whsec_");
+    let body = br#"{"event":"deal.won"}"#;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64;
+    let send = |id: &'static str, key: ghl_apps::signatures::SigningKey| {
+        let client = client.clone();
+        let url = url.clone();
+        async move {
+            let mut request = client.post(&url).header("content-type", "application/json");
+            for (name, value) in standard_webhooks::headers(&key, id, now, body) {
+                request = request.header(name, value);
+            }
+            request.body(body.to_vec()).send().await.expect("the sandbox answers")
+        }
+    };
+    assert_eq!(send("msg_1", key.clone()).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(send("msg_1", key.clone()).await.status(), StatusCode::NO_CONTENT, "a retry");
+    let other = ghl_apps::signatures::SigningKey::from_bytes(b"another key".to_vec());
+    let forged = send("msg_2", other).await;
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    assert!(forged.text().await.expect("text").starts_with("signature refused"));
+    let unsigned = client.post(&url).body(body.to_vec()).send().await.expect("answers");
+    assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
+
+    let listed: Value = client
+        .get(format!("{}/deliveries", sandbox.info.admin_url))
+        .send()
+        .await
+        .expect("the sandbox answers")
+        .json()
+        .await
+        .expect("JSON");
+    let repeats: Vec<bool> = listed["deliveries"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|delivery| delivery["repeat"] == true)
+        .collect();
+    assert_eq!(repeats, [false, true], "the retry is marked, the forged one not recorded");
+    assert_eq!(stats(&client, &sandbox).await["effects"]["message.received"], 1);
 }

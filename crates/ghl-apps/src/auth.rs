@@ -36,6 +36,11 @@ pub enum Auth {
     /// The connection's URL is itself the secret (Slack and Teams incoming webhooks): each
     /// connection gives its URL, which replaces the base URL, and is kept like a password.
     SecretUrl,
+    /// Outgoing webhooks signed per the Standard Webhooks specification: each connection
+    /// gives the receiver's URL (which replaces the base URL and is kept like a password)
+    /// and its `whsec_` secret. Every request carries `webhook-id` (the write's idempotency
+    /// key, stable across retries), `webhook-timestamp` and `webhook-signature: v1,...`.
+    SignedWebhook,
 }
 
 fn authorization() -> String {
@@ -144,7 +149,13 @@ impl Auth {
                 named(&[("client_id", false), ("client_secret", true)])
             }
             Self::SecretUrl => named(&[("url", true)]),
+            Self::SignedWebhook => named(&[("url", true), ("secret", true)]),
         }
+    }
+
+    /// Whether the connection's `url` credential replaces the manifest's base URL.
+    pub fn url_is_credential(&self) -> bool {
+        matches!(self, Self::SecretUrl | Self::SignedWebhook)
     }
 
     /// The kind as a manifest spells it.
@@ -157,6 +168,7 @@ impl Auth {
             Self::Oauth2AuthorizationCode(_) => "oauth2_authorization_code",
             Self::Oauth2ClientCredentials(_) => "oauth2_client_credentials",
             Self::SecretUrl => "secret_url",
+            Self::SignedWebhook => "signed_webhook",
         }
     }
 }

@@ -10,6 +10,7 @@ pub const MANIFESTS: &[(&str, &str)] = &[
     ("your-app", include_str!("../../../apps/your-app/manifest.yaml")),
     ("slack", include_str!("../../../apps/slack/manifest.yaml")),
     ("teams", include_str!("../../../apps/teams/manifest.yaml")),
+    ("webhook", include_str!("../../../apps/webhook/manifest.yaml")),
 ];
 
 /// Every shipped manifest, loaded. A shipped manifest that does not load is a bug the tests

@@ -250,6 +250,19 @@ fn check_write(manifest: &Manifest, index: usize, operation: &Operation) -> Resu
         let problem = Problem::GetWrites { operation: name.clone(), kind: write.kind().into() };
         return Err((path!["operations", index, "write"], problem));
     }
+    let webhook_id = crate::signatures::standard_webhooks::ID_HEADER;
+    let keyed_by_webhook_id = matches!(write,
+        Write::IdempotencyKey { header } if header.eq_ignore_ascii_case(webhook_id));
+    if manifest.auth == Auth::SignedWebhook && write.writes() && !keyed_by_webhook_id {
+        return invalid(
+            path!["operations", index, "write"],
+            format!(
+                "operation `{name}`: a `signed_webhook` app sends each message with a \
+                 `webhook-id` its receiver deduplicates by; write `{{kind: idempotency_key, \
+                 header: {webhook_id}}}`"
+            ),
+        );
+    }
     match write {
         Write::IdempotencyKey { header } => {
             check_header_names(std::iter::once(header), |_| write_at("header"))?;

@@ -54,6 +54,42 @@ impl TokenSet {
         }
     }
 
+    /// A token answer as any OAuth 2.0 server gives it (RFC 6749 §5.1): HighLevel's, with
+    /// its `userType`, `companyId` and `locationId`, or the standard fields alone. A refresh
+    /// answer without a `refresh_token` keeps `previous` (servers that reuse it); one without
+    /// `expires_in` is taken to last an hour.
+    pub fn from_answer(body: &str, previous: Option<&Secret<String>>) -> serde_json::Result<Self> {
+        if let Ok(response) = serde_json::from_str::<TokenResponse>(body) {
+            return Ok(Self::from_response(response));
+        }
+        #[derive(Deserialize)]
+        struct Standard {
+            access_token: String,
+            #[serde(default)]
+            refresh_token: Option<String>,
+            #[serde(default)]
+            expires_in: Option<u64>,
+            #[serde(default)]
+            scope: Option<String>,
+        }
+        let answer: Standard = serde_json::from_str(body)?;
+        let lifetime = answer.expires_in.unwrap_or(3_600);
+        let refresh_token = match (answer.refresh_token, previous) {
+            (Some(token), _) => token.into(),
+            (None, Some(previous)) => previous.clone(),
+            (None, None) => Secret::new(String::new()),
+        };
+        Ok(Self {
+            access_token: answer.access_token.into(),
+            refresh_token,
+            expires_at: unix_now() + lifetime,
+            lifetime_secs: lifetime,
+            scope: answer.scope.unwrap_or_default(),
+            location_id: None,
+            company_id: String::new(),
+        })
+    }
+
     /// Whether it is time to refresh.
     fn is_due(&self) -> bool {
         let ahead = REFRESH_AHEAD.as_secs().min(self.lifetime_secs / 4);
@@ -184,6 +220,7 @@ impl OAuthApp {
         }
         self.token_request(
             http,
+            None,
             &[
                 ("grant_type", "authorization_code"),
                 ("code", code),
@@ -200,6 +237,7 @@ impl OAuthApp {
     ) -> Result<TokenSet> {
         self.token_request(
             http,
+            Some(refresh_token),
             &[("grant_type", "refresh_token"), ("refresh_token", refresh_token.expose())],
         )
         .await
@@ -209,6 +247,7 @@ impl OAuthApp {
     async fn token_request(
         &self,
         http: &reqwest::Client,
+        refresh_token: Option<&Secret<String>>,
         grant: &[(&str, &str)],
     ) -> Result<TokenSet> {
         let mut form: Vec<(&str, &str)> =
@@ -227,13 +266,13 @@ impl OAuthApp {
                     let body = response.text().await.unwrap_or_default();
                     let verdict = classify(status, after);
                     if verdict == Verdict::Done {
-                        let tokens: TokenResponse =
-                            serde_json::from_str(&body).map_err(|err| Error::Permanent {
+                        return TokenSet::from_answer(&body, refresh_token).map_err(|err| {
+                            Error::Permanent {
                                 operation: "oauth-token".into(),
                                 status,
                                 message: format!("unreadable token response: {err}"),
-                            })?;
-                        return Ok(TokenSet::from_response(tokens));
+                            }
+                        });
                     }
                     (verdict, Some(status), message_of(&body))
                 }

@@ -31,7 +31,7 @@ fn sandbox_prints_one_json_line_with_everything_a_client_needs() {
         .as_str()
         .is_some_and(|key| key.starts_with("MCowBQYDK2VwAyEA")));
     assert_eq!(info["locations"].as_array().map(Vec::len), Some(2));
-    for app in ["your-app", "slack", "teams"] {
+    for app in ["your-app", "slack", "teams", "webhook"] {
         let base_url = info["apps"][app]["base_url"].as_str().unwrap_or_default();
         assert!(base_url.starts_with("http://127.0.0.1:"), "apps.{app}.base_url in {info}");
     }
@@ -39,6 +39,9 @@ fn sandbox_prints_one_json_line_with_everything_a_client_needs() {
     let your_app_url = your_app["base_url"].as_str().expect("your-app base_url").to_owned();
     let api_key = your_app["credentials"]["api_key"].as_str().expect("api_key").to_owned();
     assert!(info["apps"]["slack"]["credentials"]["url"].is_string());
+    assert!(info["apps"]["webhook"]["credentials"]["secret"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("whsec_")));
 
     let base = info["base_url"].as_str().expect("base_url");
     let location = info["location_id"].as_str().expect("location");
@@ -793,7 +796,8 @@ fn demo_removes_its_files_on_sigterm() {
 fn demo_uses_the_database_given_and_postgres_keeps_its_runs() {
     let schema = format!("demo_{}", std::process::id());
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let url = runtime.block_on(TestDb::postgres_schema(&schema, true)).url;
+    let db = runtime.block_on(TestDb::postgres_schema(&schema, true));
+    let url = db.url.clone();
     let dir = tempfile::tempdir().expect("tempdir");
     let key = dir.path().join("demo.key");
     let with_store = |args: &[&str]| {
@@ -912,4 +916,49 @@ fn oversized_samples_are_refused_in_words_by_test_and_flows_run() {
         assert!(!message.contains("panicked") && !message.contains("Os {"), "{message}");
     }
     assert_eq!(ok(engine_command(dir, &["runs", "list"])).trim(), "no runs");
+}
+
+#[test]
+fn apps_add_checks_a_manifest_keeps_it_and_refuses_mistakes_with_their_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    ok(engine_command(dir, &["init"]));
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../apps/your-app/manifest.yaml");
+    let example = std::fs::read_to_string(example).expect("the example manifest");
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        path.to_str().expect("path").to_owned()
+    };
+
+    let shipped = write("shipped.yaml", &example);
+    let taken = refused(engine_command(dir, &["apps", "add", &shipped]));
+    assert!(taken.contains("`your-app` is the id of an app this program ships"), "{taken}");
+
+    let mine = write("mine.yaml", &example.replace("app: your-app", "app: my-crm"));
+    let checked = ok(engine_command(dir, &["apps", "check", &mine]));
+    assert!(checked.contains("`my-crm` loads (5 operations)"), "{checked}");
+    assert!(!ok(engine_command(dir, &["apps", "list"])).contains("my-crm"), "check adds nothing");
+    assert!(ok(engine_command(dir, &["apps", "add", &mine])).contains("added `my-crm`"));
+    assert!(ok(engine_command(dir, &["apps", "add", &mine])).contains("replaced `my-crm`"));
+
+    let misspelt = example
+        .replace("app: your-app", "app: my-crm")
+        .replace("    title: Get a contact", "    titel: Get a contact");
+    let line = 1 + misspelt.lines().position(|line| line.contains("titel:")).expect("the typo");
+    let bad = write("bad.yaml", &misspelt);
+    let said = refused(engine_command(dir, &["apps", "add", &bad]));
+    assert!(said.contains("bad.yaml is not added"), "{said}");
+    assert!(
+        said.contains(&format!("line {line}")) && said.contains("unknown field `titel`"),
+        "{said}"
+    );
+
+    let listed = ok(engine_command(dir, &["apps", "list"]));
+    for app in ["highlevel", "your-app", "slack", "teams", "my-crm"] {
+        assert!(listed.contains(app), "{app} listed: {listed}");
+    }
+    assert!(ok(engine_command(dir, &["apps", "remove", "my-crm"])).contains("removed `my-crm`"));
+    let gone = refused(engine_command(dir, &["apps", "remove", "my-crm"]));
+    assert!(gone.contains("no added app `my-crm`"), "{gone}");
 }

@@ -218,5 +218,6 @@ async fn sigterm_mid_burst_exits_cleanly_and_loses_and_repeats_nothing_on_sqlite
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_burst_loses_and_repeats_nothing_on_postgres() {
-    crash_and_recover(TestDb::postgres().await.url, Stop::Kill).await;
+    let db = TestDb::postgres().await;
+    crash_and_recover(db.url.clone(), Stop::Kill).await;
 }

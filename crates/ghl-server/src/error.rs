@@ -95,16 +95,21 @@ impl From<ghl_store::Error> for ApiError {
 }
 
 /// The one mapping of a use case's error to an answer: what is not there is a 404, a run that
-/// cannot be replayed a 409, a flow file refused a 400, what cannot be done a 422 with its
+/// cannot be replayed or an app id taken a 409, a flow file or manifest refused a 400, what cannot be done a 422 with its
 /// remedy, and a store failure a 500.
 impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
         match err {
-            ServiceError::NoFlow(_) | ServiceError::NoConnection(_) | ServiceError::NoRun(_) => {
-                Self::NotFound(err.to_string())
+            ServiceError::NoFlow(_)
+            | ServiceError::NoConnection(_)
+            | ServiceError::NoRun(_)
+            | ServiceError::NoAddedApp(_) => Self::NotFound(err.to_string()),
+            ServiceError::NotReplayable(_)
+            | ServiceError::AppIdTaken(_)
+            | ServiceError::AppInUse { .. } => Self::Conflict(err.to_string()),
+            ServiceError::InvalidFlow(_) | ServiceError::InvalidManifest(_) => {
+                Self::Invalid(err.to_string())
             }
-            ServiceError::NotReplayable(_) => Self::Conflict(err.to_string()),
-            ServiceError::InvalidFlow(_) => Self::Invalid(err.to_string()),
             ServiceError::Store(err) => Self::internal(err),
             err => {
                 let remedy = err.remedy();

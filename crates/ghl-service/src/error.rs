@@ -54,6 +54,17 @@ pub enum ServiceError {
     /// The token is not for an account of the kind a connection speaks for.
     #[error("the token is not for a {account}")]
     NoAccount { account: String },
+    /// The manifest given is refused (its line and the reason).
+    #[error("the manifest is refused: {0}")]
+    InvalidManifest(ghl_apps::ManifestError),
+    /// A manifest takes the id of an app the program has already.
+    #[error("`{0}` is the id of an app this program ships; give your app another `app:` id")]
+    AppIdTaken(String),
+    #[error("no added app `{0}`")]
+    NoAddedApp(String),
+    /// An added app still has connections.
+    #[error("app `{app}` is used by the connections {}; remove them first", connections.join(", "))]
+    AppInUse { app: String, connections: Vec<String> },
     /// The store failed: nothing the caller can fix.
     #[error(transparent)]
     Store(ghl_store::Error),
@@ -64,7 +75,9 @@ impl ServiceError {
     pub fn remedy(&self) -> Option<Remedy> {
         match self {
             Self::NoFlow(_) => Some(Remedy::Choose { from: Listing::Flows }),
-            Self::NoConnection(_) => Some(Remedy::Choose { from: Listing::Connections }),
+            Self::NoConnection(_) | Self::AppInUse { .. } => {
+                Some(Remedy::Choose { from: Listing::Connections })
+            }
             Self::Refused(err) => err.remedy(),
             Self::Connection(err) => err.remedy(),
             Self::NoRun(_)
@@ -78,6 +91,9 @@ impl ServiceError {
             | Self::OAuth(_)
             | Self::NotGranted { .. }
             | Self::NoAccount { .. }
+            | Self::InvalidManifest(_)
+            | Self::AppIdTaken(_)
+            | Self::NoAddedApp(_)
             | Self::Store(_) => None,
         }
     }

@@ -1,9 +1,10 @@
 //! The use cases of the connector, shared by every front end (the CLI, the REST API, the coming
-//! web UI): flows, runs, connections, the catalog and the serving process's heartbeat. Each
+//! web UI): flows, runs, connections, added apps, the catalog and the serving process's heartbeat. Each
 //! group is a view on one `Service`, which holds the store and the engine built on it; a rule
 //! lives here once, and the front ends only say the answers and the errors (`ServiceError`,
 //! with its `Remedy`) their own way. No front end reaches the store but through here.
 
+pub mod apps;
 pub mod catalog;
 pub mod connect;
 pub mod connections;
@@ -64,6 +65,11 @@ impl Service {
     /// A serving process's heartbeat: what tells `flows run` that queued runs are executed.
     pub fn workers(&self) -> workers::Workers<'_> {
         workers::Workers { store: &self.store }
+    }
+
+    /// Add, list and remove the apps a user described with a manifest.
+    pub fn added_apps(&self) -> apps::AddedApps<'_> {
+        apps::AddedApps { store: &self.store, engine: &self.engine }
     }
 
     /// The actions and triggers of the engine's apps.

@@ -6,6 +6,7 @@
 //! **Invariant**: an event and the runs it causes are written in one transaction, and so are
 //! a step's record and the effect it applied; a cursor advances with the runs it enqueues.
 
+mod added_apps;
 mod cipher;
 mod error;
 mod ids;
@@ -24,6 +25,7 @@ use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+pub use added_apps::AddedApp;
 pub use cipher::{Cipher, MasterKey};
 pub use error::{redact_url, Error, Result};
 pub use ids::{new_id, ConnectionId, EventId, FlowId, RunId};

@@ -24,6 +24,7 @@ on_both!(finished_and_not_yet_due_runs_are_not_claimable, finished_runs);
 on_both!(a_webhook_id_is_remembered_even_when_its_event_is_known, webhook_ids);
 on_both!(heartbeats_tell_whether_a_server_works_on_the_store, heartbeats);
 on_both!(learned_webhook_keys_go_with_their_connection, learned_webhook_keys);
+on_both!(added_apps_are_kept_as_written_replaced_by_id_and_removed, added_apps);
 
 on_both!(a_store_opened_with_another_key_is_refused_and_left_unchanged, wrong_key, with_db);
 on_both!(runs_are_listed_with_their_flow_and_trigger_and_by_flow, runs_by_flow);
@@ -488,4 +489,23 @@ async fn guards(store: Store) {
     assert_eq!((resumed.status, resumed.paused_reason), (FlowStatus::Enabled, None));
     let runs = store.runs(&RunFilter { status: None, flow: None, limit: 100 }).await.expect("runs");
     assert_eq!(runs.len(), 3);
+}
+
+async fn added_apps(store: Store) {
+    let first = "app: mine\n# as the user wrote it\n";
+    assert!(!store.put_added_app("mine", first).await.expect("add"), "nothing was replaced");
+    assert!(!store.put_added_app("other", "app: other\n").await.expect("add"));
+    let second = "app: mine\ntitle: Mine, again\n";
+    assert!(store.put_added_app("mine", second).await.expect("add"), "the first was replaced");
+
+    let added = store.added_apps().await.expect("list");
+    let texts: Vec<(&str, &str)> =
+        added.iter().map(|app| (app.id.as_str(), app.manifest.as_str())).collect();
+    assert_eq!(texts, [("mine", second), ("other", "app: other\n")]);
+
+    assert!(store.remove_added_app("mine").await.expect("remove"));
+    assert!(!store.remove_added_app("mine").await.expect("remove again"), "already gone");
+    let left: Vec<String> =
+        store.added_apps().await.expect("list").into_iter().map(|app| app.id).collect();
+    assert_eq!(left, ["other"]);
 }

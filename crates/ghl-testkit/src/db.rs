@@ -1,5 +1,7 @@
 //! Databases for tests: a SQLite file in a temporary folder, or a schema of its own in the
 //! PostgreSQL database `test` on 127.0.0.1:5432 (trust auth), so tests never see each other.
+//! Both go away with the value: the folder is removed and the schema dropped, so test runs do
+//! not pile schemas up in the machine's database.
 
 use ghl_store::{MasterKey, Store};
 use tempfile::TempDir;
@@ -13,7 +15,8 @@ pub enum Backend {
     Postgres,
 }
 
-/// A database of the test's own. A SQLite file lives as long as this value.
+/// A database of the test's own. It lives as long as this value: drop it after the stores
+/// and processes that use it.
 pub struct TestDb {
     pub url: String,
     pub backend: Backend,
@@ -51,7 +54,8 @@ impl TestDb {
         Self::postgres_schema(&schema, false).await
     }
 
-    /// Drops the PostgreSQL schema with everything in it (nothing on SQLite).
+    /// Drops the PostgreSQL schema with everything in it now (nothing on SQLite); dropping
+    /// the value does the same, later.
     pub async fn drop_schema(&self) {
         if let Some(schema) = &self.schema {
             Self::on_admin(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
@@ -71,12 +75,19 @@ impl TestDb {
 
     /// Runs one statement on the test database as its administrator.
     pub async fn on_admin(statement: &str) {
+        if let Err(err) = Self::try_on_admin(POSTGRES, statement).await {
+            panic!(
+                "{statement}: {err} (PostgreSQL on 127.0.0.1:5432, database `test`, trust auth)"
+            );
+        }
+    }
+
+    async fn try_on_admin(url: &str, statement: &str) -> Result<(), sqlx::Error> {
         sqlx::any::install_default_drivers();
-        let admin = sqlx::AnyPool::connect(POSTGRES)
-            .await
-            .expect("PostgreSQL on 127.0.0.1:5432 (database `test`, trust auth)");
-        sqlx::query(statement).execute(&admin).await.expect(statement);
+        let admin = sqlx::AnyPool::connect(url).await?;
+        let done = sqlx::query(statement).execute(&admin).await;
         admin.close().await;
+        done.map(|_| ())
     }
 
     /// A store on this database under a new master key.
@@ -91,6 +102,26 @@ impl TestDb {
     /// The SQLite file's folder (`None` on PostgreSQL).
     pub fn dir(&self) -> Option<&std::path::Path> {
         self._dir.as_ref().map(TempDir::path)
+    }
+}
+
+impl Drop for TestDb {
+    /// Drops the PostgreSQL schema. A drop cannot await, and may run on a runtime that is
+    /// shutting down: a thread with a runtime of its own does it. A schema still locked (a
+    /// store left open in a transaction) is left rather than waited for.
+    fn drop(&mut self) {
+        let Some(schema) = self.schema.take() else { return };
+        let statement = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+        let waiting_at_most_5s = format!("{POSTGRES}?options=-c%20lock_timeout%3D5000");
+        let dropped = std::thread::spawn(move || {
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(Self::try_on_admin(&waiting_at_most_5s, &statement)).ok()
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("note: the test schema {} was left in the database", self.url);
+        }
     }
 }
 

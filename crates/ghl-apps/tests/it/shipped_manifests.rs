@@ -111,3 +111,31 @@ fn teams_posts_adaptive_cards_and_message_cards_within_its_thresholds() {
         teams.errors.rules.iter().find(|rule| rule.text_contains.is_some()).expect("a text rule");
     assert_eq!(throttled.means, ErrorMeaning::Retry, "the connector's 429 in a 200's body");
 }
+
+#[test]
+fn the_outgoing_webhook_signs_each_message_with_an_id_stable_across_retries() {
+    let webhook = shipped("webhook");
+    assert_eq!(webhook.auth, Auth::SignedWebhook);
+    assert!(webhook.auth.url_is_credential());
+    let credentials = webhook.auth.credentials();
+    let named: Vec<(&str, bool)> =
+        credentials.iter().map(|c| (c.name.as_str(), c.secret)).collect();
+    assert_eq!(named, [("url", true), ("secret", true)]);
+    let send = webhook.operation("send").expect("send");
+    assert_eq!((send.method, send.path.as_str()), (Method::Post, ""));
+    assert_eq!(send.write, Some(Write::IdempotencyKey { header: "webhook-id".into() }));
+}
+
+#[test]
+fn a_signed_webhook_whose_write_is_not_keyed_by_webhook_id_is_refused_with_its_line() {
+    let text = MANIFESTS.iter().find(|(app, _)| *app == "webhook").expect("webhook").1;
+    let broken = text.replace(
+        "    write:\n      kind: idempotency_key\n      header: webhook-id\n",
+        "    write:\n      kind: not_repeatable\n",
+    );
+    assert_ne!(broken, text, "the case changes the manifest");
+    let error = ghl_apps::load(&broken).expect_err("refused");
+    let line = broken[..broken.find("kind: not_repeatable").expect("there")].matches('\n').count();
+    assert_eq!(error.line, line, "{error}");
+    assert!(error.to_string().contains("header: webhook-id"), "{error}");
+}

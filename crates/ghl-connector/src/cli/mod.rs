@@ -9,6 +9,7 @@ macro_rules! say {
 }
 
 mod api;
+mod apps;
 pub mod config;
 mod connect;
 mod demo;
@@ -67,6 +68,9 @@ pub enum Command {
     Sandbox(sandbox::SandboxArgs),
     /// Call any operation of an app (HighLevel's API) by its operationId; JSON on stdout.
     Api(api::ApiArgs),
+    /// Add, check, list or remove the apps you describe with a manifest.
+    #[command(subcommand)]
+    Apps(apps::AppsCommand),
     /// Create the master key file that seals secrets at rest.
     Init,
     /// Connect an app (HighLevel, or `http`) and store its credentials encrypted.
@@ -97,6 +101,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args, cli.store_chosen.then_some(&cli.store)).await,
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Api(args) => api::run(args, &cli.store).await,
+        Command::Apps(command) => apps::apps(command, &cli.store).await,
         Command::Init => {
             store::write_new_key(&cli.store.key_file)?;
             say!(

@@ -1,0 +1,407 @@
+//! How each request of a connection is authorised, for every auth kind of a manifest:
+//! credential templates rendered into headers and query parameters (`api_key`), bearer,
+//! basic and `login:secret_key` headers, OAuth 2.0 tokens (authorization code through
+//! ghl-client's `OAuthConnection`; client credentials fetched, cached and refetched here,
+//! single-flight), and the Standard Webhooks signature of a `signed_webhook` message.
+//! Credentials are checked once, when the client is made: a missing one is a connection
+//! error naming it, never a request sent without it.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use ghl_apps::auth::{template_names, Auth, ClientAuth, OAuthClient};
+use ghl_apps::place::UrlOrPath;
+use ghl_apps::signatures::standard_webhooks;
+use ghl_apps::signatures::SigningKey;
+use ghl_client::retry::{classify, classify_transport, retry_after, Verdict};
+use ghl_client::{Backoff, Secret};
+use reqwest::RequestBuilder;
+use serde::Deserialize;
+use url::Url;
+
+use crate::connection::Credentials;
+use crate::error::RuntimeError;
+
+/// Attempts of one token request, and the backoff between them.
+const TOKEN_ATTEMPTS: u32 = 3;
+const TOKEN_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(4));
+/// A client-credentials token is fetched again this long before it expires.
+const REFRESH_AHEAD: Duration = Duration::from_secs(30);
+
+/// A client-credentials token and when to fetch the next one.
+struct Cached {
+    token: Secret<String>,
+    renew_at: Option<Instant>,
+}
+
+/// The authorisation of one connection.
+pub(crate) struct Authorizer {
+    app: String,
+    auth: Auth,
+    credentials: Credentials,
+    /// `signed_webhook`'s key, parsed once.
+    webhook_key: Option<SigningKey>,
+    /// `oauth2_client_credentials`' token endpoint, resolved against the base URL.
+    token_url: Option<Url>,
+    /// The cached client-credentials token; holding the lock while fetching makes the fetch
+    /// single-flight.
+    cached: tokio::sync::Mutex<Option<Cached>>,
+    fetches: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+impl Authorizer {
+    /// Checks that the credentials are the ones the auth kind needs.
+    pub fn new(
+        app: &str,
+        auth: &Auth,
+        credentials: Credentials,
+        base: &Url,
+    ) -> Result<Self, RuntimeError> {
+        let problem = |problem: String| RuntimeError::Connection { app: app.to_owned(), problem };
+        let mut token_url = None;
+        let mut webhook_key = None;
+        match (auth, &credentials) {
+            (Auth::Oauth2AuthorizationCode(_), Credentials::OAuth(_)) => {}
+            (Auth::Oauth2ClientCredentials(client), Credentials::ClientCredentials { .. }) => {
+                token_url = Some(resolve(&client.token_url, base));
+            }
+            (Auth::Oauth2AuthorizationCode(_) | Auth::Oauth2ClientCredentials(_), _)
+            | (_, Credentials::OAuth(_) | Credentials::ClientCredentials { .. }) => {
+                return Err(problem(format!(
+                    "holds credentials of another kind than the app's `{}` auth",
+                    auth.kind()
+                )))
+            }
+            (_, Credentials::Values(values)) => {
+                for credential in auth.credentials() {
+                    if !values.contains_key(&credential.name) {
+                        return Err(problem(format!("has no `{}`", credential.name)));
+                    }
+                }
+                if let (Auth::SignedWebhook, Some(secret)) = (auth, values.get("secret")) {
+                    let key = standard_webhooks::parse_secret(secret.expose())
+                        .map_err(|err| problem(format!("has an unusable `secret`: {err}")))?;
+                    webhook_key = Some(key);
+                }
+            }
+        }
+        Ok(Self {
+            app: app.to_owned(),
+            auth: auth.clone(),
+            credentials,
+            webhook_key,
+            token_url,
+            cached: tokio::sync::Mutex::new(None),
+            fetches: Default::default(),
+        })
+    }
+
+    /// How many client-credentials tokens were fetched (for tests and metrics).
+    pub fn token_fetches(&self) -> u64 {
+        self.fetches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A named credential's value (checked present at `new`).
+    fn value(&self, name: &str) -> &str {
+        self.credentials.value(name).map_or("", |secret| secret.expose().as_str())
+    }
+
+    /// The connection's URL, for kinds whose URL is a credential.
+    pub fn credential_url(&self) -> Result<Option<Url>, RuntimeError> {
+        if !self.auth.url_is_credential() {
+            return Ok(None);
+        }
+        Url::parse(self.value("url")).map(Some).map_err(|err| RuntimeError::Connection {
+            app: self.app.clone(),
+            // The URL is a secret: only the reason is said.
+            problem: format!("has a `url` that is not a URL ({err})"),
+        })
+    }
+
+    /// The bearer token of an OAuth kind (fetched or refreshed as needed); `None` otherwise.
+    pub async fn token(
+        &self,
+        http: &reqwest::Client,
+        operation: &str,
+    ) -> Result<Option<Secret<String>>, RuntimeError> {
+        match (&self.auth, &self.credentials) {
+            (Auth::Oauth2AuthorizationCode(_), Credentials::OAuth(connection)) => connection
+                .access_token(http)
+                .await
+                .map(Some)
+                .map_err(|err| self.client_error(operation, err)),
+            (Auth::Oauth2ClientCredentials(client), Credentials::ClientCredentials { .. }) => {
+                let mut cached = self.cached.lock().await;
+                if let Some(current) = cached.as_ref() {
+                    if current.renew_at.is_none_or(|at| at > Instant::now()) {
+                        return Ok(Some(current.token.clone()));
+                    }
+                }
+                let fresh = self.fetch(http, client, operation).await?;
+                let token = fresh.token.clone();
+                *cached = Some(fresh);
+                Ok(Some(token))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// After a 401 with `rejected`: a fresh token, unless another task already replaced it.
+    /// `false` when the kind has nothing to refresh.
+    pub async fn after_unauthorized(
+        &self,
+        http: &reqwest::Client,
+        operation: &str,
+        rejected: Option<&Secret<String>>,
+    ) -> Result<bool, RuntimeError> {
+        let Some(rejected) = rejected else { return Ok(false) };
+        match (&self.auth, &self.credentials) {
+            (Auth::Oauth2AuthorizationCode(_), Credentials::OAuth(connection)) => {
+                connection
+                    .after_unauthorized(http, rejected)
+                    .await
+                    .map_err(|err| self.client_error(operation, err))?;
+                Ok(true)
+            }
+            (Auth::Oauth2ClientCredentials(client), Credentials::ClientCredentials { .. }) => {
+                let mut cached = self.cached.lock().await;
+                if cached.as_ref().is_some_and(|current| current.token != *rejected) {
+                    return Ok(true);
+                }
+                *cached = Some(self.fetch(http, client, operation).await?);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn client_error(&self, operation: &str, error: ghl_client::Error) -> RuntimeError {
+        let (app, operation) = (self.app.clone(), operation.to_owned());
+        if error.is_retryable() {
+            return match error.wait() {
+                Some(wait) => RuntimeError::RateLimited { app, operation, wait },
+                None => RuntimeError::Transient {
+                    app,
+                    operation,
+                    status: error.status(),
+                    attempts: TOKEN_ATTEMPTS,
+                    message: error.to_string(),
+                },
+            };
+        }
+        RuntimeError::Reconnect {
+            app,
+            operation,
+            status: error.status(),
+            message: error.to_string(),
+        }
+    }
+
+    /// The client-credentials grant, retried as ghl-client's retry logic says; a refusal
+    /// means the connection's client id or secret is wrong.
+    async fn fetch(
+        &self,
+        http: &reqwest::Client,
+        client: &OAuthClient,
+        operation: &str,
+    ) -> Result<Cached, RuntimeError> {
+        let Credentials::ClientCredentials { client_id, client_secret } = &self.credentials else {
+            return Err(RuntimeError::Connection {
+                app: self.app.clone(),
+                problem: "holds no client id and secret".into(),
+            });
+        };
+        let Some(url) = &self.token_url else {
+            return Err(RuntimeError::Connection {
+                app: self.app.clone(),
+                problem: "has no token endpoint".into(),
+            });
+        };
+        let scope = client.scopes.join(" ");
+        let mut form = vec![("grant_type", "client_credentials")];
+        if !scope.is_empty() {
+            form.push(("scope", &scope));
+        }
+        if client.client_auth == ClientAuth::Body {
+            form.push(("client_id", client_id));
+            form.push(("client_secret", client_secret.expose()));
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut request = http.post(url.clone()).form(&form).timeout(Duration::from_secs(30));
+            if client.client_auth == ClientAuth::BasicHeader {
+                request = request.basic_auth(client_id, Some(client_secret.expose()));
+            }
+            let (verdict, status, problem) = match request.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let after = retry_after(response.headers());
+                    let body = response.text().await.unwrap_or_default();
+                    let verdict = classify(status, after);
+                    if verdict == Verdict::Done {
+                        let answer: TokenAnswer =
+                            serde_json::from_str(&body).map_err(|err| RuntimeError::Reconnect {
+                                app: self.app.clone(),
+                                operation: operation.to_owned(),
+                                status: Some(status),
+                                message: format!(
+                                    "the token endpoint's answer is unreadable: {err}"
+                                ),
+                            })?;
+                        self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let renew_at = answer.expires_in.map(|secs| {
+                            let lifetime = Duration::from_secs(secs);
+                            Instant::now()
+                                + lifetime.saturating_sub(REFRESH_AHEAD.min(lifetime / 4))
+                        });
+                        return Ok(Cached { token: answer.access_token.into(), renew_at });
+                    }
+                    let shown: String = body.chars().take(200).collect();
+                    (verdict, Some(status), shown)
+                }
+                Err(err) => (classify_transport(&err), None, err.without_url().to_string()),
+            };
+            let after = match verdict {
+                Verdict::Retry { after, .. } | Verdict::Throttled { after } => after,
+                Verdict::Done | Verdict::Refresh | Verdict::Refused => {
+                    return Err(RuntimeError::Reconnect {
+                        app: self.app.clone(),
+                        operation: operation.to_owned(),
+                        status,
+                        message: format!(
+                            "the token endpoint refused the client id and secret: {problem}"
+                        ),
+                    })
+                }
+            };
+            if attempt >= TOKEN_ATTEMPTS {
+                return Err(RuntimeError::Transient {
+                    app: self.app.clone(),
+                    operation: operation.to_owned(),
+                    status,
+                    attempts: attempt,
+                    message: format!("the token endpoint: {problem}"),
+                });
+            }
+            let asked = after.map(|wait| wait.remaining(SystemTime::now()));
+            tokio::time::sleep(TOKEN_BACKOFF.delay(attempt, asked)).await;
+        }
+    }
+
+    /// Puts the credentials on one attempt. `message_id` and `body` are what a signed
+    /// webhook signs (the id the same on every attempt, the timestamp this attempt's).
+    pub fn apply(
+        &self,
+        mut request: RequestBuilder,
+        token: Option<&Secret<String>>,
+        message_id: &str,
+        body: &[u8],
+    ) -> RequestBuilder {
+        if let Some(token) = token {
+            return request.bearer_auth(token.expose());
+        }
+        match &self.auth {
+            Auth::ApiKey { headers, query } => {
+                for (name, template) in headers {
+                    request = request.header(name, self.render(template));
+                }
+                let pairs: Vec<(&str, String)> = query
+                    .iter()
+                    .map(|(name, template)| (name.as_str(), self.render(template)))
+                    .collect();
+                if !pairs.is_empty() {
+                    request = request.query(&pairs);
+                }
+                request
+            }
+            Auth::Bearer => request.bearer_auth(self.value("token")),
+            Auth::Basic => request.header(
+                reqwest::header::AUTHORIZATION,
+                format!(
+                    "Basic {}",
+                    STANDARD.encode(format!(
+                        "{}:{}",
+                        self.value("username"),
+                        self.value("password")
+                    ))
+                ),
+            ),
+            Auth::LoginSecretKey { header } => request
+                .header(header, format!("{}:{}", self.value("login"), self.value("secret_key"))),
+            Auth::SignedWebhook => {
+                let Some(key) = &self.webhook_key else { return request };
+                let now =
+                    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+                let timestamp = i64::try_from(now).unwrap_or(i64::MAX);
+                for (name, value) in standard_webhooks::headers(key, message_id, timestamp, body) {
+                    request = request.header(name, value);
+                }
+                request
+            }
+            Auth::SecretUrl
+            | Auth::Oauth2AuthorizationCode(_)
+            | Auth::Oauth2ClientCredentials(_) => request,
+        }
+    }
+
+    /// A template with each `{name}` replaced by the credential's value.
+    fn render(&self, template: &str) -> String {
+        let mut text = template.to_owned();
+        for name in template_names(template) {
+            text = text.replace(&format!("{{{name}}}"), self.value(name));
+        }
+        text
+    }
+}
+
+/// The OAuth 2.0 authorization-code settings of a manifest's app, for ghl-client's
+/// `OAuthApp` (authorization URL with `state`, code exchange, refresh): the authorize and
+/// token URLs resolved against the connection's base URL (`None`: the manifest's).
+pub fn oauth_app(
+    manifest: &ghl_apps::Manifest,
+    base_url: Option<&Url>,
+    client_id: &str,
+    client_secret: Secret<String>,
+    redirect_uri: Url,
+) -> Result<ghl_client::OAuthApp, RuntimeError> {
+    let Auth::Oauth2AuthorizationCode(code) = &manifest.auth else {
+        return Err(RuntimeError::Connection {
+            app: manifest.app.clone(),
+            problem: format!(
+                "is for an app whose auth is `{}`, not `oauth2_authorization_code`",
+                manifest.auth.kind()
+            ),
+        });
+    };
+    let base = base_url.unwrap_or_else(|| manifest.base_url.as_url());
+    Ok(ghl_client::OAuthApp {
+        client_id: client_id.to_owned(),
+        client_secret,
+        authorize_url: resolve(&code.authorize_url, base),
+        token_url: resolve(&code.token_url, base),
+        redirect_uri,
+        extra_form: Vec::new(),
+    })
+}
+
+/// A token endpoint: an absolute URL, or a path under the connection's base URL (so a
+/// sandbox's is found too).
+fn resolve(at: &UrlOrPath, base: &Url) -> Url {
+    match at {
+        UrlOrPath::Url(url) => url.as_url().clone(),
+        UrlOrPath::Path(path) => {
+            let mut url = base.clone();
+            url.set_path(path);
+            url
+        }
+    }
+}
