@@ -140,7 +140,7 @@ async fn crash_and_recover(database_url: String, how: Stop) {
     let _restarted = serve(&database_url, &key, port, &ed25519);
     wait_healthy(&http, &server_url).await;
     let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
+    let metrics = loop {
         let metrics = http
             .get(format!("{server_url}/metrics"))
             .send()
@@ -149,17 +149,20 @@ async fn crash_and_recover(database_url: String, how: Stop) {
             .text()
             .await
             .expect("text");
+        // A run waiting out a rate limit or a delay has not ended either.
         let pending = metrics.lines().any(|line| {
-            (line.starts_with("ghl_runs{status=\"queued\"}")
-                || line.starts_with("ghl_runs{status=\"running\"}"))
+            ["queued", "running", "waiting"]
+                .iter()
+                .any(|status| line.starts_with(&format!("ghl_runs{{status=\"{status}\"}}")))
                 && !line.ends_with(" 0")
         });
         if !pending {
-            break;
+            break metrics;
         }
         assert!(Instant::now() < deadline, "runs did not finish after the restart:\n{metrics}");
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    };
+    let runs: Vec<&str> = metrics.lines().filter(|line| line.starts_with("ghl_runs{")).collect();
 
     let events = json(
         &http,
@@ -193,7 +196,7 @@ async fn crash_and_recover(database_url: String, how: Stop) {
             assert_eq!(
                 (tasks, notes),
                 (1, 1),
-                "an acknowledged event lost its effect: contact {id}"
+                "an acknowledged event lost its effect: contact {id}; runs by status: {runs:?}"
             );
         }
         with_task += tasks;
