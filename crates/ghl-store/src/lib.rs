@@ -9,6 +9,7 @@
 mod cipher;
 mod error;
 mod ids;
+mod ingest;
 mod key_check;
 mod own_writes;
 mod runs;
@@ -28,10 +29,8 @@ pub use cipher::{Cipher, MasterKey};
 pub use error::{redact_url, Error, Result};
 pub use ids::{new_id, ConnectionId, EventId, FlowId, RunId};
 pub use own_writes::{agrees, OwnWrite, ECHO_WINDOW};
-pub use runs::{
-    ClaimedRun, IngestOutcome, NewEvent, Paused, RunFilter, RunOutcome, RunSummary, StepRecord,
-    Target,
-};
+pub use ingest::{IngestOutcome, NewEvent, Paused, Target};
+pub use runs::{ClaimedRun, RunFilter, RunOutcome, RunSummary, StepRecord};
 pub use statuses::{AuthKind, ConnectionStatus, RunStatus, StepStatus, UnknownWord};
 pub use timestamp::Timestamp;
 pub use webhook_keys::LearnedWebhookKeys;

@@ -8,12 +8,15 @@ use sqlx::{Any, Row, Transaction};
 use std::time::Duration;
 
 use crate::error::Result;
-use crate::runs::NewEvent;
+use crate::ingest::NewEvent;
 use crate::{new_id, EventId, FlowId, Timestamp};
 
 /// How long after a write its echo is expected: webhooks come within seconds; a write whose
 /// echo never came stops matching after this.
 pub const ECHO_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// How far back the runaway detector counts a flow's runs of one record.
+pub(crate) const RUNAWAY_WINDOW: Duration = Duration::from_secs(60);
 
 /// A record one of a flow's writes changed, and an event type the change causes.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,7 +118,7 @@ pub(crate) async fn pause_if_runaway(
     )
     .bind(flow_id)
     .bind(record_id)
-    .bind(now - Duration::from_secs(60))
+    .bind(now - RUNAWAY_WINDOW)
     .fetch_one(&mut **tx)
     .await?;
     let runs: i64 = row.try_get("n")?;
