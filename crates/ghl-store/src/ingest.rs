@@ -17,11 +17,9 @@
 //! on PostgreSQL every statement is a round trip of its own.
 
 use serde_json::Value;
-use futures_util::TryStreamExt;
-use sqlx::any::{AnyArguments, AnyQueryResult, AnyRow};
-use sqlx::query::Query;
-use sqlx::{Any, Either, Executor, Row};
+use sqlx::Row;
 
+use crate::batch::{sqlite_transaction, Binds};
 use crate::error::{Error, Result};
 use crate::own_writes::RUNAWAY_WINDOW;
 use crate::{Backend, EventId, FlowId, RunId, Store, Timestamp, ECHO_WINDOW};
@@ -136,44 +134,34 @@ impl Store {
         plain.outcome(&counts)
     }
 
-    /// The plain path on SQLite: one batch in a transaction, committed unless it was held
-    /// back or a replay (then it wrote nothing).
+    /// The plain path on SQLite: one batch, one transaction, one round trip.
     async fn write_plain_sqlite(&self, plain: &Plain<'_>) -> Result<Written> {
         let mut binds = Binds::default();
         let (sql, statements) = plain.sqlite(&mut binds);
-        let mut tx = self.pool().begin().await?;
-        let results: Vec<Either<AnyQueryResult, AnyRow>> =
-            (&mut *tx).fetch_many(binds.query(&sql)).try_collect().await?;
+        let done = sqlite_transaction(self.pool(), &sql, binds).await?;
+        if done.len() != statements.len() {
+            return Err(Error::Corrupt(format!(
+                "the ingest batch answered {} statements of {}",
+                done.len(),
+                statements.len()
+            )));
+        }
         let mut counts = Counts::default();
-        let mut done = results.iter().filter_map(|result| result.as_ref().left());
-        let mut rows = results.iter().filter_map(|result| result.as_ref().right());
-        for statement in &statements {
-            let Some(result) = done.next() else {
-                return Err(Error::Corrupt("the ingest batch ended early".into()));
-            };
-            let changed = i64::try_from(result.rows_affected()).unwrap_or(i64::MAX);
+        for (statement, done) in statements.iter().zip(&done) {
+            let changed = i64::try_from(done.changed).unwrap_or(i64::MAX);
             match statement {
                 Statement::WebhookId => counts.webhook_ids = changed,
                 Statement::Event => counts.events = changed,
                 Statement::Runs => counts.runs = changed,
                 Statement::Cursor => {}
                 Statement::Held => {
-                    if let Some(row) = rows.next() {
+                    if let Some(row) = done.rows.first() {
                         counts.held = row.try_get::<i64, _>("held")? != 0;
                     }
                 }
             }
         }
-        let written = plain.outcome(&counts)?;
-        match &written {
-            Written::Outcome(IngestOutcome::Stored { .. }) => tx.commit().await?,
-            // A delivery whose event is known: its webhookId is remembered.
-            Written::Outcome(IngestOutcome::Duplicate) if counts.webhook_ids == 1 => {
-                tx.commit().await?;
-            }
-            _ => tx.rollback().await?,
-        }
-        Ok(written)
+        plain.outcome(&counts)
     }
 
     /// The guarded path: statement by statement, in one transaction, for an event that may
@@ -461,9 +449,11 @@ impl<'a> Plain<'a> {
     }
 
     /// Statements run one after the other in one transaction, each gated on what the one
-    /// before wrote; the batch's first statement writes (so the transaction takes the write
-    /// lock before it reads anything). The last says whether a guard held the event back
-    /// (read only when nothing was written, so it sees what the first statement saw).
+    /// before wrote, so that the batch is right to commit whatever happens: a replay or an
+    /// event held back writes nothing, a known event only its webhookId. The first statement
+    /// writes (so the transaction takes the write lock before it reads anything). The last
+    /// says whether a guard held the event back (read only when nothing was written, so it
+    /// sees what the first statement saw).
     fn sqlite(&self, binds: &mut Binds) -> (String, Vec<Statement>) {
         let held = self.held(binds);
         let now = binds.int(self.now.as_millis());
@@ -540,42 +530,5 @@ impl<'a> Plain<'a> {
             echoes: Vec::new(),
             paused: Vec::new(),
         }))
-    }
-}
-
-/// The bind parameters of one statement, numbered `$1`, `$2`, ... as they are added.
-#[derive(Default)]
-struct Binds(Vec<Bind>);
-
-enum Bind {
-    Text(Option<String>),
-    Int(i64),
-}
-
-impl Binds {
-    /// Adds a value; answers its placeholder.
-    fn push(&mut self, bind: Bind) -> String {
-        self.0.push(bind);
-        format!("${}", self.0.len())
-    }
-
-    fn text(&mut self, value: impl Into<String>) -> String {
-        self.push(Bind::Text(Some(value.into())))
-    }
-
-    fn optional_text(&mut self, value: Option<&str>) -> String {
-        self.push(Bind::Text(value.map(str::to_owned)))
-    }
-
-    fn int(&mut self, value: i64) -> String {
-        self.push(Bind::Int(value))
-    }
-
-    /// `sql` with these values bound.
-    fn query(self, sql: &str) -> Query<'_, Any, AnyArguments<'_>> {
-        self.0.into_iter().fold(sqlx::query(sql), |query, bind| match bind {
-            Bind::Text(text) => query.bind(text),
-            Bind::Int(int) => query.bind(int),
-        })
     }
 }

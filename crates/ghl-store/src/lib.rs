@@ -6,6 +6,7 @@
 //! **Invariant**: an event and the runs it causes are written in one transaction, and so are
 //! a step's record and the effect it applied; a cursor advances with the runs it enqueues.
 
+mod batch;
 mod cipher;
 mod error;
 mod ids;
