@@ -1,6 +1,7 @@
 //! Writes made in one round trip to the database: the bind parameters of a statement built
-//! piece by piece ([`Binds`]), and a whole SQLite transaction sent as one batch
-//! ([`sqlite_transaction`]).
+//! piece by piece ([`Binds`]), a whole SQLite transaction sent as one batch
+//! ([`sqlite_transaction`]), and statements written together on either backend
+//! (`Store::write_together`).
 //!
 //! SQLite has one writer: its lock is held from a transaction's first write to its commit.
 //! Sent statement by statement, every statement is a hop to the connection's thread and back
@@ -50,6 +51,34 @@ impl Binds {
             Bind::Text(text) => query.bind(text),
             Bind::Int(int) => query.bind(int),
         })
+    }
+}
+
+impl crate::Store {
+    /// Runs `statements` (parameters `$n` from `binds`) as one transaction in one round trip:
+    /// on SQLite as one batch ([`sqlite_transaction`]), on PostgreSQL as one statement (the
+    /// others in its `WITH`; each statement must write rows the others do not touch).
+    pub(crate) async fn write_together(&self, statements: &[String], binds: Binds) -> Result<()> {
+        match self.backend() {
+            crate::Backend::Sqlite => {
+                sqlite_transaction(self.pool(), &statements.join(";\n"), binds).await?;
+            }
+            crate::Backend::Postgres => {
+                let Some((last, before)) = statements.split_last() else { return Ok(()) };
+                let sql = if before.is_empty() {
+                    last.clone()
+                } else {
+                    let parts: Vec<String> = before
+                        .iter()
+                        .enumerate()
+                        .map(|(n, statement)| format!("w{n} AS ({statement})"))
+                        .collect();
+                    format!("WITH {} {last}", parts.join(", "))
+                };
+                binds.query(&sql).execute(self.pool()).await?;
+            }
+        }
+        Ok(())
     }
 }
 

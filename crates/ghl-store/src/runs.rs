@@ -13,6 +13,7 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::batch::Binds;
 use crate::error::{Error, Result};
 use crate::{
     parse_json, Backend, EventId, FlowId, RunId, RunStatus, StepStatus, Store, Timestamp,
@@ -334,7 +335,7 @@ impl Store {
     }
 
     /// [`Store::record_step`], with what the write changes or changed (for recognising its
-    /// echo) in the same transaction.
+    /// echo) in the same transaction; in one round trip to the database.
     pub async fn record_write(
         &self,
         step: &StepRecord,
@@ -342,41 +343,42 @@ impl Store {
         writes: &[crate::OwnWrite],
     ) -> Result<()> {
         let text = |value: &Option<Value>| value.as_ref().map(Value::to_string);
-        let mut tx = self.pool().begin().await?;
-        sqlx::query(
+        let mut binds = Binds::default();
+        let values = [
+            binds.text(step.run_id.as_str()),
+            binds.int(i64::from(step.attempt)),
+            binds.int(i64::from(step.step_index)),
+            binds.text(&step.name),
+            binds.text(step.status.as_str()),
+            binds.optional_text(text(&step.input).as_deref()),
+            binds.optional_text(text(&step.request).as_deref()),
+            binds.optional_text(text(&step.response).as_deref()),
+            binds.optional_text(step.error.as_deref()),
+            binds.int(step.duration_ms),
+        ]
+        .join(", ");
+        let mut statements = vec![format!(
             "INSERT INTO steps (run_id, attempt, step_index, name, status, input, request, response, error, duration_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             VALUES ({values})
              ON CONFLICT (run_id, attempt, step_index) DO UPDATE SET status = excluded.status, input = excluded.input,
                  request = excluded.request, response = excluded.response, error = excluded.error,
-                 duration_ms = excluded.duration_ms",
-        )
-        .bind(&step.run_id)
-        .bind(step.attempt)
-        .bind(step.step_index)
-        .bind(&step.name)
-        .bind(step.status)
-        .bind(text(&step.input))
-        .bind(text(&step.request))
-        .bind(text(&step.response))
-        .bind(&step.error)
-        .bind(step.duration_ms)
-        .execute(&mut *tx)
-        .await?;
+                 duration_ms = excluded.duration_ms"
+        )];
         if let Some((key, result)) = effect {
-            sqlx::query(
-                "INSERT INTO effects (effect_key, run_id, result, created_at) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (effect_key) DO NOTHING",
-            )
-            .bind(key)
-            .bind(&step.run_id)
-            .bind(result.to_string())
-            .bind(Timestamp::now())
-            .execute(&mut *tx)
-            .await?;
+            let values = [
+                binds.text(key),
+                binds.text(step.run_id.as_str()),
+                binds.text(result.to_string()),
+                binds.int(Timestamp::now().as_millis()),
+            ]
+            .join(", ");
+            statements.push(format!(
+                "INSERT INTO effects (effect_key, run_id, result, created_at) VALUES ({values})
+                 ON CONFLICT (effect_key) DO NOTHING"
+            ));
         }
-        crate::own_writes::record(&mut tx, writes).await?;
-        tx.commit().await?;
-        Ok(())
+        statements.extend(crate::own_writes::record(&mut binds, writes));
+        self.write_together(&statements, binds).await
     }
 
     pub async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>> {
