@@ -509,9 +509,14 @@ impl<'a> Plain<'a> {
 
     /// The outcome of the plain path from what it wrote.
     fn outcome(&self, counts: &Counts) -> Result<Written> {
-        let first = if self.event.webhook_id().is_some() { counts.webhook_ids } else { counts.events };
+        let first =
+            if self.event.webhook_id().is_some() { counts.webhook_ids } else { counts.events };
         if first == 0 {
-            return Ok(if counts.held { Written::Held } else { Written::Outcome(IngestOutcome::Duplicate) });
+            return Ok(if counts.held {
+                Written::Held
+            } else {
+                Written::Outcome(IngestOutcome::Duplicate)
+            });
         }
         if counts.events == 0 {
             return Ok(Written::Outcome(IngestOutcome::Duplicate));

@@ -514,7 +514,8 @@ async fn concurrent_deliveries(store: Store) {
     }
     assert_eq!(stored, 1, "one event, stored once");
     for webhook_id in ["w-same", "w-1", "w-15"] {
-        let replay = store.ingest(&delivery(webhook_id, "c-2"), &flows, None).await.expect("ingest");
+        let replay =
+            store.ingest(&delivery(webhook_id, "c-2"), &flows, None).await.expect("ingest");
         assert_eq!(replay, IngestOutcome::Duplicate, "{webhook_id} is remembered");
     }
     let runs = store.runs(&RunFilter { status: None, flow: None, limit: 100 }).await.expect("runs");
@@ -527,11 +528,9 @@ async fn cut_short(store: Store) {
     let flows = [FlowId::from("f1")];
     for n in 0..40u64 {
         let event = event(&format!("cut-{n}"));
-        let _ = tokio::time::timeout(
-            Duration::from_micros(n * 25),
-            store.ingest(&event, &flows, None),
-        )
-        .await;
+        let _ =
+            tokio::time::timeout(Duration::from_micros(n * 25), store.ingest(&event, &flows, None))
+                .await;
     }
     for n in 0..40 {
         // Each either was stored or is stored now, with its one run.
