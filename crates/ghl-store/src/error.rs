@@ -20,6 +20,10 @@ pub enum Error {
     WrongKey,
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// A write's task stopped before it answered (the process is stopping): whether it was
+    /// committed is unknown; an ingest retried is then a duplicate.
+    #[error("a write to the database was interrupted: {0}")]
+    Interrupted(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

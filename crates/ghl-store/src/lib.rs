@@ -7,9 +7,11 @@
 //! a step's record and the effect it applied; a cursor advances with the runs it enqueues.
 
 mod added_apps;
+mod batch;
 mod cipher;
 mod error;
 mod ids;
+mod ingest;
 mod key_check;
 mod own_writes;
 mod runs;
@@ -29,11 +31,9 @@ pub use added_apps::AddedApp;
 pub use cipher::{Cipher, MasterKey};
 pub use error::{redact_url, Error, Result};
 pub use ids::{new_id, ConnectionId, EventId, FlowId, RunId};
+pub use ingest::{IngestOutcome, NewEvent, Paused, Target};
 pub use own_writes::{agrees, OwnWrite, ECHO_WINDOW};
-pub use runs::{
-    ClaimedRun, IngestOutcome, NewEvent, Paused, RunFilter, RunOutcome, RunSummary, StepRecord,
-    Target,
-};
+pub use runs::{ClaimedRun, RunFilter, RunOutcome, RunSummary, StepRecord};
 pub use statuses::{AuthKind, ConnectionStatus, RunStatus, StepStatus, UnknownWord};
 pub use timestamp::Timestamp;
 pub use webhook_keys::LearnedWebhookKeys;

@@ -7,13 +7,17 @@ use sqlx::{Any, Row, Transaction};
 
 use std::time::Duration;
 
+use crate::batch::Binds;
 use crate::error::Result;
-use crate::runs::NewEvent;
+use crate::ingest::NewEvent;
 use crate::{new_id, EventId, FlowId, Timestamp};
 
 /// How long after a write its echo is expected: webhooks come within seconds; a write whose
 /// echo never came stops matching after this.
 pub const ECHO_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// How far back the runaway detector counts a flow's runs of one record.
+pub(crate) const RUNAWAY_WINDOW: Duration = Duration::from_secs(60);
 
 /// A record one of a flow's writes changed, and an event type the change causes.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,7 +119,7 @@ pub(crate) async fn pause_if_runaway(
     )
     .bind(flow_id)
     .bind(record_id)
-    .bind(now - Duration::from_secs(60))
+    .bind(now - RUNAWAY_WINDOW)
     .fetch_one(&mut **tx)
     .await?;
     let runs: i64 = row.try_get("n")?;
@@ -137,28 +141,45 @@ pub(crate) async fn pause_if_runaway(
     Ok(Some(reason))
 }
 
-/// Records what a write changes, so its echo can be recognised: before it is sent (the
-/// record `null`), then as answered. A match made meanwhile is kept.
-pub(crate) async fn record(tx: &mut Transaction<'static, Any>, writes: &[OwnWrite]) -> Result<()> {
-    let now = Timestamp::now();
+/// The statement that records what a write changes, so its echo can be recognised: before
+/// it is sent (the record `null`), then as answered. A match made meanwhile is kept. `None`
+/// when there is nothing to record.
+pub(crate) fn record(binds: &mut Binds, writes: &[OwnWrite]) -> Option<String> {
+    // One row per key (the last says it): a row cannot be upserted twice by one statement.
+    let mut distinct: Vec<&OwnWrite> = Vec::with_capacity(writes.len());
     for write in writes {
-        sqlx::query(
-            "INSERT INTO own_writes (id, effect_key, flow_id, record_id, event_type, result, written_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (effect_key, record_id, event_type) DO UPDATE SET
-                 result = CASE WHEN excluded.result = 'null' THEN own_writes.result ELSE excluded.result END",
-        )
-        .bind(new_id())
-        .bind(&write.effect_key)
-        .bind(&write.flow_id)
-        .bind(&write.record_id)
-        .bind(&write.event_type)
-        .bind(write.record.to_string())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+        let key = |other: &&OwnWrite| {
+            (&other.effect_key, &other.record_id, &other.event_type)
+                == (&write.effect_key, &write.record_id, &write.event_type)
+        };
+        distinct.retain(|other| !key(other));
+        distinct.push(write);
     }
-    Ok(())
+    if distinct.is_empty() {
+        return None;
+    }
+    let now = binds.int(Timestamp::now().as_millis());
+    let rows: Vec<String> = distinct
+        .iter()
+        .map(|write| {
+            let values = [
+                binds.text(new_id()),
+                binds.text(&write.effect_key),
+                binds.text(write.flow_id.as_str()),
+                binds.text(&write.record_id),
+                binds.text(&write.event_type),
+                binds.text(write.record.to_string()),
+            ];
+            format!("({}, {now})", values.join(", "))
+        })
+        .collect();
+    Some(format!(
+        "INSERT INTO own_writes (id, effect_key, flow_id, record_id, event_type, result, written_at)
+         VALUES {}
+         ON CONFLICT (effect_key, record_id, event_type) DO UPDATE SET
+             result = CASE WHEN excluded.result = 'null' THEN own_writes.result ELSE excluded.result END",
+        rows.join(", ")
+    ))
 }
 
 impl crate::Store {

@@ -1,4 +1,5 @@
-//! Events, the runs they cause (the queue), step logs and the effects ledger.
+//! The runs events cause (the queue), step logs and the effects ledger; storing the events
+//! and their runs is intake's (`ingest.rs`).
 //! Claiming takes a batch of runs, each kind (expired leases, due runs) by one statement over
 //! its own partial index, so it costs the same however long the queue or the history: on
 //! PostgreSQL `FOR UPDATE SKIP LOCKED` lets workers claim side by side; SQLite serialises
@@ -12,72 +13,12 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::batch::Binds;
 use crate::error::{Error, Result};
 use crate::{
     parse_json, Backend, EventId, FlowId, RunId, RunStatus, StepStatus, Store, Timestamp,
     UnknownWord,
 };
-
-#[derive(Debug, Clone)]
-pub struct NewEvent {
-    /// What makes two deliveries the same event (`webhookId`, cursor position, schedule tick).
-    pub dedup_key: String,
-    pub source: String,
-    pub event_type: String,
-    pub location_id: Option<String>,
-    pub payload: Value,
-}
-
-impl NewEvent {
-    /// A HighLevel delivery's `webhookId`: remembered for good, so a replay of it is refused
-    /// whatever the event's dedup key.
-    fn webhook_id(&self) -> Option<&str> {
-        (self.source == "highlevel").then(|| self.payload["webhookId"].as_str()).flatten()
-    }
-
-    /// The record the event is about: its `id` (an appointment's inside `appointment`).
-    pub fn record_id(&self) -> Option<&str> {
-        self.payload["id"].as_str().or_else(|| self.payload["appointment"]["id"].as_str())
-    }
-}
-
-/// A flow an event is to run, with the guards that may hold the run back.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Target {
-    pub flow_id: FlowId,
-    /// The event does not run the flow when it echoes one of the flow's own writes.
-    pub skip_own_echoes: bool,
-    /// More runs of the flow for one record within a minute pause the flow (a loop).
-    pub runs_per_minute_limit: Option<u32>,
-}
-
-impl Target {
-    /// A flow the event runs whatever it is.
-    pub fn always(flow_id: &FlowId) -> Self {
-        Self { flow_id: flow_id.clone(), skip_own_echoes: false, runs_per_minute_limit: None }
-    }
-}
-
-/// A flow paused by the runaway detector while an event was stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Paused {
-    pub flow_id: FlowId,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum IngestOutcome {
-    Stored {
-        event_id: EventId,
-        run_ids: Vec<RunId>,
-        /// Flows the event did not run because it echoes their own write.
-        echoes: Vec<FlowId>,
-        /// Flows the event did not run because they ran its record too often: now paused.
-        paused: Vec<Paused>,
-    },
-    /// Seen before: nothing stored, nothing enqueued.
-    Duplicate,
-}
 
 #[derive(Debug, Clone)]
 pub struct ClaimedRun {
@@ -153,115 +94,6 @@ pub struct StepRecord {
 }
 
 impl Store {
-    /// Stores an event and enqueues one run per flow, in one transaction; a second delivery of
-    /// the same event enqueues nothing (it records a HighLevel delivery's new `webhookId`). With `cursor`, the polling cursor advances in the same
-    /// transaction.
-    pub async fn ingest(
-        &self,
-        event: &NewEvent,
-        flow_ids: &[FlowId],
-        cursor: Option<(&str, &str)>,
-    ) -> Result<IngestOutcome> {
-        let targets: Vec<Target> = flow_ids.iter().map(Target::always).collect();
-        self.ingest_for(event, &targets, cursor).await
-    }
-
-    /// [`Store::ingest`] with guards per flow: an event that echoes a flow's own write does
-    /// not run it (the write is matched to the event, once), and a flow that ran the event's
-    /// record `runs_per_minute_limit` times in the last minute is paused instead. The
-    /// matching, the pause and the runs are in the event's transaction.
-    pub async fn ingest_for(
-        &self,
-        event: &NewEvent,
-        targets: &[Target],
-        cursor: Option<(&str, &str)>,
-    ) -> Result<IngestOutcome> {
-        let mut tx = self.pool().begin().await?;
-        let event_id = EventId::new();
-        let now = Timestamp::now();
-        if let Some(webhook_id) = event.webhook_id() {
-            let first = sqlx::query(
-                "INSERT INTO webhook_ids (webhook_id, received_at) VALUES ($1, $2)
-                 ON CONFLICT (webhook_id) DO NOTHING",
-            )
-            .bind(webhook_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            if first.rows_affected() == 0 {
-                tx.rollback().await?;
-                return Ok(IngestOutcome::Duplicate);
-            }
-        }
-        let inserted = sqlx::query(
-            "INSERT INTO events (id, dedup_key, source, event_type, location_id, payload, received_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedup_key) DO NOTHING",
-        )
-        .bind(&event_id)
-        .bind(&event.dedup_key)
-        .bind(&event.source)
-        .bind(&event.event_type)
-        .bind(&event.location_id)
-        .bind(event.payload.to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            // The event is known under another delivery: remember this delivery's id too.
-            tx.commit().await?;
-            return Ok(IngestOutcome::Duplicate);
-        }
-        let record_id = event.record_id();
-        let mut run_ids = Vec::with_capacity(targets.len());
-        let (mut echoes, mut paused) = (Vec::new(), Vec::new());
-        for target in targets {
-            let flow_id = &target.flow_id;
-            if let Some(record_id) = record_id.filter(|_| target.skip_own_echoes) {
-                if crate::own_writes::match_echo(&mut tx, flow_id, record_id, event, &event_id)
-                    .await?
-                {
-                    echoes.push(flow_id.clone());
-                    continue;
-                }
-            }
-            if let (Some(record_id), Some(limit)) = (record_id, target.runs_per_minute_limit) {
-                if let Some(reason) =
-                    crate::own_writes::pause_if_runaway(&mut tx, flow_id, record_id, limit, now)
-                        .await?
-                {
-                    paused.push(Paused { flow_id: flow_id.clone(), reason });
-                    continue;
-                }
-            }
-            let run_id = RunId::new();
-            sqlx::query(
-                "INSERT INTO runs (id, run_key, flow_id, event_id, status, attempts, run_after, created_at, updated_at, record_id)
-                 VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $7, $8)",
-            )
-            .bind(&run_id)
-            .bind(format!("{event_id}:{flow_id}"))
-            .bind(flow_id)
-            .bind(&event_id)
-            .bind(now)
-            .bind(now)
-            .bind(now)
-            .bind(record_id)
-            .execute(&mut *tx)
-            .await?;
-            run_ids.push(run_id);
-        }
-        if let Some((name, value)) = cursor {
-            sqlx::query(crate::SET_CURSOR)
-                .bind(name)
-                .bind(value)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(IngestOutcome::Stored { event_id, run_ids, echoes, paused })
-    }
-
     /// Claims the next due run for `lease`; `None` when nothing is due.
     pub async fn claim(&self, lease: Duration) -> Result<Option<ClaimedRun>> {
         Ok(self.claim_batch(1, lease).await?.into_iter().next())
@@ -503,7 +335,7 @@ impl Store {
     }
 
     /// [`Store::record_step`], with what the write changes or changed (for recognising its
-    /// echo) in the same transaction.
+    /// echo) in the same transaction; in one round trip to the database.
     pub async fn record_write(
         &self,
         step: &StepRecord,
@@ -511,41 +343,42 @@ impl Store {
         writes: &[crate::OwnWrite],
     ) -> Result<()> {
         let text = |value: &Option<Value>| value.as_ref().map(Value::to_string);
-        let mut tx = self.pool().begin().await?;
-        sqlx::query(
+        let mut binds = Binds::default();
+        let values = [
+            binds.text(step.run_id.as_str()),
+            binds.int(i64::from(step.attempt)),
+            binds.int(i64::from(step.step_index)),
+            binds.text(&step.name),
+            binds.text(step.status.as_str()),
+            binds.optional_text(text(&step.input).as_deref()),
+            binds.optional_text(text(&step.request).as_deref()),
+            binds.optional_text(text(&step.response).as_deref()),
+            binds.optional_text(step.error.as_deref()),
+            binds.int(step.duration_ms),
+        ]
+        .join(", ");
+        let mut statements = vec![format!(
             "INSERT INTO steps (run_id, attempt, step_index, name, status, input, request, response, error, duration_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             VALUES ({values})
              ON CONFLICT (run_id, attempt, step_index) DO UPDATE SET status = excluded.status, input = excluded.input,
                  request = excluded.request, response = excluded.response, error = excluded.error,
-                 duration_ms = excluded.duration_ms",
-        )
-        .bind(&step.run_id)
-        .bind(step.attempt)
-        .bind(step.step_index)
-        .bind(&step.name)
-        .bind(step.status)
-        .bind(text(&step.input))
-        .bind(text(&step.request))
-        .bind(text(&step.response))
-        .bind(&step.error)
-        .bind(step.duration_ms)
-        .execute(&mut *tx)
-        .await?;
+                 duration_ms = excluded.duration_ms"
+        )];
         if let Some((key, result)) = effect {
-            sqlx::query(
-                "INSERT INTO effects (effect_key, run_id, result, created_at) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (effect_key) DO NOTHING",
-            )
-            .bind(key)
-            .bind(&step.run_id)
-            .bind(result.to_string())
-            .bind(Timestamp::now())
-            .execute(&mut *tx)
-            .await?;
+            let values = [
+                binds.text(key),
+                binds.text(step.run_id.as_str()),
+                binds.text(result.to_string()),
+                binds.int(Timestamp::now().as_millis()),
+            ]
+            .join(", ");
+            statements.push(format!(
+                "INSERT INTO effects (effect_key, run_id, result, created_at) VALUES ({values})
+                 ON CONFLICT (effect_key) DO NOTHING"
+            ));
         }
-        crate::own_writes::record(&mut tx, writes).await?;
-        tx.commit().await?;
-        Ok(())
+        statements.extend(crate::own_writes::record(&mut binds, writes));
+        self.write_together(&statements, binds).await
     }
 
     pub async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>> {

@@ -29,6 +29,8 @@ on_both!(added_apps_are_kept_as_written_replaced_by_id_and_removed, added_apps);
 on_both!(a_store_opened_with_another_key_is_refused_and_left_unchanged, wrong_key, with_db);
 on_both!(runs_are_listed_with_their_flow_and_trigger_and_by_flow, runs_by_flow);
 on_both!(an_echo_of_a_flows_own_write_runs_it_not_and_a_runaway_flow_is_paused, guards);
+on_both!(concurrent_deliveries_of_one_event_store_it_once, concurrent_deliveries, multi_thread);
+on_both!(an_ingest_cut_short_leaves_the_store_writable, cut_short, multi_thread);
 
 fn summary(name: &str) -> ConnectionSummary {
     ConnectionSummary {
@@ -508,4 +510,53 @@ async fn added_apps(store: Store) {
     let left: Vec<String> =
         store.added_apps().await.expect("list").into_iter().map(|app| app.id).collect();
     assert_eq!(left, ["other"]);
+}
+
+/// Deliveries racing each other: one stores the event and its run; every delivery id is
+/// remembered, so a replay of any of them is refused.
+async fn concurrent_deliveries(store: Store) {
+    let flows = [FlowId::from("f1")];
+    let deliveries = (0..16).map(|n| {
+        let store = store.clone();
+        let flows = flows.clone();
+        // Half of them resend one delivery, the others send new ids for the same contact.
+        let webhook_id = if n % 2 == 0 { "w-same".to_owned() } else { format!("w-{n}") };
+        tokio::spawn(async move {
+            store.ingest(&delivery(&webhook_id, "c-1"), &flows, None).await.expect("ingest")
+        })
+    });
+    let mut stored = 0;
+    for delivery in deliveries.collect::<Vec<_>>() {
+        if let IngestOutcome::Stored { run_ids, .. } = delivery.await.expect("task") {
+            assert_eq!(run_ids.len(), 1);
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 1, "one event, stored once");
+    for webhook_id in ["w-same", "w-1", "w-15"] {
+        let replay =
+            store.ingest(&delivery(webhook_id, "c-2"), &flows, None).await.expect("ingest");
+        assert_eq!(replay, IngestOutcome::Duplicate, "{webhook_id} is remembered");
+    }
+    let runs = store.runs(&RunFilter { status: None, flow: None, limit: 100 }).await.expect("runs");
+    assert_eq!(runs.len(), 1);
+}
+
+/// Ingests abandoned at every point (a caller's timeout) neither store half an event nor
+/// leave a transaction open: every later write goes through, and each event has its run.
+async fn cut_short(store: Store) {
+    let flows = [FlowId::from("f1")];
+    for n in 0..40u64 {
+        let event = event(&format!("cut-{n}"));
+        let _ =
+            tokio::time::timeout(Duration::from_micros(n * 25), store.ingest(&event, &flows, None))
+                .await;
+    }
+    for n in 0..40 {
+        // Each either was stored or is stored now, with its one run.
+        let event = event(&format!("cut-{n}"));
+        store.ingest(&event, &flows, None).await.expect("the store takes writes");
+    }
+    let runs = store.runs(&RunFilter { status: None, flow: None, limit: 100 }).await.expect("runs");
+    assert_eq!(runs.len(), 40, "one run per event, none lost, none twice");
 }
