@@ -1,5 +1,5 @@
 //! How each request of a connection is authorised, for every auth kind of a manifest:
-//! credential templates rendered into headers and query parameters (`api_key`), bearer,
+//! credential templates rendered once into headers and query parameters (`api_key`), bearer,
 //! basic and `login:secret_key` headers, OAuth 2.0 tokens (authorization code through
 //! ghl-client's `OAuthConnection`; client credentials fetched, cached and refetched here,
 //! single-flight), and the Standard Webhooks signature of a `signed_webhook` message.
@@ -16,6 +16,7 @@ use ghl_apps::signatures::standard_webhooks;
 use ghl_apps::signatures::SigningKey;
 use ghl_client::retry::{classify, classify_transport, retry_after, Verdict};
 use ghl_client::{Backoff, Secret};
+use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::RequestBuilder;
 use serde::Deserialize;
 use url::Url;
@@ -28,6 +29,14 @@ const TOKEN_ATTEMPTS: u32 = 3;
 const TOKEN_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(4));
 /// A client-credentials token is fetched again this long before it expires.
 const REFRESH_AHEAD: Duration = Duration::from_secs(30);
+
+/// Credentials rendered once. The header values are marked sensitive (HTTP/2 never indexes
+/// them); nothing here is printed.
+#[derive(Default)]
+struct Fixed {
+    headers: Vec<(HeaderName, HeaderValue)>,
+    query: Vec<(String, Secret<String>)>,
+}
 
 /// A client-credentials token and when to fetch the next one.
 struct Cached {
@@ -42,6 +51,9 @@ pub(crate) struct Authorizer {
     credentials: Credentials,
     /// `signed_webhook`'s key, parsed once.
     webhook_key: Option<SigningKey>,
+    /// The headers and query parameters made from the credentials once, when the client is
+    /// made (`api_key`, `bearer`, `basic`, `login_secret_key`): a request copies them.
+    fixed: Fixed,
     /// `oauth2_client_credentials`' token endpoint, resolved against the base URL.
     token_url: Option<Url>,
     /// The cached client-credentials token; holding the lock while fetching makes the fetch
@@ -93,11 +105,13 @@ impl Authorizer {
                 }
             }
         }
+        let fixed = fixed(app, auth, &credentials)?;
         Ok(Self {
             app: app.to_owned(),
             auth: auth.clone(),
             credentials,
             webhook_key,
+            fixed,
             token_url,
             cached: tokio::sync::Mutex::new(None),
             fetches: Default::default(),
@@ -310,33 +324,21 @@ impl Authorizer {
             return request.bearer_auth(token.expose());
         }
         match &self.auth {
-            Auth::ApiKey { headers, query } => {
-                for (name, template) in headers {
-                    request = request.header(name, self.render(template));
+            Auth::ApiKey { .. } | Auth::Bearer | Auth::Basic | Auth::LoginSecretKey { .. } => {
+                for (name, value) in &self.fixed.headers {
+                    request = request.header(name.clone(), value.clone());
                 }
-                let pairs: Vec<(&str, String)> = query
-                    .iter()
-                    .map(|(name, template)| (name.as_str(), self.render(template)))
-                    .collect();
-                if !pairs.is_empty() {
+                if !self.fixed.query.is_empty() {
+                    let pairs: Vec<(&str, &str)> = self
+                        .fixed
+                        .query
+                        .iter()
+                        .map(|(name, value)| (name.as_str(), value.expose().as_str()))
+                        .collect();
                     request = request.query(&pairs);
                 }
                 request
             }
-            Auth::Bearer => request.bearer_auth(self.value("token")),
-            Auth::Basic => request.header(
-                reqwest::header::AUTHORIZATION,
-                format!(
-                    "Basic {}",
-                    STANDARD.encode(format!(
-                        "{}:{}",
-                        self.value("username"),
-                        self.value("password")
-                    ))
-                ),
-            ),
-            Auth::LoginSecretKey { header } => request
-                .header(header, format!("{}:{}", self.value("login"), self.value("secret_key"))),
             Auth::SignedWebhook => {
                 let Some(key) = &self.webhook_key else { return request };
                 let now =
@@ -352,15 +354,60 @@ impl Authorizer {
             | Auth::Oauth2ClientCredentials(_) => request,
         }
     }
+}
 
-    /// A template with each `{name}` replaced by the credential's value.
-    fn render(&self, template: &str) -> String {
+/// The headers and query parameters `auth` makes from `credentials`, rendered once; a value
+/// that cannot be a header is refused here (naming the header, never the value).
+fn fixed(app: &str, auth: &Auth, credentials: &Credentials) -> Result<Fixed, RuntimeError> {
+    let problem = |problem: String| RuntimeError::Connection { app: app.to_owned(), problem };
+    let Credentials::Values(_) = credentials else { return Ok(Fixed::default()) };
+    let value = |name: &str| credentials.value(name).map_or("", |secret| secret.expose().as_str());
+    let render = |template: &str| {
         let mut text = template.to_owned();
         for name in template_names(template) {
-            text = text.replace(&format!("{{{name}}}"), self.value(name));
+            text = text.replace(&format!("{{{name}}}"), value(name));
         }
         text
+    };
+    let mut headers: Vec<(String, String)> = Vec::new();
+    let mut query = Vec::new();
+    match auth {
+        Auth::ApiKey { headers: templates, query: params } => {
+            headers
+                .extend(templates.iter().map(|(name, template)| (name.clone(), render(template))));
+            query.extend(
+                params.iter().map(|(name, template)| (name.clone(), Secret::new(render(template)))),
+            );
+        }
+        Auth::Bearer => {
+            headers.push(("authorization".into(), format!("Bearer {}", value("token"))))
+        }
+        Auth::Basic => headers.push((
+            "authorization".into(),
+            format!(
+                "Basic {}",
+                STANDARD.encode(format!("{}:{}", value("username"), value("password")))
+            ),
+        )),
+        Auth::LoginSecretKey { header } => {
+            headers.push((header.clone(), format!("{}:{}", value("login"), value("secret_key"))))
+        }
+        _ => {}
     }
+    let headers = headers
+        .into_iter()
+        .map(|(name, text)| {
+            let header = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| problem(format!("has an auth header `{name}` that is not an HTTP header name")))?;
+            // The value is a secret: only the header is named.
+            let mut value = HeaderValue::from_str(&text).map_err(|_| {
+                problem(format!("has credentials that cannot be sent in the `{name}` header (a line break or a control character?)"))
+            })?;
+            value.set_sensitive(true);
+            Ok((header, value))
+        })
+        .collect::<Result<_, RuntimeError>>()?;
+    Ok(Fixed { headers, query })
 }
 
 /// The OAuth 2.0 authorization-code settings of a manifest's app, for ghl-client's
@@ -403,5 +450,69 @@ fn resolve(at: &UrlOrPath, base: &Url) -> Url {
             url.set_path(path);
             url
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn api_key() -> Auth {
+        Auth::ApiKey {
+            headers: BTreeMap::from([("X-Api-Key".into(), "key {api_key}".into())]),
+            query: BTreeMap::from([("user".into(), "{user}".into())]),
+        }
+    }
+
+    fn base() -> Url {
+        Url::parse("http://127.0.0.1:1/v1").expect("a URL")
+    }
+
+    #[test]
+    fn credentials_are_rendered_once_into_sensitive_headers_and_query_values() {
+        let credentials = Credentials::values([("api_key", "sk_1"), ("user", "u 1")]);
+        let authorizer = Authorizer::new("app", &api_key(), credentials, &base()).expect("usable");
+        let (name, value) = &authorizer.fixed.headers[0];
+        assert_eq!((name.as_str(), value.to_str().ok()), ("x-api-key", Some("key sk_1")));
+        assert!(value.is_sensitive(), "never indexed by HTTP/2");
+        let request = authorizer
+            .apply(reqwest::Client::new().get(base()), None, "id", b"")
+            .build()
+            .expect("a request");
+        assert_eq!(request.headers()["x-api-key"], "key sk_1");
+        assert_eq!(request.url().query(), Some("user=u+1"));
+    }
+
+    #[test]
+    fn a_credential_that_cannot_be_a_header_is_refused_when_the_client_is_made() {
+        let credentials = Credentials::values([("api_key", "sk_1\nInjected: yes"), ("user", "u")]);
+        let error =
+            Authorizer::new("app", &api_key(), credentials, &base()).err().expect("refused");
+        let text = error.to_string();
+        assert!(text.contains("`X-Api-Key` header"), "{text}");
+        assert!(!text.contains("sk_1"), "the secret is not said: {text}");
+    }
+
+    #[test]
+    fn bearer_basic_and_login_secret_key_headers() {
+        let header = |auth: Auth, pairs: &[(&str, &str)], name: &str| {
+            let credentials = Credentials::values(pairs.iter().copied());
+            let authorizer = Authorizer::new("app", &auth, credentials, &base()).expect("usable");
+            let request = authorizer
+                .apply(reqwest::Client::new().get(base()), None, "id", b"")
+                .build()
+                .expect("a request");
+            assert!(request.headers()[name].is_sensitive());
+            request.headers()[name].to_str().expect("text").to_owned()
+        };
+        assert_eq!(header(Auth::Bearer, &[("token", "t1")], "authorization"), "Bearer t1");
+        assert_eq!(
+            header(Auth::Basic, &[("username", "u"), ("password", "p")], "authorization"),
+            format!("Basic {}", STANDARD.encode("u:p"))
+        );
+        let login = Auth::LoginSecretKey { header: "X-Auth".into() };
+        assert_eq!(header(login, &[("login", "l"), ("secret_key", "k")], "x-auth"), "l:k");
     }
 }
