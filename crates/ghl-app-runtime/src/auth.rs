@@ -429,6 +429,24 @@ pub fn oauth_app(
             ),
         });
     };
+    // Refused rather than ignored: a connection would otherwise fail later, at the app.
+    let unsupported = [
+        (code.pkce, "`pkce: true`"),
+        (code.base_url_from.is_some(), "`base_url_from`"),
+        (
+            code.client_auth == ghl_apps::auth::ClientAuth::BasicHeader,
+            "`client_auth: basic_header`",
+        ),
+    ];
+    if let Some((_, key)) = unsupported.iter().find(|(asked, _)| *asked) {
+        return Err(RuntimeError::Connection {
+            app: manifest.app.clone(),
+            problem: format!(
+                "asks for {key} in its OAuth authorization code flow, which this version cannot \
+                 do yet; leave it out if the app allows"
+            ),
+        });
+    }
     let base = base_url.unwrap_or_else(|| manifest.base_url.as_url());
     Ok(ghl_client::OAuthApp {
         client_id: client_id.to_owned(),

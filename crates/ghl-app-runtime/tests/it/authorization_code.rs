@@ -15,9 +15,8 @@ use futures_util::future::join_all;
 use ghl_app_runtime::{oauth_app, Connection, Credentials, ManifestClient};
 use ghl_client::{MemoryTokenStore, OAuthConnection, TokenSet, TokenStore};
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 
-use crate::support::{fast_retry, local};
+use crate::support::{fast_retry, local, serve_api};
 
 const MANIFEST: &str = r#"
 app: tasks
@@ -81,10 +80,7 @@ async fn an_expired_token_is_refreshed_once_for_many_calls_and_the_rotated_one_s
         .route("/oauth/token", post(token))
         .route("/api/me", get(me))
         .with_state(server.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-    let base = url::Url::parse(&format!("http://{}/api", listener.local_addr().expect("bound")))
-        .expect("url");
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let base = serve_api(router).await;
 
     let manifest = Arc::new(ghl_apps::load(MANIFEST).expect("the manifest loads"));
     let redirect = url::Url::parse("http://127.0.0.1:1/callback").expect("url");
@@ -121,4 +117,23 @@ async fn an_expired_token_is_refreshed_once_for_many_calls_and_the_rotated_one_s
     let answer = tasks.call(&request, None).await;
     assert!(answer.is_ok(), "{answer:?}");
     assert_eq!(oauth.refresh_count(), 2);
+}
+
+/// What the authorization code flow cannot do yet is refused when a connection is made, naming
+/// the key, rather than ignored until the app refuses the tokens.
+#[test]
+fn keys_not_supported_yet_are_refused_naming_the_key() {
+    let redirect = url::Url::parse("http://127.0.0.1:1/callback").expect("url");
+    for (line, key) in [
+        ("  pkce: true", "`pkce: true`"),
+        ("  base_url_from: endpoint", "`base_url_from`"),
+        ("  client_auth: basic_header", "`client_auth: basic_header`"),
+    ] {
+        let text = MANIFEST.replace("  scopes: [tasks]", &format!("  scopes: [tasks]\n{line}"));
+        let manifest = ghl_apps::load(&text).expect("the manifest loads");
+        let refused = oauth_app(&manifest, None, "tasks-client", "cs".into(), redirect.clone())
+            .expect_err("refused");
+        let said = refused.to_string();
+        assert!(said.contains("tasks") && said.contains(key), "{key}: {said}");
+    }
 }

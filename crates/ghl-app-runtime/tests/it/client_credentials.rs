@@ -13,9 +13,8 @@ use axum::{Form, Json, Router};
 use futures_util::future::join_all;
 use ghl_app_runtime::{Connection, Credentials, ManifestClient, RuntimeError};
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 
-use crate::support::{fast_retry, local};
+use crate::support::{fast_retry, local, serve_api};
 
 const MANIFEST: &str = r#"
 app: notes
@@ -77,10 +76,7 @@ async fn serve() -> (Arc<Server>, url::Url) {
         .route("/oauth/token", post(token))
         .route("/api/notes", get(notes))
         .with_state(server.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-    let base = url::Url::parse(&format!("http://{}/api", listener.local_addr().expect("bound")))
-        .expect("url");
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let base = serve_api(router).await;
     (server, base)
 }
 

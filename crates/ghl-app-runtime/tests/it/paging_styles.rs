@@ -15,9 +15,8 @@ use axum::{Json, Router};
 use futures_util::TryStreamExt;
 use ghl_app_runtime::{Connection, Credentials, ManifestClient};
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 
-use crate::support::{fast_retry, unlimited};
+use crate::support::{fast_retry, serve_api, unlimited};
 
 const MANIFEST: &str = r#"
 app: pager
@@ -172,10 +171,7 @@ async fn every_paging_style_walks_all_records_in_pages_of_the_largest_size() {
         .route("/api/header", get(header))
         .route("/api/search", post(search))
         .with_state(server.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-    let base = url::Url::parse(&format!("http://{}/api", listener.local_addr().expect("bound")))
-        .expect("url");
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let base = serve_api(router).await;
 
     let manifest = Arc::new(ghl_apps::load(MANIFEST).expect("the manifest loads"));
     let connection = Connection {

@@ -12,9 +12,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use ghl_app_runtime::{Connection, Credentials, ManifestClient};
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 
-use crate::support::{fast_retry, unlimited};
+use crate::support::{fast_retry, serve_api, unlimited};
 
 const MANIFEST: &str = r#"
 app: crm
@@ -144,10 +143,7 @@ async fn serve() -> (Arc<Crm>, ManifestClient) {
         .route("/api/contacts/{id}", get(get_contact))
         .route("/api/contacts/{id}/notes", get(list_notes).post(create_note))
         .with_state(crm.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-    let base = url::Url::parse(&format!("http://{}/api", listener.local_addr().expect("bound")))
-        .expect("url");
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let base = serve_api(router).await;
     let manifest = Arc::new(ghl_apps::load(MANIFEST).expect("the manifest loads"));
     let connection = Connection {
         base_url: Some(base),

@@ -46,6 +46,15 @@ pub async fn start(app: &str, config: AppSandboxConfig) -> Sandbox {
     Sandbox { sandbox, stop }
 }
 
+/// Serves `router` on a free port of 127.0.0.1 (a small API playing what the sandboxes do
+/// not); answers the address of its `/api`.
+pub async fn serve_api(router: axum::Router) -> url::Url {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let base = format!("http://{}/api", listener.local_addr().expect("bound"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url::Url::parse(&base).expect("url")
+}
+
 /// A budget that never waits: for tests about something else than pacing (the sandbox's
 /// own limits, or none, decide).
 pub struct Unlimited;
