@@ -68,8 +68,10 @@ pub async fn run(args: ApiArgs, store: &StoreArgs) -> anyhow::Result<()> {
     let mut body = read_body(args.body.as_deref())?;
     let (operation, client) = match &args.connection {
         Some(connection) => {
-            let (summary, client) = store.service().await?.connections().client(connection).await?;
-            (find_operation(&apps, Some(&summary.app), name)?, client)
+            // The store's service knows the apps added to it as well.
+            let service = store.service().await?;
+            let (summary, client) = service.connections().client(connection).await?;
+            (find_operation(service.engine().apps(), Some(&summary.app), name)?, client)
         }
         None => {
             let operation = find_operation(&apps, args.app.as_deref(), name)?;
