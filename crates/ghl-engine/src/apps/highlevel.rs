@@ -298,6 +298,7 @@ impl App for HighLevel {
             authorize_path: "/oauth/chooselocation".into(),
             token_path: "/oauth/token".into(),
             token_form: self.profile.token_form(),
+            credentials: Vec::new(),
         }
     }
 

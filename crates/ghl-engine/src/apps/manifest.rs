@@ -419,6 +419,7 @@ impl App for ManifestApp {
         if let Some(account) = &self.manifest.account {
             info.account = account.clone();
         }
+        info.credentials = self.manifest.auth.credentials();
         if let Auth::Oauth2AuthorizationCode(code) = &self.manifest.auth {
             info.base_scopes = code.scopes.clone();
             info.write_scopes = code.write_scopes.clone();

@@ -158,6 +158,10 @@ pub struct ConnectInfo {
     pub token_path: String,
     /// Form fields the token endpoint takes beyond OAuth's own (HighLevel's `user_type`).
     pub token_form: Vec<(&'static str, &'static str)>,
+    /// The named credentials a connection gives (a manifest's `Auth::credentials`: an
+    /// `api_key`, a `login` and `secret_key`, a `url`), in the order `connect` asks for them;
+    /// empty for an app connected with a token or OAuth alone.
+    pub credentials: Vec<ghl_apps::auth::Credential>,
 }
 
 impl ConnectInfo {
@@ -174,6 +178,7 @@ impl ConnectInfo {
             authorize_path: "/authorize".into(),
             token_path: "/token".into(),
             token_form: Vec::new(),
+            credentials: Vec::new(),
         }
     }
 }
