@@ -22,12 +22,14 @@ use ghl_client::{OAuthConnection, RetryPolicy, Secret};
 use ghl_store::{AuthKind, NewEvent};
 use serde_json::{Map, Value};
 
+use super::manifest_webhooks::{self, EventKeys, ManifestVerifier};
 use super::{
     App, AppClient, AppId, CallOptions, ClientContext, ClientError, ConnectInfo, InvalidAppId,
     OperationFields, OperationSpec, PathTemplate, PollQuery, PollSort, PollSource, RequestParts,
     TimeFormat, WebhookEvent,
 };
 use crate::connections::AuthSecret;
+use crate::inbound::Verifier;
 
 /// The app of one manifest, its rows built once.
 pub struct ManifestApp {
@@ -37,6 +39,8 @@ pub struct ManifestApp {
     poll_sources: Vec<PollSource>,
     events: Vec<WebhookEvent>,
     retry: RetryPolicy,
+    keys: EventKeys,
+    verifier: Option<Arc<ManifestVerifier>>,
 }
 
 impl std::fmt::Debug for ManifestApp {
@@ -57,7 +61,29 @@ impl ManifestApp {
         let poll_sources = poll_sources(&manifest);
         let events = events(&manifest, &poll_sources);
         let retry = RetryPolicy::default();
-        Ok(Self { manifest, id, operations, poll_sources, events, retry })
+        let reconciled = events
+            .iter()
+            .filter_map(|event| {
+                let source = event.reconciled_by.as_ref()?;
+                let source = poll_sources.iter().find(|known| known.name == *source)?;
+                Some((event.name.clone(), source.id.clone()))
+            })
+            .collect();
+        let keys = EventKeys { app: id.clone(), reconciled };
+        let verifier = manifest
+            .triggers
+            .webhooks
+            .as_ref()
+            .map(|webhooks| manifest_webhooks::verifier(webhooks, keys.clone()));
+        Ok(Self { manifest, id, operations, poll_sources, events, retry, keys, verifier })
+    }
+
+    /// Trusts these webhook secrets (as a connection's `webhook_secret` is written) until the
+    /// next `renew` reads the connections' (tests, and a composition holding them itself).
+    pub fn trust_webhook_secrets(&self, secrets: &[&str]) {
+        if let Some(verifier) = &self.verifier {
+            verifier.trust(secrets);
+        }
     }
 
     /// The same app, its clients retrying within `retry` (tests shorten the backoff).
@@ -68,15 +94,6 @@ impl ManifestApp {
     /// The manifest it was built from.
     pub fn manifest(&self) -> &Arc<Manifest> {
         &self.manifest
-    }
-
-    /// The field holding a record's id where a created record's event is keyed by it: the id
-    /// field of the poll that reconciles `event`.
-    fn reconciling_id(&self, event: &str) -> Option<&str> {
-        let source =
-            self.events.iter().find(|known| known.name == event)?.reconciled_by.as_ref()?;
-        let source = self.poll_sources.iter().find(|known| known.name == *source)?;
-        Some(&source.id)
     }
 
     /// The connection the runtime is given for a stored secret.
@@ -358,15 +375,7 @@ impl App for ManifestApp {
     /// record (`<app>:<event>:<account>:<record id>`), so its webhook and the poll that
     /// finds it when the webhook was lost make one event.
     fn event_key(&self, event: &str, account: &str, payload: &Value, delivery_id: &str) -> String {
-        let record = self.reconciling_id(event).and_then(|field| match &payload[field] {
-            Value::String(text) => Some(text.clone()),
-            Value::Number(number) => Some(number.to_string()),
-            _ => None,
-        });
-        match record {
-            Some(record) => format!("{}:{event}:{account}:{record}", self.id),
-            None => format!("{}:{delivery_id}", self.id),
-        }
+        self.keys.key(event, account, payload, delivery_id)
     }
 
     /// A delivery's body: its event type, account and dedup id where the manifest says; the
@@ -412,6 +421,10 @@ impl App for ManifestApp {
         let client = ManifestClient::new(self.manifest.clone(), connection, budget, self.retry)
             .map_err(|source| self.refused(source))?;
         Ok(Arc::new(ManifestAppClient { client }))
+    }
+
+    fn verifier(&self) -> Option<Arc<dyn Verifier>> {
+        self.verifier.clone().map(|verifier| verifier as Arc<dyn Verifier>)
     }
 
     fn connect_info(&self) -> ConnectInfo {

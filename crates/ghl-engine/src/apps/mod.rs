@@ -11,6 +11,7 @@
 mod error;
 pub mod highlevel;
 pub mod manifest;
+pub mod manifest_webhooks;
 mod operation;
 mod poll;
 
