@@ -79,6 +79,29 @@ pub enum AuthSecret {
     },
     /// Credential headers (an API key, a bearer token) under a base URL.
     Headers(HttpSecret),
+    /// A manifest app's credentials by the names its auth kind gives them (`api_key`,
+    /// `login` and `secret_key`, `url`, `secret`, `webhook_secret`).
+    Credentials {
+        /// Where the app is instead of its manifest's `base_url` (a sandbox's).
+        #[serde(default)]
+        base_url: Option<String>,
+        /// The account the connection speaks for, if the app has them.
+        #[serde(default)]
+        account: Option<String>,
+        values: BTreeMap<String, String>,
+    },
+    /// A manifest app's OAuth 2.0 client credentials: a token is fetched with them.
+    ClientCredentials {
+        #[serde(default)]
+        base_url: Option<String>,
+        #[serde(default)]
+        account: Option<String>,
+        client_id: String,
+        client_secret: String,
+        /// Other named credentials the connection holds (a `webhook_secret`).
+        #[serde(default)]
+        values: BTreeMap<String, String>,
+    },
 }
 
 impl std::fmt::Debug for AuthSecret {
@@ -96,6 +119,20 @@ impl std::fmt::Debug for AuthSecret {
                 .field("client_id", client_id)
                 .finish_non_exhaustive(),
             Self::Headers(secret) => secret.fmt(f),
+            // The credentials' names only.
+            Self::Credentials { base_url, account, values } => f
+                .debug_struct("Credentials")
+                .field("base_url", base_url)
+                .field("account", account)
+                .field("values", &values.keys().collect::<Vec<_>>())
+                .finish(),
+            Self::ClientCredentials { base_url, account, client_id, values, .. } => f
+                .debug_struct("ClientCredentials")
+                .field("base_url", base_url)
+                .field("account", account)
+                .field("client_id", client_id)
+                .field("values", &values.keys().collect::<Vec<_>>())
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -127,6 +164,8 @@ impl AuthSecret {
                     AuthKind::Headers
                 }
             }
+            Self::Credentials { .. } => AuthKind::Credentials,
+            Self::ClientCredentials { .. } => AuthKind::ClientCredentials,
         }
     }
 
@@ -134,7 +173,28 @@ impl AuthSecret {
     pub fn account(&self) -> Option<&str> {
         match self {
             Self::PrivateToken { account, .. } | Self::Oauth { account, .. } => Some(account),
+            Self::Credentials { account, .. } | Self::ClientCredentials { account, .. } => {
+                account.as_deref()
+            }
             Self::Headers(_) => None,
+        }
+    }
+
+    /// The secret values it holds that are not addresses: what the masker must hide
+    /// wherever they would be recorded.
+    pub fn secret_values(&self) -> Vec<&str> {
+        match self {
+            Self::PrivateToken { token, .. } => vec![token],
+            Self::Oauth { client_secret, tokens, .. } => {
+                vec![client_secret, tokens.access_token.expose(), tokens.refresh_token.expose()]
+            }
+            Self::Headers(secret) => secret.headers.values().map(String::as_str).collect(),
+            Self::Credentials { values, .. } => values.values().map(String::as_str).collect(),
+            Self::ClientCredentials { client_secret, values, .. } => {
+                let mut secrets: Vec<&str> = values.values().map(String::as_str).collect();
+                secrets.push(client_secret);
+                secrets
+            }
         }
     }
 
@@ -333,8 +393,14 @@ impl Connections {
         }
         let auth =
             AuthSecret::from_stored(connection.secret).map_err(|err| invalid(err.to_string()))?;
-        if let AuthSecret::Headers(secret) = &auth {
-            self.learn(secret);
+        match &auth {
+            AuthSecret::Headers(secret) => self.learn(secret),
+            AuthSecret::Credentials { .. } | AuthSecret::ClientCredentials { .. } => {
+                for value in auth.secret_values() {
+                    self.masker.learn(value);
+                }
+            }
+            _ => {}
         }
         let tokens = Arc::new(StoredTokens { store: self.store.clone(), name: name.into() });
         let context = ClientContext { name, auth, budget: self.budget.clone(), tokens };

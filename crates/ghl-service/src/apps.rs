@@ -7,10 +7,16 @@ use ghl_store::{AddedApp, Store};
 
 use crate::ServiceError;
 
-/// The app ids no added manifest may take: the apps registered in the engine, the
-/// manifests shipped with the program, and the utility steps' prefixes.
-fn reserved(engine: &ghl_engine::Engine) -> Vec<String> {
-    let mut ids = engine.apps().names();
+/// The app ids no added manifest may take: the apps registered in the engine (less those
+/// added, which a new version of their manifest replaces), the manifests shipped with the
+/// program, and the utility steps' prefixes.
+fn reserved(engine: &ghl_engine::Engine, added: &[AddedApp]) -> Vec<String> {
+    let mut ids: Vec<String> = engine
+        .apps()
+        .names()
+        .into_iter()
+        .filter(|id| !added.iter().any(|app| app.id == *id))
+        .collect();
     ids.extend(ghl_apps::builtin::MANIFESTS.iter().map(|(id, _)| (*id).to_owned()));
     ids.extend(["http", "util", "webhook"].map(str::to_owned));
     ids
@@ -39,7 +45,8 @@ impl AddedApps<'_> {
     /// Checks a manifest and keeps it (replacing one added before under its id).
     pub async fn add(&self, text: &str) -> Result<Added, ServiceError> {
         let manifest = Self::check(text)?;
-        if reserved(self.engine).contains(&manifest.app) {
+        let added = self.store.added_apps().await?;
+        if reserved(self.engine, &added).contains(&manifest.app) {
             return Err(ServiceError::AppIdTaken(manifest.app));
         }
         let replaced = self.store.put_added_app(&manifest.app, text).await?;

@@ -5,7 +5,7 @@
 //! stored flows need) and `oauth_finish` (the code exchanged where the authorization came
 //! back); between the two the pending authorization waits here, by its state.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -174,6 +174,46 @@ impl Connections<'_> {
         self.store_checked(name, &secret, &app.connect_info().private_token_scopes).await?;
         let webhook_keys = self.learn_webhook_keys(&*app, name, base_url).await?;
         Ok(Connected { name: name.into(), account: account.into(), webhook_keys })
+    }
+
+    /// A connection to a manifest app with its named credentials (every one its auth kind
+    /// names, no other), under `base_url` when given (a sandbox's), stored only when the
+    /// manifest's `check` works; a failure says in the app's words what is wrong.
+    pub async fn connect_credentials(
+        &self,
+        app: &str,
+        name: &str,
+        base_url: Option<&Url>,
+        account: Option<&str>,
+        credentials: BTreeMap<String, Secret<String>>,
+    ) -> Result<Connected, ServiceError> {
+        let app = self.app(app)?;
+        let needed = app.connect_info().credentials;
+        let names: Vec<String> = needed.iter().map(|credential| credential.name.clone()).collect();
+        if let Some(unknown) = credentials.keys().find(|given| !names.contains(given)) {
+            return Err(ServiceError::UnknownCredential {
+                app: app.id().to_string(),
+                credential: unknown.clone(),
+                known: names,
+            });
+        }
+        if let Some(missing) = names.iter().find(|name| !credentials.contains_key(*name)) {
+            return Err(ServiceError::MissingCredential {
+                app: app.id().to_string(),
+                credential: missing.clone(),
+            });
+        }
+        let values =
+            credentials.into_iter().map(|(name, value)| (name, value.expose().clone())).collect();
+        let auth = AuthSecret::Credentials {
+            base_url: base_url.map(Url::to_string),
+            account: account.map(str::to_owned),
+            values,
+        };
+        let secret = ConnectionSecret { app: app.id(), auth };
+        self.store_checked(name, &secret, "").await?;
+        let account = account.unwrap_or_default().to_owned();
+        Ok(Connected { name: name.into(), account, webhook_keys: WebhookKeys::NoneOffered })
     }
 
     fn app(&self, app: &str) -> Result<Arc<dyn App>, ServiceError> {

@@ -65,6 +65,12 @@ pub enum ServiceError {
     /// An added app still has connections.
     #[error("app `{app}` is used by the connections {}; remove them first", connections.join(", "))]
     AppInUse { app: String, connections: Vec<String> },
+    /// A credential the app's connections need was not given.
+    #[error("{app} needs the credential `{credential}`; give it (`--credential {credential}` prompts for it, or set GHL_CONNECTOR_CREDENTIAL_{})", credential.to_uppercase())]
+    MissingCredential { app: String, credential: String },
+    /// A credential given is not one the app's connections take.
+    #[error("{app} takes no credential `{credential}` (it takes {})", known.join(", "))]
+    UnknownCredential { app: String, credential: String, known: Vec<String> },
     /// The store failed: nothing the caller can fix.
     #[error(transparent)]
     Store(ghl_store::Error),
@@ -94,6 +100,8 @@ impl ServiceError {
             | Self::InvalidManifest(_)
             | Self::AppIdTaken(_)
             | Self::NoAddedApp(_)
+            | Self::MissingCredential { .. }
+            | Self::UnknownCredential { .. }
             | Self::Store(_) => None,
         }
     }

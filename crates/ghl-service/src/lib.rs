@@ -37,6 +37,20 @@ impl Service {
         Self { store, engine, pending: Arc::default() }
     }
 
+    /// The use cases over `store`, with the apps users added to it (`apps add`) registered
+    /// beside `config`'s: what every front end opens. An added app whose manifest no longer
+    /// loads is left out with a warning naming it, so the others still work.
+    pub async fn open(store: Store, config: EngineConfig) -> Result<Self, ServiceError> {
+        let added = store.added_apps().await?;
+        let (apps, unloadable) = config
+            .apps
+            .with_added(added.iter().map(|app| (app.id.as_str(), app.manifest.as_str())));
+        for refused in unloadable {
+            tracing::warn!(app = %refused.app, "{refused}");
+        }
+        Ok(Self::new(store, EngineConfig { apps, ..config }))
+    }
+
     /// The engine the use cases run on, for what a serving process runs beside them: workers,
     /// triggers, webhook ingress.
     pub fn engine(&self) -> &Arc<Engine> {

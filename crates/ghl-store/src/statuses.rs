@@ -156,5 +156,10 @@ words!(
         Bearer = "bearer",
         /// An `http` connection with other credential headers.
         Headers = "headers",
+        /// A manifest app's named credentials (an API key, a login and secret key, a
+        /// secret URL, a webhook secret).
+        Credentials = "credentials",
+        /// A manifest app's OAuth client credentials (no user in the loop).
+        ClientCredentials = "client_credentials",
     }
 );

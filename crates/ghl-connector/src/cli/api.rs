@@ -17,7 +17,8 @@ use super::store::StoreArgs;
 #[derive(Debug, Args)]
 pub struct ApiArgs {
     /// The operation, by the spec's operationId (`get-contact`, `create-task`, ...), or
-    /// `app.operation` (`highlevel.get-contact`) where several apps have it.
+    /// `app.operation` (`your-app.create-contact`); an id several apps have is the first
+    /// registered app's (HighLevel's) unless the app is named.
     #[arg(required_unless_present = "list")]
     operation: Option<String>,
     /// The app whose operation it is (by default the connection's, or the one app that has
@@ -68,8 +69,10 @@ pub async fn run(args: ApiArgs, store: &StoreArgs) -> anyhow::Result<()> {
     let mut body = read_body(args.body.as_deref())?;
     let (operation, client) = match &args.connection {
         Some(connection) => {
-            let (summary, client) = store.service().await?.connections().client(connection).await?;
-            (find_operation(&apps, Some(&summary.app), name)?, client)
+            // The store's service knows the apps added to it as well.
+            let service = store.service().await?;
+            let (summary, client) = service.connections().client(connection).await?;
+            (find_operation(service.engine().apps(), Some(&summary.app), name)?, client)
         }
         None => {
             let operation = find_operation(&apps, args.app.as_deref(), name)?;
@@ -113,8 +116,8 @@ pub async fn run(args: ApiArgs, store: &StoreArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The operation `name` (`operationId` or `app.operationId`) of `app`, or of the one app that
-/// has it.
+/// The operation `name` (`operationId` or `app.operationId`) of `app`, or of the first
+/// registered app that has it.
 fn find_operation(apps: &Apps, app: Option<&str>, name: &str) -> anyhow::Result<AppOperation> {
     let unknown =
         || format!("unknown operation `{name}`; `ghl-connector api --list` shows them all");
@@ -127,16 +130,10 @@ fn find_operation(apps: &Apps, app: Option<&str>, name: &str) -> anyhow::Result<
     if let Some((app, _)) = name.split_once('.') {
         return find_operation(apps, Some(app), name);
     }
+    // Several apps may have it (`create-contact`): the first registered is meant, as the
+    // commands written before there were several apps meant (`app.operation` names another).
     let mut found = apps.iter().filter_map(|app| apps.operation(&format!("{}.{name}", app.id())));
-    match (found.next(), found.next()) {
-        (Some(operation), None) => Ok(operation),
-        (Some(first), Some(second)) => bail!(
-            "several apps have `{name}` ({}, {}, ...): name it `app.{name}` or give --app",
-            first.app,
-            second.app
-        ),
-        (None, _) => bail!(unknown()),
-    }
+    found.next().with_context(unknown)
 }
 
 /// A client of `--token` and `--location-id` (or a `locationId` parameter) for the operation's

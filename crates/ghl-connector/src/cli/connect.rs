@@ -83,6 +83,12 @@ pub struct ConnectArgs {
     /// (`--header-from-env 'X-Api-Key=MY_API_KEY'`); repeatable.
     #[arg(long = "header-from-env", value_name = "NAME=VARIABLE")]
     headers_from_env: Vec<String>,
+    /// A manifest app's credential (`api_key`, `login`, `url`, ...): `NAME` prompts for it
+    /// without echo; `NAME=VALUE` only for one that is not secret (a `login`). Each may
+    /// instead be in `GHL_CONNECTOR_CREDENTIAL_<NAME>` (`GHL_CONNECTOR_CREDENTIAL_API_KEY`);
+    /// repeatable.
+    #[arg(long = "credential", value_name = "NAME[=VALUE]")]
+    credentials: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,7 +115,16 @@ pub async fn connect(args: ConnectArgs, store: &StoreArgs) -> anyhow::Result<()>
     if args.app == HTTP.as_str() {
         return connect_http(args, store).await;
     }
-    let apps = Apps::builtin();
+    // A shipped app is known without opening the store; an added one is the store's (a
+    // store that cannot be opened has none: the app is then unknown, named with the others).
+    let builtin = Apps::builtin();
+    let apps = match builtin.get(&args.app) {
+        Some(_) => builtin,
+        None => match store.service().await {
+            Ok(service) => service.engine().apps().clone(),
+            Err(_) => builtin,
+        },
+    };
     let app = apps
         .require(&args.app)
         .map_err(|err| {
@@ -129,6 +144,24 @@ async fn connect_app(app: &dyn App, args: ConnectArgs, store: &StoreArgs) -> any
         Some(url) => url.clone(),
         None => info.default_base_url.parse()?,
     };
+    if !info.credentials.is_empty() {
+        let credentials = credentials(app, &info.credentials, &args.credentials)?;
+        let account = args.location_id.as_deref();
+        let connected = service
+            .connections()
+            .connect_credentials(
+                app.id().as_str(),
+                &name,
+                args.base_url.as_ref(),
+                account,
+                credentials,
+            )
+            .await
+            .map_err(|err| anyhow::anyhow!("{err:#}; nothing was stored"))?;
+        say!("connected `{name}` to {}", app.title());
+        let _ = connected;
+        return Ok(());
+    }
     let connected = match (&args.private_token, &args.client_id) {
         (Some(token), _) => {
             let account = args.location_id.clone().unwrap_or_default();
@@ -159,6 +192,68 @@ async fn connect_app(app: &dyn App, args: ConnectArgs, store: &StoreArgs) -> any
     }
     say!("connected `{name}` to {} {} {}", app.title(), info.account, connected.account);
     Ok(())
+}
+
+/// The credentials an app's connection needs, each from `--credential NAME=VALUE` (not a
+/// secret), the environment (`GHL_CONNECTOR_CREDENTIAL_<NAME>`), or a prompt without echo
+/// (`--credential NAME`, or any still missing when standard input is a terminal).
+fn credentials(
+    app: &dyn App,
+    needed: &[ghl_apps::auth::Credential],
+    given: &[String],
+) -> anyhow::Result<std::collections::BTreeMap<String, ghl_client::Secret<String>>> {
+    use std::io::IsTerminal;
+    let mut values = std::collections::BTreeMap::new();
+    let mut prompt = Vec::new();
+    for flag in given {
+        let (name, value) = match flag.split_once('=') {
+            Some((name, value)) => (name.trim(), Some(value)),
+            None => (flag.trim(), None),
+        };
+        let Some(credential) = needed.iter().find(|credential| credential.name == name) else {
+            let known: Vec<&str> =
+                needed.iter().map(|credential| credential.name.as_str()).collect();
+            bail!("{} takes no credential `{name}` (it takes {})", app.title(), known.join(", "));
+        };
+        match value {
+            Some(_) if credential.secret => bail!(
+                "`{name}` is a secret: it is not taken on the command line (it would stay in the \
+                 shell's history); give `--credential {name}` to be asked for it, or set \
+                 {}",
+                variable(name)
+            ),
+            Some(value) => {
+                values.insert(name.to_owned(), value.to_owned().into());
+            }
+            None => prompt.push(credential),
+        }
+    }
+    for credential in needed {
+        if values.contains_key(&credential.name) {
+            continue;
+        }
+        if let Ok(value) = std::env::var(variable(&credential.name)) {
+            values.insert(credential.name.clone(), value.into());
+            continue;
+        }
+        let asked = prompt.iter().any(|asked| asked.name == credential.name);
+        if asked || std::io::stdin().is_terminal() {
+            let question = format!("{} {}", app.title(), credential.name);
+            let value = if credential.secret {
+                dialoguer::Password::new().with_prompt(question).interact()
+            } else {
+                dialoguer::Input::<String>::new().with_prompt(question).interact_text()
+            }
+            .with_context(|| format!("cannot read {}", credential.name))?;
+            values.insert(credential.name.clone(), value.into());
+        }
+    }
+    Ok(values)
+}
+
+/// The environment variable a credential may be given in: `GHL_CONNECTOR_CREDENTIAL_API_KEY`.
+fn variable(credential: &str) -> String {
+    format!("GHL_CONNECTOR_CREDENTIAL_{}", credential.to_uppercase().replace('-', "_"))
 }
 
 /// An `http` connection: a base URL and credential headers, sealed in the store.

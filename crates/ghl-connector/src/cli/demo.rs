@@ -100,7 +100,7 @@ async fn demo(
     .map_err(anyhow::Error::msg)?;
     let engine =
         EngineConfig { apps: super::serve::with_webhook_keys(keys), ..EngineConfig::default() };
-    let service = Service::new(store, engine);
+    let service = Service::open(store, engine).await?;
     service.flows().apply(TEMPLATE_FLOW).await?;
 
     let admin_token: String = rand::thread_rng()

@@ -70,7 +70,7 @@ pub async fn run(args: ServeArgs, store: &StoreArgs) -> anyhow::Result<()> {
         lease: Duration::from_secs(args.run_lease_secs),
         ..EngineConfig::default()
     };
-    let service = Service::new(store.open().await?, engine);
+    let service = Service::open(store.open().await?, engine).await?;
     service.engine().set_runaway_limit(args.runaway_runs_per_minute);
     let address = format!("{}:{}", args.host, args.port);
     let listener =

@@ -65,9 +65,9 @@ impl StoreArgs {
         }
     }
 
-    /// The use cases over this store (an engine with the built-in apps).
+    /// The use cases over this store (an engine with the built-in apps and those added).
     pub async fn service(&self) -> anyhow::Result<Service> {
-        Ok(Service::new(self.open().await?, ghl_engine::EngineConfig::default()))
+        Ok(Service::open(self.open().await?, ghl_engine::EngineConfig::default()).await?)
     }
 
     /// Where the key in use came from, for messages.

@@ -18,7 +18,7 @@ use ghl_client::pagination::paged_operations;
 use ghl_client::{
     AppProfile, Client, ClientConfig, Credentials, OAuthApp, OAuthConnection, TokenSet,
 };
-use ghl_store::{AuthKind, NewEvent, Store};
+use ghl_store::{NewEvent, Store};
 use ghl_types::spec_rules::{body_rules, response_fields};
 use ghl_types::{EventType, Operation, OPERATIONS};
 use serde_json::{json, Value};
@@ -266,10 +266,12 @@ impl App for HighLevel {
                     account,
                 )
             }
-            AuthSecret::Headers(_) => {
+            other @ (AuthSecret::Headers(_)
+            | AuthSecret::Credentials { .. }
+            | AuthSecret::ClientCredentials { .. }) => {
                 return Err(ClientError::UnsupportedAuth {
                     app: ID,
-                    given: AuthKind::Headers,
+                    given: other.kind(),
                     supported: "a private integration token or OAuth".into(),
                 })
             }
@@ -296,6 +298,7 @@ impl App for HighLevel {
             authorize_path: "/oauth/chooselocation".into(),
             token_path: "/oauth/token".into(),
             token_form: self.profile.token_form(),
+            credentials: Vec::new(),
         }
     }
 

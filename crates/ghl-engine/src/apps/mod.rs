@@ -10,6 +10,8 @@
 
 mod error;
 pub mod highlevel;
+pub mod manifest;
+pub mod manifest_webhooks;
 mod operation;
 mod poll;
 
@@ -157,6 +159,10 @@ pub struct ConnectInfo {
     pub token_path: String,
     /// Form fields the token endpoint takes beyond OAuth's own (HighLevel's `user_type`).
     pub token_form: Vec<(&'static str, &'static str)>,
+    /// The named credentials a connection gives (a manifest's `Auth::credentials`: an
+    /// `api_key`, a `login` and `secret_key`, a `url`), in the order `connect` asks for them;
+    /// empty for an app connected with a token or OAuth alone.
+    pub credentials: Vec<ghl_apps::auth::Credential>,
 }
 
 impl ConnectInfo {
@@ -173,6 +179,7 @@ impl ConnectInfo {
             authorize_path: "/authorize".into(),
             token_path: "/token".into(),
             token_form: Vec::new(),
+            credentials: Vec::new(),
         }
     }
 }
@@ -335,9 +342,39 @@ impl Apps {
         Self { apps: Arc::new(Vec::new()) }
     }
 
-    /// The apps this program ships: HighLevel.
+    /// The apps this program ships: HighLevel and the app of every shipped manifest
+    /// (`ghl_apps::builtin`), each loaded and checked by the tests.
     pub fn builtin() -> Self {
-        Self::empty().with(Arc::new(highlevel::HighLevel::default()))
+        let mut apps = Self::empty().with(Arc::new(highlevel::HighLevel::default()));
+        for manifest in SHIPPED.iter() {
+            apps = apps.with(manifest.clone());
+        }
+        apps
+    }
+
+    /// These apps and the apps users added (`apps add`), each from its manifest as kept. An
+    /// added manifest that no longer loads (a newer program refuses what an older one took)
+    /// is left out and named in the answer, so the others still work.
+    pub fn with_added<'a>(
+        self,
+        added: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> (Self, Vec<UnloadableApp>) {
+        let mut apps = self;
+        let mut refused = Vec::new();
+        for (id, text) in added {
+            match ghl_apps::load(text) {
+                Ok(manifest) => match manifest::ManifestApp::new(Arc::new(manifest)) {
+                    Ok(app) => apps = apps.with(Arc::new(app)),
+                    Err(err) => {
+                        refused.push(UnloadableApp { app: id.to_owned(), reason: err.to_string() })
+                    }
+                },
+                Err(err) => {
+                    refused.push(UnloadableApp { app: id.to_owned(), reason: err.to_string() })
+                }
+            }
+        }
+        (apps, refused)
     }
 
     /// These apps and `app` (replacing one of the same id).
@@ -394,6 +431,28 @@ impl Apps {
         let source = app.poll_sources().iter().find(|known| known.name == source)?;
         Some((app.id(), source))
     }
+}
+
+/// The apps of the shipped manifests, built once per process.
+static SHIPPED: std::sync::LazyLock<Vec<Arc<dyn App>>> = std::sync::LazyLock::new(|| {
+    let Ok(manifests) = ghl_apps::builtin::manifests() else {
+        // A shipped manifest that does not load is a bug `shipped_manifests_are_apps` catches.
+        tracing::error!("a shipped app manifest does not load; its apps are left out");
+        return Vec::new();
+    };
+    manifests
+        .into_iter()
+        .filter_map(|manifest| manifest::ManifestApp::new(Arc::new(manifest)).ok())
+        .map(|app| Arc::new(app) as Arc<dyn App>)
+        .collect()
+});
+
+/// An added app whose manifest does not load any more.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the added app `{app}` is left out: its manifest does not load ({reason}); add it again corrected, or remove it")]
+pub struct UnloadableApp {
+    pub app: String,
+    pub reason: String,
 }
 
 /// An app name that no registered app has.

@@ -1,0 +1,215 @@
+//! Manifest apps in the engine, over real HTTP against their sandboxes (started in process
+//! from the shipped manifests) on SQLite and PostgreSQL: the catalog lists every shipped app
+//! with its operations; a connection stored with the sandbox's credentials works; a flow
+//! step `your-app.create-contact` run by the engine makes exactly one record though every
+//! answer of the create is lost after it took effect; a poll of `your-app.contacts` finds
+//! the records; a wrong key is refused naming the app.
+
+#[macro_use]
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ghl_app_sandbox::{AppSandbox, AppSandboxConfig};
+use ghl_engine::apps::manifest::ManifestApp;
+use ghl_engine::apps::{AppId, Apps};
+use ghl_engine::connections::{save, AuthSecret, ConnectionSecret};
+use ghl_engine::{Engine, EngineConfig};
+use ghl_sandbox_kit::{FaultConfig, FaultRule};
+use ghl_store::{RunFilter, RunStatus, Store};
+use serde_json::{json, Value};
+use support::World;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+on_both!(a_create_step_makes_one_record_though_its_answers_are_lost, create_exactly_once);
+on_both!(a_poll_of_your_app_finds_its_new_records, poll_finds_records);
+on_both!(a_wrong_key_is_refused_naming_the_app, wrong_key);
+
+const YOUR_APP: AppId = AppId::from_static("your-app");
+
+/// The catalog lists every shipped manifest's app with its actions and triggers.
+#[test]
+fn the_catalog_lists_the_shipped_apps_with_their_operations() {
+    let apps = Apps::builtin();
+    assert_eq!(apps.names(), ["highlevel", "your-app", "slack", "teams", "webhook"]);
+    let actions: Vec<String> =
+        ghl_engine::catalog::actions(&apps).into_iter().map(|action| action.action).collect();
+    for expected in [
+        "your-app.create-contact",
+        "your-app.get-contact",
+        "your-app.update-contact",
+        "your-app.delete-contact",
+        "your-app.list-contacts",
+        "slack.post-message",
+        "teams.post-adaptive-card",
+        "teams.post-message-card",
+        "webhook.send",
+    ] {
+        assert!(actions.iter().any(|action| action == expected), "{expected}: {actions:?}");
+    }
+    let triggers: Vec<String> =
+        ghl_engine::catalog::triggers(&apps).into_iter().map(|trigger| trigger.trigger).collect();
+    assert!(triggers.iter().any(|trigger| trigger == "poll: your-app.contacts"), "{triggers:?}");
+    assert!(triggers.iter().any(|trigger| trigger == "your-app.contact.created"), "{triggers:?}");
+}
+
+/// Your App's sandbox, stopped with the guard.
+struct Sandbox {
+    sandbox: AppSandbox,
+    stop: CancellationToken,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn your_app_sandbox(config: AppSandboxConfig) -> Sandbox {
+    let manifests = ghl_apps::builtin::manifests().expect("the shipped manifests load");
+    let manifest = manifests.into_iter().find(|m| m.app == "your-app").expect("shipped");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let stop = CancellationToken::new();
+    let sandbox =
+        AppSandbox::start(manifest, config, listener, stop.clone()).await.expect("it starts");
+    Sandbox { sandbox, stop }
+}
+
+/// The engine of `world` with Your App retrying quickly, and a connection `your-app` to the
+/// sandbox with `api_key`.
+async fn engine_with_your_app(world: World, sandbox: &AppSandbox, api_key: &str) -> World {
+    let manifests = ghl_apps::builtin::manifests().expect("the shipped manifests load");
+    let manifest = manifests.into_iter().find(|m| m.app == "your-app").expect("shipped");
+    let retry = ghl_client::RetryPolicy {
+        max_attempts: 8,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(50),
+        max_total: Duration::from_secs(30),
+        request_timeout: Duration::from_secs(10),
+    };
+    let app = ManifestApp::new(Arc::new(manifest)).expect("its id").with_retry(retry);
+    let apps = Apps::builtin().with(Arc::new(app));
+    save_connection(&world.store, &sandbox.info.base_url, api_key).await;
+    let engine =
+        Engine::with_config(world.store.clone(), EngineConfig { apps, ..support::quick_engine() });
+    World { engine, ..world }
+}
+
+async fn save_connection(store: &Store, base_url: &str, api_key: &str) {
+    let auth = AuthSecret::Credentials {
+        base_url: Some(base_url.to_owned()),
+        account: None,
+        values: [("api_key".to_owned(), api_key.to_owned())].into(),
+    };
+    let secret = ConnectionSecret { app: YOUR_APP, auth };
+    save(store, "your-app", &secret, "").await.expect("connection");
+}
+
+fn api_key(sandbox: &AppSandbox) -> String {
+    sandbox.info.credentials.get("api_key").expect("the sandbox gives an API key").clone()
+}
+
+fn records(sandbox: &AppSandbox) -> Vec<Value> {
+    let rest = sandbox.shared.rest.as_ref().expect("a REST sandbox");
+    rest.records("/contacts").into_iter().map(Value::Object).collect()
+}
+
+const CREATE_FLOW: &str = r#"name: your-app contact on demand
+trigger:
+  manual: true
+steps:
+  - name: contact
+    action: your-app.create-contact
+    connection: your-app
+    input:
+      name: .trigger.name
+      email: .trigger.email
+"#;
+
+async fn create_exactly_once(world: World) {
+    // Every create takes effect and its answer is lost: only the lookup by email tells.
+    let lost = FaultRule { reset_after: 1.0, ..FaultRule::default() };
+    let config = AppSandboxConfig {
+        faults: FaultConfig {
+            default: FaultRule::default(),
+            operations: [("create-contact".to_owned(), lost)].into(),
+        },
+        rate_limits: Some(Vec::new()),
+        ..AppSandboxConfig::default()
+    };
+    let sandbox = your_app_sandbox(config).await;
+    let world = engine_with_your_app(world, &sandbox.sandbox, &api_key(&sandbox.sandbox)).await;
+    world.engine.connections().check("your-app").await.expect("the connection works");
+
+    world.engine.apply_flow(CREATE_FLOW).await.expect("the flow applies");
+    let input = json!({ "name": "Ada Lovelace", "email": "ada@example.com" });
+    world.engine.run_now("your-app contact on demand", input, None).await.expect("run");
+    world.drain().await;
+
+    let runs =
+        world.store.runs(&RunFilter { limit: 10, ..Default::default() }).await.expect("runs");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].status, RunStatus::Done, "{:?}", runs[0]);
+    let stored = records(&sandbox.sandbox);
+    assert_eq!(stored.len(), 1, "exactly one record: {stored:?}");
+    let steps = world.store.steps(&runs[0].id).await.expect("steps");
+    let answered = steps[0].response.as_ref().expect("an answer");
+    assert_eq!(answered["id"], stored[0]["id"], "the step's answer is the record it made");
+    assert_eq!(answered["email"], "ada@example.com");
+}
+
+const POLL_FLOW: &str = r#"name: your-app contacts
+trigger:
+  poll:
+    source: your-app.contacts
+    connection: your-app
+    every: 1m
+steps:
+  - name: log
+    action: util.log
+    input:
+      message: .trigger.name
+"#;
+
+async fn poll_finds_records(world: World) {
+    let sandbox = your_app_sandbox(AppSandboxConfig {
+        rate_limits: Some(Vec::new()),
+        ..AppSandboxConfig::default()
+    })
+    .await;
+    let world = engine_with_your_app(world, &sandbox.sandbox, &api_key(&sandbox.sandbox)).await;
+    world.engine.apply_flow(POLL_FLOW).await.expect("the flow applies");
+    let start = ghl_store::Timestamp::now();
+    assert_eq!(world.engine.fire_triggers(start).await.expect("poll"), 0, "first sight arms");
+    let client = world.engine.connections().client("your-app").await.expect("client");
+    let create = world.engine.apps().operation("your-app.create-contact").expect("op");
+    for name in ["Grace", "Alan"] {
+        let input =
+            json!({ "name": name, "email": format!("{}@example.com", name.to_lowercase()) });
+        let (params, body) = client.request(&create.operation, input);
+        client
+            .call(&create.operation, &params, body.as_ref(), Default::default())
+            .await
+            .expect("created");
+    }
+    let later = start + Duration::from_secs(61);
+    assert_eq!(world.engine.fire_triggers(later).await.expect("poll"), 2, "two new records");
+    let again = start + Duration::from_secs(122);
+    assert_eq!(world.engine.fire_triggers(again).await.expect("poll"), 0, "seen already");
+    world.drain().await;
+    let runs =
+        world.store.runs(&RunFilter { limit: 10, ..Default::default() }).await.expect("runs");
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs.iter().all(|run| run.status == RunStatus::Done), "{runs:?}");
+}
+
+async fn wrong_key(world: World) {
+    let sandbox = your_app_sandbox(AppSandboxConfig::default()).await;
+    let world = engine_with_your_app(world, &sandbox.sandbox, "not-the-key").await;
+    let err = world.engine.connections().check("your-app").await.expect_err("a wrong key");
+    let shown = err.to_string();
+    assert!(shown.contains("your-app"), "names the app: {shown}");
+    assert!(!shown.contains("not-the-key"), "never the key: {shown}");
+}
