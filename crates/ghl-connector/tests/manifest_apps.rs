@@ -43,6 +43,8 @@ fn connect_your_app_then_call_and_page_through_its_contacts() {
     let message = refused(connect(dir, base_url, "sk_wrong_key_1", &[]));
     assert!(message.contains("your-app"), "names the app: {message}");
     assert!(message.contains("nothing was stored"), "{message}");
+    assert!(message.contains("refused the credentials"), "{message}");
+    assert!(!message.contains("replay"), "a new connection has no dead runs: {message}");
     assert!(!message.contains("sk_wrong_key_1"), "never the key: {message}");
     // A secret on the command line is refused before anything is sent.
     let on_line = store_command(dir, &["connect", "your-app", "--base-url", base_url])

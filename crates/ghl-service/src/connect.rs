@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use ghl_client::auth::AuthorizationRequest;
 use ghl_client::{OAuthApp, Secret};
 use ghl_engine::apps::App;
-use ghl_engine::connections::{save, save_http, AuthSecret, ConnectionSecret, HttpSecret};
+use ghl_engine::connections::{
+    save, save_http, AuthSecret, ConnectionError, ConnectionSecret, HttpSecret,
+};
 use parking_lot::Mutex;
 use url::Url;
 
@@ -127,6 +129,14 @@ impl Connections<'_> {
         let checked = match saved {
             Ok(()) => match self.test(name).await {
                 Ok(Check::Works) => return Ok(()),
+                // A new secret that does not work is not a connection to reconnect.
+                Ok(Check::Fails(ConnectionError::ReconnectNeeded { name, app, reason })) => {
+                    ServiceError::CredentialsRefused {
+                        app: app.to_string(),
+                        connection: name,
+                        reason,
+                    }
+                }
                 Ok(Check::Fails(err)) => err.into(),
                 Err(err) => err,
             },

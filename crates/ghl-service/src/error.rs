@@ -71,6 +71,10 @@ pub enum ServiceError {
     /// A credential given is not one the app's connections take.
     #[error("{app} takes no credential `{credential}` (it takes {})", known.join(", "))]
     UnknownCredential { app: String, credential: String, known: Vec<String> },
+    /// A connection being made was refused by the app (a wrong key, an expired token): its
+    /// words, and what to do.
+    #[error("{app} refused the credentials given for `{connection}`: {reason}; check them and connect again")]
+    CredentialsRefused { app: String, connection: String, reason: String },
     /// The store failed: nothing the caller can fix.
     #[error(transparent)]
     Store(ghl_store::Error),
@@ -101,6 +105,7 @@ impl ServiceError {
             | Self::AppIdTaken(_)
             | Self::NoAddedApp(_)
             | Self::MissingCredential { .. }
+            | Self::CredentialsRefused { .. }
             | Self::UnknownCredential { .. }
             | Self::Store(_) => None,
         }
