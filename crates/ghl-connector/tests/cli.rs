@@ -957,9 +957,11 @@ fn apps_add_checks_a_manifest_keeps_it_and_refuses_mistakes_with_their_line() {
     );
 
     let listed = ok(engine_command(dir, &["apps", "list"]));
-    for app in ["highlevel", "your-app", "slack", "teams", "my-crm"] {
-        assert!(listed.contains(app), "{app} listed: {listed}");
+    for app in ["highlevel", "your-app", "slack", "teams", "webhook"] {
+        assert!(listed.contains(&format!("{app:<24} shipped")), "{app} listed: {listed}");
     }
+    let mine: Vec<&str> = listed.lines().filter(|line| line.starts_with("my-crm ")).collect();
+    assert!(mine.len() == 1 && mine[0].contains(" added "), "listed once, as added: {listed}");
     assert!(ok(engine_command(dir, &["apps", "remove", "my-crm"])).contains("removed `my-crm`"));
     let gone = refused(engine_command(dir, &["apps", "remove", "my-crm"]));
     assert!(gone.contains("no added app `my-crm`"), "{gone}");

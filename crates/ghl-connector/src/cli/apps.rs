@@ -64,14 +64,15 @@ pub async fn apps(command: AppsCommand, store: &StoreArgs) -> anyhow::Result<()>
         }
         AppsCommand::List => {
             let service = store.service().await?;
+            let added = service.added_apps().list().await?;
+            // The engine knows the added apps too; they are listed as such, below.
             let mut shipped = service.engine().apps().names();
-            shipped.extend(ghl_apps::builtin::MANIFESTS.iter().map(|(id, _)| (*id).to_owned()));
+            shipped.retain(|id| !added.iter().any(|app| &app.id == id));
             shipped.sort();
-            shipped.dedup();
             for id in shipped {
                 say!("{id:<24} shipped");
             }
-            for app in service.added_apps().list().await? {
+            for app in added {
                 say!("{:<24} added {}", app.id, app.added_at);
             }
         }
