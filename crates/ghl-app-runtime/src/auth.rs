@@ -14,8 +14,7 @@ use ghl_apps::auth::{template_names, Auth, ClientAuth, OAuthClient};
 use ghl_apps::place::UrlOrPath;
 use ghl_apps::signatures::standard_webhooks;
 use ghl_apps::signatures::SigningKey;
-use ghl_client::retry::{classify, classify_transport, retry_after, Verdict};
-use ghl_client::{Backoff, Secret};
+use ghl_client::{post_token_endpoint, Backoff, Secret, TokenEndpointError, TokenRetry};
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::RequestBuilder;
 use serde::Deserialize;
@@ -24,9 +23,12 @@ use url::Url;
 use crate::connection::Credentials;
 use crate::error::RuntimeError;
 
-/// Attempts of one token request, and the backoff between them.
-const TOKEN_ATTEMPTS: u32 = 3;
-const TOKEN_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(4));
+/// Attempts of one token request and the backoff between them; any `Retry-After` is waited for.
+const TOKEN_RETRY: TokenRetry = TokenRetry {
+    attempts: 3,
+    backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(4)),
+    max_wait: None,
+};
 /// A client-credentials token is fetched again this long before it expires.
 const REFRESH_AHEAD: Duration = Duration::from_secs(30);
 
@@ -206,7 +208,7 @@ impl Authorizer {
                     app,
                     operation,
                     status: error.status(),
-                    attempts: TOKEN_ATTEMPTS,
+                    attempts: TOKEN_RETRY.attempts,
                     message: error.to_string(),
                 },
             };
@@ -248,67 +250,51 @@ impl Authorizer {
             form.push(("client_id", client_id));
             form.push(("client_secret", client_secret.expose()));
         }
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut request = http.post(url.clone()).form(&form).timeout(Duration::from_secs(30));
-            if client.client_auth == ClientAuth::BasicHeader {
-                request = request.basic_auth(client_id, Some(client_secret.expose()));
+        let request = || {
+            let request = http.post(url.clone()).form(&form).timeout(Duration::from_secs(30));
+            match client.client_auth {
+                ClientAuth::BasicHeader => {
+                    request.basic_auth(client_id, Some(client_secret.expose()))
+                }
+                ClientAuth::Body => request,
             }
-            let (verdict, status, problem) = match request.send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let after = retry_after(response.headers());
-                    let body = response.text().await.unwrap_or_default();
-                    let verdict = classify(status, after);
-                    if verdict == Verdict::Done {
-                        let answer: TokenAnswer =
-                            serde_json::from_str(&body).map_err(|err| RuntimeError::Reconnect {
-                                app: self.app.clone(),
-                                operation: operation.to_owned(),
-                                status: Some(status),
-                                message: format!(
-                                    "the token endpoint's answer is unreadable: {err}"
-                                ),
-                            })?;
-                        self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let renew_at = answer.expires_in.map(|secs| {
-                            let lifetime = Duration::from_secs(secs);
-                            Instant::now()
-                                + lifetime.saturating_sub(REFRESH_AHEAD.min(lifetime / 4))
-                        });
-                        return Ok(Cached { token: answer.access_token.into(), renew_at });
-                    }
-                    let shown: String = body.chars().take(200).collect();
-                    (verdict, Some(status), shown)
-                }
-                Err(err) => (classify_transport(&err), None, err.without_url().to_string()),
-            };
-            let after = match verdict {
-                Verdict::Retry { after, .. } | Verdict::Throttled { after } => after,
-                Verdict::Done | Verdict::Refresh | Verdict::Refused => {
-                    return Err(RuntimeError::Reconnect {
-                        app: self.app.clone(),
-                        operation: operation.to_owned(),
-                        status,
-                        message: format!(
-                            "the token endpoint refused the client id and secret: {problem}"
-                        ),
-                    })
-                }
-            };
-            if attempt >= TOKEN_ATTEMPTS {
+        };
+        let shown = |body: &str| body.chars().take(200).collect::<String>();
+        let (status, body) = match post_token_endpoint(request, TOKEN_RETRY, shown).await {
+            Ok(answer) => answer,
+            Err(TokenEndpointError::Refused { status, problem }) => {
+                return Err(RuntimeError::Reconnect {
+                    app: self.app.clone(),
+                    operation: operation.to_owned(),
+                    status,
+                    message: format!(
+                        "the token endpoint refused the client id and secret: {problem}"
+                    ),
+                })
+            }
+            Err(TokenEndpointError::GaveUp { status, attempts, problem, .. }) => {
                 return Err(RuntimeError::Transient {
                     app: self.app.clone(),
                     operation: operation.to_owned(),
                     status,
-                    attempts: attempt,
+                    attempts,
                     message: format!("the token endpoint: {problem}"),
-                });
+                })
             }
-            let asked = after.map(|wait| wait.remaining(SystemTime::now()));
-            tokio::time::sleep(TOKEN_BACKOFF.delay(attempt, asked)).await;
-        }
+        };
+        let answer: TokenAnswer =
+            serde_json::from_str(&body).map_err(|err| RuntimeError::Reconnect {
+                app: self.app.clone(),
+                operation: operation.to_owned(),
+                status: Some(status),
+                message: format!("the token endpoint's answer is unreadable: {err}"),
+            })?;
+        self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let renew_at = answer.expires_in.map(|secs| {
+            let lifetime = Duration::from_secs(secs);
+            Instant::now() + lifetime.saturating_sub(REFRESH_AHEAD.min(lifetime / 4))
+        });
+        Ok(Cached { token: answer.access_token.into(), renew_at })
     }
 
     /// Puts the credentials on one attempt. `message_id` and `body` are what a signed

@@ -17,11 +17,71 @@ use crate::error::{Error, Result};
 use crate::retry::{classify, classify_transport, retry_after, Backoff, Verdict};
 use crate::secret::Secret;
 
-/// Attempts of one token request, and the backoff between them.
-const TOKEN_ATTEMPTS: u32 = 4;
-const TOKEN_BACKOFF: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(8));
-/// The longest `Retry-After` of the token endpoint waited for within one request.
-const TOKEN_MAX_WAIT: Duration = Duration::from_secs(30);
+/// Attempts of one token request, the backoff between them, and the longest `Retry-After` of
+/// the token endpoint waited for within one request.
+const TOKEN_RETRY: TokenRetry = TokenRetry {
+    attempts: 4,
+    backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(8)),
+    max_wait: Some(Duration::from_secs(30)),
+};
+
+/// How often a token endpoint is asked, and how long its `Retry-After` is waited for.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenRetry {
+    pub attempts: u32,
+    pub backoff: Backoff,
+    /// A longer `Retry-After` ends the request instead (`None`: any is waited for).
+    pub max_wait: Option<Duration>,
+}
+
+/// Why a token endpoint gave no token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenEndpointError {
+    /// It refused the request (or answered what a retry cannot change): reconnect.
+    Refused { status: Option<u16>, problem: String },
+    /// It kept failing until the attempts ran out, or asked to wait longer than `max_wait`.
+    GaveUp { status: Option<u16>, asked: Option<Duration>, attempts: u32, problem: String },
+}
+
+/// Posts to a token endpoint (each attempt built by `request`), retried as the retry logic
+/// classifies its answers; answers the successful answer's status and body. `problem_of`
+/// reads what a failed answer's body says. The one token-endpoint loop of HighLevel's OAuth
+/// and of the manifest runtime's client credentials.
+pub async fn post_token_endpoint(
+    request: impl Fn() -> reqwest::RequestBuilder,
+    retry: TokenRetry,
+    problem_of: impl Fn(&str) -> String,
+) -> std::result::Result<(u16, String), TokenEndpointError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (verdict, status, problem) = match request().send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let after = retry_after(response.headers());
+                let body = response.text().await.unwrap_or_default();
+                let verdict = classify(status, after);
+                if verdict == Verdict::Done {
+                    return Ok((status, body));
+                }
+                (verdict, Some(status), problem_of(&body))
+            }
+            Err(err) => (classify_transport(&err), None, err.without_url().to_string()),
+        };
+        let after = match verdict {
+            Verdict::Retry { after, .. } | Verdict::Throttled { after } => after,
+            Verdict::Done | Verdict::Refresh | Verdict::Refused => {
+                return Err(TokenEndpointError::Refused { status, problem })
+            }
+        };
+        let asked = after.map(|wait| wait.remaining(SystemTime::now()));
+        let too_long = asked.zip(retry.max_wait).is_some_and(|(asked, max)| asked > max);
+        if attempt >= retry.attempts || too_long {
+            return Err(TokenEndpointError::GaveUp { status, asked, attempts: attempt, problem });
+        }
+        tokio::time::sleep(retry.backoff.delay(attempt, asked)).await;
+    }
+}
 
 /// Refresh when a token expires within this (as HighLevel's SDK does), or within a quarter
 /// of its lifetime for short-lived tokens.
@@ -254,51 +314,31 @@ impl OAuthApp {
             vec![("client_id", &self.client_id), ("client_secret", self.client_secret.expose())];
         form.extend(self.extra_form.iter().copied());
         form.extend_from_slice(grant);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let sent =
-                http.post(self.token_url.clone()).form(&form).timeout(Duration::from_secs(30));
-            let (verdict, status, problem) = match sent.send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let after = retry_after(response.headers());
-                    let body = response.text().await.unwrap_or_default();
-                    let verdict = classify(status, after);
-                    if verdict == Verdict::Done {
-                        return TokenSet::from_answer(&body, refresh_token).map_err(|err| {
-                            Error::Permanent {
-                                operation: "oauth-token".into(),
-                                status,
-                                message: format!("unreadable token response: {err}"),
-                            }
-                        });
-                    }
-                    (verdict, Some(status), message_of(&body))
-                }
-                Err(err) => (classify_transport(&err), None, err.to_string()),
-            };
-            let after = match verdict {
-                Verdict::Retry { after, .. } | Verdict::Throttled { after } => after,
-                Verdict::Done | Verdict::Refresh | Verdict::Refused => {
-                    return Err(Error::ReconnectNeeded {
-                        reason: format!(
-                            "token endpoint answered {}: {problem}",
-                            status.unwrap_or_default()
-                        ),
-                    })
-                }
-            };
-            let asked = after.map(|wait| wait.remaining(SystemTime::now()));
-            if attempt >= TOKEN_ATTEMPTS || asked.is_some_and(|asked| asked > TOKEN_MAX_WAIT) {
+        let request =
+            || http.post(self.token_url.clone()).form(&form).timeout(Duration::from_secs(30));
+        let (status, body) = match post_token_endpoint(request, TOKEN_RETRY, message_of).await {
+            Ok(answer) => answer,
+            Err(TokenEndpointError::Refused { status, problem }) => {
+                return Err(Error::ReconnectNeeded {
+                    reason: format!(
+                        "token endpoint answered {}: {problem}",
+                        status.unwrap_or_default()
+                    ),
+                })
+            }
+            Err(TokenEndpointError::GaveUp { status, asked, problem, .. }) => {
                 let operation = "oauth-token".to_owned();
                 return Err(match (status, asked) {
                     (Some(429), Some(retry_after)) => Error::RateLimited { operation, retry_after },
                     _ => Error::Transient { operation, status, message: problem },
                 });
             }
-            tokio::time::sleep(TOKEN_BACKOFF.delay(attempt, asked)).await;
-        }
+        };
+        TokenSet::from_answer(&body, refresh_token).map_err(|err| Error::Permanent {
+            operation: "oauth-token".into(),
+            status,
+            message: format!("unreadable token response: {err}"),
+        })
     }
 }
 

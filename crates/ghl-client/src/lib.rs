@@ -26,8 +26,8 @@ use serde_json::Value;
 use url::Url;
 
 pub use auth::{
-    Credentials, LocalTokenLock, MemoryTokenStore, OAuthApp, OAuthConnection, TokenLock,
-    TokenLockGuard, TokenSet, TokenStore,
+    post_token_endpoint, Credentials, LocalTokenLock, MemoryTokenStore, OAuthApp, OAuthConnection,
+    TokenEndpointError, TokenLock, TokenLockGuard, TokenRetry, TokenSet, TokenStore,
 };
 pub use error::{Error, Result};
 pub use profile::{AppProfile, HighLevel};
