@@ -144,9 +144,8 @@ impl From<RuntimeError> for ghl_client::Error {
             RuntimeError::Transient { status, .. } => {
                 Error::Transient { operation, status, message }
             }
-            // Not retryable; 0 stands for "no answer" where none came.
             RuntimeError::OutcomeUnknown { status, .. } => {
-                Error::Permanent { operation, status: status.unwrap_or(0), message }
+                Error::OutcomeUnknown { operation, status, message }
             }
         }
     }

@@ -37,6 +37,11 @@ pub enum Error {
     /// Any other refusal; retrying will not help.
     #[error("{operation}: failed ({status}): {message}")]
     Permanent { operation: String, status: u16, message: String },
+    /// A write that cannot be repeated safely got no clear answer: it may or may not have
+    /// taken effect, and it is not sent again. `message` names the app and the operation
+    /// and says what to check. Retrying will not help; a person must look.
+    #[error("{message}")]
+    OutcomeUnknown { operation: String, status: Option<u16>, message: String },
     /// The OAuth `state` that came back is not the one sent: a forged or stale redirect.
     #[error("OAuth state mismatch: the authorization response was not for this request")]
     StateMismatch,
@@ -72,7 +77,7 @@ impl Error {
             Self::Forbidden { .. } => Some(403),
             Self::NotFound { .. } | Self::Duplicate { .. } => Some(400),
             Self::Validation { status, .. } | Self::Permanent { status, .. } => Some(*status),
-            Self::Transient { status, .. } => *status,
+            Self::Transient { status, .. } | Self::OutcomeUnknown { status, .. } => *status,
             Self::StateMismatch | Self::InvalidCall(_) => None,
         }
     }

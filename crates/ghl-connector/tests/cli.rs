@@ -962,6 +962,22 @@ fn apps_add_checks_a_manifest_keeps_it_and_refuses_mistakes_with_their_line() {
     }
     let mine: Vec<&str> = listed.lines().filter(|line| line.starts_with("my-crm ")).collect();
     assert!(mine.len() == 1 && mine[0].contains(" added "), "listed once, as added: {listed}");
+    // The catalog lists an added app's actions and triggers; `--app` shows one app's.
+    let catalog: Value =
+        serde_json::from_str(&ok(engine_command(dir, &["catalog", "--app", "my-crm", "--json"])))
+            .expect("json");
+    let actions: Vec<&str> = catalog["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter_map(|action| action["action"].as_str())
+        .collect();
+    assert_eq!(actions.len(), 5, "{actions:?}");
+    assert!(actions.iter().all(|action| action.starts_with("my-crm.")), "{actions:?}");
+    let triggers = catalog["triggers"].as_array().expect("triggers");
+    assert!(triggers.iter().any(|t| t["trigger"] == "my-crm.contact.created"), "{triggers:?}");
+    let unknown = refused(engine_command(dir, &["catalog", "--app", "nope"]));
+    assert!(unknown.contains("unknown app `nope`") && unknown.contains("my-crm"), "{unknown}");
     assert!(ok(engine_command(dir, &["apps", "remove", "my-crm"])).contains("removed `my-crm`"));
     let gone = refused(engine_command(dir, &["apps", "remove", "my-crm"]));
     assert!(gone.contains("no added app `my-crm`"), "{gone}");

@@ -32,6 +32,8 @@ pub struct TriggerEntry {
     pub summary: String,
     /// Fields of `.trigger`.
     pub output: Vec<String>,
+    /// The app whose events or records start it; `None` for the engine's own triggers.
+    pub app: Option<AppId>,
 }
 
 /// The action of a step, resolved.
@@ -149,6 +151,7 @@ pub fn triggers(apps: &Apps) -> Vec<TriggerEntry> {
                 trigger: format!("{id}.{}", event.name),
                 summary: format!("{title} webhook {}", event.name),
                 output: event.fields,
+                app: Some(id.clone()),
             })
         })
         .collect();
@@ -156,18 +159,21 @@ pub fn triggers(apps: &Apps) -> Vec<TriggerEntry> {
         trigger: "schedule".into(),
         summary: "Run on a cron schedule, in UTC (`*/15 * * * *`); one run per tick".into(),
         output: names(&["scheduledAt"]),
+        app: None,
     });
     for app in apps.iter() {
         all.extend(app.poll_sources().iter().map(|source| TriggerEntry {
             trigger: format!("poll: {}.{}", app.id(), source.name),
             summary: format!("{}; the cursor is durable", source.summary),
             output: source.record_fields.clone(),
+            app: Some(app.id()),
         }));
     }
     all.push(TriggerEntry {
         trigger: "manual".into(),
         summary: "Run on demand (CLI, API, test): the sample given".into(),
         output: Vec::new(),
+        app: None,
     });
     all
 }

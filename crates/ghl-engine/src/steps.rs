@@ -35,6 +35,9 @@ pub(crate) struct StepError {
     /// The other side definitively refused the request (a 4xx other than 408 and 429):
     /// nothing changed, so a replay evaluates the step afresh instead of repeating it.
     pub refused: bool,
+    /// A write that may or may not have taken effect and cannot be repeated safely: held
+    /// for a person to check (step status `unknown`); a replay sends it again.
+    pub outcome_unknown: bool,
 }
 
 impl StepError {
@@ -47,6 +50,22 @@ impl StepError {
             reconnect: None,
             remedy: None,
             refused: false,
+            outcome_unknown: false,
+        }
+    }
+
+    /// An earlier attempt of `operation` of `app` was sent and its outcome is unknown (the
+    /// connector stopped before the answer), and the app can neither deduplicate a repeat nor
+    /// find what it made: it is not sent again on a guess.
+    pub fn outcome_unknown(app: &str, operation: &str) -> Self {
+        Self {
+            outcome_unknown: true,
+            ..Self::fatal(format!(
+                "{app}.{operation}: outcome unknown: an earlier attempt was sent and the \
+                 connector stopped before its answer; not sent again because {app} cannot tell \
+                 a repeat apart — check {app}, and replay the run to send it if it did not \
+                 arrive"
+            ))
         }
     }
 
@@ -290,6 +309,18 @@ impl Request {
         client.find_created(operation, params, body.as_ref(), since).await
     }
 
+    /// Why an attempt of this request, whose earlier attempt's outcome is unknown, must not
+    /// be sent: its app can neither deduplicate a repeat nor find what it made. `None` when
+    /// it may be sent (or its lost create looked up first).
+    pub fn held(&self) -> Option<StepError> {
+        match self {
+            Self::App { app, operation, .. } if !operation.repeatable => {
+                Some(StepError::outcome_unknown(app.id().as_str(), &operation.id))
+            }
+            _ => None,
+        }
+    }
+
     pub async fn send(&self, http: &reqwest::Client) -> Result<Value, StepError> {
         match self {
             Self::App { app, client, connection, operation, params, body, intent } => {
@@ -315,11 +346,16 @@ impl Request {
                                 replay_dead_runs: true,
                             }),
                             refused: false,
+                            outcome_unknown: false,
                         },
                         _ => StepError {
                             retryable,
                             wait,
                             refused: wait.is_some() || err.status().is_some_and(refusal),
+                            outcome_unknown: matches!(
+                                err,
+                                ghl_client::Error::OutcomeUnknown { .. }
+                            ),
                             ..StepError::fatal(err.to_string())
                         },
                     }

@@ -17,7 +17,7 @@ use ghl_engine::apps::{AppId, Apps};
 use ghl_engine::connections::{save, AuthSecret, ConnectionSecret};
 use ghl_engine::{Engine, EngineConfig};
 use ghl_sandbox_kit::{FaultConfig, FaultRule};
-use ghl_store::{RunFilter, RunStatus, Store};
+use ghl_store::{RunFilter, RunStatus, StepStatus, Store};
 use serde_json::{json, Value};
 use support::World;
 use tokio::net::TcpListener;
@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 on_both!(a_create_step_makes_one_record_though_its_answers_are_lost, create_exactly_once);
 on_both!(a_poll_of_your_app_finds_its_new_records, poll_finds_records);
 on_both!(a_wrong_key_is_refused_naming_the_app, wrong_key);
+on_both!(a_message_whose_outcome_is_unknown_is_held_then_sent_on_replay, unknown_outcome_held);
 
 const YOUR_APP: AppId = AppId::from_static("your-app");
 
@@ -68,8 +69,12 @@ impl Drop for Sandbox {
 }
 
 async fn your_app_sandbox(config: AppSandboxConfig) -> Sandbox {
+    app_sandbox("your-app", config).await
+}
+
+async fn app_sandbox(app: &str, config: AppSandboxConfig) -> Sandbox {
     let manifests = ghl_apps::builtin::manifests().expect("the shipped manifests load");
-    let manifest = manifests.into_iter().find(|m| m.app == "your-app").expect("shipped");
+    let manifest = manifests.into_iter().find(|m| m.app == app).expect("shipped");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let stop = CancellationToken::new();
     let sandbox =
@@ -212,4 +217,63 @@ async fn wrong_key(world: World) {
     let shown = err.to_string();
     assert!(shown.contains("your-app"), "names the app: {shown}");
     assert!(!shown.contains("not-the-key"), "never the key: {shown}");
+}
+
+const SLACK_FLOW: &str = r#"name: tell slack
+trigger:
+  manual: true
+steps:
+  - name: tell
+    action: slack.post-message
+    connection: slack
+    input:
+      text: '"Hello " + .trigger.name'
+"#;
+
+/// A Slack post whose answer is lost after it took effect may have been posted: it is not
+/// sent again on a guess (a twin message is worse than a gap). The step is `unknown`, the run
+/// dead-lettered saying what to check; a replay, a person's decision, sends it again.
+async fn unknown_outcome_held(world: World) {
+    let lost = FaultRule { reset_after: 1.0, ..FaultRule::default() };
+    let config = AppSandboxConfig {
+        faults: FaultConfig {
+            default: FaultRule::default(),
+            operations: [("post-message".to_owned(), lost)].into(),
+        },
+        rate_limits: Some(Vec::new()),
+        ..AppSandboxConfig::default()
+    };
+    let slack = app_sandbox("slack", config).await;
+    let url = slack.sandbox.info.credentials.get("url").expect("the hook's URL").clone();
+    let auth = AuthSecret::Credentials {
+        base_url: None,
+        account: None,
+        values: [("url".to_owned(), url)].into(),
+    };
+    let secret = ConnectionSecret { app: AppId::from_static("slack"), auth };
+    save(&world.store, "slack", &secret, "").await.expect("connection");
+    world.engine.apply_flow(SLACK_FLOW).await.expect("the flow applies");
+    world.engine.run_now("tell slack", json!({ "name": "Ada" }), None).await.expect("run");
+    world.drain().await;
+
+    let hooks = slack.sandbox.shared.messaging.as_ref().expect("a messaging sandbox");
+    assert_eq!(hooks.posts().len(), 1, "posted once, its answer lost");
+    let runs =
+        world.store.runs(&RunFilter { limit: 10, ..Default::default() }).await.expect("runs");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].status, RunStatus::Dead, "held, not retried: {:?}", runs[0]);
+    let error = runs[0].last_error.as_deref().unwrap_or_default();
+    assert!(error.contains("slack.post-message: outcome unknown"), "{error}");
+    assert!(error.contains("check slack"), "says what to do: {error}");
+    let steps = world.store.steps(&runs[0].id).await.expect("steps");
+    assert_eq!(steps.last().map(|step| step.status), Some(StepStatus::Unknown), "{steps:?}");
+
+    // A person checked Slack and replays the run: it is sent again.
+    slack.sandbox.shared.faults.set(FaultConfig::default());
+    assert!(world.store.replay(&runs[0].id).await.expect("replay"), "a dead run replays");
+    world.drain().await;
+    assert_eq!(hooks.posts().len(), 2, "the replay sent it again");
+    let runs =
+        world.store.runs(&RunFilter { limit: 10, ..Default::default() }).await.expect("runs");
+    assert_eq!(runs[0].status, RunStatus::Done, "{:?}", runs[0]);
 }

@@ -90,4 +90,9 @@ impl Service {
     pub fn catalog(&self) -> catalog::Catalog {
         catalog::Catalog::of(self.engine.apps())
     }
+
+    /// The apps the engine knows: the built-in ones and those added to the store.
+    pub fn engine_apps(&self) -> &ghl_engine::Apps {
+        self.engine.apps()
+    }
 }

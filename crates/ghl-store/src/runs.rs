@@ -237,7 +237,9 @@ impl Store {
         let mut first = None;
         for row in &rows {
             let status: StepStatus = row.try_get("status")?;
-            if status == StepStatus::Refused {
+            // Refused, nothing changed; unknown, a person replayed it: either way the next
+            // attempt is the step evaluated afresh.
+            if matches!(status, StepStatus::Refused | StepStatus::Unknown) {
                 first = None;
             } else if first.is_none() {
                 first = Some(row);

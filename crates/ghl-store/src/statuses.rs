@@ -133,6 +133,10 @@ words!(
         /// The other side definitively refused it (a 4xx that changed nothing): a replay
         /// evaluates it afresh.
         Refused = "refused",
+        /// A write whose outcome is unknown (sent, and the answer lost to a crash or a dropped
+        /// connection) that its app can neither deduplicate nor find again: not repeated on a
+        /// guess; the run is held for a person to check, and a replay sends it again.
+        Unknown = "unknown",
     }
 );
 

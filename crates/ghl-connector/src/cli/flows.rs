@@ -244,9 +244,22 @@ async fn toggle(store: &StoreArgs, name: &str, enabled: bool) -> anyhow::Result<
     Ok(())
 }
 
-pub fn catalog(json: bool) -> anyhow::Result<()> {
-    // The catalog needs no store (nor its key): the built-in apps' catalog.
-    let catalog = ghl_service::catalog::Catalog::of(&ghl_engine::Apps::builtin());
+/// The catalog of the built-in apps and, with a store, of the apps added to it.
+pub async fn catalog(
+    app: Option<&str>,
+    json: bool,
+    store: Option<&StoreArgs>,
+) -> anyhow::Result<()> {
+    let service = match store {
+        Some(store) => Some(store.service().await?),
+        None => None,
+    };
+    let builtin = ghl_engine::Apps::builtin();
+    let apps = service.as_ref().map_or(&builtin, |service| service.engine_apps());
+    let catalog = match app {
+        Some(app) => ghl_service::catalog::Catalog::of_app(apps, app)?,
+        None => ghl_service::catalog::Catalog::of(apps),
+    };
     if json {
         say!("{}", serde_json::to_string_pretty(&catalog)?);
         return Ok(());

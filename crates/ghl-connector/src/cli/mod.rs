@@ -86,6 +86,9 @@ pub enum Command {
     Runs(runs::RunsCommand),
     /// The actions and triggers flows can use.
     Catalog {
+        /// Only this app's actions and triggers (`your-app`).
+        #[arg(long)]
+        app: Option<String>,
         /// One JSON document (`actions`, `triggers`) instead of text.
         #[arg(long)]
         json: bool,
@@ -94,6 +97,16 @@ pub enum Command {
     Test(test_flow::TestArgs),
     /// Run the service: webhook ingress, workers, REST API, /healthz, /metrics.
     Serve(serve::ServeArgs),
+}
+
+/// The store whose added apps the catalog lists too: the one chosen, or the default one if it
+/// exists. `None` before there is any, so that `catalog` works on a fresh machine.
+fn catalog_store(store: &store::StoreArgs, chosen: bool) -> Option<&store::StoreArgs> {
+    let default_exists = store
+        .database_url
+        .strip_prefix("sqlite:")
+        .is_some_and(|path| std::path::Path::new(path).exists());
+    (chosen || default_exists).then_some(store)
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -115,7 +128,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Connections(command) => connect::connections(command, &cli.store).await,
         Command::Flows(command) => flows::flows(command, &cli.store).await,
         Command::Runs(command) => runs::runs(command, &cli.store).await,
-        Command::Catalog { json } => flows::catalog(json),
+        Command::Catalog { app, json } => {
+            let store = catalog_store(&cli.store, cli.store_chosen);
+            flows::catalog(app.as_deref(), json, store).await
+        }
         Command::Serve(args) => serve::run(args, &cli.store).await,
         Command::Test(args) => test_flow::run(args, &cli.store).await,
     }

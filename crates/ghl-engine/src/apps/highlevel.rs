@@ -109,6 +109,8 @@ fn operation_spec(row: &'static Operation) -> OperationSpec {
         body: row.request_schema.is_some(),
         scopes: vec![row.scope.to_owned()],
         writes: row.writes,
+        // Every write of HighLevel's is idempotent or its lost creates are found again.
+        repeatable: true,
         causes: row.events.iter().map(|event| event.as_str().to_owned()).collect(),
         account: row.tenant.map(|param| param.name.to_owned()),
         fields: OperationFields { input, required, output: response_fields(row) },

@@ -17,6 +17,7 @@ use ghl_apps::auth::Auth;
 use ghl_apps::manifest::{FieldType, Fields};
 use ghl_apps::place::ValueAt;
 use ghl_apps::triggers::TimeFormat as ManifestTimeFormat;
+use ghl_apps::writes::Write;
 use ghl_apps::{Manifest, Operation};
 use ghl_client::{OAuthConnection, RetryPolicy, Secret};
 use ghl_store::{AuthKind, NewEvent};
@@ -223,6 +224,7 @@ fn operation_spec(operation: &Operation) -> OperationSpec {
         body: operation.body.is_some(),
         scopes: operation.scope.iter().cloned().collect(),
         writes: operation.writes(),
+        repeatable: !matches!(operation.write, Some(Write::NotRepeatable)),
         causes: operation.causes.clone(),
         account,
         fields: OperationFields { input, required, output },

@@ -30,6 +30,11 @@ pub struct OperationSpec {
     /// Whether calling it changes anything: a write is recorded as an effect and never
     /// repeated blindly; a read is retried freely.
     pub writes: bool,
+    /// Whether a write whose outcome is unknown (the connector stopped, or the connection
+    /// dropped, between sending it and recording its answer) may be sent again. Not a write
+    /// its app can neither deduplicate nor look up (a chat message): that one is held for a
+    /// person to check, never repeated on a guess.
+    pub repeatable: bool,
     /// The webhook events of its app a successful call causes: what recognises the echo of
     /// a flow's own write, and what `flows apply` warns about when a flow triggers itself.
     pub causes: Vec<String>,
@@ -61,6 +66,7 @@ impl OperationSpec {
             body: false,
             scopes: Vec::new(),
             writes,
+            repeatable: true,
             causes: Vec::new(),
             account: None,
             fields,

@@ -97,6 +97,9 @@ pub(crate) enum Sending {
     Answered(Value),
     /// Not sent, and nothing comes of it (a dry run's write).
     Withheld,
+    /// Not sent: an earlier attempt's outcome is unknown and sending it again could make a
+    /// twin; the step fails so.
+    Held(StepError),
 }
 
 /// A delay step's wait.
@@ -315,6 +318,10 @@ impl Interpreter<'_> {
                 return Ok(StepResult::Output(Value::Null));
             }
             Sending::Answered(found) => found,
+            Sending::Held(error) => {
+                recorder.send_failed(&mut trace, &error).await?;
+                return Ok(StepResult::Failed(error));
+            }
             Sending::Now => match request.send(self.http).await {
                 Ok(answer) => answer,
                 Err(error) => {

@@ -141,7 +141,13 @@ impl Recorder for StoreRecorder<'_> {
     }
 
     async fn failed(&mut self, trace: &mut Trace, error: &StepError) -> Result<(), Self::Error> {
-        trace.status = if error.refused { StepStatus::Refused } else { StepStatus::Failed };
+        trace.status = if error.refused {
+            StepStatus::Refused
+        } else if error.outcome_unknown {
+            StepStatus::Unknown
+        } else {
+            StepStatus::Failed
+        };
         let record = StepRecord { error: Some(error.message.clone()), ..self.step_record(trace) };
         self.record(&record, None, &[]).await
     }
@@ -164,6 +170,11 @@ impl Recorder for StoreRecorder<'_> {
             }
         }
         trace.request = Some(request.describe());
+        if unknown_outcome {
+            if let Some(held) = request.held() {
+                return Ok((request, Sending::Held(held)));
+            }
+        }
         if writes {
             // What it is about to change, too: its echo may come before its answer.
             trace.status = StepStatus::Sending;

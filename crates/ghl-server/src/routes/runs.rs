@@ -178,6 +178,9 @@ pub enum StepState {
     Failed,
     /// The other side refused it (a 4xx that changed nothing).
     Refused,
+    /// A write whose outcome is unknown and that cannot be repeated safely: check the app,
+    /// then replay the run to send it again.
+    Unknown,
 }
 
 impl From<StepStatus> for StepState {
@@ -192,6 +195,7 @@ impl From<StepStatus> for StepState {
             StepStatus::AlreadyApplied => Self::AlreadyApplied,
             StepStatus::Failed => Self::Failed,
             StepStatus::Refused => Self::Refused,
+            StepStatus::Unknown => Self::Unknown,
         }
     }
 }
