@@ -7,7 +7,8 @@
 //!
 //! The tables below must match the catalog exactly: an entry with no row, or a row naming no
 //! entry, fails [`every_catalog_entry_has_a_row_and_every_row_an_entry`] saying what to add.
-//! `cargo nextest run --workspace -E 'binary(catalog)'` runs the check and prints the counts.
+//! `cargo nextest run --workspace -E 'binary(catalog)' --no-capture` runs the check and shows
+//! the entries per app.
 
 // Its `on_both!` is not used: this test's world is its own ([`world`]).
 #[allow(unused_macros)]
@@ -454,7 +455,7 @@ fn counts(actions: &[String], triggers: &[String]) -> String {
         per_app.entry(app_of(trigger)).or_default().1 += 1;
     }
     let mut lines = vec![format!(
-        "catalog: {} actions, {} triggers, each driven over HTTP against its sandbox",
+        "catalog: {} actions, {} triggers, each with its row here",
         actions.len(),
         triggers.len()
     )];
