@@ -17,6 +17,8 @@ pub struct ActionEntry {
     pub input: Vec<String>,
     /// Fields the step must set.
     pub required: Vec<String>,
+    /// Whether the step may set fields beyond `input` (an app's body that takes any field).
+    pub any_input: bool,
     /// Fields of the step's output, as later steps read it (`.steps[0].task.id`).
     pub output: Vec<String>,
     /// Whether it changes anything (writes are recorded as effects and never repeated).
@@ -75,6 +77,7 @@ fn utility(action: &str, summary: &str, fields: [&[&str]; 3]) -> ActionEntry {
         summary: summary.into(),
         input: names(input),
         required: names(required),
+        any_input: false,
         output: names(output),
         writes: false,
         app: None,
@@ -116,6 +119,7 @@ pub fn action_entry(action: &Action) -> ActionEntry {
                 summary: operation.summary.clone(),
                 input: operation.fields.input.clone(),
                 required: operation.fields.required.clone(),
+                any_input: operation.fields.any_input,
                 output: operation.fields.output.clone(),
                 writes: operation.writes,
                 app: Some(action.app.clone()),

@@ -297,7 +297,7 @@ impl Flow {
             }
             let mut input = Vec::with_capacity(step.input.len());
             for (field, value) in &step.input {
-                if !entry.input.contains(field) {
+                if !entry.input.contains(field) && !entry.any_input {
                     let known = entry.input.join(", ");
                     return Err(at(
                         lines.step_key(index, field),

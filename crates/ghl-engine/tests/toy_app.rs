@@ -122,6 +122,7 @@ impl Toy {
                         input: data.input,
                         required: data.required,
                         output: data.output,
+                        any_input: false,
                     },
                     ..OperationSpec::new(data.id, method, data.path)
                 })

@@ -286,7 +286,11 @@ pub async fn catalog(
                     }
                 })
                 .collect();
-        say!("  {:<44} {}", action.action, fields.join(", "));
+        let fields = match action.any_input {
+            true => "any fields (the body)".to_owned(),
+            false => fields.join(", "),
+        };
+        say!("  {:<44} {fields}", action.action);
         if !action.output.is_empty() {
             say!("  {:<44}   -> {}", "", action.output.join(", "));
         }

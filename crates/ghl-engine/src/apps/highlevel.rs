@@ -113,7 +113,7 @@ fn operation_spec(row: &'static Operation) -> OperationSpec {
         repeatable: true,
         causes: row.events.iter().map(|event| event.as_str().to_owned()).collect(),
         account: row.tenant.map(|param| param.name.to_owned()),
-        fields: OperationFields { input, required, output: response_fields(row) },
+        fields: OperationFields { input, required, output: response_fields(row), any_input: false },
         path,
     }
 }

@@ -197,7 +197,13 @@ fn operation_spec(operation: &Operation) -> OperationSpec {
     input.extend(query.iter().cloned());
     required.extend(operation.query.required().map(str::to_owned));
     let mut output = Vec::new();
+    let mut any_input = false;
     if let Some(body) = &operation.body {
+        // A schema that lists no properties takes any field (`webhook.send`'s body).
+        any_input = body.schema.as_ref().is_some_and(|schema| {
+            body.fields.names().next().is_none()
+                && !matches!(schema.get("properties"), Some(Value::Object(_)))
+        });
         let names = body_names(&body.fields, body.schema.as_ref());
         input.extend(names.iter().cloned());
         required.extend(body.required());
@@ -227,7 +233,7 @@ fn operation_spec(operation: &Operation) -> OperationSpec {
         repeatable: !matches!(operation.write, Some(Write::NotRepeatable)),
         causes: operation.causes.clone(),
         account,
-        fields: OperationFields { input, required, output },
+        fields: OperationFields { input, required, output, any_input },
     }
 }
 

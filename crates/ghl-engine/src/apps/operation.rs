@@ -55,6 +55,7 @@ impl OperationSpec {
             input: path.params().to_vec(),
             required: path.params().to_vec(),
             output: Vec::new(),
+            any_input: false,
         };
         let writes = !method.is_safe();
         Self {
@@ -116,6 +117,9 @@ pub struct OperationFields {
     pub required: Vec<String>,
     /// Fields of the answer, as later steps read them.
     pub output: Vec<String>,
+    /// Whether the input may set fields beyond `input`: a body whose schema lists no
+    /// properties takes any (the outgoing webhook's body is the step's whole input).
+    pub any_input: bool,
 }
 
 /// A path template (`/contacts/{contactId}/tasks`) with its `{name}` parameters, read once.
