@@ -18,6 +18,7 @@ fn request(sandbox: &ghl_sandbox::SandboxInfo, write: bool) -> OAuthRequest {
         token_url: None,
         // Nothing listens there: the test reads the redirect instead of following it.
         redirect_uri: "http://127.0.0.1:9/callback".parse().expect("redirect"),
+        account: None,
         write,
         scopes: Vec::new(),
     }

@@ -259,6 +259,7 @@ impl App for HighLevel {
                     token_url: url("token endpoint", &token_url)?,
                     redirect_uri: url("redirect address", &redirect_uri)?,
                     extra_form: self.profile.token_form(),
+                    options: Default::default(),
                 };
                 ClientConfig::new(
                     url("base URL", &base_url)?,
@@ -296,8 +297,11 @@ impl App for HighLevel {
             private_token_scopes: "contacts.readonly contacts.write".into(),
             authorize_url: Some("https://marketplace.gohighlevel.com/oauth/chooselocation".into()),
             authorize_path: "/oauth/chooselocation".into(),
+            token_url: None,
             token_path: "/oauth/token".into(),
             token_form: self.profile.token_form(),
+            oauth: Default::default(),
+            flow: super::ConnectFlow::TokenOrOAuth,
             credentials: Vec::new(),
         }
     }
