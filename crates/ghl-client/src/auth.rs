@@ -453,13 +453,22 @@ fn base_url_in(body: &str, field: &str) -> Option<String> {
     matches!(url.scheme(), "http" | "https").then(|| text.to_owned())
 }
 
+/// What a token endpoint's refusal says: HighLevel's `message`, or RFC 6749's `error` and
+/// `error_description` (§5.2), or the start of the body.
 fn message_of(body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|value| {
-            value.get("message").map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned))
-        })
-        .unwrap_or_else(|| body.chars().take(200).collect())
+    let text =
+        |value: &serde_json::Value| value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(body) else {
+        return body.chars().take(200).collect();
+    };
+    if let Some(message) = value.get("message") {
+        return text(message);
+    }
+    match (value.get("error"), value.get("error_description")) {
+        (Some(error), Some(description)) => format!("{}: {}", text(error), text(description)),
+        (Some(error), None) => text(error),
+        _ => body.chars().take(200).collect(),
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
