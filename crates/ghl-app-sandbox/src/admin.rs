@@ -43,19 +43,19 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/oauth/revoke-tokens", post(revoke_tokens))
 }
 
-fn oauth(shared: &Shared) -> Result<&crate::oauth::OAuthServer, Response> {
-    shared
-        .rest
-        .as_ref()
-        .and_then(|rest| rest.oauth.as_ref())
-        .ok_or_else(|| bad_request(format!("`{}` does not use OAuth", shared.manifest.app)))
+/// The app's OAuth server, or the answer that it has none.
+fn oauth(shared: &Shared) -> Result<&crate::oauth::OAuthServer, Box<Response>> {
+    let server = shared.rest.as_ref().and_then(|rest| rest.oauth.as_ref());
+    server.ok_or_else(|| {
+        Box::new(bad_request(format!("`{}` does not use OAuth", shared.manifest.app)))
+    })
 }
 
 /// What the OAuth server issued and refused.
 async fn oauth_counts(State(shared): State<Arc<Shared>>) -> Response {
     match oauth(&shared) {
         Ok(server) => Json(server.counts_json()).into_response(),
-        Err(refused) => refused,
+        Err(refused) => *refused,
     }
 }
 
@@ -63,7 +63,7 @@ async fn oauth_counts(State(shared): State<Arc<Shared>>) -> Response {
 async fn expire_tokens(State(shared): State<Arc<Shared>>) -> Response {
     match oauth(&shared) {
         Ok(server) => Json(json!({ "expired": server.expire_access_tokens() })).into_response(),
-        Err(refused) => refused,
+        Err(refused) => *refused,
     }
 }
 
@@ -71,7 +71,7 @@ async fn expire_tokens(State(shared): State<Arc<Shared>>) -> Response {
 async fn revoke_tokens(State(shared): State<Arc<Shared>>) -> Response {
     match oauth(&shared) {
         Ok(server) => Json(json!({ "revoked": server.revoke() })).into_response(),
-        Err(refused) => refused,
+        Err(refused) => *refused,
     }
 }
 

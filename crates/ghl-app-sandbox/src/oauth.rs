@@ -273,10 +273,10 @@ fn client_proved(
     server: &OAuthServer,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
-) -> Result<(), Response> {
+) -> Result<(), Box<Response>> {
     let refused = |description: &str| {
         server.counts.refused.fetch_add(1, Ordering::Relaxed);
-        Err(oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", description))
+        Err(Box::new(oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", description)))
     };
     let (id, secret) = match server.settings.client_auth {
         ClientAuth::BasicHeader => {
@@ -315,7 +315,7 @@ async fn token(
     let Some(server) = server(&shared) else { return StatusCode::NOT_FOUND.into_response() };
     crate::gate::guarded(&shared, "oauth-token", async {
         if let Err(refused) = client_proved(server, &headers, &form) {
-            return refused;
+            return *refused;
         }
         let get = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
         let invalid_grant = |description: &str| {
