@@ -243,7 +243,7 @@ fn credentials(auth: &Auth, rng: &mut impl Rng) -> anyhow::Result<Credentials> {
         Auth::Basic => vec!["username".into(), "password".into()],
         Auth::LoginSecretKey { .. } => vec!["login".into(), "secret_key".into()],
         other => bail!(
-            "the app sandbox cannot play the auth kind {:?} yet (API keys, bearer tokens, basic and login:secret only)",
+            "the app sandbox cannot play the auth kind {:?} yet (API keys, bearer tokens, basic, login:secret and OAuth only)",
             std::mem::discriminant(other)
         ),
     };

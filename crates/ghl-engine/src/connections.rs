@@ -398,7 +398,9 @@ impl Connections {
             AuthSecret::from_stored(connection.secret).map_err(|err| invalid(err.to_string()))?;
         match &auth {
             AuthSecret::Headers(secret) => self.learn(secret),
-            AuthSecret::Credentials { .. } | AuthSecret::ClientCredentials { .. } => {
+            AuthSecret::Credentials { .. }
+            | AuthSecret::ClientCredentials { .. }
+            | AuthSecret::Oauth { .. } => {
                 for value in auth.secret_values() {
                     self.masker.learn(value);
                 }
