@@ -330,7 +330,19 @@ fn client_credentials_connect_without_a_browser_and_a_wrong_secret_stores_nothin
     assert!(!message.contains(wrong), "never the secret: {message}");
     assert_eq!(setup.listed(), Value::Array(vec![]));
 
-    let said = ok(setup.connect(&setup.credential("client_secret")).output().expect("runs"));
+    // A secret on the command line is refused before anything is sent.
+    let secret = setup.credential("client_secret");
+    let on_line = setup
+        .connect(&secret)
+        .env_remove("GHL_CONNECTOR_CLIENT_SECRET")
+        .args(["--client-secret", &secret])
+        .output();
+    let message = refused(on_line.expect("runs"));
+    assert!(message.contains("GHL_CONNECTOR_CLIENT_SECRET"), "{message}");
+    assert!(!message.contains(&secret), "never the secret: {message}");
+    assert_eq!(setup.counts()["clientCredentials"], 0, "nothing sent");
+
+    let said = ok(setup.connect(&secret).output().expect("runs"));
     assert!(said.contains("connected `tasks` to Tasks"), "{said}");
     let listed = setup.listed();
     assert_eq!(listed[0]["auth_kind"], "client_credentials", "{listed}");

@@ -13,6 +13,9 @@ use super::store::StoreArgs;
 
 mod callback;
 
+/// Where an OAuth client secret is read from.
+const CLIENT_SECRET_VARIABLE: &str = "GHL_CONNECTOR_CLIENT_SECRET";
+
 /// A registered app (`highlevel`): with a private token (`--private-token` and
 /// `--location-id`) or with OAuth (`--client-id` and `--client-secret`: opens the authorization
 /// page's address and waits for the redirect on a local callback). A manifest app as its
@@ -43,9 +46,10 @@ pub struct ConnectArgs {
     /// in GHL_CONNECTOR_CREDENTIAL_CLIENT_ID, or asked for).
     #[arg(long)]
     client_id: Option<String>,
-    /// The OAuth client secret (better in the environment; a manifest app's is asked for,
-    /// without echo, when missing and standard input is a terminal).
-    #[arg(long, env = "GHL_CONNECTOR_CLIENT_SECRET", hide_env_values = true)]
+    /// The OAuth client secret of HighLevel's Marketplace app (better in the environment). A
+    /// manifest app's is taken from the environment only, or asked for without echo when
+    /// missing and standard input is a terminal.
+    #[arg(long, env = CLIENT_SECRET_VARIABLE, hide_env_values = true)]
     client_secret: Option<String>,
     /// The authorization page (OAuth); by default the app's own for its API (HighLevel's
     /// marketplace), `<base-url>/oauth/chooselocation` for another base URL (a sandbox).
@@ -294,8 +298,9 @@ fn credentials(
 }
 
 /// A manifest app's OAuth client: the id from `--client-id` (or as any credential), the
-/// secret from GHL_CONNECTOR_CLIENT_SECRET (or `--client-secret`), or as any secret
-/// credential (GHL_CONNECTOR_CREDENTIAL_CLIENT_SECRET, or a prompt without echo).
+/// secret from GHL_CONNECTOR_CLIENT_SECRET, or as any secret credential
+/// (GHL_CONNECTOR_CREDENTIAL_CLIENT_SECRET, or a prompt without echo); like every secret
+/// credential, never from the command line.
 fn oauth_client(
     app: &dyn App,
     needed: &[ghl_apps::auth::Credential],
@@ -306,6 +311,15 @@ fn oauth_client(
         preset.insert("client_id".to_owned(), ghl_client::Secret::from(id.clone()));
     }
     if let Some(secret) = &args.client_secret {
+        // clap takes the flag before the variable: a value the variable does not hold was
+        // typed on the command line.
+        if std::env::var(CLIENT_SECRET_VARIABLE).ok().as_ref() != Some(secret) {
+            bail!(
+                "the client secret is not taken on the command line (it would stay in the \
+                 shell's history); set {CLIENT_SECRET_VARIABLE}, or give `--credential \
+                 client_secret` to be asked for it"
+            );
+        }
         preset.insert("client_secret".to_owned(), ghl_client::Secret::from(secret.clone()));
     }
     let mut values = credentials(app, needed, &args.credentials, preset)?;
