@@ -397,8 +397,10 @@ fn fixed(app: &str, auth: &Auth, credentials: &Credentials) -> Result<Fixed, Run
 }
 
 /// The OAuth 2.0 authorization-code settings of a manifest's app, for ghl-client's
-/// `OAuthApp` (authorization URL with `state`, code exchange, refresh): the authorize and
-/// token URLs resolved against the connection's base URL (`None`: the manifest's).
+/// `OAuthApp` (authorization URL with `state` and, with `pkce: true`, an S256 challenge; code
+/// exchange; refresh; the client in the body or a Basic header; the API base URL read from
+/// the token answer's `base_url_from` field): the authorize and token URLs resolved against
+/// the connection's base URL (`None`: the manifest's).
 pub fn oauth_app(
     manifest: &ghl_apps::Manifest,
     base_url: Option<&Url>,
@@ -406,33 +408,7 @@ pub fn oauth_app(
     client_secret: Secret<String>,
     redirect_uri: Url,
 ) -> Result<ghl_client::OAuthApp, RuntimeError> {
-    let Auth::Oauth2AuthorizationCode(code) = &manifest.auth else {
-        return Err(RuntimeError::Connection {
-            app: manifest.app.clone(),
-            problem: format!(
-                "is for an app whose auth is `{}`, not `oauth2_authorization_code`",
-                manifest.auth.kind()
-            ),
-        });
-    };
-    // Refused rather than ignored: a connection would otherwise fail later, at the app.
-    let unsupported = [
-        (code.pkce, "`pkce: true`"),
-        (code.base_url_from.is_some(), "`base_url_from`"),
-        (
-            code.client_auth == ghl_apps::auth::ClientAuth::BasicHeader,
-            "`client_auth: basic_header`",
-        ),
-    ];
-    if let Some((_, key)) = unsupported.iter().find(|(asked, _)| *asked) {
-        return Err(RuntimeError::Connection {
-            app: manifest.app.clone(),
-            problem: format!(
-                "asks for {key} in its OAuth authorization code flow, which this version cannot \
-                 do yet; leave it out if the app allows"
-            ),
-        });
-    }
+    let code = authorization_code(manifest)?;
     let base = base_url.unwrap_or_else(|| manifest.base_url.as_url());
     Ok(ghl_client::OAuthApp {
         client_id: client_id.to_owned(),
@@ -441,7 +417,41 @@ pub fn oauth_app(
         token_url: resolve(&code.token_url, base),
         redirect_uri,
         extra_form: Vec::new(),
+        options: options(code),
     })
+}
+
+/// What a manifest's authorization code flow asks beyond the plain one.
+pub fn oauth_options(
+    manifest: &ghl_apps::Manifest,
+) -> Result<ghl_client::OAuthOptions, RuntimeError> {
+    authorization_code(manifest).map(options)
+}
+
+fn authorization_code(
+    manifest: &ghl_apps::Manifest,
+) -> Result<&ghl_apps::auth::OAuthCode, RuntimeError> {
+    match &manifest.auth {
+        Auth::Oauth2AuthorizationCode(code) => Ok(code),
+        other => Err(RuntimeError::Connection {
+            app: manifest.app.clone(),
+            problem: format!(
+                "is for an app whose auth is `{}`, not `oauth2_authorization_code`",
+                other.kind()
+            ),
+        }),
+    }
+}
+
+fn options(code: &ghl_apps::auth::OAuthCode) -> ghl_client::OAuthOptions {
+    ghl_client::OAuthOptions {
+        client_auth: match code.client_auth {
+            ClientAuth::Body => ghl_client::ClientAuth::Body,
+            ClientAuth::BasicHeader => ghl_client::ClientAuth::BasicHeader,
+        },
+        pkce: code.pkce,
+        base_url_from: code.base_url_from.clone(),
+    }
 }
 
 /// A token endpoint: an absolute URL, or a path under the connection's base URL (so a

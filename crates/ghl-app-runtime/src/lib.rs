@@ -18,7 +18,7 @@ mod paging;
 mod recovery;
 pub mod request;
 
-pub use auth::oauth_app;
+pub use auth::{oauth_app, oauth_options};
 pub use client::{Checked, ManifestClient};
 pub use connection::{Connection, Credentials};
 pub use error::RuntimeError;

@@ -2,7 +2,8 @@
 //! its credentials, request and effect counts, faults and rate-limit windows changed at run
 //! time, webhook targets and the events sent, the records a REST app holds, and what was
 //! posted to a messaging hook (and hooks that refuse), what a signed-webhook receiver was
-//! delivered (and receivers that refuse).
+//! delivered (and receivers that refuse); an OAuth app's grants counted, its access tokens
+//! expired or every token revoked.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -37,6 +38,41 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/deliveries", get(deliveries))
         .route("/receivers", get(receivers))
         .route("/receivers/{id}", put(set_receiver))
+        .route("/oauth", get(oauth_counts))
+        .route("/oauth/expire-tokens", post(expire_tokens))
+        .route("/oauth/revoke-tokens", post(revoke_tokens))
+}
+
+/// The app's OAuth server, or the answer that it has none.
+fn oauth(shared: &Shared) -> Result<&crate::oauth::OAuthServer, Box<Response>> {
+    let server = shared.rest.as_ref().and_then(|rest| rest.oauth.as_ref());
+    server.ok_or_else(|| {
+        Box::new(bad_request(format!("`{}` does not use OAuth", shared.manifest.app)))
+    })
+}
+
+/// What the OAuth server issued and refused.
+async fn oauth_counts(State(shared): State<Arc<Shared>>) -> Response {
+    match oauth(&shared) {
+        Ok(server) => Json(server.counts_json()).into_response(),
+        Err(refused) => *refused,
+    }
+}
+
+/// Every access token expires now: the next call is refused until a refresh.
+async fn expire_tokens(State(shared): State<Arc<Shared>>) -> Response {
+    match oauth(&shared) {
+        Ok(server) => Json(json!({ "expired": server.expire_access_tokens() })).into_response(),
+        Err(refused) => *refused,
+    }
+}
+
+/// The user revokes the app: every access and refresh token stops working.
+async fn revoke_tokens(State(shared): State<Arc<Shared>>) -> Response {
+    match oauth(&shared) {
+        Ok(server) => Json(json!({ "revoked": server.revoke() })).into_response(),
+        Err(refused) => *refused,
+    }
 }
 
 fn bad_request(message: String) -> Response {

@@ -17,6 +17,8 @@ pub struct AppSandboxConfig {
     pub webhooks: WebhookConfig,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Lifetime of the access tokens an OAuth app's server issues.
+    pub token_lifetime: Duration,
 }
 
 impl Default for AppSandboxConfig {
@@ -27,6 +29,7 @@ impl Default for AppSandboxConfig {
             rate_limits: None,
             webhooks: WebhookConfig::default(),
             max_body_bytes: 1024 * 1024,
+            token_lifetime: Duration::from_secs(3600),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! manifest plus what the manifest cannot say (the app's quirks):
 //!
 //! - a REST app (`rest`): records kept in memory per resource at the manifest's paths and
-//!   methods, its auth kind checked with its own 401/403 bodies, its paging style, its error
+//!   methods, its auth kind checked with its own 401/403 bodies (an OAuth app's tokens
+//!   issued by its OAuth server, `oauth`), its paging style, its error
 //!   bodies (a missing required field, a natural key already taken with the existing id where
 //!   `write.duplicate` says), `updated_at` kept for polls, and its webhooks sent to
 //!   registered targets, signed per the manifest's scheme;
@@ -22,6 +23,7 @@ pub mod answer;
 pub mod config;
 pub mod gate;
 pub mod messaging;
+pub mod oauth;
 pub mod receiver;
 pub mod rest;
 pub mod webhooks;
@@ -131,7 +133,7 @@ impl AppSandbox {
         let (rest, messaging) = match kind {
             Kind::Rest => (
                 Some(
-                    rest::Rest::new(&manifest, &account_id, &mut rng)
+                    rest::Rest::new(&manifest, &account_id, config.token_lifetime, &mut rng)
                         .with_context(|| format!("cannot build the sandbox of `{app}`"))?,
                 ),
                 None,
@@ -154,6 +156,10 @@ impl AppSandbox {
             receivers,
             webhooks,
         });
+        if let Some(server) = shared.rest.as_ref().and_then(|rest| rest.oauth.as_ref()) {
+            let prefix = shared.rest.as_ref().map(|rest| rest.prefix.as_str()).unwrap_or_default();
+            server.set_api_url(format!("{}{prefix}", shared.address));
+        }
         let info = info(&shared);
         let router = router(shared.clone());
         let server =
@@ -186,7 +192,14 @@ pub async fn start_builtin(
 fn router(shared: Arc<Shared>) -> Router {
     let max_body = shared.config.max_body_bytes;
     let api = match shared.kind {
-        Kind::Rest => rest::routes(&shared),
+        Kind::Rest => {
+            let oauth = shared.rest.as_ref().and_then(|rest| rest.oauth.as_ref());
+            let routes = rest::routes(&shared);
+            match oauth {
+                Some(server) => routes.merge(oauth::routes(server)),
+                None => routes,
+            }
+        }
         Kind::Slack | Kind::Teams => messaging::routes(shared.kind),
         Kind::Webhook => receiver::routes(),
     };
@@ -201,7 +214,7 @@ pub fn info(shared: &Shared) -> AppInfo {
         read_only_credentials: BTreeMap::new(),
     };
     if let Some(rest) = &shared.rest {
-        info.base_url = format!("{}{}", shared.address, rest.prefix);
+        info.base_url = format!("{}{}", shared.address, rest.connect_prefix);
         info.credentials = rest.credentials.full.clone();
         info.read_only_credentials = rest.credentials.read_only.clone();
     }

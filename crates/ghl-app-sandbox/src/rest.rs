@@ -31,6 +31,7 @@ use parking_lot::Mutex;
 use rand::Rng;
 use serde_json::{Map, Value};
 
+use crate::oauth::OAuthServer;
 use crate::{answer, gate, Shared};
 
 /// A stored record: the JSON object the app answers.
@@ -68,9 +69,15 @@ enum Access {
 }
 
 pub struct Rest {
-    /// The manifest's base URL path (`/v1`), under which the operations are served.
+    /// The path the operations are served under: the manifest's base URL path (`/v1`), or,
+    /// where the token answer gives the account's API address (`base_url_from`), that
+    /// address's (`/accounts/<id>/v1`), so that only a connection that took it reaches them.
     pub prefix: String,
+    /// The base URL path a connection is made with (`--base-url`): the manifest's.
+    pub connect_prefix: String,
     pub credentials: Credentials,
+    /// The OAuth server of an OAuth app (its tokens are the API's credentials).
+    pub oauth: Option<OAuthServer>,
     /// The account (workspace) the credentials speak for.
     pub account_id: String,
     routes: Vec<Route>,
@@ -81,16 +88,40 @@ pub struct Rest {
 }
 
 impl Rest {
-    pub fn new(manifest: &Manifest, account_id: &str, rng: &mut impl Rng) -> anyhow::Result<Self> {
-        let credentials = credentials(&manifest.auth, rng)?;
+    pub fn new(
+        manifest: &Manifest,
+        account_id: &str,
+        token_lifetime: std::time::Duration,
+        rng: &mut impl Rng,
+    ) -> anyhow::Result<Self> {
+        let oauth = OAuthServer::of(manifest, token_lifetime, rng);
+        let credentials = match &oauth {
+            Some(server) => Credentials {
+                full: BTreeMap::from([
+                    ("client_id".to_owned(), server.client_id.clone()),
+                    ("client_secret".to_owned(), server.client_secret.clone()),
+                ]),
+                read_only: BTreeMap::new(),
+            },
+            None => credentials(&manifest.auth, rng)?,
+        };
         let mut routes = Vec::new();
         for operation in &manifest.operations {
             routes.push(route(operation)?);
         }
         let poll = manifest.triggers.polls.first();
+        let connect_prefix = manifest.base_url.as_url().path().trim_end_matches('/').to_owned();
+        let prefix = match &oauth {
+            Some(server) if server.gives_base_url() => {
+                format!("/accounts/{account_id}{connect_prefix}")
+            }
+            _ => connect_prefix.clone(),
+        };
         Ok(Self {
-            prefix: manifest.base_url.as_url().path().trim_end_matches('/').to_owned(),
+            prefix,
+            connect_prefix,
             credentials,
+            oauth,
             account_id: account_id.to_owned(),
             routes,
             modified: poll.map_or("updated_at".into(), |poll| poll.modified.clone()),
@@ -110,6 +141,10 @@ impl Rest {
         headers: &HeaderMap,
         query: &[(String, String)],
     ) -> Result<Access, (&'static str, String)> {
+        if let Some(server) = &self.oauth {
+            let bearer = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+            return server.check_bearer(bearer).map(|()| Access::Full);
+        }
         let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
         let matches = |credentials: &BTreeMap<String, String>| -> Option<bool> {
             let mut presented = false;
@@ -208,7 +243,7 @@ fn credentials(auth: &Auth, rng: &mut impl Rng) -> anyhow::Result<Credentials> {
         Auth::Basic => vec!["username".into(), "password".into()],
         Auth::LoginSecretKey { .. } => vec!["login".into(), "secret_key".into()],
         other => bail!(
-            "the app sandbox cannot play the auth kind {:?} yet (API keys, bearer tokens, basic and login:secret only)",
+            "the app sandbox cannot play the auth kind {:?} yet (API keys, bearer tokens, basic, login:secret and OAuth only)",
             std::mem::discriminant(other)
         ),
     };

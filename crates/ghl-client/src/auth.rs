@@ -3,11 +3,15 @@
 //! many requests need a fresh token at once, one refresh happens, and the rotated refresh
 //! token is saved before anyone can use the old one again. The refresh holds a [`TokenLock`]:
 //! in-process by default ([`LocalTokenLock`]), or one that spans processes (a PostgreSQL
-//! advisory lock) given with [`OAuthConnection::with_lock`].
+//! advisory lock) given with [`OAuthConnection::with_lock`]. Beyond HighLevel's own flow an
+//! app may ask for a PKCE challenge (S256), the client's id and secret in a Basic header, and
+//! its API base URL read from the token answer ([`OAuthOptions`]).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
 use ghl_types::oauth::TokenResponse;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -99,11 +103,16 @@ pub struct TokenSet {
     pub scope: String,
     pub location_id: Option<String>,
     pub company_id: String,
+    /// The account's API base URL, where the app's token answer gives it
+    /// ([`OAuthOptions::base_url_from`]), without a trailing `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
 }
 
 impl TokenSet {
     pub fn from_response(response: TokenResponse) -> Self {
         Self {
+            base_url: None,
             expires_at: unix_now() + response.expires_in,
             lifetime_secs: response.expires_in,
             access_token: response.access_token.into(),
@@ -147,6 +156,7 @@ impl TokenSet {
             scope: answer.scope.unwrap_or_default(),
             location_id: None,
             company_id: String::new(),
+            base_url: None,
         })
     }
 
@@ -240,31 +250,83 @@ pub struct OAuthApp {
     /// Form fields the app's token endpoint wants besides OAuth's own (HighLevel's
     /// `user_type`: see [`crate::AppProfile::token_form`]).
     pub extra_form: Vec<(&'static str, &'static str)>,
+    /// What the app asks beyond HighLevel's flow (nothing, by default).
+    pub options: OAuthOptions,
 }
 
-/// An authorization request in progress: send the user to `url`, keep `state` to check.
+/// An app's variations on the authorization code flow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OAuthOptions {
+    /// How the client id and secret reach the token endpoint.
+    pub client_auth: ClientAuth,
+    /// The authorization carries a PKCE challenge (RFC 7636, `S256`) and the code exchange
+    /// its verifier.
+    pub pkce: bool,
+    /// A field of the token answer holding the account's API base URL (BQE CORE's
+    /// `endpoint`): read into [`TokenSet::base_url`].
+    pub base_url_from: Option<String>,
+}
+
+/// How the client id and secret reach the token endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `client_id` and `client_secret` in the form body.
+    #[default]
+    Body,
+    /// HTTP Basic with the client id and secret (RFC 6749 §2.3.1); neither is in the body.
+    BasicHeader,
+}
+
+/// An authorization request in progress: send the user to `url`, keep `state` to check and
+/// the PKCE verifier (when the app asks for PKCE) to send with the code.
 #[derive(Debug, Clone)]
 pub struct AuthorizationRequest {
     pub url: Url,
     pub state: Secret<String>,
+    pub code_verifier: Option<Secret<String>>,
+}
+
+/// `len` random characters of `[A-Za-z0-9]` (a `state`, a PKCE verifier).
+fn random_text(len: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+/// The `S256` PKCE challenge of a verifier: base64url (no padding) of its SHA-256.
+pub fn pkce_challenge(verifier: &str) -> String {
+    use sha2::Digest;
+    URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
 }
 
 impl OAuthApp {
-    /// The authorization URL with a fresh random `state`.
+    /// The authorization URL with a fresh random `state` (and PKCE challenge, when asked).
     pub fn authorization_request(&self, scopes: &[&str]) -> AuthorizationRequest {
-        let state: String = rand::thread_rng()
-            .sample_iter(&rand::distributions::Alphanumeric)
-            .take(32)
-            .map(char::from)
-            .collect();
+        let state = random_text(32);
+        // RFC 7636 §4.1: 43 to 128 unreserved characters.
+        let code_verifier = self.options.pkce.then(|| random_text(64));
         let mut url = self.authorize_url.clone();
-        url.query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &self.client_id)
-            .append_pair("redirect_uri", self.redirect_uri.as_str())
-            .append_pair("scope", &scopes.join(" "))
-            .append_pair("state", &state);
-        AuthorizationRequest { url, state: state.into() }
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("response_type", "code")
+                .append_pair("client_id", &self.client_id)
+                .append_pair("redirect_uri", self.redirect_uri.as_str())
+                .append_pair("scope", &scopes.join(" "))
+                .append_pair("state", &state);
+            if let Some(verifier) = &code_verifier {
+                query
+                    .append_pair("code_challenge", &pkce_challenge(verifier))
+                    .append_pair("code_challenge_method", "S256");
+            }
+        }
+        AuthorizationRequest {
+            url,
+            state: state.into(),
+            code_verifier: code_verifier.map(Into::into),
+        }
     }
 
     /// Checks the `state` that came back and exchanges the code for tokens.
@@ -278,16 +340,25 @@ impl OAuthApp {
         if !constant_time_eq(request.state.expose().as_bytes(), returned_state.as_bytes()) {
             return Err(Error::StateMismatch);
         }
-        self.token_request(
-            http,
-            None,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", self.redirect_uri.as_str()),
-            ],
-        )
-        .await
+        let mut grant = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", self.redirect_uri.as_str()),
+        ];
+        if let Some(verifier) = &request.code_verifier {
+            grant.push(("code_verifier", verifier.expose()));
+        }
+        let tokens = self.token_request(http, None, &grant).await?;
+        match (&self.options.base_url_from, &tokens.base_url) {
+            (Some(field), None) => Err(Error::Permanent {
+                operation: "oauth-token".into(),
+                status: 200,
+                message: format!(
+                    "the token answer has no `{field}` (the account's API address) or it is not a URL"
+                ),
+            }),
+            _ => Ok(tokens),
+        }
     }
 
     async fn refresh(
@@ -310,12 +381,25 @@ impl OAuthApp {
         refresh_token: Option<&Secret<String>>,
         grant: &[(&str, &str)],
     ) -> Result<TokenSet> {
-        let mut form: Vec<(&str, &str)> =
-            vec![("client_id", &self.client_id), ("client_secret", self.client_secret.expose())];
+        let mut form: Vec<(&str, &str)> = Vec::new();
+        if self.options.client_auth == ClientAuth::Body {
+            form.push(("client_id", &self.client_id));
+            form.push(("client_secret", self.client_secret.expose()));
+        }
         form.extend(self.extra_form.iter().copied());
         form.extend_from_slice(grant);
-        let request =
-            || http.post(self.token_url.clone()).form(&form).timeout(Duration::from_secs(30));
+        let basic = match self.options.client_auth {
+            ClientAuth::BasicHeader => Some(basic_header(&self.client_id, &self.client_secret)?),
+            ClientAuth::Body => None,
+        };
+        let request = || {
+            let request =
+                http.post(self.token_url.clone()).form(&form).timeout(Duration::from_secs(30));
+            match &basic {
+                Some(value) => request.header(reqwest::header::AUTHORIZATION, value.clone()),
+                None => request,
+            }
+        };
         let (status, body) = match post_token_endpoint(request, TOKEN_RETRY, message_of).await {
             Ok(answer) => answer,
             Err(TokenEndpointError::Refused { status, problem }) => {
@@ -334,21 +418,57 @@ impl OAuthApp {
                 });
             }
         };
-        TokenSet::from_answer(&body, refresh_token).map_err(|err| Error::Permanent {
-            operation: "oauth-token".into(),
-            status,
-            message: format!("unreadable token response: {err}"),
-        })
+        let mut tokens =
+            TokenSet::from_answer(&body, refresh_token).map_err(|err| Error::Permanent {
+                operation: "oauth-token".into(),
+                status,
+                message: format!("unreadable token response: {err}"),
+            })?;
+        if let Some(field) = &self.options.base_url_from {
+            tokens.base_url = base_url_in(&body, field);
+        }
+        Ok(tokens)
     }
 }
 
+/// `Authorization: Basic base64(id:secret)`, marked sensitive; a client id or secret that
+/// cannot be sent in a header is refused (without showing it).
+fn basic_header(
+    client_id: &str,
+    client_secret: &Secret<String>,
+) -> Result<reqwest::header::HeaderValue> {
+    let pair = format!("{client_id}:{}", client_secret.expose());
+    let mut value =
+        reqwest::header::HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(pair)))
+            .map_err(|_| Error::InvalidCall("the client id cannot be sent in a header".into()))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// The API base URL a token answer gives in `field`, if it is a URL (a trailing `/` dropped).
+fn base_url_in(body: &str, field: &str) -> Option<String> {
+    let answer: serde_json::Value = serde_json::from_str(body).ok()?;
+    let text = answer.get(field)?.as_str()?.trim().trim_end_matches('/');
+    let url = Url::parse(text).ok()?;
+    matches!(url.scheme(), "http" | "https").then(|| text.to_owned())
+}
+
+/// What a token endpoint's refusal says: HighLevel's `message`, or RFC 6749's `error` and
+/// `error_description` (§5.2), or the start of the body.
 fn message_of(body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|value| {
-            value.get("message").map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned))
-        })
-        .unwrap_or_else(|| body.chars().take(200).collect())
+    let text =
+        |value: &serde_json::Value| value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(body) else {
+        return body.chars().take(200).collect();
+    };
+    if let Some(message) = value.get("message") {
+        return text(message);
+    }
+    match (value.get("error"), value.get("error_description")) {
+        (Some(error), Some(description)) => format!("{}: {}", text(error), text(description)),
+        (Some(error), None) => text(error),
+        _ => body.chars().take(200).collect(),
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -441,5 +561,28 @@ impl OAuthConnection {
             "OAuth tokens refreshed"
         );
         Ok(refreshed.access_token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7636 appendix B.
+    #[test]
+    fn the_pkce_challenge_is_the_rfc_example() {
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn the_base_url_of_a_token_answer_is_a_url_without_its_trailing_slash() {
+        let answer = r#"{"access_token": "a", "endpoint": "https://api.bqecore.com/api/"}"#;
+        assert_eq!(base_url_in(answer, "endpoint").as_deref(), Some("https://api.bqecore.com/api"));
+        assert_eq!(base_url_in(r#"{"endpoint": "not a url"}"#, "endpoint"), None);
+        assert_eq!(base_url_in(r#"{"endpoint": "file:///etc"}"#, "endpoint"), None);
+        assert_eq!(base_url_in(r#"{"access_token": "a"}"#, "endpoint"), None);
     }
 }

@@ -26,8 +26,9 @@ use serde_json::Value;
 use url::Url;
 
 pub use auth::{
-    post_token_endpoint, Credentials, LocalTokenLock, MemoryTokenStore, OAuthApp, OAuthConnection,
-    TokenEndpointError, TokenLock, TokenLockGuard, TokenRetry, TokenSet, TokenStore,
+    post_token_endpoint, ClientAuth, Credentials, LocalTokenLock, MemoryTokenStore, OAuthApp,
+    OAuthConnection, OAuthOptions, TokenEndpointError, TokenLock, TokenLockGuard, TokenRetry,
+    TokenSet, TokenStore,
 };
 pub use error::{Error, Result};
 pub use profile::{AppProfile, HighLevel};

@@ -172,7 +172,10 @@ impl AuthSecret {
     /// The account the connection speaks for, if the app has them.
     pub fn account(&self) -> Option<&str> {
         match self {
-            Self::PrivateToken { account, .. } | Self::Oauth { account, .. } => Some(account),
+            // A manifest app's OAuth connection may have none (stored as "").
+            Self::PrivateToken { account, .. } | Self::Oauth { account, .. } => {
+                Some(account.as_str()).filter(|account| !account.is_empty())
+            }
             Self::Credentials { account, .. } | Self::ClientCredentials { account, .. } => {
                 account.as_deref()
             }
@@ -395,7 +398,9 @@ impl Connections {
             AuthSecret::from_stored(connection.secret).map_err(|err| invalid(err.to_string()))?;
         match &auth {
             AuthSecret::Headers(secret) => self.learn(secret),
-            AuthSecret::Credentials { .. } | AuthSecret::ClientCredentials { .. } => {
+            AuthSecret::Credentials { .. }
+            | AuthSecret::ClientCredentials { .. }
+            | AuthSecret::Oauth { .. } => {
                 for value in auth.secret_values() {
                     self.masker.learn(value);
                 }

@@ -3,7 +3,10 @@
 //! learns the keys it signs webhooks with. OAuth is two calls, so that any front end can offer
 //! it: `oauth_start` (the authorization address, with a fresh `state`, and the scopes the
 //! stored flows need) and `oauth_finish` (the code exchanged where the authorization came
-//! back); between the two the pending authorization waits here, by its state.
+//! back); between the two the pending authorization waits here, by its state. The same two
+//! calls connect a manifest app whose auth is the authorization code flow (its PKCE, Basic
+//! client auth and API base URL from the token answer as its manifest says); one whose auth
+//! is client credentials is connected in one call (`connect_client_credentials`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -11,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use ghl_client::auth::AuthorizationRequest;
 use ghl_client::{OAuthApp, Secret};
-use ghl_engine::apps::App;
+use ghl_engine::apps::{App, ConnectFlow};
 use ghl_engine::connections::{
     save, save_http, AuthSecret, ConnectionError, ConnectionSecret, HttpSecret,
 };
@@ -34,6 +37,7 @@ struct PendingOAuth {
     app: Arc<dyn App>,
     name: String,
     base_url: Url,
+    account: Option<String>,
     registration: OAuthApp,
     request: AuthorizationRequest,
     scopes: Vec<String>,
@@ -58,6 +62,9 @@ pub struct OAuthRequest {
     pub token_url: Option<Url>,
     /// Where the authorization page sends the browser back to.
     pub redirect_uri: Url,
+    /// The account the connection speaks for, where the token answer does not say it (a
+    /// manifest app's; HighLevel's location comes with its tokens).
+    pub account: Option<String>,
     /// Ask for the app's write scopes too.
     pub write: bool,
     /// Scopes asked for besides the app's base scopes and those the stored flows need.
@@ -213,6 +220,33 @@ impl Connections<'_> {
                 credential: missing.clone(),
             });
         }
+        match app.connect_info().flow {
+            ConnectFlow::Credentials => {}
+            ConnectFlow::ClientCredentials => {
+                let mut credentials = credentials;
+                let mut take = |name: &str| {
+                    credentials.remove(name).unwrap_or_else(|| Secret::new(String::new()))
+                };
+                let (client_id, client_secret) = (take("client_id"), take("client_secret"));
+                let app = app.id();
+                return self
+                    .connect_client_credentials(
+                        app.as_str(),
+                        name,
+                        base_url,
+                        account,
+                        client_id.expose(),
+                        client_secret,
+                    )
+                    .await;
+            }
+            ConnectFlow::AuthorizationCode | ConnectFlow::TokenOrOAuth => {
+                return Err(ServiceError::WrongConnectFlow {
+                    app: app.id().to_string(),
+                    flow: "credentials alone (it needs the browser: OAuth)".into(),
+                })
+            }
+        }
         let values =
             credentials.into_iter().map(|(name, value)| (name, value.expose().clone())).collect();
         let auth = AuthSecret::Credentials {
@@ -248,9 +282,7 @@ impl Connections<'_> {
         };
         let token_url = match request.token_url {
             Some(url) => url,
-            None => request
-                .base_url
-                .join(&info.token_path)
+            None => default_token_url(&*app, &request.base_url)
                 .map_err(|err| invalid("the token endpoint", err))?,
         };
         let registration = OAuthApp {
@@ -260,6 +292,7 @@ impl Connections<'_> {
             token_url,
             redirect_uri: request.redirect_uri,
             extra_form: info.token_form,
+            options: info.oauth,
         };
         let mut scopes: Vec<String> = info.base_scopes;
         scopes.extend(self.engine.scopes_needed(&request.name).await?);
@@ -277,6 +310,7 @@ impl Connections<'_> {
             app,
             name: request.name,
             base_url: request.base_url,
+            account: request.account.filter(|account| !account.is_empty()),
             registration,
             request: authorization,
             scopes,
@@ -286,18 +320,32 @@ impl Connections<'_> {
         Ok(started)
     }
 
-    /// Finishes the authorization that came back with `state`: exchanges `code` for tokens,
-    /// requires every scope asked for, stores the connection only when it works (putting back
-    /// what was there otherwise) and learns a test double's webhook keys.
+    /// Finishes the authorization that came back with `state`: exchanges `code` for tokens
+    /// (with the PKCE verifier, when the app asks for PKCE), requires every scope asked for
+    /// (an answer without `scope` grants what was asked, RFC 6749 §5.1), takes the API base
+    /// URL from the token answer where the app gives it there, stores the connection only
+    /// when it works (putting back what was there otherwise) and learns a test double's
+    /// webhook keys. A refused code or client secret is said in the app's words.
     pub async fn oauth_finish(&self, state: &str, code: &str) -> Result<Connected, ServiceError> {
         let Some(pending) = self.pending.take(state) else {
             return Err(ServiceError::OAuth(ghl_client::Error::StateMismatch));
         };
-        let PendingOAuth { app, name, base_url, registration, request, scopes, .. } = pending;
-        let tokens = registration
+        let PendingOAuth { app, name, base_url, account, registration, request, scopes, .. } =
+            pending;
+        let mut tokens = registration
             .exchange_code(&reqwest::Client::new(), &request, state, code)
             .await
-            .map_err(ServiceError::OAuth)?;
+            .map_err(|err| match err {
+                ghl_client::Error::ReconnectNeeded { reason } => ServiceError::CredentialsRefused {
+                    app: app.id().to_string(),
+                    connection: name.clone(),
+                    reason,
+                },
+                err => ServiceError::OAuth(err),
+            })?;
+        if tokens.scope.trim().is_empty() {
+            tokens.scope = scopes.join(" ");
+        }
         let granted: Vec<&str> = tokens.scope.split_whitespace().collect();
         let missing: Vec<String> =
             scopes.iter().filter(|s| !granted.contains(&s.as_str())).cloned().collect();
@@ -309,12 +357,72 @@ impl Connections<'_> {
             });
         }
         let info = app.connect_info();
-        let account =
-            tokens.location_id.clone().ok_or(ServiceError::NoAccount { account: info.account })?;
-        let auth = AuthSecret::oauth(base_url.as_str(), &registration, tokens);
+        if tokens.location_id.is_none() {
+            tokens.location_id = account;
+        }
+        let account = match (&tokens.location_id, info.flow) {
+            (Some(account), _) => account.clone(),
+            // HighLevel's tokens say their location; a manifest app's may have none.
+            (None, ConnectFlow::TokenOrOAuth) => {
+                return Err(ServiceError::NoAccount { account: info.account })
+            }
+            (None, _) => String::new(),
+        };
+        // The account's own API address, where the app gives it in the token answer.
+        let api_url = match tokens.base_url.as_deref() {
+            Some(given) => given.parse::<Url>().map_err(|err| ServiceError::BadAddress {
+                what: "the API address in the token answer".into(),
+                reason: err.to_string(),
+            })?,
+            None => base_url.clone(),
+        };
+        let auth = AuthSecret::oauth(api_url.as_str(), &registration, tokens);
         self.store_checked(&name, &ConnectionSecret { app: app.id(), auth }, "").await?;
         let webhook_keys = self.learn_webhook_keys(&*app, &name, &base_url).await?;
         Ok(Connected { name, account, webhook_keys })
+    }
+
+    /// A connection to a manifest app whose auth is OAuth 2.0 client credentials: stored
+    /// only when a token is fetched with them and the manifest's `check` works; a refusal
+    /// says in the app's words what is wrong (never the secret).
+    pub async fn connect_client_credentials(
+        &self,
+        app: &str,
+        name: &str,
+        base_url: Option<&Url>,
+        account: Option<&str>,
+        client_id: &str,
+        client_secret: Secret<String>,
+    ) -> Result<Connected, ServiceError> {
+        let app = self.app(app)?;
+        if app.connect_info().flow != ConnectFlow::ClientCredentials {
+            return Err(ServiceError::WrongConnectFlow {
+                app: app.id().to_string(),
+                flow: "client credentials".into(),
+            });
+        }
+        if client_id.trim().is_empty() {
+            return Err(ServiceError::MissingCredential {
+                app: app.id().to_string(),
+                credential: "client_id".into(),
+            });
+        }
+        if client_secret.expose().is_empty() {
+            return Err(ServiceError::MissingCredential {
+                app: app.id().to_string(),
+                credential: "client_secret".into(),
+            });
+        }
+        let auth = AuthSecret::ClientCredentials {
+            base_url: base_url.map(Url::to_string),
+            account: account.map(str::to_owned),
+            client_id: client_id.trim().to_owned(),
+            client_secret: client_secret.expose().clone(),
+            values: BTreeMap::new(),
+        };
+        self.store_checked(name, &ConnectionSecret { app: app.id(), auth }, "").await?;
+        let account = account.unwrap_or_default().to_owned();
+        Ok(Connected { name: name.into(), account, webhook_keys: WebhookKeys::NoneOffered })
     }
 
     /// Forgets an authorization that will not finish (declined, or given up on).
@@ -352,6 +460,17 @@ impl Connections<'_> {
         store.put_webhook_keys(&learned).await?;
         Ok(WebhookKeys::Learned { origin: learned.origin })
     }
+}
+
+/// The token endpoint that goes with `base_url`: the app's own for its API (when it is not
+/// under it), `<base_url><token path>` for another (a sandbox).
+fn default_token_url(app: &dyn App, base_url: &Url) -> Result<Url, url::ParseError> {
+    let info = app.connect_info();
+    let production: Url = info.default_base_url.parse()?;
+    if let Some(endpoint) = info.token_url.filter(|_| base_url.origin() == production.origin()) {
+        return endpoint.parse();
+    }
+    base_url.join(&info.token_path)
 }
 
 /// The authorization page that goes with `base_url`: the app's own for its API,

@@ -71,6 +71,9 @@ pub enum ServiceError {
     /// A credential given is not one the app's connections take.
     #[error("{app} takes no credential `{credential}` (it takes {})", known.join(", "))]
     UnknownCredential { app: String, credential: String, known: Vec<String> },
+    /// The app is connected another way than the one asked for.
+    #[error("{app} cannot be connected with {flow}; `ghl-connector connect {app}` connects it the way its manifest says")]
+    WrongConnectFlow { app: String, flow: String },
     /// A connection being made was refused by the app (a wrong key, an expired token): its
     /// words, and what to do.
     #[error("{app} refused the credentials given for `{connection}`: {reason}; check them and connect again")]
@@ -105,6 +108,7 @@ impl ServiceError {
             | Self::AppIdTaken(_)
             | Self::NoAddedApp(_)
             | Self::MissingCredential { .. }
+            | Self::WrongConnectFlow { .. }
             | Self::CredentialsRefused { .. }
             | Self::UnknownCredential { .. }
             | Self::Store(_) => None,

@@ -18,6 +18,7 @@ fn request(sandbox: &ghl_sandbox::SandboxInfo, write: bool) -> OAuthRequest {
         token_url: None,
         // Nothing listens there: the test reads the redirect instead of following it.
         redirect_uri: "http://127.0.0.1:9/callback".parse().expect("redirect"),
+        account: None,
         write,
         scopes: Vec::new(),
     }
@@ -99,4 +100,79 @@ async fn a_scope_not_granted_or_a_token_refused_keeps_what_was_there() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].auth_kind, ghl_store::AuthKind::PrivateToken);
     assert!(matches!(connections.test("crm").await, Ok(Check::Works)), "the first one is back");
+}
+
+/// A manifest app whose auth is the authorization code flow, as a web UI would connect it:
+/// `oauth_start` answers its own authorization page (on its identity host, with the PKCE
+/// challenge its manifest asks for), a state that did not start here is refused, and its
+/// named credentials alone are refused naming the app and storing nothing.
+#[tokio::test]
+async fn a_manifest_app_with_oauth_is_started_through_the_service_and_not_by_credentials_alone() {
+    let manifest = r#"
+app: books
+title: Books
+base_url: https://api.books.example/api
+auth:
+  kind: oauth2_authorization_code
+  authorize_url: https://id.books.example/connect/authorize
+  token_url: https://id.books.example/connect/token
+  scopes: [read:core, offline_access]
+  pkce: true
+  client_auth: basic_header
+  base_url_from: endpoint
+operations:
+  - name: list-projects
+    title: List projects
+    method: GET
+    path: /project
+"#;
+    let (store, _db) = sqlite_store().await;
+    Service::new(store.clone(), EngineConfig::default())
+        .added_apps()
+        .add(manifest)
+        .await
+        .expect("added");
+    let service = Service::open(store, EngineConfig::default()).await.expect("opened");
+    let connections = service.connections();
+    let started = connections
+        .oauth_start(OAuthRequest {
+            app: "books".into(),
+            name: "books".into(),
+            client_id: "books-client".into(),
+            client_secret: "books-secret".to_owned().into(),
+            base_url: "https://api.books.example/api".parse().expect("url"),
+            authorize_url: None,
+            token_url: None,
+            redirect_uri: "http://127.0.0.1:9/callback".parse().expect("redirect"),
+            account: None,
+            write: false,
+            scopes: Vec::new(),
+        })
+        .await
+        .expect("started");
+    assert!(
+        started.url.as_str().starts_with("https://id.books.example/connect/authorize?"),
+        "the app's own page on its identity host: {}",
+        started.url
+    );
+    let query: std::collections::HashMap<String, String> =
+        started.url.query_pairs().into_owned().collect();
+    assert_eq!(query["scope"], "offline_access read:core");
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert!(!started.url.as_str().contains("books-secret"));
+
+    let forged = connections.oauth_finish("not-a-state-started-here", "code").await;
+    assert!(
+        matches!(forged, Err(ServiceError::OAuth(ghl_client::Error::StateMismatch))),
+        "{forged:?}"
+    );
+    let credentials = [("client_id", "books-client"), ("client_secret", "books-secret")]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned().into()))
+        .collect();
+    let refused = connections.connect_credentials("books", "books", None, None, credentials).await;
+    let said = refused.map(|_| ()).expect_err("needs the browser").to_string();
+    assert!(said.contains("books") && said.contains("OAuth"), "{said}");
+    assert!(!said.contains("books-secret"), "{said}");
+    assert!(connections.list().await.expect("listed").is_empty(), "nothing stored");
 }

@@ -95,6 +95,7 @@ async fn an_expired_token_is_refreshed_once_for_many_calls_and_the_rotated_one_s
         scope: "tasks".into(),
         location_id: None,
         company_id: String::new(),
+        base_url: None,
     };
     let store = MemoryTokenStore::new(Some(expired));
     let oauth = OAuthConnection::new(app, store.clone());
@@ -119,21 +120,30 @@ async fn an_expired_token_is_refreshed_once_for_many_calls_and_the_rotated_one_s
     assert_eq!(oauth.refresh_count(), 2);
 }
 
-/// What the authorization code flow cannot do yet is refused when a connection is made, naming
-/// the key, rather than ignored until the app refuses the tokens.
+/// The manifest's `pkce`, `base_url_from` and `client_auth` reach ghl-client's flow: the
+/// authorization address carries an S256 challenge of the verifier kept for the code
+/// exchange, and the other two are the registration's options.
 #[test]
-fn keys_not_supported_yet_are_refused_naming_the_key() {
+fn pkce_base_url_from_and_basic_client_auth_reach_the_flow() {
     let redirect = url::Url::parse("http://127.0.0.1:1/callback").expect("url");
-    for (line, key) in [
-        ("  pkce: true", "`pkce: true`"),
-        ("  base_url_from: endpoint", "`base_url_from`"),
-        ("  client_auth: basic_header", "`client_auth: basic_header`"),
-    ] {
-        let text = MANIFEST.replace("  scopes: [tasks]", &format!("  scopes: [tasks]\n{line}"));
-        let manifest = ghl_apps::load(&text).expect("the manifest loads");
-        let refused = oauth_app(&manifest, None, "tasks-client", "cs".into(), redirect.clone())
-            .expect_err("refused");
-        let said = refused.to_string();
-        assert!(said.contains("tasks") && said.contains(key), "{key}: {said}");
-    }
+    let extra = "  pkce: true\n  base_url_from: endpoint\n  client_auth: basic_header";
+    let text = MANIFEST.replace("  scopes: [tasks]", &format!("  scopes: [tasks]\n{extra}"));
+    let manifest = ghl_apps::load(&text).expect("the manifest loads");
+    let app = oauth_app(&manifest, None, "tasks-client", "cs".into(), redirect).expect("usable");
+    assert!(app.options.pkce);
+    assert_eq!(app.options.base_url_from.as_deref(), Some("endpoint"));
+    assert_eq!(app.options.client_auth, ghl_client::ClientAuth::BasicHeader);
+    let request = app.authorization_request(&["tasks"]);
+    let query: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
+    let verifier = request.code_verifier.expect("a verifier kept for the exchange");
+    assert!((43..=128).contains(&verifier.expose().len()));
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(query["code_challenge"], ghl_client::auth::pkce_challenge(verifier.expose()));
+    assert!(!query.values().any(|value| value == verifier.expose()), "the verifier stays here");
+
+    let plain = ghl_apps::load(MANIFEST).expect("the manifest loads");
+    let redirect = url::Url::parse("http://127.0.0.1:1/callback").expect("url");
+    let app = oauth_app(&plain, None, "tasks-client", "cs".into(), redirect).expect("usable");
+    let request = app.authorization_request(&["tasks"]);
+    assert!(request.code_verifier.is_none() && !request.url.as_str().contains("code_challenge"));
 }

@@ -22,6 +22,7 @@ fn app(sandbox: &TestSandbox) -> OAuthApp {
         token_url: sandbox.info.oauth.token_url.parse().expect("url"),
         redirect_uri: REDIRECT.parse().expect("url"),
         extra_form: ghl_client::AppProfile::token_form(&ghl_client::HighLevel::default()),
+        options: Default::default(),
     }
 }
 

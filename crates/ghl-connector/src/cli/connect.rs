@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use ghl_engine::apps::{App, Apps, HTTP};
+use ghl_engine::apps::{App, Apps, ConnectFlow, HTTP};
 use ghl_service::connect::{Connected, OAuthRequest, WebhookKeys};
 use ghl_service::connections::Check;
 use ghl_service::Service;
@@ -13,9 +13,15 @@ use super::store::StoreArgs;
 
 mod callback;
 
+/// Where an OAuth client secret is read from.
+const CLIENT_SECRET_VARIABLE: &str = "GHL_CONNECTOR_CLIENT_SECRET";
+
 /// A registered app (`highlevel`): with a private token (`--private-token` and
 /// `--location-id`) or with OAuth (`--client-id` and `--client-secret`: opens the authorization
-/// page's address and waits for the redirect on a local callback). `http`: credentials for
+/// page's address and waits for the redirect on a local callback). A manifest app as its
+/// `auth:` says: named credentials, OAuth authorization code (the same browser flow), or
+/// OAuth client credentials (no browser); its client secret from the environment or a prompt
+/// without echo. `http`: credentials for
 /// `http.request` steps (`--name`, `--base-url`, and a bearer token or headers), added when a
 /// step naming the connection sends, never recorded.
 #[derive(Debug, Args)]
@@ -32,14 +38,18 @@ pub struct ConnectArgs {
         conflicts_with = "client_id"
     )]
     private_token: Option<String>,
-    /// The account the private token belongs to (HighLevel's location, or sub-account).
+    /// The account the private token belongs to (HighLevel's location, or sub-account); for a
+    /// manifest app, the account the connection speaks for, if it has them.
     #[arg(long, alias = "account")]
     location_id: Option<String>,
-    /// The Marketplace app's client id (OAuth).
-    #[arg(long, requires = "client_secret")]
+    /// The OAuth client id (HighLevel: the Marketplace app's; a manifest app's may instead be
+    /// in GHL_CONNECTOR_CREDENTIAL_CLIENT_ID, or asked for).
+    #[arg(long)]
     client_id: Option<String>,
-    /// The Marketplace app's client secret (OAuth).
-    #[arg(long, env = "GHL_CONNECTOR_CLIENT_SECRET", hide_env_values = true)]
+    /// The OAuth client secret of HighLevel's Marketplace app (better in the environment). A
+    /// manifest app's is taken from the environment only, or asked for without echo when
+    /// missing and standard input is a terminal.
+    #[arg(long, env = CLIENT_SECRET_VARIABLE, hide_env_values = true)]
     client_secret: Option<String>,
     /// The authorization page (OAuth); by default the app's own for its API (HighLevel's
     /// marketplace), `<base-url>/oauth/chooselocation` for another base URL (a sandbox).
@@ -144,8 +154,37 @@ async fn connect_app(app: &dyn App, args: ConnectArgs, store: &StoreArgs) -> any
         Some(url) => url.clone(),
         None => info.default_base_url.parse()?,
     };
+    match info.flow {
+        ConnectFlow::Credentials | ConnectFlow::TokenOrOAuth => {}
+        ConnectFlow::ClientCredentials => {
+            let (client_id, client_secret) = oauth_client(app, &info.credentials, &args)?;
+            let connected = service
+                .connections()
+                .connect_client_credentials(
+                    app.id().as_str(),
+                    &name,
+                    args.base_url.as_ref(),
+                    args.location_id.as_deref(),
+                    &client_id,
+                    client_secret,
+                )
+                .await
+                .map_err(|err| anyhow::anyhow!("{err:#}; nothing was stored"))?;
+            say!("connected `{name}` to {}", to(app, &connected.account));
+            return Ok(());
+        }
+        ConnectFlow::AuthorizationCode => {
+            let client = oauth_client(app, &info.credentials, &args)?;
+            let connected = oauth(app, &args, &name, &base_url, &service, client)
+                .await
+                .map_err(|err| anyhow::anyhow!("{err:#}; nothing was stored"))?;
+            say!("connected `{name}` to {}", to(app, &connected.account));
+            return Ok(());
+        }
+    }
     if !info.credentials.is_empty() {
-        let credentials = credentials(app, &info.credentials, &args.credentials)?;
+        let credentials =
+            credentials(app, &info.credentials, &args.credentials, Default::default())?;
         let account = args.location_id.as_deref();
         let connected = service
             .connections()
@@ -174,7 +213,13 @@ async fn connect_app(app: &dyn App, args: ConnectArgs, store: &StoreArgs) -> any
                 .map_err(Into::into)
         }
         // Checks the connection itself, so that its browser page can say how it ended.
-        (None, Some(_)) => oauth(app, &args, &name, &base_url, &service).await,
+        (None, Some(client_id)) => {
+            let Some(secret) = args.client_secret.clone() else {
+                bail!("give the client secret too: set GHL_CONNECTOR_CLIENT_SECRET (or --client-secret)")
+            };
+            let client = (client_id.clone(), secret.into());
+            oauth(app, &args, &name, &base_url, &service, client).await
+        }
         (None, None) => {
             bail!("give --private-token and --location-id, or --client-id and --client-secret for OAuth")
         }
@@ -190,7 +235,7 @@ async fn connect_app(app: &dyn App, args: ConnectArgs, store: &StoreArgs) -> any
         ),
         WebhookKeys::Published | WebhookKeys::NoneOffered => {}
     }
-    say!("connected `{name}` to {} {} {}", app.title(), info.account, connected.account);
+    say!("connected `{name}` to {}", to(app, &connected.account));
     Ok(())
 }
 
@@ -201,9 +246,10 @@ fn credentials(
     app: &dyn App,
     needed: &[ghl_apps::auth::Credential],
     given: &[String],
+    preset: std::collections::BTreeMap<String, ghl_client::Secret<String>>,
 ) -> anyhow::Result<std::collections::BTreeMap<String, ghl_client::Secret<String>>> {
     use std::io::IsTerminal;
-    let mut values = std::collections::BTreeMap::new();
+    let mut values = preset;
     let mut prompt = Vec::new();
     for flag in given {
         let (name, value) = match flag.split_once('=') {
@@ -249,6 +295,59 @@ fn credentials(
         }
     }
     Ok(values)
+}
+
+/// A manifest app's OAuth client: the id from `--client-id` (or as any credential), the
+/// secret from GHL_CONNECTOR_CLIENT_SECRET, or as any secret credential
+/// (GHL_CONNECTOR_CREDENTIAL_CLIENT_SECRET, or a prompt without echo); like every secret
+/// credential, never from the command line.
+fn oauth_client(
+    app: &dyn App,
+    needed: &[ghl_apps::auth::Credential],
+    args: &ConnectArgs,
+) -> anyhow::Result<(String, ghl_client::Secret<String>)> {
+    let mut preset = std::collections::BTreeMap::new();
+    if let Some(id) = &args.client_id {
+        preset.insert("client_id".to_owned(), ghl_client::Secret::from(id.clone()));
+    }
+    if let Some(secret) = &args.client_secret {
+        // clap takes the flag before the variable: a value the variable does not hold was
+        // typed on the command line.
+        if std::env::var(CLIENT_SECRET_VARIABLE).ok().as_ref() != Some(secret) {
+            bail!(
+                "the client secret is not taken on the command line (it would stay in the \
+                 shell's history); set {CLIENT_SECRET_VARIABLE}, or give `--credential \
+                 client_secret` to be asked for it"
+            );
+        }
+        preset.insert("client_secret".to_owned(), ghl_client::Secret::from(secret.clone()));
+    }
+    let mut values = credentials(app, needed, &args.credentials, preset)?;
+    let mut take = |name: &str| {
+        values.remove(name).filter(|value| !value.expose().trim().is_empty()).with_context(|| {
+            format!(
+                "{} needs its OAuth {}: {}",
+                app.id(),
+                name.replace('_', " "),
+                if name == "client_id" {
+                    "give --client-id (or set GHL_CONNECTOR_CREDENTIAL_CLIENT_ID)"
+                } else {
+                    "set GHL_CONNECTOR_CLIENT_SECRET, or give `--credential client_secret` to be asked for it"
+                }
+            )
+        })
+    };
+    let client_id = take("client_id")?;
+    let client_secret = take("client_secret")?;
+    Ok((client_id.expose().trim().to_owned(), client_secret))
+}
+
+/// Whom a connection reaches: the app, and its account when it has one.
+fn to(app: &dyn App, account: &str) -> String {
+    if account.is_empty() {
+        return app.title().to_owned();
+    }
+    format!("{} {} {account}", app.title(), app.connect_info().account)
 }
 
 /// The environment variable a credential may be given in: `GHL_CONNECTOR_CREDENTIAL_API_KEY`.
@@ -320,6 +419,7 @@ async fn oauth(
     name: &str,
     base_url: &url::Url,
     service: &Service,
+    (client_id, client_secret): (String, ghl_client::Secret<String>),
 ) -> anyhow::Result<Connected> {
     use std::io::Write;
     let info = app.connect_info();
@@ -332,12 +432,13 @@ async fn oauth(
         .oauth_start(OAuthRequest {
             app: app.id().to_string(),
             name: name.to_owned(),
-            client_id: args.client_id.clone().unwrap_or_default(),
-            client_secret: args.client_secret.clone().unwrap_or_default().into(),
+            client_id,
+            client_secret,
             base_url: base_url.clone(),
             authorize_url: args.authorize_url.clone(),
             token_url: args.token_url.clone(),
             redirect_uri: redirect,
+            account: args.location_id.clone(),
             write: args.write,
             scopes: args.scopes.clone(),
         })
@@ -360,7 +461,11 @@ async fn oauth(
             Err(err)
         }
     };
-    returned.answer(outcome.as_ref().map(|connected| connected.account.as_str()), name);
+    let reached = match &outcome {
+        Ok(connected) => Ok(to(app, &connected.account)),
+        Err(err) => Err(err),
+    };
+    returned.answer(reached.as_deref().map_err(|err| *err), name);
     callback.stop().await;
     outcome
 }

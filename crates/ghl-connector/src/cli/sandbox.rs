@@ -1,5 +1,6 @@
 //! `ghl-connector sandbox`: the local HighLevel and a sandbox of each shipped manifest app
-//! (Your App, Slack, Teams), for trying and testing without an account.
+//! (Your App, Slack, Teams), and of each manifest file given (an app you wrote), for trying
+//! and testing without an account.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -97,6 +98,13 @@ pub struct SandboxArgs {
     /// (the same rules as --faults-json, by the manifest's operation names).
     #[arg(long)]
     app_faults_json: Option<String>,
+    /// A manifest file to start a sandbox of too (an app you wrote, before or after `apps
+    /// add`); its base URL and working credentials are in the ready line's `apps`. Repeatable.
+    #[arg(long = "app-manifest", value_name = "FILE")]
+    app_manifests: Vec<std::path::PathBuf>,
+    /// Lifetime of the access tokens an OAuth app's sandbox issues, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    app_token_lifetime_secs: u64,
 }
 
 impl SandboxArgs {
@@ -166,12 +174,39 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let seed = config.seed;
     let sandbox = Sandbox::start(config, listener, shutdown.clone()).await?;
+    let mut manifests = Vec::new();
+    for path in &args.app_manifests {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --app-manifest {}", path.display()))?;
+        let manifest = ghl_apps::load(&text)
+            .map_err(|err| anyhow::anyhow!("--app-manifest {}: {err}", path.display()))?;
+        manifests.push(manifest);
+    }
+    let token_lifetime = Duration::from_secs(args.app_token_lifetime_secs);
     let app_config = |app: &str| AppSandboxConfig {
         seed,
         faults: app_faults.get(app).cloned().unwrap_or_default(),
+        token_lifetime,
         ..AppSandboxConfig::default()
     };
-    let apps = ghl_app_sandbox::start_builtin(&args.host, app_config, shutdown.clone()).await?;
+    let mut apps = ghl_app_sandbox::start_builtin(&args.host, app_config, shutdown.clone()).await?;
+    for manifest in manifests {
+        let app = manifest.app.clone();
+        if apps.contains_key(&app) {
+            anyhow::bail!("--app-manifest: `{app}` is the id of an app this program ships");
+        }
+        let listener = TcpListener::bind((args.host.as_str(), 0))
+            .await
+            .with_context(|| format!("cannot listen on {} for the `{app}` sandbox", args.host))?;
+        let running = ghl_app_sandbox::AppSandbox::start(
+            manifest,
+            app_config(&app),
+            listener,
+            shutdown.clone(),
+        )
+        .await?;
+        apps.insert(app, running);
+    }
     // The HighLevel fields as they were, and `apps`: each app's base URL and credentials.
     let mut ready = serde_json::to_value(&sandbox.info)?;
     let apps_info: serde_json::Map<String, serde_json::Value> = apps

@@ -261,6 +261,7 @@ impl App for HighLevel {
                     token_url: url("token endpoint", &token_url)?,
                     redirect_uri: url("redirect address", &redirect_uri)?,
                     extra_form: self.profile.token_form(),
+                    options: Default::default(),
                 };
                 ClientConfig::new(
                     url("base URL", &base_url)?,
@@ -298,8 +299,11 @@ impl App for HighLevel {
             private_token_scopes: "contacts.readonly contacts.write".into(),
             authorize_url: Some("https://marketplace.gohighlevel.com/oauth/chooselocation".into()),
             authorize_path: "/oauth/chooselocation".into(),
+            token_url: None,
             token_path: "/oauth/token".into(),
             token_form: self.profile.token_form(),
+            oauth: Default::default(),
+            flow: super::ConnectFlow::TokenOrOAuth,
             credentials: Vec::new(),
         }
     }

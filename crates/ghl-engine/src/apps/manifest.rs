@@ -25,9 +25,9 @@ use serde_json::{Map, Value};
 
 use super::manifest_webhooks::{self, EventKeys, ManifestVerifier};
 use super::{
-    App, AppClient, AppId, CallOptions, ClientContext, ClientError, ConnectInfo, InvalidAppId,
-    OperationFields, OperationSpec, PathTemplate, PollQuery, PollSort, PollSource, RequestParts,
-    TimeFormat, WebhookEvent,
+    App, AppClient, AppId, CallOptions, ClientContext, ClientError, ConnectFlow, ConnectInfo,
+    InvalidAppId, OperationFields, OperationSpec, PathTemplate, PollQuery, PollSort, PollSource,
+    RequestParts, TimeFormat, WebhookEvent,
 };
 use crate::connections::AuthSecret;
 use crate::inbound::Verifier;
@@ -141,22 +141,34 @@ impl ManifestApp {
             }),
             (
                 AuthSecret::Oauth {
-                    base_url, account, client_id, client_secret, redirect_uri, ..
+                    base_url,
+                    account,
+                    client_id,
+                    client_secret,
+                    authorize_url,
+                    token_url,
+                    redirect_uri,
+                    ..
                 },
                 Auth::Oauth2AuthorizationCode(_),
             ) => {
+                // The addresses the connection was made with (its base URL may be the one
+                // the token answer gave, under which the token endpoint is not).
+                let at = |what: &'static str, text: &str| {
+                    text.parse::<url::Url>()
+                        .map_err(|source| ClientError::InvalidUrl { what, source })
+                };
+                let app = ghl_client::OAuthApp {
+                    client_id,
+                    client_secret: client_secret.into(),
+                    authorize_url: at("authorization page", &authorize_url)?,
+                    token_url: at("token endpoint", &token_url)?,
+                    redirect_uri: at("redirect address", &redirect_uri)?,
+                    extra_form: Vec::new(),
+                    options: ghl_app_runtime::oauth_options(&self.manifest)
+                        .map_err(|source| self.refused(source))?,
+                };
                 let base_url = url(Some(base_url))?;
-                let redirect_uri = redirect_uri.parse::<url::Url>().map_err(|source| {
-                    ClientError::InvalidUrl { what: "redirect address", source }
-                })?;
-                let app = ghl_app_runtime::oauth_app(
-                    &self.manifest,
-                    base_url.as_ref(),
-                    &client_id,
-                    client_secret.into(),
-                    redirect_uri,
-                )
-                .map_err(|source| self.refused(source))?;
                 let account = Some(account).filter(|account| !account.is_empty());
                 Ok(Connection {
                     base_url,
@@ -441,6 +453,11 @@ impl App for ManifestApp {
             info.account = account.clone();
         }
         info.credentials = self.manifest.auth.credentials();
+        info.flow = match &self.manifest.auth {
+            Auth::Oauth2AuthorizationCode(_) => ConnectFlow::AuthorizationCode,
+            Auth::Oauth2ClientCredentials(_) => ConnectFlow::ClientCredentials,
+            _ => ConnectFlow::Credentials,
+        };
         if let Auth::Oauth2AuthorizationCode(code) = &self.manifest.auth {
             info.base_scopes = code.scopes.clone();
             info.write_scopes = code.write_scopes.clone();
@@ -454,7 +471,9 @@ impl App for ManifestApp {
             ) {
                 info.authorize_url = Some(app.authorize_url.to_string());
                 info.authorize_path = app.authorize_url.path().to_owned();
+                info.token_url = Some(app.token_url.to_string());
                 info.token_path = app.token_url.path().to_owned();
+                info.oauth = app.options;
             }
         }
         info

@@ -155,10 +155,18 @@ pub struct ConnectInfo {
     pub authorize_url: Option<String>,
     /// The authorization page's path under another base URL (a sandbox's).
     pub authorize_path: String,
+    /// The OAuth token endpoint for its own API, when it is not under the base URL (a
+    /// manifest's absolute `token_url`; another base URL has its own under `token_path`).
+    pub token_url: Option<String>,
     /// The token endpoint's path under the base URL.
     pub token_path: String,
     /// Form fields the token endpoint takes beyond OAuth's own (HighLevel's `user_type`).
     pub token_form: Vec<(&'static str, &'static str)>,
+    /// What its authorization code flow asks beyond HighLevel's (PKCE, Basic client auth,
+    /// the API base URL in the token answer).
+    pub oauth: ghl_client::OAuthOptions,
+    /// How a connection is made: named credentials, a token, or an OAuth flow.
+    pub flow: ConnectFlow,
     /// The named credentials a connection gives (a manifest's `Auth::credentials`: an
     /// `api_key`, a `login` and `secret_key`, a `url`), in the order `connect` asks for them;
     /// empty for an app connected with a token or OAuth alone.
@@ -177,11 +185,27 @@ impl ConnectInfo {
             private_token_scopes: String::new(),
             authorize_url: None,
             authorize_path: "/authorize".into(),
+            token_url: None,
             token_path: "/token".into(),
             token_form: Vec::new(),
+            oauth: Default::default(),
+            flow: ConnectFlow::Credentials,
             credentials: Vec::new(),
         }
     }
+}
+
+/// How a connection to an app is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectFlow {
+    /// The named credentials of `ConnectInfo::credentials` (an API key, a URL...).
+    Credentials,
+    /// A private token for an account, or the OAuth authorization code flow (HighLevel).
+    TokenOrOAuth,
+    /// The OAuth 2.0 authorization code flow: the browser, then the code exchanged.
+    AuthorizationCode,
+    /// The OAuth 2.0 client credentials grant: a client id and secret, no browser.
+    ClientCredentials,
 }
 
 /// Public webhook keys an app's endpoint signs with, learned when a connection is made.

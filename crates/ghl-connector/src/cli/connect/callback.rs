@@ -73,7 +73,7 @@ impl Callback {
 }
 
 impl Returned {
-    /// The authorization code, or why there is none (the user or HighLevel refused).
+    /// The authorization code, or why there is none (the user or the app refused).
     pub fn code(&self) -> anyhow::Result<&str> {
         if let Some(error) = self.query.get("error") {
             let description = self.query.get("error_description");
@@ -88,13 +88,14 @@ impl Returned {
             .context("the authorization came back without a code")
     }
 
-    /// Shows the browser how `connect` ended: the location connected, or the error.
+    /// Shows the browser how `connect` ended: what was connected (`HighLevel location
+    /// abc`), or the error.
     pub fn answer(self, outcome: Result<&str, &anyhow::Error>, name: &str) {
         let page = match outcome {
-            Ok(location) => page(
+            Ok(reached) => page(
                 StatusCode::OK,
                 "ghl-connector is connected",
-                &format!("The connection `{name}` to HighLevel location {location} is stored and works. You can close this window."),
+                &format!("The connection `{name}` to {reached} is stored and works. You can close this window."),
             ),
             Err(err) => failed(&format!("{err:#}")),
         };
