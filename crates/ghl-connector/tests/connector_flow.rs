@@ -72,7 +72,7 @@ fn cli(database_url: &str, key: &str, args: &[&str], env: &[(&str, &str)]) -> Ou
 fn serve(database_url: &str, key: &str, port: u16) -> Running {
     let child = Command::new(BINARY)
         .args(["serve", "--port", &port.to_string(), "--admin-token", ADMIN])
-        .args(["--workers", WORKERS, "--run-lease-secs", "5"])
+        .args(["--workers", WORKERS, "--run-lease-secs", "10"])
         .args(["--database-url", database_url, "--master-key", key])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -47,18 +47,29 @@ impl Worker {
         execution: &Execution<'_>,
         shutdown: &CancellationToken,
     ) -> Result<bool, EngineError> {
+        // The claim's lease runs at least until then plus the lease; each heartbeat that
+        // succeeds moves it on.
+        let mut renewed = Timestamp::now();
         let batch = self.store.claim_batch(CLAIM_BATCH, self.lease).await?;
         if batch.is_empty() {
             return Ok(false);
         }
-        let mut held: Vec<RunId> = batch.iter().map(|run| run.id.clone()).collect();
+        let mut held: Vec<(RunId, i32)> =
+            batch.iter().map(|run| (run.id.clone(), run.attempt)).collect();
         for run in &batch {
             if shutdown.is_cancelled() {
-                self.store.release(&held).await?;
+                let ids: Vec<RunId> = held.into_iter().map(|(id, _)| id).collect();
+                self.store.release(&ids).await?;
                 break;
             }
-            self.run_claimed(execution, run, &held).await?;
-            held.retain(|id| id != &run.id);
+            match self.run_claimed(execution, run, &held, &mut renewed).await {
+                // Another worker holds the run now: it is theirs to finish.
+                Err(EngineError::Store(ghl_store::Error::ClaimLost(id))) => {
+                    tracing::warn!(run = %id, "the run's claim ran out while it was executed; left to the worker that holds it now")
+                }
+                other => other?,
+            }
+            held.retain(|(id, _)| id != &run.id);
         }
         Ok(true)
     }
@@ -69,10 +80,12 @@ impl Worker {
         &self,
         execution: &Execution<'_>,
         run: &ClaimedRun,
-        held: &[RunId],
+        held: &[(RunId, i32)],
+        renewed: &mut Timestamp,
     ) -> Result<(), EngineError> {
+        let claim = Claim::new(self.lease, *renewed);
         let outcome = {
-            let executing = self.execute(execution, run);
+            let executing = self.execute(execution, run, &claim);
             tokio::pin!(executing);
             let mut heartbeat = tokio::time::interval(self.lease / 3);
             heartbeat.tick().await;
@@ -80,8 +93,16 @@ impl Worker {
                 tokio::select! {
                     outcome = &mut executing => break outcome,
                     _ = heartbeat.tick() => {
-                        if let Err(err) = self.store.extend_leases(held, self.lease).await {
-                            tracing::warn!(run = %run.id, error = %err, "cannot renew the run's lease");
+                        let renewed_at = Timestamp::now();
+                        match self.store.extend_leases(held, self.lease).await {
+                            Ok(still) => {
+                                *renewed = renewed_at;
+                                match still.contains(&run.id) {
+                                    true => claim.renewed(renewed_at),
+                                    false => claim.lost(),
+                                }
+                            }
+                            Err(err) => tracing::warn!(run = %run.id, error = %err, "cannot renew the run's lease"),
                         }
                     }
                 }
@@ -103,13 +124,18 @@ impl Worker {
             }
         }
         execution.metrics.attempt(&outcome);
-        self.store.finish(&run.id, &outcome).await?;
+        self.store.finish(&run.id, run.attempt, &outcome).await?;
         Ok(())
     }
 
     /// Walks the run's flow through the interpreter, recorded by the store, and decides the
     /// run's outcome from how the walk ended.
-    async fn execute(&self, execution: &Execution<'_>, run: &ClaimedRun) -> RunOutcome {
+    async fn execute(
+        &self,
+        execution: &Execution<'_>,
+        run: &ClaimedRun,
+        claim: &Claim,
+    ) -> RunOutcome {
         let flow = match self.store.flow_by_id(&run.flow_id).await {
             Ok(Some(record)) => match execution.registry.compiled(&record.id, &record.definition) {
                 Ok(flow) => flow,
@@ -124,7 +150,7 @@ impl Worker {
         };
         let interpreter = &execution.interpreter;
         let masker = interpreter.connections.masker();
-        let mut recorder = StoreRecorder::new(&self.store, masker, execution.metrics, run);
+        let mut recorder = StoreRecorder::new(&self.store, masker, execution.metrics, run, claim);
         match interpreter.run(&flow, &run.payload, &mut recorder).await {
             Ok(Ending::Done) => RunOutcome::Done,
             Ok(Ending::Filtered | Ending::Stopped) => RunOutcome::Skipped,
@@ -160,6 +186,39 @@ impl Worker {
         let asked = retry_after.map(|wait| wait.remaining(now));
         let delay = self.backoff.delay(attempts.max(1) as u32, asked);
         RunOutcome::RetryAt { at: Timestamp::from(now) + delay, error }
+    }
+}
+
+/// How long this worker's claim on the run it executes is sure to last: until the lease it
+/// last renewed runs out, less a heartbeat's interval. A write is sent only while it is, so a
+/// worker whose heartbeats failed (a stalled process, a busy database) never sends a write
+/// another worker may be sending too once it claims the run.
+pub(crate) struct Claim {
+    lease: Duration,
+    /// Milliseconds since the epoch; 0 once another worker holds the run.
+    until: std::sync::atomic::AtomicI64,
+}
+
+impl Claim {
+    /// A claim whose lease was last set (or renewed) at `renewed`.
+    fn new(lease: Duration, renewed: Timestamp) -> Self {
+        let claim = Self { lease, until: Default::default() };
+        claim.renewed(renewed);
+        claim
+    }
+
+    fn renewed(&self, at: Timestamp) {
+        let until = at + (self.lease - self.lease / 3);
+        self.until.store(until.as_millis(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn lost(&self) {
+        self.until.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the run is still this worker's for sure.
+    pub fn holds(&self) -> bool {
+        Timestamp::now().as_millis() < self.until.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

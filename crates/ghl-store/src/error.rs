@@ -24,6 +24,10 @@ pub enum Error {
     /// committed is unknown; an ingest retried is then a duplicate.
     #[error("a write to the database was interrupted: {0}")]
     Interrupted(String),
+    /// This worker's claim on the run may have run out (its lease was not renewed in time),
+    /// so another worker may hold the run now: this one must change nothing more of it.
+    #[error("the claim on run {0} ran out; another worker may hold it")]
+    ClaimLost(crate::RunId),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -248,26 +248,31 @@ impl Store {
         first.map(|row| parse_json(row, "request")).transpose()
     }
 
-    /// Keeps a claimed run's lease alive while its worker is still on it.
-    pub async fn extend_lease(&self, run_id: &RunId, lease: Duration) -> Result<bool> {
-        Ok(self.extend_leases(std::slice::from_ref(run_id), lease).await? == 1)
-    }
-
-    /// Keeps the leases of a worker's claimed runs alive (the one it executes and those of its
-    /// batch it has not started), in one statement; answers how many it still holds.
-    pub async fn extend_leases(&self, run_ids: &[RunId], lease: Duration) -> Result<u64> {
-        if run_ids.is_empty() {
-            return Ok(0);
+    /// Keeps the leases of a worker's claims alive (the run it executes and those of its
+    /// batch it has not started: each run with the attempt it claimed), in one statement;
+    /// answers the runs it still holds. A run whose lease ran out and that another worker
+    /// claimed since (a later attempt) is not renewed, nor answered.
+    pub async fn extend_leases(
+        &self,
+        claims: &[(RunId, i32)],
+        lease: Duration,
+    ) -> Result<Vec<RunId>> {
+        if claims.is_empty() {
+            return Ok(Vec::new());
         }
+        let each: Vec<String> = (0..claims.len())
+            .map(|n| format!("(id = ${} AND attempts = ${})", 2 + 2 * n, 3 + 2 * n))
+            .collect();
         let sql = format!(
-            "UPDATE runs SET locked_until = $1 WHERE status = 'running' AND id IN ({})",
-            placeholders(2, run_ids.len())
+            "UPDATE runs SET locked_until = $1 WHERE status = 'running' AND ({}) RETURNING id",
+            each.join(" OR ")
         );
         let mut query = sqlx::query(&sql).bind(Timestamp::now() + lease);
-        for id in run_ids {
-            query = query.bind(id);
+        for (id, attempt) in claims {
+            query = query.bind(id).bind(attempt);
         }
-        Ok(query.execute(self.pool()).await?.rows_affected())
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter().map(|row| Ok(row.try_get::<RunId, _>("id")?)).collect()
     }
 
     /// Gives back claimed runs a worker did not start (it is stopping): they are due again at
@@ -288,7 +293,9 @@ impl Store {
         Ok(query.execute(self.pool()).await?.rows_affected())
     }
 
-    pub async fn finish(&self, run_id: &RunId, outcome: &RunOutcome) -> Result<()> {
+    /// Records how the `attempt` a worker claimed of a run ended. When that claim ran out and
+    /// another worker claimed the run since, nothing changes: [`Error::ClaimLost`].
+    pub async fn finish(&self, run_id: &RunId, attempt: i32, outcome: &RunOutcome) -> Result<()> {
         let now = Timestamp::now();
         let (status, run_after, error, waited) = match outcome {
             RunOutcome::Done => (RunStatus::Done, now, None, 0),
@@ -297,9 +304,9 @@ impl Store {
             RunOutcome::WaitUntil { at, reason } => (RunStatus::Waiting, *at, reason.as_deref(), 1),
             RunOutcome::Dead { error } => (RunStatus::Dead, now, Some(error.as_str()), 0),
         };
-        sqlx::query(
+        let changed = sqlx::query(
             "UPDATE runs SET status = $1, run_after = $2, last_error = $3, waits = waits + $4, locked_until = NULL,
-                 updated_at = $5 WHERE id = $6",
+                 updated_at = $5 WHERE id = $6 AND attempts = $7 AND status = 'running'",
         )
         .bind(status.as_str())
         .bind(run_after)
@@ -307,8 +314,12 @@ impl Store {
         .bind(waited)
         .bind(now)
         .bind(run_id)
+        .bind(attempt)
         .execute(self.pool())
         .await?;
+        if changed.rows_affected() == 0 {
+            return Err(crate::Error::ClaimLost(run_id.clone()));
+        }
         Ok(())
     }
 

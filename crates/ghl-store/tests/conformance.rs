@@ -136,12 +136,19 @@ async fn queue(store: Store) {
 
     let past = Timestamp::now() - Duration::from_millis(1);
     store
-        .finish(&claimed.id, &RunOutcome::RetryAt { at: past, error: "HTTP 503".into() })
+        .finish(
+            &claimed.id,
+            claimed.attempt,
+            &RunOutcome::RetryAt { at: past, error: "HTTP 503".into() },
+        )
         .await
         .expect("retry");
     let again = store.claim(Duration::from_secs(30)).await.expect("claim").expect("due again");
     assert_eq!(again.attempt, 2);
-    store.finish(&again.id, &RunOutcome::Dead { error: "gave up".into() }).await.expect("dead");
+    store
+        .finish(&again.id, again.attempt, &RunOutcome::Dead { error: "gave up".into() })
+        .await
+        .expect("dead");
     assert!(store.claim(Duration::from_secs(30)).await.expect("claim").is_none());
     let dead = store
         .runs(&RunFilter { status: Some(ghl_store::RunStatus::Dead), flow: None, limit: 10 })
@@ -153,7 +160,7 @@ async fn queue(store: Store) {
     assert!(store.replay(&again.id).await.expect("replay"));
     assert!(!store.replay(&again.id).await.expect("replay twice"), "only a dead run replays");
     let replayed = store.claim(Duration::from_secs(30)).await.expect("claim").expect("replayed");
-    store.finish(&replayed.id, &RunOutcome::Done).await.expect("done");
+    store.finish(&replayed.id, replayed.attempt, &RunOutcome::Done).await.expect("done");
     assert_eq!(
         store.run(&replayed.id).await.expect("run").expect("exists").status,
         ghl_store::RunStatus::Done
@@ -292,19 +299,37 @@ async fn batch_leases(store: Store) {
         ids(&dead_worker).iter().collect()
     );
     assert_eq!(next.iter().map(|run| run.attempt).collect::<Vec<_>>(), [2, 2, 1]);
+    // The first worker was only slow: its claims ran out, so it renews nothing and records no
+    // outcome of those runs; they are the new claims' (a fence by attempt).
+    let claims = |runs: &[ghl_store::ClaimedRun]| {
+        runs.iter().map(|run| (run.id.clone(), run.attempt)).collect::<Vec<_>>()
+    };
+    let stale = claims(&dead_worker);
+    let renewed = store.extend_leases(&stale, Duration::from_secs(30)).await.expect("renew");
+    assert!(renewed.is_empty(), "a lapsed claim is not renewed: {renewed:?}");
+    let late = store.finish(&dead_worker[0].id, dead_worker[0].attempt, &RunOutcome::Done).await;
+    assert!(matches!(late, Err(ghl_store::Error::ClaimLost(_))), "{late:?}");
+    let run = store.run(&dead_worker[0].id).await.expect("run").expect("exists");
+    assert_eq!(run.status, ghl_store::RunStatus::Running, "the new claim's, untouched");
     assert!(store.claim_batch(10, Duration::from_secs(30)).await.expect("claim").is_empty());
 
     // A live worker renews its batch's leases: nothing of it is claimed by another.
     let held = ids(&next);
     for run in &next {
         store
-            .finish(&run.id, &RunOutcome::RetryAt { at: Timestamp::EPOCH, error: "again".into() })
+            .finish(
+                &run.id,
+                run.attempt,
+                &RunOutcome::RetryAt { at: Timestamp::EPOCH, error: "again".into() },
+            )
             .await
             .expect("retry");
     }
     let batch = store.claim_batch(10, Duration::from_millis(1)).await.expect("claim");
     assert_eq!(ids(&batch).len(), held.len());
-    assert_eq!(store.extend_leases(&ids(&batch), Duration::from_secs(30)).await.expect("renew"), 3);
+    let renewed =
+        store.extend_leases(&claims(&batch), Duration::from_secs(30)).await.expect("renew");
+    assert_eq!(renewed.len(), 3);
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert!(store.claim_batch(10, Duration::from_secs(30)).await.expect("claim").is_empty());
 
@@ -335,7 +360,7 @@ async fn finished_runs(store: Store) {
         RunOutcome::WaitUntil { at: Timestamp::EPOCH, reason: None },
     ];
     for (run, outcome) in batch.iter().zip(&outcomes) {
-        store.finish(&run.id, outcome).await.expect("finish");
+        store.finish(&run.id, run.attempt, outcome).await.expect("finish");
     }
     let claimable = store.claim_batch(10, Duration::from_secs(30)).await.expect("claim");
     assert_eq!(claimable.len(), 1, "done, skipped, dead and not yet due runs are not claimable");

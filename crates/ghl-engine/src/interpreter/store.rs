@@ -17,12 +17,15 @@ use crate::flow::Step;
 use crate::mask::Masker;
 use crate::metrics::EngineMetrics;
 use crate::steps::{Request, StepError};
+use crate::worker::Claim;
 
 pub(crate) struct StoreRecorder<'a> {
     store: &'a Store,
     masker: &'a Masker,
     metrics: &'a EngineMetrics,
     run: &'a ClaimedRun,
+    /// The worker's claim on the run: a write is sent only while it surely holds.
+    claim: &'a Claim,
 }
 
 impl<'a> StoreRecorder<'a> {
@@ -31,8 +34,9 @@ impl<'a> StoreRecorder<'a> {
         masker: &'a Masker,
         metrics: &'a EngineMetrics,
         run: &'a ClaimedRun,
+        claim: &'a Claim,
     ) -> Self {
-        Self { store, masker, metrics, run }
+        Self { store, masker, metrics, run, claim }
     }
 
     /// The key of a step's effect: the run and the step's place in the flow.
@@ -159,6 +163,9 @@ impl Recorder for StoreRecorder<'_> {
         mut request: Request,
     ) -> Result<(Request, Sending), Self::Error> {
         let writes = step.entry.writes;
+        if writes && !self.claim.holds() {
+            return Err(ghl_store::Error::ClaimLost(self.run.id.clone()));
+        }
         // An earlier attempt whose outcome is unknown is repeated as it was; after a
         // definitive refusal (or none) the request is the one evaluated now.
         let mut unknown_outcome = false;
