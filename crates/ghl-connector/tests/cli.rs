@@ -10,7 +10,7 @@ use ghl_testkit::TestDb;
 use serde_json::Value;
 use support::{
     connect_sandbox, connected_store, engine_command, new_store, ok, refused, sandbox,
-    store_command, wait_for, Running, BINARY, WELCOME_FLOW,
+    spawn_until_address, store_command, wait_for, Running, BINARY, WELCOME_FLOW,
 };
 
 #[test]
@@ -318,19 +318,9 @@ fn start_oauth(info: &Value, dir: &Path, extra: &[&str]) -> OAuthConnect {
     let text = |value: &Value| value.as_str().expect("text").to_owned();
     let (client_id, base) = (text(&oauth["client_id"]), text(&info["base_url"]));
     let connect = ["connect", "highlevel", "--timeout-secs", "30", "--client-id", &client_id];
-    let mut child = store_command(dir, &[&connect[..], &["--base-url", &base], extra].concat())
-        .env("GHL_CONNECTOR_CLIENT_SECRET", text(&oauth["client_secret"]))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("connect starts");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    while !line.starts_with("http") {
-        line.clear();
-        assert!(stdout.read_line(&mut line).expect("read") > 0, "no authorization address printed");
-    }
-    let authorize = line.trim().parse().expect("an address");
+    let mut command = store_command(dir, &[&connect[..], &["--base-url", &base], extra].concat());
+    command.env("GHL_CONNECTOR_CLIENT_SECRET", text(&oauth["client_secret"]));
+    let (child, stdout, authorize) = spawn_until_address(command);
     OAuthConnect { child, stdout, authorize }
 }
 

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use ghl_testkit::TestDb;
 use serde_json::{json, Value};
-use support::{connect_args, field, free_port, ok, sandbox, Running, BINARY};
+use support::{
+    connect_args, field, free_port, ok, sandbox, wait_healthy, wait_runs_ended, Running, BINARY,
+};
 
 const CONTACTS: usize = 40;
 /// Delivered events before the kill.
@@ -85,43 +87,6 @@ async fn get(http: &reqwest::Client, url: &str) -> Value {
     let response = http.get(url).bearer_auth(ADMIN).send().await.expect("request");
     assert!(response.status().is_success(), "GET {url}: {}", response.status());
     response.json().await.expect("JSON")
-}
-
-async fn wait_healthy(http: &reqwest::Client, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http.get(format!("{url}/healthz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "the server did not come up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Waits until no run is queued, running or waiting; answers the metrics' run counts.
-async fn wait_runs_ended(http: &reqwest::Client, server: &str) -> Vec<String> {
-    // Slack takes one message a second: the backlog drains at that pace.
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let metrics = http
-            .get(format!("{server}/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
-        let runs: Vec<String> =
-            metrics.lines().filter(|line| line.starts_with("ghl_runs{")).map(Into::into).collect();
-        let pending = runs.iter().any(|line| {
-            ["queued", "running", "waiting"]
-                .iter()
-                .any(|status| line.starts_with(&format!("ghl_runs{{status=\"{status}\"}}")))
-                && !line.ends_with(" 0")
-        });
-        if !pending {
-            return runs;
-        }
-        assert!(Instant::now() < deadline, "runs did not finish: {runs:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// An app's base URL and credential from the sandbox's ready line.
@@ -222,7 +187,8 @@ async fn flow_across_four_apps(database_url: String) {
 
     let _restarted = serve(&database_url, &key, port);
     wait_healthy(&http, &server).await;
-    let runs = wait_runs_ended(&http, &server).await;
+    // Slack takes one message a second: the backlog drains at that pace.
+    let runs = wait_runs_ended(&http, &server, Duration::from_secs(180)).await;
 
     let events = get(&http, &format!("{base}/_sandbox/webhooks?type=ContactCreate&limit=1000"))
         .await["events"]

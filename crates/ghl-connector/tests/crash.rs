@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use ghl_sandbox::{SandboxConfig, SandboxInfo};
 use ghl_testkit::{TestDb, TestSandbox};
 use serde_json::{json, Value};
-use support::{connect_args, free_port, ok, Running, BINARY, WELCOME_FLOW};
+use support::{
+    connect_args, free_port, ok, wait_healthy, wait_runs_ended, Running, BINARY, WELCOME_FLOW,
+};
 
 const CONTACTS: usize = 2_000;
 const KILL_AFTER: u64 = 400;
@@ -50,14 +52,6 @@ fn serve(database_url: &str, key: &str, port: u16, ed25519: &str) -> Running {
         .spawn()
         .expect("serve starts");
     Running::new(child)
-}
-
-async fn wait_healthy(http: &reqwest::Client, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http.get(format!("{url}/healthz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "the server did not come up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn json(http: &reqwest::Client, url: String) -> Value {
@@ -139,30 +133,7 @@ async fn crash_and_recover(database_url: String, how: Stop) {
 
     let _restarted = serve(&database_url, &key, port, &ed25519);
     wait_healthy(&http, &server_url).await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let metrics = loop {
-        let metrics = http
-            .get(format!("{server_url}/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
-        // A run waiting out a rate limit or a delay has not ended either.
-        let pending = metrics.lines().any(|line| {
-            ["queued", "running", "waiting"]
-                .iter()
-                .any(|status| line.starts_with(&format!("ghl_runs{{status=\"{status}\"}}")))
-                && !line.ends_with(" 0")
-        });
-        if !pending {
-            break metrics;
-        }
-        assert!(Instant::now() < deadline, "runs did not finish after the restart:\n{metrics}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let runs: Vec<&str> = metrics.lines().filter(|line| line.starts_with("ghl_runs{")).collect();
+    let runs = wait_runs_ended(&http, &server_url, Duration::from_secs(120)).await;
 
     let events = json(
         &http,

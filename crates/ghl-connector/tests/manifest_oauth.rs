@@ -9,12 +9,14 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
 use serde_json::Value;
-use support::{new_store, ok, ready_line, refused, store_command, Running, BINARY};
+use support::{
+    new_store, ok, ready_line, refused, spawn_until_address, store_command, Running, BINARY,
+};
 
 /// A small task API; `{auth}` is replaced by the auth of each case.
 const MANIFEST: &str = r#"
@@ -111,19 +113,7 @@ impl Setup {
     /// Starts `connect tasks` by the authorization code flow; answers it with the address it
     /// printed.
     fn start(&self, secret: &str) -> Connecting {
-        let mut child = self
-            .connect(secret)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("connect starts");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        while !line.starts_with("http") {
-            line.clear();
-            assert!(stdout.read_line(&mut line).expect("read") > 0, "no address printed");
-        }
-        let authorize = line.trim().parse().expect("an address");
+        let (child, stdout, authorize) = spawn_until_address(self.connect(secret));
         Connecting { child, stdout, authorize }
     }
 

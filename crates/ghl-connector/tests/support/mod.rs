@@ -167,3 +167,53 @@ pub fn connected_store(info: &Value) -> tempfile::TempDir {
     ok(connect_sandbox(dir.path(), info));
     dir
 }
+
+/// Waits (up to 30 s) until the server at `url` answers `/healthz`.
+pub async fn wait_healthy(http: &reqwest::Client, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http.get(format!("{url}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the server did not come up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits (up to `within`) until the server at `url` has no run queued, running or waiting
+/// (a run waiting out a rate limit or a delay has not ended either); answers its
+/// `ghl_runs{status=...}` metric lines.
+pub async fn wait_runs_ended(http: &reqwest::Client, url: &str, within: Duration) -> Vec<String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let response = http.get(format!("{url}/metrics")).send().await.expect("metrics");
+        let metrics = response.text().await.expect("text");
+        let runs: Vec<String> =
+            metrics.lines().filter(|line| line.starts_with("ghl_runs{")).map(Into::into).collect();
+        let pending = runs.iter().any(|line| {
+            ["queued", "running", "waiting"]
+                .iter()
+                .any(|status| line.starts_with(&format!("ghl_runs{{status=\"{status}\"}}")))
+                && !line.ends_with(" 0")
+        });
+        if !pending {
+            return runs;
+        }
+        assert!(Instant::now() < deadline, "runs did not finish: {runs:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Starts `command` (a `connect` by the authorization code flow) and reads its output up to
+/// the authorization address it prints; answers the child, the rest of its output, and the
+/// address.
+pub fn spawn_until_address(
+    mut command: Command,
+) -> (Child, BufReader<std::process::ChildStdout>, url::Url) {
+    let mut child =
+        command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("connect starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    while !line.starts_with("http") {
+        line.clear();
+        assert!(stdout.read_line(&mut line).expect("read") > 0, "no authorization address printed");
+    }
+    (child, stdout, line.trim().parse().expect("an address"))
+}
