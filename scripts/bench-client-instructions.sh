@@ -14,7 +14,8 @@
 # run on the bench's main thread (a current-thread runtime: reqwest's connection tasks
 # included) and the sandbox on a thread of its own, so the main thread's count is the
 # client side; the difference between 2N and N requests, divided by N, is one request's
-# (set-up and warm-up cancel out). CALLGRIND_KEEP=DIR keeps every run's main-thread profile
+# (set-up and warm-up cancel out). The whole process's count (the sandbox's thread included)
+# is printed beside it. CALLGRIND_KEEP=DIR keeps every run's main-thread profile
 # there as <k>-<way>-<n>.out, k the BIN's place in the list from 1 (for callgrind_annotate).
 set -euo pipefail
 
@@ -32,8 +33,8 @@ fi
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 
-# The main thread's instruction count for one run of binary $1 with OVERHEAD_ONLY=$2; $3 is
-# the binary's place in the list.
+# The main thread's instruction count for one run of binary $1 with OVERHEAD_ONLY=$2, and the
+# whole process's; $3 is the binary's place in the list.
 count() {
     (cd "$ROOT/crates/ghl-client" && OVERHEAD_ONLY="$2" valgrind --tool=callgrind \
         --separate-threads=yes --callgrind-out-file="$OUT/cg.out" "$1" >/dev/null \
@@ -41,7 +42,13 @@ count() {
     local file
     file="$(ls "$OUT"/cg.out*-01 2>/dev/null || true)"
     [[ -n "$file" ]] || { cat "$OUT/valgrind.log" >&2; exit 1; }
-    awk '/^(summary|totals):/ { print $2; exit }' "$file"
+    local main all=0 thread count
+    main="$(awk '/^(summary|totals):/ { print $2; exit }' "$file")"
+    for thread in "$OUT"/cg.out*; do
+        count="$(awk '/^(summary|totals):/ { print $2; exit }' "$thread")"
+        all=$((all + ${count:-0}))
+    done
+    echo "$main $all"
     if [[ -n "${CALLGRIND_KEEP:-}" ]]; then
         mkdir -p "$CALLGRIND_KEEP"
         cp "$file" "$CALLGRIND_KEEP/$3-${2/:/-}.out"
@@ -49,17 +56,18 @@ count() {
     rm -f "$OUT"/cg.out*
 }
 
-echo "instructions per GET /contacts/{id} on the client side ((2N - N requests) / N, N = $N)"
-echo "| bench binary | ghl-client | plain reqwest | client - plain |"
-echo "| --- | --- | --- | --- |"
+echo "instructions per GET /contacts/{id} ((2N - N requests) / N, N = $N): the client side (main thread), and the whole process (the sandbox's thread too)"
+echo "| bench binary | ghl-client | plain reqwest | client - plain | ghl-client + sandbox | plain + sandbox |"
+echo "| --- | --- | --- | --- | --- | --- |"
 for place in "${!BINS[@]}"; do
     bin="$(realpath "${BINS[$place]}")"
-    declare -A per=()
+    declare -A per=() whole=()
     for way in client plain; do
-        one="$(count "$bin" "$way:$N" $((place + 1)))"
-        two="$(count "$bin" "$way:$((2 * N))" $((place + 1)))"
+        read -r one one_all < <(count "$bin" "$way:$N" $((place + 1)))
+        read -r two two_all < <(count "$bin" "$way:$((2 * N))" $((place + 1)))
         per[$way]=$(( (two - one) / N ))
+        whole[$way]=$(( (two_all - one_all) / N ))
     done
-    printf '| %s | %d | %d | %d |\n' "$bin" "${per[client]}" "${per[plain]}" \
-        "$(( per[client] - per[plain] ))"
+    printf '| %s | %d | %d | %d | %d | %d |\n' "$bin" "${per[client]}" "${per[plain]}" \
+        "$(( per[client] - per[plain] ))" "${whole[client]}" "${whole[plain]}"
 done
