@@ -5,6 +5,13 @@
 //!    total time against the least the limit allows (goal: within 5 %).
 //! 2. Client overhead: sequential GETs against an unthrottled sandbox, side by side with plain
 //!    reqwest doing the same request, in one run.
+//!
+//! `OVERHEAD_ONLY=<client|plain>:<n>` instead makes `n` GETs of part 2 one way only, after
+//! the same set-up (sandbox, client, warm-up), on a current-thread runtime (reqwest's
+//! connection tasks included) while the sandbox keeps its own thread, and prints nothing:
+//! run it under `valgrind --tool=callgrind --separate-threads=yes` with two values of `n`,
+//! and the difference of the main thread's instructions divided by the difference of `n`
+//! is one request's client-side instructions (`scripts/bench-client-instructions.sh`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -101,7 +108,31 @@ async fn budget_run() {
     shutdown.cancel();
 }
 
-async fn overhead_run() {
+/// One way of `overhead_run`'s GET, and how many to make.
+#[derive(Clone, Copy)]
+struct Only {
+    plain: bool,
+    requests: usize,
+}
+
+impl Only {
+    fn from_env() -> Option<Self> {
+        let only = std::env::var("OVERHEAD_ONLY").ok()?;
+        let (way, requests) = only.split_once(':').unwrap_or_else(|| usage(&only));
+        let plain = match way {
+            "plain" => true,
+            "client" => false,
+            _ => usage(&only),
+        };
+        Some(Self { plain, requests: requests.parse().unwrap_or_else(|_| usage(&only)) })
+    }
+}
+
+fn usage(only: &str) -> ! {
+    panic!("OVERHEAD_ONLY=<client|plain>:<n>, not {only}")
+}
+
+async fn overhead_run(only: Option<Only>) {
     let (info, shutdown) =
         sandbox(RateLimits { burst: u32::MAX, interval_ms: 1000, daily: u32::MAX });
     let client = client(&info);
@@ -123,6 +154,17 @@ async fn overhead_run() {
     for _ in 0..200 {
         plain_get().await;
         client.contact(&contact).await.expect("get");
+    }
+    if let Some(only) = only {
+        for _ in 0..only.requests {
+            if only.plain {
+                plain_get().await;
+            } else {
+                client.contact(&contact).await.expect("get");
+            }
+        }
+        shutdown.cancel();
+        return;
     }
     // Alternate rounds so that drift on the machine touches both alike.
     let (mut plain_total, mut client_total) = (Duration::ZERO, Duration::ZERO);
@@ -150,6 +192,12 @@ async fn overhead_run() {
 }
 
 fn main() {
+    if let Some(only) = Only::from_env() {
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(overhead_run(Some(only)));
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -157,6 +205,6 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         budget_run().await;
-        overhead_run().await;
+        overhead_run(None).await;
     });
 }

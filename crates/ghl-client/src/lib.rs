@@ -297,15 +297,16 @@ impl Client {
             .bearer_auth(token.expose())
             .header("Accept", "application/json")
             .timeout(inner.retry.request_timeout);
-        for (name, value) in inner.profile.headers(operation) {
+        for &(name, value) in inner.profile.headers(operation) {
             request = request.header(name, value);
         }
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await?;
+        let mut response = request.send().await?;
         let status = response.status().as_u16();
-        let headers = response.headers().clone();
+        // Taken, not cloned: reading the body needs no header.
+        let headers = std::mem::take(response.headers_mut());
         let bytes = response.bytes().await?;
         let value = if bytes.is_empty() {
             Value::Null
@@ -318,24 +319,64 @@ impl Client {
 }
 
 /// Fills `{name}` segments of the path from `params`; the other params become the query.
+/// One pass over the template, without building a `{name}` string per parameter.
 fn fill_path(
     operation: &Operation,
     params: &Params<'_>,
 ) -> Result<(String, Vec<(String, String)>)> {
-    let mut path = operation.path.to_owned();
-    let mut query = Vec::new();
-    for (name, value) in params {
-        let placeholder = format!("{{{name}}}");
-        if path.contains(&placeholder) {
-            let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
-            path = path.replace(&placeholder, &encoded);
-        } else {
-            query.push(((*name).to_owned(), (*value).to_owned()));
-        }
+    let template = operation.path;
+    let mut path = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        path.push_str(&rest[..start]);
+        let (name, after) = rest[start + 1..].split_once('}').unwrap_or((&rest[start + 1..], ""));
+        let Some((_, value)) = params.iter().find(|(param, _)| *param == name) else {
+            return Err(Error::InvalidCall(format!("{}: missing parameter {name}", operation.id)));
+        };
+        path.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
+        rest = after;
     }
-    if let Some(start) = path.find('{') {
-        let missing = path[start + 1..].split('}').next().unwrap_or_default();
-        return Err(Error::InvalidCall(format!("{}: missing parameter {missing}", operation.id)));
-    }
+    path.push_str(rest);
+    // A parameter fills the path when the template names it; a second of the same name
+    // goes to the query.
+    let query = params
+        .iter()
+        .enumerate()
+        .filter(|&(index, (name, _))| {
+            !(placeholders(template).any(|placeholder| placeholder == *name)
+                && params.iter().position(|(param, _)| param == name) == Some(index))
+        })
+        .map(|(_, (name, value))| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
     Ok((path, query))
+}
+
+/// The `{name}`s of a path template.
+fn placeholders(template: &str) -> impl Iterator<Item = &str> {
+    template.split('{').skip(1).filter_map(|part| part.split_once('}').map(|(name, _)| name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn operation(id: &str) -> &'static Operation {
+        Operation::find(id).expect("in the operation table")
+    }
+
+    #[test]
+    fn params_fill_the_path_encoded_and_the_rest_is_the_query() {
+        let params = [("limit", "1"), ("taskId", "t 1"), ("contactId", "c/1"), ("contactId", "c2")];
+        let (path, query) = fill_path(operation("get-task"), &params).expect("filled");
+        assert_eq!(path, "/contacts/c%2F1/tasks/t+1");
+        let query: Vec<(&str, &str)> =
+            query.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+        assert_eq!(query, [("limit", "1"), ("contactId", "c2")]);
+    }
+
+    #[test]
+    fn a_missing_path_param_is_named() {
+        let error = fill_path(operation("get-task"), &[("contactId", "c1")]).expect_err("missing");
+        assert!(error.to_string().contains("missing parameter taskId"), "{error}");
+    }
 }

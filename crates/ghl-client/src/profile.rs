@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ghl_types::operations::Api;
 use ghl_types::rate_limit as limits;
 use ghl_types::Operation;
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderName};
 use serde_json::Value;
 
 use crate::error::Error;
@@ -19,7 +19,8 @@ use crate::retry::Wait;
 /// One app's ways, as the client core needs them.
 pub trait AppProfile: Send + Sync {
     /// Headers every call of `operation` carries, besides `Authorization` and `Accept`.
-    fn headers(&self, operation: &Operation) -> Vec<(&'static str, &'static str)>;
+    /// Borrowed, not built: the execute loop asks for them on every request.
+    fn headers(&self, operation: &Operation) -> &[(&'static str, &'static str)];
 
     /// A 401 that a refresh cannot cure (a token without the scope, say): the error to give
     /// at once. `None` refreshes the token once and tries again.
@@ -67,17 +68,27 @@ impl HighLevel {
     }
 }
 
-fn header<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
+// HighLevel's rate-limit headers as `HeaderName`s made at compile time: looking a header up
+// by `&str` parses and checks the name again on every answer.
+const DAILY_REMAINING: HeaderName = HeaderName::from_static(limits::HEADER_DAILY_REMAINING);
+const MAX: HeaderName = HeaderName::from_static(limits::HEADER_MAX);
+const INTERVAL_MILLISECONDS: HeaderName =
+    HeaderName::from_static(limits::HEADER_INTERVAL_MILLISECONDS);
+const REMAINING: HeaderName = HeaderName::from_static(limits::HEADER_REMAINING);
+
+const CONTACTS_HEADERS: &[(&str, &str)] = &[("Version", ghl_types::CONTACTS_API_VERSION)];
+const CALENDARS_HEADERS: &[(&str, &str)] = &[("Version", ghl_types::CALENDARS_API_VERSION)];
+
+fn header<T: std::str::FromStr>(headers: &HeaderMap, name: &HeaderName) -> Option<T> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
 impl AppProfile for HighLevel {
-    fn headers(&self, operation: &Operation) -> Vec<(&'static str, &'static str)> {
-        let version = match operation.api {
-            Api::Contacts => ghl_types::CONTACTS_API_VERSION,
-            Api::Calendars => ghl_types::CALENDARS_API_VERSION,
-        };
-        vec![("Version", version)]
+    fn headers(&self, operation: &Operation) -> &[(&'static str, &'static str)] {
+        match operation.api {
+            Api::Contacts => CONTACTS_HEADERS,
+            Api::Calendars => CALENDARS_HEADERS,
+        }
     }
 
     fn unauthorized(&self, operation: &str, body: &Value) -> Option<Error> {
@@ -112,7 +123,7 @@ impl AppProfile for HighLevel {
         round_trip: Duration,
         now: SystemTime,
     ) -> Observation {
-        let daily_remaining = header::<u64>(headers, limits::HEADER_DAILY_REMAINING);
+        let daily_remaining = header::<u64>(headers, &DAILY_REMAINING);
         let retry_after = if status == 429 { crate::retry::retry_after(headers) } else { None };
         // A spent quota resets at the end of the quota day; a 429's `Retry-After` says it
         // more exactly when it comes.
@@ -120,11 +131,11 @@ impl AppProfile for HighLevel {
             .then(|| retry_after.map_or_else(|| self.quota_resets_at(now), |wait| wait.until(now)));
         Observation {
             status,
-            limit: header::<u32>(headers, limits::HEADER_MAX).filter(|limit| *limit > 0),
-            interval: header::<u64>(headers, limits::HEADER_INTERVAL_MILLISECONDS)
+            limit: header::<u32>(headers, &MAX).filter(|limit| *limit > 0),
+            interval: header::<u64>(headers, &INTERVAL_MILLISECONDS)
                 .filter(|ms| *ms > 0)
                 .map(Duration::from_millis),
-            remaining: header::<u32>(headers, limits::HEADER_REMAINING),
+            remaining: header::<u32>(headers, &REMAINING),
             daily_remaining,
             daily_resets_at,
             retry_after: retry_after.map(|wait| Wait::For(wait.remaining(now))),

@@ -164,11 +164,54 @@ impl Window {
         let oldest = self.sent.front().copied().unwrap_or(now);
         Ok(Some((oldest + self.interval + self.margin()).saturating_duration_since(now)))
     }
+
+    /// Learns from an answer (see [`RateBudget::observe`]).
+    fn observe(&mut self, seen: &Observation, now: Instant) {
+        self.learned = true;
+        self.round_trip = seen.round_trip.max(self.round_trip * 7 / 8);
+        if let Some(limit) = seen.limit.filter(|limit| *limit > 0) {
+            self.burst = limit as usize;
+        }
+        if let Some(interval) = seen.interval.filter(|interval| !interval.is_zero()) {
+            self.interval = interval;
+        }
+        self.forget_old(now);
+        // Fewer left than we think: someone else spends this budget too. Count their
+        // requests as if sent now.
+        if let Some(remaining) = seen.remaining {
+            let ours = self.burst.saturating_sub(self.sent.len());
+            for _ in (remaining as usize)..ours {
+                self.sent.push_back(now);
+            }
+        }
+        if let Some(daily) = seen.daily_remaining {
+            self.daily_remaining = Some(daily);
+        }
+        if let Some(resets_at) = seen.daily_resets_at {
+            self.daily_resets_at = Some(resets_at);
+        }
+        if seen.status == 429 {
+            let retry_after =
+                seen.retry_after.map_or(self.interval, |wait| wait.remaining(SystemTime::now()));
+            let until = now + retry_after;
+            self.paused_until = Some(self.paused_until.map_or(until, |current| current.max(until)));
+        }
+    }
 }
 
 impl LocalBudget {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Runs `f` on the window of `key`, made on first use: the key is cloned then only, not
+    /// for every request.
+    fn with_window<T>(&self, key: &BudgetKey, f: impl FnOnce(&mut Window) -> T) -> T {
+        let mut windows = self.windows.lock();
+        if let Some(window) = windows.get_mut(key) {
+            return f(window);
+        }
+        f(windows.entry(key.clone()).or_default())
     }
 }
 
@@ -176,8 +219,7 @@ impl LocalBudget {
 impl RateBudget for LocalBudget {
     async fn acquire(&self, key: &BudgetKey) -> Result<()> {
         loop {
-            let wait =
-                self.windows.lock().entry(key.clone()).or_default().try_take(Instant::now())?;
+            let wait = self.with_window(key, |window| window.try_take(Instant::now()))?;
             match wait {
                 None => return Ok(()),
                 Some(wait) => tokio::time::sleep(wait).await,
@@ -187,38 +229,7 @@ impl RateBudget for LocalBudget {
 
     async fn observe(&self, key: &BudgetKey, seen: &Observation) {
         let now = Instant::now();
-        let mut windows = self.windows.lock();
-        let window = windows.entry(key.clone()).or_default();
-        window.learned = true;
-        window.round_trip = seen.round_trip.max(window.round_trip * 7 / 8);
-        if let Some(limit) = seen.limit.filter(|limit| *limit > 0) {
-            window.burst = limit as usize;
-        }
-        if let Some(interval) = seen.interval.filter(|interval| !interval.is_zero()) {
-            window.interval = interval;
-        }
-        window.forget_old(now);
-        // Fewer left than we think: someone else spends this budget too. Count their
-        // requests as if sent now.
-        if let Some(remaining) = seen.remaining {
-            let ours = window.burst.saturating_sub(window.sent.len());
-            for _ in (remaining as usize)..ours {
-                window.sent.push_back(now);
-            }
-        }
-        if let Some(daily) = seen.daily_remaining {
-            window.daily_remaining = Some(daily);
-        }
-        if let Some(resets_at) = seen.daily_resets_at {
-            window.daily_resets_at = Some(resets_at);
-        }
-        if seen.status == 429 {
-            let retry_after =
-                seen.retry_after.map_or(window.interval, |wait| wait.remaining(SystemTime::now()));
-            let until = now + retry_after;
-            window.paused_until =
-                Some(window.paused_until.map_or(until, |current| current.max(until)));
-        }
+        self.with_window(key, |window| window.observe(seen, now));
     }
 
     fn levels(&self) -> Vec<BudgetLevel> {
