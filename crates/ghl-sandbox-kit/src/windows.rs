@@ -70,6 +70,9 @@ impl Windows {
         };
         let mut sent = self.sent.lock();
         let recent = sent.entry(key.to_owned()).or_default();
+        // Kept in order (a request timed just before another's may take the lock after it),
+        // so the requests inside a window are a suffix, found by halving.
+        let now = recent.back().map_or(now, |last| now.max(*last));
         let longest = Duration::from_millis(longest);
         while recent.front().is_some_and(|at| now.duration_since(*at) >= longest) {
             recent.pop_front();
@@ -78,10 +81,9 @@ impl Windows {
         let mut refused: Option<Refused> = None;
         for window in windows {
             let per = Duration::from_millis(window.per_ms);
-            let inside: Vec<&Instant> =
-                recent.iter().filter(|at| now.duration_since(**at) < per).collect();
-            let count = u32::try_from(inside.len()).unwrap_or(u32::MAX);
-            let oldest = inside.first().map(|at| **at).unwrap_or(now);
+            let first_inside = recent.partition_point(|at| now.duration_since(*at) >= per);
+            let count = u32::try_from(recent.len() - first_inside).unwrap_or(u32::MAX);
+            let oldest = recent.get(first_inside).copied().unwrap_or(now);
             let reset_after = per.saturating_sub(now.duration_since(oldest));
             if count >= window.requests {
                 if refused.is_none_or(|r| reset_after > r.retry_after) {
