@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use futures_util::stream::{BoxStream, StreamExt};
 use ghl_app_runtime::{Connection, Credentials, ManifestClient, RuntimeError};
 use ghl_apps::auth::Auth;
-use ghl_apps::manifest::{FieldType, Fields};
+use ghl_apps::manifest::{FieldType, Fields, ResponseFormat};
 use ghl_apps::place::ValueAt;
 use ghl_apps::triggers::TimeFormat as ManifestTimeFormat;
 use ghl_apps::writes::Write;
@@ -219,7 +219,10 @@ fn operation_spec(operation: &Operation) -> OperationSpec {
         let names = body_names(&body.fields, body.schema.as_ref());
         input.extend(names.iter().cloned());
         required.extend(body.required());
-        output.extend(names);
+        // The record written comes back only in a JSON answer (Slack's `ok` is no record).
+        if operation.response.format == ResponseFormat::Json {
+            output.extend(names);
+        }
     }
     if let Some(id) = &operation.response.id {
         if !output.contains(id) {
