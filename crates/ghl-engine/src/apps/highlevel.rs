@@ -23,6 +23,7 @@ use ghl_types::spec_rules::{body_rules, response_fields};
 use ghl_types::{EventType, Operation, OPERATIONS};
 use serde_json::{json, Value};
 
+use super::{stored_oauth_app, stored_url};
 use super::{
     App, AppClient, AppId, CallOptions, ClientContext, ClientError, ConnectInfo, OperationFields,
     OperationSpec, PageRequest, PathTemplate, PollSource, TimeFormat, WebhookEvent, WebhookKeys,
@@ -235,12 +236,9 @@ impl App for HighLevel {
     }
 
     fn client(&self, context: ClientContext<'_>) -> Result<Arc<dyn AppClient>, ClientError> {
-        let url = |what: &'static str, text: &str| {
-            text.parse::<url::Url>().map_err(|source| ClientError::InvalidUrl { what, source })
-        };
         let config = match context.auth {
             AuthSecret::PrivateToken { token, base_url, account } => ClientConfig::new(
-                url("base URL", &base_url)?,
+                stored_url("base URL", &base_url)?,
                 Credentials::PrivateToken(token.into()),
                 account,
             ),
@@ -255,16 +253,17 @@ impl App for HighLevel {
                 ..
             } => {
                 let app = OAuthApp {
-                    client_id,
-                    client_secret: client_secret.into(),
-                    authorize_url: url("authorization page", &authorize_url)?,
-                    token_url: url("token endpoint", &token_url)?,
-                    redirect_uri: url("redirect address", &redirect_uri)?,
                     extra_form: self.profile.token_form(),
-                    options: Default::default(),
+                    ..stored_oauth_app(
+                        client_id,
+                        client_secret,
+                        &authorize_url,
+                        &token_url,
+                        &redirect_uri,
+                    )?
                 };
                 ClientConfig::new(
-                    url("base URL", &base_url)?,
+                    stored_url("base URL", &base_url)?,
                     Credentials::OAuth(OAuthConnection::new(app, context.tokens)),
                     account,
                 )

@@ -24,6 +24,7 @@ use ghl_store::{AuthKind, NewEvent};
 use serde_json::{Map, Value};
 
 use super::manifest_webhooks::{self, EventKeys, ManifestVerifier};
+use super::{stored_oauth_app, stored_url};
 use super::{
     App, AppClient, AppId, CallOptions, ClientContext, ClientError, ConnectFlow, ConnectInfo,
     InvalidAppId, OperationFields, OperationSpec, PathTemplate, PollQuery, PollSort, PollSource,
@@ -101,9 +102,8 @@ impl ManifestApp {
     fn connection(&self, context: ClientContext<'_>) -> Result<Connection, ClientError> {
         let url = |text: Option<String>| {
             text.filter(|text| !text.is_empty())
-                .map(|text| text.parse::<url::Url>())
+                .map(|text| stored_url("base URL", &text))
                 .transpose()
-                .map_err(|source| ClientError::InvalidUrl { what: "base URL", source })
         };
         let unsupported = |given: AuthKind| ClientError::UnsupportedAuth {
             app: self.id.clone(),
@@ -154,19 +154,16 @@ impl ManifestApp {
             ) => {
                 // The addresses the connection was made with (its base URL may be the one
                 // the token answer gave, under which the token endpoint is not).
-                let at = |what: &'static str, text: &str| {
-                    text.parse::<url::Url>()
-                        .map_err(|source| ClientError::InvalidUrl { what, source })
-                };
                 let app = ghl_client::OAuthApp {
-                    client_id,
-                    client_secret: client_secret.into(),
-                    authorize_url: at("authorization page", &authorize_url)?,
-                    token_url: at("token endpoint", &token_url)?,
-                    redirect_uri: at("redirect address", &redirect_uri)?,
-                    extra_form: Vec::new(),
                     options: ghl_app_runtime::oauth_options(&self.manifest)
                         .map_err(|source| self.refused(source))?,
+                    ..stored_oauth_app(
+                        client_id,
+                        client_secret,
+                        &authorize_url,
+                        &token_url,
+                        &redirect_uri,
+                    )?
                 };
                 let base_url = url(Some(base_url))?;
                 let account = Some(account).filter(|account| !account.is_empty());

@@ -138,6 +138,31 @@ pub struct ClientContext<'a> {
     pub tokens: Arc<dyn TokenStore>,
 }
 
+/// An address a stored connection keeps (`what`: `base URL`, `token endpoint`), as a URL.
+pub(crate) fn stored_url(what: &'static str, text: &str) -> Result<url::Url, ClientError> {
+    text.parse().map_err(|source| ClientError::InvalidUrl { what, source })
+}
+
+/// The OAuth client a stored OAuth connection was made as: its id and secret, and the
+/// addresses it was made with, parsed. No extra token form, no options: its app adds its own.
+pub(crate) fn stored_oauth_app(
+    client_id: String,
+    client_secret: String,
+    authorize_url: &str,
+    token_url: &str,
+    redirect_uri: &str,
+) -> Result<ghl_client::OAuthApp, ClientError> {
+    Ok(ghl_client::OAuthApp {
+        client_id,
+        client_secret: client_secret.into(),
+        authorize_url: stored_url("authorization page", authorize_url)?,
+        token_url: stored_url("token endpoint", token_url)?,
+        redirect_uri: stored_url("redirect address", redirect_uri)?,
+        extra_form: Vec::new(),
+        options: Default::default(),
+    })
+}
+
 /// How `connect APP` talks to an app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectInfo {
