@@ -14,6 +14,8 @@
 #[allow(unused_macros)]
 mod support;
 
+mod catalog_rows;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +25,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
+use catalog_rows::{fired, op, utility, ActionRow, TriggerRow, PARTNERS};
 use ghl_app_sandbox::{AppSandbox, AppSandboxConfig};
 use ghl_engine::apps::highlevel::verify::TrustedKeys;
 use ghl_engine::apps::highlevel::HighLevel;
@@ -52,74 +55,6 @@ async fn world(store: ghl_store::Store) -> World {
     sandbox.webhooks.retry_on_any_failure = true;
     sandbox.webhooks.retry_delay = REDELIVERY;
     support::world_with(store, sandbox, support::quick_engine()).await
-}
-
-/// One action of the catalog as a step: what it is given and what must show afterwards.
-struct ActionRow {
-    /// The catalog's name of it (`highlevel.create-task`).
-    action: &'static str,
-    /// The connection the step uses; `None` for a utility that needs none.
-    connection: Option<&'static str>,
-    /// The step's input: field and jq expression over `.trigger`, which holds the facts
-    /// gathered so far ([`ActionRow::keep`]) and the sandboxes' ids.
-    input: &'static [(&'static str, &'static str)],
-    /// The sandbox (by app) and its operation that must have answered 2xx: an app's action
-    /// is served by its own operation; `http.request` names the one it reached; `util.*`
-    /// steps make no request (their output is checked).
-    served_by: Option<(&'static str, &'static str)>,
-    /// An effect the sandbox must have counted (`task.created`), for a write.
-    effect: Option<&'static str>,
-    /// A JSON pointer the step's output must hold a value at.
-    output: Option<&'static str>,
-    /// A fact for later rows: its name in `.trigger`, and its JSON pointer in the output.
-    keep: Option<(&'static str, &'static str)>,
-}
-
-/// A row of `app.operation`, served by that operation of the app's sandbox.
-const fn op(action: &'static str, connection: &'static str) -> ActionRow {
-    ActionRow {
-        action,
-        connection: Some(connection),
-        input: &[],
-        served_by: None,
-        effect: None,
-        output: None,
-        keep: None,
-    }
-}
-
-/// A row of one of the engine's own steps: no connection, unless [`ActionRow::via`] gives one.
-const fn utility(action: &'static str) -> ActionRow {
-    ActionRow { connection: None, ..op(action, "") }
-}
-
-impl ActionRow {
-    const fn via(self, connection: &'static str) -> Self {
-        Self { connection: Some(connection), ..self }
-    }
-    const fn input(self, input: &'static [(&'static str, &'static str)]) -> Self {
-        Self { input, ..self }
-    }
-    const fn effect(self, effect: &'static str) -> Self {
-        Self { effect: Some(effect), ..self }
-    }
-    const fn output(self, pointer: &'static str) -> Self {
-        Self { output: Some(pointer), ..self }
-    }
-    const fn keep(self, name: &'static str, pointer: &'static str) -> Self {
-        Self { keep: Some((name, pointer)), ..self }
-    }
-    const fn served_by(self, app: &'static str, operation: &'static str) -> Self {
-        Self { served_by: Some((app, operation)), ..self }
-    }
-
-    /// The sandbox and operation that must have answered: the row's own, or the app's.
-    fn served(&self) -> Option<(&'static str, &'static str)> {
-        self.served_by.or_else(|| match self.action.split_once('.') {
-            Some(("util" | "http", _)) | None => None,
-            app_operation => app_operation,
-        })
-    }
 }
 
 const CONTACT: (&str, &str) = ("contactId", ".trigger.contactId");
@@ -331,21 +266,22 @@ const DELETES: &[ActionRow] = &[
     op("your-app.delete-contact", "your-app").input(&[RECORD]).effect("contact.deleted"),
 ];
 
+/// Every action row but the deletes, HighLevel's and the first apps' before the partners'.
+fn all_actions() -> Vec<&'static ActionRow> {
+    ACTIONS.iter().chain(PARTNERS.iter().flat_map(|rows| rows.actions)).collect()
+}
+
+/// Every delete row, the partners' after HighLevel's and the first apps'.
+fn all_deletes() -> Vec<&'static ActionRow> {
+    DELETES.iter().chain(PARTNERS.iter().flat_map(|rows| rows.deletes)).collect()
+}
+
+fn all_triggers() -> Vec<&'static TriggerRow> {
+    TRIGGERS.iter().chain(PARTNERS.iter().flat_map(|rows| rows.triggers)).collect()
+}
+
 /// `http.request` reaches HighLevel's sandbox through this `http` connection.
 const HTTP_CONNECTION: &str = "sandbox-api";
-
-/// One trigger of the catalog: what makes it fire here, and a field its `.trigger` must have.
-struct TriggerRow {
-    trigger: &'static str,
-    /// The action rows (or the test's own call) that make it fire; read, not run.
-    fired_by: &'static str,
-    /// A JSON pointer into `.trigger` that must hold a value.
-    field: &'static str,
-}
-
-const fn fired(trigger: &'static str, fired_by: &'static str, field: &'static str) -> TriggerRow {
-    TriggerRow { trigger, fired_by, field }
-}
 
 const TRIGGERS: &[TriggerRow] = &[
     fired("highlevel.ContactCreate", "highlevel.create-contact", "/id"),
@@ -387,14 +323,15 @@ fn every_catalog_entry_has_a_row_and_every_row_an_entry() {
     let apps = Apps::builtin();
     let listed_actions: Vec<String> = actions(&apps).into_iter().map(|a| a.action).collect();
     let listed_triggers: Vec<String> = triggers(&apps).into_iter().map(|t| t.trigger).collect();
-    let action_rows: Vec<&str> = ACTIONS.iter().chain(DELETES).map(|row| row.action).collect();
-    let trigger_rows: Vec<&str> = TRIGGERS.iter().map(|row| row.trigger).collect();
+    let action_rows: Vec<&str> =
+        all_actions().into_iter().chain(all_deletes()).map(|row| row.action).collect();
+    let trigger_rows: Vec<&str> = all_triggers().into_iter().map(|row| row.trigger).collect();
     let mut problems = Vec::new();
     let (missing, stray) = compare(&listed_actions, &action_rows);
     for action in missing {
         problems.push(format!(
-            "catalog action `{action}` is driven by no test: add a row for it to ACTIONS in \
-             crates/ghl-engine/tests/catalog.rs (its input, and the effect or output its \
+            "catalog action `{action}` is driven by no test: add a row for it to its app's actions in \
+             crates/ghl-engine/tests/catalog_rows/ (its input, and the effect or output its \
              sandbox shows)"
         ));
     }
@@ -407,8 +344,8 @@ fn every_catalog_entry_has_a_row_and_every_row_an_entry() {
     let (missing, stray) = compare(&listed_triggers, &trigger_rows);
     for trigger in missing {
         problems.push(format!(
-            "catalog trigger `{trigger}` is fired by no test: add a row for it to TRIGGERS in \
-             crates/ghl-engine/tests/catalog.rs (and an action row that makes its sandbox \
+            "catalog trigger `{trigger}` is fired by no test: add a row for it to its app's triggers \
+             in crates/ghl-engine/tests/catalog_rows/ (and an action row that makes its sandbox \
              send or show it)"
         ));
     }
@@ -420,7 +357,7 @@ fn every_catalog_entry_has_a_row_and_every_row_an_entry() {
     }
     let writes: BTreeSet<String> =
         actions(&apps).into_iter().filter(|a| a.writes).map(|a| a.action).collect();
-    for row in ACTIONS.iter().chain(DELETES) {
+    for row in all_actions().into_iter().chain(all_deletes()) {
         if writes.contains(row.action) && row.effect.is_none() {
             problems.push(format!(
                 "`{}` writes, but its row names no effect its sandbox counts: add one",
@@ -647,7 +584,7 @@ async fn output(world: &World, run: &RunSummary) -> Value {
 async fn drive(
     world: &World,
     admin: &Admin,
-    rows: &[ActionRow],
+    rows: &[&ActionRow],
     facts: &mut Value,
     failures: &mut Vec<String>,
 ) {
@@ -762,6 +699,12 @@ async fn every_entry(world: World) {
         headers: [("Authorization".to_owned(), format!("Bearer {token}"))].into(),
     };
     save_http(store, HTTP_CONNECTION, &http).await.expect("the http connection");
+    for rows in PARTNERS {
+        let sandbox = sandboxes.get(rows.app);
+        let values: Vec<(&str, String)> =
+            sandbox.info.credentials.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        credentials(store, rows.app, rows.app, &values, Some(sandbox.info.base_url.clone())).await;
+    }
     world.engine.renew_verifiers().await;
 
     // The ingest route, and the sandboxes sending their webhooks to it.
@@ -772,16 +715,24 @@ async fn every_entry(world: World) {
     tokio::spawn(async move {
         let _ = server.with_graceful_shutdown(server_stop.cancelled_owned()).await;
     });
-    for app in ["highlevel", "your-app"] {
+    let partners_with_webhooks = PARTNERS.iter().filter(|rows| {
+        let manifest = &sandboxes.get(rows.app).shared.manifest;
+        !manifest.triggers.webhooks.as_ref().is_none_or(|hooks| hooks.events.is_empty())
+    });
+    let webhook_apps: Vec<&str> = ["highlevel", "your-app"]
+        .into_iter()
+        .chain(partners_with_webhooks.map(|rows| rows.app))
+        .collect();
+    for app in webhook_apps.iter().copied() {
         admin.add_target(app, &format!("{ingest_url}/webhooks/{app}")).await;
     }
 
     // Every flow, then the schedule and the polls armed.
-    for row in TRIGGERS {
+    for row in all_triggers() {
         let flow = trigger_flow(row);
         world.engine.apply_flow(&flow).await.unwrap_or_else(|err| panic!("{flow}\n{err}"));
     }
-    for row in ACTIONS.iter().chain(DELETES) {
+    for row in all_actions().into_iter().chain(all_deletes()) {
         let flow = action_flow(row);
         world.engine.apply_flow(&flow).await.unwrap_or_else(|err| panic!("{flow}\n{err}"));
     }
@@ -810,19 +761,20 @@ async fn every_entry(world: World) {
     // Each action, run by the engine; its sandbox must show it. Then the schedule and the
     // polls fire, and the deletes run.
     let mut failures = Vec::new();
-    drive(&world, &admin, ACTIONS, &mut facts, &mut failures).await;
+    drive(&world, &admin, &all_actions(), &mut facts, &mut failures).await;
     world.engine.fire_triggers(start + Duration::from_secs(61)).await.expect("fired");
-    drive(&world, &admin, DELETES, &mut facts, &mut failures).await;
+    drive(&world, &admin, &all_deletes(), &mut facts, &mut failures).await;
     assert!(failures.is_empty(), "actions not shown by their sandboxes:\n{}", failures.join("\n"));
 
     // The triggers: webhooks delivered, a manual run asked for.
-    assert!(admin.settled("highlevel").await > 0);
-    assert!(admin.settled("your-app").await > 0);
-    let manual = TRIGGERS.iter().find(|row| row.trigger == "manual").expect("manual");
+    for app in webhook_apps {
+        assert!(admin.settled(app).await > 0, "{app} delivered no webhook");
+    }
+    let manual = all_triggers().into_iter().find(|row| row.trigger == "manual").expect("manual");
     let asked = json!({ "asked": "by the test" });
     world.engine.run_now(&trigger_flow_name(manual), asked, None).await.expect("manual run");
     world.drain().await;
-    for row in TRIGGERS {
+    for row in all_triggers() {
         let runs = runs_of(&world, &trigger_flow_name(row)).await;
         if runs.is_empty() {
             failures.push(format!("{}: no run (fired by {})", row.trigger, row.fired_by));
