@@ -972,3 +972,42 @@ fn apps_add_checks_a_manifest_keeps_it_and_refuses_mistakes_with_their_line() {
     let gone = refused(engine_command(dir, &["apps", "remove", "my-crm"]));
     assert!(gone.contains("no added app `my-crm`"), "{gone}");
 }
+
+#[test]
+fn templates_are_listed_shown_and_installed_with_the_connections_of_their_apps() {
+    let listed = ok(store_command(Path::new("."), &["templates", "list"]).output().expect("runs"));
+    for name in ["contact-to-your-app", "note-follow-up-task", "onboarding"] {
+        assert!(listed.contains(name), "{listed}");
+    }
+    let shown = ok(store_command(Path::new("."), &["templates", "show", "onboarding"])
+        .output()
+        .expect("runs"));
+    assert!(shown.contains("highlevel.create-appointment"), "{shown}");
+    let unknown = refused(
+        store_command(Path::new("."), &["templates", "show", "onbording"]).output().expect("runs"),
+    );
+    assert!(unknown.contains("no template named `onbording`"), "{unknown}");
+    assert!(unknown.contains("templates list"), "the remedy: {unknown}");
+
+    // No HighLevel connection yet: refused, saying how to make one; nothing is applied.
+    let dir = new_store();
+    let missing =
+        refused(engine_command(dir.path(), &["templates", "install", "note-follow-up-task"]));
+    assert!(missing.contains("needs a highlevel connection"), "{missing}");
+    assert!(missing.contains("ghl-connector connect highlevel"), "{missing}");
+    let malformed = refused(engine_command(
+        dir.path(),
+        &["templates", "install", "note-follow-up-task", "--connection", "highlevel"],
+    ));
+    assert!(malformed.contains("SLOT=CONNECTION"), "{malformed}");
+
+    let (_sandbox, info) = sandbox(&[]);
+    ok(connect_sandbox(dir.path(), &info));
+    let installed = ok(engine_command(
+        dir.path(),
+        &["templates", "install", "note-follow-up-task", "--as", "follow-ups"],
+    ));
+    assert!(installed.contains("as flow `follow-ups` (highlevel=highlevel)"), "{installed}");
+    let flows = ok(engine_command(dir.path(), &["flows", "list"]));
+    assert!(flows.contains("follow-ups"), "{flows}");
+}

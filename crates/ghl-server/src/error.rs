@@ -103,7 +103,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::NoFlow(_)
             | ServiceError::NoConnection(_)
             | ServiceError::NoRun(_)
-            | ServiceError::NoAddedApp(_) => Self::NotFound(err.to_string()),
+            | ServiceError::NoAddedApp(_)
+            | ServiceError::NoTemplate { .. } => Self::NotFound(err.to_string()),
             ServiceError::NotReplayable(_)
             | ServiceError::AppIdTaken(_)
             | ServiceError::AppInUse { .. } => Self::Conflict(err.to_string()),

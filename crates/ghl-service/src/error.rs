@@ -78,6 +78,17 @@ pub enum ServiceError {
     /// words, and what to do.
     #[error("{app} refused the credentials given for `{connection}`: {reason}; check them and connect again")]
     CredentialsRefused { app: String, connection: String, reason: String },
+    #[error("no template named `{name}` (the templates: {})", known.join(", "))]
+    NoTemplate { name: String, known: Vec<String> },
+    /// A connection was chosen for a slot the template does not have.
+    #[error("template `{template}` has no connection `{slot}` (it takes {})", slots.join(", "))]
+    NoSlot { template: String, slot: String, slots: Vec<String> },
+    /// No connection was chosen for a slot, and none fills it unasked.
+    #[error("template `{template}` needs a {app} connection for `{slot}`{}", match candidates.as_slice() {
+        [] => String::from(", and there is none"),
+        several => format!(": choose one of {} with `{slot}=NAME`", several.join(", ")),
+    })]
+    SlotUnfilled { template: String, slot: String, app: String, candidates: Vec<String> },
     /// The store failed: nothing the caller can fix.
     #[error(transparent)]
     Store(ghl_store::Error),
@@ -92,6 +103,10 @@ impl ServiceError {
                 Some(Remedy::Choose { from: Listing::Connections })
             }
             Self::Refused(err) => err.remedy(),
+            Self::NoTemplate { .. } => Some(Remedy::Choose { from: Listing::Templates }),
+            Self::SlotUnfilled { app, candidates, .. } if candidates.is_empty() => {
+                Some(Remedy::Connect { app: Some(app.clone()), connection: None })
+            }
             Self::Connection(err) => err.remedy(),
             Self::NoRun(_)
             | Self::NotReplayable(_)
@@ -111,6 +126,8 @@ impl ServiceError {
             | Self::WrongConnectFlow { .. }
             | Self::CredentialsRefused { .. }
             | Self::UnknownCredential { .. }
+            | Self::NoSlot { .. }
+            | Self::SlotUnfilled { .. }
             | Self::Store(_) => None,
         }
     }

@@ -1,5 +1,5 @@
 //! The use cases of the connector, shared by every front end (the CLI, the REST API, the coming
-//! web UI): flows, runs, connections, added apps, the catalog and the serving process's heartbeat. Each
+//! web UI): flows, runs, connections, added apps, the catalog, templates and the serving process's heartbeat. Each
 //! group is a view on one `Service`, which holds the store and the engine built on it; a rule
 //! lives here once, and the front ends only say the answers and the errors (`ServiceError`,
 //! with its `Remedy`) their own way. No front end reaches the store but through here.
@@ -11,6 +11,7 @@ pub mod connections;
 mod error;
 pub mod flows;
 pub mod runs;
+pub mod templates;
 pub mod workers;
 
 use std::sync::Arc;
@@ -74,6 +75,11 @@ impl Service {
             engine: &self.engine,
             pending: &self.pending,
         }
+    }
+
+    /// List, show and install the templates (the seed use cases as flows).
+    pub fn templates(&self) -> templates::Templates<'_> {
+        templates::Templates { store: &self.store, engine: &self.engine }
     }
 
     /// A serving process's heartbeat: what tells `flows run` that queued runs are executed.

@@ -25,6 +25,7 @@ pub enum Remedy {
 pub enum Listing {
     Connections,
     Flows,
+    Templates,
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod runs;
 mod sandbox;
 mod serve;
 mod store;
+mod templates;
 mod test_flow;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -93,6 +94,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List, show or install templates: the seed use cases as flows.
+    #[command(subcommand)]
+    Templates(templates::TemplatesCommand),
     /// Run a flow step by step on a sample record and show every request and response.
     Test(test_flow::TestArgs),
     /// Run the service: webhook ingress, workers, REST API, /healthz, /metrics.
@@ -128,6 +132,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Connections(command) => connect::connections(command, &cli.store).await,
         Command::Flows(command) => flows::flows(command, &cli.store).await,
         Command::Runs(command) => runs::runs(command, &cli.store).await,
+        Command::Templates(command) => templates::templates(command, &cli.store).await,
         Command::Catalog { app, json } => {
             let store = catalog_store(&cli.store, cli.store_chosen);
             flows::catalog(app.as_deref(), json, store).await

@@ -45,6 +45,7 @@ pub fn say(remedy: &Remedy) -> String {
         Remedy::Choose { from } => match from {
             Listing::Connections => "`ghl-connector connections list` shows them".into(),
             Listing::Flows => "`ghl-connector flows list` shows them".into(),
+            Listing::Templates => "`ghl-connector templates list` shows them".into(),
         },
         Remedy::TrustWebhookKey { app } => format!(
             "if the sender is a sandbox, connect it with `ghl-connector connect {app} \

@@ -8,6 +8,7 @@ pub mod connections;
 pub mod flows;
 pub mod runs;
 pub mod service;
+pub mod templates;
 
 use std::sync::Arc;
 
@@ -31,7 +32,8 @@ pub(crate) fn api(state: &Arc<AppState>) -> OpenApiRouter<Arc<AppState>> {
         .merge(runs::routes())
         .merge(flows::routes())
         .merge(connections::routes())
-        .merge(catalog::routes());
+        .merge(catalog::routes())
+        .merge(templates::routes());
     admin_only(api, state)
 }
 

@@ -1,0 +1,293 @@
+//! The templates end to end, as a user takes them: listed and installed through the REST API
+//! (`/api/templates`), each slot filled by the connection of its app, then run by what
+//! happens in the sandboxes: a contact added, changed and noted in HighLevel (its signed
+//! webhooks to the server), an onboarding run asked for, a nightly pass fired; and what must
+//! then be in the other sandboxes (Your App's records, Slack's and Teams' posts, HighLevel's
+//! tasks and appointments), each exactly once. Then Your App failing a fifth of its
+//! requests: every run completes or sits dead-lettered saying why, and a replay completes
+//! them with no record made twice.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use ghl_app_sandbox::{AppSandbox, AppSandboxConfig};
+use ghl_engine::apps::AppId;
+use ghl_engine::connections::{save, AuthSecret, ConnectionSecret};
+use ghl_sandbox::SandboxConfig;
+use ghl_store::{RunFilter, RunStatus, RunSummary, Store, Timestamp};
+use ghl_testkit::sqlite_store;
+use reqwest::Method;
+use serde_json::{json, Value};
+use support::{Options, Running};
+use tokio_util::sync::CancellationToken;
+
+/// The partner apps' sandboxes (stopped when dropped) beside the server and HighLevel's.
+struct World {
+    running: Running,
+    apps: BTreeMap<String, AppSandbox>,
+    stop: CancellationToken,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// The server on `store` with HighLevel's sandbox (no contacts), the app sandboxes (no rate
+/// limits) and a connection to each, named as its app.
+async fn world(store: Store) -> World {
+    let sandbox = SandboxConfig { contacts: 0, ..SandboxConfig::default() };
+    let running = support::start(store.clone(), Options { sandbox, ..Options::default() }).await;
+    running.until_serving().await;
+    let stop = CancellationToken::new();
+    let config = |_: &str| AppSandboxConfig { rate_limits: Some(Vec::new()), ..Default::default() };
+    let apps = ghl_app_sandbox::start_builtin("127.0.0.1", config, stop.clone())
+        .await
+        .expect("the app sandboxes start");
+    for (app, credentials) in
+        [("your-app", &["api_key", "webhook_secret"][..]), ("slack", &["url"]), ("teams", &["url"])]
+    {
+        let sandbox = &apps[app];
+        let base_url = (app == "your-app").then(|| sandbox.info.base_url.clone());
+        let values = credentials
+            .iter()
+            .map(|name| ((*name).to_owned(), sandbox.info.credentials[*name].clone()))
+            .collect();
+        let auth = AuthSecret::Credentials { base_url, account: None, values };
+        let secret = ConnectionSecret { app: AppId::from_static(app), auth };
+        save(&store, app, &secret, "").await.expect("a connection");
+    }
+    World { running, apps, stop }
+}
+
+impl World {
+    async fn app_admin(&self, app: &str, path: &str) -> Value {
+        let url = format!("{}{path}", self.apps[app].info.admin_url);
+        let answer = self.running.http.get(url).send().await.expect("admin");
+        answer.json().await.expect("JSON")
+    }
+
+    async fn your_app_contacts(&self) -> Vec<Value> {
+        let records = self.app_admin("your-app", "/records/contacts").await;
+        records["records"].as_array().cloned().unwrap_or_default()
+    }
+
+    async fn posts(&self, app: &str) -> Vec<String> {
+        let posts = self.app_admin(app, "/posts").await;
+        let posts = posts["posts"].as_array().cloned().unwrap_or_default();
+        posts.iter().map(Value::to_string).collect()
+    }
+
+    /// A HighLevel contact as its sandbox keeps it: the contact, tasks, notes, appointments.
+    async fn highlevel_contact(&self, id: &str) -> Value {
+        let sandbox = &self.running.sandbox;
+        let url = format!(
+            "{}/_sandbox/locations/{}/contacts/{id}",
+            sandbox.base_url, sandbox.location_id
+        );
+        let answer = self.running.http.get(url).send().await.expect("contact");
+        answer.json().await.expect("JSON")
+    }
+
+    async fn install(&self, template: &str, body: Value) -> (u16, Value) {
+        let path = format!("/templates/{template}/install");
+        self.running.api(Method::POST, &path, Some(body)).await
+    }
+
+    async fn runs_of(&self, flow: &str) -> Vec<RunSummary> {
+        let filter = RunFilter { flow: Some(flow.to_owned()), limit: 1000, ..Default::default() };
+        self.running.runs(&filter).await
+    }
+
+    /// Waits (bounded) until no run is queued, running or waiting, and at least `runs` exist.
+    async fn until_runs_ended(&self, runs: usize) -> Vec<RunSummary> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let all = self.running.all_runs().await;
+            let busy = all.iter().any(|run| {
+                matches!(run.status, RunStatus::Queued | RunStatus::Running | RunStatus::Waiting)
+            });
+            if !busy && all.len() >= runs {
+                return all;
+            }
+            assert!(Instant::now() < deadline, "runs did not end: {all:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn full_name(record: &Value) -> String {
+    record["name"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_template_installs_through_the_api_and_runs_from_one_sandbox_to_the_other() {
+    let (store, _db) = sqlite_store().await;
+    let world = world(store).await;
+    let running = &world.running;
+
+    let (status, listed) = running.api(Method::GET, "/templates", None).await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = listed["templates"]
+        .as_array()
+        .expect("templates")
+        .iter()
+        .filter_map(|template| template["template"].as_str())
+        .collect();
+    for name in &names {
+        let (status, installed) = world.install(name, json!({})).await;
+        assert_eq!(status, 201, "{name}: {installed}");
+        assert!(installed["flow"].is_string(), "{installed}");
+    }
+    assert!(names.len() >= 6, "{names:?}");
+    // The nightly pass starts from now: its first poll sets where it starts.
+    running.service.engine().fire_triggers(Timestamp::now()).await.expect("armed");
+
+    // A person adds a contact in HighLevel, changes it, and notes it twice.
+    let location = running.sandbox.location_id.clone();
+    let ada = running
+        .as_user(
+            Method::POST,
+            "contacts/",
+            json!({ "locationId": location, "firstName": "Ada", "lastName": "Lovelace",
+                    "email": "ada@example.com", "tags": ["lead"] }),
+        )
+        .await;
+    let ada = ada["contact"]["id"].as_str().expect("Ada's id").to_owned();
+    world.until_runs_ended(1).await;
+    running.as_user(Method::PUT, &format!("contacts/{ada}"), json!({ "lastName": "Byron" })).await;
+    for body in ["Called her: please follow up on Friday", "Sent the brochure"] {
+        let note = json!({ "body": body });
+        running.as_user(Method::POST, &format!("contacts/{ada}/notes"), note).await;
+    }
+    // Someone onboards a client by hand.
+    let onboard = json!({ "trigger": {
+        "locationId": location, "calendarId": running.sandbox.calendar_id,
+        "firstName": "Grace", "lastName": "Hopper", "email": "grace@example.com",
+        "phone": "+1 202 555 0100", "introAt": "2026-12-08T10:00:00Z",
+    }});
+    let (status, queued) = running.api(Method::POST, "/flows/onboarding/run", Some(onboard)).await;
+    assert_eq!(status, 202, "{queued}");
+    world.until_runs_ended(5).await;
+    // The night comes: every contact changed since the last pass goes to Your App.
+    let night = Timestamp::now() + Duration::from_secs(25 * 3600);
+    running.service.engine().fire_triggers(night).await.expect("fired");
+    let runs = world.until_runs_ended(7).await;
+    // Done, or skipped by a flow's filter (the note that asks for no follow-up).
+    let ended_badly =
+        |run: &&RunSummary| !matches!(run.status, RunStatus::Done | RunStatus::Skipped);
+    let dead: Vec<&RunSummary> = runs.iter().filter(ended_badly).collect();
+    assert!(dead.is_empty(), "runs that did not complete: {dead:?}");
+    let skipped = world.runs_of("note-follow-up-task").await;
+    let count = |status: RunStatus| skipped.iter().filter(|run| run.status == status).count();
+    assert_eq!(
+        (count(RunStatus::Done), count(RunStatus::Skipped)),
+        (1, 1),
+        "the note without a follow-up ran no step: {skipped:?}"
+    );
+
+    // contact-to-your-app and the nightly pass: one Your App record per HighLevel contact,
+    // the nightly one bringing Ada's new name.
+    let records = world.your_app_contacts().await;
+    let by_external: BTreeMap<String, &Value> = records
+        .iter()
+        .filter_map(|record| Some((record["external_id"].as_str()?.to_owned(), record)))
+        .collect();
+    assert_eq!(records.len(), 2, "one record per contact: {records:?}");
+    assert_eq!(full_name(by_external[&ada]), "Ada Byron", "{records:?}");
+    let nightly = world.runs_of("nightly-contacts-to-your-app").await;
+    assert_eq!(nightly.len(), 2, "one nightly run per changed contact: {nightly:?}");
+
+    // contact-changes-to-slack and -teams: Ada's change told in both.
+    assert!(world.posts("slack").await.iter().any(|post| post.contains("Ada Byron")));
+    assert!(world.posts("teams").await.iter().any(|post| post.contains("Ada Byron")));
+
+    // note-follow-up-task: one task, for the note that asks for it.
+    let stored = world.highlevel_contact(&ada).await;
+    let tasks = stored["tasks"].as_array().cloned().unwrap_or_default();
+    let follow_ups: Vec<&Value> =
+        tasks.iter().filter(|task| task["title"] == "Follow up").collect();
+    assert_eq!(follow_ups.len(), 1, "{tasks:?}");
+    assert!(follow_ups[0]["body"].as_str().is_some_and(|body| body.contains("Friday")));
+
+    // onboarding: Grace's contact, her two tasks and her intro appointment.
+    let grace = by_external
+        .iter()
+        .find(|(id, _)| **id != ada)
+        .map(|(id, _)| id.clone())
+        .expect("Grace in Your App");
+    let stored = world.highlevel_contact(&grace).await;
+    assert_eq!(stored["contact"]["firstName"], "Grace", "{stored}");
+    assert_eq!(stored["tasks"].as_array().map(Vec::len), Some(2), "{stored}");
+    assert_eq!(stored["appointmentIds"].as_array().map(Vec::len), Some(1), "{stored}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_refuses_a_slot_it_lacks_a_connection_of_another_app_and_an_unknown_name() {
+    let (store, _db) = sqlite_store().await;
+    let world = world(store).await;
+    let (status, answer) = world.install("no-such-template", json!({})).await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(answer["error"].as_str().is_some_and(|e| e.contains("note-follow-up-task")));
+    let (status, answer) = world
+        .install("contact-changes-to-slack", json!({ "connections": { "crm": "slack" } }))
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer["error"].as_str().is_some_and(|e| e.contains("no connection `crm`")));
+    let wrong = json!({ "connections": { "slack": "teams" } });
+    let (status, answer) = world.install("contact-changes-to-slack", wrong).await;
+    assert_eq!(status, 422, "{answer}");
+    let (_, flows) = world.running.api(Method::GET, "/flows", None).await;
+    assert_eq!(flows["flows"].as_array().map(Vec::len), Some(0), "nothing installed: {flows}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_fifth_of_your_apps_requests_failing_every_contact_arrives_once_after_replay() {
+    const CONTACTS: usize = 20;
+    let (store, _db) = sqlite_store().await;
+    let world = world(store).await;
+    let running = &world.running;
+    let (status, answer) = world.install("contact-to-your-app", json!({})).await;
+    assert_eq!(status, 201, "{answer}");
+    let faults = json!({
+        "default": { "500": 0.05, "503": 0.03, "429": 0.02, "reset": 0.04, "reset_after": 0.06 },
+    });
+    let url = format!("{}/faults", world.apps["your-app"].info.admin_url);
+    let set = running.http.put(url).json(&faults).send().await.expect("faults");
+    assert!(set.status().is_success());
+
+    let location = running.sandbox.location_id.clone();
+    for n in 0..CONTACTS {
+        let contact = json!({ "locationId": location, "firstName": format!("Fault{n}") });
+        running.as_user(Method::POST, "contacts/", contact).await;
+    }
+    let runs = world.until_runs_ended(CONTACTS).await;
+    let stats = world.app_admin("your-app", "/stats").await;
+    let injected: u64 = stats["faults"]
+        .as_object()
+        .map_or(0, |faults| faults.values().filter_map(Value::as_u64).sum());
+    assert!(injected > 0, "no fault was injected: {stats}");
+    let url = format!("{}/faults", world.apps["your-app"].info.admin_url);
+    let cleared = running.http.put(url).json(&json!({})).send().await.expect("faults");
+    assert!(cleared.status().is_success());
+    for run in runs.iter().filter(|run| run.status == RunStatus::Dead) {
+        let error = run.last_error.as_deref().unwrap_or_default();
+        assert!(error.contains("your-app"), "a dead run's error names the app: {run:?}");
+        let (status, answer) =
+            running.api(Method::POST, &format!("/runs/{}/replay", run.id), None).await;
+        assert!(status < 300, "{answer}");
+    }
+    let runs = world.until_runs_ended(CONTACTS).await;
+    assert!(runs.iter().all(|run| run.status == RunStatus::Done), "{runs:?}");
+
+    let records = world.your_app_contacts().await;
+    let mut per_contact: BTreeMap<String, usize> = BTreeMap::new();
+    for record in &records {
+        *per_contact.entry(record["external_id"].to_string()).or_default() += 1;
+    }
+    assert_eq!(per_contact.len(), CONTACTS, "{records:?}");
+    assert!(per_contact.values().all(|count| *count == 1), "a contact made twice: {per_contact:?}");
+}
