@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use ghl_apps::error_rules::ErrorMeaning;
 use ghl_apps::writes::Write;
 use ghl_apps::{Manifest, Operation};
-use ghl_client::{BudgetKey, Observation, RateBudget, RetryPolicy, Secret, Wait};
+use ghl_client::{BudgetKey, Limit, Observation, RateBudget, RetryPolicy, Secret, Wait};
 use rand::Rng;
 use serde_json::Value;
 use url::Url;
@@ -250,23 +250,22 @@ impl ManifestClient {
         if inner.seeded.swap(true, Ordering::Relaxed) {
             return;
         }
-        // The shortest window is what a burst runs into; longer ones the app enforces with
-        // its 429s, which pause the budget for their Retry-After.
-        let window = inner
+        // Every window must have room for a request to go; the shortest is the one a burst
+        // runs into and the one the answers' headers correct.
+        let windows: Vec<Limit> = inner
             .manifest
             .rate_limit
             .iter()
             .flat_map(|limit| &limit.windows)
-            .min_by_key(|window| window.per_secs);
-        let seen = match window {
-            Some(window) => Observation {
-                status: 200,
-                limit: Some(window.requests),
-                interval: Some(Duration::from_secs(u64::from(window.per_secs))),
-                ..Observation::default()
-            },
+            .map(|window| Limit {
+                requests: window.requests,
+                per: Duration::from_secs(u64::from(window.per_secs)),
+            })
+            .collect();
+        let seen = match windows.is_empty() {
+            false => Observation { status: 200, windows, ..Observation::default() },
             // No published limit: the app's answers (429s) alone slow us down.
-            None => Observation {
+            true => Observation {
                 status: 200,
                 limit: Some(u32::MAX),
                 interval: Some(Duration::from_secs(1)),

@@ -32,7 +32,7 @@ pub use auth::{
 };
 pub use error::{Error, Result};
 pub use profile::{AppProfile, HighLevel};
-pub use rate_budget::{BudgetKey, BudgetLevel, LocalBudget, Observation, RateBudget};
+pub use rate_budget::{BudgetKey, BudgetLevel, Limit, LocalBudget, Observation, RateBudget};
 pub use retry::{Backoff, RetryPolicy, Verdict, Wait};
 pub use secret::Secret;
 

@@ -140,6 +140,7 @@ impl AppProfile for HighLevel {
             daily_resets_at,
             retry_after: retry_after.map(|wait| Wait::For(wait.remaining(now))),
             round_trip,
+            windows: Vec::new(),
         }
     }
 

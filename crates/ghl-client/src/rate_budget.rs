@@ -55,6 +55,17 @@ pub struct Observation {
     pub retry_after: Option<Wait>,
     /// From sending the request to its answer.
     pub round_trip: Duration,
+    /// Every window the app publishes (a manifest's `rate_limit.windows`), when told: the
+    /// shortest becomes the budget's `limit` per `interval`, and each longer one must have
+    /// room too for a request to go (Qonto's 1,000 per 10 s *and* 10,000 per 10 min).
+    pub windows: Vec<Limit>,
+}
+
+/// A published limit: at most `requests` in any `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub requests: u32,
+    pub per: Duration,
 }
 
 /// What is left of one budget.
@@ -92,6 +103,34 @@ struct Window {
     /// between our letting it go and its answer, so a loaded machine or a slow network
     /// widens the margin past the window.
     round_trip: Duration,
+    /// The app's longer windows, each with the requests it let through.
+    longer: Vec<Longer>,
+}
+
+/// A window longer than the budget's interval: its requests are counted apart.
+struct Longer {
+    limit: Limit,
+    sent: VecDeque<Instant>,
+}
+
+impl Longer {
+    /// The request that frees room in a full window leaves it a little after its `per`:
+    /// 2 % later (at least 10 ms), as for the main window, so that the app's count and ours
+    /// do not overlap.
+    fn horizon(&self) -> Duration {
+        self.limit.per + (self.limit.per / 50).max(Duration::from_millis(10))
+    }
+
+    /// How long until it has room for one more, if it is full now.
+    fn wait(&mut self, now: Instant) -> Option<Duration> {
+        let horizon = self.horizon();
+        while self.sent.front().is_some_and(|sent| now.duration_since(*sent) >= horizon) {
+            self.sent.pop_front();
+        }
+        let full = self.sent.len() >= self.limit.requests as usize;
+        let oldest = self.sent.front().copied().unwrap_or(now);
+        full.then(|| (oldest + horizon).saturating_duration_since(now))
+    }
 }
 
 /// How long others wait for the first response before trusting the defaults.
@@ -111,6 +150,7 @@ impl Default for Window {
             learned: false,
             probe_sent: None,
             round_trip: Duration::ZERO,
+            longer: Vec::new(),
         }
     }
 }
@@ -154,8 +194,15 @@ impl Window {
             }
         }
         self.forget_old(now);
+        let longer_wait = self.longer.iter_mut().filter_map(|window| window.wait(now)).max();
+        if let Some(wait) = longer_wait {
+            return Ok(Some(wait));
+        }
         if self.sent.len() < self.burst {
             self.sent.push_back(now);
+            for window in &mut self.longer {
+                window.sent.push_back(now);
+            }
             if let Some(remaining) = self.daily_remaining.as_mut() {
                 *remaining = remaining.saturating_sub(1);
             }
@@ -168,6 +215,13 @@ impl Window {
     /// Learns from an answer (see [`RateBudget::observe`]).
     fn observe(&mut self, seen: &Observation, now: Instant) {
         self.learned = true;
+        if let Some(shortest) = seen.windows.iter().min_by_key(|limit| limit.per) {
+            self.burst = shortest.requests as usize;
+            self.interval = shortest.per;
+            let longer = seen.windows.iter().filter(|limit| limit.per > shortest.per);
+            self.longer =
+                longer.map(|limit| Longer { limit: *limit, sent: VecDeque::new() }).collect();
+        }
         self.round_trip = seen.round_trip.max(self.round_trip * 7 / 8);
         if let Some(limit) = seen.limit.filter(|limit| *limit > 0) {
             self.burst = limit as usize;
@@ -294,6 +348,37 @@ mod tests {
             Duration::from_millis(1020),
             "interval plus the 2 % margin"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_published_window_must_have_room() {
+        let budget = LocalBudget::new();
+        let windows = vec![
+            Limit { requests: 5, per: Duration::from_secs(10) },
+            Limit { requests: 3, per: Duration::from_secs(1) },
+        ];
+        budget.observe(&key(), &ok(Observation { windows, ..Default::default() })).await;
+        let start = Instant::now();
+        let mut sent_at = Vec::new();
+        for _ in 0..6 {
+            budget.acquire(&key()).await.expect("room");
+            sent_at.push(Instant::now() - start);
+        }
+        let second = Duration::from_millis(1020);
+        assert_eq!(
+            sent_at,
+            [
+                Duration::ZERO,
+                Duration::ZERO,
+                Duration::ZERO,
+                second,
+                second,
+                Duration::from_millis(10_200)
+            ],
+            "three a second, and the sixth waits for the first to leave the 10 s window"
+        );
+        let levels = budget.levels();
+        assert_eq!(levels[0].burst, 3, "the shortest window is the one levels show");
     }
 
     #[tokio::test(start_paused = true)]
