@@ -154,10 +154,55 @@ impl ManifestClient {
         request: &Request,
         intent: Option<&str>,
     ) -> Result<Value, RuntimeError> {
-        match self.execute(request, intent).await? {
+        self.call_with(request, intent, Budget::Acquire).await
+    }
+
+    /// [`Client::call`] whose first attempt spends the request [`Client::reserve`] took.
+    pub async fn call_reserved(
+        &self,
+        request: &Request,
+        intent: Option<&str>,
+    ) -> Result<Value, RuntimeError> {
+        self.call_with(request, intent, Budget::Reserved).await
+    }
+
+    async fn call_with(
+        &self,
+        request: &Request,
+        intent: Option<&str>,
+        budget: Budget,
+    ) -> Result<Value, RuntimeError> {
+        match self.execute(request, intent, budget).await? {
             Reply::Answer(answer) => self.record(&request.operation, &answer),
             Reply::Found(record) => Ok(record),
         }
+    }
+
+    /// Waits for room in the budget and takes one request of it, for the next
+    /// [`Client::call_reserved`] of `operation`: a caller that must record a write's intent
+    /// just before it leaves (one that cannot be repeated) reserves first, so that the
+    /// wait for room is not spent with the intent recorded and nothing sent.
+    pub async fn reserve(&self, operation: &str) -> Result<(), RuntimeError> {
+        self.seed_budget().await;
+        self.acquire(operation, 0).await
+    }
+
+    /// One request of the budget, or why none can be had.
+    async fn acquire(&self, operation: &str, attempts: u32) -> Result<(), RuntimeError> {
+        let inner = &self.inner;
+        let app = &inner.manifest.app;
+        inner.budget.acquire(&inner.budget_key).await.map_err(|err| match err.wait() {
+            Some(wait) => {
+                RuntimeError::RateLimited { app: app.clone(), operation: operation.into(), wait }
+            }
+            None => RuntimeError::Transient {
+                app: app.clone(),
+                operation: operation.into(),
+                status: None,
+                attempts,
+                message: err.to_string(),
+            },
+        })
     }
 
     /// The record of a success answer of `operation`, where `response:` says.
@@ -173,7 +218,7 @@ impl ManifestClient {
 
     /// A read: its whole answer (paging and lookups read more than the record).
     pub(crate) async fn read(&self, request: &Request) -> Result<Answer, RuntimeError> {
-        match self.execute(request, None).await? {
+        match self.execute(request, None, Budget::Acquire).await? {
             Reply::Answer(answer) => Ok(answer),
             // Only an ambiguous write is looked up instead of answered.
             Reply::Found(_) => Err(RuntimeError::Unreadable {
@@ -280,6 +325,7 @@ impl ManifestClient {
         &self,
         request: &Request,
         intent: Option<&str>,
+        budget: Budget,
     ) -> Result<Reply, RuntimeError> {
         let inner = &self.inner;
         let operation = self.operation(&request.operation)?;
@@ -301,21 +347,12 @@ impl ManifestClient {
         let mut attempt = 0;
         let mut refreshed = false;
         let mut maybe_applied = false;
+        // A reserved request was counted already: the first send spends it.
+        let mut reserved = budget == Budget::Reserved;
         loop {
-            inner.budget.acquire(&inner.budget_key).await.map_err(|err| match err.wait() {
-                Some(wait) => RuntimeError::RateLimited {
-                    app: app.clone(),
-                    operation: operation.name.clone(),
-                    wait,
-                },
-                None => RuntimeError::Transient {
-                    app: app.clone(),
-                    operation: operation.name.clone(),
-                    status: None,
-                    attempts: attempt,
-                    message: err.to_string(),
-                },
-            })?;
+            if !std::mem::take(&mut reserved) {
+                self.acquire(&operation.name, attempt).await?;
+            }
             let token = inner.authorizer.token(&inner.http, &operation.name).await?;
             let sent = Instant::now();
             let attempted = match self
@@ -483,6 +520,13 @@ impl ManifestClient {
         let bytes = response.bytes().await?;
         Ok(Answer::new(status, headers, &bytes))
     }
+}
+
+/// Whether a call takes its first request from the budget, or spends one reserved for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Budget {
+    Acquire,
+    Reserved,
 }
 
 /// What a call came to: the app's answer, or the record an ambiguous write had made,

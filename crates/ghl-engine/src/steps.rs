@@ -92,6 +92,8 @@ pub(crate) enum Request {
         body: Option<Value>,
         /// A write's intent key, the same on every attempt (`CallOptions::intent`).
         intent: Option<String>,
+        /// Its first attempt spends a request reserved in the budget (`Request::reserve`).
+        reserved: bool,
     },
     Http(HttpRequest),
 }
@@ -257,14 +259,14 @@ impl Request {
     pub fn repeat(self, recorded: &Value) -> Self {
         let masked = |value: &Value| value.to_string().contains(MASK);
         match self {
-            Self::App { app, client, connection, operation, params, body, intent } => {
+            Self::App { app, client, connection, operation, params, body, intent, reserved } => {
                 let (params, body) = request_parts(recorded)
                     .filter(|(params, body)| {
                         !params.iter().any(|(_, value)| value.contains(MASK))
                             && !body.as_ref().is_some_and(masked)
                     })
                     .unwrap_or((params, body));
-                Self::App { app, client, connection, operation, params, body, intent }
+                Self::App { app, client, connection, operation, params, body, intent, reserved }
             }
             Self::Http(fresh) => {
                 let recorded = recorded
@@ -321,48 +323,66 @@ impl Request {
         }
     }
 
+    /// For a write its app can neither deduplicate nor look up (a chat message): waits for
+    /// room in the rate budget and takes it, so that the intent the caller records next is
+    /// followed at once by the request, not by a wait a crash could cut (which would leave a
+    /// message held that never left). Other requests take theirs when sent.
+    pub async fn reserve(&mut self) -> Result<(), StepError> {
+        let Self::App { app, client, connection, operation, reserved, .. } = self else {
+            return Ok(());
+        };
+        if !operation.writes || operation.repeatable {
+            return Ok(());
+        }
+        client.reserve(operation).await.map_err(|err| failure(app.as_ref(), connection, err))?;
+        *reserved = true;
+        Ok(())
+    }
+
     pub async fn send(&self, http: &reqwest::Client) -> Result<Value, StepError> {
         match self {
-            Self::App { app, client, connection, operation, params, body, intent } => {
-                let options = CallOptions { intent: intent.as_deref() };
-                client.call(operation, params, body.as_ref(), options).await.map_err(|err| {
-                    let retryable = err.is_retryable();
-                    // A rate limit or a spent quota: the last answer changed nothing.
-                    let wait = err.wait();
-                    match err {
-                        ghl_client::Error::ReconnectNeeded { .. } => StepError {
-                            message: format!(
-                                "{err}; connection `{connection}` needs reconnecting; then \
-                                 replay its dead runs"
-                            ),
-                            retryable,
-                            retry_after: None,
-                            wait: None,
-                            reconnect: Some(connection.clone()),
-                            remedy: Some(Remedy::Reconnect {
-                                app: app.id().to_string(),
-                                connection: connection.clone(),
-                                scopes: Vec::new(),
-                                replay_dead_runs: true,
-                            }),
-                            refused: false,
-                            outcome_unknown: false,
-                        },
-                        _ => StepError {
-                            retryable,
-                            wait,
-                            refused: wait.is_some() || err.status().is_some_and(refusal),
-                            outcome_unknown: matches!(
-                                err,
-                                ghl_client::Error::OutcomeUnknown { .. }
-                            ),
-                            ..StepError::fatal(err.to_string())
-                        },
-                    }
-                })
+            Self::App { app, client, connection, operation, params, body, intent, reserved } => {
+                let options = CallOptions { intent: intent.as_deref(), reserved: *reserved };
+                client
+                    .call(operation, params, body.as_ref(), options)
+                    .await
+                    .map_err(|err| failure(app.as_ref(), connection, err))
             }
             Self::Http(request) => request.send(http).await,
         }
+    }
+}
+
+/// A step's error from its app client's: a connection to reconnect says so, with the
+/// remedy; a rate limit or a spent quota changed nothing (refused, with when to try again).
+fn failure(app: &dyn App, connection: &str, err: ghl_client::Error) -> StepError {
+    let retryable = err.is_retryable();
+    let wait = err.wait();
+    match err {
+        ghl_client::Error::ReconnectNeeded { .. } => StepError {
+            message: format!(
+                "{err}; connection `{connection}` needs reconnecting; then replay its dead runs"
+            ),
+            retryable,
+            retry_after: None,
+            wait: None,
+            reconnect: Some(connection.to_owned()),
+            remedy: Some(Remedy::Reconnect {
+                app: app.id().to_string(),
+                connection: connection.to_owned(),
+                scopes: Vec::new(),
+                replay_dead_runs: true,
+            }),
+            refused: false,
+            outcome_unknown: false,
+        },
+        _ => StepError {
+            retryable,
+            wait,
+            refused: wait.is_some() || err.status().is_some_and(refusal),
+            outcome_unknown: matches!(err, ghl_client::Error::OutcomeUnknown { .. }),
+            ..StepError::fatal(err.to_string())
+        },
     }
 }
 

@@ -27,6 +27,10 @@ on_both!(a_create_step_makes_one_record_though_its_answers_are_lost, create_exac
 on_both!(a_poll_of_your_app_finds_its_new_records, poll_finds_records);
 on_both!(a_wrong_key_is_refused_naming_the_app, wrong_key);
 on_both!(a_message_whose_outcome_is_unknown_is_held_then_sent_on_replay, unknown_outcome_held);
+on_both!(
+    a_message_stopped_while_it_waited_for_its_rate_budget_is_sent_once_not_held,
+    stopped_waiting_for_budget
+);
 
 const YOUR_APP: AppId = AppId::from_static("your-app");
 
@@ -276,4 +280,47 @@ async fn unknown_outcome_held(world: World) {
     let runs =
         world.store.runs(&RunFilter { limit: 10, ..Default::default() }).await.expect("runs");
     assert_eq!(runs[0].status, RunStatus::Done, "{:?}", runs[0]);
+}
+
+/// Slack takes one message a second. A worker stopped (a kill, here its future dropped) while
+/// the second message waits for that second has recorded nothing of it: the write's intent
+/// is recorded only once the budget lets it go. So when the run is picked up again it is
+/// sent, once; it is not held as a message whose outcome is unknown.
+async fn stopped_waiting_for_budget(world: World) {
+    let config = AppSandboxConfig { rate_limits: Some(Vec::new()), ..AppSandboxConfig::default() };
+    let slack = app_sandbox("slack", config).await;
+    let url = slack.sandbox.info.credentials.get("url").expect("the hook's URL").clone();
+    let auth = AuthSecret::Credentials {
+        base_url: None,
+        account: None,
+        values: [("url".to_owned(), url)].into(),
+    };
+    let secret = ConnectionSecret { app: AppId::from_static("slack"), auth };
+    save(&world.store, "slack", &secret, "").await.expect("connection");
+    let lease = Duration::from_secs(1);
+    let engine =
+        Engine::with_config(world.store.clone(), EngineConfig { lease, ..support::quick_engine() });
+    let world = World { engine, ..world };
+    world.engine.apply_flow(SLACK_FLOW).await.expect("the flow applies");
+    world.engine.run_now("tell slack", json!({ "name": "Ada" }), None).await.expect("run");
+    while world.engine.run_next().await.expect("run") {}
+    world.engine.run_now("tell slack", json!({ "name": "Grace" }), None).await.expect("run");
+    let stopped = tokio::time::timeout(Duration::from_millis(200), world.engine.run_next()).await;
+    assert!(stopped.is_err(), "the second message waited for Slack's second: {stopped:?}");
+    let runs =
+        world.store.runs(&RunFilter { limit: 10, ..Default::default() }).await.expect("runs");
+    let waiting = runs.iter().find(|run| run.status == RunStatus::Running).expect("claimed");
+    let steps = world.store.steps(&waiting.id).await.expect("steps");
+    assert!(
+        steps.iter().all(|step| step.status != StepStatus::Sending),
+        "an intent was recorded before the budget let it go: {steps:?}"
+    );
+
+    // The lease runs out; the run is picked up and sends its message.
+    world.drain().await;
+    let hooks = slack.sandbox.shared.messaging.as_ref().expect("a messaging sandbox");
+    assert_eq!(hooks.posts().len(), 2, "each message posted once");
+    let runs =
+        world.store.runs(&RunFilter { limit: 10, ..Default::default() }).await.expect("runs");
+    assert!(runs.iter().all(|run| run.status == RunStatus::Done), "{runs:?}");
 }

@@ -540,7 +540,15 @@ impl AppClient for ManifestAppClient {
         options: CallOptions<'_>,
     ) -> Result<Value, ghl_client::Error> {
         let request = self.client.request(&operation.id, self.input(operation, params, body))?;
-        Ok(self.client.call(&request, options.intent).await?)
+        let answer = match options.reserved {
+            true => self.client.call_reserved(&request, options.intent).await?,
+            false => self.client.call(&request, options.intent).await?,
+        };
+        Ok(answer)
+    }
+
+    async fn reserve(&self, operation: &OperationSpec) -> Result<(), ghl_client::Error> {
+        Ok(self.client.reserve(&operation.id).await?)
     }
 
     async fn find_created(

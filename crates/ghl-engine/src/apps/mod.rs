@@ -332,6 +332,14 @@ pub trait AppClient: Send + Sync {
         body: Option<&Value>,
         options: CallOptions<'_>,
     ) -> Result<Value, ghl_client::Error>;
+    /// Waits for room in the rate budget and takes one request of it, for the next call of
+    /// `operation` made with `CallOptions::reserved`: a write that cannot be repeated records
+    /// its intent only once it may leave at once, so a crash while it waits holds nothing.
+    /// Clients whose writes can all be repeated need not (the default takes nothing).
+    async fn reserve(&self, operation: &OperationSpec) -> Result<(), ghl_client::Error> {
+        let _ = operation;
+        Ok(())
+    }
     /// What a create whose outcome is unknown created, if it can be looked up and did.
     async fn find_created(
         &self,

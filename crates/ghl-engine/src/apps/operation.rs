@@ -165,6 +165,9 @@ pub struct CallOptions<'a> {
     /// and calls outside a run. An app whose API can will send it as an idempotency key
     /// (Standard Webhooks' `webhook-id`); HighLevel's API takes none.
     pub intent: Option<&'a str>,
+    /// The first attempt spends the request [`AppClient::reserve`](super::AppClient::reserve)
+    /// took from the budget, instead of waiting for one.
+    pub reserved: bool,
 }
 
 #[cfg(test)]

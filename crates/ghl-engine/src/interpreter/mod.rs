@@ -97,9 +97,9 @@ pub(crate) enum Sending {
     Answered(Value),
     /// Not sent, and nothing comes of it (a dry run's write).
     Withheld,
-    /// Not sent: an earlier attempt's outcome is unknown and sending it again could make a
-    /// twin; the step fails so.
-    Held(StepError),
+    /// Not sent, and the step fails so: an earlier attempt's outcome is unknown and sending
+    /// it again could make a twin (held), or the budget it had to reserve refused it.
+    Failed(StepError),
 }
 
 /// A delay step's wait.
@@ -318,7 +318,7 @@ impl Interpreter<'_> {
                 return Ok(StepResult::Output(Value::Null));
             }
             Sending::Answered(found) => found,
-            Sending::Held(error) => {
+            Sending::Failed(error) => {
                 recorder.send_failed(&mut trace, &error).await?;
                 return Ok(StepResult::Failed(error));
             }
@@ -380,7 +380,17 @@ impl Interpreter<'_> {
         let operation = action.operation.clone();
         let (params, body) = client.request(&operation, input);
         let intent = idempotency_key.filter(|_| operation.writes).map(str::to_owned);
-        Ok(Request::App { app: app.clone(), client, connection, operation, params, body, intent })
+        let app = app.clone();
+        Ok(Request::App {
+            app,
+            client,
+            connection,
+            operation,
+            params,
+            body,
+            intent,
+            reserved: false,
+        })
     }
 }
 

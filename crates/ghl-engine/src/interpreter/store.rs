@@ -179,7 +179,14 @@ impl Recorder for StoreRecorder<'_> {
         trace.request = Some(request.describe());
         if unknown_outcome {
             if let Some(held) = request.held() {
-                return Ok((request, Sending::Held(held)));
+                return Ok((request, Sending::Failed(held)));
+            }
+        }
+        if writes && !unknown_outcome {
+            // A write that cannot be repeated waits for its budget before its intent is
+            // recorded: a crash during the wait would otherwise hold a message never sent.
+            if let Err(error) = request.reserve().await {
+                return Ok((request, Sending::Failed(error)));
             }
         }
         if writes {
