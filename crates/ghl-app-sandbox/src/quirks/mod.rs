@@ -4,6 +4,8 @@
 //! differ (ids, seeded records, natural-key uniqueness, list filters, page metadata, error
 //! bodies, webhook envelopes, a request answered its own way, app-side activity).
 
+pub mod qonto;
+
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -136,6 +138,7 @@ impl Quirks for Generic {}
 /// The quirks of `app`.
 pub fn of(app: &str) -> &'static dyn Quirks {
     match app {
+        "qonto" => &qonto::Qonto,
         _ => &Generic,
     }
 }
