@@ -1,12 +1,13 @@
 //! A list operation's records as a stream, walked page by page in its manifest's style:
-//! numbered pages (`has_more` when the answer says it, else a short page is the last),
+//! numbered pages (`has_more` when the answer says it, a boolean or a next page that is
+//! null on the last; else a short page is the last),
 //! offsets, answer cursors (no cursor in the answer: done), next links (in the body or the
 //! `Link` header's `rel="next"`) and record cursors (`search_after`). Pages are as large as
 //! the app allows unless the caller set the limit. A page that would be asked for again
 //! (the app answered the same cursor) ends the walk.
 
 use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use ghl_apps::paging::Paging;
+use ghl_apps::paging::{says_more, Paging};
 use ghl_apps::place::{Param, ValueAt};
 use serde_json::Value;
 
@@ -116,9 +117,7 @@ fn next(
     match paging {
         Paging::Page { page, limit, has_more, first_page, .. } => {
             let more = match has_more {
-                Some(at) => {
-                    answer.json.as_ref().and_then(|json| at.find(json)).and_then(Value::as_bool)?
-                }
+                Some(at) => says_more(answer.json.as_ref().and_then(|json| at.find(json))),
                 None => full(&request, Some(limit), records),
             };
             if !more {

@@ -32,6 +32,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/webhook-targets/{id}", delete(remove_target))
         .route("/webhooks", get(sent))
         .route("/records/{*resource}", get(records))
+        .route("/activity", post(activity))
         .route("/posts", get(posts))
         .route("/hooks", get(hooks).post(add_hook))
         .route("/hooks/{id}", put(set_hook))
@@ -180,6 +181,12 @@ async fn remove_target(State(shared): State<Arc<Shared>>, Path(id): Path<String>
 
 async fn sent(State(shared): State<Arc<Shared>>) -> Json<Value> {
     Json(json!({ "events": shared.webhooks.sent() }))
+}
+
+/// `POST /_sandbox/activity`: the app changes records on its side, not through its API (a
+/// card payment makes a transaction), sending their webhooks; what it did.
+async fn activity(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.quirks.activity(&shared)).into_response()
 }
 
 /// `GET /_sandbox/records/contacts`: every record of the resource, in creation order.

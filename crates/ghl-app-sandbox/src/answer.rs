@@ -12,12 +12,25 @@ use serde_json::{Map, Value};
 
 use crate::{Kind, Shared};
 
-/// Puts `value` at a JSON pointer of `document`, making the objects on the way (`""`
-/// replaces the document).
+/// Puts `value` at a JSON pointer of `document`, making the objects on the way, or the
+/// arrays where a token is an index into one (`/errors/0/detail`); `""` replaces the
+/// document.
 pub fn set(document: &mut Value, pointer: &str, value: Value) {
     let mut at = document;
     for token in pointer.split('/').skip(1) {
         let token = token.replace("~1", "/").replace("~0", "~");
+        let index = token.parse::<usize>().ok().filter(|_| !at.is_object());
+        if let Some(index) = index {
+            if !at.is_array() {
+                *at = Value::Array(Vec::new());
+            }
+            let Value::Array(items) = at else { unreachable!("made an array just above") };
+            if items.len() <= index {
+                items.resize(index + 1, Value::Null);
+            }
+            at = &mut items[index];
+            continue;
+        }
         if !at.is_object() {
             *at = Value::Object(Map::new());
         }
@@ -59,6 +72,7 @@ pub fn error(
     for (pointer, value) in extra {
         set(&mut body, pointer, value.clone());
     }
+    shared.quirks.error(&mut body, status, &mut *shared.rng.lock());
     (status, axum::Json(body)).into_response()
 }
 
@@ -112,4 +126,26 @@ pub fn too_many(shared: &Shared, retry_after: Duration) -> Response {
     );
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::set;
+
+    #[test]
+    fn a_pointer_makes_objects_and_arrays_on_the_way() {
+        let mut body = Value::Null;
+        set(&mut body, "/errors/0/detail", json!("name is required"));
+        set(&mut body, "/errors/0/code", json!("blank"));
+        set(&mut body, "/meta/next_page", json!(2));
+        assert_eq!(
+            body,
+            json!({"errors": [{"detail": "name is required", "code": "blank"}], "meta": {"next_page": 2}})
+        );
+        let mut keyed = json!({"0": "an object keeps its keys"});
+        set(&mut keyed, "/0", json!("still an object"));
+        assert_eq!(keyed, json!({"0": "still an object"}));
+    }
 }

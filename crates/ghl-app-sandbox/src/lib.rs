@@ -24,6 +24,7 @@ pub mod config;
 pub mod gate;
 pub mod messaging;
 pub mod oauth;
+pub mod quirks;
 pub mod receiver;
 pub mod rest;
 pub mod webhooks;
@@ -87,6 +88,10 @@ pub struct AppInfo {
     /// Credentials that may read but are refused any write (403), where the app has them.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub read_only_credentials: BTreeMap<String, String>,
+    /// The account a connection names (`--account`), where the manifest's operations take
+    /// one (Qonto's bank account).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// State every handler shares.
@@ -103,6 +108,8 @@ pub struct Shared {
     pub messaging: Option<messaging::Hooks>,
     pub receivers: Option<receiver::Receivers>,
     pub webhooks: Arc<webhooks::Webhooks>,
+    /// What the app does beyond its manifest.
+    pub quirks: &'static dyn quirks::Quirks,
 }
 
 pub struct AppSandbox {
@@ -128,7 +135,7 @@ impl AppSandbox {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let windows =
             config.rate_limits.clone().unwrap_or_else(|| config::manifest_windows(&manifest));
-        let account_id = ghl_sandbox_kit::ids::new_id(&mut rng);
+        let account_id = quirks::of(&app).new_id(&mut rng);
         let receivers = (kind == Kind::Webhook).then(|| receiver::Receivers::new(&mut rng));
         let (rest, messaging) = match kind {
             Kind::Rest => (
@@ -141,6 +148,11 @@ impl AppSandbox {
             Kind::Slack | Kind::Teams => (None, Some(messaging::Hooks::new(kind, &mut rng))),
             Kind::Webhook => (None, None),
         };
+        let quirks = quirks::of(&app);
+        if let Some(rest) = &rest {
+            // Records the app holds from the start.
+            quirks.seed(rest, &mut rng);
+        }
         let webhooks = webhooks::Webhooks::new(&manifest, &account_id, &config.webhooks, &mut rng)?;
         let shared = Arc::new(Shared {
             faults: Faults::new(config.faults.clone(), config.seed),
@@ -155,6 +167,7 @@ impl AppSandbox {
             messaging,
             receivers,
             webhooks,
+            quirks,
         });
         if let Some(server) = shared.rest.as_ref().and_then(|rest| rest.oauth.as_ref()) {
             let prefix = shared.rest.as_ref().map(|rest| rest.prefix.as_str()).unwrap_or_default();
@@ -212,11 +225,14 @@ pub fn info(shared: &Shared) -> AppInfo {
         admin_url: format!("{}/_sandbox", shared.address),
         credentials: BTreeMap::new(),
         read_only_credentials: BTreeMap::new(),
+        account: None,
     };
     if let Some(rest) = &shared.rest {
         info.base_url = format!("{}{}", shared.address, rest.connect_prefix);
         info.credentials = rest.credentials.full.clone();
         info.read_only_credentials = rest.credentials.read_only.clone();
+        let takes_account = shared.manifest.operations.iter().any(|op| op.account.is_some());
+        info.account = takes_account.then(|| rest.account_id.clone());
     }
     if let Some(hooks) = &shared.messaging {
         let url = hooks.first_url(&shared.address);

@@ -32,6 +32,7 @@ use rand::Rng;
 use serde_json::{Map, Value};
 
 use crate::oauth::OAuthServer;
+use crate::quirks::{self, Filter};
 use crate::{answer, gate, Shared};
 
 /// A stored record: the JSON object the app answers.
@@ -133,6 +134,26 @@ impl Rest {
     /// Every stored record of a resource (`/contacts`), for the admin API and the tests.
     pub fn records(&self, resource: &str) -> Vec<Record> {
         self.records.lock().get(resource).cloned().unwrap_or_default()
+    }
+
+    /// Keeps a record the app made itself (a seeded one, one made by app-side activity).
+    pub fn insert(&self, resource: &str, record: Record) {
+        self.records.lock().entry(resource.to_owned()).or_default().push(record);
+    }
+
+    /// Changes a stored record in place; `false` if there is none with `id`.
+    pub fn change(&self, resource: &str, id: &str, change: impl FnOnce(&mut Record)) -> bool {
+        let mut all = self.records.lock();
+        let found = all.get_mut(resource).and_then(|records| {
+            records.iter_mut().find(|record| record.get("id").and_then(Value::as_str) == Some(id))
+        });
+        match found {
+            Some(record) => {
+                change(record);
+                true
+            }
+            None => false,
+        }
     }
 
     fn authorize(
@@ -349,6 +370,11 @@ async fn handle(
             return *refused;
         }
         let id = route.id_param.as_ref().and_then(|name| params.get(name)).cloned();
+        let mut query = query.to_vec();
+        if let Some(answer) = shared.quirks.prepare(shared, &route.operation, &mut query, body) {
+            return answer;
+        }
+        let query = query.as_slice();
         let outcome = match route.role {
             Role::Create => create(shared, rest, route, body),
             Role::Get => get(shared, rest, route, id.as_deref()),
@@ -364,7 +390,7 @@ async fn handle(
 /// A refusal is an answer too, boxed (an answer is large).
 type Outcome = Result<Response, Box<Response>>;
 
-pub(crate) fn now() -> String {
+pub fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
@@ -475,6 +501,9 @@ fn duplicate(
     except: Option<&str>,
 ) -> Option<Response> {
     let Some(Write::NaturalKey(natural)) = rest_create_write(rest, route) else { return None };
+    if !shared.quirks.unique_natural_keys() {
+        return None;
+    }
     for key in &natural.keys {
         let Some(value) = record.get(&key.field).filter(|value| !value.is_null()) else { continue };
         let Some(existing) = records.iter().find(|other| {
@@ -536,7 +565,7 @@ fn create(shared: &Shared, rest: &Rest, route: &Route, body: &Bytes) -> Outcome 
         return Err(Box::new(refusal));
     }
     record.retain(|_, value| !value.is_null());
-    let id = ids::new_id(&mut *shared.rng.lock());
+    let id = shared.quirks.new_id(&mut *shared.rng.lock());
     let stamp = now();
     record.insert("id".into(), Value::String(id));
     record.insert(rest.created.clone(), Value::String(stamp.clone()));
@@ -644,6 +673,8 @@ fn list(shared: &Shared, rest: &Rest, route: &Route, query: &[(String, String)])
         shared.manifest.triggers.polls.iter().find(|poll| poll.operation == route.operation.name);
     let since = poll.and_then(|poll| poll.since.as_ref());
     let sort = poll.and_then(|poll| poll.sort.as_ref());
+    // The values of each declared filter parameter (one given several times: any of them).
+    let mut filters: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (name, value) in query {
         let special = paging_params.iter().any(|param| param.name == *name)
             || since.is_some_and(|param| param.name == *name)
@@ -651,11 +682,18 @@ fn list(shared: &Shared, rest: &Rest, route: &Route, query: &[(String, String)])
         if special || !route.operation.query.0.contains_key(name) {
             continue;
         }
-        records.retain(|record| match record.get(name) {
-            Some(Value::String(text)) => text == value,
-            Some(other) => serde_json::from_str::<Value>(value).ok().as_ref() == Some(other),
-            None => false,
-        });
+        filters.entry(name.as_str()).or_default().push(value.as_str());
+    }
+    for (name, values) in filters {
+        let filter = shared.quirks.filter(name);
+        if let Filter::From(_) | Filter::To(_) = &filter {
+            for value in &values {
+                if DateTime::parse_from_rfc3339(value).is_err() {
+                    return Err(invalid(shared, format!("{name}: `{value}` is not an RFC 3339 time")));
+                }
+            }
+        }
+        records.retain(|record| filter.keeps(record, &values));
     }
     if let Some(text) = since.and_then(|param| query_value(query, param)) {
         let since = DateTime::parse_from_rfc3339(text)
@@ -668,19 +706,30 @@ fn list(shared: &Shared, rest: &Rest, route: &Route, query: &[(String, String)])
                 .is_some_and(|modified| modified >= since)
         });
     }
-    if let Some(field) = sort.and_then(|sort| query_value(query, &sort.param)) {
+    if let Some(asked) = sort.and_then(|sort| query_value(query, &sort.param)) {
         let allowed = sort
             .and_then(|sort| route.operation.query.get(&sort.param.name))
             .and_then(|declared| declared.one_of.as_ref());
-        if allowed.is_some_and(|allowed| !allowed.iter().any(|value| value == field)) {
-            return Err(invalid(shared, format!("cannot sort by {field}")));
+        if allowed.is_some_and(|allowed| !allowed.iter().any(|value| value == asked)) {
+            return Err(invalid(shared, format!("cannot sort by {asked}")));
         }
+        // `field`, or `field:asc` / `field:desc`.
+        let (field, descending) = match asked.rsplit_once(':') {
+            Some((field, "asc")) => (field, false),
+            Some((field, "desc")) => (field, true),
+            _ => (asked, false),
+        };
         let key = |record: &Record| {
             record.get(field).and_then(Value::as_str).unwrap_or_default().to_owned()
         };
         records.sort_by_key(key);
+        if descending {
+            records.reverse();
+        }
     }
     let mut answer = Value::Null;
+    let total = records.len() as u64;
+    let mut numbered = None;
     let (page, has_more) = match &route.operation.paging {
         Some(Paging::Page { page, limit, max_limit, first_page, has_more }) => {
             let limit = number(shared, query, limit)?
@@ -690,9 +739,10 @@ fn list(shared: &Shared, rest: &Rest, route: &Route, query: &[(String, String)])
                 .unwrap_or(u64::from(*first_page))
                 .max(u64::from(*first_page));
             let skip = (number - u64::from(*first_page)).saturating_mul(limit);
+            numbered = Some(quirks::Page { number, limit, total, first: u64::from(*first_page) });
             (
                 window(&records, skip, limit),
-                has_more.as_ref().map(|at| (at, skip.saturating_add(limit) < records.len() as u64)),
+                has_more.as_ref().map(|at| (at, skip.saturating_add(limit) < total)),
             )
         }
         Some(Paging::Offset { offset, limit, max_limit }) => {
@@ -711,6 +761,9 @@ fn list(shared: &Shared, rest: &Rest, route: &Route, query: &[(String, String)])
     );
     if let Some((at, more)) = has_more {
         answer::set(&mut answer, at.as_str(), Value::Bool(more));
+    }
+    if let Some(page) = numbered {
+        shared.quirks.page(&mut answer, &page);
     }
     Ok((StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], axum::Json(answer)).into_response())
 }

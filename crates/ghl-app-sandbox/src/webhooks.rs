@@ -2,15 +2,14 @@
 //! target, shaped as the manifest's `triggers.webhooks` reads it (event type, account and
 //! record at their places) and signed per its scheme (Standard Webhooks: `webhook-id`
 //! stable across the retries of one message, a fresh `webhook-timestamp` and signature per
-//! attempt). A failed attempt (no answer, or not 2xx) is retried after a delay.
+//! attempt; a shared-secret HMAC, or `t=...,v1=...`, signed afresh per attempt). A failed
+//! attempt (no answer, or not 2xx) is retried after a delay.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use anyhow::bail;
 use ghl_apps::place::ValueAt;
-use ghl_apps::signatures::standard_webhooks;
-use ghl_apps::signatures::SigningKey;
+use ghl_apps::signatures::{shared_secret, standard_webhooks, timestamp_v1, SigningKey};
 use ghl_apps::triggers::Signature;
 use ghl_apps::Manifest;
 use ghl_sandbox_kit::ids;
@@ -51,6 +50,7 @@ pub struct Counts {
 
 pub struct Webhooks {
     spec: Option<ghl_apps::triggers::Webhooks>,
+    quirks: &'static dyn crate::quirks::Quirks,
     key: Option<SigningKey>,
     account_id: String,
     config: WebhookConfig,
@@ -77,8 +77,9 @@ impl Webhooks {
                 Some(SigningKey::from_bytes(bytes))
             }
             Some(Signature::None) | None => None,
-            Some(Signature::HmacSha256(_)) => {
-                bail!("`{}`: the app sandbox cannot sign hmac_sha256 webhooks yet", manifest.app)
+            // A shared secret is text; its bytes are the key.
+            Some(Signature::HmacSha256(_) | Signature::TimestampV1 { .. }) => {
+                Some(SigningKey::from_bytes(ids::new_secret(rng, "", 32).into_bytes()))
             }
         };
         let client = reqwest::Client::builder().timeout(config.timeout).build()?;
@@ -88,6 +89,7 @@ impl Webhooks {
         }
         Ok(Arc::new(Self {
             spec,
+            quirks: crate::quirks::of(&manifest.app),
             key,
             account_id: account_id.to_owned(),
             config: config.clone(),
@@ -105,9 +107,38 @@ impl Webhooks {
         *self.shutdown.lock() = shutdown;
     }
 
-    /// The signing secret as `whsec_...`, when the app signs its webhooks.
+    /// The signing secret as a connection's `webhook_secret` holds it (`whsec_...` for
+    /// Standard Webhooks), when the app signs its webhooks.
     pub fn secret_text(&self) -> Option<String> {
-        self.key.as_ref().map(standard_webhooks::format_secret)
+        let key = self.key.as_ref()?;
+        match self.spec.as_ref().map(|spec| &spec.signature) {
+            Some(Signature::StandardWebhooks { .. }) => Some(standard_webhooks::format_secret(key)),
+            _ => Some(String::from_utf8_lossy(key.as_bytes()).into_owned()),
+        }
+    }
+
+    /// The signature headers of one attempt at `now`.
+    fn signature_headers(&self, id: &str, now: i64, body: &[u8]) -> Vec<(String, String)> {
+        let (Some(key), Some(spec)) = (&self.key, &self.spec) else {
+            return vec![(standard_webhooks::ID_HEADER.to_owned(), id.to_owned())];
+        };
+        match &spec.signature {
+            Signature::StandardWebhooks { .. } | Signature::None => {
+                standard_webhooks::headers(key, id, now, body)
+                    .into_iter()
+                    .map(|(name, value)| (name.to_owned(), value))
+                    .collect()
+            }
+            Signature::HmacSha256(scheme) => {
+                let mut headers =
+                    vec![(scheme.header.clone(), shared_secret::sign(key, scheme, Some(now), body))];
+                headers.extend(scheme.timestamp_header.iter().map(|name| (name.clone(), now.to_string())));
+                headers
+            }
+            Signature::TimestampV1 { header, .. } => {
+                vec![(header.clone(), timestamp_v1::sign(key, now, body))]
+            }
+        }
     }
 
     pub fn targets(&self) -> Vec<Target> {
@@ -144,17 +175,25 @@ impl Webhooks {
     pub fn emit(self: &Arc<Self>, event_type: &str, record: &Map<String, Value>) {
         let Some(spec) = &self.spec else { return };
         let mut body = json!({});
-        if let ValueAt::Body(pointer) = &spec.event_type {
-            set(&mut body, pointer.as_str(), Value::String(event_type.to_owned()));
+        // The record first: an event type may be inside it (Qonto's `/data/event`).
+        set(&mut body, spec.record.as_str(), Value::Object(record.clone()));
+        for (place, value) in spec.event_type.split(event_type).unwrap_or_default() {
+            if let ValueAt::Body(pointer) = place {
+                set(&mut body, pointer.as_str(), Value::String(value.to_owned()));
+            }
         }
         if let Some(ValueAt::Body(pointer)) = &spec.account {
             set(&mut body, pointer.as_str(), Value::String(self.account_id.clone()));
         }
-        set(&mut body, spec.record.as_str(), Value::Object(record.clone()));
-        if body.get("timestamp").is_none() {
+        let id = self.quirks.delivery_id(&mut self.rng.lock());
+        if let ValueAt::Body(pointer) = &spec.dedup_id {
+            set(&mut body, pointer.as_str(), Value::String(id.clone()));
+        }
+        self.quirks.webhook(&mut body, &self.account_id);
+        // A time unless the app's envelope dates itself (Qonto's `created_at`).
+        if body.get("timestamp").is_none() && body.get("created_at").is_none() {
             set(&mut body, "/timestamp", Value::String(crate::rest::now()));
         }
-        let id = format!("msg_{}", ids::new_id(&mut *self.rng.lock()));
         self.counts.emitted.fetch_add(1, Ordering::Relaxed);
         self.sent.lock().push(Sent {
             id: id.clone(),
@@ -184,13 +223,9 @@ impl Webhooks {
                 .post(target.url.clone())
                 .header("content-type", "application/json")
                 .body(body.to_vec());
-            if let Some(key) = &self.key {
-                let now = chrono::Utc::now().timestamp();
-                for (name, value) in standard_webhooks::headers(key, id, now, body) {
-                    request = request.header(name, value);
-                }
-            } else {
-                request = request.header(standard_webhooks::ID_HEADER, id);
+            let now = chrono::Utc::now().timestamp();
+            for (name, value) in self.signature_headers(id, now, body) {
+                request = request.header(name, value);
             }
             match request.send().await {
                 Ok(answer) if answer.status().is_success() => {

@@ -455,6 +455,16 @@ fn check_triggers(manifest: &Manifest) -> Result<(), Found> {
                 );
             }
         }
+        if webhooks.event_type.places().is_empty() {
+            return invalid(
+                path!["triggers", "webhooks", "event_type"],
+                "`event_type` lists no place".into(),
+            );
+        }
+        if let Signature::TimestampV1 { header, .. } = &webhooks.signature {
+            let at = path!["triggers", "webhooks", "signature", "header"];
+            check_header_names(std::iter::once(header), |_| at.clone())?;
+        }
         if webhooks.events.is_empty() {
             return invalid(
                 path!["triggers", "webhooks", "events"],
@@ -465,6 +475,17 @@ fn check_triggers(manifest: &Manifest) -> Result<(), Found> {
             let at = |key: &str| path!["triggers", "webhooks", "events", index, key];
             if !events.insert(event.name.as_str()) {
                 return Err((at("name"), Problem::DuplicateEvent(event.name.clone())));
+            }
+            if webhooks.event_type.split(&event.name).is_none() {
+                let count = webhooks.event_type.places().len();
+                return invalid(
+                    at("name"),
+                    format!(
+                        "`{}` must be {count} non-empty parts joined by `.`, one per place of \
+                         `event_type`",
+                        event.name
+                    ),
+                );
             }
             if let Some(poll) = &event.reconciled_by {
                 if !polls.contains(poll.as_str()) {

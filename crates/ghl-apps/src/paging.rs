@@ -20,8 +20,10 @@ pub enum Paging {
         max_limit: u32,
         #[serde(default = "one")]
         first_page: u32,
-        /// A boolean of the answer that says whether another page follows (Qobrix's
-        /// `/pagination/has_next_page`); without it a short page is the last.
+        /// A value of the answer that says whether another page follows: a boolean
+        /// (Qobrix's `/pagination/has_next_page`), or any other value that is `null` on the
+        /// last page (Qonto's `/meta/next_page`), read by [`says_more`]; without it a short
+        /// page is the last.
         #[serde(default)]
         has_more: Option<Pointer>,
     },
@@ -59,6 +61,19 @@ pub enum Paging {
 
 fn one() -> u32 {
     1
+}
+
+/// Whether the value at a page style's `has_more` says another page follows: a boolean
+/// says it; `null`, an empty string and an absent value say no; any other value (the next
+/// page's number, a link) says yes.
+pub fn says_more(value: Option<&serde_json::Value>) -> bool {
+    use serde_json::Value;
+    match value {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(more)) => *more,
+        Some(Value::String(text)) => !text.is_empty(),
+        Some(_) => true,
+    }
 }
 
 /// One value of an answer cursor and the parameter it is sent back in.
@@ -114,5 +129,24 @@ impl Paging {
             | Self::SearchAfter { max_limit, .. } => Some(*max_limit),
             Self::Cursor { max_limit, .. } | Self::NextLink { max_limit, .. } => *max_limit,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::says_more;
+
+    #[test]
+    fn has_more_is_a_boolean_or_a_value_that_is_null_on_the_last_page() {
+        assert!(says_more(Some(&json!(true))));
+        assert!(!says_more(Some(&json!(false))));
+        // Qonto's `meta.next_page`: the next page's number, or null on the last.
+        assert!(says_more(Some(&json!(3))));
+        assert!(!says_more(Some(&json!(null))));
+        assert!(says_more(Some(&json!("https://api.example/items?page=2"))));
+        assert!(!says_more(Some(&json!(""))));
+        assert!(!says_more(None), "an answer without it has no next page");
     }
 }

@@ -22,8 +22,9 @@ pub struct Triggers {
 pub struct Webhooks {
     #[serde(deserialize_with = "crate::tagged::kind")]
     pub signature: Signature,
-    /// Where a delivery says its event type (`/type`, `header:X-Event`).
-    pub event_type: ValueAt,
+    /// Where a delivery says its event type (`/type`, `header:X-Event`), or the places
+    /// whose values, joined by `.`, name it (`[/type, /data/event]`).
+    pub event_type: EventType,
     /// Where a delivery carries its id, stable across the app's retries: two deliveries with
     /// the same id are one event.
     pub dedup_id: ValueAt,
@@ -34,6 +35,67 @@ pub struct Webhooks {
     #[serde(default)]
     pub record: Pointer,
     pub events: Vec<WebhookEvent>,
+}
+
+/// Where a delivery names its event: one place, or several whose values joined by `.` are
+/// its name (Qonto says `type: v1/clients` and `data.event: created`: `v1/clients.created`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum EventType {
+    One(ValueAt),
+    Joined(Vec<ValueAt>),
+}
+
+impl<'de> Deserialize<'de> for EventType {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        #[serde(untagged, expecting = "a place (`/type`, `header:X-Event`) or a list of places")]
+        enum Raw {
+            One(String),
+            Joined(Vec<String>),
+        }
+        let place = |text: String| ValueAt::try_from(text).map_err(D::Error::custom);
+        match Raw::deserialize(deserializer)? {
+            Raw::One(text) => place(text).map(Self::One),
+            Raw::Joined(texts) => {
+                texts.into_iter().map(place).collect::<Result<_, _>>().map(Self::Joined)
+            }
+        }
+    }
+}
+
+impl From<ValueAt> for EventType {
+    fn from(place: ValueAt) -> Self {
+        Self::One(place)
+    }
+}
+
+impl EventType {
+    pub fn places(&self) -> &[ValueAt] {
+        match self {
+            Self::One(place) => std::slice::from_ref(place),
+            Self::Joined(places) => places,
+        }
+    }
+
+    /// A delivery's event name from the value at each place (`None` if one is missing).
+    pub fn read(&self, at: impl Fn(&ValueAt) -> Option<String>) -> Option<String> {
+        let parts: Option<Vec<String>> = self.places().iter().map(at).collect();
+        parts.map(|parts| parts.join("."))
+    }
+
+    /// An event name's value for each place, in order (the last places take the last
+    /// `.`-separated parts); `None` if the name has too few parts.
+    pub fn split<'a>(&self, name: &'a str) -> Option<Vec<(&ValueAt, &'a str)>> {
+        let places = self.places();
+        let mut parts: Vec<&str> = name.rsplitn(places.len().max(1), '.').collect();
+        parts.reverse();
+        if parts.len() != places.len() || parts.iter().any(|part| part.is_empty()) {
+            return None;
+        }
+        Some(places.iter().zip(parts).collect())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +124,13 @@ pub enum Signature {
     HmacSha256(HmacScheme),
     /// Unsigned: the URL's secret path is the only protection; say so to the user.
     None,
+    /// `{header}: t={unix seconds},v1={hex HMAC-SHA256 of "{t}.{raw body}"}` under a shared
+    /// secret (Qonto's `X-Qonto-Signature`; Stripe's header has the same form).
+    TimestampV1 {
+        header: String,
+        #[serde(default = "five_minutes")]
+        tolerance_secs: u64,
+    },
 }
 
 fn five_minutes() -> u64 {
@@ -148,4 +217,28 @@ pub struct Sort {
     pub param: Param,
     /// The value asking for oldest-modified first (`updated_at`, `modified:asc`).
     pub value: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_type_read_from_several_places_is_their_values_joined() {
+        let joined: EventType = serde_norway::from_str("[/type, /data/event]").expect("places");
+        let body = serde_json::json!({"type": "v1/clients", "data": {"event": "created"}});
+        let at = |place: &ValueAt| match place {
+            ValueAt::Body(pointer) => pointer.find(&body).and_then(|v| v.as_str()).map(str::to_owned),
+            _ => None,
+        };
+        assert_eq!(joined.read(at).as_deref(), Some("v1/clients.created"));
+        let parts = joined.split("v1/clients.created").expect("two parts");
+        let values: Vec<&str> = parts.iter().map(|(_, value)| *value).collect();
+        assert_eq!(values, ["v1/clients", "created"]);
+        assert!(joined.split("created").is_none(), "one part for two places");
+        let one: EventType = serde_norway::from_str("header:X-Event").expect("a place");
+        assert_eq!(one.split("a.b").map(|parts| parts.len()), Some(1));
+        let wrong = serde_norway::from_str::<EventType>("type").expect_err("not a place");
+        assert!(wrong.to_string().contains("not a place"), "{wrong}");
+    }
 }

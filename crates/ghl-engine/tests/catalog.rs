@@ -408,7 +408,8 @@ fn action_flow_name(row: &ActionRow) -> String {
 }
 
 fn trigger_flow_name(row: &TriggerRow) -> String {
-    format!("catalog trigger {}", row.trigger.replace(':', ""))
+    // A flow name holds no `:` nor `/` (Qonto's events are `v1/clients.created`).
+    format!("catalog trigger {}", row.trigger.replace(':', "").replace('/', "-"))
 }
 
 /// A flow run on demand whose one step is the row's action.
@@ -489,6 +490,13 @@ impl Admin {
         let url = format!("{}/stats", self.urls.get(app).expect("an admin URL"));
         let answer = self.http.get(url).send().await.expect("stats");
         answer.json().await.expect("stats as JSON")
+    }
+
+    /// The sandbox changes records on the app's side (`POST /_sandbox/activity`).
+    async fn activity(&self, app: &str) {
+        let admin = self.urls.get(app).expect("an admin URL");
+        let answer = self.http.post(format!("{admin}/activity")).send().await.expect("activity");
+        assert!(answer.status().is_success(), "{app}: {}", answer.status());
     }
 
     async fn add_target(&self, app: &str, url: &str) {
@@ -701,9 +709,13 @@ async fn every_entry(world: World) {
     save_http(store, HTTP_CONNECTION, &http).await.expect("the http connection");
     for rows in PARTNERS {
         let sandbox = sandboxes.get(rows.app);
-        let values: Vec<(&str, String)> =
-            sandbox.info.credentials.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-        credentials(store, rows.app, rows.app, &values, Some(sandbox.info.base_url.clone())).await;
+        let values = sandbox.info.credentials.clone();
+        let base_url = Some(sandbox.info.base_url.clone());
+        // The account the sandbox's operations take (Qonto's bank account), if any.
+        let account = sandbox.info.account.clone();
+        let auth = AuthSecret::Credentials { base_url, account, values };
+        let secret = ConnectionSecret { app: AppId::from_static(rows.app), auth };
+        save(store, rows.app, &secret, "").await.unwrap_or_else(|err| panic!("{}: {err}", rows.app));
     }
     world.engine.renew_verifiers().await;
 
@@ -760,6 +772,11 @@ async fn every_entry(world: World) {
 
     // Each action, run by the engine; its sandbox must show it. Then the schedule and the
     // polls fire, and the deletes run.
+    // What the partner apps do on their side, not through their API (Qonto's card payments),
+    // once the flows are there to run.
+    for rows in PARTNERS {
+        admin.activity(rows.app).await;
+    }
     let mut failures = Vec::new();
     drive(&world, &admin, &all_actions(), &mut facts, &mut failures).await;
     world.engine.fire_triggers(start + Duration::from_secs(61)).await.expect("fired");

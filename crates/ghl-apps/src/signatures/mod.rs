@@ -1,11 +1,13 @@
 //! Webhook signatures, one module per scheme: Standard Webhooks (what our outgoing webhooks
-//! sign with, and what a manifest's `standard_webhooks` deliveries are verified with) and a
-//! plain shared-secret HMAC-SHA256. Both compare in constant time and check the signed
+//! sign with, and what a manifest's `standard_webhooks` deliveries are verified with), a
+//! plain shared-secret HMAC-SHA256, and the `t=...,v1=...` header (Qonto's, Stripe's). All
+//! compare in constant time and check the signed
 //! timestamp against a tolerance window around a `now` the caller gives (the clock is the
 //! caller's, so verification is testable and deterministic).
 
 pub mod shared_secret;
 pub mod standard_webhooks;
+pub mod timestamp_v1;
 
 use std::fmt;
 
@@ -22,6 +24,8 @@ pub enum VerifyError {
     TooNew { ahead_secs: i64, tolerance_secs: u64 },
     #[error("no signature of the delivery matches its body with the connection's secret")]
     NoMatch,
+    #[error("the `{header}` header has no `t=` Unix time in seconds")]
+    NoTimePart { header: String },
 }
 
 /// A webhook signing secret: the key bytes, never printed.

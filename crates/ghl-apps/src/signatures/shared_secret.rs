@@ -11,7 +11,7 @@ use sha2::Sha256;
 use super::{check_window, SigningKey, VerifyError};
 use crate::triggers::{Encoding, HmacScheme, SignedContent};
 
-fn mac(key: &SigningKey, timestamp: Option<&str>, body: &[u8]) -> Hmac<Sha256> {
+pub(super) fn mac(key: &SigningKey, timestamp: Option<&str>, body: &[u8]) -> Hmac<Sha256> {
     let mut mac = match Hmac::<Sha256>::new_from_slice(key.as_bytes()) {
         Ok(mac) => mac,
         Err(_) => unreachable!("HMAC accepts keys of any length"),
@@ -24,11 +24,11 @@ fn mac(key: &SigningKey, timestamp: Option<&str>, body: &[u8]) -> Hmac<Sha256> {
     mac
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
+pub(super) fn unhex(text: &str) -> Option<Vec<u8>> {
     let pairs = text.as_bytes().chunks_exact(2);
     if !pairs.remainder().is_empty() {
         return None;

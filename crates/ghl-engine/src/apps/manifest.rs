@@ -410,7 +410,8 @@ impl App for ManifestApp {
                 payload,
             };
         };
-        let event_type = at_body(&webhooks.event_type, &payload).unwrap_or_default();
+        let event_type = webhooks.event_type.read(|place| at_body(place, &payload));
+        let event_type = event_type.unwrap_or_default();
         let account = webhooks.account.as_ref().and_then(|place| at_body(place, &payload));
         // A delivery id in a header is the webhook check's to give; without one, the body's
         // digest stands for it (the same delivery sent again is the same body).

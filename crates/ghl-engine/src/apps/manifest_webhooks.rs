@@ -1,6 +1,6 @@
 //! A manifest app's incoming webhooks (`/webhooks/<app>`): the `Verifier` built from its
 //! `triggers.webhooks`. A delivery's signature is checked per the manifest's scheme
-//! (Standard Webhooks, or a shared-secret HMAC, both in `ghl_apps::signatures`) with the
+//! (Standard Webhooks, a shared-secret HMAC or `t=...,v1=...`, in `ghl_apps::signatures`) with the
 //! `webhook_secret` of each of the app's connections (several connections, or a secret being
 //! rotated under a new connection, are several keys tried in turn); its event type, account,
 //! dedup id and record are read at the manifest's places (a body pointer or a header). The
@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use ghl_apps::place::ValueAt;
-use ghl_apps::signatures::{shared_secret, standard_webhooks, SigningKey};
+use ghl_apps::signatures::{shared_secret, standard_webhooks, timestamp_v1, SigningKey};
 use ghl_apps::triggers::{Signature, Webhooks};
 use parking_lot::RwLock;
 use reqwest::header::HeaderMap;
@@ -77,7 +77,7 @@ impl ManifestVerifier {
     fn signing_key(&self, secret: &str) -> Option<SigningKey> {
         match self.webhooks.signature {
             Signature::StandardWebhooks { .. } => standard_webhooks::parse_secret(secret).ok(),
-            Signature::HmacSha256(_) | Signature::None => {
+            Signature::HmacSha256(_) | Signature::TimestampV1 { .. } | Signature::None => {
                 Some(SigningKey::from_bytes(secret.as_bytes().to_vec()))
             }
         }
@@ -117,6 +117,9 @@ impl ManifestVerifier {
                 }
                 outcome
             }
+            Signature::TimestampV1 { header: name, tolerance_secs } => {
+                timestamp_v1::verify(&keys, name, header(name), body, now, *tolerance_secs)
+            }
         };
         checked.map_err(|err| Refusal::new(format!("{app} webhook refused: {err}")))
     }
@@ -147,7 +150,8 @@ impl Verifier for ManifestVerifier {
             Refusal::new(format!("{app} webhook refused: the body is not JSON ({err})"))
         })?;
         let webhooks = &self.webhooks;
-        let event_type = Self::at(&webhooks.event_type, &json, headers).ok_or_else(|| {
+        let event_type = webhooks.event_type.read(|place| Self::at(place, &json, headers));
+        let event_type = event_type.ok_or_else(|| {
             Refusal::new(format!(
                 "{app} webhook refused: no event type at {:?}",
                 webhooks.event_type

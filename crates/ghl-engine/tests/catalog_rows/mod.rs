@@ -2,6 +2,8 @@
 //! HighLevel's and the first manifest apps' rows are in `catalog.rs`; each partner app has
 //! its own module here, listed in [`PARTNERS`].
 
+pub mod qonto;
+
 /// A partner app's rows: its actions (run in order, a row may use what an earlier one
 /// kept), its deletes (run after the polls fired) and its triggers.
 pub struct AppRows {
@@ -14,7 +16,7 @@ pub struct AppRows {
 }
 
 /// Every partner app's rows.
-pub const PARTNERS: &[AppRows] = &[];
+pub const PARTNERS: &[AppRows] = &[qonto::ROWS];
 
 /// One action of the catalog as a step: what it is given and what must show afterwards.
 pub struct ActionRow {
