@@ -689,7 +689,10 @@ fn list(shared: &Shared, rest: &Rest, route: &Route, query: &[(String, String)])
         if let Filter::From(_) | Filter::To(_) = &filter {
             for value in &values {
                 if DateTime::parse_from_rfc3339(value).is_err() {
-                    return Err(invalid(shared, format!("{name}: `{value}` is not an RFC 3339 time")));
+                    return Err(invalid(
+                        shared,
+                        format!("{name}: `{value}` is not an RFC 3339 time"),
+                    ));
                 }
             }
         }

@@ -130,9 +130,13 @@ impl Webhooks {
                     .collect()
             }
             Signature::HmacSha256(scheme) => {
-                let mut headers =
-                    vec![(scheme.header.clone(), shared_secret::sign(key, scheme, Some(now), body))];
-                headers.extend(scheme.timestamp_header.iter().map(|name| (name.clone(), now.to_string())));
+                let mut headers = vec![(
+                    scheme.header.clone(),
+                    shared_secret::sign(key, scheme, Some(now), body),
+                )];
+                headers.extend(
+                    scheme.timestamp_header.iter().map(|name| (name.clone(), now.to_string())),
+                );
                 headers
             }
             Signature::TimestampV1 { header, .. } => {

@@ -103,7 +103,8 @@ fn every_manifest_operation_is_the_vendors_with_its_parameters_and_body_fields()
         for field in required {
             let ours = operation.body.as_ref().and_then(|body| body.fields.get(field));
             if !ours.is_some_and(|field| field.required) {
-                problems.push(format!("{name}: the vendor requires `{field}`; the manifest does not"));
+                problems
+                    .push(format!("{name}: the vendor requires `{field}`; the manifest does not"));
             }
         }
         let statuses: BTreeSet<String> =
@@ -114,7 +115,11 @@ fn every_manifest_operation_is_the_vendors_with_its_parameters_and_body_fields()
             }
         }
     }
-    assert!(problems.is_empty(), "the manifest and the vendor file differ:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "the manifest and the vendor file differ:\n{}",
+        problems.join("\n")
+    );
 }
 
 /// Validates `body` against the vendor's schema of `status` for `method` `path`.
@@ -157,7 +162,11 @@ struct Api {
 
 impl Api {
     fn of(sandbox: &AppSandbox) -> Self {
-        Self { client: reqwest::Client::new(), base: sandbox.info.base_url.clone(), key: key(sandbox) }
+        Self {
+            client: reqwest::Client::new(),
+            base: sandbox.info.base_url.clone(),
+            key: key(sandbox),
+        }
     }
 
     /// `method` on `path` (with its query), the body as JSON; (status, body or null).
@@ -231,7 +240,10 @@ async fn clients_are_not_unique_and_pages_end_where_meta_next_page_is_null() {
         let meta = &body["meta"];
         assert_eq!(meta["current_page"], page, "{body}");
         assert_eq!(meta["next_page"], next, "{body}");
-        assert_eq!((meta["total_count"].clone(), meta["total_pages"].clone()), (json!(5), json!(3)));
+        assert_eq!(
+            (meta["total_count"].clone(), meta["total_pages"].clone()),
+            (json!(5), json!(3))
+        );
         assert_eq!(meta["prev_page"], if page == 1 { Value::Null } else { json!(page - 1) });
         for client in body["clients"].as_array().expect("clients") {
             seen.insert(client["id"].as_str().expect("an id").to_owned());
@@ -357,16 +369,22 @@ async fn transactions_are_listed_per_bank_account_and_since_an_updated_at() {
         format!("{by_id}&updated_at_from={}&sort_by=updated_at:asc", from.replace('+', "%2B"))
     };
     let (_, recent) = api.call(Method::GET, &query(&since), None).await;
-    let recent_ids: Vec<&str> =
-        recent["transactions"].as_array().expect("a list").iter().filter_map(|t| t["id"].as_str()).collect();
+    let recent_ids: Vec<&str> = recent["transactions"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
     assert!(recent_ids.contains(&first.as_str()), "{recent}");
     let (_, none) = api.call(Method::GET, &query(&later), None).await;
     assert_eq!(none["meta"]["total_count"], 0, "{none}");
-    let (status, bad) = api.call(Method::GET, &format!("{by_id}&updated_at_from=yesterday"), None).await;
+    let (status, bad) =
+        api.call(Method::GET, &format!("{by_id}&updated_at_from=yesterday"), None).await;
     assert_eq!(status, 422, "{bad}");
 }
 
-async fn receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<(axum::http::HeaderMap, Vec<u8>)>) {
+async fn receiver(
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<(axum::http::HeaderMap, Vec<u8>)>) {
     let (sender, received) = tokio::sync::mpsc::unbounded_channel();
     let app = axum::Router::new().route(
         "/hook",
@@ -419,7 +437,10 @@ async fn webhooks_come_in_qontos_envelope_signed_with_x_qonto_signature() {
     let person = json!({"kind": "freelancer", "first_name": "Ada", "last_name": "Lovelace"});
     let (_, made) = api.call(Method::POST, "/v2/clients", Some(person)).await;
     let created = delivery(&mut received, &secret).await;
-    assert_eq!((created["type"].clone(), created["data"]["event"].clone()), (json!("v1/clients"), json!("created")));
+    assert_eq!(
+        (created["type"].clone(), created["data"]["event"].clone()),
+        (json!("v1/clients"), json!("created"))
+    );
     assert_eq!(created["data"]["id"], made["client"]["id"]);
     let organization = api.call(Method::GET, "/v2/organization", None).await.1;
     assert_eq!(created["organization_id"], organization["organization"]["id"], "{created}");

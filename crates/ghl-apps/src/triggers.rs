@@ -228,7 +228,9 @@ mod tests {
         let joined: EventType = serde_norway::from_str("[/type, /data/event]").expect("places");
         let body = serde_json::json!({"type": "v1/clients", "data": {"event": "created"}});
         let at = |place: &ValueAt| match place {
-            ValueAt::Body(pointer) => pointer.find(&body).and_then(|v| v.as_str()).map(str::to_owned),
+            ValueAt::Body(pointer) => {
+                pointer.find(&body).and_then(|v| v.as_str()).map(str::to_owned)
+            }
             _ => None,
         };
         assert_eq!(joined.read(at).as_deref(), Some("v1/clients.created"));

@@ -715,7 +715,9 @@ async fn every_entry(world: World) {
         let account = sandbox.info.account.clone();
         let auth = AuthSecret::Credentials { base_url, account, values };
         let secret = ConnectionSecret { app: AppId::from_static(rows.app), auth };
-        save(store, rows.app, &secret, "").await.unwrap_or_else(|err| panic!("{}: {err}", rows.app));
+        save(store, rows.app, &secret, "")
+            .await
+            .unwrap_or_else(|err| panic!("{}: {err}", rows.app));
     }
     world.engine.renew_verifiers().await;
 

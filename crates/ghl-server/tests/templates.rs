@@ -47,17 +47,17 @@ async fn world(store: Store) -> World {
     let apps = ghl_app_sandbox::start_builtin("127.0.0.1", config, stop.clone())
         .await
         .expect("the app sandboxes start");
-    for (app, credentials) in
-        [("your-app", &["api_key", "webhook_secret"][..]), ("slack", &["url"]), ("teams", &["url"])]
-    {
-        let sandbox = &apps[app];
-        let base_url = (app == "your-app").then(|| sandbox.info.base_url.clone());
-        let values = credentials
-            .iter()
-            .map(|name| ((*name).to_owned(), sandbox.info.credentials[*name].clone()))
-            .collect();
-        let auth = AuthSecret::Credentials { base_url, account: None, values };
-        let secret = ConnectionSecret { app: AppId::from_static(app), auth };
+    for (app, sandbox) in &apps {
+        let messaging = ["slack", "teams"].contains(&app.as_str());
+        let values = match messaging {
+            // The hook's URL is the credential (Teams' sandbox gives a legacy one too).
+            true => [("url".to_owned(), sandbox.info.credentials["url"].clone())].into(),
+            false => sandbox.info.credentials.clone(),
+        };
+        let base_url = (!messaging).then(|| sandbox.info.base_url.clone());
+        let account = sandbox.info.account.clone();
+        let auth = AuthSecret::Credentials { base_url, account, values };
+        let secret = ConnectionSecret { app: AppId::parse(app).expect("an app id"), auth };
         save(&store, app, &secret, "").await.expect("a connection");
     }
     World { running, apps, stop }
@@ -290,4 +290,46 @@ async fn with_a_fifth_of_your_apps_requests_failing_every_contact_arrives_once_a
     }
     assert_eq!(per_contact.len(), CONTACTS, "{records:?}");
     assert!(per_contact.values().all(|count| *count == 1), "a contact made twice: {per_contact:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn highlevel_contacts_are_qonto_clients_created_then_updated_matched_by_email() {
+    let (store, _db) = sqlite_store().await;
+    let world = world(store).await;
+    let running = &world.running;
+    let (status, answer) = world.install("contact-to-qonto-client", json!({})).await;
+    assert_eq!(status, 201, "{answer}");
+    let engine = running.service.engine();
+    engine.fire_triggers(Timestamp::now()).await.expect("the poll starts from now");
+
+    let location = running.sandbox.location_id.clone();
+    let ada = json!({ "locationId": location, "firstName": "Ada", "lastName": "Lovelace",
+                      "email": "ada@example.com" });
+    let ada = running.as_user(Method::POST, "contacts/", ada).await;
+    let ada = ada["contact"]["id"].as_str().expect("Ada's id").to_owned();
+    let nameless = json!({ "locationId": location, "firstName": "No email" });
+    running.as_user(Method::POST, "contacts/", nameless).await;
+    let first_pass = Timestamp::now() + Duration::from_secs(6 * 60);
+    engine.fire_triggers(first_pass).await.expect("polled");
+    world.until_runs_ended(2).await;
+
+    running.as_user(Method::PUT, &format!("contacts/{ada}"), json!({ "lastName": "Byron" })).await;
+    engine.fire_triggers(first_pass + Duration::from_secs(6 * 60)).await.expect("polled again");
+    let runs = world.until_runs_ended(3).await;
+    let bad: Vec<&RunSummary> = runs
+        .iter()
+        .filter(|run| !matches!(run.status, RunStatus::Done | RunStatus::Skipped))
+        .collect();
+    assert!(bad.is_empty(), "{bad:?}");
+
+    let clients = world.app_admin("qonto", "/records/v2/clients").await;
+    let clients: Vec<&Value> = clients["records"]
+        .as_array()
+        .expect("clients")
+        .iter()
+        .filter(|client| client["email"] == "ada@example.com")
+        .collect();
+    assert_eq!(clients.len(), 1, "one client for Ada, created then updated: {clients:?}");
+    assert_eq!(clients[0]["last_name"], "Byron", "{clients:?}");
+    assert_eq!(clients[0]["kind"], "individual");
 }

@@ -14,17 +14,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::ServiceError;
 
+/// `(name, text)` of each file `templates/<name>.yaml`, in the binary.
+macro_rules! template_files {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../../templates/", $name, ".yaml")))),*]
+    };
+}
+
 /// The template files shipped, in the order `templates list` shows them.
-const FILES: &[(&str, &str)] = &[
-    ("contact-to-your-app", include_str!("../../../templates/contact-to-your-app.yaml")),
-    ("contact-changes-to-slack", include_str!("../../../templates/contact-changes-to-slack.yaml")),
-    ("contact-changes-to-teams", include_str!("../../../templates/contact-changes-to-teams.yaml")),
-    ("note-follow-up-task", include_str!("../../../templates/note-follow-up-task.yaml")),
-    ("onboarding", include_str!("../../../templates/onboarding.yaml")),
-    (
-        "nightly-contacts-to-your-app",
-        include_str!("../../../templates/nightly-contacts-to-your-app.yaml"),
-    ),
+const FILES: &[(&str, &str)] = template_files![
+    "contact-to-your-app",
+    "contact-changes-to-slack",
+    "contact-changes-to-teams",
+    "note-follow-up-task",
+    "onboarding",
+    "nightly-contacts-to-your-app",
+    "contact-to-qonto-client",
 ];
 
 /// One template: what it does, the connections it takes, and its flow.

@@ -49,7 +49,9 @@ async fn a_wrong_secret_key_is_a_reconnect_error_in_qontos_words_and_changes_not
         .request("create-client", json!({"kind": "company", "name": "Acme"}))
         .expect("valid input");
     let error = app.call(&create, Some("c1")).await.expect_err("refused");
-    assert!(matches!(&error, RuntimeError::Reconnect { operation, .. } if operation == "create-client"));
+    assert!(
+        matches!(&error, RuntimeError::Reconnect { operation, .. } if operation == "create-client")
+    );
     assert!(clients(&sandbox).is_empty(), "nothing was made");
     assert_eq!(requests(&sandbox, "create-client").await["401"], 1, "a bad key is not retried");
 }

@@ -52,9 +52,10 @@ impl Filter {
     /// Whether `record` passes for the parameter's `values`.
     pub fn keeps(&self, record: &Record, values: &[&str]) -> bool {
         let time = |field: &str| {
-            record.get(field).and_then(Value::as_str).and_then(|text| {
-                chrono::DateTime::parse_from_rfc3339(text).ok()
-            })
+            record
+                .get(field)
+                .and_then(Value::as_str)
+                .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
         };
         let bound = |value: &str| chrono::DateTime::parse_from_rfc3339(value).ok();
         match self {

@@ -340,8 +340,7 @@ impl Quirks for Qonto {
     }
 
     fn filter(&self, name: &str) -> Filter {
-        if ["sort_by", "includes[]", "with_attachments", "exclude_imported", "iban"]
-            .contains(&name)
+        if ["sort_by", "includes[]", "with_attachments", "exclude_imported", "iban"].contains(&name)
             || name == "include_external_accounts"
         {
             return Filter::Ignore;
