@@ -1,15 +1,20 @@
 //! `ghl-connector demo`: the whole product on one machine with no account. Starts the
-//! HighLevel sandbox, the engine on a fresh SQLite file (or the `--database-url` given),
-//! connects them, applies the template flow, makes changes in the sandbox so signed webhooks
-//! flow, shows the runs completing, then says how to make a change and look at its run.
+//! HighLevel sandbox and the partner apps' sandboxes, the engine on a fresh SQLite file (or
+//! the `--database-url` given), connects them, applies the welcome flow and installs the
+//! templates that carry HighLevel's contacts to the partner apps, makes changes in the
+//! sandbox so signed webhooks flow, shows the runs completing and what each app received,
+//! then says how to make a change and look at its run.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
+use ghl_app_sandbox::{AppSandbox, AppSandboxConfig};
 use ghl_engine::apps::highlevel::verify::TrustedKeys;
+use ghl_engine::apps::AppId;
+use ghl_engine::connections::{AuthSecret, ConnectionSecret};
 use ghl_engine::EngineConfig;
 use ghl_sandbox::{Sandbox, SandboxConfig};
 use ghl_server::ServerConfig;
@@ -28,6 +33,29 @@ const TEMPLATE_FLOW: &str = include_str!("../../../../flows/welcome.yaml");
 /// The template flow's name and the connection it uses: what the demo writes to a store.
 const FLOW: &str = "welcome-new-contacts";
 const CONNECTION: &str = "highlevel";
+/// The templates the demo installs, each with the partner app whose sandbox it fills, the
+/// records there it counts (an admin `records` path) and what it calls them.
+const TEMPLATES: &[DemoTemplate] = &[
+    DemoTemplate {
+        name: "contact-to-your-app",
+        app: "your-app",
+        records: "contacts",
+        noun: "contacts",
+    },
+    DemoTemplate {
+        name: "contact-to-qonto-client",
+        app: "qonto",
+        records: "v2/clients",
+        noun: "clients",
+    },
+];
+
+struct DemoTemplate {
+    name: &'static str,
+    app: &'static str,
+    records: &'static str,
+    noun: &'static str,
+}
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -100,8 +128,12 @@ async fn demo(
     .map_err(anyhow::Error::msg)?;
     let engine =
         EngineConfig { apps: super::serve::with_webhook_keys(keys), ..EngineConfig::default() };
+    let partners = start_partner_sandboxes(&store, shutdown).await?;
     let service = Service::open(store, engine).await?;
     service.flows().apply(TEMPLATE_FLOW).await?;
+    for template in TEMPLATES {
+        service.templates().install(template.name, &Default::default(), None).await?;
+    }
 
     let admin_token: String = rand::thread_rng()
         .sample_iter(&rand::distributions::Alphanumeric)
@@ -124,6 +156,13 @@ async fn demo(
     say!("ghl-connector:      {connector_url}  (API: {connector_url}/api, admin token {admin_token})");
     say!("store:              {}", look.describe);
     say!("flow:               {FLOW} (new contact -> welcome task + note)");
+    for template in TEMPLATES {
+        let title = ghl_service::templates::find(template.name).map(|t| t.title.as_str())?;
+        say!("template:           {} ({title})", template.name);
+    }
+    for (app, sandbox) in &partners {
+        say!("{:<20}{}", format!("{app} sandbox:"), sandbox.info.base_url);
+    }
 
     let finished_before = finished(&service).await?;
     let http = reqwest::Client::new();
@@ -140,13 +179,25 @@ async fn demo(
     }
     added.finish();
 
-    let done = bar(args.contacts, "runs done");
+    // Each new contact runs the welcome flow and, by webhook, the contact templates; the
+    // polling template (Qonto's) finds them at its next pass, which the demo makes now
+    // instead of in five minutes.
+    let polled = TEMPLATES.iter().filter(|t| polls(t.name)).count();
+    let webhooked = 1 + TEMPLATES.len() - polled;
+    let expected = args.contacts * (webhooked + polled);
+    let done = bar(expected, "runs done");
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut next_pass = None;
     loop {
         let (ended, _) = finished(&service).await?.since(&finished_before);
         done.set_position(ended as u64);
-        if ended >= args.contacts as i64 {
+        if ended >= expected as i64 {
             break;
+        }
+        if ended >= (args.contacts * webhooked) as i64 && next_pass.is_none() {
+            let pass = ghl_store::Timestamp::now() + Duration::from_secs(5 * 60);
+            service.engine().fire_triggers(pass).await?;
+            next_pass = Some(pass);
         }
         if Instant::now() > deadline {
             bail!("runs did not finish within two minutes: {:?}", service.runs().counts().await?);
@@ -161,6 +212,13 @@ async fn demo(
         "in the sandbox: {} tasks and {} notes created by the flow; {} webhooks delivered; {dead} runs dead-lettered",
         stats["effects"]["task.created"], stats["effects"]["note.created"], stats["webhooks"]["delivered"]
     );
+    for template in TEMPLATES {
+        let Some(sandbox) = partners.get(template.app) else { continue };
+        let url = format!("{}/records/{}", sandbox.info.admin_url, template.records);
+        let records: serde_json::Value = http.get(url).send().await?.json().await?;
+        let count = records["records"].as_array().map_or(0, Vec::len);
+        say!("in {}: {count} {} (template {})", template.app, template.noun, template.name);
+    }
     if args.exit_when_done {
         return Ok(());
     }
@@ -176,6 +234,33 @@ async fn demo(
     say!("    curl -H 'Authorization: Bearer {admin_token}' {connector_url}/api/runs");
     say!("Ctrl-C stops the demo{}.", if chosen.is_some() { "" } else { " and removes its files" });
     watch_runs(&service).await
+}
+
+/// Whether a template's flow is started by a poll (run at its next pass), not a webhook.
+fn polls(template: &str) -> bool {
+    ghl_service::templates::find(template).is_ok_and(|t| t.flow.trigger.poll.is_some())
+}
+
+/// The partner apps' sandboxes the templates write to, each connected in `store` under its
+/// app's name (as the templates' slots are named).
+async fn start_partner_sandboxes(
+    store: &Store,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<BTreeMap<String, AppSandbox>> {
+    let config = |_: &str| AppSandboxConfig::default();
+    let mut sandboxes =
+        ghl_app_sandbox::start_builtin("127.0.0.1", config, shutdown.clone()).await?;
+    sandboxes.retain(|app, _| TEMPLATES.iter().any(|template| template.app == app));
+    for (app, sandbox) in &sandboxes {
+        let auth = AuthSecret::Credentials {
+            base_url: Some(sandbox.info.base_url.clone()),
+            account: sandbox.info.account.clone(),
+            values: sandbox.info.credentials.clone(),
+        };
+        let secret = ConnectionSecret { app: AppId::parse(app)?, auth };
+        ghl_engine::connections::save(store, app, &secret, "").await?;
+    }
+    Ok(sandboxes)
 }
 
 /// How to reach the demo's store from another terminal.
@@ -227,14 +312,16 @@ async fn open_store(chosen: Option<&StoreArgs>, dir: &Path) -> anyhow::Result<(S
 /// flows, or connections other than a demo's (to a sandbox on this machine), so it never
 /// replaces something of the user's.
 async fn refuse_foreign_data(store: &Store) -> anyhow::Result<()> {
-    if let Some(flow) = store.flows().await?.into_iter().find(|flow| flow.name != FLOW) {
+    let ours = |flow: &str| flow == FLOW || TEMPLATES.iter().any(|t| t.name == flow);
+    if let Some(flow) = store.flows().await?.into_iter().find(|flow| !ours(&flow.name)) {
         bail!("the store already holds the flow `{}`; the demo needs an empty store (or one a demo used)", flow.name);
     }
     for summary in store.connections().await? {
         let connection = store.connection(&summary.name).await?;
         let base_url = connection.as_ref().and_then(|c| c.secret["base_url"].as_str());
-        let a_demos = summary.name == CONNECTION
-            && base_url.is_some_and(|url| url.starts_with("http://127.0.0.1:"));
+        let demo_name =
+            summary.name == CONNECTION || TEMPLATES.iter().any(|t| t.app == summary.name);
+        let a_demos = demo_name && base_url.is_some_and(|url| url.starts_with("http://127.0.0.1:"));
         if !a_demos {
             bail!("the store already holds the connection `{}`; the demo needs an empty store (or one a demo used)", summary.name);
         }
