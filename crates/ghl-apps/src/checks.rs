@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use crate::auth::{template_names, Auth};
 use crate::error::Problem;
 use crate::locate::{path, Seg};
-use crate::manifest::{Manifest, Method, Operation};
+use crate::manifest::{FieldType, Manifest, Method, Operation};
 use crate::paging::Paging;
 use crate::place::{is_header_char, Param, Place};
 use crate::triggers::{Signature, SignedContent};
@@ -380,6 +380,21 @@ fn check_paging(index: usize, operation: &Operation, paging: &Paging) -> Result<
         }
         Paging::SearchAfter { field, .. } if field.is_empty() => {
             return invalid(at("field"), format!("operation `{name}`: `paging.field` is empty"));
+        }
+        Paging::PageAndSize { param, .. }
+            if param.place != Place::Query
+                || operation
+                    .query
+                    .get(&param.name)
+                    .is_some_and(|f| f.kind != FieldType::String) =>
+        {
+            return invalid(
+                at("param"),
+                format!(
+                    "operation `{name}`: `paging.param` carries `<page>,<size>`: declare it as a \
+                     query parameter of type string"
+                ),
+            );
         }
         _ => {}
     }
