@@ -24,6 +24,7 @@ pub mod config;
 pub mod gate;
 pub mod messaging;
 pub mod oauth;
+pub mod quirks;
 pub mod receiver;
 pub mod rest;
 pub mod webhooks;

@@ -22,7 +22,7 @@ use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use ghl_apps::auth::{template_names, Auth};
 use ghl_apps::manifest::{FieldType, Fields, Method};
-use ghl_apps::paging::Paging;
+use ghl_apps::paging::{PageAndSize, Paging};
 use ghl_apps::place::{Param, Place};
 use ghl_apps::writes::Write;
 use ghl_apps::{Manifest, Operation};
@@ -32,6 +32,7 @@ use rand::Rng;
 use serde_json::{Map, Value};
 
 use crate::oauth::OAuthServer;
+use crate::quirks::{self, Quirks, Refusal};
 use crate::{answer, gate, Shared};
 
 /// A stored record: the JSON object the app answers.
@@ -85,6 +86,8 @@ pub struct Rest {
     created: String,
     /// Records per resource, in creation order.
     records: Mutex<BTreeMap<String, Vec<Record>>>,
+    /// What the app does that its manifest cannot say.
+    quirks: Box<dyn Quirks>,
 }
 
 impl Rest {
@@ -117,6 +120,11 @@ impl Rest {
             }
             _ => connect_prefix.clone(),
         };
+        let quirks = quirks::of(&manifest.app);
+        let mut records: BTreeMap<String, Vec<Record>> = BTreeMap::new();
+        for (resource, record) in quirks.seed(rng) {
+            records.entry(resource).or_default().push(record);
+        }
         Ok(Self {
             prefix,
             connect_prefix,
@@ -126,7 +134,8 @@ impl Rest {
             routes,
             modified: poll.map_or("updated_at".into(), |poll| poll.modified.clone()),
             created: poll.and_then(|poll| poll.created.clone()).unwrap_or("created_at".into()),
-            records: Mutex::new(BTreeMap::new()),
+            records: Mutex::new(records),
+            quirks,
         })
     }
 
@@ -275,7 +284,10 @@ fn route(operation: &Operation) -> anyhow::Result<Route> {
         }
     };
     match &operation.paging {
-        None | Some(Paging::Page { .. }) | Some(Paging::Offset { .. }) => {}
+        None
+        | Some(Paging::Page { .. })
+        | Some(Paging::Offset { .. })
+        | Some(Paging::PageAndSize { .. }) => {}
         Some(other) => {
             bail!("`{name}`: the sandbox cannot page in the `{}` style yet", other.style())
         }
@@ -393,13 +405,19 @@ fn success(route: &Route, default: StatusCode, value: Value) -> Response {
 }
 
 fn invalid(shared: &Shared, message: String) -> Box<Response> {
-    Box::new(answer::error(
-        shared,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
-        &message,
-        &[],
-    ))
+    let status = shared
+        .rest
+        .as_ref()
+        .map_or(StatusCode::UNPROCESSABLE_ENTITY, |rest| rest.quirks.invalid_status());
+    Box::new(answer::error(shared, status, "validation_failed", &message, &[]))
+}
+
+fn refused(shared: &Shared, refusal: Refusal) -> Box<Response> {
+    Box::new(answer::error(shared, refusal.status, refusal.code, &refusal.message, &[]))
+}
+
+fn bad_request(shared: &Shared, message: String) -> Box<Response> {
+    Box::new(answer::error(shared, StatusCode::BAD_REQUEST, "bad_request", &message, &[]))
 }
 
 fn not_found(shared: &Shared, route: &Route, id: &str) -> Box<Response> {
@@ -536,11 +554,15 @@ fn create(shared: &Shared, rest: &Rest, route: &Route, body: &Bytes) -> Outcome 
         return Err(Box::new(refusal));
     }
     record.retain(|_, value| !value.is_null());
-    let id = ids::new_id(&mut *shared.rng.lock());
+    let id = {
+        let mut rng = shared.rng.lock();
+        rest.quirks.new_id(&mut *rng).unwrap_or_else(|| ids::new_id(&mut *rng))
+    };
     let stamp = now();
     record.insert("id".into(), Value::String(id));
     record.insert(rest.created.clone(), Value::String(stamp.clone()));
     record.insert(rest.modified.clone(), Value::String(stamp));
+    rest.quirks.stamp(&mut record);
     records.push(record.clone());
     drop(all);
     effects(shared, route, &record, "created");
@@ -569,6 +591,7 @@ fn update(shared: &Shared, rest: &Rest, route: &Route, id: Option<&str>, body: &
     else {
         return Err(not_found(shared, route, id));
     };
+    rest.quirks.check_update(&records[index], &changes).map_err(|r| refused(shared, r))?;
     if let Some(refusal) = duplicate(shared, rest, route, records, &changes, Some(id)) {
         return Err(Box::new(refusal));
     }
@@ -588,6 +611,7 @@ fn update(shared: &Shared, rest: &Rest, route: &Route, id: Option<&str>, body: &
         }
     }
     record.insert(rest.modified.clone(), Value::String(now()));
+    rest.quirks.stamp(record);
     let record = record.clone();
     drop(all);
     effects(shared, route, &record, "updated");
@@ -668,17 +692,30 @@ fn list(shared: &Shared, rest: &Rest, route: &Route, query: &[(String, String)])
                 .is_some_and(|modified| modified >= since)
         });
     }
-    if let Some(field) = sort.and_then(|sort| query_value(query, &sort.param)) {
+    if let Some(order) = sort.and_then(|sort| query_value(query, &sort.param)) {
         let allowed = sort
             .and_then(|sort| route.operation.query.get(&sort.param.name))
             .and_then(|declared| declared.one_of.as_ref());
-        if allowed.is_some_and(|allowed| !allowed.iter().any(|value| value == field)) {
-            return Err(invalid(shared, format!("cannot sort by {field}")));
+        if allowed.is_some_and(|allowed| !allowed.iter().any(|value| value == order)) {
+            return Err(invalid(shared, format!("cannot sort by {order}")));
         }
+        // `field`, or `field asc` / `field desc` (BQE CORE's `orderby`).
+        let (field, descending) = match order.split_once(' ') {
+            Some((field, direction)) if direction.trim().eq_ignore_ascii_case("desc") => {
+                (field, true)
+            }
+            Some((field, direction)) if direction.trim().eq_ignore_ascii_case("asc") => {
+                (field, false)
+            }
+            _ => (order, false),
+        };
         let key = |record: &Record| {
             record.get(field).and_then(Value::as_str).unwrap_or_default().to_owned()
         };
         records.sort_by_key(key);
+        if descending {
+            records.reverse();
+        }
     }
     let mut answer = Value::Null;
     let (page, has_more) = match &route.operation.paging {
@@ -701,6 +738,29 @@ fn list(shared: &Shared, rest: &Rest, route: &Route, query: &[(String, String)])
                 .clamp(1, u64::from(*max_limit));
             let skip = number(shared, query, offset)?.unwrap_or(0);
             (window(&records, skip, limit), None)
+        }
+        Some(Paging::PageAndSize { param, max_limit, first_page }) => {
+            let first = u64::from(*first_page);
+            let asked = match query_value(query, param) {
+                None => PageAndSize { page: first, size: u64::from(*max_limit).min(20) },
+                Some(text) => PageAndSize::parse(text).ok_or_else(|| {
+                    bad_request(
+                        shared,
+                        format!(
+                            "{} must be `<page>,<size>` (`{first},100`), not `{text}`",
+                            param.name
+                        ),
+                    )
+                })?,
+            };
+            let size = asked.size.clamp(1, u64::from(*max_limit));
+            let skip = (asked.page.max(first) - first).saturating_mul(size);
+            let page = window(&records, skip, size);
+            // Past the last record: no content at all, as BQE CORE answers.
+            if page.is_empty() {
+                return Ok(StatusCode::NO_CONTENT.into_response());
+            }
+            (page, None)
         }
         _ => (records, None),
     };
