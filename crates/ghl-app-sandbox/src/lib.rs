@@ -21,9 +21,11 @@
 pub mod admin;
 pub mod answer;
 pub mod config;
+pub mod expression;
 pub mod gate;
 pub mod messaging;
 pub mod oauth;
+pub mod quirks;
 pub mod receiver;
 pub mod rest;
 pub mod webhooks;
@@ -103,6 +105,8 @@ pub struct Shared {
     pub messaging: Option<messaging::Hooks>,
     pub receivers: Option<receiver::Receivers>,
     pub webhooks: Arc<webhooks::Webhooks>,
+    /// What the app does that its manifest cannot say.
+    pub quirks: Box<dyn quirks::Quirks>,
 }
 
 pub struct AppSandbox {
@@ -142,7 +146,9 @@ impl AppSandbox {
             Kind::Webhook => (None, None),
         };
         let webhooks = webhooks::Webhooks::new(&manifest, &account_id, &config.webhooks, &mut rng)?;
+        let quirks = quirks::of(&manifest);
         let shared = Arc::new(Shared {
+            quirks,
             faults: Faults::new(config.faults.clone(), config.seed),
             windows: Windows::new(windows),
             stats: Mutex::new(Stats::default()),
