@@ -12,12 +12,25 @@ use serde_json::{Map, Value};
 
 use crate::{Kind, Shared};
 
-/// Puts `value` at a JSON pointer of `document`, making the objects on the way (`""`
-/// replaces the document).
+/// Puts `value` at a JSON pointer of `document`, making the objects on the way, or an
+/// array where the token is an index (`/errors/0`: `{"errors": ["..."]}`); `""` replaces
+/// the document.
 pub fn set(document: &mut Value, pointer: &str, value: Value) {
     let mut at = document;
     for token in pointer.split('/').skip(1) {
         let token = token.replace("~1", "/").replace("~0", "~");
+        if let Ok(index) = token.parse::<usize>() {
+            if at.is_null() {
+                *at = Value::Array(Vec::new());
+            }
+            if let Value::Array(items) = at {
+                if items.len() <= index {
+                    items.resize(index + 1, Value::Null);
+                }
+                at = &mut items[index];
+                continue;
+            }
+        }
         if !at.is_object() {
             *at = Value::Object(Map::new());
         }

@@ -21,6 +21,7 @@
 pub mod admin;
 pub mod answer;
 pub mod config;
+pub mod expression;
 pub mod gate;
 pub mod messaging;
 pub mod oauth;
@@ -104,6 +105,8 @@ pub struct Shared {
     pub messaging: Option<messaging::Hooks>,
     pub receivers: Option<receiver::Receivers>,
     pub webhooks: Arc<webhooks::Webhooks>,
+    /// What the app does that its manifest cannot say.
+    pub quirks: Box<dyn quirks::Quirks>,
 }
 
 pub struct AppSandbox {
@@ -131,10 +134,11 @@ impl AppSandbox {
             config.rate_limits.clone().unwrap_or_else(|| config::manifest_windows(&manifest));
         let account_id = ghl_sandbox_kit::ids::new_id(&mut rng);
         let receivers = (kind == Kind::Webhook).then(|| receiver::Receivers::new(&mut rng));
+        let quirks = quirks::of(&manifest);
         let (rest, messaging) = match kind {
             Kind::Rest => (
                 Some(
-                    rest::Rest::new(&manifest, &account_id, config.token_lifetime, &mut rng)
+                    rest::Rest::new(&manifest, &account_id, config.token_lifetime, &*quirks, &mut rng)
                         .with_context(|| format!("cannot build the sandbox of `{app}`"))?,
                 ),
                 None,
@@ -144,6 +148,7 @@ impl AppSandbox {
         };
         let webhooks = webhooks::Webhooks::new(&manifest, &account_id, &config.webhooks, &mut rng)?;
         let shared = Arc::new(Shared {
+            quirks,
             faults: Faults::new(config.faults.clone(), config.seed),
             windows: Windows::new(windows),
             stats: Mutex::new(Stats::default()),

@@ -140,8 +140,14 @@ impl Webhooks {
         self.sent.lock().clear();
     }
 
-    /// Sends `event_type` about `record` to every target, if the app has webhooks.
-    pub fn emit(self: &Arc<Self>, event_type: &str, record: &Map<String, Value>) {
+    /// Sends `event_type` about `record` to every target, if the app has webhooks; `finish`
+    /// gives the body the app's last touches (its quirks).
+    pub fn emit(
+        self: &Arc<Self>,
+        event_type: &str,
+        record: &Map<String, Value>,
+        finish: impl FnOnce(&mut Value),
+    ) {
         let Some(spec) = &self.spec else { return };
         let mut body = json!({});
         if let ValueAt::Body(pointer) = &spec.event_type {
@@ -154,6 +160,7 @@ impl Webhooks {
         if body.get("timestamp").is_none() {
             set(&mut body, "/timestamp", Value::String(crate::rest::now()));
         }
+        finish(&mut body);
         let id = format!("msg_{}", ids::new_id(&mut *self.rng.lock()));
         self.counts.emitted.fetch_add(1, Ordering::Relaxed);
         self.sent.lock().push(Sent {

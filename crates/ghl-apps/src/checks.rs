@@ -12,6 +12,7 @@ use crate::locate::{path, Seg};
 use crate::manifest::{FieldType, Manifest, Method, Operation};
 use crate::paging::Paging;
 use crate::place::{is_header_char, Param, Place};
+use crate::template::Placeholder;
 use crate::triggers::{Signature, SignedContent};
 use crate::writes::Write;
 
@@ -295,6 +296,14 @@ fn check_write(manifest: &Manifest, index: usize, operation: &Operation) -> Resu
                     &format!("operation `{name}`: `write.keys`"),
                     at,
                 )?;
+                if let Some(template) = &key_match.template {
+                    if let Err(reason) = template.expects(Placeholder::Value) {
+                        return invalid(
+                            path!["operations", index, "write", "keys", number, "template"],
+                            format!("operation `{name}`: `write.keys`: {reason}"),
+                        );
+                    }
+                }
             }
             if let Some(fallback) = &key.fallback {
                 let what = format!("operation `{name}`: `write.fallback.search`");
@@ -440,7 +449,16 @@ fn check_triggers(manifest: &Manifest) -> Result<(), Found> {
         let what = format!("poll `{}`", poll.name);
         let operation = read_operation(manifest, &poll.operation, &what, at("operation"))?;
         if let Some(since) = &poll.since {
-            declared(operation, since, &format!("poll `{}`: `since`", poll.name), at("since"))?;
+            let what = format!("poll `{}`: `since`", poll.name);
+            declared(operation, &since.param, &what, at("since"))?;
+            if let Some(template) = &since.template {
+                if let Err(reason) = template.expects(Placeholder::Time) {
+                    return invalid(
+                        path!["triggers", "polls", index, "since", "template"],
+                        format!("{what}: {reason}"),
+                    );
+                }
+            }
         }
         if let Some(sort) = &poll.sort {
             let what = format!("poll `{}`: `sort.param`", poll.name);

@@ -1,11 +1,13 @@
-//! What an app's sandbox does that its manifest cannot say: each app's quirks in its own
-//! module, chosen by app id in [`of`]; every hook's default is the generic sandbox's
-//! behaviour, so an app without a module is served as its manifest says.
+//! What an app's sandbox does that its manifest cannot say (its quirks), one module per
+//! app, chosen by the manifest's app id in one place (`of`). Every hook has a default that
+//! is the generic REST sandbox's behaviour, so an app without quirks needs nothing here.
 
 pub mod bqe_core;
 
 use axum::http::StatusCode;
+use ghl_apps::Manifest;
 use rand::RngCore;
+use serde_json::Value;
 
 use crate::rest::Record;
 
@@ -18,42 +20,106 @@ pub struct Refusal {
     pub message: String,
 }
 
-/// Hooks of the REST sandbox where an app departs from the generic behaviour.
+/// What a delete does to a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// Gone for good.
+    Remove,
+    /// Kept, marked deleted (a soft delete): the hook changed it.
+    Keep,
+}
+
+/// One page of a list, for an app whose answer describes its paging.
+#[derive(Debug, Clone, Copy)]
+pub struct PageInfo {
+    /// 1-based.
+    pub page: u64,
+    pub limit: u64,
+    /// Records matching the request, on every page.
+    pub count: u64,
+}
+
+/// The hooks of an app's quirks.
 pub trait Quirks: Send + Sync {
+    /// The status of a refused body or parameter.
+    fn invalid_status(&self) -> StatusCode {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+
+    /// Query parameters the quirks read themselves (no list filters records by them).
+    fn list_params(&self) -> &[&str] {
+        &[]
+    }
+
+    /// Whether a request with `query` sees `record` (a soft-deleted record is hidden).
+    fn visible(&self, record: &Record, query: &[(String, String)]) -> bool {
+        let _ = (record, query);
+        true
+    }
+
+    /// What a delete with `query` does to `record`.
+    fn delete(&self, record: &mut Record, query: &[(String, String)], now: &str) -> Deletion {
+        let _ = (record, query, now);
+        Deletion::Remove
+    }
+
+    /// Completes a new record of `resource` before it is stored, given the resource's
+    /// records so far.
+    fn on_create(&self, resource: &str, records: &[Record], record: &mut Record) {
+        let _ = (resource, records, record);
+    }
+
+    /// Adds what the app's list answer says about its paging.
+    fn page(&self, answer: &mut Value, page: PageInfo) {
+        let _ = (answer, page);
+    }
+
+    /// The record a webhook `event` carries about a change from `before` to `after`, or
+    /// `None` when the app sends no such event for this change.
+    fn event(&self, event: &str, before: Option<&Record>, after: &Record) -> Option<Record> {
+        let _ = (event, before);
+        Some(after.clone())
+    }
+
+    /// Gives a webhook body its last touches (the app's own time field).
+    fn webhook_body(&self, body: &mut Value) {
+        let _ = body;
+    }
+
     /// A new record's id (BQE's GUIDs); `None`: the generic 20-character id.
-    fn new_id(&self, _rng: &mut dyn RngCore) -> Option<String> {
+    fn new_id(&self, rng: &mut dyn RngCore) -> Option<String> {
+        let _ = rng;
         None
     }
 
     /// Records the app holds before any is made, by resource (`/employee`): what a real
     /// account has that the manifest only reads.
-    fn seed(&self, _rng: &mut dyn RngCore) -> Vec<(String, Record)> {
+    fn seed(&self, rng: &mut dyn RngCore) -> Vec<(String, Record)> {
+        let _ = rng;
         Vec::new()
     }
 
-    /// The status of a body the app refuses (a required field missing, a wrong type).
-    fn invalid_status(&self) -> StatusCode {
-        StatusCode::UNPROCESSABLE_ENTITY
-    }
-
     /// An update checked against the stored record before anything changes.
-    fn check_update(&self, _stored: &Record, _changes: &Record) -> Result<(), Refusal> {
+    fn check_update(&self, stored: &Record, changes: &Record) -> Result<(), Refusal> {
+        let _ = (stored, changes);
         Ok(())
     }
 
     /// A record just created or updated, before it is stored and answered.
-    fn stamp(&self, _record: &mut Record) {}
+    fn stamp(&self, record: &mut Record) {
+        let _ = record;
+    }
 }
 
-/// The generic sandbox: no quirks.
-struct Generic;
+/// The generic REST sandbox, as is.
+pub struct Plain;
 
-impl Quirks for Generic {}
+impl Quirks for Plain {}
 
-/// The quirks of `app`.
-pub fn of(app: &str) -> Box<dyn Quirks> {
-    match app {
+/// The quirks of the manifest's app.
+pub fn of(manifest: &Manifest) -> Box<dyn Quirks> {
+    match manifest.app.as_str() {
         "bqe-core" => Box::new(bqe_core::BqeCore::default()),
-        _ => Box::new(Generic),
+        _ => Box::new(Plain),
     }
 }
