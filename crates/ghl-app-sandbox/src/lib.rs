@@ -138,8 +138,14 @@ impl AppSandbox {
         let (rest, messaging) = match kind {
             Kind::Rest => (
                 Some(
-                    rest::Rest::new(&manifest, &account_id, config.token_lifetime, &*quirks, &mut rng)
-                        .with_context(|| format!("cannot build the sandbox of `{app}`"))?,
+                    rest::Rest::new(
+                        &manifest,
+                        &account_id,
+                        config.token_lifetime,
+                        &*quirks,
+                        &mut rng,
+                    )
+                    .with_context(|| format!("cannot build the sandbox of `{app}`"))?,
                 ),
                 None,
             ),

@@ -755,7 +755,9 @@ fn list(shared: &Shared, rest: &Rest, at: &At<'_>) -> Outcome {
     // parameter (BQE CORE's `orderby` on every list).
     let sort = poll.and_then(|poll| poll.sort.as_ref()).or_else(|| {
         let polls = shared.manifest.triggers.polls.iter();
-        polls.filter_map(|poll| poll.sort.as_ref()).find(|sort| route.operation.declares(&sort.param))
+        polls
+            .filter_map(|poll| poll.sort.as_ref())
+            .find(|sort| route.operation.declares(&sort.param))
     });
     let expressions = expression_params(&shared.manifest, &route.operation);
     for (name, value) in query {

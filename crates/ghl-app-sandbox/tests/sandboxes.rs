@@ -526,7 +526,7 @@ async fn every_shipped_manifest_gets_a_sandbox_with_working_credentials() {
     .await
     .expect("the sandboxes start");
     let apps: Vec<&str> = sandboxes.keys().map(String::as_str).collect();
-    assert_eq!(apps, ["slack", "teams", "webhook", "your-app"]);
+    assert_eq!(apps, ["bqe-core", "slack", "teams", "webhook", "your-app"]);
     let receiver = &sandboxes["webhook"].info;
     assert!(
         receiver.credentials["secret"].starts_with("whsec_"),
