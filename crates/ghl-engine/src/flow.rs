@@ -803,12 +803,12 @@ steps:
             (
                 WELCOME.replace("highlevel: ContactCreate", "qobrix: ContactCreate"),
                 3,
-                "not an app (highlevel, your-app, slack, teams, webhook)",
+                "not an app (highlevel, your-app, slack, teams, webhook, bqe-core)",
             ),
             (
                 long.replace("app: highlevel", "app: qobrix"),
                 3,
-                "unknown app `qobrix`; the apps are highlevel, your-app, slack, teams, webhook",
+                "unknown app `qobrix`; the apps are highlevel, your-app, slack, teams, webhook, bqe-core",
             ),
             (long.replace("  app: highlevel\n", ""), 3, "`event` goes with `app: <app>`"),
             (
