@@ -2,12 +2,14 @@
 //! numbered pages (`has_more` when the answer says it, a boolean or a next page that is
 //! null on the last; else a short page is the last),
 //! offsets, answer cursors (no cursor in the answer: done), next links (in the body or the
-//! `Link` header's `rel="next"`) and record cursors (`search_after`). Pages are as large as
-//! the app allows unless the caller set the limit. A page that would be asked for again
-//! (the app answered the same cursor) ends the walk.
+//! `Link` header's `rel="next"`), record cursors (`search_after`) and one parameter
+//! carrying the page and its size (`page_and_size`: `page=2,100`; a short or empty page,
+//! such as a 204, is the last). Pages are as large as the app allows unless the caller set
+//! the limit. A page that would be asked for again (the app answered the same cursor) ends
+//! the walk.
 
 use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use ghl_apps::paging::{says_more, Paging};
+use ghl_apps::paging::{says_more, PageAndSize, Paging};
 use ghl_apps::place::{Param, ValueAt};
 use serde_json::Value;
 
@@ -65,6 +67,10 @@ impl ManifestClient {
                 set_default(limit, Value::from(*max));
             }
             Paging::Cursor { .. } | Paging::NextLink { .. } => {}
+            Paging::PageAndSize { param, max_limit, first_page } => {
+                let first = PageAndSize { page: u64::from(*first_page), size: (*max_limit).into() };
+                set_default(param, Value::from(first.to_string()));
+            }
         }
         Ok(request)
     }
@@ -170,6 +176,15 @@ fn next(
                 next.unset(name);
             }
             next.set(send, &position);
+        }
+        Paging::PageAndSize { param, .. } => {
+            let current = request.get(&param.name).and_then(Value::as_str)?;
+            let current = PageAndSize::parse(current)?;
+            if (records.len() as u64) < current.size {
+                return None;
+            }
+            let following = PageAndSize { page: current.page + 1, ..current };
+            next.set(param, &Value::from(following.to_string()));
         }
     }
     (next != request).then_some(next)

@@ -82,10 +82,14 @@ async fn by_natural_key(
             .map(|value| (matching, value))
     });
     if let Some((matching, value)) = present {
+        let param = match &matching.template {
+            Some(template) => Value::String(template.fill_value(value)),
+            None => value.clone(),
+        };
         let records = list(
             client,
             &key.lookup,
-            json!({ matching.param.name.clone(): value }),
+            json!({ matching.param.name.clone(): param }),
             key.records.as_ref(),
         )
         .await?;

@@ -21,6 +21,7 @@
 pub mod admin;
 pub mod answer;
 pub mod config;
+pub mod expression;
 pub mod gate;
 pub mod messaging;
 pub mod oauth;

@@ -21,8 +21,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use ghl_apps::auth::{template_names, Auth};
+use ghl_apps::error_rules::ErrorMeaning;
 use ghl_apps::manifest::{FieldType, Fields, Method};
-use ghl_apps::paging::Paging;
+use ghl_apps::paging::{PageAndSize, Paging};
 use ghl_apps::place::{Param, Place};
 use ghl_apps::writes::Write;
 use ghl_apps::{Manifest, Operation};
@@ -31,8 +32,9 @@ use parking_lot::Mutex;
 use rand::Rng;
 use serde_json::{Map, Value};
 
+use crate::expression::Expression;
 use crate::oauth::OAuthServer;
-use crate::quirks::{self, Filter};
+use crate::quirks::{self, Deletion, Filter, Refusal};
 use crate::{answer, gate, Shared};
 
 /// A stored record: the JSON object the app answers.
@@ -118,6 +120,7 @@ impl Rest {
             }
             _ => connect_prefix.clone(),
         };
+        let records = BTreeMap::new();
         Ok(Self {
             prefix,
             connect_prefix,
@@ -127,7 +130,7 @@ impl Rest {
             routes,
             modified: poll.map_or("updated_at".into(), |poll| poll.modified.clone()),
             created: poll.and_then(|poll| poll.created.clone()).unwrap_or("created_at".into()),
-            records: Mutex::new(BTreeMap::new()),
+            records: Mutex::new(records),
         })
     }
 
@@ -296,7 +299,10 @@ fn route(operation: &Operation) -> anyhow::Result<Route> {
         }
     };
     match &operation.paging {
-        None | Some(Paging::Page { .. }) | Some(Paging::Offset { .. }) => {}
+        None
+        | Some(Paging::Page { .. })
+        | Some(Paging::Offset { .. })
+        | Some(Paging::PageAndSize { .. }) => {}
         Some(other) => {
             bail!("`{name}`: the sandbox cannot page in the `{}` style yet", other.style())
         }
@@ -375,12 +381,17 @@ async fn handle(
             return answer;
         }
         let query = query.as_slice();
+        let resource = filled(&route.resource, params);
+        if let Err(refusal) = parent_exists(shared, rest, route, params, query) {
+            return *refusal;
+        }
+        let at = At { route, resource: &resource, query };
         let outcome = match route.role {
-            Role::Create => create(shared, rest, route, body),
-            Role::Get => get(shared, rest, route, id.as_deref()),
-            Role::Update => update(shared, rest, route, id.as_deref(), body),
-            Role::Delete => delete(shared, rest, route, id.as_deref()),
-            Role::List => list(shared, rest, route, query),
+            Role::Create => create(shared, rest, &at, body),
+            Role::Get => get(shared, rest, &at, id.as_deref()),
+            Role::Update => update(shared, rest, &at, id.as_deref(), body),
+            Role::Delete => delete(shared, rest, &at, id.as_deref()),
+            Role::List => list(shared, rest, &at),
         };
         outcome.unwrap_or_else(|refusal| *refusal)
     })
@@ -389,6 +400,52 @@ async fn handle(
 
 /// A refusal is an answer too, boxed (an answer is large).
 type Outcome = Result<Response, Box<Response>>;
+
+/// What one request is about: its route, the resource its path names (a child collection's
+/// with its parent's id: `/contacts/c-1/comments`) and its query.
+struct At<'a> {
+    route: &'a Route,
+    resource: &'a str,
+    query: &'a [(String, String)],
+}
+
+/// A path template with its `{param}`s filled from the request's.
+fn filled(template: &str, params: &BTreeMap<String, String>) -> String {
+    let mut text = template.to_owned();
+    for (name, value) in params {
+        text = text.replace(&format!("{{{name}}}"), value);
+    }
+    text
+}
+
+/// A child collection (`/contacts/{id}/comments`) lives under a parent record: the parent
+/// must exist (and be visible), or the request is the app's 404.
+fn parent_exists(
+    shared: &Shared,
+    rest: &Rest,
+    route: &Route,
+    params: &BTreeMap<String, String>,
+    query: &[(String, String)],
+) -> Result<(), Box<Response>> {
+    let Some((collection, param)) = route.resource.rsplit_once("/{") else { return Ok(()) };
+    let Some(name) = param.split('}').next() else { return Ok(()) };
+    if !rest.routes.iter().any(|other| other.resource == collection) {
+        return Ok(());
+    }
+    let id = params.get(name).map(String::as_str).unwrap_or_default();
+    let parents = filled(collection, params);
+    let found = rest.records.lock().get(&parents).is_some_and(|records| {
+        records.iter().any(|record| {
+            record.get("id").and_then(Value::as_str) == Some(id)
+                && shared.quirks.visible(record, query)
+        })
+    });
+    if found {
+        return Ok(());
+    }
+    let message = format!("No {} with id {id}", singular(collection));
+    Err(Box::new(answer::error(shared, StatusCode::NOT_FOUND, "not_found", &message, &[])))
+}
 
 pub fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -421,11 +478,19 @@ fn success(route: &Route, default: StatusCode, value: Value) -> Response {
 fn invalid(shared: &Shared, message: String) -> Box<Response> {
     Box::new(answer::error(
         shared,
-        StatusCode::UNPROCESSABLE_ENTITY,
+        shared.quirks.invalid_status(),
         "validation_failed",
         &message,
         &[],
     ))
+}
+
+fn refused(shared: &Shared, refusal: Refusal) -> Box<Response> {
+    Box::new(answer::error(shared, refusal.status, refusal.code, &refusal.message, &[]))
+}
+
+fn bad_request(shared: &Shared, message: String) -> Box<Response> {
+    Box::new(answer::error(shared, StatusCode::BAD_REQUEST, "bad_request", &message, &[]))
 }
 
 fn not_found(shared: &Shared, route: &Route, id: &str) -> Box<Response> {
@@ -501,7 +566,12 @@ fn duplicate(
     except: Option<&str>,
 ) -> Option<Response> {
     let Some(Write::NaturalKey(natural)) = rest_create_write(rest, route) else { return None };
-    if !shared.quirks.unique_natural_keys() {
+    // Only an app whose manifest says it refuses duplicates keeps its keys unique (Qobrix
+    // does not: its natural key is a lookup, nothing more), and not one whose quirks say it
+    // has no uniqueness rule (Qonto).
+    let refuses = natural.duplicate.is_some()
+        || shared.manifest.errors.rules.iter().any(|rule| rule.means == ErrorMeaning::Duplicate);
+    if !refuses || !shared.quirks.unique_natural_keys() {
         return None;
     }
     for key in &natural.keys {
@@ -545,22 +615,37 @@ fn rest_create_write<'a>(rest: &'a Rest, route: &Route) -> Option<&'a Write> {
         .and_then(|create| create.operation.write.as_ref())
 }
 
-fn effects(shared: &Shared, route: &Route, record: &Record, fallback: &str) {
-    let causes = if route.operation.causes.is_empty() {
-        vec![format!("{}.{fallback}", singular(&route.resource))]
-    } else {
-        route.operation.causes.clone()
-    };
-    for cause in causes {
-        shared.stats.lock().effect(&cause);
-        shared.webhooks.emit(&cause, record);
+/// Counts the effects of a change from `before` to `record` and sends their webhooks; an
+/// event the app does not send for this change (the quirks say) counts as `fallback`.
+fn effects(
+    shared: &Shared,
+    route: &Route,
+    before: Option<&Record>,
+    record: &Record,
+    fallback: &str,
+) {
+    let plain = format!("{}.{fallback}", singular(&route.resource));
+    if route.operation.causes.is_empty() {
+        shared.stats.lock().effect(&plain);
+        shared.webhooks.emit(&plain, record);
+        return;
+    }
+    for cause in &route.operation.causes {
+        match shared.quirks.event(cause, before, record) {
+            Some(data) => {
+                shared.stats.lock().effect(cause);
+                shared.webhooks.emit(cause, &data);
+            }
+            None => shared.stats.lock().effect(&plain),
+        }
     }
 }
 
-fn create(shared: &Shared, rest: &Rest, route: &Route, body: &Bytes) -> Outcome {
+fn create(shared: &Shared, rest: &Rest, at: &At<'_>, body: &Bytes) -> Outcome {
+    let route = at.route;
     let mut record = parse_body(shared, route, body, true)?;
     let mut all = rest.records.lock();
-    let records = all.entry(route.resource.clone()).or_default();
+    let records = all.entry(at.resource.to_owned()).or_default();
     if let Some(refusal) = duplicate(shared, rest, route, records, &record, None) {
         return Err(Box::new(refusal));
     }
@@ -570,37 +655,44 @@ fn create(shared: &Shared, rest: &Rest, route: &Route, body: &Bytes) -> Outcome 
     record.insert("id".into(), Value::String(id));
     record.insert(rest.created.clone(), Value::String(stamp.clone()));
     record.insert(rest.modified.clone(), Value::String(stamp));
+    shared.quirks.on_create(at.resource, records, &mut record);
+    shared.quirks.stamp(&mut record);
     records.push(record.clone());
     drop(all);
-    effects(shared, route, &record, "created");
+    effects(shared, route, None, &record, "created");
     Ok(success(route, StatusCode::CREATED, Value::Object(record)))
 }
 
-fn get(shared: &Shared, rest: &Rest, route: &Route, id: Option<&str>) -> Outcome {
+/// Whether `record` is the one with `id` that the request may see.
+fn is(shared: &Shared, at: &At<'_>, record: &Record, id: &str) -> bool {
+    record.get("id").and_then(Value::as_str) == Some(id) && shared.quirks.visible(record, at.query)
+}
+
+fn get(shared: &Shared, rest: &Rest, at: &At<'_>, id: Option<&str>) -> Outcome {
+    let route = at.route;
     let id = id.unwrap_or_default();
     let all = rest.records.lock();
     let record = all
-        .get(&route.resource)
-        .and_then(|records| {
-            records.iter().find(|record| record.get("id").and_then(Value::as_str) == Some(id))
-        })
+        .get(at.resource)
+        .and_then(|records| records.iter().find(|record| is(shared, at, record, id)))
         .ok_or_else(|| not_found(shared, route, id))?;
     Ok(success(route, StatusCode::OK, Value::Object(record.clone())))
 }
 
-fn update(shared: &Shared, rest: &Rest, route: &Route, id: Option<&str>, body: &Bytes) -> Outcome {
+fn update(shared: &Shared, rest: &Rest, at: &At<'_>, id: Option<&str>, body: &Bytes) -> Outcome {
+    let route = at.route;
     let id = id.unwrap_or_default();
     let changes = parse_body(shared, route, body, route.operation.method == Method::Put)?;
     let mut all = rest.records.lock();
-    let records = all.entry(route.resource.clone()).or_default();
-    let Some(index) =
-        records.iter().position(|record| record.get("id").and_then(Value::as_str) == Some(id))
-    else {
+    let records = all.entry(at.resource.to_owned()).or_default();
+    let Some(index) = records.iter().position(|record| is(shared, at, record, id)) else {
         return Err(not_found(shared, route, id));
     };
+    shared.quirks.check_update(&records[index], &changes).map_err(|r| refused(shared, r))?;
     if let Some(refusal) = duplicate(shared, rest, route, records, &changes, Some(id)) {
         return Err(Box::new(refusal));
     }
+    let before = records[index].clone();
     let record = &mut records[index];
     if route.operation.method == Method::Put {
         let keep = ["id", rest.created.as_str()];
@@ -617,24 +709,28 @@ fn update(shared: &Shared, rest: &Rest, route: &Route, id: Option<&str>, body: &
         }
     }
     record.insert(rest.modified.clone(), Value::String(now()));
+    shared.quirks.stamp(record);
     let record = record.clone();
     drop(all);
-    effects(shared, route, &record, "updated");
+    effects(shared, route, Some(&before), &record, "updated");
     Ok(success(route, StatusCode::OK, Value::Object(record)))
 }
 
-fn delete(shared: &Shared, rest: &Rest, route: &Route, id: Option<&str>) -> Outcome {
+fn delete(shared: &Shared, rest: &Rest, at: &At<'_>, id: Option<&str>) -> Outcome {
+    let route = at.route;
     let id = id.unwrap_or_default();
     let mut all = rest.records.lock();
-    let records = all.entry(route.resource.clone()).or_default();
-    let Some(index) =
-        records.iter().position(|record| record.get("id").and_then(Value::as_str) == Some(id))
-    else {
+    let records = all.entry(at.resource.to_owned()).or_default();
+    let Some(index) = records.iter().position(|record| is(shared, at, record, id)) else {
         return Err(not_found(shared, route, id));
     };
-    let record = records.remove(index);
+    let before = records[index].clone();
+    let record = match shared.quirks.delete(&mut records[index], at.query, &now()) {
+        Deletion::Remove => records.remove(index),
+        Deletion::Keep => records[index].clone(),
+    };
     drop(all);
-    effects(shared, route, &record, "deleted");
+    effects(shared, route, Some(&before), &record, "deleted");
     Ok(success_status(route, StatusCode::NO_CONTENT).into_response())
 }
 
@@ -660,8 +756,10 @@ fn number(
     }
 }
 
-fn list(shared: &Shared, rest: &Rest, route: &Route, query: &[(String, String)]) -> Outcome {
-    let mut records = rest.records(&route.resource);
+fn list(shared: &Shared, rest: &Rest, at: &At<'_>) -> Outcome {
+    let (route, query) = (at.route, at.query);
+    let mut records = rest.records(at.resource);
+    records.retain(|record| shared.quirks.visible(record, query));
     let paging_params: Vec<&Param> = route
         .operation
         .paging
@@ -672,13 +770,23 @@ fn list(shared: &Shared, rest: &Rest, route: &Route, query: &[(String, String)])
     let poll =
         shared.manifest.triggers.polls.iter().find(|poll| poll.operation == route.operation.name);
     let since = poll.and_then(|poll| poll.since.as_ref());
-    let sort = poll.and_then(|poll| poll.sort.as_ref());
+    // A list no poll reads sorts as the app's polled lists do, where it takes their
+    // parameter (BQE CORE's `orderby` on every list).
+    let sort = poll.and_then(|poll| poll.sort.as_ref()).or_else(|| {
+        let polls = shared.manifest.triggers.polls.iter();
+        polls
+            .filter_map(|poll| poll.sort.as_ref())
+            .find(|sort| route.operation.declares(&sort.param))
+    });
+    let expressions = expression_params(&shared.manifest, &route.operation);
     // The values of each declared filter parameter (one given several times: any of them).
     let mut filters: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (name, value) in query {
         let special = paging_params.iter().any(|param| param.name == *name)
-            || since.is_some_and(|param| param.name == *name)
-            || sort.is_some_and(|sort| sort.param.name == *name);
+            || since.is_some_and(|since| since.param.name == *name)
+            || sort.is_some_and(|sort| sort.param.name == *name)
+            || expressions.contains(&name.as_str())
+            || shared.quirks.list_params().contains(&name.as_str());
         if special || !route.operation.query.0.contains_key(name) {
             continue;
         }
@@ -698,7 +806,20 @@ fn list(shared: &Shared, rest: &Rest, route: &Route, query: &[(String, String)])
         }
         records.retain(|record| filter.keeps(record, &values));
     }
-    if let Some(text) = since.and_then(|param| query_value(query, param)) {
+    for (name, text) in query.iter().filter(|(name, _)| expressions.contains(&name.as_str())) {
+        let expression = Expression::parse(text).map_err(|reason| {
+            Box::new(answer::error(
+                shared,
+                StatusCode::BAD_REQUEST,
+                "invalid_expression",
+                &format!("{name}: {reason}"),
+                &[],
+            ))
+        })?;
+        records.retain(|record| expression.matches(record));
+    }
+    let plain_since = since.filter(|since| since.template.is_none()).map(|since| &since.param);
+    if let Some(text) = plain_since.and_then(|param| query_value(query, param)) {
         let since = DateTime::parse_from_rfc3339(text)
             .map_err(|_| invalid(shared, format!("{text} is not an RFC 3339 time")))?;
         records.retain(|record| {
@@ -716,10 +837,18 @@ fn list(shared: &Shared, rest: &Rest, route: &Route, query: &[(String, String)])
         if allowed.is_some_and(|allowed| !allowed.iter().any(|value| value == asked)) {
             return Err(invalid(shared, format!("cannot sort by {asked}")));
         }
-        // `field`, or `field:asc` / `field:desc`.
-        let (field, descending) = match asked.rsplit_once(':') {
-            Some((field, "asc")) => (field, false),
-            Some((field, "desc")) => (field, true),
+        // `field`, `-field` (newest first: JSON:API's and Qobrix's `sort[]`), `field desc` or
+        // `field asc` (BQE CORE's `orderby`), `field:desc` or `field:asc` (Qonto's `sort_by`).
+        let direction = |text: &str| match text.trim().to_ascii_lowercase().as_str() {
+            "asc" => Some(false),
+            "desc" => Some(true),
+            _ => None,
+        };
+        let spaced = asked.split_once(' ').or_else(|| asked.rsplit_once(':'));
+        let directed = spaced.and_then(|(field, way)| Some((field, direction(way)?)));
+        let (field, descending) = match (asked.strip_prefix('-'), directed) {
+            (Some(field), _) => (field, true),
+            (None, Some(directed)) => directed,
             _ => (asked, false),
         };
         let key = |record: &Record| {
@@ -755,6 +884,29 @@ fn list(shared: &Shared, rest: &Rest, route: &Route, query: &[(String, String)])
             let skip = number(shared, query, offset)?.unwrap_or(0);
             (window(&records, skip, limit), None)
         }
+        Some(Paging::PageAndSize { param, max_limit, first_page }) => {
+            let first = u64::from(*first_page);
+            let asked = match query_value(query, param) {
+                None => PageAndSize { page: first, size: u64::from(*max_limit).min(20) },
+                Some(text) => PageAndSize::parse(text).ok_or_else(|| {
+                    bad_request(
+                        shared,
+                        format!(
+                            "{} must be `<page>,<size>` (`{first},100`), not `{text}`",
+                            param.name
+                        ),
+                    )
+                })?,
+            };
+            let size = asked.size.clamp(1, u64::from(*max_limit));
+            let skip = (asked.page.max(first) - first).saturating_mul(size);
+            let page = window(&records, skip, size);
+            // Past the last record: no content at all, as BQE CORE answers.
+            if page.is_empty() {
+                return Ok(StatusCode::NO_CONTENT.into_response());
+            }
+            (page, None)
+        }
         _ => (records, None),
     };
     answer::set(
@@ -769,6 +921,37 @@ fn list(shared: &Shared, rest: &Rest, route: &Route, query: &[(String, String)])
         shared.quirks.page(&mut answer, &page);
     }
     Ok((StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], axum::Json(answer)).into_response())
+}
+
+/// The query parameters of a list that carry a search expression: a poll's `since` with a
+/// template, a natural-key lookup's key with one, on this list or on another of the app's
+/// that this one takes too (BQE CORE's `where` on every list).
+fn expression_params<'a>(manifest: &'a Manifest, list: &Operation) -> Vec<&'a str> {
+    let polls = manifest
+        .triggers
+        .polls
+        .iter()
+        .filter_map(|poll| poll.since.as_ref())
+        .filter(|since| since.template.is_some())
+        .map(|since| &since.param);
+    let keys = manifest
+        .operations
+        .iter()
+        .filter_map(|create| match &create.write {
+            Some(Write::NaturalKey(natural)) => Some(&natural.keys),
+            _ => None,
+        })
+        .flatten()
+        .filter(|key| key.template.is_some())
+        .map(|key| &key.param);
+    let mut names: Vec<&str> = polls
+        .chain(keys)
+        .filter(|param| param.place == Place::Query && list.declares(param))
+        .map(|param| param.name.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 fn window(records: &[Record], skip: u64, limit: u64) -> Vec<Record> {

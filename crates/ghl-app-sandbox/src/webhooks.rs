@@ -175,7 +175,8 @@ impl Webhooks {
         self.sent.lock().clear();
     }
 
-    /// Sends `event_type` about `record` to every target, if the app has webhooks.
+    /// Sends `event_type` about `record` to every target, if the app has webhooks, in the
+    /// app's envelope (its quirks).
     pub fn emit(self: &Arc<Self>, event_type: &str, record: &Map<String, Value>) {
         let Some(spec) = &self.spec else { return };
         let mut body = json!({});
@@ -190,7 +191,7 @@ impl Webhooks {
             set(&mut body, pointer.as_str(), Value::String(self.account_id.clone()));
         }
         let id = self.quirks.delivery_id(&mut self.rng.lock());
-        if let ValueAt::Body(pointer) = &spec.dedup_id {
+        if let [ValueAt::Body(pointer)] = spec.dedup_id.places() {
             set(&mut body, pointer.as_str(), Value::String(id.clone()));
         }
         self.quirks.webhook(&mut body, &self.account_id);

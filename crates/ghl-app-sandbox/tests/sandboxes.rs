@@ -526,7 +526,7 @@ async fn every_shipped_manifest_gets_a_sandbox_with_working_credentials() {
     .await
     .expect("the sandboxes start");
     let apps: Vec<&str> = sandboxes.keys().map(String::as_str).collect();
-    assert_eq!(apps, ["qonto", "slack", "teams", "webhook", "your-app"]);
+    assert_eq!(apps, ["bqe-core", "qonto", "slack", "teams", "webhook", "your-app"]);
     let receiver = &sandboxes["webhook"].info;
     assert!(
         receiver.credentials["secret"].starts_with("whsec_"),
@@ -592,4 +592,85 @@ async fn the_webhook_receiver_verifies_signatures_and_counts_a_message_once_per_
         .collect();
     assert_eq!(repeats, [false, true], "the retry is marked, the forged one not recorded");
     assert_eq!(stats(&client, &sandbox).await["effects"]["message.received"], 1);
+}
+
+/// Your App's manifest with its `since` and its email key written as search expressions
+/// (docs/apps/manifest.md, "Expression parameters"), as Qobrix's and BQE CORE's are.
+fn your_app_with_expressions() -> ghl_apps::Manifest {
+    let text = ghl_apps::builtin::MANIFESTS
+        .iter()
+        .find(|(app, _)| *app == "your-app")
+        .map(|(_, text)| *text)
+        .expect("your-app");
+    let text = text
+        .replacen(
+            "      since: query:updated_since\n",
+            "      since: {param: query:search, template: 'updated_at >= \"{time:%Y-%m-%dT%H:%M:%S}\"'}\n",
+            1,
+        )
+        .replacen("      email: {type: string}\n      external_id", "      search: {type: string}\n      email: {type: string}\n      external_id", 1);
+    ghl_apps::load(&text).unwrap_or_else(|err| panic!("{err}"))
+}
+
+#[tokio::test]
+async fn a_list_is_filtered_by_a_search_expression_and_a_malformed_one_is_refused() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let shutdown = CancellationToken::new();
+    let sandbox = AppSandbox::start(
+        your_app_with_expressions(),
+        AppSandboxConfig::default(),
+        listener,
+        shutdown.clone(),
+    )
+    .await
+    .expect("the sandbox starts");
+    let _stop = shutdown.drop_guard();
+    let client = reqwest::Client::new();
+    let key = key(&sandbox);
+    let contacts = format!("{}/contacts", sandbox.info.base_url);
+    for (name, email) in [("Ada", "ada@x.test"), ("Grace", "grace@x.test")] {
+        let made = keyed(
+            &client,
+            Method::POST,
+            &contacts,
+            &key,
+            Some(json!({"name": name, "email": email})),
+        )
+        .await;
+        assert_eq!(made.status(), StatusCode::CREATED);
+    }
+    let search = |expression: &str| {
+        let url =
+            reqwest::Url::parse_with_params(&contacts, [("search", expression)]).expect("a URL");
+        client.get(url).header("X-Api-Key", &key).send()
+    };
+    let names = |body: &Value| -> Vec<String> {
+        body["data"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|contact| contact["name"].as_str().expect("a name").to_owned())
+            .collect()
+    };
+
+    let found: Value =
+        search("email == \"grace@x.test\"").await.expect("answered").json().await.expect("JSON");
+    assert_eq!(names(&found), ["Grace"]);
+    let since: Value = search("updated_at >= \"2000-01-01T00:00:00\" and name != 'Ada'")
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(names(&since), ["Grace"]);
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let future = format!("updated_at >= \"{}\"", later.format("%Y-%m-%dT%H:%M:%S"));
+    let none: Value = search(&future).await.expect("answered").json().await.expect("JSON");
+    assert_eq!(names(&none), Vec::<String>::new(), "a zone-less time is UTC");
+
+    let refused = search("email ~ 'x'").await.expect("answered");
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let body: Value = refused.json().await.expect("JSON");
+    assert_eq!(body["error"]["code"], "invalid_expression");
+    assert!(body["error"]["message"].as_str().expect("text").contains("expected one of"), "{body}");
 }

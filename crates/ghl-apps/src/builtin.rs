@@ -12,6 +12,7 @@ pub const MANIFESTS: &[(&str, &str)] = &[
     ("teams", include_str!("../../../apps/teams/manifest.yaml")),
     ("webhook", include_str!("../../../apps/webhook/manifest.yaml")),
     ("qonto", include_str!("../../../apps/qonto/manifest.yaml")),
+    ("bqe-core", include_str!("../../../apps/bqe-core/manifest.yaml")),
 ];
 
 /// Every shipped manifest, loaded. A shipped manifest that does not load is a bug the tests

@@ -9,9 +9,10 @@ use std::collections::BTreeSet;
 use crate::auth::{template_names, Auth};
 use crate::error::Problem;
 use crate::locate::{path, Seg};
-use crate::manifest::{Manifest, Method, Operation};
+use crate::manifest::{FieldType, Manifest, Method, Operation};
 use crate::paging::Paging;
 use crate::place::{is_header_char, Param, Place};
+use crate::template::Placeholder;
 use crate::triggers::{Signature, SignedContent};
 use crate::writes::Write;
 
@@ -295,6 +296,14 @@ fn check_write(manifest: &Manifest, index: usize, operation: &Operation) -> Resu
                     &format!("operation `{name}`: `write.keys`"),
                     at,
                 )?;
+                if let Some(template) = &key_match.template {
+                    if let Err(reason) = template.expects(Placeholder::Value) {
+                        return invalid(
+                            path!["operations", index, "write", "keys", number, "template"],
+                            format!("operation `{name}`: `write.keys`: {reason}"),
+                        );
+                    }
+                }
             }
             if let Some(fallback) = &key.fallback {
                 let what = format!("operation `{name}`: `write.fallback.search`");
@@ -381,6 +390,21 @@ fn check_paging(index: usize, operation: &Operation, paging: &Paging) -> Result<
         Paging::SearchAfter { field, .. } if field.is_empty() => {
             return invalid(at("field"), format!("operation `{name}`: `paging.field` is empty"));
         }
+        Paging::PageAndSize { param, .. }
+            if param.place != Place::Query
+                || operation
+                    .query
+                    .get(&param.name)
+                    .is_some_and(|f| f.kind != FieldType::String) =>
+        {
+            return invalid(
+                at("param"),
+                format!(
+                    "operation `{name}`: `paging.param` carries `<page>,<size>`: declare it as a \
+                     query parameter of type string"
+                ),
+            );
+        }
         _ => {}
     }
     Ok(())
@@ -425,7 +449,16 @@ fn check_triggers(manifest: &Manifest) -> Result<(), Found> {
         let what = format!("poll `{}`", poll.name);
         let operation = read_operation(manifest, &poll.operation, &what, at("operation"))?;
         if let Some(since) = &poll.since {
-            declared(operation, since, &format!("poll `{}`: `since`", poll.name), at("since"))?;
+            let what = format!("poll `{}`: `since`", poll.name);
+            declared(operation, &since.param, &what, at("since"))?;
+            if let Some(template) = &since.template {
+                if let Err(reason) = template.expects(Placeholder::Time) {
+                    return invalid(
+                        path!["triggers", "polls", index, "since", "template"],
+                        format!("{what}: {reason}"),
+                    );
+                }
+            }
         }
         if let Some(sort) = &poll.sort {
             let what = format!("poll `{}`: `sort.param`", poll.name);

@@ -19,6 +19,7 @@ pub mod place;
 pub mod rate_limit;
 pub mod signatures;
 mod tagged;
+pub mod template;
 pub mod triggers;
 pub mod writes;
 

@@ -1,7 +1,8 @@
-//! How a list operation is walked page by page: the five styles seen across the apps we
+//! How a list operation is walked page by page: the six styles seen across the apps we
 //! connect (page/limit, offset/limit, an answer cursor, a next link, a record cursor such as
-//! HighLevel's `searchAfter`), each with exactly the fields it needs, so a style missing one
-//! is refused when the manifest loads, not when a sync runs.
+//! HighLevel's `searchAfter`, one parameter carrying the page and its size as BQE CORE's
+//! `page=2,100`), each with exactly the fields it needs, so a style missing one is refused
+//! when the manifest loads, not when a sync runs.
 
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +58,15 @@ pub enum Paging {
         limit: Param,
         max_limit: u32,
     },
+    /// One parameter carries the page number and the page size, `<page>,<size>` (BQE
+    /// CORE's `page=1,1000`); the page counts from `first_page`. A short page is the last,
+    /// and so is an answer with no records (an empty body: BQE's 204).
+    PageAndSize {
+        param: Param,
+        max_limit: u32,
+        #[serde(default = "one")]
+        first_page: u32,
+    },
 }
 
 fn one() -> u32 {
@@ -93,6 +103,7 @@ impl Paging {
             Self::Cursor { .. } => "cursor",
             Self::NextLink { .. } => "next_link",
             Self::SearchAfter { .. } => "search_after",
+            Self::PageAndSize { .. } => "page_and_size",
         }
     }
 
@@ -117,6 +128,7 @@ impl Paging {
                 params.push(("send", send));
                 params.push(("limit", limit));
             }
+            Self::PageAndSize { param, .. } => params.push(("param", param)),
         }
         params
     }
@@ -126,9 +138,31 @@ impl Paging {
         match self {
             Self::Page { max_limit, .. }
             | Self::Offset { max_limit, .. }
-            | Self::SearchAfter { max_limit, .. } => Some(*max_limit),
+            | Self::SearchAfter { max_limit, .. }
+            | Self::PageAndSize { max_limit, .. } => Some(*max_limit),
             Self::Cursor { max_limit, .. } | Self::NextLink { max_limit, .. } => *max_limit,
         }
+    }
+}
+
+/// The value of a `page_and_size` parameter: `<page>,<size>` (`2,100`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageAndSize {
+    pub page: u64,
+    pub size: u64,
+}
+
+impl PageAndSize {
+    /// `2,100` (spaces around either number allowed); `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (page, size) = text.split_once(',')?;
+        Some(Self { page: page.trim().parse().ok()?, size: size.trim().parse().ok()? })
+    }
+}
+
+impl std::fmt::Display for PageAndSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{},{}", self.page, self.size)
     }
 }
 
@@ -136,7 +170,7 @@ impl Paging {
 mod tests {
     use serde_json::json;
 
-    use super::says_more;
+    use super::{says_more, PageAndSize};
 
     #[test]
     fn has_more_is_a_boolean_or_a_value_that_is_null_on_the_last_page() {
@@ -148,5 +182,15 @@ mod tests {
         assert!(says_more(Some(&json!("https://api.example/items?page=2"))));
         assert!(!says_more(Some(&json!(""))));
         assert!(!says_more(None), "an answer without it has no next page");
+    }
+
+    #[test]
+    fn a_page_and_its_size_read_and_written_as_one_value() {
+        assert_eq!(PageAndSize::parse("2,100"), Some(PageAndSize { page: 2, size: 100 }));
+        assert_eq!(PageAndSize::parse(" 0, 1000"), Some(PageAndSize { page: 0, size: 1000 }));
+        for wrong in ["2", "2,", ",100", "a,100", "2,100,3", "-1,10"] {
+            assert_eq!(PageAndSize::parse(wrong), None, "{wrong}");
+        }
+        assert_eq!(PageAndSize { page: 3, size: 50 }.to_string(), "3,50");
     }
 }

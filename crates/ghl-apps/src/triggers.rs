@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::place::{Param, Pointer, ValueAt};
+use crate::template::TemplatedParam;
 
 /// `triggers:` of a manifest.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -26,8 +27,9 @@ pub struct Webhooks {
     /// whose values, joined by `.`, name it (`[/type, /data/event]`).
     pub event_type: EventType,
     /// Where a delivery carries its id, stable across the app's retries: two deliveries with
-    /// the same id are one event.
-    pub dedup_id: ValueAt,
+    /// the same id are one event. Several places (`[/context, /data/id, /event_time]`) make
+    /// one id together, for apps whose deliveries carry no id of their own.
+    pub dedup_id: DedupId,
     /// Where a delivery names the account it is about, if the app has accounts.
     #[serde(default)]
     pub account: Option<ValueAt>,
@@ -95,6 +97,58 @@ impl EventType {
             return None;
         }
         Some(places.iter().zip(parts).collect())
+    }
+}
+
+/// The places a delivery's id is read from: one, or several joined with `:`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "Vec<ValueAt>")]
+pub struct DedupId(Vec<ValueAt>);
+
+impl DedupId {
+    pub fn places(&self) -> &[ValueAt] {
+        &self.0
+    }
+
+    /// The id of a delivery, `read` reading each place: every place must hold a value.
+    pub fn read(&self, mut read: impl FnMut(&ValueAt) -> Option<String>) -> Option<String> {
+        let parts: Option<Vec<String>> = self.0.iter().map(&mut read).collect();
+        parts.map(|parts| parts.join(":"))
+    }
+}
+
+impl From<DedupId> for Vec<ValueAt> {
+    fn from(id: DedupId) -> Self {
+        id.0
+    }
+}
+
+impl<'de> Deserialize<'de> for DedupId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = DedupId;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a place (`header:webhook-id`, `/id`) or a list of places")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<DedupId, E> {
+                ValueAt::try_from(text.to_owned()).map(|at| DedupId(vec![at])).map_err(E::custom)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<DedupId, A::Error> {
+                let mut places = Vec::new();
+                while let Some(place) = seq.next_element::<ValueAt>()? {
+                    places.push(place);
+                }
+                if places.is_empty() {
+                    return Err(serde::de::Error::custom("`dedup_id` lists no place"));
+                }
+                Ok(DedupId(places))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
     }
 }
 
@@ -191,9 +245,10 @@ pub struct Poll {
     pub created: Option<String>,
     pub time_format: TimeFormat,
     /// The parameter that asks only for records modified at or after a time; without one,
-    /// every page is read and older records are skipped.
+    /// every page is read and older records are skipped. With a `template`, the parameter
+    /// is an expression the app parses and the time goes in its `{time}`.
     #[serde(default)]
-    pub since: Option<Param>,
+    pub since: Option<TemplatedParam>,
     /// How to ask for the oldest first, if the list is not in that order already.
     #[serde(default)]
     pub sort: Option<Sort>,
@@ -242,5 +297,25 @@ mod tests {
         assert_eq!(one.split("a.b").map(|parts| parts.len()), Some(1));
         let wrong = serde_norway::from_str::<EventType>("type").expect_err("not a place");
         assert!(wrong.to_string().contains("not a place"), "{wrong}");
+    }
+
+    #[test]
+    fn a_dedup_id_is_one_place_or_several_joined() {
+        let one: DedupId = serde_norway::from_str("header:webhook-id").expect("one place");
+        assert_eq!(one.places(), [ValueAt::Header("webhook-id".into())]);
+        let several: DedupId =
+            serde_norway::from_str("[/context, /data/id, /event_time]").expect("three places");
+        let body = serde_json::json!({"context": "lead_created", "data": {"id": "l-1"}, "event_time": "t"});
+        let read = |place: &ValueAt| match place {
+            ValueAt::Body(pointer) => {
+                pointer.find(&body).and_then(|v| v.as_str()).map(str::to_owned)
+            }
+            _ => None,
+        };
+        assert_eq!(several.read(read).as_deref(), Some("lead_created:l-1:t"));
+        let partial: DedupId = serde_norway::from_str("[/context, /missing]").expect("two places");
+        assert_eq!(partial.read(read), None, "every place must hold a value");
+        assert!(serde_norway::from_str::<DedupId>("[]").is_err());
+        assert!(serde_norway::from_str::<DedupId>("[context]").is_err());
     }
 }

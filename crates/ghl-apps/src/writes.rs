@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::place::{Param, Pointer};
+use crate::template::Template;
 
 /// `write:` of an operation. An operation that is not a `GET` must say one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +59,10 @@ pub struct KeyMatch {
     pub field: String,
     /// The lookup's parameter taking it.
     pub param: Param,
+    /// When the parameter is an expression the app parses (`email == "{value}"`): the key
+    /// goes in its `{value}`, quoted.
+    #[serde(default)]
+    pub template: Option<Template>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -352,3 +352,41 @@ fn client_credentials_connect_without_a_browser_and_a_wrong_secret_stores_nothin
     .expect("runs"));
     assert!(said.contains("connected `again` to Tasks"), "{said}");
 }
+
+/// The shipped BQE CORE manifest, connected as docs/connectors/bqe-core.md says, against
+/// `ghl-connector sandbox`: its identity provider's pages taken under the sandbox's address,
+/// the company's API address read from the token answer's `endpoint`, then used.
+#[test]
+fn bqe_core_connects_through_the_sandbox_identity_provider_and_calls_the_company_api() {
+    let (_sandbox, info) = support::sandbox(&["--port", "0", "--contacts", "0"]);
+    let app = &info["apps"]["bqe-core"];
+    let text = |value: &Value| value.as_str().expect("text").to_owned();
+    let base_url = text(&app["base_url"]);
+    let store = new_store();
+    let mut connect = store_command(
+        store.path(),
+        &["connect", "bqe-core", "--timeout-secs", "60", "--base-url", &base_url],
+    );
+    connect
+        .args(["--client-id", &text(&app["credentials"]["client_id"])])
+        .env("GHL_CONNECTOR_CLIENT_SECRET", text(&app["credentials"]["client_secret"]));
+    let (child, stdout, authorize) = spawn_until_address(connect);
+    assert_eq!(authorize.path(), "/idp/connect/authorize", "{authorize}");
+    let scope = authorize.query_pairs().find(|(key, _)| key == "scope").map(|(_, v)| v);
+    assert_eq!(scope.as_deref(), Some("offline_access readwrite:core"), "{authorize}");
+    let connecting = Connecting { child, stdout, authorize };
+    let ((status, page), (success, said)) = connecting.approve();
+    assert!(success, "{said}");
+    assert_eq!(status, 200, "{page}");
+    assert!(said.contains("connected `bqe-core` to BQE CORE"), "{said}");
+
+    ok(store_command(store.path(), &["connections", "test", "bqe-core"]).output().expect("runs"));
+    let employees = ok(store_command(
+        store.path(),
+        &["api", "bqe-core.list-employees", "--connection", "bqe-core"],
+    )
+    .output()
+    .expect("runs"));
+    let employees: Value = serde_json::from_str(&employees).expect("JSON");
+    assert_eq!(employees.as_array().map(Vec::len), Some(1), "the company's user: {employees}");
+}

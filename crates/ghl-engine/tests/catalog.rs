@@ -29,7 +29,7 @@ use catalog_rows::{fired, op, utility, ActionRow, TriggerRow, PARTNERS};
 use ghl_app_sandbox::{AppSandbox, AppSandboxConfig};
 use ghl_engine::apps::highlevel::verify::TrustedKeys;
 use ghl_engine::apps::highlevel::HighLevel;
-use ghl_engine::apps::{AppId, Apps};
+use ghl_engine::apps::{AppId, Apps, ConnectFlow};
 use ghl_engine::catalog::{actions, triggers};
 use ghl_engine::connections::{save, save_http, AuthSecret, ConnectionSecret, HttpSecret};
 use ghl_engine::inbound::Inbound;
@@ -575,6 +575,48 @@ async fn credentials(
     save(store, name, &secret, "").await.unwrap_or_else(|err| panic!("{name}: {err}"));
 }
 
+/// The connection of an app connected by the OAuth authorization code flow, made as
+/// `connect` makes it against a sandbox, through the sandbox's real endpoints: its
+/// authorization page (which approves at once and redirects with a code and the state), the
+/// code exchanged at its token endpoint, and the API address the token answer gives where
+/// the app gives one. `None` for an app connected otherwise.
+async fn authorized(apps: &Apps, app: &str, sandbox: &AppSandbox) -> Option<AuthSecret> {
+    let info = apps.get(app).expect("a built-in app").connect_info();
+    if info.flow != ConnectFlow::AuthorizationCode {
+        return None;
+    }
+    let base: url::Url = sandbox.info.base_url.parse().expect("the sandbox's address");
+    let credential = |name: &str| sandbox.info.credentials.get(name).expect(name).clone();
+    let registration = ghl_client::OAuthApp {
+        client_id: credential("client_id"),
+        client_secret: credential("client_secret").into(),
+        authorize_url: base.join(&info.authorize_path).expect("the authorization page"),
+        token_url: base.join(&info.token_path).expect("the token endpoint"),
+        redirect_uri: "http://127.0.0.1:9/callback".parse().expect("a URL"),
+        extra_form: info.token_form.clone(),
+        options: info.oauth.clone(),
+    };
+    let scopes: Vec<&str> = info.base_scopes.iter().map(String::as_str).collect();
+    let request = registration.authorization_request(&scopes);
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let approved = browser.get(request.url.clone()).send().await.expect("the page answers");
+    let back = approved.headers().get("location").expect("redirected back");
+    let back: url::Url = back.to_str().expect("text").parse().expect("the callback address");
+    let query = |name: &str| {
+        let value = back.query_pairs().find(|(key, _)| key == name).map(|(_, value)| value);
+        value.expect(name).into_owned()
+    };
+    let tokens = registration
+        .exchange_code(&browser, &request, &query("state"), &query("code"))
+        .await
+        .unwrap_or_else(|err| panic!("{app}: the code exchange: {err}"));
+    let api = tokens.base_url.clone().unwrap_or_else(|| sandbox.info.base_url.clone());
+    Some(AuthSecret::oauth(&api, &registration, tokens))
+}
+
 async fn runs_of(world: &World, flow: &str) -> Vec<RunSummary> {
     let filter = RunFilter { flow: Some(flow.to_owned()), limit: 1000, ..Default::default() };
     world.store.runs(&filter).await.expect("runs")
@@ -709,6 +751,11 @@ async fn every_entry(world: World) {
     save_http(store, HTTP_CONNECTION, &http).await.expect("the http connection");
     for rows in PARTNERS {
         let sandbox = sandboxes.get(rows.app);
+        if let Some(auth) = authorized(world.engine.apps(), rows.app, sandbox).await {
+            let secret = ConnectionSecret { app: AppId::from_static(rows.app), auth };
+            save(store, rows.app, &secret, "").await.expect("the OAuth connection");
+            continue;
+        }
         let values = sandbox.info.credentials.clone();
         let base_url = Some(sandbox.info.base_url.clone());
         // The account the sandbox's operations take (Qonto's bank account), if any.

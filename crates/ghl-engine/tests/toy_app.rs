@@ -133,7 +133,12 @@ impl Toy {
             .into_iter()
             .map(|data| PollSource {
                 summary: data.summary,
-                query: PollQuery { since: Some(data.since), sort: None, limit: Some(data.limit) },
+                query: PollQuery {
+                    since: Some(data.since),
+                    since_template: None,
+                    sort: None,
+                    limit: Some(data.limit),
+                },
                 record_fields: data.fields,
                 ..PollSource::new(data.name, data.operation, data.records, data.id, data.modified)
             })

@@ -2,6 +2,7 @@
 //! each from its shipped manifest) and, for OAuth client credentials, a small token server.
 
 mod authorization_code;
+mod bqe_core;
 mod client_credentials;
 mod messaging;
 mod paging_styles;

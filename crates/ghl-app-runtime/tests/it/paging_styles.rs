@@ -1,7 +1,8 @@
 //! Every paging style of a manifest walked against a small server that holds seven records:
 //! offsets, an answer cursor, a next link in the body and in the `Link` header, and a record
-//! cursor (`search_after`) sent in a POST body in place of the page number. The largest
-//! page (3) is asked for, so each walk takes three requests.
+//! cursor (`search_after`) sent in a POST body in place of the page number, and the page and
+//! its size in one parameter (`page=2,3`, bare lists, 204 past the end). The largest page
+//! (3) is asked for, so each walk takes three requests.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,6 +75,13 @@ operations:
       replaces: [page]
       limit: body:limit
       max_limit: 3
+  - name: by-page-and-size
+    title: By the page and its size in one parameter
+    method: GET
+    path: /pair
+    query: {page: {type: string}}
+    response: {status: [200, 204]}
+    paging: {style: page_and_size, param: query:page, max_limit: 3}
 "#;
 
 #[derive(Default)]
@@ -161,6 +169,21 @@ async fn search(
     Json(json!({"items": window(skip, limit)}))
 }
 
+/// `page=<n>,<size>`, pages from 1: a bare list, and 204 with no body past the end.
+async fn pair(State(s): S, headers: axum::http::HeaderMap, Query(q): Q) -> Response {
+    s.count("pair", &headers);
+    let (page, size) = q
+        .get("page")
+        .and_then(|text| text.split_once(','))
+        .and_then(|(page, size)| Some((page.parse::<usize>().ok()?, size.parse::<usize>().ok()?)))
+        .expect("page=<n>,<size>");
+    let records = window((page.max(1) - 1) * size, size);
+    if records.is_empty() {
+        return axum::http::StatusCode::NO_CONTENT.into_response();
+    }
+    Json(Value::Array(records)).into_response()
+}
+
 #[tokio::test]
 async fn every_paging_style_walks_all_records_in_pages_of_the_largest_size() {
     let server = Arc::new(Server::default());
@@ -170,6 +193,7 @@ async fn every_paging_style_walks_all_records_in_pages_of_the_largest_size() {
         .route("/api/link", get(link))
         .route("/api/header", get(header))
         .route("/api/search", post(search))
+        .route("/api/pair", get(pair))
         .with_state(server.clone());
     let base = serve_api(router).await;
 
@@ -188,6 +212,7 @@ async fn every_paging_style_walks_all_records_in_pages_of_the_largest_size() {
         ("by-body-link", "link", json!({"page": 1})),
         ("by-link-header", "header", json!({})),
         ("by-search-after", "search", json!({"page": 1})),
+        ("by-page-and-size", "pair", json!({})),
     ] {
         let records: Vec<Value> =
             pager.records(operation, input).try_collect().await.expect(operation);
@@ -201,7 +226,7 @@ async fn every_paging_style_walks_all_records_in_pages_of_the_largest_size() {
     }
     assert_eq!(
         server.bearer_seen.load(Ordering::SeqCst),
-        15,
+        18,
         "every page carried the bearer token"
     );
 
@@ -212,5 +237,18 @@ async fn every_paging_style_walks_all_records_in_pages_of_the_largest_size() {
         server.requests.lock().get("offset").copied(),
         Some(3 + 4),
         "the caller's limit is kept"
+    );
+
+    // A full last page is followed by one more request, answered 204: the walk ends there.
+    let seven: Vec<Value> = pager
+        .records("by-page-and-size", json!({"page": "1,7"}))
+        .try_collect()
+        .await
+        .expect("one page of 7");
+    assert_eq!(seven.len(), 7);
+    assert_eq!(
+        server.requests.lock().get("pair").copied(),
+        Some(3 + 2),
+        "the caller's size is kept, and the 204 after the full page ends the walk"
     );
 }

@@ -2,8 +2,10 @@
 //! implementation of [`Quirks`] whose every method defaults to the generic REST sandbox's
 //! behaviour. The generic sandbox asks [`of`] the app's quirks at each point where apps
 //! differ (ids, seeded records, natural-key uniqueness, list filters, page metadata, error
-//! bodies, webhook envelopes, a request answered its own way, app-side activity).
+//! bodies and statuses, webhook envelopes and which changes send one, soft deletes, record
+//! versions, a request answered its own way, app-side activity).
 
+pub mod bqe_core;
 pub mod qonto;
 
 use axum::body::Bytes;
@@ -16,6 +18,24 @@ use serde_json::{json, Value};
 
 use crate::rest::{Record, Rest};
 use crate::Shared;
+
+/// An app's refusal of a request (its status, error code and message), answered in the
+/// app's error shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// What a delete does to a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// Gone for good.
+    Remove,
+    /// Kept, marked deleted (a soft delete): the hook changed it.
+    Keep,
+}
 
 /// A numbered page of a list, as answered.
 #[derive(Debug, Clone, Copy)]
@@ -129,6 +149,44 @@ pub trait Quirks: Send + Sync {
     fn activity(&self, _shared: &Shared) -> Value {
         json!({ "changed": 0 })
     }
+
+    /// The status of a refused body or parameter.
+    fn invalid_status(&self) -> StatusCode {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+
+    /// Query parameters the quirks read themselves (no list filters records by them).
+    fn list_params(&self) -> &[&str] {
+        &[]
+    }
+
+    /// Whether a request with `query` sees `record` (a soft-deleted record is hidden).
+    fn visible(&self, _record: &Record, _query: &[(String, String)]) -> bool {
+        true
+    }
+
+    /// What a delete with `query` does to `record`.
+    fn delete(&self, _record: &mut Record, _query: &[(String, String)], _now: &str) -> Deletion {
+        Deletion::Remove
+    }
+
+    /// Completes a new record of `resource` before it is stored, given the resource's
+    /// records so far.
+    fn on_create(&self, _resource: &str, _records: &[Record], _record: &mut Record) {}
+
+    /// The record a webhook `event` carries about a change from `before` to `after`, or
+    /// `None` when the app sends no such event for this change.
+    fn event(&self, _event: &str, _before: Option<&Record>, after: &Record) -> Option<Record> {
+        Some(after.clone())
+    }
+
+    /// An update checked against the stored record before anything changes.
+    fn check_update(&self, _stored: &Record, _changes: &Record) -> Result<(), Refusal> {
+        Ok(())
+    }
+
+    /// A record just created or updated, before it is stored and answered.
+    fn stamp(&self, _record: &mut Record) {}
 }
 
 /// The generic REST sandbox: no quirk.
@@ -140,6 +198,7 @@ impl Quirks for Generic {}
 pub fn of(app: &str) -> &'static dyn Quirks {
     match app {
         "qonto" => &qonto::Qonto,
+        "bqe-core" => &bqe_core::BQE_CORE,
         _ => &Generic,
     }
 }

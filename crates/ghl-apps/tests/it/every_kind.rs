@@ -99,6 +99,7 @@ fn every_paging_style_loads() {
         ("      style: next_link\n      next: header:Link", "next_link"),
         ("      style: next_link\n      next: /links/next\n      limit: query:limit\n      max_limit: 50", "next_link"),
         ("      style: page\n      page: query:page\n      limit: query:limit\n      max_limit: 50\n      first_page: 0", "page"),
+        ("      style: page_and_size\n      param: query:cursor\n      max_limit: 1000\n      first_page: 0", "page_and_size"),
     ];
     for (paging, style) in cases {
         let loaded = manifest(AUTH, paging, WRITE, SIGNATURE);
@@ -146,4 +147,26 @@ fn every_signature_scheme_loads() {
         standard.triggers.webhooks.map(|webhooks| webhooks.signature),
         Some(Signature::StandardWebhooks { tolerance_secs: 600 })
     ));
+}
+
+/// `page_and_size` sends `<page>,<size>` in one parameter: a parameter declared as a number
+/// cannot carry it, and is refused at load naming the key.
+#[test]
+fn a_page_and_size_parameter_must_be_a_query_string() {
+    let integer = "      style: page_and_size\n      param: query:page\n      max_limit: 1000";
+    let text = BASE
+        .replace("{auth}", AUTH)
+        .replace("{paging}", integer)
+        .replace("{write}", WRITE)
+        .replace("{signature}", SIGNATURE);
+    let error = load(&text).expect_err("an integer parameter");
+    assert!(error.to_string().contains("`paging.param` carries `<page>,<size>`"), "{error}");
+    assert_eq!(
+        error.line,
+        text.find("param: query:page").map(|at| text[..at].lines().count()).unwrap_or(0),
+        "{error}"
+    );
+    let loaded = manifest(AUTH, &integer.replace("query:page", "query:cursor"), WRITE, SIGNATURE);
+    let paging = loaded.operation("list-notes").and_then(|op| op.paging.clone());
+    assert!(matches!(paging, Some(Paging::PageAndSize { first_page: 1, max_limit: 1000, .. })));
 }

@@ -3,6 +3,7 @@
 
 mod broken_manifests;
 mod every_kind;
+mod expression_params;
 mod highlevel_fits;
 mod shipped_manifests;
 mod standard_webhooks;

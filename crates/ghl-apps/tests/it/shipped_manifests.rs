@@ -139,3 +139,53 @@ fn a_signed_webhook_whose_write_is_not_keyed_by_webhook_id_is_refused_with_its_l
     assert_eq!(error.line, line, "{error}");
     assert!(error.to_string().contains("header: webhook-id"), "{error}");
 }
+
+/// BQE CORE (specs/partners/NOTES.md §4, §0): OAuth through its identity provider with the
+/// company's API address in the token answer's `endpoint`; `page=<n>,<size>` lists;
+/// `{"Message"}` errors with a stale `version` (409 `OutDatedModel`) not retried; polls on
+/// `lastUpdated` since its webhooks' format is unknown.
+#[test]
+fn bqe_core_says_what_its_sources_say() {
+    let app = shipped("bqe-core");
+    let Auth::Oauth2AuthorizationCode(code) = &app.auth else { panic!("{:?}", app.auth) };
+    assert_eq!(code.base_url_from.as_deref(), Some("endpoint"));
+    assert_eq!(code.scopes, ["readwrite:core", "offline_access"]);
+    assert!(!code.pkce, "the vendor samples send a client secret without PKCE");
+    for operation in app.operations.iter().filter(|op| op.method == Method::Get) {
+        if operation.path.ends_with('}') {
+            continue;
+        }
+        assert!(
+            matches!(
+                operation.paging,
+                Some(Paging::PageAndSize { max_limit: 1000, first_page: 1, .. })
+            ),
+            "{}: {:?}",
+            operation.name,
+            operation.paging
+        );
+        assert_eq!(operation.response.status, [200, 204], "{}: 204 past the end", operation.name);
+    }
+    for operation in app.operations.iter().filter(|op| op.method == Method::Put) {
+        let body = operation.body.as_ref().expect("a PUT has a body");
+        assert!(body.required().contains(&"version".to_owned()), "{}", operation.name);
+    }
+    let stale = app.errors.rules.iter().find(|rule| rule.status == [409]).expect("a 409 rule");
+    assert_eq!(stale.text_contains.as_deref(), Some("OutDatedModel"));
+    assert_eq!(stale.means, ErrorMeaning::Invalid);
+    assert!(app.triggers.webhooks.is_none(), "polled instead");
+    let polls: Vec<(&str, &str, TimeFormat)> = app
+        .triggers
+        .polls
+        .iter()
+        .map(|poll| (poll.name.as_str(), poll.modified.as_str(), poll.time_format))
+        .collect();
+    assert_eq!(
+        polls,
+        [
+            ("clients", "lastUpdated", TimeFormat::Rfc3339),
+            ("activities", "lastUpdated", TimeFormat::Rfc3339),
+            ("projects", "lastUpdated", TimeFormat::Rfc3339),
+        ]
+    );
+}

@@ -42,12 +42,6 @@ const TEMPLATES: &[DemoTemplate] = &[
         records: "contacts",
         noun: "contacts",
     },
-    DemoTemplate {
-        name: "contact-to-qonto-client",
-        app: "qonto",
-        records: "v2/clients",
-        noun: "clients",
-    },
 ];
 
 struct DemoTemplate {
@@ -179,25 +173,15 @@ async fn demo(
     }
     added.finish();
 
-    // Each new contact runs the welcome flow and, by webhook, the contact templates; the
-    // polling template (Qonto's) finds them at its next pass, which the demo makes now
-    // instead of in five minutes.
-    let polled = TEMPLATES.iter().filter(|t| polls(t.name)).count();
-    let webhooked = 1 + TEMPLATES.len() - polled;
-    let expected = args.contacts * (webhooked + polled);
+    // Each new contact runs the welcome flow and, by webhook, each contact template.
+    let expected = args.contacts * (1 + TEMPLATES.len());
     let done = bar(expected, "runs done");
     let deadline = Instant::now() + Duration::from_secs(120);
-    let mut next_pass = None;
     loop {
         let (ended, _) = finished(&service).await?.since(&finished_before);
         done.set_position(ended as u64);
         if ended >= expected as i64 {
             break;
-        }
-        if ended >= (args.contacts * webhooked) as i64 && next_pass.is_none() {
-            let pass = ghl_store::Timestamp::now() + Duration::from_secs(5 * 60);
-            service.engine().fire_triggers(pass).await?;
-            next_pass = Some(pass);
         }
         if Instant::now() > deadline {
             bail!("runs did not finish within two minutes: {:?}", service.runs().counts().await?);
@@ -234,11 +218,6 @@ async fn demo(
     say!("    curl -H 'Authorization: Bearer {admin_token}' {connector_url}/api/runs");
     say!("Ctrl-C stops the demo{}.", if chosen.is_some() { "" } else { " and removes its files" });
     watch_runs(&service).await
-}
-
-/// Whether a template's flow is started by a poll (run at its next pass), not a webhook.
-fn polls(template: &str) -> bool {
-    ghl_service::templates::find(template).is_ok_and(|t| t.flow.trigger.poll.is_some())
 }
 
 /// The partner apps' sandboxes the templates write to, each connected in `store` under its

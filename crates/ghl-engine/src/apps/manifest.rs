@@ -288,7 +288,8 @@ fn poll_sources(manifest: &Manifest) -> Vec<PollSource> {
                     ManifestTimeFormat::EpochSeconds => TimeFormat::EpochSeconds,
                 },
                 query: PollQuery {
-                    since: poll.since.as_ref().map(|param| param.name.clone()),
+                    since: poll.since.as_ref().map(|since| since.param.name.clone()),
+                    since_template: poll.since.as_ref().and_then(|since| since.template.clone()),
                     sort: poll.sort.as_ref().map(|sort| PollSort {
                         field: sort.param.name.clone(),
                         value: sort.value.clone(),
@@ -415,7 +416,10 @@ impl App for ManifestApp {
         let account = webhooks.account.as_ref().and_then(|place| at_body(place, &payload));
         // A delivery id in a header is the webhook check's to give; without one, the body's
         // digest stands for it (the same delivery sent again is the same body).
-        let delivery = at_body(&webhooks.dedup_id, &payload).unwrap_or_else(|| digest(&payload));
+        let delivery = webhooks
+            .dedup_id
+            .read(|place| at_body(place, &payload))
+            .unwrap_or_else(|| digest(&payload));
         let record = webhooks.record.find(&payload).cloned().unwrap_or(payload);
         NewEvent {
             dedup_key: self.event_key(

@@ -157,10 +157,11 @@ impl Verifier for ManifestVerifier {
                 webhooks.event_type
             ))
         })?;
-        let delivery = Self::at(&webhooks.dedup_id, &json, headers).ok_or_else(|| {
+        let delivery = webhooks.dedup_id.read(|place| Self::at(place, &json, headers));
+        let delivery = delivery.ok_or_else(|| {
             Refusal::new(format!(
                 "{app} webhook refused: no delivery id at {:?}",
-                webhooks.dedup_id
+                webhooks.dedup_id.places()
             ))
         })?;
         let account = webhooks.account.as_ref().and_then(|place| Self::at(place, &json, headers));

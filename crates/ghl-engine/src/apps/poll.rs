@@ -6,6 +6,7 @@
 //! (`poll_input`, `poll_position`). Paging is the app's client's (`AppClient::records`).
 
 use chrono::DateTime;
+use ghl_apps::template::Template;
 use ghl_store::Timestamp;
 use serde_json::{Map, Value};
 
@@ -64,7 +65,18 @@ impl PollSource {
     pub fn page_input(&self, page: &PageRequest<'_>) -> Value {
         let mut input = Map::new();
         if let Some(field) = &self.query.since {
-            input.insert(field.clone(), self.time_format.write(page.since));
+            let since = self.time_format.write(page.since);
+            let since = match &self.query.since_template {
+                None => since,
+                Some(template) => {
+                    let as_written = match &since {
+                        Value::String(text) => text.clone(),
+                        other => other.to_string(),
+                    };
+                    template.fill_time(page.since.to_datetime(), &as_written).into()
+                }
+            };
+            input.insert(field.clone(), since);
         }
         if let Some(sort) = &self.query.sort {
             input.insert(sort.field.clone(), sort.value.clone().into());
@@ -103,6 +115,9 @@ pub struct PollQuery {
     /// The field asking for records modified at or after a time; without one, the list
     /// answers from its start and the dedup keys drop what was seen.
     pub since: Option<String>,
+    /// When `since` is an expression the app parses (`modified >= "{time}"`): the template
+    /// the time is written into.
+    pub since_template: Option<Template>,
     /// How to ask for the oldest first, if the list is not in that order already.
     pub sort: Option<PollSort>,
     /// The field giving the page size.
@@ -163,6 +178,7 @@ mod tests {
             query: PollQuery {
                 since: Some("modified_since".into()),
                 sort: Some(PollSort { field: "sort".into(), value: "updated_at".into() }),
+                since_template: None,
                 limit: Some("per_page".into()),
             },
             ..PollSource::new("items", "list-items", "/data", "id", "updated_at")
@@ -176,6 +192,24 @@ mod tests {
         assert_eq!(
             source.position_time(&[json!(1_700_000_000), json!("i-1")]),
             Some(Timestamp::from_millis(1_700_000_000_000))
+        );
+        let expression = PollSource {
+            query: PollQuery {
+                since: Some("search".into()),
+                since_template: Some(
+                    Template::try_from(
+                        "modified >= \"{time:%Y-%m-%dT%H:%M:%S}\" and x == \"{time}\"".to_owned(),
+                    )
+                    .expect("a template"),
+                ),
+                ..PollQuery::default()
+            },
+            ..PollSource::new("items", "list-items", "/data", "id", "modified")
+        };
+        assert_eq!(
+            expression.page_input(&page),
+            json!({ "search": "modified >= \"2023-11-14T22:13:20\" and x == \"2023-11-14T22:13:20.500Z\"" }),
+            "an expression parameter carries the time in its template"
         );
         let rfc = PollSource::new("items", "list-items", "/data", "id", "updated_at");
         assert_eq!(

@@ -15,8 +15,10 @@ pub struct AppRows {
     pub triggers: &'static [TriggerRow],
 }
 
+pub mod bqe_core;
+
 /// Every partner app's rows.
-pub const PARTNERS: &[AppRows] = &[qonto::ROWS];
+pub const PARTNERS: &[AppRows] = &[qonto::ROWS, bqe_core::ROWS];
 
 /// One action of the catalog as a step: what it is given and what must show afterwards.
 pub struct ActionRow {
