@@ -4,8 +4,9 @@
 //! `DELETE` of it deletes, `GET /contacts` lists); its body fields are validated (a required
 //! one missing or a wrong type: the app's 422), its natural keys are unique (the app's 409,
 //! naming the existing record where `write.duplicate.id_at` says), lists follow its paging
-//! style and its poll's `since` and `sort` parameters, and every write stamps `updated_at`
-//! and sends the webhooks the operation `causes`.
+//! style and its poll's `since` and `sort` parameters, and every write stamps its times in
+//! the format of the resource's poll (`times.rs`) and sends the webhooks the operation
+//! `causes`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,6 +33,8 @@ use rand::Rng;
 use serde_json::{Map, Value};
 
 use crate::oauth::OAuthServer;
+use crate::quirks::{self, Quirks};
+use crate::times::Stamps;
 use crate::{answer, gate, Shared};
 
 /// A stored record: the JSON object the app answers.
@@ -81,8 +84,10 @@ pub struct Rest {
     /// The account (workspace) the credentials speak for.
     pub account_id: String,
     routes: Vec<Route>,
-    modified: String,
-    created: String,
+    /// The time fields of each polled resource, in its poll's format.
+    stamps: BTreeMap<String, Stamps>,
+    /// Those of the other resources.
+    default_stamps: Stamps,
     /// Records per resource, in creation order.
     records: Mutex<BTreeMap<String, Vec<Record>>>,
 }
@@ -109,7 +114,12 @@ impl Rest {
         for operation in &manifest.operations {
             routes.push(route(operation)?);
         }
-        let poll = manifest.triggers.polls.first();
+        let (stamps, default_stamps) = Stamps::of(manifest, |operation| {
+            routes
+                .iter()
+                .find(|route: &&Route| route.operation.name == operation)
+                .map(|route| route.resource.clone())
+        });
         let connect_prefix = manifest.base_url.as_url().path().trim_end_matches('/').to_owned();
         let prefix = match &oauth {
             Some(server) if server.gives_base_url() => {
@@ -124,10 +134,15 @@ impl Rest {
             oauth,
             account_id: account_id.to_owned(),
             routes,
-            modified: poll.map_or("updated_at".into(), |poll| poll.modified.clone()),
-            created: poll.and_then(|poll| poll.created.clone()).unwrap_or("created_at".into()),
+            stamps,
+            default_stamps,
             records: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// The time fields of a resource's records and their format.
+    pub fn stamps(&self, resource: &str) -> &Stamps {
+        self.stamps.get(resource).unwrap_or(&self.default_stamps)
     }
 
     /// Every stored record of a resource (`/contacts`), for the admin API and the tests.
@@ -309,6 +324,15 @@ pub fn routes(shared: &Shared) -> Router<Arc<Shared>> {
             handle(&shared, index, &params, &query, &headers, &body).await
         };
         let path = format!("{}{}", rest.prefix, route.operation.path);
+        // Two operations may be one call with other bodies (Nozbe's update, complete and
+        // reopen are all `PUT /tasks/{id}`): the first declared serves them all.
+        let served = rest.routes[..index].iter().any(|earlier| {
+            earlier.operation.method == route.operation.method
+                && earlier.operation.path == route.operation.path
+        });
+        if served {
+            continue;
+        }
         let entry = paths.remove(&path).unwrap_or_default();
         paths.insert(path, entry.merge(on(filter, handler)));
     }
@@ -326,6 +350,9 @@ async fn handle(
     let Some(rest) = &shared.rest else { return StatusCode::NOT_FOUND.into_response() };
     let Some(route) = rest.routes.get(index) else { return StatusCode::NOT_FOUND.into_response() };
     gate::guarded(shared, &route.operation.name, async {
+        if let Some((status, code, message)) = app_quirks(shared).refuse(headers) {
+            return answer::error(shared, status, code, &message, &[]);
+        }
         let access = match rest.authorize(&shared.manifest.auth, headers, query) {
             Ok(access) => access,
             Err((code, message)) => {
@@ -359,6 +386,10 @@ async fn handle(
         outcome.unwrap_or_else(|refusal| *refusal)
     })
     .await
+}
+
+fn app_quirks(shared: &Shared) -> &'static dyn Quirks {
+    quirks::of(&shared.manifest.app)
 }
 
 /// A refusal is an answer too, boxed (an answer is large).
@@ -395,7 +426,7 @@ fn success(route: &Route, default: StatusCode, value: Value) -> Response {
 fn invalid(shared: &Shared, message: String) -> Box<Response> {
     Box::new(answer::error(
         shared,
-        StatusCode::UNPROCESSABLE_ENTITY,
+        app_quirks(shared).invalid_status(),
         "validation_failed",
         &message,
         &[],
@@ -536,11 +567,14 @@ fn create(shared: &Shared, rest: &Rest, route: &Route, body: &Bytes) -> Outcome 
         return Err(Box::new(refusal));
     }
     record.retain(|_, value| !value.is_null());
-    let id = ids::new_id(&mut *shared.rng.lock());
-    let stamp = now();
+    let quirks = app_quirks(shared);
+    let id = quirks.new_id(&mut shared.rng.lock());
+    let stamps = rest.stamps(&route.resource);
+    let stamp = stamps.write(Utc::now());
     record.insert("id".into(), Value::String(id));
-    record.insert(rest.created.clone(), Value::String(stamp.clone()));
-    record.insert(rest.modified.clone(), Value::String(stamp));
+    record.insert(stamps.created.clone(), stamp.clone());
+    record.insert(stamps.modified.clone(), stamp);
+    quirks.created(&route.resource, &mut record, &rest.account_id);
     records.push(record.clone());
     drop(all);
     effects(shared, route, &record, "created");
@@ -573,12 +607,14 @@ fn update(shared: &Shared, rest: &Rest, route: &Route, id: Option<&str>, body: &
         return Err(Box::new(refusal));
     }
     let record = &mut records[index];
-    if route.operation.method == Method::Put {
-        let keep = ["id", rest.created.as_str()];
+    let stamps = rest.stamps(&route.resource);
+    let quirks = app_quirks(shared);
+    if route.operation.method == Method::Put && !quirks.put_merges() {
+        let keep = ["id", stamps.created.as_str()];
         record.retain(|name, _| keep.contains(&name.as_str()));
     }
     for (name, value) in changes {
-        if ["id", rest.created.as_str(), rest.modified.as_str()].contains(&name.as_str()) {
+        if ["id", stamps.created.as_str(), stamps.modified.as_str()].contains(&name.as_str()) {
             continue;
         }
         if value.is_null() {
@@ -587,7 +623,10 @@ fn update(shared: &Shared, rest: &Rest, route: &Route, id: Option<&str>, body: &
             record.insert(name, value);
         }
     }
-    record.insert(rest.modified.clone(), Value::String(now()));
+    if stamps.modified_on_update() {
+        record.insert(stamps.modified.clone(), stamps.write(Utc::now()));
+    }
+    quirks.updated(&route.resource, record);
     let record = record.clone();
     drop(all);
     effects(shared, route, &record, "updated");
@@ -606,6 +645,9 @@ fn delete(shared: &Shared, rest: &Rest, route: &Route, id: Option<&str>) -> Outc
     let record = records.remove(index);
     drop(all);
     effects(shared, route, &record, "deleted");
+    if app_quirks(shared).delete_answers_record(&route.resource) {
+        return Ok(success(route, StatusCode::OK, Value::Object(record)));
+    }
     Ok(success_status(route, StatusCode::NO_CONTENT).into_response())
 }
 
@@ -651,20 +693,29 @@ fn list(shared: &Shared, rest: &Rest, route: &Route, query: &[(String, String)])
         if special || !route.operation.query.0.contains_key(name) {
             continue;
         }
-        records.retain(|record| match record.get(name) {
-            Some(Value::String(text)) => text == value,
-            Some(other) => serde_json::from_str::<Value>(value).ok().as_ref() == Some(other),
-            None => false,
+        let quirks = app_quirks(shared);
+        records.retain(|record| {
+            quirks.matches(record, name, value).unwrap_or_else(|| match record.get(name) {
+                Some(Value::String(text)) => text == value,
+                Some(other) => serde_json::from_str::<Value>(value).ok().as_ref() == Some(other),
+                None => false,
+            })
         });
     }
-    if let Some(text) = since.and_then(|param| query_value(query, param)) {
-        let since = DateTime::parse_from_rfc3339(text)
-            .map_err(|_| invalid(shared, format!("{text} is not an RFC 3339 time")))?;
+    let stamps = rest.stamps(&route.resource);
+    if let Some((param, text)) =
+        since.and_then(|param| query_value(query, param).map(|text| (param, text)))
+    {
+        let since = stamps.parse_text(text).ok_or_else(|| {
+            invalid(
+                shared,
+                format!("{}: `{text}` is not a time in {:?}", param.name, stamps.format),
+            )
+        })?;
         records.retain(|record| {
             record
-                .get(&rest.modified)
-                .and_then(Value::as_str)
-                .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+                .get(&stamps.modified)
+                .and_then(|value| stamps.read(value))
                 .is_some_and(|modified| modified >= since)
         });
     }
@@ -675,10 +726,24 @@ fn list(shared: &Shared, rest: &Rest, route: &Route, query: &[(String, String)])
         if allowed.is_some_and(|allowed| !allowed.iter().any(|value| value == field)) {
             return Err(invalid(shared, format!("cannot sort by {field}")));
         }
-        let key = |record: &Record| {
-            record.get(field).and_then(Value::as_str).unwrap_or_default().to_owned()
+        let (field, descending) = match field.strip_prefix('-') {
+            Some(field) => (field, true),
+            None => (field, false),
         };
-        records.sort_by_key(key);
+        // Numbers (epoch times) by value, text (RFC 3339 times, names) as text.
+        let key = |record: &Record| match record.get(field) {
+            Some(Value::Number(number)) => (number.as_f64(), String::new()),
+            Some(Value::String(text)) => (None, text.clone()),
+            _ => (None, String::new()),
+        };
+        records.sort_by(|a, b| {
+            let order = key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal);
+            if descending {
+                order.reverse()
+            } else {
+                order
+            }
+        });
     }
     let mut answer = Value::Null;
     let (page, has_more) = match &route.operation.paging {
