@@ -348,6 +348,7 @@ async fn handle(
     body: &Bytes,
 ) -> Response {
     let Some(rest) = &shared.rest else { return StatusCode::NOT_FOUND.into_response() };
+    let index = sibling(rest, index, body);
     let Some(route) = rest.routes.get(index) else { return StatusCode::NOT_FOUND.into_response() };
     gate::guarded(shared, &route.operation.name, async {
         if let Some((status, code, message)) = app_quirks(shared).refuse(headers) {
@@ -386,6 +387,44 @@ async fn handle(
         outcome.unwrap_or_else(|refusal| *refusal)
     })
     .await
+}
+
+/// Which of the operations sharing a method and path a request is: among those whose body
+/// declares every field given, with its required ones present, the one declaring the fewest
+/// (Nozbe's `complete-task` is `PUT /tasks/{id}` with only `ended_at`); else the first.
+fn sibling(rest: &Rest, index: usize, body: &Bytes) -> usize {
+    let Some(first) = rest.routes.get(index) else { return index };
+    let Ok(Value::Object(given)) = serde_json::from_slice::<Value>(body) else { return index };
+    let fits = |route: &Route| {
+        let Some(declared) = &route.operation.body else { return given.is_empty() };
+        given.keys().all(|name| declared.declares(name))
+            && declared.required().iter().all(|name| {
+                given
+                    .get(name)
+                    .is_some_and(|value| !value.is_null() || declared.fields.get(name).is_none())
+            })
+    };
+    let size = |route: &Route| {
+        route.operation.body.as_ref().map_or(0, |body| {
+            body.fields.0.len()
+                + body
+                    .schema
+                    .as_ref()
+                    .and_then(|schema| schema.get("properties"))
+                    .and_then(Value::as_object)
+                    .map_or(0, Map::len)
+        })
+    };
+    rest.routes
+        .iter()
+        .enumerate()
+        .filter(|(_, route)| {
+            route.operation.method == first.operation.method
+                && route.operation.path == first.operation.path
+        })
+        .filter(|(_, route)| fits(route))
+        .min_by_key(|(at, route)| (size(route), *at))
+        .map_or(index, |(at, _)| at)
 }
 
 fn app_quirks(shared: &Shared) -> &'static dyn Quirks {
