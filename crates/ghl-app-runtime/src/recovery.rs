@@ -9,6 +9,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::DateTime;
+use futures_util::TryStreamExt;
 use ghl_apps::place::{Pointer, ValueAt};
 use ghl_apps::triggers::TimeFormat;
 use ghl_apps::writes::{ChildOf, NaturalKey, Write};
@@ -129,13 +130,18 @@ async fn child_of(
     Ok(newest(records.into_iter().filter(fits), created.as_ref()))
 }
 
-/// The records a read answers, at `records` or the operation's own record place.
+/// The records a read answers, at `records` or the operation's own record place; a list
+/// with paging is read to its last page (the record looked for is the newest, and the
+/// first page of a parent with many children may not hold it).
 async fn list(
     client: &ManifestClient,
     operation: &str,
     input: Value,
     records: Option<&Pointer>,
 ) -> Result<Vec<Value>, RuntimeError> {
+    if records.is_none() && client.operation(operation)?.paging.is_some() {
+        return client.records(operation, input).try_collect().await;
+    }
     let request = client.request(operation, input)?;
     let answer = Box::pin(client.read(&request)).await?;
     let found = match records {

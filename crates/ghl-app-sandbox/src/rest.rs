@@ -600,6 +600,9 @@ fn effects(shared: &Shared, route: &Route, record: &Record, fallback: &str) {
 
 fn create(shared: &Shared, rest: &Rest, route: &Route, body: &Bytes) -> Outcome {
     let mut record = parse_body(shared, route, body, true)?;
+    app_quirks(shared)
+        .check(&route.resource, &record)
+        .map_err(|problem| invalid(shared, problem))?;
     let mut all = rest.records.lock();
     let records = all.entry(route.resource.clone()).or_default();
     if let Some(refusal) = duplicate(shared, rest, route, records, &record, None) {
@@ -635,6 +638,9 @@ fn get(shared: &Shared, rest: &Rest, route: &Route, id: Option<&str>) -> Outcome
 fn update(shared: &Shared, rest: &Rest, route: &Route, id: Option<&str>, body: &Bytes) -> Outcome {
     let id = id.unwrap_or_default();
     let changes = parse_body(shared, route, body, route.operation.method == Method::Put)?;
+    app_quirks(shared)
+        .check(&route.resource, &changes)
+        .map_err(|problem| invalid(shared, problem))?;
     let mut all = rest.records.lock();
     let records = all.entry(route.resource.clone()).or_default();
     let Some(index) =

@@ -4,6 +4,7 @@
 mod authorization_code;
 mod client_credentials;
 mod messaging;
+mod nozbe;
 mod paging_styles;
 mod recovery;
 mod support;

@@ -27,6 +27,12 @@ pub trait Quirks: Send + Sync {
         ids::new_id(rng)
     }
 
+    /// A refusal of a written record the manifest's types cannot express (a length, a
+    /// minimum), naming the field.
+    fn check(&self, _resource: &str, _record: &Record) -> Result<(), String> {
+        Ok(())
+    }
+
     /// What the app fills in on a new record of `resource` (`/tasks`) besides its id and
     /// times; `account` is the sandbox's account (the credentials' owner).
     fn created(&self, _resource: &str, _record: &mut Record, _account: &str) {}

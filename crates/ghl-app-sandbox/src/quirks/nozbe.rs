@@ -52,6 +52,27 @@ impl Quirks for Nozbe {
         None
     }
 
+    /// The vendor models' bounds: names of 1 to 255 characters, times of 0 or more.
+    fn check(&self, resource: &str, record: &Record) -> Result<(), String> {
+        if let Some(Value::String(name)) = record.get("name") {
+            let length = name.chars().count();
+            if resource != "/projects" && !(1..=255).contains(&length) {
+                return Err(format!("name must have 1 to 255 characters, not {length}"));
+            }
+        }
+        for field in ["due_at", "ended_at", "remind_at", "time_needed", "time_spent"] {
+            if resource == "/reminders" && field == "remind_at" {
+                continue; // a relative reminder counts back from the due time
+            }
+            if let Some(number) = record.get(field).and_then(Value::as_i64) {
+                if number < 0 {
+                    return Err(format!("{field} must be 0 or more, not {number}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn new_id(&self, rng: &mut ChaCha8Rng) -> String {
         ids::new_secret(rng, "", 16)
     }
