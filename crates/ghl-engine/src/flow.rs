@@ -801,14 +801,15 @@ steps:
         }
         let cases = [
             (
-                WELCOME.replace("highlevel: ContactCreate", "qobrix: ContactCreate"),
+                // No app is called `nowhere`; shipped apps added later follow `webhook`.
+                WELCOME.replace("highlevel: ContactCreate", "nowhere: ContactCreate"),
                 3,
-                "not an app (highlevel, your-app, slack, teams, webhook)",
+                "not an app (highlevel, your-app, slack, teams, webhook",
             ),
             (
-                long.replace("app: highlevel", "app: qobrix"),
+                long.replace("app: highlevel", "app: nowhere"),
                 3,
-                "unknown app `qobrix`; the apps are highlevel, your-app, slack, teams, webhook",
+                "unknown app `nowhere`; the apps are highlevel, your-app, slack, teams, webhook",
             ),
             (long.replace("  app: highlevel\n", ""), 3, "`event` goes with `app: <app>`"),
             (
