@@ -5,7 +5,8 @@
 //!   methods, its auth kind checked with its own 401/403 bodies (an OAuth app's tokens
 //!   issued by its OAuth server, `oauth`), its paging style, its error
 //!   bodies (a missing required field, a natural key already taken with the existing id where
-//!   `write.duplicate` says), `updated_at` kept for polls, and its webhooks sent to
+//!   `write.duplicate` says), creation and modification times stamped in the format of the
+//!   resource's poll (`times`), and its webhooks sent to
 //!   registered targets, signed per the manifest's scheme;
 //! - Slack's and Teams' incoming webhooks (`messaging`): what was posted is recorded, and
 //!   they answer as the real services do (`ok`, `invalid_payload`, `channel_is_archived`,
@@ -28,6 +29,7 @@ pub mod oauth;
 pub mod quirks;
 pub mod receiver;
 pub mod rest;
+pub mod times;
 pub mod webhooks;
 
 use std::collections::BTreeMap;

@@ -4,8 +4,9 @@
 //! `DELETE` of it deletes, `GET /contacts` lists); its body fields are validated (a required
 //! one missing or a wrong type: the app's 422), its natural keys are unique (the app's 409,
 //! naming the existing record where `write.duplicate.id_at` says), lists follow its paging
-//! style and its poll's `since` and `sort` parameters, and every write stamps `updated_at`
-//! and sends the webhooks the operation `causes`.
+//! style and its poll's `since` and `sort` parameters, and every write stamps its times in
+//! the format of the resource's poll (`times.rs`) and sends the webhooks the operation
+//! `causes`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use serde_json::{Map, Value};
 use crate::expression::Expression;
 use crate::oauth::OAuthServer;
 use crate::quirks::{self, Deletion, Filter, Refusal};
+use crate::times::Stamps;
 use crate::{answer, gate, Shared};
 
 /// A stored record: the JSON object the app answers.
@@ -84,8 +86,10 @@ pub struct Rest {
     /// The account (workspace) the credentials speak for.
     pub account_id: String,
     routes: Vec<Route>,
-    modified: String,
-    created: String,
+    /// The time fields of each polled resource, in its poll's format.
+    stamps: BTreeMap<String, Stamps>,
+    /// Those of the other resources.
+    default_stamps: Stamps,
     /// Records per resource, in creation order.
     records: Mutex<BTreeMap<String, Vec<Record>>>,
 }
@@ -112,7 +116,12 @@ impl Rest {
         for operation in &manifest.operations {
             routes.push(route(operation)?);
         }
-        let poll = manifest.triggers.polls.first();
+        let (stamps, default_stamps) = Stamps::of(manifest, |operation| {
+            routes
+                .iter()
+                .find(|route: &&Route| route.operation.name == operation)
+                .map(|route| route.resource.clone())
+        });
         let connect_prefix = manifest.base_url.as_url().path().trim_end_matches('/').to_owned();
         let prefix = match &oauth {
             Some(server) if server.gives_base_url() => {
@@ -128,10 +137,15 @@ impl Rest {
             oauth,
             account_id: account_id.to_owned(),
             routes,
-            modified: poll.map_or("updated_at".into(), |poll| poll.modified.clone()),
-            created: poll.and_then(|poll| poll.created.clone()).unwrap_or("created_at".into()),
+            stamps,
+            default_stamps,
             records: Mutex::new(records),
         })
+    }
+
+    /// The time fields of a resource's records and their format.
+    pub fn stamps(&self, resource: &str) -> &Stamps {
+        self.stamps.get(resource).unwrap_or(&self.default_stamps)
     }
 
     /// Every stored record of a resource (`/contacts`), for the admin API and the tests.
@@ -336,6 +350,15 @@ pub fn routes(shared: &Shared) -> Router<Arc<Shared>> {
             handle(&shared, index, &params, &query, &headers, &body).await
         };
         let path = format!("{}{}", rest.prefix, route.operation.path);
+        // Two operations may be one call with other bodies (Nozbe's update, complete and
+        // reopen are all `PUT /tasks/{id}`): the first declared serves them all.
+        let served = rest.routes[..index].iter().any(|earlier| {
+            earlier.operation.method == route.operation.method
+                && earlier.operation.path == route.operation.path
+        });
+        if served {
+            continue;
+        }
         let entry = paths.remove(&path).unwrap_or_default();
         paths.insert(path, entry.merge(on(filter, handler)));
     }
@@ -351,8 +374,12 @@ async fn handle(
     body: &Bytes,
 ) -> Response {
     let Some(rest) = &shared.rest else { return StatusCode::NOT_FOUND.into_response() };
+    let index = sibling(rest, index, body);
     let Some(route) = rest.routes.get(index) else { return StatusCode::NOT_FOUND.into_response() };
     gate::guarded(shared, &route.operation.name, async {
+        if let Some(refusal) = shared.quirks.refuse(headers) {
+            return answer::error(shared, refusal.status, refusal.code, &refusal.message, &[]);
+        }
         let access = match rest.authorize(&shared.manifest.auth, headers, query) {
             Ok(access) => access,
             Err((code, message)) => {
@@ -396,6 +423,44 @@ async fn handle(
         outcome.unwrap_or_else(|refusal| *refusal)
     })
     .await
+}
+
+/// Which of the operations sharing a method and path a request is: among those whose body
+/// declares every field given, with its required ones present, the one declaring the fewest
+/// (Nozbe's `complete-task` is `PUT /tasks/{id}` with only `ended_at`); else the first.
+fn sibling(rest: &Rest, index: usize, body: &Bytes) -> usize {
+    let Some(first) = rest.routes.get(index) else { return index };
+    let Ok(Value::Object(given)) = serde_json::from_slice::<Value>(body) else { return index };
+    let fits = |route: &Route| {
+        let Some(declared) = &route.operation.body else { return given.is_empty() };
+        given.keys().all(|name| declared.declares(name))
+            && declared.required().iter().all(|name| {
+                given
+                    .get(name)
+                    .is_some_and(|value| !value.is_null() || declared.fields.get(name).is_none())
+            })
+    };
+    let size = |route: &Route| {
+        route.operation.body.as_ref().map_or(0, |body| {
+            body.fields.0.len()
+                + body
+                    .schema
+                    .as_ref()
+                    .and_then(|schema| schema.get("properties"))
+                    .and_then(Value::as_object)
+                    .map_or(0, Map::len)
+        })
+    };
+    rest.routes
+        .iter()
+        .enumerate()
+        .filter(|(_, route)| {
+            route.operation.method == first.operation.method
+                && route.operation.path == first.operation.path
+        })
+        .filter(|(_, route)| fits(route))
+        .min_by_key(|(at, route)| (size(route), *at))
+        .map_or(index, |(at, _)| at)
 }
 
 /// A refusal is an answer too, boxed (an answer is large).
@@ -644,19 +709,25 @@ fn effects(
 fn create(shared: &Shared, rest: &Rest, at: &At<'_>, body: &Bytes) -> Outcome {
     let route = at.route;
     let mut record = parse_body(shared, route, body, true)?;
+    shared.quirks
+        .check(&route.resource, &record)
+        .map_err(|problem| invalid(shared, problem))?;
     let mut all = rest.records.lock();
     let records = all.entry(at.resource.to_owned()).or_default();
     if let Some(refusal) = duplicate(shared, rest, route, records, &record, None) {
         return Err(Box::new(refusal));
     }
     record.retain(|_, value| !value.is_null());
-    let id = shared.quirks.new_id(&mut *shared.rng.lock());
-    let stamp = now();
+    let quirks = shared.quirks;
+    let id = quirks.new_id(&mut shared.rng.lock());
+    let stamps = rest.stamps(&route.resource);
+    let stamp = stamps.write(Utc::now());
     record.insert("id".into(), Value::String(id));
-    record.insert(rest.created.clone(), Value::String(stamp.clone()));
-    record.insert(rest.modified.clone(), Value::String(stamp));
-    shared.quirks.on_create(at.resource, records, &mut record);
-    shared.quirks.stamp(&mut record);
+    record.insert(stamps.created.clone(), stamp.clone());
+    record.insert(stamps.modified.clone(), stamp);
+    quirks.created(&route.resource, &mut record, &rest.account_id);
+    quirks.on_create(at.resource, records, &mut record);
+    quirks.stamp(&mut record);
     records.push(record.clone());
     drop(all);
     effects(shared, route, None, &record, "created");
@@ -683,6 +754,9 @@ fn update(shared: &Shared, rest: &Rest, at: &At<'_>, id: Option<&str>, body: &By
     let route = at.route;
     let id = id.unwrap_or_default();
     let changes = parse_body(shared, route, body, route.operation.method == Method::Put)?;
+    shared.quirks
+        .check(&route.resource, &changes)
+        .map_err(|problem| invalid(shared, problem))?;
     let mut all = rest.records.lock();
     let records = all.entry(at.resource.to_owned()).or_default();
     let Some(index) = records.iter().position(|record| is(shared, at, record, id)) else {
@@ -694,12 +768,14 @@ fn update(shared: &Shared, rest: &Rest, at: &At<'_>, id: Option<&str>, body: &By
     }
     let before = records[index].clone();
     let record = &mut records[index];
-    if route.operation.method == Method::Put {
-        let keep = ["id", rest.created.as_str()];
+    let stamps = rest.stamps(&route.resource);
+    let quirks = shared.quirks;
+    if route.operation.method == Method::Put && !quirks.put_merges() {
+        let keep = ["id", stamps.created.as_str()];
         record.retain(|name, _| keep.contains(&name.as_str()));
     }
     for (name, value) in changes {
-        if ["id", rest.created.as_str(), rest.modified.as_str()].contains(&name.as_str()) {
+        if ["id", stamps.created.as_str(), stamps.modified.as_str()].contains(&name.as_str()) {
             continue;
         }
         if value.is_null() {
@@ -708,8 +784,11 @@ fn update(shared: &Shared, rest: &Rest, at: &At<'_>, id: Option<&str>, body: &By
             record.insert(name, value);
         }
     }
-    record.insert(rest.modified.clone(), Value::String(now()));
-    shared.quirks.stamp(record);
+    if stamps.modified_on_update() {
+        record.insert(stamps.modified.clone(), stamps.write(Utc::now()));
+    }
+    quirks.updated(&route.resource, record);
+    quirks.stamp(record);
     let record = record.clone();
     drop(all);
     effects(shared, route, Some(&before), &record, "updated");
@@ -731,6 +810,9 @@ fn delete(shared: &Shared, rest: &Rest, at: &At<'_>, id: Option<&str>) -> Outcom
     };
     drop(all);
     effects(shared, route, Some(&before), &record, "deleted");
+    if shared.quirks.delete_answers_record(&route.resource) {
+        return Ok(success(route, StatusCode::OK, Value::Object(record)));
+    }
     Ok(success_status(route, StatusCode::NO_CONTENT).into_response())
 }
 
@@ -804,7 +886,12 @@ fn list(shared: &Shared, rest: &Rest, at: &At<'_>) -> Outcome {
                 }
             }
         }
-        records.retain(|record| filter.keeps(record, &values));
+        // The app's own reading of the parameter (Nozbe's `field[min]`), else the filter's.
+        records.retain(|record| {
+            let own = values.iter().map(|value| shared.quirks.matches(record, name, value));
+            let own: Option<Vec<bool>> = own.collect();
+            own.map_or_else(|| filter.keeps(record, &values), |own| own.contains(&true))
+        });
     }
     for (name, text) in query.iter().filter(|(name, _)| expressions.contains(&name.as_str())) {
         let expression = Expression::parse(text).map_err(|reason| {
@@ -818,15 +905,21 @@ fn list(shared: &Shared, rest: &Rest, at: &At<'_>) -> Outcome {
         })?;
         records.retain(|record| expression.matches(record));
     }
+    let stamps = rest.stamps(&route.resource);
     let plain_since = since.filter(|since| since.template.is_none()).map(|since| &since.param);
-    if let Some(text) = plain_since.and_then(|param| query_value(query, param)) {
-        let since = DateTime::parse_from_rfc3339(text)
-            .map_err(|_| invalid(shared, format!("{text} is not an RFC 3339 time")))?;
+    if let Some((param, text)) =
+        plain_since.and_then(|param| query_value(query, param).map(|text| (param, text)))
+    {
+        let since = stamps.parse_text(text).ok_or_else(|| {
+            invalid(
+                shared,
+                format!("{}: `{text}` is not a time in {:?}", param.name, stamps.format),
+            )
+        })?;
         records.retain(|record| {
             record
-                .get(&rest.modified)
-                .and_then(Value::as_str)
-                .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+                .get(&stamps.modified)
+                .and_then(|value| stamps.read(value))
                 .is_some_and(|modified| modified >= since)
         });
     }
@@ -851,13 +944,20 @@ fn list(shared: &Shared, rest: &Rest, at: &At<'_>) -> Outcome {
             (None, Some(directed)) => directed,
             _ => (asked, false),
         };
-        let key = |record: &Record| {
-            record.get(field).and_then(Value::as_str).unwrap_or_default().to_owned()
+        // Numbers (epoch times) by value, text (RFC 3339 times, names) as text.
+        let key = |record: &Record| match record.get(field) {
+            Some(Value::Number(number)) => (number.as_f64(), String::new()),
+            Some(Value::String(text)) => (None, text.clone()),
+            _ => (None, String::new()),
         };
-        records.sort_by_key(key);
-        if descending {
-            records.reverse();
-        }
+        records.sort_by(|a, b| {
+            let order = key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal);
+            if descending {
+                order.reverse()
+            } else {
+                order
+            }
+        });
     }
     let mut answer = Value::Null;
     let total = records.len() as u64;

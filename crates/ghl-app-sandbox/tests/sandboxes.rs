@@ -526,7 +526,9 @@ async fn every_shipped_manifest_gets_a_sandbox_with_working_credentials() {
     .await
     .expect("the sandboxes start");
     let apps: Vec<&str> = sandboxes.keys().map(String::as_str).collect();
-    assert_eq!(apps, ["bqe-core", "qonto", "slack", "teams", "webhook", "your-app"]);
+    let mut shipped: Vec<&str> = ghl_apps::builtin::MANIFESTS.iter().map(|(app, _)| *app).collect();
+    shipped.sort_unstable();
+    assert_eq!(apps, shipped);
     let receiver = &sandboxes["webhook"].info;
     assert!(
         receiver.credentials["secret"].starts_with("whsec_"),
@@ -673,4 +675,128 @@ async fn a_list_is_filtered_by_a_search_expression_and_a_malformed_one_is_refuse
     let body: Value = refused.json().await.expect("JSON");
     assert_eq!(body["error"]["code"], "invalid_expression");
     assert!(body["error"]["message"].as_str().expect("text").contains("expected one of"), "{body}");
+}
+
+/// An app whose poll writes times as milliseconds since the epoch (as Nozbe does).
+const EPOCH_MILLIS_APP: &str = r#"
+app: millis-app
+title: Millis App
+base_url: https://api.millis.example/v1
+auth:
+  kind: api_key
+  headers:
+    Authorization: "{api_key}"
+operations:
+  - name: create-note
+    title: Create a note
+    method: POST
+    path: /notes
+    body:
+      fields:
+        text: {type: string, required: true}
+    write: {kind: not_repeatable}
+  - name: update-note
+    title: Update a note
+    method: PUT
+    path: /notes/{id}
+    path_params:
+      id: {type: string, required: true}
+    body:
+      fields:
+        text: {type: string}
+    write: {kind: idempotent}
+  - name: list-notes
+    title: List notes
+    method: GET
+    path: /notes
+    query:
+      "changed[min]": {type: integer}
+      sortBy: {type: string}
+      limit: {type: integer}
+      offset: {type: integer}
+    paging: {style: offset, offset: query:offset, limit: query:limit, max_limit: 100}
+triggers:
+  polls:
+    - name: notes
+      title: New or changed notes
+      operation: list-notes
+      modified: changed
+      created: made
+      time_format: epoch_millis
+      since: "query:changed[min]"
+      sort: {param: query:sortBy, value: changed}
+"#;
+
+#[tokio::test]
+async fn times_are_stamped_and_filtered_in_the_poll_s_epoch_millis() {
+    let manifest = ghl_apps::load(EPOCH_MILLIS_APP).expect("the manifest loads");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let shutdown = CancellationToken::new();
+    let sandbox = AppSandbox::start(manifest, AppSandboxConfig::default(), listener, shutdown)
+        .await
+        .expect("the sandbox starts");
+    let client = reqwest::Client::new();
+    let key = sandbox.info.credentials["api_key"].clone();
+    let notes = format!("{}/notes", sandbox.info.base_url);
+    let send = |method: Method, url: String, body: Option<Value>| {
+        let request = client.request(method, url).header("Authorization", &key);
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        async move { request.send().await.expect("the sandbox answers") }
+    };
+    let before = chrono::Utc::now().timestamp_millis();
+    let first: Value = send(Method::POST, notes.clone(), Some(json!({"text": "a"})))
+        .await
+        .json()
+        .await
+        .expect("a JSON answer");
+    let made = first["made"].as_i64().expect("the creation time is a JSON integer");
+    assert_eq!(first["changed"], first["made"], "{first}");
+    assert!(made >= before && made <= chrono::Utc::now().timestamp_millis(), "{first}");
+
+    let id = first["id"].as_str().expect("an id");
+    let second: Value = send(Method::POST, notes.clone(), Some(json!({"text": "b"})))
+        .await
+        .json()
+        .await
+        .expect("a JSON answer");
+    let updated: Value = send(Method::PUT, format!("{notes}/{id}"), Some(json!({"text": "a2"})))
+        .await
+        .json()
+        .await
+        .expect("a JSON answer");
+    let changed = updated["changed"].as_i64().expect("the modified time is a JSON integer");
+    assert_eq!(updated["made"], first["made"], "an update keeps the creation time");
+    assert!(changed >= second["changed"].as_i64().expect("an integer"), "{updated} {second}");
+
+    let since = |millis: i64| {
+        let url = format!("{notes}?changed%5Bmin%5D={millis}&sortBy=changed");
+        async move {
+            let answer: Value = send(Method::GET, url, None).await.json().await.expect("JSON");
+            answer
+                .as_array()
+                .expect("a bare array")
+                .iter()
+                .map(|note| {
+                    let text = note["text"].as_str().expect("text").to_owned();
+                    (note["changed"].as_i64().expect("an integer time"), text)
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = since(made).await;
+    assert!(all.windows(2).all(|pair| pair[0].0 <= pair[1].0), "oldest change first: {all:?}");
+    let mut texts: Vec<&str> = all.iter().map(|(_, text)| text.as_str()).collect();
+    texts.sort_unstable();
+    assert_eq!(texts, ["a2", "b"], "both changed at or after the first creation");
+    assert!(since(changed).await.iter().any(|(_, text)| text == "a2"));
+    assert!(since(changed + 1).await.is_empty(), "nothing changed after the last change");
+
+    let refused =
+        send(Method::GET, format!("{notes}?changed%5Bmin%5D=2026-01-01T00:00:00Z"), None).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = refused.text().await.expect("a body");
+    assert!(body.contains("changed[min]"), "the refusal names the parameter: {body}");
 }

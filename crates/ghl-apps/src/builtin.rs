@@ -13,6 +13,7 @@ pub const MANIFESTS: &[(&str, &str)] = &[
     ("webhook", include_str!("../../../apps/webhook/manifest.yaml")),
     ("qonto", include_str!("../../../apps/qonto/manifest.yaml")),
     ("bqe-core", include_str!("../../../apps/bqe-core/manifest.yaml")),
+    ("nozbe", include_str!("../../../apps/nozbe/manifest.yaml")),
 ];
 
 /// Every shipped manifest, loaded. A shipped manifest that does not load is a bug the tests

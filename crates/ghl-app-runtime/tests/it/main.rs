@@ -5,6 +5,7 @@ mod authorization_code;
 mod bqe_core;
 mod client_credentials;
 mod messaging;
+mod nozbe;
 mod paging_styles;
 mod qonto;
 mod recovery;

@@ -6,10 +6,11 @@
 //! versions, a request answered its own way, app-side activity).
 
 pub mod bqe_core;
+pub mod nozbe;
 pub mod qonto;
 
 use axum::body::Bytes;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use ghl_apps::Operation;
 use ghl_sandbox_kit::ids;
@@ -187,6 +188,41 @@ pub trait Quirks: Send + Sync {
 
     /// A record just created or updated, before it is stored and answered.
     fn stamp(&self, _record: &mut Record) {}
+
+    /// A request the app refuses whoever sends it (a header it requires), checked before
+    /// the credentials.
+    fn refuse(&self, _headers: &HeaderMap) -> Option<Refusal> {
+        None
+    }
+
+    /// A refusal of a written record the manifest's types cannot express (a length, a
+    /// minimum), naming the field.
+    fn check(&self, _resource: &str, _record: &Record) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// What the app fills in on a new record of `resource` (`/tasks`) besides its id and
+    /// times; `account` is the sandbox's account (the credentials' owner).
+    fn created(&self, _resource: &str, _record: &mut Record, _account: &str) {}
+
+    /// What the app changes on an updated record besides its modification time.
+    fn updated(&self, _resource: &str, _record: &mut Record) {}
+
+    /// Whether a `PUT` changes only the fields it gives (else it replaces the record).
+    fn put_merges(&self) -> bool {
+        false
+    }
+
+    /// Whether a `DELETE` of a `resource` record answers the deleted record.
+    fn delete_answers_record(&self, _resource: &str) -> bool {
+        false
+    }
+
+    /// Whether `record` passes the list parameter `name=value`; `None` leaves it to the
+    /// generic filter.
+    fn matches(&self, _record: &Record, _name: &str, _value: &str) -> Option<bool> {
+        None
+    }
 }
 
 /// The generic REST sandbox: no quirk.
@@ -199,6 +235,7 @@ pub fn of(app: &str) -> &'static dyn Quirks {
     match app {
         "qonto" => &qonto::Qonto,
         "bqe-core" => &bqe_core::BQE_CORE,
+        "nozbe" => &nozbe::Nozbe,
         _ => &Generic,
     }
 }

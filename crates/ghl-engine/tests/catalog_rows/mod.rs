@@ -16,9 +16,10 @@ pub struct AppRows {
 }
 
 pub mod bqe_core;
+pub mod nozbe;
 
 /// Every partner app's rows.
-pub const PARTNERS: &[AppRows] = &[qonto::ROWS, bqe_core::ROWS];
+pub const PARTNERS: &[AppRows] = &[qonto::ROWS, bqe_core::ROWS, nozbe::ROWS];
 
 /// One action of the catalog as a step: what it is given and what must show afterwards.
 pub struct ActionRow {
