@@ -589,7 +589,11 @@ fn effects(
     let plain = format!("{}.{fallback}", singular(&route.resource));
     if route.operation.causes.is_empty() {
         shared.stats.lock().effect(&plain);
-        shared.webhooks.emit(&plain, record, |_| {});
+        // The app sends only the events its manifest knows.
+        let webhooks = shared.manifest.triggers.webhooks.iter();
+        if webhooks.flat_map(|hooks| &hooks.events).any(|event| event.name == plain) {
+            shared.webhooks.emit(&plain, record, |_| {});
+        }
         return;
     }
     for cause in &route.operation.causes {

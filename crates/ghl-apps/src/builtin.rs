@@ -11,6 +11,7 @@ pub const MANIFESTS: &[(&str, &str)] = &[
     ("slack", include_str!("../../../apps/slack/manifest.yaml")),
     ("teams", include_str!("../../../apps/teams/manifest.yaml")),
     ("webhook", include_str!("../../../apps/webhook/manifest.yaml")),
+    ("qobrix", include_str!("../../../apps/qobrix/manifest.yaml")),
 ];
 
 /// Every shipped manifest, loaded. A shipped manifest that does not load is a bug the tests

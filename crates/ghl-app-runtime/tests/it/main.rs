@@ -5,6 +5,7 @@ mod authorization_code;
 mod client_credentials;
 mod messaging;
 mod paging_styles;
+mod qobrix;
 mod recovery;
 mod support;
 mod webhook;

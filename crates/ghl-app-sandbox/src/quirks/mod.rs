@@ -2,6 +2,8 @@
 //! app, chosen by the manifest's app id in one place (`of`). Every hook has a default that
 //! is the generic REST sandbox's behaviour, so an app without quirks needs nothing here.
 
+pub mod qobrix;
+
 use axum::http::StatusCode;
 use ghl_apps::Manifest;
 use serde_json::Value;
@@ -82,6 +84,8 @@ impl Quirks for Plain {}
 
 /// The quirks of the manifest's app.
 pub fn of(manifest: &Manifest) -> Box<dyn Quirks> {
-    let _ = manifest;
-    Box::new(Plain)
+    match manifest.app.as_str() {
+        "qobrix" => Box::new(qobrix::Qobrix),
+        _ => Box::new(Plain),
+    }
 }

@@ -13,8 +13,10 @@ pub struct AppRows {
     pub triggers: &'static [TriggerRow],
 }
 
+pub mod qobrix;
+
 /// Every partner app's rows.
-pub const PARTNERS: &[AppRows] = &[];
+pub const PARTNERS: &[AppRows] = &[qobrix::ROWS];
 
 /// One action of the catalog as a step: what it is given and what must show afterwards.
 pub struct ActionRow {
