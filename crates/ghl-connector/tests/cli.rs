@@ -171,8 +171,8 @@ fn api_lists_every_operation() {
         .lines()
         .map(|line| serde_json::from_str(line).expect("json line"))
         .collect();
-    // HighLevel's 37, Your App's 5, Slack's 1, Teams' 2, the signed webhook's 1.
-    assert_eq!(lines.len(), 46);
+    // HighLevel's 37, Your App's 5, Slack's 1, Teams' 2, the signed webhook's 1, Qobrix's 49.
+    assert_eq!(lines.len(), 95);
     assert!(lines
         .iter()
         .any(|op| op["operation"] == "search-contacts-advanced" && op["method"] == "POST"));
@@ -183,14 +183,14 @@ fn api_lists_every_operation() {
 #[test]
 fn an_unknown_app_is_refused_naming_the_known_apps() {
     for args in [
-        &["connect", "qobrix", "--private-token", "t", "--location-id", "l"][..],
-        &["api", "get-contact", "--app", "qobrix", "--token", "t"][..],
-        &["api", "qobrix.get-contact", "--token", "t"][..],
+        &["connect", "no-such-app", "--private-token", "t", "--location-id", "l"][..],
+        &["api", "get-contact", "--app", "no-such-app", "--token", "t"][..],
+        &["api", "no-such-app.get-contact", "--token", "t"][..],
     ] {
         let output = Command::new(BINARY).args(args).output().expect("runs");
         assert!(!output.status.success(), "{args:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let named = stderr.contains("unknown app `qobrix`") && stderr.contains("highlevel");
+        let named = stderr.contains("unknown app `no-such-app`") && stderr.contains("highlevel");
         assert!(named, "{args:?}: {stderr}");
     }
     let output = Command::new(BINARY).args(["api", "--list", "--json"]).output().expect("runs");
@@ -267,9 +267,10 @@ fn init_connect_apply_and_list_from_the_command_line() {
 
     let catalog: Value =
         serde_json::from_str(&ok(engine_command(dir, &["catalog", "--json"]))).expect("json");
-    // HighLevel's and the shipped manifests' (Your App, Slack, Teams, the signed webhook).
-    assert_eq!(catalog["actions"].as_array().map(Vec::len), Some(50));
-    assert_eq!(catalog["triggers"].as_array().map(Vec::len), Some(21));
+    // HighLevel's and the shipped manifests' (Your App, Slack, Teams, the signed webhook,
+    // Qobrix: 49 actions, 4 webhook events and 7 polls).
+    assert_eq!(catalog["actions"].as_array().map(Vec::len), Some(99));
+    assert_eq!(catalog["triggers"].as_array().map(Vec::len), Some(32));
 
     // The test feature: a dry run shows the writes without sending them; a real one sends them.
     let contacts = stdout_json(&api(&info, &["get-contacts", "--param", "limit=1"]));

@@ -801,14 +801,14 @@ steps:
         }
         let cases = [
             (
-                WELCOME.replace("highlevel: ContactCreate", "qobrix: ContactCreate"),
+                WELCOME.replace("highlevel: ContactCreate", "no-such-app: ContactCreate"),
                 3,
-                "not an app (highlevel, your-app, slack, teams, webhook)",
+                "not an app (highlevel, your-app, slack, teams, webhook, qobrix)",
             ),
             (
-                long.replace("app: highlevel", "app: qobrix"),
+                long.replace("app: highlevel", "app: no-such-app"),
                 3,
-                "unknown app `qobrix`; the apps are highlevel, your-app, slack, teams, webhook",
+                "unknown app `no-such-app`; the apps are highlevel, your-app, slack, teams, webhook, qobrix",
             ),
             (long.replace("  app: highlevel\n", ""), 3, "`event` goes with `app: <app>`"),
             (

@@ -34,7 +34,7 @@ const YOUR_APP: AppId = AppId::from_static("your-app");
 #[test]
 fn the_catalog_lists_the_shipped_apps_with_their_operations() {
     let apps = Apps::builtin();
-    assert_eq!(apps.names(), ["highlevel", "your-app", "slack", "teams", "webhook"]);
+    assert_eq!(apps.names(), ["highlevel", "your-app", "slack", "teams", "webhook", "qobrix"]);
     let actions: Vec<String> =
         ghl_engine::catalog::actions(&apps).into_iter().map(|action| action.action).collect();
     for expected in [
