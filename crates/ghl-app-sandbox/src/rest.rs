@@ -692,7 +692,11 @@ fn effects(
     let plain = format!("{}.{fallback}", singular(&route.resource));
     if route.operation.causes.is_empty() {
         shared.stats.lock().effect(&plain);
-        shared.webhooks.emit(&plain, record);
+        // The app sends only the events its manifest knows.
+        let webhooks = shared.manifest.triggers.webhooks.iter();
+        if webhooks.flat_map(|hooks| &hooks.events).any(|event| event.name == plain) {
+            shared.webhooks.emit(&plain, record);
+        }
         return;
     }
     for cause in &route.operation.causes {
@@ -709,9 +713,7 @@ fn effects(
 fn create(shared: &Shared, rest: &Rest, at: &At<'_>, body: &Bytes) -> Outcome {
     let route = at.route;
     let mut record = parse_body(shared, route, body, true)?;
-    shared.quirks
-        .check(&route.resource, &record)
-        .map_err(|problem| invalid(shared, problem))?;
+    shared.quirks.check(&route.resource, &record).map_err(|problem| invalid(shared, problem))?;
     let mut all = rest.records.lock();
     let records = all.entry(at.resource.to_owned()).or_default();
     if let Some(refusal) = duplicate(shared, rest, route, records, &record, None) {
@@ -754,9 +756,7 @@ fn update(shared: &Shared, rest: &Rest, at: &At<'_>, id: Option<&str>, body: &By
     let route = at.route;
     let id = id.unwrap_or_default();
     let changes = parse_body(shared, route, body, route.operation.method == Method::Put)?;
-    shared.quirks
-        .check(&route.resource, &changes)
-        .map_err(|problem| invalid(shared, problem))?;
+    shared.quirks.check(&route.resource, &changes).map_err(|problem| invalid(shared, problem))?;
     let mut all = rest.records.lock();
     let records = all.entry(at.resource.to_owned()).or_default();
     let Some(index) = records.iter().position(|record| is(shared, at, record, id)) else {
@@ -950,14 +950,12 @@ fn list(shared: &Shared, rest: &Rest, at: &At<'_>) -> Outcome {
             Some(Value::String(text)) => (None, text.clone()),
             _ => (None, String::new()),
         };
-        records.sort_by(|a, b| {
-            let order = key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal);
-            if descending {
-                order.reverse()
-            } else {
-                order
-            }
-        });
+        records.sort_by(|a, b| key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal));
+        // Newest first reverses the whole list: of records made in the same instant, the
+        // one made last comes first.
+        if descending {
+            records.reverse();
+        }
     }
     let mut answer = Value::Null;
     let total = records.len() as u64;

@@ -195,8 +195,10 @@ impl Webhooks {
             set(&mut body, pointer.as_str(), Value::String(id.clone()));
         }
         self.quirks.webhook(&mut body, &self.account_id);
-        // A time unless the app's envelope dates itself (Qonto's `created_at`).
-        if body.get("timestamp").is_none() && body.get("created_at").is_none() {
+        // A time unless the app's envelope dates itself (Qonto's `created_at`, Qobrix's
+        // `event_time`).
+        let dated = ["timestamp", "created_at", "event_time"].iter().any(|k| body.get(k).is_some());
+        if !dated {
             set(&mut body, "/timestamp", Value::String(crate::rest::now()));
         }
         self.counts.emitted.fetch_add(1, Ordering::Relaxed);

@@ -528,7 +528,7 @@ async fn every_shipped_manifest_gets_a_sandbox_with_working_credentials() {
     let apps: Vec<&str> = sandboxes.keys().map(String::as_str).collect();
     let mut shipped: Vec<&str> = ghl_apps::builtin::MANIFESTS.iter().map(|(app, _)| *app).collect();
     shipped.sort_unstable();
-    assert_eq!(apps, shipped);
+    assert_eq!(apps, shipped, "one sandbox per shipped manifest");
     let receiver = &sandboxes["webhook"].info;
     assert!(
         receiver.credentials["secret"].starts_with("whsec_"),

@@ -14,6 +14,7 @@ pub const MANIFESTS: &[(&str, &str)] = &[
     ("qonto", include_str!("../../../apps/qonto/manifest.yaml")),
     ("bqe-core", include_str!("../../../apps/bqe-core/manifest.yaml")),
     ("nozbe", include_str!("../../../apps/nozbe/manifest.yaml")),
+    ("qobrix", include_str!("../../../apps/qobrix/manifest.yaml")),
 ];
 
 /// Every shipped manifest, loaded. A shipped manifest that does not load is a bug the tests

@@ -186,14 +186,14 @@ fn api_lists_every_operation() {
 #[test]
 fn an_unknown_app_is_refused_naming_the_known_apps() {
     for args in [
-        &["connect", "qobrix", "--private-token", "t", "--location-id", "l"][..],
-        &["api", "get-contact", "--app", "qobrix", "--token", "t"][..],
-        &["api", "qobrix.get-contact", "--token", "t"][..],
+        &["connect", "no-such-app", "--private-token", "t", "--location-id", "l"][..],
+        &["api", "get-contact", "--app", "no-such-app", "--token", "t"][..],
+        &["api", "no-such-app.get-contact", "--token", "t"][..],
     ] {
         let output = Command::new(BINARY).args(args).output().expect("runs");
         assert!(!output.status.success(), "{args:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let named = stderr.contains("unknown app `qobrix`") && stderr.contains("highlevel");
+        let named = stderr.contains("unknown app `no-such-app`") && stderr.contains("highlevel");
         assert!(named, "{args:?}: {stderr}");
     }
     let output = Command::new(BINARY).args(["api", "--list", "--json"]).output().expect("runs");

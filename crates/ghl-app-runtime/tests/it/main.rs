@@ -7,6 +7,7 @@ mod client_credentials;
 mod messaging;
 mod nozbe;
 mod paging_styles;
+mod qobrix;
 mod qonto;
 mod recovery;
 mod support;

@@ -7,6 +7,7 @@
 
 pub mod bqe_core;
 pub mod nozbe;
+pub mod qobrix;
 pub mod qonto;
 
 use axum::body::Bytes;
@@ -236,6 +237,7 @@ pub fn of(app: &str) -> &'static dyn Quirks {
         "qonto" => &qonto::Qonto,
         "bqe-core" => &bqe_core::BQE_CORE,
         "nozbe" => &nozbe::Nozbe,
+        "qobrix" => &qobrix::Qobrix,
         _ => &Generic,
     }
 }

@@ -271,4 +271,44 @@ mod tests {
         app.trust_webhook_secrets(&[secret, other]);
         verifier.verify(&body, &signed(other, "msg_4", &body), Utc::now()).expect("the new secret");
     }
+
+    /// Qobrix's deliveries are unsigned and carry no id: accepted without a secret, keyed
+    /// by context, record id and event time (a resent delivery is the same event, a later
+    /// change another), a created lead by its record (its poll reconciles it).
+    #[test]
+    fn an_unsigned_qobrix_delivery_is_keyed_by_context_record_and_time() {
+        let manifests = ghl_apps::builtin::manifests().expect("the shipped manifests load");
+        let manifest = manifests.into_iter().find(|manifest| manifest.app == "qobrix");
+        let app = ManifestApp::new(Arc::new(manifest.expect("shipped"))).expect("its id");
+        let verifier = app.verifier().expect("Qobrix has webhooks");
+        let delivery = |time: &str, status: &str| {
+            serde_json::to_vec(&json!({
+                "event_time": time, "context": "lead_status_changed",
+                "data": { "id": "l-1", "ref": 7, "new_status": status, "old_status": "new" },
+            }))
+            .expect("json")
+        };
+        let first = delivery("2026-12-01T10:00:00+00:00", "viewing");
+        let event = verifier.verify(&first, &HeaderMap::new(), Utc::now()).expect("unsigned");
+        assert_eq!(event.event_type, "lead_status_changed");
+        assert_eq!(event.payload["new_status"], "viewing");
+        assert_eq!(event.dedup_key, "qobrix:lead_status_changed:l-1:2026-12-01T10:00:00+00:00");
+        let resent = verifier.verify(&first, &HeaderMap::new(), Utc::now()).expect("unsigned");
+        assert_eq!(resent.dedup_key, event.dedup_key, "a resent delivery is the same event");
+        let later = delivery("2026-12-01T10:05:00+00:00", "offer");
+        let later = verifier.verify(&later, &HeaderMap::new(), Utc::now()).expect("unsigned");
+        assert_ne!(later.dedup_key, event.dedup_key, "a later change is another event");
+        let no_time =
+            serde_json::to_vec(&json!({"context": "project_changed", "data": {"id": "p"}}))
+                .expect("json");
+        let refused = verifier.verify(&no_time, &HeaderMap::new(), Utc::now());
+        assert!(refused.expect_err("no event_time").reason.contains("delivery id"));
+        let created = serde_json::to_vec(&json!({
+            "event_time": "2026-12-01T10:00:00+00:00", "context": "lead_created",
+            "data": { "id": "l-1", "ref": 7 },
+        }))
+        .expect("json");
+        let created = verifier.verify(&created, &HeaderMap::new(), Utc::now()).expect("unsigned");
+        assert_eq!(created.dedup_key, "qobrix:lead_created::l-1", "reconciled by its record");
+    }
 }

@@ -17,9 +17,10 @@ pub struct AppRows {
 
 pub mod bqe_core;
 pub mod nozbe;
+pub mod qobrix;
 
 /// Every partner app's rows.
-pub const PARTNERS: &[AppRows] = &[qonto::ROWS, bqe_core::ROWS, nozbe::ROWS];
+pub const PARTNERS: &[AppRows] = &[qonto::ROWS, bqe_core::ROWS, nozbe::ROWS, qobrix::ROWS];
 
 /// One action of the catalog as a step: what it is given and what must show afterwards.
 pub struct ActionRow {
