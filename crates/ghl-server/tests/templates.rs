@@ -17,7 +17,7 @@ use ghl_engine::apps::AppId;
 use ghl_engine::connections::{save, AuthSecret, ConnectionSecret};
 use ghl_sandbox::SandboxConfig;
 use ghl_store::{RunFilter, RunStatus, RunSummary, Store, Timestamp};
-use ghl_testkit::sqlite_store;
+use ghl_testkit::{sqlite_store, TestDb};
 use reqwest::Method;
 use serde_json::{json, Value};
 use support::{Options, Running};
@@ -135,6 +135,19 @@ async fn every_template_installs_through_the_api_and_runs_from_one_sandbox_to_th
         .as_array()
         .expect("templates")
         .iter()
+        .filter_map(|template| template["template"].as_str())
+        .collect();
+    // The templates between HighLevel, Your App, Slack and Teams (the partner apps' have
+    // tests of their own below).
+    let first_apps = ["highlevel", "your-app", "slack", "teams"];
+    let templates = listed["templates"].as_array().expect("templates");
+    let among_first = |template: &&Value| {
+        let slots = template["connections"].as_object().expect("slots");
+        slots.values().all(|slot| slot["app"].as_str().is_some_and(|app| first_apps.contains(&app)))
+    };
+    let names: Vec<&str> = templates
+        .iter()
+        .filter(among_first)
         .filter_map(|template| template["template"].as_str())
         .collect();
     for name in &names {
@@ -332,4 +345,167 @@ async fn highlevel_contacts_are_qonto_clients_created_then_updated_matched_by_em
     assert_eq!(clients.len(), 1, "one client for Ada, created then updated: {clients:?}");
     assert_eq!(clients[0]["last_name"], "Byron", "{clients:?}");
     assert_eq!(clients[0]["kind"], "individual");
+}
+
+impl World {
+    async fn app_records(&self, app: &str, resource: &str) -> Vec<Value> {
+        let records = self.app_admin(app, &format!("/records/{resource}")).await;
+        records["records"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Runs that ended other than done or skipped by a filter.
+    async fn ended_badly(&self, runs: usize) -> Vec<RunSummary> {
+        let runs = self.until_runs_ended(runs).await;
+        let bad = |run: &RunSummary| !matches!(run.status, RunStatus::Done | RunStatus::Skipped);
+        runs.into_iter().filter(bad).collect()
+    }
+}
+
+/// contact-to-qobrix and contact-status-to-qobrix-task: a HighLevel contact becomes one
+/// Qobrix contact (its HighLevel id as the legacy id), and a change of its tags a Qobrix task
+/// on that contact.
+async fn qobrix_templates(store: Store) {
+    let world = world(store).await;
+    let running = &world.running;
+    for template in ["contact-to-qobrix", "contact-status-to-qobrix-task"] {
+        let (status, answer) = world.install(template, json!({})).await;
+        assert_eq!(status, 201, "{template}: {answer}");
+    }
+    let location = running.sandbox.location_id.clone();
+    let ada = json!({ "locationId": location, "firstName": "Ada", "lastName": "Lovelace",
+                      "email": "ada@example.com" });
+    let ada = running.as_user(Method::POST, "contacts/", ada).await;
+    let ada = ada["contact"]["id"].as_str().expect("Ada's id").to_owned();
+    let bad = world.ended_badly(1).await;
+    assert!(bad.is_empty(), "{bad:?}");
+    let tags = json!({ "tags": ["hot lead"] });
+    running.as_user(Method::POST, &format!("contacts/{ada}/tags"), tags).await;
+    let bad = world.ended_badly(2).await;
+    assert!(bad.is_empty(), "{bad:?}");
+
+    let contacts = world.app_records("qobrix", "contacts").await;
+    let copied: Vec<&Value> =
+        contacts.iter().filter(|contact| contact["legacy_id"] == ada.as_str()).collect();
+    assert_eq!(copied.len(), 1, "one Qobrix contact for Ada: {contacts:?}");
+    assert_eq!(copied[0]["email"], "ada@example.com");
+    let tasks = world.app_records("qobrix", "tasks").await;
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0]["contact"], copied[0]["id"], "the task is on Ada's Qobrix contact");
+    assert!(tasks[0]["subject"].as_str().is_some_and(|s| s.contains("hot lead")), "{tasks:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_highlevel_contact_and_its_status_change_reach_qobrix_on_sqlite() {
+    let (store, _db) = sqlite_store().await;
+    qobrix_templates(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_highlevel_contact_and_its_status_change_reach_qobrix_on_postgres() {
+    let db = TestDb::postgres().await;
+    qobrix_templates(db.store().await).await;
+}
+
+/// The Nozbe templates: a client task in Nozbe becomes a HighLevel contact with a welcome
+/// task, linked both ways; completing it in Nozbe completes the HighLevel task; a change of
+/// the contact is told on the Nozbe task; a booked appointment becomes a Nozbe task due at
+/// its start.
+async fn nozbe_templates(store: Store) {
+    let world = world(store).await;
+    let running = &world.running;
+    for template in [
+        "nozbe-client-task-to-highlevel",
+        "nozbe-task-done-to-highlevel",
+        "contact-updates-to-nozbe-comment",
+        "appointment-to-nozbe-task",
+    ] {
+        let (status, answer) = world.install(template, json!({})).await;
+        assert_eq!(status, 201, "{template}: {answer}");
+    }
+    let engine = running.service.engine();
+    let start = Timestamp::now();
+    engine.fire_triggers(start).await.expect("the polls start from now");
+
+    // Someone adds a client task in Nozbe.
+    let nozbe = &world.apps["nozbe"].info;
+    let token = nozbe.credentials["api_token"].clone();
+    let call = |method: Method, path: &str, body: Value| {
+        running
+            .http
+            .request(method, format!("{}{path}", nozbe.base_url))
+            .header("Authorization", &token)
+            .header("Api-Version", "current")
+            .json(&body)
+            .send()
+    };
+    let due = chrono::Utc::now().timestamp_millis() + 86_400_000;
+    let task = json!({ "name": "Client: Grace Hopper <grace@example.com>", "project_id": "task_me", "due_at": due });
+    let task = call(Method::POST, "/tasks", task).await.expect("a Nozbe task");
+    assert_eq!(task.status(), 201);
+    let task: Value = task.json().await.expect("JSON");
+    let task_id = task["id"].as_str().expect("its id").to_owned();
+    engine.fire_triggers(start + Duration::from_secs(120)).await.expect("polled");
+    let bad = world.ended_badly(2).await;
+    assert!(bad.is_empty(), "{bad:?}");
+
+    // The link: a comment on the Nozbe task names the HighLevel contact and task.
+    let comments = world.app_records("nozbe", "comments").await;
+    let link = comments
+        .iter()
+        .filter_map(|comment| comment["body"].as_str())
+        .find(|body| body.starts_with("HighLevel contact "))
+        .unwrap_or_else(|| panic!("no link comment: {comments:?}"))
+        .to_owned();
+    let grace = link["HighLevel contact ".len()..].split(',').next().expect("an id").to_owned();
+    let stored = world.highlevel_contact(&grace).await;
+    assert_eq!(stored["contact"]["email"], "grace@example.com", "{stored}");
+    assert_eq!(stored["tasks"].as_array().map(Vec::len), Some(1), "one welcome task: {stored}");
+
+    // Grace's task is done in Nozbe; her contact changes in HighLevel.
+    let done = json!({ "ended_at": chrono::Utc::now().timestamp_millis() });
+    let ended = call(Method::PUT, &format!("/tasks/{task_id}"), done).await.expect("done");
+    assert!(ended.status().is_success(), "{}", ended.status());
+    running
+        .as_user(Method::PUT, &format!("contacts/{grace}"), json!({ "lastName": "Murray" }))
+        .await;
+    engine.fire_triggers(start + Duration::from_secs(240)).await.expect("polled again");
+    let bad = world.ended_badly(5).await;
+    assert!(bad.is_empty(), "{bad:?}");
+    let stored = world.highlevel_contact(&grace).await;
+    let tasks = stored["tasks"].as_array().cloned().unwrap_or_default();
+    assert_eq!(tasks.len(), 1, "still one welcome task: {stored}");
+    assert_eq!(tasks[0]["completed"], true, "completed from Nozbe: {stored}");
+    let comments = world.app_records("nozbe", "comments").await;
+    let told = comments.iter().filter_map(|comment| comment["body"].as_str());
+    assert_eq!(told.filter(|body| body.contains("Murray")).count(), 1, "{comments:?}");
+
+    // An appointment booked in HighLevel.
+    let appointment = json!({
+        "calendarId": running.sandbox.calendar_id, "locationId": running.sandbox.location_id,
+        "contactId": grace, "startTime": "2026-12-08T10:00:00.000Z",
+        "endTime": "2026-12-08T10:30:00.000Z", "title": "Intro",
+    });
+    running.as_user(Method::POST, "calendars/events/appointments", appointment).await;
+    let bad = world.ended_badly(6).await;
+    assert!(bad.is_empty(), "{bad:?}");
+    let tasks = world.app_records("nozbe", "tasks").await;
+    let booked: Vec<&Value> =
+        tasks.iter().filter(|task| task["name"] == "Appointment: Intro").collect();
+    assert_eq!(booked.len(), 1, "{tasks:?}");
+    let start_ms = chrono::DateTime::parse_from_rfc3339("2026-12-08T10:00:00Z")
+        .expect("a time")
+        .timestamp_millis();
+    assert_eq!(booked[0]["due_at"], start_ms);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nozbe_client_tasks_and_highlevel_contacts_follow_each_other_on_sqlite() {
+    let (store, _db) = sqlite_store().await;
+    nozbe_templates(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nozbe_client_tasks_and_highlevel_contacts_follow_each_other_on_postgres() {
+    let db = TestDb::postgres().await;
+    nozbe_templates(db.store().await).await;
 }

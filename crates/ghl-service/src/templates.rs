@@ -30,6 +30,12 @@ const FILES: &[(&str, &str)] = template_files![
     "onboarding",
     "nightly-contacts-to-your-app",
     "contact-to-qonto-client",
+    "contact-to-qobrix",
+    "contact-status-to-qobrix-task",
+    "nozbe-client-task-to-highlevel",
+    "nozbe-task-done-to-highlevel",
+    "contact-updates-to-nozbe-comment",
+    "appointment-to-nozbe-task",
 ];
 
 /// One template: what it does, the connections it takes, and its flow.

@@ -35,12 +35,20 @@ const FLOW: &str = "welcome-new-contacts";
 const CONNECTION: &str = "highlevel";
 /// The templates the demo installs, each with the partner app whose sandbox it fills, the
 /// records there it counts (an admin `records` path) and what it calls them.
-const TEMPLATES: &[DemoTemplate] = &[DemoTemplate {
-    name: "contact-to-your-app",
-    app: "your-app",
-    records: "contacts",
-    noun: "contacts",
-}];
+const TEMPLATES: &[DemoTemplate] = &[
+    DemoTemplate {
+        name: "contact-to-your-app",
+        app: "your-app",
+        records: "contacts",
+        noun: "contacts",
+    },
+    DemoTemplate {
+        name: "contact-to-qobrix",
+        app: "qobrix",
+        records: "contacts",
+        noun: "contacts",
+    },
+];
 
 struct DemoTemplate {
     name: &'static str,
