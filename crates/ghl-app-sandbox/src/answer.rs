@@ -72,7 +72,7 @@ pub fn error(
     for (pointer, value) in extra {
         set(&mut body, pointer, value.clone());
     }
-    shared.quirks.error(&mut body, status, &mut *shared.rng.lock());
+    shared.quirks.error(&mut body, status, &mut shared.rng.lock());
     (status, axum::Json(body)).into_response()
 }
 

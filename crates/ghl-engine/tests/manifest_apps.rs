@@ -225,6 +225,18 @@ async fn wrong_key(world: World) {
     assert!(!shown.contains("not-the-key"), "never the key: {shown}");
 }
 
+/// A connection `slack` to the Slack sandbox's hook.
+async fn connect_slack(store: &Store, slack: &AppSandbox) {
+    let url = slack.info.credentials.get("url").expect("the hook's URL").clone();
+    let auth = AuthSecret::Credentials {
+        base_url: None,
+        account: None,
+        values: [("url".to_owned(), url)].into(),
+    };
+    let secret = ConnectionSecret { app: AppId::from_static("slack"), auth };
+    save(store, "slack", &secret, "").await.expect("connection");
+}
+
 const SLACK_FLOW: &str = r#"name: tell slack
 trigger:
   manual: true
@@ -250,14 +262,7 @@ async fn unknown_outcome_held(world: World) {
         ..AppSandboxConfig::default()
     };
     let slack = app_sandbox("slack", config).await;
-    let url = slack.sandbox.info.credentials.get("url").expect("the hook's URL").clone();
-    let auth = AuthSecret::Credentials {
-        base_url: None,
-        account: None,
-        values: [("url".to_owned(), url)].into(),
-    };
-    let secret = ConnectionSecret { app: AppId::from_static("slack"), auth };
-    save(&world.store, "slack", &secret, "").await.expect("connection");
+    connect_slack(&world.store, &slack.sandbox).await;
     world.engine.apply_flow(SLACK_FLOW).await.expect("the flow applies");
     world.engine.run_now("tell slack", json!({ "name": "Ada" }), None).await.expect("run");
     world.drain().await;
@@ -291,14 +296,7 @@ async fn unknown_outcome_held(world: World) {
 async fn stopped_waiting_for_budget(world: World) {
     let config = AppSandboxConfig { rate_limits: Some(Vec::new()), ..AppSandboxConfig::default() };
     let slack = app_sandbox("slack", config).await;
-    let url = slack.sandbox.info.credentials.get("url").expect("the hook's URL").clone();
-    let auth = AuthSecret::Credentials {
-        base_url: None,
-        account: None,
-        values: [("url".to_owned(), url)].into(),
-    };
-    let secret = ConnectionSecret { app: AppId::from_static("slack"), auth };
-    save(&world.store, "slack", &secret, "").await.expect("connection");
+    connect_slack(&world.store, &slack.sandbox).await;
     let lease = Duration::from_secs(1);
     let engine =
         Engine::with_config(world.store.clone(), EngineConfig { lease, ..support::quick_engine() });

@@ -131,12 +131,6 @@ async fn every_template_installs_through_the_api_and_runs_from_one_sandbox_to_th
 
     let (status, listed) = running.api(Method::GET, "/templates", None).await;
     assert_eq!(status, 200);
-    let names: Vec<&str> = listed["templates"]
-        .as_array()
-        .expect("templates")
-        .iter()
-        .filter_map(|template| template["template"].as_str())
-        .collect();
     // The templates between HighLevel, Your App, Slack and Teams (the partner apps' have
     // tests of their own below).
     let first_apps = ["highlevel", "your-app", "slack", "teams"];

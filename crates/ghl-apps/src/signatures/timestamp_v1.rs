@@ -125,8 +125,14 @@ mod tests {
         let signed_new = sign(&new, 1_000, BODY);
         let new_v1 = signed_new.split_once(",v1=").map(|(_, v1)| v1).unwrap_or_default();
         let both = format!("{},v1={new_v1},v0=ignored", sign(&old, 1_000, BODY));
-        assert_eq!(verify(&[old.clone()], HEADER, Some(&both), BODY, 1_000, 300), Ok(()));
-        assert_eq!(verify(&[new.clone()], HEADER, Some(&both), BODY, 1_000, 300), Ok(()));
+        assert_eq!(
+            verify(std::slice::from_ref(&old), HEADER, Some(&both), BODY, 1_000, 300),
+            Ok(())
+        );
+        assert_eq!(
+            verify(std::slice::from_ref(&new), HEADER, Some(&both), BODY, 1_000, 300),
+            Ok(())
+        );
         assert_eq!(verify(&[key("x"), new], HEADER, Some(&signed_new), BODY, 1_000, 300), Ok(()));
     }
 }
