@@ -727,9 +727,7 @@ fn create(shared: &Shared, rest: &Rest, at: &At<'_>, body: &Bytes) -> Outcome {
     record.insert("id".into(), Value::String(id));
     record.insert(stamps.created.clone(), stamp.clone());
     record.insert(stamps.modified.clone(), stamp);
-    quirks.created(&route.resource, &mut record, &rest.account_id);
-    quirks.on_create(at.resource, records, &mut record);
-    quirks.stamp(&mut record);
+    quirks.created(at.resource, records, &mut record, &rest.account_id);
     records.push(record.clone());
     drop(all);
     effects(shared, route, None, &record, "created");
@@ -788,7 +786,6 @@ fn update(shared: &Shared, rest: &Rest, at: &At<'_>, id: Option<&str>, body: &By
         record.insert(stamps.modified.clone(), stamps.write(Utc::now()));
     }
     quirks.updated(&route.resource, record);
-    quirks.stamp(record);
     let record = record.clone();
     drop(all);
     effects(shared, route, Some(&before), &record, "updated");

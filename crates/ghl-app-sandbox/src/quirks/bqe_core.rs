@@ -85,7 +85,11 @@ impl Quirks for BqeCore {
         })
     }
 
-    fn stamp(&self, record: &mut Record) {
+    fn created(&self, _resource: &str, _records: &[Record], record: &mut Record, _account: &str) {
+        record.insert("version".into(), Value::String(self.next_version()));
+    }
+
+    fn updated(&self, _resource: &str, record: &mut Record) {
         record.insert("version".into(), Value::String(self.next_version()));
     }
 }

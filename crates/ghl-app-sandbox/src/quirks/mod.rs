@@ -172,10 +172,6 @@ pub trait Quirks: Send + Sync {
         Deletion::Remove
     }
 
-    /// Completes a new record of `resource` before it is stored, given the resource's
-    /// records so far.
-    fn on_create(&self, _resource: &str, _records: &[Record], _record: &mut Record) {}
-
     /// The record a webhook `event` carries about a change from `before` to `after`, or
     /// `None` when the app sends no such event for this change.
     fn event(&self, _event: &str, _before: Option<&Record>, after: &Record) -> Option<Record> {
@@ -186,9 +182,6 @@ pub trait Quirks: Send + Sync {
     fn check_update(&self, _stored: &Record, _changes: &Record) -> Result<(), Refusal> {
         Ok(())
     }
-
-    /// A record just created or updated, before it is stored and answered.
-    fn stamp(&self, _record: &mut Record) {}
 
     /// A request the app refuses whoever sends it (a header it requires), checked before
     /// the credentials.
@@ -202,11 +195,14 @@ pub trait Quirks: Send + Sync {
         Ok(())
     }
 
-    /// What the app fills in on a new record of `resource` (`/tasks`) besides its id and
-    /// times; `account` is the sandbox's account (the credentials' owner).
-    fn created(&self, _resource: &str, _record: &mut Record, _account: &str) {}
+    /// What the app fills in on a new record of `resource` (`/tasks`, a child collection's
+    /// `/contacts/c-1/comments`) besides its id and times, before it is stored and answered:
+    /// given the resource's records so far and the sandbox's account (the credentials'
+    /// owner).
+    fn created(&self, _resource: &str, _records: &[Record], _record: &mut Record, _account: &str) {}
 
-    /// What the app changes on an updated record besides its modification time.
+    /// What the app changes on an updated record besides its modification time, before it
+    /// is stored and answered.
     fn updated(&self, _resource: &str, _record: &mut Record) {}
 
     /// Whether a `PUT` changes only the fields it gives (else it replaces the record).

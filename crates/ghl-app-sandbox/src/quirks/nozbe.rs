@@ -77,7 +77,7 @@ impl Quirks for Nozbe {
         ids::new_secret(rng, "", 16)
     }
 
-    fn created(&self, resource: &str, record: &mut Record, account: &str) {
+    fn created(&self, resource: &str, _records: &[Record], record: &mut Record, account: &str) {
         let author: String = account.chars().take(16).collect();
         let created = record.get("created_at").cloned().unwrap_or(Value::Null);
         match resource {

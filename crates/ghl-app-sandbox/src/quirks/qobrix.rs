@@ -53,7 +53,7 @@ impl Quirks for Qobrix {
         Deletion::Keep
     }
 
-    fn on_create(&self, resource: &str, records: &[Record], record: &mut Record) {
+    fn created(&self, resource: &str, records: &[Record], record: &mut Record, _account: &str) {
         // Main resources (`/contacts`) number their records; comments (under a parent) do not.
         if resource.matches('/').count() == 1 {
             let last = records.iter().filter_map(|other| other.get("ref")?.as_i64()).max();
