@@ -12,6 +12,7 @@ mod openapi;
 mod routes;
 mod state;
 
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,7 +51,16 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let engine = service.engine().clone();
     let state = Arc::new(AppState::new(service, config.admin_token));
+    // Reads only (a busy store does not hold them): the verifiers know the connections' keys
+    // before the first webhook.
     engine.renew_verifiers().await;
+    // Serving starts before anything writes: a store held busy at start delays the workers,
+    // never an answer (ingress says 429 within `INGEST_TIMEOUT`).
+    let server = tokio::spawn(
+        axum::serve(listener, router(state.clone()))
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .into_future(),
+    );
     // The first heartbeat before any work: a run this process executes was queued while
     // `flows run` could see a server.
     let process = ghl_store::new_id();
@@ -67,12 +77,7 @@ pub async fn serve(
     workers
         .push(tokio::spawn(engine.clone().fire_triggers_until(shutdown.clone(), TRIGGER_PERIOD)));
     workers.push(tokio::spawn(state.clone().heartbeat_until(process, shutdown.clone())));
-    let server = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let result = server.await;
-    for worker in workers {
-        let _ = worker.await;
-    }
+    let result = server.await.unwrap_or_else(|err| Err(std::io::Error::other(err)));
     result
 }
 

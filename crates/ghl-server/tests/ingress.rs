@@ -417,6 +417,40 @@ async fn busy_then_retried(db: TestDb) {
     let url = db.url.as_str();
     let store = Store::open(url, &MasterKey::generate()).await.expect("store");
     let running = start_seeded(store, 1).await;
+    let held = Busy::hold(url).await;
+    refused_while_held_then_stored_once(&running, held).await;
+}
+
+/// A server started while its store is held busy (another process writing, a long
+/// migration) answers at once all the same: 429 to a webhook within the sender's patience,
+/// and the retry is stored once the store is free.
+async fn busy_at_start(db: TestDb) {
+    let url = db.url.as_str();
+    let store = Store::open(url, &MasterKey::generate()).await.expect("store");
+    let sandbox = SandboxConfig { contacts: 1, ..SandboxConfig::default() };
+    let options = Options {
+        sandbox,
+        apps: trusting_the_test(),
+        flows: &[FLOW],
+        serving: false,
+        ..Options::default()
+    };
+    let running = support::start(store, options).await;
+    let held = Busy::hold(url).await;
+    running.serve();
+    refused_while_held_then_stored_once(&running, held).await;
+}
+
+on_both!(
+    a_server_started_while_its_store_is_busy_answers_429_in_time_and_stores_the_retry_once,
+    busy_at_start,
+    with_db,
+    multi_thread
+);
+
+/// A delivery while `held` keeps the store busy is answered 429 before its sender gives up
+/// and stores nothing; once released, HighLevel's retry of the same bytes is stored once.
+async fn refused_while_held_then_stored_once(running: &Running, held: Busy) {
     let contact = running.seeded_contact().await;
     // Sent 10 minutes ago: what HighLevel's first retry carries (the original bytes).
     let sent = chrono::Utc::now() - chrono::Duration::minutes(10);
@@ -439,7 +473,6 @@ async fn busy_then_retried(db: TestDb) {
             .send()
     };
 
-    let held = Busy::hold(url).await;
     let busy = deliver().await.expect("an answer before the sender gives up");
     assert_eq!(busy.status(), 429, "429 is what HighLevel retries");
     let problem: Value = busy.json().await.expect("a JSON body");

@@ -29,6 +29,9 @@ pub struct Options<'a> {
     pub flows: &'a [&'a str],
     /// Runs of one flow for one record a minute that make it a runaway.
     pub runaway_limit: Option<u32>,
+    /// Whether the server is started by `start` (false: by `Running::serve`, once the test
+    /// has set the store up as it wants the server to find it).
+    pub serving: bool,
 }
 
 impl Default for Options<'_> {
@@ -38,6 +41,7 @@ impl Default for Options<'_> {
             apps: Apps::builtin(),
             flows: &[],
             runaway_limit: None,
+            serving: true,
         }
     }
 }
@@ -52,6 +56,8 @@ pub struct Running {
     pub applied: Vec<Applied>,
     pub http: reqwest::Client,
     shutdown: CancellationToken,
+    /// The server's listener until it serves.
+    listener: std::sync::Mutex<Option<tokio::net::TcpListener>>,
     _sandbox: TestSandbox,
 }
 
@@ -64,7 +70,7 @@ impl Drop for Running {
 /// The sandbox and the server on `store` as `options` say; runs back off from 10 ms, and two
 /// workers look for due runs every 10 ms.
 pub async fn start(store: Store, options: Options<'_>) -> Running {
-    let Options { sandbox: mut config, apps, flows, runaway_limit } = options;
+    let Options { sandbox: mut config, apps, flows, runaway_limit, serving } = options;
     let shutdown = CancellationToken::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let server_url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -93,13 +99,7 @@ pub async fn start(store: Store, options: Options<'_>) -> Running {
     for flow in flows {
         applied.push(service.flows().apply(flow).await.expect("flow"));
     }
-    let config = ServerConfig {
-        admin_token: ADMIN.into(),
-        workers: 2,
-        worker_idle: Duration::from_millis(10),
-    };
-    tokio::spawn(serve(service.clone(), config, listener, shutdown.clone()));
-    Running {
+    let running = Running {
         sandbox,
         server_url,
         service,
@@ -107,11 +107,27 @@ pub async fn start(store: Store, options: Options<'_>) -> Running {
         applied,
         http: reqwest::Client::new(),
         shutdown,
+        listener: std::sync::Mutex::new(Some(listener)),
         _sandbox: running_sandbox,
+    };
+    if serving {
+        running.serve();
     }
+    running
 }
 
 impl Running {
+    /// Starts the server (once): two workers look for due runs every 10 ms.
+    pub fn serve(&self) {
+        let listener = self.listener.lock().expect("the listener").take().expect("not serving yet");
+        let config = ServerConfig {
+            admin_token: ADMIN.into(),
+            workers: 2,
+            worker_idle: Duration::from_millis(10),
+        };
+        tokio::spawn(serve(self.service.clone(), config, listener, self.shutdown.clone()));
+    }
+
     /// Stops the server (as its process's shutdown would); the sandbox runs on.
     pub fn stop(&self) {
         self.shutdown.cancel();
