@@ -112,6 +112,8 @@ pub enum ClientAuth {
 pub struct Credential {
     pub name: String,
     pub secret: bool,
+    /// Given only when the user wants what it is for (a webhook signing secret).
+    pub optional: bool,
 }
 
 impl Auth {
@@ -120,7 +122,11 @@ impl Auth {
         fn named(names: &[(&str, bool)]) -> Vec<Credential> {
             names
                 .iter()
-                .map(|(name, secret)| Credential { name: (*name).into(), secret: *secret })
+                .map(|(name, secret)| Credential {
+                    name: (*name).into(),
+                    secret: *secret,
+                    optional: false,
+                })
                 .collect()
         }
         match self {
@@ -138,7 +144,7 @@ impl Auth {
                     .into_iter()
                     .map(|name| {
                         let secret = !(name.ends_with("user") || name.ends_with("_id"));
-                        Credential { name, secret }
+                        Credential { name, secret, optional: false }
                     })
                     .collect()
             }

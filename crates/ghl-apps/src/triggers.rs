@@ -187,6 +187,14 @@ pub enum Signature {
     },
 }
 
+impl Signature {
+    /// Whether deliveries are signed with a secret the app gives each subscription (a
+    /// connection's `webhook_secret`).
+    pub fn shared_secret(&self) -> bool {
+        !matches!(self, Self::None)
+    }
+}
+
 fn five_minutes() -> u64 {
     300
 }

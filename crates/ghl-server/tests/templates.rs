@@ -13,9 +13,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ghl_app_sandbox::{AppSandbox, AppSandboxConfig};
-use ghl_engine::apps::AppId;
-use ghl_engine::connections::{save, AuthSecret, ConnectionSecret};
 use ghl_sandbox::SandboxConfig;
+use ghl_service::connect::SandboxAccess;
 use ghl_store::{RunFilter, RunStatus, RunSummary, Store, Timestamp};
 use ghl_testkit::{sqlite_store, TestDb};
 use reqwest::Method;
@@ -48,17 +47,14 @@ async fn world(store: Store) -> World {
         .await
         .expect("the app sandboxes start");
     for (app, sandbox) in &apps {
-        let messaging = ["slack", "teams"].contains(&app.as_str());
-        let values = match messaging {
-            // The hook's URL is the credential (Teams' sandbox gives a legacy one too).
-            true => [("url".to_owned(), sandbox.info.credentials["url"].clone())].into(),
-            false => sandbox.info.credentials.clone(),
+        let access = SandboxAccess {
+            app: app.clone(),
+            base_url: sandbox.info.base_url.parse().expect("the sandbox's address"),
+            account: sandbox.info.account.clone(),
+            credentials: sandbox.info.credentials.clone(),
         };
-        let base_url = (!messaging).then(|| sandbox.info.base_url.clone());
-        let account = sandbox.info.account.clone();
-        let auth = AuthSecret::Credentials { base_url, account, values };
-        let secret = ConnectionSecret { app: AppId::parse(app).expect("an app id"), auth };
-        save(&store, app, &secret, "").await.expect("a connection");
+        let connections = running.service.connections();
+        connections.connect_sandbox(app, &access).await.expect("a connection");
     }
     World { running, apps, stop }
 }
@@ -259,12 +255,7 @@ async fn with_a_fifth_of_your_apps_requests_failing_every_contact_arrives_once_a
     let running = &world.running;
     let (status, answer) = world.install("contact-to-your-app", json!({})).await;
     assert_eq!(status, 201, "{answer}");
-    let faults = json!({
-        "default": { "500": 0.05, "503": 0.03, "429": 0.02, "reset": 0.04, "reset_after": 0.06 },
-    });
-    let url = format!("{}/faults", world.apps["your-app"].info.admin_url);
-    let set = running.http.put(url).json(&faults).send().await.expect("faults");
-    assert!(set.status().is_success());
+    world.fail_a_fifth("your-app").await;
 
     let location = running.sandbox.location_id.clone();
     for n in 0..CONTACTS {
@@ -272,21 +263,7 @@ async fn with_a_fifth_of_your_apps_requests_failing_every_contact_arrives_once_a
         running.as_user(Method::POST, "contacts/", contact).await;
     }
     let runs = world.until_runs_ended(CONTACTS).await;
-    let stats = world.app_admin("your-app", "/stats").await;
-    let injected: u64 = stats["faults"]
-        .as_object()
-        .map_or(0, |faults| faults.values().filter_map(Value::as_u64).sum());
-    assert!(injected > 0, "no fault was injected: {stats}");
-    let url = format!("{}/faults", world.apps["your-app"].info.admin_url);
-    let cleared = running.http.put(url).json(&json!({})).send().await.expect("faults");
-    assert!(cleared.status().is_success());
-    for run in runs.iter().filter(|run| run.status == RunStatus::Dead) {
-        let error = run.last_error.as_deref().unwrap_or_default();
-        assert!(error.contains("your-app"), "a dead run's error names the app: {run:?}");
-        let (status, answer) =
-            running.api(Method::POST, &format!("/runs/{}/replay", run.id), None).await;
-        assert!(status < 300, "{answer}");
-    }
+    world.heal_and_replay(&["your-app"], &runs).await;
     let runs = world.until_runs_ended(CONTACTS).await;
     assert!(runs.iter().all(|run| run.status == RunStatus::Done), "{runs:?}");
 
@@ -297,6 +274,52 @@ async fn with_a_fifth_of_your_apps_requests_failing_every_contact_arrives_once_a
     }
     assert_eq!(per_contact.len(), CONTACTS, "{records:?}");
     assert!(per_contact.values().all(|count| *count == 1), "a contact made twice: {per_contact:?}");
+}
+
+/// A fifth of requests failing, every kind of failure: 5xx before the work (retried), 429
+/// (waited out), a connection reset before the work, and one after it (the answer lost:
+/// a create must be looked up, not made twice).
+const A_FIFTH: &str =
+    r#"{"default": {"500": 0.05, "503": 0.03, "429": 0.02, "reset": 0.04, "reset_after": 0.06}}"#;
+
+impl World {
+    async fn set_faults(&self, app: &str, faults: Value) {
+        let url = format!("{}/faults", self.apps[app].info.admin_url);
+        let set = self.running.http.put(url).json(&faults).send().await.expect("faults");
+        assert!(set.status().is_success(), "{app}: {}", set.status());
+    }
+
+    async fn fail_a_fifth(&self, app: &str) {
+        self.set_faults(app, serde_json::from_str(A_FIFTH).expect("JSON")).await;
+    }
+
+    /// Ends the faults of `apps` (each of which must have injected some), then replays every
+    /// dead run, whose error must name one of them, and waits for all runs to end done (or
+    /// skipped by a filter).
+    async fn heal_and_replay(&self, apps: &[&str], runs: &[RunSummary]) {
+        for app in apps {
+            let stats = self.app_admin(app, "/stats").await;
+            let injected: u64 = stats["faults"]
+                .as_object()
+                .map_or(0, |faults| faults.values().filter_map(Value::as_u64).sum());
+            assert!(injected > 0, "{app}: no fault was injected: {stats}");
+            self.set_faults(app, json!({})).await;
+        }
+        for run in runs.iter().filter(|run| run.status == RunStatus::Dead) {
+            let error = run.last_error.as_deref().unwrap_or_default();
+            assert!(
+                apps.iter().any(|app| error.contains(app)),
+                "a dead run's error names the app: {run:?}"
+            );
+            let path = format!("/runs/{}/replay", run.id);
+            let (status, answer) = self.running.api(Method::POST, &path, None).await;
+            assert!(status < 300, "{answer}");
+        }
+        let runs = self.until_runs_ended(runs.len()).await;
+        let bad = |run: &&RunSummary| !matches!(run.status, RunStatus::Done | RunStatus::Skipped);
+        let bad: Vec<&RunSummary> = runs.iter().filter(bad).collect();
+        assert!(bad.is_empty(), "{bad:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -502,4 +525,161 @@ async fn nozbe_client_tasks_and_highlevel_contacts_follow_each_other_on_sqlite()
 async fn nozbe_client_tasks_and_highlevel_contacts_follow_each_other_on_postgres() {
     let db = TestDb::postgres().await;
     nozbe_templates(db.store().await).await;
+}
+
+impl World {
+    /// A HighLevel contact added by a person, with `email`: its id.
+    async fn add_contact(&self, first: &str, last: &str, email: &str) -> String {
+        let location = &self.running.sandbox.location_id;
+        let contact = json!({ "locationId": location, "firstName": first, "lastName": last,
+                              "email": email });
+        let added = self.running.as_user(Method::POST, "contacts/", contact).await;
+        added["contact"]["id"].as_str().expect("the contact's id").to_owned()
+    }
+
+    async fn add_task(&self, contact: &str, title: &str) -> String {
+        let task = json!({ "title": title, "body": "Call them back", "completed": false,
+                           "dueDate": "2026-12-09T09:00:00.000Z" });
+        let path = format!("contacts/{contact}/tasks");
+        let added = self.running.as_user(Method::POST, &path, task).await;
+        added["task"]["id"].as_str().expect("the task's id").to_owned()
+    }
+
+    async fn add_note(&self, contact: &str, body: &str) -> String {
+        let path = format!("contacts/{contact}/notes");
+        let added = self.running.as_user(Method::POST, &path, json!({ "body": body })).await;
+        added["note"]["id"].as_str().expect("the note's id").to_owned()
+    }
+
+    async fn book(&self, contact: &str, title: &str) {
+        let sandbox = &self.running.sandbox;
+        let appointment = json!({
+            "calendarId": sandbox.calendar_id, "locationId": sandbox.location_id,
+            "contactId": contact, "startTime": "2026-12-08T10:00:00.000Z",
+            "endTime": "2026-12-08T10:30:00.000Z", "title": title,
+        });
+        self.running.as_user(Method::POST, "calendars/events/appointments", appointment).await;
+    }
+
+    /// The records of `app`'s `resource` whose `field` is `value`.
+    async fn records_where(
+        &self,
+        app: &str,
+        resource: &str,
+        field: &str,
+        value: &str,
+    ) -> Vec<Value> {
+        let records = self.app_records(app, resource).await;
+        records.into_iter().filter(|record| record[field] == value).collect()
+    }
+}
+
+const BQE_TEMPLATES: [&str; 3] =
+    ["contact-to-bqe-core", "task-to-bqe-activity", "note-to-bqe-client-memo"];
+
+/// BQE CORE, connected by OAuth as a person connects it: a HighLevel contact becomes a client
+/// named as the contact is, its task an activity coded by the task's id, and its notes lines
+/// of the client's memo, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_highlevel_contact_its_tasks_and_notes_are_a_bqe_core_client_activities_and_memo() {
+    let (store, _db) = sqlite_store().await;
+    let world = world(store).await;
+    for template in BQE_TEMPLATES {
+        let (status, answer) = world.install(template, json!({})).await;
+        assert_eq!(status, 201, "{template}: {answer}");
+    }
+    let ada = world.add_contact("Ada", "Lovelace", "ada@example.com").await;
+    let bad = world.ended_badly(1).await;
+    assert!(bad.is_empty(), "{bad:?}");
+    let task = world.add_task(&ada, "Send the engine notes").await;
+    let first = world.add_note(&ada, "Met at the Analytical Society").await;
+    let bad = world.ended_badly(3).await;
+    assert!(bad.is_empty(), "{bad:?}");
+    // The second note's write to the memo takes effect, but its answer is lost, every time
+    // until the faults end: resent, BQE refuses the stale version (409 OutDatedModel).
+    let lost = json!({ "operations": { "update-client": { "reset_after": 1.0 } } });
+    world.set_faults("bqe-core", lost).await;
+    let second = world.add_note(&ada, "Wants a quote by Friday").await;
+    let runs = world.until_runs_ended(4).await;
+    world.heal_and_replay(&["bqe-core"], &runs).await;
+
+    let clients = world.records_where("bqe-core", "client", "name", "Ada Lovelace").await;
+    assert_eq!(clients.len(), 1, "one client for Ada: {clients:?}");
+    assert_eq!(clients[0]["email"], "ada@example.com");
+    let memo = clients[0]["memo"].as_str().unwrap_or_default();
+    assert!(memo.starts_with(&format!("HighLevel contact {ada}")), "{memo}");
+    for (note, text) in
+        [(&first, "Met at the Analytical Society"), (&second, "Wants a quote by Friday")]
+    {
+        let line = format!("HighLevel note {note}: {text}");
+        assert_eq!(memo.matches(&line).count(), 1, "each note once in the memo: {memo}");
+    }
+    let code = format!("HL-{task}");
+    let activities = world.records_where("bqe-core", "activity", "code", &code).await;
+    assert_eq!(activities.len(), 1, "{activities:?}");
+    assert_eq!(activities[0]["description"], "Send the engine notes");
+    assert_eq!(activities[0]["billable"], true);
+}
+
+/// Every partner template that HighLevel's changes drive, with a fifth of each partner app's
+/// requests failing: each run completes or is dead-lettered naming the app, and replaying the
+/// dead ones leaves every record in each app exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_fifth_of_each_partner_apps_requests_failing_every_record_arrives_once_after_replay()
+{
+    const CONTACTS: usize = 8;
+    const PARTNERS: [&str; 4] = ["qobrix", "qonto", "nozbe", "bqe-core"];
+    let (store, _db) = sqlite_store().await;
+    let world = world(store).await;
+    let templates = ["contact-to-qobrix", "contact-to-qonto-client", "appointment-to-nozbe-task"];
+    for template in templates.into_iter().chain(BQE_TEMPLATES) {
+        let (status, answer) = world.install(template, json!({})).await;
+        assert_eq!(status, 201, "{template}: {answer}");
+    }
+    let engine = world.running.service.engine();
+    let start = Timestamp::now();
+    engine.fire_triggers(start).await.expect("Qonto's poll starts from now");
+    for app in PARTNERS {
+        world.fail_a_fifth(app).await;
+    }
+
+    let mut contacts = Vec::new();
+    for n in 0..CONTACTS {
+        let email = format!("fault{n}@example.com");
+        let id = world.add_contact(&format!("Fault{n}"), "Tester", &email).await;
+        contacts.push((id, email));
+    }
+    // Qonto's template polls: one pass after the contacts were added.
+    engine.fire_triggers(start + Duration::from_secs(6 * 60)).await.expect("polled");
+    // Each contact's BQE client exists before its notes are told (two runs creating one
+    // client at the same moment could both find none).
+    world.until_runs_ended(CONTACTS * 3).await;
+    let mut children = Vec::new();
+    for (n, (contact, _)) in contacts.iter().enumerate() {
+        let task = world.add_task(contact, &format!("Task {n}")).await;
+        let note = world.add_note(contact, &format!("Note {n}")).await;
+        world.book(contact, &format!("Meeting {n}")).await;
+        children.push((task, note));
+    }
+    let runs = world.until_runs_ended(CONTACTS * 6).await;
+    world.heal_and_replay(&PARTNERS, &runs).await;
+
+    for (n, ((contact, email), (task, note))) in contacts.iter().zip(&children).enumerate() {
+        let copies = world.records_where("qobrix", "contacts", "legacy_id", contact).await;
+        assert_eq!(copies.len(), 1, "Qobrix contacts for {contact}: {copies:?}");
+        let clients = world.records_where("qonto", "v2/clients", "email", email).await;
+        assert_eq!(clients.len(), 1, "Qonto clients for {email}: {clients:?}");
+        let name = format!("Fault{n} Tester");
+        let clients = world.records_where("bqe-core", "client", "name", &name).await;
+        assert_eq!(clients.len(), 1, "BQE clients named {name}: {clients:?}");
+        let memo = clients[0]["memo"].as_str().unwrap_or_default();
+        let line = format!("HighLevel note {note}: Note {n}");
+        assert_eq!(memo.matches(&line).count(), 1, "the note once in {name}'s memo: {memo}");
+        let code = format!("HL-{task}");
+        let activities = world.records_where("bqe-core", "activity", "code", &code).await;
+        assert_eq!(activities.len(), 1, "BQE activities for task {task}: {activities:?}");
+        let title = format!("Appointment: Meeting {n}");
+        let tasks = world.records_where("nozbe", "tasks", "name", &title).await;
+        assert_eq!(tasks.len(), 1, "Nozbe tasks for {title}: {tasks:?}");
+    }
 }

@@ -71,6 +71,18 @@ pub struct OAuthRequest {
     pub scopes: Vec<String>,
 }
 
+/// An app's sandbox, as it says how to reach it.
+#[derive(Debug, Clone)]
+pub struct SandboxAccess {
+    /// The app it plays (`qobrix`).
+    pub app: String,
+    pub base_url: Url,
+    /// The account its records belong to, where the app names one.
+    pub account: Option<String>,
+    /// What it accepts: API keys, a login, an OAuth client, a hook's URL.
+    pub credentials: BTreeMap<String, String>,
+}
+
 /// An authorization started: the address to open, and the state it comes back with.
 #[derive(Debug)]
 pub struct OAuthStarted {
@@ -214,10 +226,13 @@ impl Connections<'_> {
                 known: names,
             });
         }
-        if let Some(missing) = names.iter().find(|name| !credentials.contains_key(*name)) {
+        let missing = needed
+            .iter()
+            .find(|needed| !needed.optional && !credentials.contains_key(&needed.name));
+        if let Some(missing) = missing {
             return Err(ServiceError::MissingCredential {
                 app: app.id().to_string(),
-                credential: missing.clone(),
+                credential: missing.name.clone(),
             });
         }
         match app.connect_info().flow {
@@ -423,6 +438,85 @@ impl Connections<'_> {
         self.store_checked(name, &ConnectionSecret { app: app.id(), auth }, "").await?;
         let account = account.unwrap_or_default().to_owned();
         Ok(Connected { name: name.into(), account, webhook_keys: WebhookKeys::NoneOffered })
+    }
+
+    /// A connection to an app's sandbox, as a person would make it: with the credentials the
+    /// sandbox gives (those the app asks for), or, for an OAuth app, through its authorization
+    /// page (a sandbox's approves at once and sends the browser back with a code) and
+    /// [`Self::oauth_finish`]. What `demo` and the end-to-end tests connect partner apps with.
+    pub async fn connect_sandbox(
+        &self,
+        name: &str,
+        sandbox: &SandboxAccess,
+    ) -> Result<Connected, ServiceError> {
+        let app = self.app(&sandbox.app)?;
+        let info = app.connect_info();
+        let given = |credential: &str| {
+            let value = sandbox.credentials.get(credential).cloned().unwrap_or_default();
+            Secret::new(value)
+        };
+        if info.flow != ConnectFlow::AuthorizationCode {
+            let credentials = info
+                .credentials
+                .iter()
+                .filter(|credential| {
+                    !credential.optional || sandbox.credentials.contains_key(&credential.name)
+                })
+                .map(|credential| (credential.name.clone(), given(&credential.name)))
+                .collect();
+            // A messaging hook's URL is its whole address: it has no API base URL.
+            let base_url = (!info.default_base_url.is_empty()).then_some(&sandbox.base_url);
+            let account = sandbox.account.as_deref();
+            return self
+                .connect_credentials(&sandbox.app, name, base_url, account, credentials)
+                .await;
+        }
+        let started = self
+            .oauth_start(OAuthRequest {
+                app: sandbox.app.clone(),
+                name: name.to_owned(),
+                client_id: given("client_id").expose().clone(),
+                client_secret: given("client_secret"),
+                base_url: sandbox.base_url.clone(),
+                authorize_url: None,
+                token_url: None,
+                // Never followed: the code is read off the redirect.
+                redirect_uri: Url::parse("http://127.0.0.1:9/callback").expect("a valid URL"),
+                account: sandbox.account.clone(),
+                write: true,
+                scopes: Vec::new(),
+            })
+            .await?;
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|err| ServiceError::SandboxRefused {
+                app: sandbox.app.clone(),
+                reason: err.to_string(),
+            })?;
+        let refused =
+            |reason: String| ServiceError::SandboxRefused { app: sandbox.app.clone(), reason };
+        let approved = browser
+            .get(started.url.clone())
+            .send()
+            .await
+            .map_err(|err| refused(err.to_string()))?;
+        let back = approved
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|back| back.to_str().ok())
+            .and_then(|back| Url::parse(back).ok())
+            .ok_or_else(|| {
+                refused(format!(
+                    "its authorization page answered {} without sending the browser back",
+                    approved.status()
+                ))
+            })?;
+        let Some((_, code)) = back.query_pairs().find(|(key, _)| key == "code") else {
+            self.oauth_abandon(started.state.expose());
+            return Err(refused(format!("it sent the browser back without a code: {back}")));
+        };
+        self.oauth_finish(started.state.expose(), &code).await
     }
 
     /// Forgets an authorization that will not finish (declined, or given up on).

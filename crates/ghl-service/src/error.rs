@@ -78,6 +78,11 @@ pub enum ServiceError {
     /// words, and what to do.
     #[error("{app} refused the credentials given for `{connection}`: {reason}; check them and connect again")]
     CredentialsRefused { app: String, connection: String, reason: String },
+    /// An app's sandbox did not go through its OAuth flow as sandboxes do.
+    #[error(
+        "the {app} sandbox could not be connected: {reason}; is it running at the address given?"
+    )]
+    SandboxRefused { app: String, reason: String },
     #[error("no template named `{name}` (the templates: {})", known.join(", "))]
     NoTemplate { name: String, known: Vec<String> },
     /// A connection was chosen for a slot the template does not have.
@@ -125,6 +130,7 @@ impl ServiceError {
             | Self::MissingCredential { .. }
             | Self::WrongConnectFlow { .. }
             | Self::CredentialsRefused { .. }
+            | Self::SandboxRefused { .. }
             | Self::UnknownCredential { .. }
             | Self::NoSlot { .. }
             | Self::SlotUnfilled { .. }

@@ -36,6 +36,9 @@ const FILES: &[(&str, &str)] = template_files![
     "nozbe-task-done-to-highlevel",
     "contact-updates-to-nozbe-comment",
     "appointment-to-nozbe-task",
+    "contact-to-bqe-core",
+    "task-to-bqe-activity",
+    "note-to-bqe-client-memo",
 ];
 
 /// One template: what it does, the connections it takes, and its flow.

@@ -283,7 +283,7 @@ fn credentials(
             continue;
         }
         let asked = prompt.iter().any(|asked| asked.name == credential.name);
-        if asked || std::io::stdin().is_terminal() {
+        if asked || (!credential.optional && std::io::stdin().is_terminal()) {
             let question = format!("{} {}", app.title(), credential.name);
             let value = if credential.secret {
                 dialoguer::Password::new().with_prompt(question).interact()

@@ -13,11 +13,10 @@ use anyhow::{bail, Context};
 use clap::Args;
 use ghl_app_sandbox::{AppSandbox, AppSandboxConfig};
 use ghl_engine::apps::highlevel::verify::TrustedKeys;
-use ghl_engine::apps::AppId;
-use ghl_engine::connections::{AuthSecret, ConnectionSecret};
 use ghl_engine::EngineConfig;
 use ghl_sandbox::{Sandbox, SandboxConfig};
 use ghl_server::ServerConfig;
+use ghl_service::connect::SandboxAccess;
 use ghl_service::Service;
 use ghl_store::{RunFilter, RunStatus, Store};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -47,6 +46,12 @@ const TEMPLATES: &[DemoTemplate] = &[
         app: "qobrix",
         records: "contacts",
         noun: "contacts",
+    },
+    DemoTemplate {
+        name: "contact-to-bqe-core",
+        app: "bqe-core",
+        records: "client",
+        noun: "clients",
     },
 ];
 
@@ -128,8 +133,8 @@ async fn demo(
     .map_err(anyhow::Error::msg)?;
     let engine =
         EngineConfig { apps: super::serve::with_webhook_keys(keys), ..EngineConfig::default() };
-    let partners = start_partner_sandboxes(&store, shutdown).await?;
     let service = Service::open(store, engine).await?;
+    let partners = start_partner_sandboxes(&service, shutdown).await?;
     service.flows().apply(TEMPLATE_FLOW).await?;
     for template in TEMPLATES {
         service.templates().install(template.name, &Default::default(), None).await?;
@@ -226,10 +231,11 @@ async fn demo(
     watch_runs(&service).await
 }
 
-/// The partner apps' sandboxes the templates write to, each connected in `store` under its
-/// app's name (as the templates' slots are named).
+/// The partner apps' sandboxes the templates write to, each connected under its app's name
+/// (as the templates' slots are named) as a person would connect it: OAuth apps through their
+/// authorization page.
 async fn start_partner_sandboxes(
-    store: &Store,
+    service: &Service,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<BTreeMap<String, AppSandbox>> {
     let config = |_: &str| AppSandboxConfig::default();
@@ -237,13 +243,13 @@ async fn start_partner_sandboxes(
         ghl_app_sandbox::start_builtin("127.0.0.1", config, shutdown.clone()).await?;
     sandboxes.retain(|app, _| TEMPLATES.iter().any(|template| template.app == app));
     for (app, sandbox) in &sandboxes {
-        let auth = AuthSecret::Credentials {
-            base_url: Some(sandbox.info.base_url.clone()),
+        let access = SandboxAccess {
+            app: app.clone(),
+            base_url: sandbox.info.base_url.parse()?,
             account: sandbox.info.account.clone(),
-            values: sandbox.info.credentials.clone(),
+            credentials: sandbox.info.credentials.clone(),
         };
-        let secret = ConnectionSecret { app: AppId::parse(app)?, auth };
-        ghl_engine::connections::save(store, app, &secret, "").await?;
+        service.connections().connect_sandbox(app, &access).await?;
     }
     Ok(sandboxes)
 }

@@ -458,6 +458,14 @@ impl App for ManifestApp {
             info.account = account.clone();
         }
         info.credentials = self.manifest.auth.credentials();
+        let webhooks = self.manifest.triggers.webhooks.as_ref();
+        if webhooks.is_some_and(|webhooks| webhooks.signature.shared_secret()) {
+            info.credentials.push(ghl_apps::auth::Credential {
+                name: super::manifest_webhooks::WEBHOOK_SECRET.into(),
+                secret: true,
+                optional: true,
+            });
+        }
         info.flow = match &self.manifest.auth {
             Auth::Oauth2AuthorizationCode(_) => ConnectFlow::AuthorizationCode,
             Auth::Oauth2ClientCredentials(_) => ConnectFlow::ClientCredentials,
