@@ -1,5 +1,5 @@
 //! Runs: the history with a typed filter, one run with its steps, how many runs are in each
-//! status, the replay of a dead-lettered run, and whether a process is executing runs at all.
+//! status, the replay of a dead-lettered run or of every dead run of a flow, and whether a process is executing runs at all.
 
 use ghl_store::Store;
 pub use ghl_store::{RunFilter, RunId, RunStatus, RunSummary, StepRecord, StepStatus, Timestamp};
@@ -43,6 +43,21 @@ impl Runs<'_> {
             true => Ok(()),
             false => Err(ServiceError::NotReplayable(id.clone())),
         }
+    }
+
+    /// Queues every dead-lettered run of the flow named `flow` again; says how many.
+    pub async fn replay_dead(&self, flow: &str) -> Result<usize, ServiceError> {
+        let filter =
+            RunFilter { status: Some(RunStatus::Dead), flow: Some(flow.into()), limit: i64::MAX };
+        let dead = self.store.runs(&filter).await?;
+        let mut replayed = 0;
+        for run in &dead {
+            // A run another hand replayed meanwhile is no longer dead: not counted, not an error.
+            if self.store.replay(&run.id).await? {
+                replayed += 1;
+            }
+        }
+        Ok(replayed)
     }
 
     /// Whether a live process (`serve`) executes the queued runs of this store.

@@ -37,7 +37,11 @@ pub enum RunsCommand {
     /// recorded request, so nothing is done twice.
     Replay {
         /// The run's id (the first column of `runs list`).
-        id: RunId,
+        #[arg(required_unless_present = "dead_of", conflicts_with = "dead_of")]
+        id: Option<RunId>,
+        /// Instead of one run: every dead-lettered run of the flow of this name.
+        #[arg(long, value_name = "FLOW")]
+        dead_of: Option<String>,
     },
 }
 
@@ -56,9 +60,14 @@ pub async fn runs(command: RunsCommand, store: &StoreArgs) -> anyhow::Result<()>
             let run = store.service().await?.runs().show(&id).await?;
             say!("{}", serde_json::to_string_pretty(&run)?);
         }
-        RunsCommand::Replay { id } => {
+        RunsCommand::Replay { id: Some(id), .. } => {
             store.service().await?.runs().replay(&id).await?;
             say!("replaying {id}");
+        }
+        RunsCommand::Replay { id: None, dead_of } => {
+            let flow = dead_of.unwrap_or_default();
+            let replayed = store.service().await?.runs().replay_dead(&flow).await?;
+            say!("replaying {replayed} dead runs of {flow}");
         }
     }
     Ok(())
