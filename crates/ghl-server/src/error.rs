@@ -104,14 +104,18 @@ impl From<ServiceError> for ApiError {
             | ServiceError::NoConnection(_)
             | ServiceError::NoRun(_)
             | ServiceError::NoAddedApp(_)
-            | ServiceError::NoTemplate { .. } => Self::NotFound(err.to_string()),
+            | ServiceError::NoTemplate { .. }
+            | ServiceError::NoUser(_) => Self::NotFound(err.to_string()),
+            ServiceError::WrongSignIn => Self::Unauthorized(err.to_string()),
             ServiceError::NotReplayable(_)
+            | ServiceError::UserExists(_)
             | ServiceError::AppIdTaken(_)
             | ServiceError::AppInUse { .. } => Self::Conflict(err.to_string()),
-            ServiceError::InvalidFlow(_) | ServiceError::InvalidManifest(_) => {
-                Self::Invalid(err.to_string())
-            }
+            ServiceError::InvalidFlow(_)
+            | ServiceError::InvalidManifest(_)
+            | ServiceError::BadUser(_) => Self::Invalid(err.to_string()),
             ServiceError::Store(err) => Self::internal(err),
+            err @ ServiceError::PasswordHash(_) => Self::internal(err),
             err => {
                 let remedy = err.remedy();
                 Self::unprocessable(&err, remedy)
@@ -147,13 +151,24 @@ pub(crate) async fn no_route(request: Request) -> ApiError {
     ))
 }
 
-/// Every client error is JSON naming the problem, whoever produced it: a handler, an extractor
+/// Whether an answer is a page (the UI's, whose errors are pages too).
+fn is_html(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/html"))
+}
+
+/// Every client error is JSON naming the problem (the UI's pages aside), whoever produced it: a handler, an extractor
 /// (a bad query string, a body that is not UTF-8) or the router (a wrong method).
 pub(crate) async fn json_client_errors(request: Request, next: Next) -> Response {
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let response = next.run(request).await;
     let status = response.status();
-    if !status.is_client_error() || crate::ingress::is_json(response.headers()) {
+    if !status.is_client_error()
+        || crate::ingress::is_json(response.headers())
+        || is_html(response.headers())
+    {
         return response;
     }
     let (parts, body) = response.into_parts();

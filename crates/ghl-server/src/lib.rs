@@ -1,6 +1,6 @@
 //! The connector's HTTP side: `POST /webhooks/{app}` (each app's verifier; only a verified
-//! webhook is stored, durably before the 2xx), the JSON REST API under `/api` (admin token),
-//! `/healthz`, `/metrics`, the OpenAPI document derived from the handlers, the workers that
+//! webhook is stored, durably before the 2xx), the JSON REST API under `/api` (admin token, or
+//! a UI session with its CSRF token), the web UI under `/ui` (server-rendered pages), `/healthz`, `/metrics`, the OpenAPI document derived from the handlers, the workers that
 //! execute runs, the loop that fires schedule and polling triggers, and the process's
 //! heartbeat in the store. `serve` runs them all on a listener it is given until the shutdown
 //! token is cancelled.
@@ -11,6 +11,7 @@ mod metrics;
 mod openapi;
 mod routes;
 mod state;
+mod ui;
 
 use std::future::IntoFuture;
 use std::sync::Arc;
@@ -98,6 +99,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         serde_json::Value::Null
     });
     router
+        .merge(ui::routes())
         .fallback(error::no_route)
         .layer(Extension(routes::service::Document(Arc::new(document))))
         .layer(axum::middleware::from_fn(error::json_client_errors))

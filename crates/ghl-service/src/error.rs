@@ -94,6 +94,20 @@ pub enum ServiceError {
         several => format!(": choose one of {} with `{slot}=NAME`", several.join(", ")),
     })]
     SlotUnfilled { template: String, slot: String, app: String, candidates: Vec<String> },
+    /// A user of that name exists already.
+    #[error("there is a user named `{0}` already; remove it first, or choose another name")]
+    UserExists(String),
+    #[error("no user named `{0}`")]
+    NoUser(String),
+    /// A user's name or password is refused (the reason says which and why).
+    #[error("{0}")]
+    BadUser(String),
+    /// A sign-in whose name or password is wrong (which of the two is not said).
+    #[error("wrong name or password")]
+    WrongSignIn,
+    /// A password could not be hashed or checked: nothing the caller can fix.
+    #[error("cannot hash the password: {0}")]
+    PasswordHash(String),
     /// The store failed: nothing the caller can fix.
     #[error(transparent)]
     Store(ghl_store::Error),
@@ -134,6 +148,11 @@ impl ServiceError {
             | Self::UnknownCredential { .. }
             | Self::NoSlot { .. }
             | Self::SlotUnfilled { .. }
+            | Self::UserExists(_)
+            | Self::NoUser(_)
+            | Self::BadUser(_)
+            | Self::WrongSignIn
+            | Self::PasswordHash(_)
             | Self::Store(_) => None,
         }
     }

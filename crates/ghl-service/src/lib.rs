@@ -1,5 +1,6 @@
 //! The use cases of the connector, shared by every front end (the CLI, the REST API, the coming
-//! web UI): flows, runs, connections, added apps, the catalog, templates and the serving process's heartbeat. Each
+//! web UI): flows, runs, connections, added apps, the catalog, templates, the web UI's users and
+//! sessions, and the serving process's heartbeat. Each
 //! group is a view on one `Service`, which holds the store and the engine built on it; a rule
 //! lives here once, and the front ends only say the answers and the errors (`ServiceError`,
 //! with its `Remedy`) their own way. No front end reaches the store but through here.
@@ -11,7 +12,9 @@ pub mod connections;
 mod error;
 pub mod flows;
 pub mod runs;
+pub mod sessions;
 pub mod templates;
+pub mod users;
 pub mod workers;
 
 use std::sync::Arc;
@@ -90,6 +93,16 @@ impl Service {
     /// Add, list and remove the apps a user described with a manifest.
     pub fn added_apps(&self) -> apps::AddedApps<'_> {
         apps::AddedApps { store: &self.store, engine: &self.engine }
+    }
+
+    /// Add, list and remove the web UI's users.
+    pub fn users(&self) -> users::Users<'_> {
+        users::Users { store: &self.store }
+    }
+
+    /// Sign in to the web UI, find a session by its token, sign out.
+    pub fn sessions(&self) -> sessions::Sessions<'_> {
+        sessions::Sessions { store: &self.store }
     }
 
     /// The actions and triggers of the engine's apps.

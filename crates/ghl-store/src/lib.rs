@@ -1,7 +1,7 @@
 //! The connector's durable store, on SQLite (one file, WAL) by default or PostgreSQL to scale
 //! out, through sqlx's `Any` driver with one set of migrations per backend. It holds
 //! connections (secrets encrypted), flows, events, runs (the queue and the history at once),
-//! step logs, the effects ledger and polling cursors.
+//! step logs, the effects ledger, polling cursors, and the web UI's users and sessions.
 //!
 //! **Invariant**: an event and the runs it causes are written in one transaction, and so are
 //! a step's record and the effect it applied; a cursor advances with the runs it enqueues.
@@ -17,6 +17,7 @@ mod own_writes;
 mod runs;
 mod statuses;
 mod timestamp;
+mod ui_users;
 mod webhook_keys;
 mod workers;
 
@@ -36,6 +37,7 @@ pub use own_writes::{agrees, OwnWrite, ECHO_WINDOW};
 pub use runs::{ClaimedRun, RunFilter, RunOutcome, RunSummary, StepRecord};
 pub use statuses::{AuthKind, ConnectionStatus, RunStatus, StepStatus, UnknownWord};
 pub use timestamp::Timestamp;
+pub use ui_users::{NewUiSession, UiSession, UserRecord};
 pub use webhook_keys::LearnedWebhookKeys;
 pub use workers::{WorkerBeat, HEARTBEAT_FRESH, HEARTBEAT_PERIOD};
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use ghl_store::{
     AuthKind, ConnectionId, ConnectionStatus, ConnectionSummary, FlowId, FlowStatus, IngestOutcome,
-    MasterKey, NewEvent, OwnWrite, RunFilter, RunId, RunOutcome, StepRecord, StepStatus, Store,
-    Target, Timestamp,
+    MasterKey, NewEvent, NewUiSession, OwnWrite, RunFilter, RunId, RunOutcome, StepRecord,
+    StepStatus, Store, Target, Timestamp,
 };
 use serde_json::json;
 
@@ -25,6 +25,8 @@ on_both!(a_webhook_id_is_remembered_even_when_its_event_is_known, webhook_ids);
 on_both!(heartbeats_tell_whether_a_server_works_on_the_store, heartbeats);
 on_both!(learned_webhook_keys_go_with_their_connection, learned_webhook_keys);
 on_both!(added_apps_are_kept_as_written_replaced_by_id_and_removed, added_apps);
+on_both!(ui_users_are_unique_by_name_and_take_their_sessions_when_removed, ui_users);
+on_both!(a_ui_session_is_found_by_its_token_hash_until_it_ends, ui_sessions);
 
 on_both!(a_store_opened_with_another_key_is_refused_and_left_unchanged, wrong_key, with_db);
 on_both!(runs_are_listed_with_their_flow_and_trigger_and_by_flow, runs_by_flow);
@@ -584,4 +586,64 @@ async fn cut_short(store: Store) {
     }
     let runs = store.runs(&RunFilter { status: None, flow: None, limit: 100 }).await.expect("runs");
     assert_eq!(runs.len(), 40, "one run per event, none lost, none twice");
+}
+
+async fn ui_users(store: Store) {
+    assert!(store.add_user("ada", "$argon2id$hash-1").await.expect("add"));
+    assert!(!store.add_user("ada", "$argon2id$hash-2").await.expect("add again"));
+    let ada = store.user("ada").await.expect("read").expect("exists");
+    assert_eq!(ada.password_hash, "$argon2id$hash-1", "a taken name changes nothing");
+    assert!(store.add_user("bob", "$argon2id$hash-3").await.expect("add"));
+    let names: Vec<String> =
+        store.users().await.expect("list").into_iter().map(|user| user.name).collect();
+    assert_eq!(names, ["ada", "bob"]);
+
+    let now = Timestamp::now();
+    let session = |token_hash| NewUiSession {
+        token_hash,
+        user_id: &ada.id,
+        csrf_token: "csrf",
+        created_at: now,
+        expires_at: now + Duration::from_secs(60),
+    };
+    store.put_ui_session(&session("h1")).await.expect("session");
+    store.put_ui_session(&session("h2")).await.expect("session");
+    assert!(store.remove_user("ada").await.expect("remove"));
+    assert!(!store.remove_user("ada").await.expect("remove again"));
+    assert!(store.user("ada").await.expect("read").is_none());
+    assert_eq!(store.ui_session_count().await.expect("count"), 0, "her sessions went with her");
+    assert!(store.ui_session("h1", now).await.expect("read").is_none());
+}
+
+async fn ui_sessions(store: Store) {
+    assert!(store.add_user("ada", "$argon2id$hash").await.expect("add"));
+    let ada = store.user("ada").await.expect("read").expect("exists");
+    let now = Timestamp::now();
+    let new = NewUiSession {
+        token_hash: "aa11",
+        user_id: &ada.id,
+        csrf_token: "csrf-1",
+        created_at: now,
+        expires_at: now + Duration::from_secs(60),
+    };
+    store.put_ui_session(&new).await.expect("put");
+    let found = store.ui_session("aa11", now).await.expect("read").expect("found");
+    assert_eq!(found.user_name, "ada");
+    assert_eq!(found.csrf_token, "csrf-1");
+    assert_eq!(found.expires_at, now + Duration::from_secs(60));
+    assert!(store.ui_session("bb22", now).await.expect("read").is_none(), "another hash");
+    let later = now + Duration::from_secs(60);
+    assert!(store.ui_session("aa11", later).await.expect("read").is_none(), "ended");
+
+    assert!(store.extend_ui_session("aa11", now + Duration::from_secs(120)).await.expect("move"));
+    assert!(store.ui_session("aa11", later).await.expect("read").is_some(), "moved on");
+    assert!(!store.extend_ui_session("bb22", later).await.expect("move none"));
+
+    let ended = NewUiSession { token_hash: "cc33", expires_at: now, ..new };
+    store.put_ui_session(&ended).await.expect("put");
+    assert_eq!(store.remove_ended_ui_sessions(now).await.expect("sweep"), 1);
+    assert_eq!(store.ui_session_count().await.expect("count"), 1);
+    assert!(store.remove_ui_session("aa11").await.expect("end"));
+    assert!(!store.remove_ui_session("aa11").await.expect("end again"));
+    assert_eq!(store.ui_session_count().await.expect("count"), 0);
 }

@@ -1,4 +1,5 @@
-//! The REST API under `/api`, one module per resource, behind the admin token; and the
+//! The REST API under `/api`, one module per resource, behind the admin token (or a UI
+//! session with its CSRF token); and the
 //! service's own routes (`/`, `/healthz`, `/openapi.json`). Each handler's `#[utoipa::path]`
 //! is its part of the OpenAPI document. Handlers call the use cases (`ghl_service::Service`),
 //! never the store, and turn their errors into answers through `ApiError`'s one `From`.
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use ghl_service::sessions::same_secret;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
@@ -67,6 +69,8 @@ fn secure(operation: &mut Operation) {
     operation.responses.responses.insert("401".into(), unauthorized.into());
 }
 
+/// The admin bearer token, or a UI session (its cookie) with its CSRF token in
+/// `x-csrf-token`: what the UI's scripts call the API with.
 async fn require_admin(
     State(state): State<Arc<AppState>>,
     request: Request,
@@ -77,13 +81,10 @@ async fn require_admin(
         .get("authorization")
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "));
-    let expected = state.admin_token.as_bytes();
-    let matches = given.is_some_and(|given| {
-        given.len() == expected.len()
-            && given.bytes().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-    });
-    if !matches {
-        let message = "the API needs `Authorization: Bearer <admin token>`";
+    let admin = given.is_some_and(|given| same_secret(&state.admin_token, given));
+    if !admin && crate::ui::api_session(&state, request.headers()).await.is_none() {
+        let message = "the API needs `Authorization: Bearer <admin token>` (or a UI session \
+                       with its CSRF token in `x-csrf-token`)";
         return ApiError::Unauthorized(message.into()).into_response();
     }
     next.run(request).await

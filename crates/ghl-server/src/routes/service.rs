@@ -1,8 +1,10 @@
-//! The service's own routes: `/` (what answers here), `/healthz` and `/openapi.json` (the
+//! The service's own routes: `/` (what answers here; a browser is sent to `/ui`), `/healthz` and `/openapi.json` (the
 //! document derived from the handlers' annotations).
 
 use std::sync::Arc;
 
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Json};
 use serde::Serialize;
 use serde_json::Value;
@@ -27,19 +29,29 @@ pub struct Index {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Links {
     api: &'static str,
+    ui: &'static str,
     openapi: &'static str,
     healthz: &'static str,
     metrics: &'static str,
 }
 
-/// What answers at this address.
+/// What answers at this address (a browser asking for a page is sent to the web UI).
 #[utoipa::path(get, path = "/", tag = "service", responses(
     (status = 200, description = "the service and its parts", body = Index),
 ))]
-async fn index() -> Json<Index> {
-    let links =
-        Links { api: "/api", openapi: "/openapi.json", healthz: "/healthz", metrics: "/metrics" };
-    Json(Index { name: "ghl-connector", version: env!("CARGO_PKG_VERSION"), links })
+async fn index(headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|value| value.to_str().ok());
+    if accept.is_some_and(|accept| accept.trim_start().starts_with("text/html")) {
+        return Redirect::to("/ui").into_response();
+    }
+    let links = Links {
+        api: "/api",
+        ui: "/ui",
+        openapi: "/openapi.json",
+        healthz: "/healthz",
+        metrics: "/metrics",
+    };
+    Json(Index { name: "ghl-connector", version: env!("CARGO_PKG_VERSION"), links }).into_response()
 }
 
 /// Liveness.
