@@ -198,19 +198,24 @@ async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing() {
     assert_eq!(http.post_form("/ui/sign-out", &session, &[]).await.status(), 403);
     assert_eq!(server.store.ui_session_count().await.expect("count"), 1, "still signed in");
 
-    // The API: the session cookie alone is not enough; with the token in x-csrf-token it is.
+    // The API: the session cookie alone reads; a change needs the token in x-csrf-token too.
     let api = format!("{}/api/connections", server.server_url);
-    let bare = http.client.get(&api).header(COOKIE, &session).send().await.expect("GET");
+    let read = http.client.get(&api).header(COOKIE, &session).send().await.expect("GET");
+    assert_eq!(read.status(), StatusCode::OK);
+    let test = format!("{api}/highlevel/test");
+    let bare = http.client.post(&test).header(COOKIE, &session).send().await.expect("POST");
     assert_eq!(bare.status(), StatusCode::UNAUTHORIZED);
     let with = http
         .client
-        .get(&api)
+        .post(&test)
         .header(COOKIE, &session)
         .header("x-csrf-token", &token)
         .send()
         .await
-        .expect("GET");
+        .expect("POST");
     assert_eq!(with.status(), StatusCode::OK);
+    let forged = http.client.post(&test).header(COOKIE, &session).header("x-csrf-token", "forged");
+    assert_eq!(forged.send().await.expect("POST").status(), StatusCode::UNAUTHORIZED);
     let (status, _) = server.api(reqwest::Method::GET, "/connections", None).await;
     assert_eq!(status, 200, "the admin token works as before");
 

@@ -69,8 +69,8 @@ fn secure(operation: &mut Operation) {
     operation.responses.responses.insert("401".into(), unauthorized.into());
 }
 
-/// The admin bearer token, or a UI session (its cookie) with its CSRF token in
-/// `x-csrf-token`: what the UI's scripts call the API with.
+/// The admin bearer token, or a UI session (its cookie; for a change, with its CSRF token in
+/// `x-csrf-token`): what the UI's scripts call the API with.
 async fn require_admin(
     State(state): State<Arc<AppState>>,
     request: Request,
@@ -82,9 +82,10 @@ async fn require_admin(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "));
     let admin = given.is_some_and(|given| same_secret(&state.admin_token, given));
-    if !admin && crate::ui::api_session(&state, request.headers()).await.is_none() {
-        let message = "the API needs `Authorization: Bearer <admin token>` (or a UI session \
-                       with its CSRF token in `x-csrf-token`)";
+    if !admin && crate::ui::api_session(&state, request.method(), request.headers()).await.is_none()
+    {
+        let message = "the API needs `Authorization: Bearer <admin token>` (or a UI session, \
+                       with its CSRF token in `x-csrf-token` for a change)";
         return ApiError::Unauthorized(message.into()).into_response();
     }
     next.run(request).await

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use ghl_service::sessions::Session;
 use serde::de::DeserializeOwned;
@@ -120,11 +120,17 @@ pub(crate) fn csrf_refused() -> Response {
     )
 }
 
-/// The session of an `/api` request from the UI's scripts: the session cookie and the
-/// session's CSRF token in `x-csrf-token`; `None` when either is missing or wrong.
-pub(crate) async fn api_session(state: &AppState, headers: &HeaderMap) -> Option<Session> {
+/// The session of an `/api` request from the UI's scripts: the session cookie, and for a
+/// request that may change something (not GET or HEAD) the session's CSRF token in
+/// `x-csrf-token`; `None` when either is missing or wrong. A read needs no token (the browser
+/// lets no other site read the answer), so the live run stream works as an `EventSource`,
+/// which cannot send headers.
+pub(crate) async fn api_session(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Option<Session> {
     let token = cookie(headers, SESSION_COOKIE)?;
-    let given = headers.get(CSRF_HEADER).and_then(|value| value.to_str().ok())?;
     let session = match state.service.sessions().find(&token).await {
         Ok(session) => session?,
         Err(err) => {
@@ -132,6 +138,10 @@ pub(crate) async fn api_session(state: &AppState, headers: &HeaderMap) -> Option
             return None;
         }
     };
+    if method == Method::GET || method == Method::HEAD {
+        return Some(session);
+    }
+    let given = headers.get(CSRF_HEADER).and_then(|value| value.to_str().ok())?;
     session.csrf_matches(given).then_some(session)
 }
 

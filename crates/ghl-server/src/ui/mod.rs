@@ -5,9 +5,12 @@
 //! the store, and say its errors in words (the error, then its remedy).
 
 mod auth;
+mod chart;
 mod connections;
 mod dashboard;
+mod runs;
 mod sign_in;
+mod templates;
 
 use std::sync::{Arc, OnceLock};
 
@@ -50,8 +53,14 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             get(connections::confirm_remove).post(connections::remove),
         )
         .route("/ui/flows", get(coming::flows))
-        .route("/ui/templates", get(coming::templates))
-        .route("/ui/runs", get(coming::runs))
+        .route("/ui/templates", get(templates::gallery))
+        .route("/ui/templates/{name}", get(templates::show))
+        .route("/ui/templates/{name}/install", post(templates::install))
+        .route("/ui/runs", get(runs::list))
+        .route("/ui/runs/replay-dead", post(runs::replay_dead))
+        .route("/ui/runs/{id}", get(runs::show))
+        .route("/ui/runs/{id}/row", get(runs::row_fragment))
+        .route("/ui/runs/{id}/replay", post(runs::replay))
         .route("/ui/assets/{file}", get(asset))
         .layer(axum::middleware::from_fn(security_headers))
 }
@@ -277,57 +286,5 @@ mod coming {
             }
         };
         page("Flows", Some(&session), Nav::Flows, body).into_response()
-    }
-
-    pub(super) async fn templates(
-        State(state): State<Arc<AppState>>,
-        SignedIn(session): SignedIn,
-    ) -> Response {
-        let templates = state.service.templates().list();
-        let body = html! {
-            h1 { "Templates" }
-            ul.plain {
-                @for template in templates {
-                    li { strong { (template.template) } " — " (template.title) }
-                }
-            }
-            p { "Install one with " code { "ghl-connector templates install NAME" } "." }
-        };
-        page("Templates", Some(&session), Nav::Templates, body).into_response()
-    }
-
-    pub(super) async fn runs(
-        State(state): State<Arc<AppState>>,
-        SignedIn(session): SignedIn,
-    ) -> Response {
-        let filter = ghl_store::RunFilter { status: None, flow: None, limit: 50 };
-        let runs = match state.service.runs().list(&filter).await {
-            Ok(runs) => runs,
-            Err(err) => return internal(&err),
-        };
-        let body = html! {
-            h1 { "Runs" }
-            @if runs.is_empty() {
-                p { "No runs yet." }
-            } @else {
-                table {
-                    thead { tr {
-                        th scope="col" { "Run" } th scope="col" { "Flow" }
-                        th scope="col" { "Status" } th scope="col" { "Queued" }
-                    } }
-                    tbody {
-                        @for run in &runs {
-                            tr {
-                                td { code { (run.id) } }
-                                td { (run.flow_name.as_deref().unwrap_or("(deleted)")) }
-                                td { (run.status) }
-                                td { (run.created_at.to_rfc3339()) }
-                            }
-                        }
-                    }
-                }
-            }
-        };
-        page("Runs", Some(&session), Nav::Runs, body).into_response()
     }
 }
