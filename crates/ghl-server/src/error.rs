@@ -104,7 +104,9 @@ impl From<ServiceError> for ApiError {
             | ServiceError::NoConnection(_)
             | ServiceError::NoRun(_)
             | ServiceError::NoAddedApp(_)
-            | ServiceError::NoTemplate { .. } => Self::NotFound(err.to_string()),
+            | ServiceError::NoTemplate { .. }
+            | ServiceError::NoTrigger(_)
+            | ServiceError::NoStep { .. } => Self::NotFound(err.to_string()),
             ServiceError::NotReplayable(_)
             | ServiceError::AppIdTaken(_)
             | ServiceError::AppInUse { .. } => Self::Conflict(err.to_string()),

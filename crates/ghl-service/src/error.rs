@@ -94,6 +94,15 @@ pub enum ServiceError {
         several => format!(": choose one of {} with `{slot}=NAME`", several.join(", ")),
     })]
     SlotUnfilled { template: String, slot: String, app: String, candidates: Vec<String> },
+    /// No trigger of this id in the catalog.
+    #[error("no trigger `{0}` in the catalog (GET /api/catalog lists them; `ghl-connector catalog` too)")]
+    NoTrigger(String),
+    /// The flow has no step of this name.
+    #[error("flow `{flow}` has no step `{step}` (its steps: {})", if steps.is_empty() { "none".to_owned() } else { steps.join(", ") })]
+    NoStep { flow: String, step: String, steps: Vec<String> },
+    /// A mapping is not valid jq, or failed on the sample.
+    #[error("the mapping is refused: {0}")]
+    Mapping(ghl_engine::jq::JqError),
     /// The store failed: nothing the caller can fix.
     #[error(transparent)]
     Store(ghl_store::Error),
@@ -134,6 +143,9 @@ impl ServiceError {
             | Self::UnknownCredential { .. }
             | Self::NoSlot { .. }
             | Self::SlotUnfilled { .. }
+            | Self::NoTrigger(_)
+            | Self::NoStep { .. }
+            | Self::Mapping(_)
             | Self::Store(_) => None,
         }
     }

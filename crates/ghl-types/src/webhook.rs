@@ -65,7 +65,20 @@ impl EventType {
     /// The fields of the event's payload, from its schema in HighLevel's webhook docs: the
     /// top-level fields, and one level into objects (`appointment.id`).
     pub fn fields(self) -> Vec<String> {
-        let doc = match self {
+        schema_fields(self.doc())
+    }
+
+    /// The example payload of HighLevel's webhook docs (the `json` block under `Example`).
+    pub fn example(self) -> Option<serde_json::Value> {
+        let (_, rest) = self.doc().split_once("Example")?;
+        let (_, rest) = rest.split_once("```json")?;
+        let (block, _) = rest.split_once("```")?;
+        serde_json::from_str(block).ok()
+    }
+
+    /// The event's page of HighLevel's webhook docs, embedded.
+    fn doc(self) -> &'static str {
+        match self {
             Self::ContactCreate => {
                 include_str!("../../../specs/highlevel/docs/webhook-events/ContactCreate.md")
             }
@@ -108,8 +121,7 @@ impl EventType {
             Self::AppointmentDelete => {
                 include_str!("../../../specs/highlevel/docs/webhook-events/AppointmentDelete.md")
             }
-        };
-        schema_fields(doc)
+        }
     }
 }
 
