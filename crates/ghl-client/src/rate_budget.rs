@@ -336,8 +336,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn levels_show_what_the_window_has_left() {
         let budget = LocalBudget::new();
-        let seen =
-            ok(Observation { limit: Some(3), daily_remaining: Some(500), daily_limit: Some(1000), ..Default::default() });
+        let seen = ok(Observation {
+            limit: Some(3),
+            daily_remaining: Some(500),
+            daily_limit: Some(1000),
+            ..Default::default()
+        });
         budget.observe(&key(), &seen).await;
         budget.acquire(&key()).await.expect("room");
         let mut levels = budget.levels();

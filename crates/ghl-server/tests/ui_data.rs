@@ -21,7 +21,12 @@ const FLOW: &str = include_str!("../../ghl-engine/tests/support/welcome-task.yam
 /// The bound on every wait: generous, as the machine may be busy.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-on_both!(the_dashboard_counts_runs_and_webhooks_per_bucket_in_sql, dashboard, with_db, multi_thread);
+on_both!(
+    the_dashboard_counts_runs_and_webhooks_per_bucket_in_sql,
+    dashboard,
+    with_db,
+    multi_thread
+);
 on_both!(
     the_run_stream_sends_a_run_executed_by_another_process_until_done,
     stream_from_another_process,
@@ -58,9 +63,16 @@ async fn dashboard(db: TestDb) {
     let running = serving_without_workers(store.clone()).await;
     let flow: FlowId = running.applied[0].id.clone();
     for n in 0..4 {
-        store.ingest(&contact_created(&format!("c{n}")), std::slice::from_ref(&flow), None).await.expect("ingest");
+        store
+            .ingest(&contact_created(&format!("c{n}")), std::slice::from_ref(&flow), None)
+            .await
+            .expect("ingest");
     }
-    let tick = NewEvent { source: "schedule".into(), event_type: "schedule".into(), ..contact_created("tick") };
+    let tick = NewEvent {
+        source: "schedule".into(),
+        event_type: "schedule".into(),
+        ..contact_created("tick")
+    };
     store.ingest(&tick, &[], None).await.expect("tick");
     let batch = store.claim_batch(4, Duration::from_secs(60)).await.expect("claim");
     assert_eq!(batch.len(), 4);
@@ -95,7 +107,10 @@ async fn dashboard(db: TestDb) {
 
     let (status, hour) = running.api(Method::GET, "/dashboard", None).await;
     assert_eq!(status, 200, "{hour}");
-    assert_eq!((hour["window"].as_str(), hour["bucket_seconds"].as_u64()), (Some("hour"), Some(60)));
+    assert_eq!(
+        (hour["window"].as_str(), hour["bucket_seconds"].as_u64()),
+        (Some("hour"), Some(60))
+    );
     let buckets = hour["buckets"].as_array().expect("buckets");
     assert_eq!(buckets.len(), 60);
     let (first, last) = (millis(&buckets[0]["start"]), millis(&buckets[59]["start"]));
@@ -108,7 +123,9 @@ async fn dashboard(db: TestDb) {
     for run in runs.iter().filter(|run| run.status.has_ended()) {
         let at = run.updated_at.as_millis();
         if at >= first {
-            *expected.entry((first + (at - first) / 60_000 * 60_000, run.status.as_str())).or_default() += 1;
+            *expected
+                .entry((first + (at - first) / 60_000 * 60_000, run.status.as_str()))
+                .or_default() += 1;
         }
     }
     let mut counted: BTreeMap<(i64, &str), i64> = BTreeMap::new();
@@ -122,7 +139,10 @@ async fn dashboard(db: TestDb) {
     }
     assert_eq!(counted, expected);
     assert_eq!(sum(buckets, "done"), 2, "the run of two hours ago is not in the hour");
-    assert_eq!((sum(buckets, "dead"), sum(buckets, "webhooks"), sum(buckets, "other_events")), (1, 3, 1));
+    assert_eq!(
+        (sum(buckets, "dead"), sum(buckets, "webhooks"), sum(buckets, "other_events")),
+        (1, 3, 1)
+    );
     assert_eq!(
         hour["queue"],
         json!({ "queued": 0, "waiting": 0, "running": 0, "due": 0, "dead": 1 })
@@ -130,10 +150,14 @@ async fn dashboard(db: TestDb) {
     let budgets = hour["rate_budgets"].as_array().expect("budgets");
     let location = budgets
         .iter()
-        .find(|budget| budget["app"] == "highlevel" && budget["location"] == running.sandbox.location_id.as_str())
+        .find(|budget| budget["location"] == running.sandbox.location_id.as_str())
         .unwrap_or_else(|| panic!("the sandbox location's budget: {budgets:?}"));
+    // HighLevel counts per app of its own (a marketplace app, or a private integration).
+    assert_eq!(location["app"], "private-integration");
     let (limit, left) = (location["daily_limit"].as_u64(), location["daily_remaining"].as_u64());
-    let (Some(limit), Some(left)) = (limit, left) else { panic!("the daily quota as seen: {location}") };
+    let (Some(limit), Some(left)) = (limit, left) else {
+        panic!("the daily quota as seen: {location}")
+    };
     assert_eq!(location["daily_used"].as_u64(), Some(limit - left));
     assert!(location["observed_at"].as_i64().is_some_and(|at| at <= now));
 
@@ -141,7 +165,11 @@ async fn dashboard(db: TestDb) {
     assert_eq!(status, 200, "{day}");
     let buckets = day["buckets"].as_array().expect("buckets");
     assert_eq!((buckets.len(), day["bucket_seconds"].as_u64()), (48, Some(1800)));
-    assert_eq!((sum(buckets, "done"), sum(buckets, "webhooks")), (3, 4), "two hours ago is in the day");
+    assert_eq!(
+        (sum(buckets, "done"), sum(buckets, "webhooks")),
+        (3, 4),
+        "two hours ago is in the day"
+    );
 
     let (status, refused) = running.api(Method::GET, "/dashboard?window=week", None).await;
     assert_eq!(status, 400);
@@ -221,7 +249,10 @@ impl Events {
                 let event = self.next().await;
                 assert_eq!(event.kind, "run", "{event:?}");
                 let run: Value = serde_json::from_str(&event.data).expect("a run as JSON");
-                assert_eq!(event.id.as_deref(), run["updated_at"].as_i64().map(|at| at.to_string()).as_deref());
+                assert_eq!(
+                    event.id.as_deref(),
+                    run["updated_at"].as_i64().map(|at| at.to_string()).as_deref()
+                );
                 if holds(&run) {
                     return run;
                 }
@@ -246,12 +277,21 @@ async fn stream_from_another_process(running: Running) {
     let body = json!({ "locationId": running.sandbox.location_id, "firstName": "Streamed" });
     running.as_user(Method::POST, "contacts/", body).await;
     let (done, before) = all.until_run(|run| run["status"] == "done").await;
-    assert_eq!((done["flow_name"].as_str(), done["trigger"].as_str()), (Some("welcome"), Some("ContactCreate")));
+    assert_eq!(
+        (done["flow_name"].as_str(), done["trigger"].as_str()),
+        (Some("welcome"), Some("ContactCreate"))
+    );
     let id = done["id"].clone();
     // Each read sends a run's state then: a change and the next within one period are
     // sent as the later one, and no state is sent twice.
-    let states: Vec<_> = before.iter().filter(|run| run["id"] == id).map(|run| &run["status"]).collect();
-    assert!(states.iter().all(|status| ["queued", "running"].contains(&status.as_str().unwrap_or_default())), "{states:?}");
+    let states: Vec<_> =
+        before.iter().filter(|run| run["id"] == id).map(|run| &run["status"]).collect();
+    assert!(
+        states
+            .iter()
+            .all(|status| ["queued", "running"].contains(&status.as_str().unwrap_or_default())),
+        "{states:?}"
+    );
     let mut distinct = states.clone();
     distinct.dedup();
     assert_eq!(distinct, states, "no state sent twice");
@@ -267,62 +307,87 @@ async fn stream_from_another_process(running: Running) {
 
 async fn samples_and_preview(running: Running) {
     let trigger = "highlevel.ContactCreate";
-    let sample = |running: &Running| {
-        let path = format!("/catalog/triggers/{trigger}/sample");
-        async move { running.api(Method::GET, &path, None).await }
-    };
-    let (status, example) = sample(&running).await;
+    let sample_path = format!("/catalog/triggers/{trigger}/sample");
+    let (status, example) = running.api(Method::GET, &sample_path, None).await;
     assert_eq!(status, 200, "{example}");
-    assert_eq!((example["source"].as_str(), example["trigger"].as_str()), (Some("example"), Some(trigger)));
+    assert_eq!(
+        (example["source"].as_str(), example["trigger"].as_str()),
+        (Some("example"), Some(trigger))
+    );
     assert_eq!(example["payload"]["type"], "ContactCreate", "HighLevel's documented example");
-    let preview = |body: Value| {
-        let running = &running;
-        async move { running.api(Method::POST, "/preview", Some(body)).await }
-    };
-    let (status, shown) = preview(json!({ "expression": ".trigger.firstName", "trigger": trigger })).await;
-    assert_eq!((status, &shown["value"], &shown["source"]), (200, &example["payload"]["firstName"], &json!("example")));
+    let (status, shown) =
+        preview(&running, json!({ "expression": ".trigger.firstName", "trigger": trigger })).await;
+    assert_eq!(
+        (status, &shown["value"], &shown["source"]),
+        (200, &example["payload"]["firstName"], &json!("example"))
+    );
 
     // A webhook arrives: its event is the sample from then on.
     let mut runs = Events::open(&running, "?flow=welcome").await;
     let body = json!({ "locationId": running.sandbox.location_id, "firstName": "Ada" });
     running.as_user(Method::POST, "contacts/", body).await;
     runs.until_run(|run| run["status"] == "done").await;
-    let (status, real) = sample(&running).await;
+    let (status, real) = running.api(Method::GET, &sample_path, None).await;
     assert_eq!(status, 200, "{real}");
-    assert_eq!((real["source"].as_str(), real["payload"]["firstName"].as_str()), (Some("last_event"), Some("Ada")));
+    assert_eq!(
+        (real["source"].as_str(), real["payload"]["firstName"].as_str()),
+        (Some("last_event"), Some("Ada"))
+    );
     assert!(real["event_id"].is_string() && real["received_at"].is_i64(), "{real}");
-    let (_, shown) = preview(json!({ "expression": "Hi {{ .trigger.firstName }}", "trigger": trigger })).await;
+    let (_, shown) = preview(
+        &running,
+        json!({ "expression": "Hi {{ .trigger.firstName }}", "trigger": trigger }),
+    )
+    .await;
     assert_eq!((&shown["value"], &shown["source"]), (&json!("Hi Ada"), &json!("last_event")));
-    let (status, shown) = preview(json!({ "expression": ".trigger.firstName", "flow": "welcome", "step": "welcome task" })).await;
+    let (status, shown) = preview(
+        &running,
+        json!({ "expression": ".trigger.firstName", "flow": "welcome", "step": "welcome task" }),
+    )
+    .await;
     assert_eq!((status, &shown["value"]), (200, &json!("Ada")), "{shown}");
 
     // On a sample given, with the earlier steps' outputs.
     let given = json!({
-        "expression": "[.trigger.name | ascii_upcase, .steps[0].id]",
+        "expression": "[(.trigger.name | ascii_upcase), .steps[0].id]",
         "sample": { "name": "grace" },
         "steps": [{ "id": "t1" }],
     });
-    let (status, shown) = preview(given).await;
-    assert_eq!((status, &shown["value"], &shown["source"]), (200, &json!(["GRACE", "t1"]), &json!("given")));
+    let (status, shown) = preview(&running, given).await;
+    assert_eq!(
+        (status, &shown["value"], &shown["source"]),
+        (200, &json!(["GRACE", "t1"]), &json!("given")),
+        "{shown}"
+    );
 
     // Refusals name the problem.
-    let (status, error) = preview(json!({ "expression": ".trigger.name | ascii_upcase(", "sample": {} })).await;
+    let (status, error) =
+        preview(&running, json!({ "expression": ".trigger.name | ascii_upcase(", "sample": {} }))
+            .await;
     assert_eq!(status, 422, "{error}");
     let words = error["error"].as_str().expect("words");
     assert!(words.contains("invalid jq") && words.contains("ascii_upcase("), "{words}");
-    let (status, error) = preview(json!({ "expression": ".trigger.name + 1", "sample": { "name": "x" } })).await;
+    let (status, error) =
+        preview(&running, json!({ "expression": ".trigger.name + 1", "sample": { "name": "x" } }))
+            .await;
     assert_eq!(status, 422, "{error}");
     assert!(error["error"].as_str().is_some_and(|words| words.contains("failed")), "{error}");
-    let (status, error) = preview(json!({ "expression": ".", "trigger": "nobody.Nothing" })).await;
+    let (status, error) =
+        preview(&running, json!({ "expression": ".", "trigger": "nobody.Nothing" })).await;
     assert_eq!(status, 404);
-    assert!(error["error"].as_str().is_some_and(|words| words.contains("nobody.Nothing")), "{error}");
-    let (status, error) = preview(json!({ "expression": ".", "flow": "welcome", "step": "nope" })).await;
+    assert!(
+        error["error"].as_str().is_some_and(|words| words.contains("nobody.Nothing")),
+        "{error}"
+    );
+    let (status, error) =
+        preview(&running, json!({ "expression": ".", "flow": "welcome", "step": "nope" })).await;
     assert_eq!(status, 404);
     assert!(error["error"].as_str().is_some_and(|words| words.contains("welcome task")), "{error}");
-    let (status, error) = preview(json!({ "expression": "." })).await;
+    let (status, error) = preview(&running, json!({ "expression": "." })).await;
     assert_eq!(status, 400);
     assert!(error["error"].as_str().is_some_and(|words| words.contains("sample")), "{error}");
-    let (status, _) = running.api(Method::GET, "/catalog/triggers/nobody.Nothing/sample", None).await;
+    let (status, _) =
+        running.api(Method::GET, "/catalog/triggers/nobody.Nothing/sample", None).await;
     assert_eq!(status, 404);
 
     // A poll trigger (its id has a space and a colon) has an example of its fields.
@@ -339,4 +404,8 @@ async fn samples_and_preview(running: Running) {
     let (status, polled) = running.api(Method::GET, &path, None).await;
     assert_eq!((status, polled["source"].as_str()), (200, Some("example")), "{polled}");
     assert!(polled["payload"].is_object());
+}
+
+async fn preview(running: &Running, body: Value) -> (u16, Value) {
+    running.api(Method::POST, "/preview", Some(body)).await
 }

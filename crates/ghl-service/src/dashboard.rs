@@ -77,6 +77,8 @@ pub struct Bucket {
 /// the engine's client last saw it in this process.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RateBudget {
+    /// Whose budget it is, as the app's API counts it (HighLevel: the marketplace app's
+    /// client id, or `private-integration`).
     pub app: String,
     pub location: String,
     /// Requests the current window still allows.

@@ -103,7 +103,8 @@ impl Samples<'_> {
             }
             PreviewOn::Step { flow, step } => self.step_context(&flow, &step).await?,
         };
-        let context = json!({ "trigger": trigger, "steps": steps, "now": Timestamp::now().to_rfc3339() });
+        let context =
+            json!({ "trigger": trigger, "steps": steps, "now": Timestamp::now().to_rfc3339() });
         let value = mapping.evaluate(&context).map_err(ServiceError::Mapping)?;
         Ok(Preview { value, source, steps_from_run })
     }
@@ -115,7 +116,8 @@ impl Samples<'_> {
         flow: &str,
         step: &str,
     ) -> Result<(Value, Vec<Value>, SampleSource, Option<RunId>), ServiceError> {
-        let record = self.store.flow(flow).await?.ok_or_else(|| ServiceError::NoFlow(flow.into()))?;
+        let record =
+            self.store.flow(flow).await?.ok_or_else(|| ServiceError::NoFlow(flow.into()))?;
         let parsed = ghl_engine::flow::Flow::parse_off_runtime_with(
             record.definition,
             self.engine.apps().clone(),

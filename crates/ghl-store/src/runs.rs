@@ -455,10 +455,8 @@ impl Store {
         filter: &RunFilter,
         limit: i64,
     ) -> Result<Vec<RunSummary>> {
-        let mut clauses = vec![
-            "r.updated_at >= $1".to_owned(),
-            "(r.updated_at > $1 OR r.id > $2)".to_owned(),
-        ];
+        let mut clauses =
+            vec!["r.updated_at >= $1".to_owned(), "(r.updated_at > $1 OR r.id > $2)".to_owned()];
         let status = filter.status.map(|status| status.as_str().to_owned());
         let mut values = Vec::new();
         for (column, value) in [("r.status", &status), ("f.name", &filter.flow)] {

@@ -592,7 +592,8 @@ async fn cut_short(store: Store) {
 
 async fn series(store: Store) {
     enqueue(&store, "wh-s", 4).await;
-    let other = NewEvent { source: "schedule".into(), event_type: "schedule".into(), ..event("tick") };
+    let other =
+        NewEvent { source: "schedule".into(), event_type: "schedule".into(), ..event("tick") };
     store.ingest(&other, &[], None).await.expect("ingest");
     let batch = store.claim_batch(4, Duration::from_secs(30)).await.expect("claim");
     let outcomes = [
@@ -642,13 +643,20 @@ async fn queue_depth(store: Store) {
     enqueue(&store, "wh-d", 5).await;
     let batch = store.claim_batch(4, Duration::from_secs(30)).await.expect("claim");
     let later = Timestamp::now() + Duration::from_secs(600);
-    store.finish(&batch[0].id, batch[0].attempt, &RunOutcome::Dead { error: "no".into() }).await.expect("dead");
+    store
+        .finish(&batch[0].id, batch[0].attempt, &RunOutcome::Dead { error: "no".into() })
+        .await
+        .expect("dead");
     store
         .finish(&batch[1].id, batch[1].attempt, &RunOutcome::WaitUntil { at: later, reason: None })
         .await
         .expect("wait");
     store
-        .finish(&batch[2].id, batch[2].attempt, &RunOutcome::RetryAt { at: later, error: "503".into() })
+        .finish(
+            &batch[2].id,
+            batch[2].attempt,
+            &RunOutcome::RetryAt { at: later, error: "503".into() },
+        )
         .await
         .expect("retry");
     let depth = store.queue_depth(Timestamp::now()).await.expect("depth");
@@ -671,10 +679,8 @@ async fn run_changes(store: Store) {
     assert!(created.iter().all(|run| run.status == ghl_store::RunStatus::Queued));
     // Paging two at a time reads each once, in order.
     let page = store.runs_changed_after(&start, &all, 2).await.expect("page");
-    let rest = store
-        .runs_changed_after(&ghl_store::RunChange::of(&page[1]), &all, 2)
-        .await
-        .expect("rest");
+    let rest =
+        store.runs_changed_after(&ghl_store::RunChange::of(&page[1]), &all, 2).await.expect("rest");
     let paged: Vec<_> = page.iter().chain(&rest).map(|run| run.id.clone()).collect();
     assert_eq!(paged, created.iter().map(|run| run.id.clone()).collect::<Vec<_>>());
     let last = ghl_store::RunChange::of(created.last().expect("three"));

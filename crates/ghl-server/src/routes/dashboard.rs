@@ -70,6 +70,8 @@ pub struct Queue {
 /// this server's client last saw it (kept in memory; empty until a request was made).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RateBudget {
+    /// Whose budget it is, as the API counts it: for HighLevel its marketplace app's client
+    /// id, or `private-integration` for a private integration's token.
     app: String,
     /// The location (account) the budget is for.
     location: String,
@@ -100,8 +102,7 @@ pub struct Dashboard {
 
 impl Dashboard {
     fn new(window: Window, series: DashboardSeries) -> Self {
-        let DashboardSeries { bucket_width, buckets, queue, rate_budgets, now, window: _ } =
-            series;
+        let DashboardSeries { bucket_width, buckets, queue, rate_budgets, now, window: _ } = series;
         Self {
             window,
             bucket_seconds: bucket_width.as_secs(),

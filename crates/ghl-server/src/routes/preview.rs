@@ -64,8 +64,8 @@ async fn preview(
     State(state): State<Arc<AppState>>,
     body: Result<Json<PreviewRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Preview>, ApiError> {
-    let Json(request) =
-        body.map_err(|rejection| ApiError::Invalid(format!("the body: {}", rejection.body_text())))?;
+    let Json(request) = body
+        .map_err(|rejection| ApiError::Invalid(format!("the body: {}", rejection.body_text())))?;
     let PreviewRequest { expression, sample, steps, trigger, flow, step } = request;
     let on = match (sample, trigger, flow, step) {
         (Some(trigger), None, None, None) => {
@@ -84,5 +84,9 @@ async fn preview(
     };
     let Found { value, source, steps_from_run } =
         state.service.samples().preview(&expression, on).await?;
-    Ok(Json(Preview { value, source: source.into(), steps_from_run: steps_from_run.map(Into::into) }))
+    Ok(Json(Preview {
+        value,
+        source: source.into(),
+        steps_from_run: steps_from_run.map(Into::into),
+    }))
 }
