@@ -68,12 +68,17 @@ impl EventType {
         schema_fields(self.doc())
     }
 
-    /// The example payload of HighLevel's webhook docs (the `json` block under `Example`).
+    /// The example payload of HighLevel's webhook docs (the `json` block under `Example`),
+    /// its `type` this event's (the appointment update and delete pages copy the create's).
     pub fn example(self) -> Option<serde_json::Value> {
         let (_, rest) = self.doc().split_once("Example")?;
         let (_, rest) = rest.split_once("```json")?;
         let (block, _) = rest.split_once("```")?;
-        serde_json::from_str(block).ok()
+        let mut example: serde_json::Value = serde_json::from_str(block).ok()?;
+        if let Some(kind) = example.get_mut("type") {
+            *kind = serde_json::Value::from(self.as_str());
+        }
+        Some(example)
     }
 
     /// The event's page of HighLevel's webhook docs, embedded.
@@ -132,4 +137,18 @@ fn schema_fields(doc: &str) -> Vec<String> {
         .and_then(|(block, _)| serde_json::from_str::<serde_json::Value>(block).ok())
         .map(|schema| crate::spec_rules::fields_two_deep(&schema, &schema))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventType;
+
+    #[test]
+    fn every_event_has_the_example_of_its_docs_page() {
+        for event in EventType::ALL {
+            let example = event.example().unwrap_or_else(|| panic!("{event:?}: no example"));
+            assert_eq!(example["type"], event.as_str());
+            assert!(example["locationId"].is_string(), "{event:?}: {example}");
+        }
+    }
 }
