@@ -100,7 +100,7 @@ impl Runs<'_> {
 impl RunWatch {
     /// The runs changed since the last call, in the order they changed.
     pub async fn changes(&mut self) -> Result<Vec<RunSummary>, ServiceError> {
-        let look_again = self.reads % LOOK_AGAIN_EVERY == 0;
+        let look_again = self.reads.is_multiple_of(LOOK_AGAIN_EVERY);
         self.reads = self.reads.wrapping_add(1);
         let mut from = if look_again {
             RunChange::at(self.after.updated_at.saturating_sub(WATCH_LOOKBACK))
