@@ -70,6 +70,7 @@ impl HighLevel {
 
 // HighLevel's rate-limit headers as `HeaderName`s made at compile time: looking a header up
 // by `&str` parses and checks the name again on every answer.
+const LIMIT_DAILY: HeaderName = HeaderName::from_static(limits::HEADER_LIMIT_DAILY);
 const DAILY_REMAINING: HeaderName = HeaderName::from_static(limits::HEADER_DAILY_REMAINING);
 const MAX: HeaderName = HeaderName::from_static(limits::HEADER_MAX);
 const INTERVAL_MILLISECONDS: HeaderName =
@@ -136,6 +137,7 @@ impl AppProfile for HighLevel {
                 .filter(|ms| *ms > 0)
                 .map(Duration::from_millis),
             remaining: header::<u32>(headers, &REMAINING),
+            daily_limit: header::<u64>(headers, &LIMIT_DAILY),
             daily_remaining,
             daily_resets_at,
             retry_after: retry_after.map(|wait| Wait::For(wait.remaining(now))),
@@ -203,9 +205,11 @@ mod tests {
             (limits::HEADER_INTERVAL_MILLISECONDS, "10000"),
             (limits::HEADER_REMAINING, "42"),
             (limits::HEADER_DAILY_REMAINING, "0"),
+            (limits::HEADER_LIMIT_DAILY, "200000"),
         ]);
         let seen = HighLevel::default().observe(200, &answer, Duration::ZERO, now);
         assert_eq!(seen.limit, Some(100));
+        assert_eq!(seen.daily_limit, Some(200_000));
         assert_eq!(seen.interval, Some(Duration::from_secs(10)));
         assert_eq!(seen.remaining, Some(42));
         assert_eq!(seen.daily_resets_at, Some(UNIX_EPOCH + Duration::from_secs(86_400)));

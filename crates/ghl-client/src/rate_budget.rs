@@ -48,6 +48,8 @@ pub struct Observation {
     pub interval: Option<Duration>,
     /// Requests the current interval still allows.
     pub remaining: Option<u32>,
+    /// The daily quota (HighLevel's `X-RateLimit-Limit-Daily`).
+    pub daily_limit: Option<u64>,
     pub daily_remaining: Option<u64>,
     /// When the daily quota resets, if it is spent.
     pub daily_resets_at: Option<SystemTime>,
@@ -75,8 +77,12 @@ pub struct BudgetLevel {
     /// Requests the current window still allows.
     pub available: usize,
     pub burst: usize,
+    /// The daily quota, once a response has told it.
+    pub daily_limit: Option<u64>,
     /// The daily quota left, once a response has told it.
     pub daily_remaining: Option<u64>,
+    /// When an answer last told this budget anything (`None`: none has yet).
+    pub observed_at: Option<SystemTime>,
 }
 
 /// One process's budget, shared by all its tasks (clone the `Arc`).
@@ -90,7 +96,10 @@ struct Window {
     interval: Duration,
     /// When each request of the current interval was let through.
     sent: VecDeque<Instant>,
+    daily_limit: Option<u64>,
     daily_remaining: Option<u64>,
+    /// When an answer last told it anything.
+    observed_at: Option<SystemTime>,
     /// When the spent daily quota resets: nothing goes out before.
     daily_resets_at: Option<SystemTime>,
     /// Nothing goes out before this (after a 429).
@@ -144,7 +153,9 @@ impl Default for Window {
             burst: limits::DEFAULT_BURST as usize,
             interval: Duration::from_millis(limits::DEFAULT_INTERVAL_MS),
             sent: VecDeque::new(),
+            daily_limit: None,
             daily_remaining: None,
+            observed_at: None,
             daily_resets_at: None,
             paused_until: None,
             learned: false,
@@ -215,6 +226,10 @@ impl Window {
     /// Learns from an answer (see [`RateBudget::observe`]).
     fn observe(&mut self, seen: &Observation, now: Instant) {
         self.learned = true;
+        self.observed_at = Some(SystemTime::now());
+        if let Some(limit) = seen.daily_limit.filter(|limit| *limit > 0) {
+            self.daily_limit = Some(limit);
+        }
         if let Some(shortest) = seen.windows.iter().min_by_key(|limit| limit.per) {
             self.burst = shortest.requests as usize;
             self.interval = shortest.per;
@@ -297,7 +312,9 @@ impl RateBudget for LocalBudget {
                     key: key.clone(),
                     available: window.burst.saturating_sub(window.sent.len()),
                     burst: window.burst,
+                    daily_limit: window.daily_limit,
                     daily_remaining: window.daily_remaining,
+                    observed_at: window.observed_at,
                 }
             })
             .collect()
@@ -319,14 +336,29 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn levels_show_what_the_window_has_left() {
         let budget = LocalBudget::new();
-        let seen =
-            ok(Observation { limit: Some(3), daily_remaining: Some(500), ..Default::default() });
+        let seen = ok(Observation {
+            limit: Some(3),
+            daily_remaining: Some(500),
+            daily_limit: Some(1000),
+            ..Default::default()
+        });
         budget.observe(&key(), &seen).await;
         budget.acquire(&key()).await.expect("room");
-        let levels = budget.levels();
+        let mut levels = budget.levels();
+        assert!(levels.iter().all(|level| level.observed_at.is_some()), "{levels:?}");
+        for level in &mut levels {
+            level.observed_at = None;
+        }
         assert_eq!(
             levels,
-            [BudgetLevel { key: key(), available: 2, burst: 3, daily_remaining: Some(499) }]
+            [BudgetLevel {
+                key: key(),
+                available: 2,
+                burst: 3,
+                daily_limit: Some(1000),
+                daily_remaining: Some(499),
+                observed_at: None,
+            }]
         );
     }
 

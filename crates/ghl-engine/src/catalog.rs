@@ -5,6 +5,7 @@
 //! ([`Apps`]); nothing here knows one by name.
 
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::apps::{AppId, AppOperation, Apps};
 
@@ -180,4 +181,72 @@ pub fn triggers(apps: &Apps) -> Vec<TriggerEntry> {
         app: None,
     });
     all
+}
+
+/// The catalog's trigger of this id (`highlevel.ContactCreate`, `poll: your-app.contacts`,
+/// `schedule`, `manual`).
+pub fn trigger(apps: &Apps, id: &str) -> Option<TriggerEntry> {
+    triggers(apps).into_iter().find(|entry| entry.trigger == id)
+}
+
+/// How a trigger's events are stored: the `source` and `event_type` intake gives them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAs {
+    /// The app's id for its webhooks; `poll`, `schedule`, `manual` for the engine's own.
+    pub source: String,
+    pub event_type: String,
+}
+
+/// Where the events of the trigger `entry` are stored (its id as [`triggers`] gives it).
+pub fn stored_as(entry: &TriggerEntry) -> StoredAs {
+    let id = entry.trigger.as_str();
+    let (source, event_type) = match (id.strip_prefix("poll: "), &entry.app) {
+        (Some(source), _) => ("poll".to_owned(), format!("poll:{source}")),
+        (None, Some(app)) => {
+            let event = id.strip_prefix(&format!("{app}.")).unwrap_or(id);
+            (app.to_string(), event.to_owned())
+        }
+        (None, None) => (id.to_owned(), id.to_owned()),
+    };
+    StoredAs { source, event_type }
+}
+
+/// A trigger's example `.trigger`: its app's documented example of the event where there is
+/// one; the time of a schedule's tick; else an object of the trigger's fields, each `null`
+/// (`appointment.id` nested).
+pub fn example(apps: &Apps, entry: &TriggerEntry) -> Value {
+    let stored = stored_as(entry);
+    if let Some(app) = entry.app.as_ref().and_then(|app| apps.get(app.as_str())) {
+        if let Some(example) = app.event_example(&stored.event_type) {
+            return example;
+        }
+    }
+    if entry.trigger == "schedule" {
+        return serde_json::json!({ "scheduledAt": ghl_store::Timestamp::now().to_rfc3339() });
+    }
+    let mut example = serde_json::Map::new();
+    for field in &entry.output {
+        let mut parts = field.split('.');
+        let Some(first) = parts.next() else { continue };
+        let mut at = example.entry(first.to_owned()).or_insert(Value::Null);
+        for part in parts {
+            if !at.is_object() {
+                *at = Value::Object(serde_json::Map::new());
+            }
+            let Value::Object(object) = at else { break };
+            at = object.entry(part.to_owned()).or_insert(Value::Null);
+        }
+    }
+    Value::Object(example)
+}
+
+/// A flow's trigger as the catalog names it.
+pub fn trigger_id(trigger: &crate::flow::Trigger) -> String {
+    use crate::flow::Trigger;
+    match trigger {
+        Trigger::App { app, event } => format!("{app}.{event}"),
+        Trigger::Poll { app, source, .. } => format!("poll: {app}.{source}"),
+        Trigger::Schedule(_) => "schedule".into(),
+        Trigger::Manual => "manual".into(),
+    }
 }

@@ -205,7 +205,10 @@ pub enum Mapping {
 }
 
 impl Mapping {
-    fn compile(value: &Value) -> Result<Self, JqError> {
+    /// A field's value as a flow file writes it: a string is jq, a string with `{{ }}` a
+    /// template, anything else a literal. The one way a mapping is compiled (flows, and the
+    /// flow editor's preview).
+    pub fn compile(value: &Value) -> Result<Self, JqError> {
         match value {
             Value::String(text) if text.contains("{{") => {
                 Template::compile(text).map(Self::Template)

@@ -105,7 +105,9 @@ impl From<ServiceError> for ApiError {
             | ServiceError::NoRun(_)
             | ServiceError::NoAddedApp(_)
             | ServiceError::NoTemplate { .. }
-            | ServiceError::NoUser(_) => Self::NotFound(err.to_string()),
+            | ServiceError::NoUser(_)
+            | ServiceError::NoTrigger(_)
+            | ServiceError::NoStep { .. } => Self::NotFound(err.to_string()),
             ServiceError::WrongSignIn => Self::Unauthorized(err.to_string()),
             ServiceError::NotReplayable(_)
             | ServiceError::UserExists(_)

@@ -51,7 +51,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let engine = service.engine().clone();
-    let state = Arc::new(AppState::new(service, config.admin_token));
+    let state = Arc::new(AppState::new(service, config.admin_token, shutdown.clone()));
     // Reads only (a busy store does not hold them): the verifiers know the connections' keys
     // before the first webhook.
     engine.renew_verifiers().await;

@@ -19,10 +19,13 @@ pub struct AppState {
     pub(crate) metrics: Metrics,
     /// When this process started serving.
     started_at: ghl_store::Timestamp,
+    /// Cancelled when the server stops: long answers (the live run stream) end with it, so a
+    /// graceful shutdown does not wait for their clients.
+    pub(crate) shutdown: CancellationToken,
 }
 
 impl AppState {
-    pub(crate) fn new(service: Service, admin_token: String) -> Self {
+    pub(crate) fn new(service: Service, admin_token: String, shutdown: CancellationToken) -> Self {
         let engine = service.engine().clone();
         Self {
             metrics: Metrics::new(&engine),
@@ -30,6 +33,7 @@ impl AppState {
             engine,
             admin_token,
             started_at: ghl_store::Timestamp::now(),
+            shutdown,
         }
     }
 

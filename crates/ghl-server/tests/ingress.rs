@@ -599,8 +599,13 @@ async fn the_openapi_document_gives_every_route_its_schemas_and_every_answer_it_
         .json()
         .await
         .expect("json");
-    let takes_a_body =
-        ["/webhooks/{app}", "/api/flows", "/api/flows/{name}/test", "/api/flows/{name}/run"];
+    let takes_a_body = [
+        "/webhooks/{app}",
+        "/api/flows",
+        "/api/flows/{name}/test",
+        "/api/flows/{name}/run",
+        "/api/preview",
+    ];
     let paths = document["paths"].as_object().expect("paths");
     assert!(paths.len() >= 16, "{}", paths.len());
     for (path, item) in paths {

@@ -108,6 +108,15 @@ pub enum ServiceError {
     /// A password could not be hashed or checked: nothing the caller can fix.
     #[error("cannot hash the password: {0}")]
     PasswordHash(String),
+    /// No trigger of this id in the catalog.
+    #[error("no trigger `{0}` in the catalog (GET /api/catalog lists them; `ghl-connector catalog` too)")]
+    NoTrigger(String),
+    /// The flow has no step of this name.
+    #[error("flow `{flow}` has no step `{step}` (its steps: {})", if steps.is_empty() { "none".to_owned() } else { steps.join(", ") })]
+    NoStep { flow: String, step: String, steps: Vec<String> },
+    /// A mapping is not valid jq, or failed on the sample.
+    #[error("the mapping is refused: {0}")]
+    Mapping(ghl_engine::jq::JqError),
     /// The store failed: nothing the caller can fix.
     #[error(transparent)]
     Store(ghl_store::Error),
@@ -153,6 +162,9 @@ impl ServiceError {
             | Self::BadUser(_)
             | Self::WrongSignIn
             | Self::PasswordHash(_)
+            | Self::NoTrigger(_)
+            | Self::NoStep { .. }
+            | Self::Mapping(_)
             | Self::Store(_) => None,
         }
     }

@@ -9,10 +9,12 @@ pub mod apps;
 pub mod catalog;
 pub mod connect;
 pub mod connections;
+pub mod dashboard;
 mod error;
 pub mod flows;
 pub mod runs;
 pub mod sessions;
+pub mod samples;
 pub mod templates;
 pub mod users;
 pub mod workers;
@@ -88,6 +90,16 @@ impl Service {
     /// A serving process's heartbeat: what tells `flows run` that queued runs are executed.
     pub fn workers(&self) -> workers::Workers<'_> {
         workers::Workers { store: &self.store }
+    }
+
+    /// Triggers' samples and the live preview of a mapping on one (the flow editor).
+    pub fn samples(&self) -> samples::Samples<'_> {
+        samples::Samples { store: &self.store, engine: &self.engine }
+    }
+
+    /// The dashboard's series: runs and webhooks per time bucket, the queue, rate budgets.
+    pub fn dashboard(&self) -> dashboard::Dashboard<'_> {
+        dashboard::Dashboard { store: &self.store, engine: &self.engine }
     }
 
     /// Add, list and remove the apps a user described with a manifest.

@@ -79,6 +79,26 @@ pub struct RunSummary {
     pub updated_at: Timestamp,
 }
 
+/// A place in the order runs change in: a change time and, among the runs changed at that
+/// millisecond, a run id (the empty id is before every run).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RunChange {
+    pub updated_at: Timestamp,
+    pub id: RunId,
+}
+
+impl RunChange {
+    /// Before every run changed at `time` or later.
+    pub fn at(time: Timestamp) -> Self {
+        Self { updated_at: time, id: RunId::from(String::new()) }
+    }
+
+    /// Where `run`'s last change is.
+    pub fn of(run: &RunSummary) -> Self {
+        Self { updated_at: run.updated_at, id: run.id.clone() }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepRecord {
     pub run_id: RunId,
@@ -420,6 +440,41 @@ impl Store {
             query = query.bind(value);
         }
         let rows = query.bind(limit).fetch_all(self.pool()).await?;
+        rows.iter().map(run_summary).collect()
+    }
+
+    /// Runs changed (created, or their status changed) after `after`, in the order of their
+    /// change, at most `limit`, as `filter` says (its `limit` is not used). `updated_at` is
+    /// the change marker: every write of a run's status sets it (intake, claim, release,
+    /// finish, replay), and index `runs_by_update` (migration 0010) reads it in order. A run
+    /// changed at the same millisecond as `after` but with a greater id comes after it, so a
+    /// reader can page through runs changed together.
+    pub async fn runs_changed_after(
+        &self,
+        after: &RunChange,
+        filter: &RunFilter,
+        limit: i64,
+    ) -> Result<Vec<RunSummary>> {
+        let mut clauses =
+            vec!["r.updated_at >= $1".to_owned(), "(r.updated_at > $1 OR r.id > $2)".to_owned()];
+        let status = filter.status.map(|status| status.as_str().to_owned());
+        let mut values = Vec::new();
+        for (column, value) in [("r.status", &status), ("f.name", &filter.flow)] {
+            if let Some(value) = value {
+                values.push(value);
+                clauses.push(format!("{column} = ${}", values.len() + 2));
+            }
+        }
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM {RUN_TABLES} WHERE {} ORDER BY r.updated_at, r.id LIMIT ${}",
+            clauses.join(" AND "),
+            values.len() + 3
+        );
+        let mut query = sqlx::query(&sql).bind(after.updated_at).bind(after.id.as_str());
+        for value in values {
+            query = query.bind(value);
+        }
+        let rows = query.bind(limit.max(1)).fetch_all(self.pool()).await?;
         rows.iter().map(run_summary).collect()
     }
 

@@ -33,6 +33,10 @@ on_both!(runs_are_listed_with_their_flow_and_trigger_and_by_flow, runs_by_flow);
 on_both!(an_echo_of_a_flows_own_write_runs_it_not_and_a_runaway_flow_is_paused, guards);
 on_both!(concurrent_deliveries_of_one_event_store_it_once, concurrent_deliveries, multi_thread);
 on_both!(an_ingest_cut_short_leaves_the_store_writable, cut_short, multi_thread);
+on_both!(finished_runs_and_arrived_events_are_counted_per_time_bucket, series);
+on_both!(the_queue_is_counted_by_status_and_due_runs_apart, queue_depth);
+on_both!(changed_runs_are_read_in_the_order_they_changed_from_a_cursor, run_changes);
+on_both!(the_last_event_of_a_type_is_read_back_with_its_payload, last_event);
 
 fn summary(name: &str) -> ConnectionSummary {
     ConnectionSummary {
@@ -646,4 +650,121 @@ async fn ui_sessions(store: Store) {
     assert!(store.remove_ui_session("aa11").await.expect("end"));
     assert!(!store.remove_ui_session("aa11").await.expect("end again"));
     assert_eq!(store.ui_session_count().await.expect("count"), 0);
+}
+
+async fn series(store: Store) {
+    enqueue(&store, "wh-s", 4).await;
+    let other =
+        NewEvent { source: "schedule".into(), event_type: "schedule".into(), ..event("tick") };
+    store.ingest(&other, &[], None).await.expect("ingest");
+    let batch = store.claim_batch(4, Duration::from_secs(30)).await.expect("claim");
+    let outcomes = [
+        RunOutcome::Done,
+        RunOutcome::Done,
+        RunOutcome::Dead { error: "gave up".into() },
+        RunOutcome::RetryAt { at: Timestamp::now(), error: "HTTP 503".into() },
+    ];
+    for (run, outcome) in batch.iter().zip(&outcomes) {
+        store.finish(&run.id, run.attempt, outcome).await.expect("finish");
+    }
+    let runs = store.runs(&RunFilter::default()).await.expect("runs");
+    let first = runs.iter().map(|run| run.updated_at).min().expect("runs");
+    // Two buckets of a minute, the runs in the first half of the first or the second.
+    let buckets = ghl_store::Buckets {
+        start: first.saturating_sub(Duration::from_secs(30)),
+        width: Duration::from_secs(60),
+        count: 2,
+    };
+    let bucket_of = |time: Timestamp| {
+        usize::try_from(time.since(buckets.start).as_millis() / 60_000).expect("small")
+    };
+    let mut expected = std::collections::BTreeMap::new();
+    for run in runs.iter().filter(|run| run.status.has_ended()) {
+        *expected.entry((bucket_of(run.updated_at), run.status.as_str())).or_insert(0) += 1;
+    }
+    let counted: std::collections::BTreeMap<_, _> = store
+        .finished_runs(&buckets)
+        .await
+        .expect("finished")
+        .into_iter()
+        .map(|count| ((count.bucket, count.status.as_str()), count.runs))
+        .collect();
+    assert_eq!(counted, expected, "a retry is not finished");
+    assert_eq!(counted.values().sum::<i64>(), 3);
+    let arrived = store.arrived_events(&buckets).await.expect("arrived");
+    let per_source = |source: &str| -> i64 {
+        arrived.iter().filter(|count| count.source == source).map(|count| count.events).sum()
+    };
+    assert_eq!((per_source("highlevel"), per_source("schedule")), (4, 1));
+    let before = ghl_store::Buckets { start: Timestamp::EPOCH, ..buckets };
+    assert!(store.finished_runs(&before).await.expect("finished").is_empty());
+    assert!(store.arrived_events(&before).await.expect("arrived").is_empty());
+}
+
+async fn queue_depth(store: Store) {
+    enqueue(&store, "wh-d", 5).await;
+    let batch = store.claim_batch(4, Duration::from_secs(30)).await.expect("claim");
+    let later = Timestamp::now() + Duration::from_secs(600);
+    store
+        .finish(&batch[0].id, batch[0].attempt, &RunOutcome::Dead { error: "no".into() })
+        .await
+        .expect("dead");
+    store
+        .finish(&batch[1].id, batch[1].attempt, &RunOutcome::WaitUntil { at: later, reason: None })
+        .await
+        .expect("wait");
+    store
+        .finish(
+            &batch[2].id,
+            batch[2].attempt,
+            &RunOutcome::RetryAt { at: later, error: "503".into() },
+        )
+        .await
+        .expect("retry");
+    let depth = store.queue_depth(Timestamp::now()).await.expect("depth");
+    assert_eq!(
+        depth,
+        ghl_store::QueueDepth { queued: 2, waiting: 1, running: 1, due: 1, dead: 1 },
+        "the one never claimed is due; the retry and the wait are not yet"
+    );
+}
+
+async fn run_changes(store: Store) {
+    let start = ghl_store::RunChange::at(Timestamp::now().saturating_sub(Duration::from_secs(1)));
+    let welcome = store.put_flow("welcome", "trigger: {}", true).await.expect("flow");
+    for key in ["wh-c1", "wh-c2", "wh-c3"] {
+        store.ingest(&event(key), std::slice::from_ref(&welcome), None).await.expect("ingest");
+    }
+    let all = RunFilter::default();
+    let created = store.runs_changed_after(&start, &all, 10).await.expect("changes");
+    assert_eq!(created.len(), 3);
+    assert!(created.iter().all(|run| run.status == ghl_store::RunStatus::Queued));
+    // Paging two at a time reads each once, in order.
+    let page = store.runs_changed_after(&start, &all, 2).await.expect("page");
+    let rest =
+        store.runs_changed_after(&ghl_store::RunChange::of(&page[1]), &all, 2).await.expect("rest");
+    let paged: Vec<_> = page.iter().chain(&rest).map(|run| run.id.clone()).collect();
+    assert_eq!(paged, created.iter().map(|run| run.id.clone()).collect::<Vec<_>>());
+    let last = ghl_store::RunChange::of(created.last().expect("three"));
+    assert!(store.runs_changed_after(&last, &all, 10).await.expect("none").is_empty());
+    // Claiming and finishing are changes.
+    let claimed = store.claim(Duration::from_secs(30)).await.expect("claim").expect("a run");
+    store.finish(&claimed.id, claimed.attempt, &RunOutcome::Done).await.expect("finish");
+    let changed = store.runs_changed_after(&last, &all, 10).await.expect("changes");
+    assert_eq!(changed.len(), 1);
+    assert_eq!((&changed[0].id, changed[0].status), (&claimed.id, ghl_store::RunStatus::Done));
+    let done = RunFilter { status: Some(ghl_store::RunStatus::Done), ..RunFilter::default() };
+    assert_eq!(store.runs_changed_after(&start, &done, 10).await.expect("done").len(), 1);
+    let other = RunFilter { flow: Some("other".into()), ..RunFilter::default() };
+    assert!(store.runs_changed_after(&start, &other, 10).await.expect("other").is_empty());
+}
+
+async fn last_event(store: Store) {
+    assert!(store.last_event("highlevel", "ContactCreate").await.expect("none").is_none());
+    store.ingest(&event("wh-l1"), &[], None).await.expect("ingest");
+    store.ingest(&event("wh-l2"), &[], None).await.expect("ingest");
+    let last = store.last_event("highlevel", "ContactCreate").await.expect("read").expect("one");
+    assert!(["wh-l1", "wh-l2"].contains(&last.payload["id"].as_str().unwrap_or_default()));
+    assert_eq!(last.event_type, "ContactCreate");
+    assert!(store.last_event("your-app", "ContactCreate").await.expect("other").is_none());
 }

@@ -65,7 +65,25 @@ impl EventType {
     /// The fields of the event's payload, from its schema in HighLevel's webhook docs: the
     /// top-level fields, and one level into objects (`appointment.id`).
     pub fn fields(self) -> Vec<String> {
-        let doc = match self {
+        schema_fields(self.doc())
+    }
+
+    /// The example payload of HighLevel's webhook docs (the `json` block under `Example`),
+    /// its `type` this event's (the appointment update and delete pages copy the create's).
+    pub fn example(self) -> Option<serde_json::Value> {
+        let (_, rest) = self.doc().split_once("Example")?;
+        let (_, rest) = rest.split_once("```json")?;
+        let (block, _) = rest.split_once("```")?;
+        let mut example: serde_json::Value = serde_json::from_str(block).ok()?;
+        if let Some(kind) = example.get_mut("type") {
+            *kind = serde_json::Value::from(self.as_str());
+        }
+        Some(example)
+    }
+
+    /// The event's page of HighLevel's webhook docs, embedded.
+    fn doc(self) -> &'static str {
+        match self {
             Self::ContactCreate => {
                 include_str!("../../../specs/highlevel/docs/webhook-events/ContactCreate.md")
             }
@@ -108,8 +126,7 @@ impl EventType {
             Self::AppointmentDelete => {
                 include_str!("../../../specs/highlevel/docs/webhook-events/AppointmentDelete.md")
             }
-        };
-        schema_fields(doc)
+        }
     }
 }
 
@@ -120,4 +137,18 @@ fn schema_fields(doc: &str) -> Vec<String> {
         .and_then(|(block, _)| serde_json::from_str::<serde_json::Value>(block).ok())
         .map(|schema| crate::spec_rules::fields_two_deep(&schema, &schema))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventType;
+
+    #[test]
+    fn every_event_has_the_example_of_its_docs_page() {
+        for event in EventType::ALL {
+            let example = event.example().unwrap_or_else(|| panic!("{event:?}: no example"));
+            assert_eq!(example["type"], event.as_str());
+            assert!(example["locationId"].is_string(), "{event:?}: {example}");
+        }
+    }
 }

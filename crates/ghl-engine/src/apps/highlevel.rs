@@ -169,6 +169,11 @@ impl App for HighLevel {
         &OPERATION_SPECS
     }
 
+    /// The example of HighLevel's webhook docs.
+    fn event_example(&self, event: &str) -> Option<Value> {
+        EventType::ALL.iter().find(|known| known.as_str() == event)?.example()
+    }
+
     fn events(&self) -> Vec<WebhookEvent> {
         EventType::ALL
             .iter()

@@ -255,6 +255,11 @@ pub trait App: Send + Sync + 'static {
     }
     /// The webhook events it sends.
     fn events(&self) -> Vec<WebhookEvent>;
+    /// An example payload of one of its webhook events, where its documents give one (the
+    /// flow editor's sample before a real event arrived).
+    fn event_example(&self, _event: &str) -> Option<Value> {
+        None
+    }
     /// The sources a `poll` trigger can watch.
     fn poll_sources(&self) -> &[PollSource];
     /// The input of the list operation for one page of a poll of `source`: by default the

@@ -6,7 +6,9 @@
 
 pub mod catalog;
 pub mod connections;
+pub mod dashboard;
 pub mod flows;
+pub mod preview;
 pub mod runs;
 pub mod service;
 pub mod templates;
@@ -35,7 +37,9 @@ pub(crate) fn api(state: &Arc<AppState>) -> OpenApiRouter<Arc<AppState>> {
         .merge(flows::routes())
         .merge(connections::routes())
         .merge(catalog::routes())
-        .merge(templates::routes());
+        .merge(templates::routes())
+        .merge(dashboard::routes())
+        .merge(preview::routes());
     admin_only(api, state)
 }
 

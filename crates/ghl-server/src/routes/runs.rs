@@ -1,13 +1,21 @@
-//! `/api/runs`: runs newest first, one run with every step, and the replay of a dead-lettered
-//! run. The answer types here are the API's (the store's records converted field by field, so
+//! `/api/runs`: runs newest first, one run with every step, the replay of a dead-lettered
+//! run, and the live stream of runs as they are created and change status (server-sent
+//! events, read from the store, so runs another process executes are seen too). The answer types here are the API's (the store's records converted field by field, so
 //! a new column is a decision here, not a silent change of the API).
 
+use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
+use futures_util::{Stream, StreamExt};
 use ghl_service::runs::{
-    RunFilter, RunId, RunStatus, RunSummary, RunWithSteps as Found, StepRecord, StepStatus,
+    RunFilter, RunId, RunStatus, RunSummary, RunWatch, RunWithSteps as Found, StepRecord,
+    StepStatus, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -21,6 +29,7 @@ use crate::state::AppState;
 pub(crate) fn routes() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
         .routes(routes!(list_runs))
+        .routes(routes!(stream_runs))
         .routes(routes!(show_run))
         .routes(routes!(replay_run))
 }
@@ -278,4 +287,85 @@ async fn replay_run(
     let id = RunId::from(id);
     state.service.runs().replay(&id).await?;
     Ok(Json(Replayed { replayed: id.into() }))
+}
+
+/// How often the stream reads the store for changed runs.
+const STREAM_PERIOD: Duration = Duration::from_millis(300);
+/// How often an idle stream sends a comment, so proxies and clients know it is alive.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
+    /// Only runs in this state (a run is sent when it enters it).
+    status: Option<RunState>,
+    /// Only runs of the flow of this name.
+    flow: Option<String>,
+}
+
+/// Live runs: a server-sent event `run` (its data a run as `GET /api/runs` lists it, its id the
+/// change's time in ms) each time a run is created or changes status, whichever process
+/// changed it; a comment every 15 s keeps an idle stream open. The stream starts with the
+/// runs changed in the last 12 s (so nothing falls between a list read and the stream); a
+/// client reconnecting with `Last-Event-ID` resumes from that change. An `error` event says
+/// the store could not be read (the stream goes on trying).
+#[utoipa::path(get, path = "/runs/stream", tag = "runs", params(
+    StreamQuery,
+    ("Last-Event-ID" = Option<i64>, Header, description = "resume after the change of this id (ms since the epoch)"),
+), responses(
+    (status = 200, description = "`event: run` per change, its data a run", body = Run, content_type = "text/event-stream"),
+    (status = 400, description = "a bad query string", body = ErrorBody),
+))]
+async fn stream_runs(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<StreamQuery>,
+    headers: HeaderMap,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let filter =
+        RunFilter { status: query.status.map(RunStatus::from), flow: query.flow, limit: 0 };
+    let since = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.trim().parse::<i64>().ok())
+        .map(Timestamp::from_millis);
+    let watch = state.service.runs().watch(filter, since);
+    let mut ticker = tokio::time::interval(STREAM_PERIOD);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let events = futures_util::stream::unfold(
+        (watch, VecDeque::new(), ticker),
+        |(mut watch, mut pending, mut ticker): (RunWatch, VecDeque<Event>, _)| async move {
+            loop {
+                if let Some(event) = pending.pop_front() {
+                    return Some((Ok(event), (watch, pending, ticker)));
+                }
+                ticker.tick().await;
+                match watch.changes().await {
+                    Ok(runs) => pending.extend(runs.into_iter().map(run_event)),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "the run stream cannot read the store");
+                        let event = Event::default()
+                            .event("error")
+                            .data("the runs cannot be read from the store now; trying again");
+                        pending.push_back(event);
+                    }
+                }
+            }
+        },
+    );
+    let events = events.take_until(state.shutdown.clone().cancelled_owned());
+    Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+/// A run's change as an event: `run`, its id the change's time, its data the run.
+fn run_event(run: RunSummary) -> Event {
+    let id = run.updated_at.as_millis().to_string();
+    let run = Run::from(run);
+    let event = Event::default().event("run").id(id);
+    match event.json_data(&run) {
+        Ok(event) => event,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot encode a run");
+            Event::default().event("error").data("a run could not be encoded")
+        }
+    }
 }

@@ -34,6 +34,9 @@ pub struct Options<'a> {
     /// Whether the server is started by `start` (false: by `Running::serve`, once the test
     /// has set the store up as it wants the server to find it).
     pub serving: bool,
+    /// The server's workers (0: runs stay as the test leaves them, or another process
+    /// executes them).
+    pub workers: usize,
 }
 
 impl Default for Options<'_> {
@@ -44,6 +47,7 @@ impl Default for Options<'_> {
             flows: &[],
             runaway_limit: None,
             serving: true,
+            workers: 2,
         }
     }
 }
@@ -58,6 +62,7 @@ pub struct Running {
     pub applied: Vec<Applied>,
     pub http: reqwest::Client,
     shutdown: CancellationToken,
+    workers: usize,
     /// The server's listener until it serves.
     listener: std::sync::Mutex<Option<tokio::net::TcpListener>>,
     _sandbox: TestSandbox,
@@ -72,7 +77,7 @@ impl Drop for Running {
 /// The sandbox and the server on `store` as `options` say; runs back off from 10 ms, and two
 /// workers look for due runs every 10 ms.
 pub async fn start(store: Store, options: Options<'_>) -> Running {
-    let Options { sandbox: mut config, apps, flows, runaway_limit, serving } = options;
+    let Options { sandbox: mut config, apps, flows, runaway_limit, serving, workers } = options;
     let shutdown = CancellationToken::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let server_url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -109,6 +114,7 @@ pub async fn start(store: Store, options: Options<'_>) -> Running {
         applied,
         http: reqwest::Client::new(),
         shutdown,
+        workers,
         listener: std::sync::Mutex::new(Some(listener)),
         _sandbox: running_sandbox,
     };
@@ -119,12 +125,13 @@ pub async fn start(store: Store, options: Options<'_>) -> Running {
 }
 
 impl Running {
-    /// Starts the server (once): two workers look for due runs every 10 ms.
+    /// Starts the server (once): its workers (two unless the options said) look for due runs
+    /// every 10 ms.
     pub fn serve(&self) {
         let listener = self.listener.lock().expect("the listener").take().expect("not serving yet");
         let config = ServerConfig {
             admin_token: ADMIN.into(),
-            workers: 2,
+            workers: self.workers,
             worker_idle: Duration::from_millis(10),
         };
         tokio::spawn(serve(self.service.clone(), config, listener, self.shutdown.clone()));
