@@ -19,7 +19,7 @@ pub(crate) fn routes() -> OpenApiRouter<Arc<AppState>> {
 }
 
 /// How far back the series go.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Window {
     /// The last hour, in 60 buckets of 1 minute.
@@ -29,11 +29,20 @@ pub enum Window {
     Day,
 }
 
+impl From<Window> for Span {
+    fn from(window: Window) -> Self {
+        match window {
+            Window::Hour => Self::Hour,
+            Window::Day => Self::Day,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DashboardQuery {
     /// `hour` (default) or `day`.
-    window: Option<Window>,
+    pub(crate) window: Option<Window>,
 }
 
 /// One time bucket.
@@ -153,10 +162,6 @@ async fn dashboard(
     Query(query): Query<DashboardQuery>,
 ) -> Result<Json<Dashboard>, ApiError> {
     let window = query.window.unwrap_or_default();
-    let span = match window {
-        Window::Hour => Span::Hour,
-        Window::Day => Span::Day,
-    };
-    let series = state.service.dashboard().series(span).await?;
+    let series = state.service.dashboard().series(window.into()).await?;
     Ok(Json(Dashboard::new(window, series)))
 }

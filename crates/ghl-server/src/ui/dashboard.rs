@@ -1,19 +1,25 @@
 //! The dashboard (`/ui`): how many connections (and how many need reconnecting), flows and
-//! runs by status there are, dead runs first, each with a link to its page. Charts come later.
+//! dead runs there are, each with a link to its page; then, for the last hour or day, charts
+//! of the runs that ended (by outcome) and of the events taken in, the queue, and each
+//! HighLevel location's rate budget and daily quota. That live part is `GET
+//! /ui/dashboard/live`, which the page's script fetches again every few seconds.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use ghl_store::{ConnectionStatus, FlowStatus, RunStatus};
-use maud::html;
+use ghl_service::dashboard::{Bucket, DashboardSeries};
+use maud::{html, Markup};
 
 use super::auth::SignedIn;
+use super::chart::{Series, StackedBars};
 use super::{internal, page, Nav};
+use crate::routes::dashboard::{DashboardQuery, Window};
 use crate::state::AppState;
 
 /// The dashboard's content.
-async fn body(state: &AppState) -> Result<maud::Markup, ghl_service::ServiceError> {
+async fn body(state: &AppState, window: Window) -> Result<Markup, ghl_service::ServiceError> {
     let connections = state.service.connections().list().await?;
     let flows = state.service.flows().list().await?;
     let runs = state.service.runs().counts().await?;
@@ -47,18 +53,18 @@ async fn body(state: &AppState) -> Result<maud::Markup, ghl_service::ServiceErro
                 }
             }
         }
-        h2 { "Runs by status" }
-        @if runs.is_empty() {
-            p { "No runs yet." }
-        } @else {
-            table.narrow-table {
-                thead { tr { th scope="col" { "Status" } th scope="col" { "Runs" } } }
-                tbody {
-                    @for (status, count) in &runs {
-                        tr { td { (status) } td.num { (count) } }
-                    }
+        nav.window aria-label="Time window" {
+            @for (choice, label) in [(Window::Hour, "Last hour"), (Window::Day, "Last day")] {
+                @let href = format!("/ui?window={}", window_name(choice));
+                @if choice == window {
+                    a href=(href) aria-current="true" { (label) }
+                } @else {
+                    a href=(href) { (label) }
                 }
             }
+        }
+        section #live data-live={ "/ui/dashboard/live?window=" (window_name(window)) } aria-live="polite" {
+            (live(&state.service.dashboard().series(window.into()).await?))
         }
     })
 }
@@ -67,9 +73,103 @@ async fn body(state: &AppState) -> Result<maud::Markup, ghl_service::ServiceErro
 pub(crate) async fn show(
     State(state): State<Arc<AppState>>,
     SignedIn(session): SignedIn,
+    Query(query): Query<DashboardQuery>,
 ) -> Response {
-    match body(&state).await {
+    match body(&state, query.window.unwrap_or_default()).await {
         Ok(body) => page("Dashboard", Some(&session), Nav::Dashboard, body).into_response(),
         Err(err) => internal(&err),
+    }
+}
+
+/// `GET /ui/dashboard/live`: the live part alone, for the page's script.
+pub(crate) async fn live_part(
+    State(state): State<Arc<AppState>>,
+    SignedIn(_session): SignedIn,
+    Query(query): Query<DashboardQuery>,
+) -> Response {
+    let window = query.window.unwrap_or_default();
+    match state.service.dashboard().series(window.into()).await {
+        Ok(series) => live(&series).into_response(),
+        Err(err) => internal(&err),
+    }
+}
+
+fn window_name(window: Window) -> &'static str {
+    match window {
+        Window::Hour => "hour",
+        Window::Day => "day",
+    }
+}
+
+/// The live part of the dashboard: the charts of the window, the queue and the rate budgets.
+/// The page's script fetches it again every few seconds (`GET /ui/dashboard/live`).
+fn live(series: &DashboardSeries) -> Markup {
+    let buckets: Vec<String> = series
+        .buckets
+        .iter()
+        .map(|bucket| bucket.start.to_datetime().format("%H:%M").to_string())
+        .collect();
+    let column = |pick: fn(&Bucket) -> i64| -> Vec<u64> {
+        series.buckets.iter().map(|bucket| u64::try_from(pick(bucket)).unwrap_or(0)).collect()
+    };
+    let runs = StackedBars {
+        title: "Runs ended",
+        buckets: buckets.clone(),
+        series: vec![
+            Series { name: "done", class: "ok", values: column(|b| b.done) },
+            Series { name: "skipped", class: "muted", values: column(|b| b.skipped) },
+            Series { name: "dead", class: "bad", values: column(|b| b.dead) },
+        ],
+    };
+    let intake = StackedBars {
+        title: "Events taken in",
+        buckets,
+        series: vec![
+            Series { name: "webhooks", class: "info", values: column(|b| b.webhooks) },
+            Series { name: "other triggers", class: "muted", values: column(|b| b.other_events) },
+        ],
+    };
+    let queue = &series.queue;
+    html! {
+        div.charts {
+            (runs.render())
+            (intake.render())
+        }
+        h2 { "Queue" }
+        ul.cards {
+            li.card { span.count #queue-due { (queue.due) } span.what { "due now" } }
+            li.card { span.count { (queue.queued) } span.what { "queued" } }
+            li.card { span.count { (queue.waiting) } span.what { "waiting" } }
+            li.card { span.count { (queue.running) } span.what { "running" } }
+            li.card class=@if queue.dead > 0 { "alarm" } {
+                a href="/ui/runs?status=dead" { span.count #queue-dead { (queue.dead) } span.what { "dead" } }
+            }
+        }
+        h2 { "Rate budgets" }
+        @if series.rate_budgets.is_empty() {
+            p { "No request sent yet: each location's budget shows once the connector has used it." }
+        } @else {
+            table {
+                thead { tr {
+                    th scope="col" { "App" } th scope="col" { "Location" }
+                    th scope="col" { "Burst left" } th scope="col" { "Daily quota used" }
+                } }
+                tbody {
+                    @for budget in &series.rate_budgets {
+                        tr {
+                            td { (budget.app) }
+                            td { (budget.location) }
+                            td { meter min="0" max=(budget.burst) value=(budget.available) {} " " (budget.available) " / " (budget.burst) }
+                            td {
+                                @match (budget.daily_used, budget.daily_limit) {
+                                    (Some(used), Some(limit)) => { meter min="0" max=(limit) value=(used) {} " " (used) " / " (limit) }
+                                    _ => { "not reported yet" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

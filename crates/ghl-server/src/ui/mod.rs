@@ -42,6 +42,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/ui", get(dashboard::show))
         .route("/ui/", get(dashboard::show))
+        .route("/ui/dashboard/live", get(dashboard::live_part))
         .route("/ui/sign-in", get(sign_in::form).post(sign_in::submit))
         .route("/ui/sign-out", post(sign_in::sign_out))
         .route("/ui/connections", get(connections::list))

@@ -76,7 +76,7 @@ async fn install_page(
         h1 { (template.title) }
         p { (template.description) }
         @if let Some(notice) = &notice { (notice.render()) }
-        form.stacked method="post" action={ "/ui/templates/" (template.template) "/install" } {
+        form.stack method="post" action={ "/ui/templates/" (template.template) "/install" } {
             (csrf_field(session))
             label { "Flow name"
                 input type="text" name="flow" required value=(template.flow.name);
