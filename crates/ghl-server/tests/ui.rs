@@ -10,35 +10,17 @@ use std::collections::BTreeMap;
 
 use fantoccini::Locator;
 use ghl_app_sandbox::{AppSandbox, AppSandboxConfig};
-use ghl_client::Secret;
-use ghl_testkit::{sqlite_store, TestDb};
+use ghl_testkit::TestDb;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
-use support::browser::Browser;
-use support::{Options, Running};
+use support::browser::{sign_in, ui_server, Browser, PASSWORD, USER};
+use support::Running;
 use tokio_util::sync::CancellationToken;
-
-const USER: &str = "ada";
-const PASSWORD: &str = "correct horse battery";
 
 /// The server (SQLite) with HighLevel's sandbox and the user `ada`.
 async fn server() -> (Running, TestDb) {
-    let (store, db) = sqlite_store().await;
-    let running = support::start(store, Options::default()).await;
-    running.until_serving().await;
-    running.service.users().add(USER, Secret::new(PASSWORD.into())).await.expect("a user");
-    (running, db)
-}
-
-/// Signs in through the form; answers once the dashboard shows.
-async fn sign_in(browser: &Browser, server: &Running) {
-    browser.goto(&format!("{}/ui", server.server_url)).await;
-    browser.until_text("h1", "Sign in").await;
-    browser.fill("#name", USER).await;
-    browser.fill("#password", PASSWORD).await;
-    browser.click("form[action='/ui/sign-in'] button[type=submit]").await;
-    browser.until_text("h1", "Dashboard").await;
+    ui_server().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

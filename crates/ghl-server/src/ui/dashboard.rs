@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use ghl_store::{ConnectionStatus, FlowStatus, RunStatus};
 use ghl_service::dashboard::{Bucket, DashboardSeries};
+use ghl_store::{ConnectionStatus, FlowStatus, RunStatus};
 use maud::{html, Markup};
 
 use super::auth::SignedIn;

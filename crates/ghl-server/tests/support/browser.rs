@@ -17,6 +17,30 @@ pub const WAIT: Duration = Duration::from_secs(30);
 /// The window every test (and every screenshot) uses.
 pub const WINDOW: (u32, u32) = (1280, 800);
 
+/// The user the UI's tests sign in as.
+pub const USER: &str = "ada";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// The server (SQLite) with HighLevel's sandbox, connected as `highlevel`, and the user `ada`.
+pub async fn ui_server() -> (super::Running, ghl_testkit::TestDb) {
+    let (store, db) = ghl_testkit::sqlite_store().await;
+    let running = super::start(store, super::Options::default()).await;
+    running.until_serving().await;
+    let password = ghl_client::Secret::new(PASSWORD.into());
+    running.service.users().add(USER, password).await.expect("a user");
+    (running, db)
+}
+
+/// Signs in through the form; answers once the dashboard shows.
+pub async fn sign_in(browser: &Browser, server: &super::Running) {
+    browser.goto(&format!("{}/ui", server.server_url)).await;
+    browser.until_text("h1", "Sign in").await;
+    browser.fill("#name", USER).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("form[action='/ui/sign-in'] button[type=submit]").await;
+    browser.until_text("h1", "Dashboard").await;
+}
+
 pub struct Browser {
     pub client: Client,
     driver: Child,
