@@ -733,6 +733,8 @@ fn demo_says_what_to_do_next_and_its_commands_work_as_printed() {
     let mut demo = ServingDemo::start(2);
     let connector = demo.line(|line| line.starts_with("ghl-connector:"));
     let connector_url = connector.split_whitespace().nth(1).expect("the address").to_owned();
+    let ui = demo.line(|line| line.starts_with("web UI:"));
+    assert!(ui.contains(&format!("{connector_url}/ui")) && ui.contains("sign in as demo"), "{ui}");
     let store = demo_store(&demo.line(|line| line.starts_with("store:")));
     let folder = store.parent().expect("the demo's folder").to_owned();
     assert!(folder.exists());

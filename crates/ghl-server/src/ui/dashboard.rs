@@ -40,7 +40,7 @@ async fn body(state: &AppState) -> Result<maud::Markup, ghl_service::ServiceErro
                 }
                 span.detail { (enabled) " enabled" }
             }
-            li.card class=@if dead > 0 { "alarm" } {
+            li class={ "card" @if dead > 0 { " alarm" } } {
                 a href="/ui/runs?status=dead" {
                     span.count #count-dead { (dead) }
                     span.what { "dead runs" }
