@@ -733,6 +733,8 @@ fn demo_says_what_to_do_next_and_its_commands_work_as_printed() {
     let mut demo = ServingDemo::start(2);
     let connector = demo.line(|line| line.starts_with("ghl-connector:"));
     let connector_url = connector.split_whitespace().nth(1).expect("the address").to_owned();
+    let ui = demo.line(|line| line.starts_with("web UI:"));
+    assert!(ui.contains(&format!("{connector_url}/ui")) && ui.contains("sign in as demo"), "{ui}");
     let store = demo_store(&demo.line(|line| line.starts_with("store:")));
     let folder = store.parent().expect("the demo's folder").to_owned();
     assert!(folder.exists());
@@ -1016,4 +1018,39 @@ fn templates_are_listed_shown_and_installed_with_the_connections_of_their_apps()
     assert!(installed.contains("as flow `follow-ups` (highlevel=highlevel)"), "{installed}");
     let flows = ok(engine_command(dir.path(), &["flows", "list"]));
     assert!(flows.contains("follow-ups"), "{flows}");
+}
+
+/// `users add NAME --password-stdin` with `password` on standard input.
+fn add_user(dir: &Path, name: &str, password: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = store_command(dir, &["users", "add", name, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("users add starts");
+    let mut stdin = child.stdin.take().expect("its stdin");
+    writeln!(stdin, "{password}").expect("the password is written");
+    drop(stdin);
+    child.wait_with_output().expect("users add ends")
+}
+
+#[test]
+fn users_are_added_listed_and_removed_and_bad_ones_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    ok(store_command(dir, &["init"]).output().expect("init"));
+    let password = "a long enough password";
+    let added = ok(add_user(dir, "ada", password));
+    assert!(added.contains("added user `ada`"), "{added}");
+    let taken = refused(add_user(dir, "ada", "another password"));
+    assert!(taken.contains("there is a user named `ada` already"), "{taken}");
+    let short = refused(add_user(dir, "bob", "short"));
+    assert!(short.contains("at least 8 characters"), "{short}");
+    let listed = ok(store_command(dir, &["users", "list"]).output().expect("list"));
+    assert!(listed.starts_with("ada\t") && !listed.contains("bob"), "{listed}");
+    assert!(!listed.contains(password) && !listed.contains("argon2"), "{listed}");
+    ok(store_command(dir, &["users", "remove", "ada"]).output().expect("remove"));
+    let gone = refused(store_command(dir, &["users", "remove", "ada"]).output().expect("remove"));
+    assert!(gone.contains("no user named `ada`"), "{gone}");
 }

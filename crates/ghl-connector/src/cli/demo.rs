@@ -32,6 +32,8 @@ const TEMPLATE_FLOW: &str = include_str!("../../../../flows/welcome.yaml");
 /// The template flow's name and the connection it uses: what the demo writes to a store.
 const FLOW: &str = "welcome-new-contacts";
 const CONNECTION: &str = "highlevel";
+/// The web UI's user the demo makes (with a fresh password each run).
+const DEMO_USER: &str = "demo";
 /// The templates the demo installs, each with the partner app whose sandbox it fills, the
 /// records there it counts (an admin `records` path) and what it calls them.
 const TEMPLATES: &[DemoTemplate] = &[
@@ -150,6 +152,18 @@ async fn demo(
         workers: 2,
         worker_idle: Duration::from_millis(50),
     };
+    // The web UI's one user, with a password made for this run (a store used before may
+    // have the demo's user of an earlier run: it is made anew).
+    let ui_password: String = rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(16)
+        .map(char::from)
+        .collect();
+    match service.users().remove(DEMO_USER).await {
+        Ok(()) | Err(ghl_service::ServiceError::NoUser(_)) => {}
+        Err(err) => return Err(err.into()),
+    }
+    service.users().add(DEMO_USER, ui_password.clone().into()).await?;
     let server = ghl_server::serve(service.clone(), server_config, listener, shutdown.clone());
     tasks.push(tokio::spawn(async move {
         if let Err(err) = server.await {
@@ -159,6 +173,9 @@ async fn demo(
 
     say!("HighLevel sandbox:  {} (location {})", sandbox.base_url, sandbox.location_id);
     say!("ghl-connector:      {connector_url}  (API: {connector_url}/api, admin token {admin_token})");
+    say!(
+        "web UI:             {connector_url}/ui  (sign in as {DEMO_USER}, password {ui_password})"
+    );
     say!("store:              {}", look.describe);
     say!("flow:               {FLOW} (new contact -> welcome task + note)");
     for template in TEMPLATES {

@@ -21,6 +21,7 @@ mod serve;
 mod store;
 mod templates;
 mod test_flow;
+mod users;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -99,6 +100,9 @@ pub enum Command {
     Templates(templates::TemplatesCommand),
     /// Run a flow step by step on a sample record and show every request and response.
     Test(test_flow::TestArgs),
+    /// Add, list or remove the users who sign in to the web UI.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
     /// Run the service: webhook ingress, workers, REST API, /healthz, /metrics.
     Serve(serve::ServeArgs),
 }
@@ -138,6 +142,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             flows::catalog(app.as_deref(), json, store).await
         }
         Command::Serve(args) => serve::run(args, &cli.store).await,
+        Command::Users(command) => users::users(command, &cli.store).await,
         Command::Test(args) => test_flow::run(args, &cli.store).await,
     }
 }

@@ -112,7 +112,7 @@ fn row(session: &Session, connection: &ConnectionSummary, app_title: &str) -> Ma
             td { (app_title) }
             td { (connection.location_id.as_deref().unwrap_or("—")) }
             td {
-                span.status class=(class) { (status) }
+                span class={ "status " (class) } { (status) }
                 @if let Some(reason) = &connection.status_reason {
                     @if connection.status == ConnectionStatus::ReconnectNeeded {
                         br; small { (reason) }

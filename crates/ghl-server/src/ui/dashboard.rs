@@ -46,7 +46,7 @@ async fn body(state: &AppState, window: Window) -> Result<Markup, ghl_service::S
                 }
                 span.detail { (enabled) " enabled" }
             }
-            li.card class=@if dead > 0 { "alarm" } {
+            li class={ "card" @if dead > 0 { " alarm" } } {
                 a href="/ui/runs?status=dead" {
                     span.count #count-dead { (dead) }
                     span.what { "dead runs" }
