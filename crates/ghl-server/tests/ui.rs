@@ -34,7 +34,6 @@ async fn signing_in_opens_the_dashboard_and_signing_out_ends_the_session() {
     sign_in(&browser, &server).await;
     browser.until_text("*[@id='signed-in-user']", USER).await;
     browser.until_text("*[@id='count-connections']", "1").await;
-    browser.screenshot("dashboard").await;
     let cookie = browser.client.get_named_cookie("ghl_session").await.expect("a session cookie");
     let token = cookie.value().to_owned();
     assert_eq!(cookie.http_only(), Some(true));

@@ -62,7 +62,7 @@ impl StackedBars<'_> {
                     }
                 }
                 svg viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } role="img" aria-label=(summary) {
-                    @for tick in [0, top / 2, top] {
+                    @for tick in ticks(top) {
                         line.grid x1=(LEFT) x2=(WIDTH) y1=(y_of(tick)) y2=(y_of(tick)) {}
                         text.axis x=(LEFT - 4.0) y=(y_of(tick) + 4.0) text-anchor="end" { (tick) }
                     }
@@ -72,7 +72,13 @@ impl StackedBars<'_> {
                         }
                     }
                     @for bucket in axis_labels(count) {
-                        text.axis x=(LEFT + bucket as f64 * slot + slot / 2.0) y=(HEIGHT - 6.0) text-anchor="middle" {
+                        // The first and last labels line up with the plot's edges, inside it.
+                        @let (x, anchor) = match bucket {
+                            0 => (LEFT, "start"),
+                            last if last + 1 == count => (WIDTH, "end"),
+                            _ => (LEFT + bucket as f64 * slot + slot / 2.0, "middle"),
+                        };
+                        text.axis x=(x) y=(HEIGHT - 6.0) text-anchor=(anchor) {
                             (self.buckets[bucket])
                         }
                     }
@@ -114,6 +120,13 @@ impl StackedBars<'_> {
         let last = self.buckets.last().map(String::as_str).unwrap_or("");
         format!("{}, {first} to {last}: {}", self.title, totals.join(", "))
     }
+}
+
+/// Where the y axis is marked: 0, the middle and the top, each once.
+fn ticks(top: u64) -> Vec<u64> {
+    let mut ticks = vec![0, top / 2, top];
+    ticks.dedup();
+    ticks
 }
 
 /// The first, middle and last bucket: enough times under the bars to read the axis.
