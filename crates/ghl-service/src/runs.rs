@@ -51,6 +51,9 @@ impl Runs<'_> {
 
     /// Queues every dead-lettered run of the flow named `flow` again; says how many.
     pub async fn replay_dead(&self, flow: &str) -> Result<usize, ServiceError> {
+        if self.store.flow(flow).await?.is_none() {
+            return Err(ServiceError::NoFlow(flow.into()));
+        }
         let filter =
             RunFilter { status: Some(RunStatus::Dead), flow: Some(flow.into()), limit: i64::MAX };
         let dead = self.store.runs(&filter).await?;
