@@ -204,6 +204,12 @@ async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing() {
     assert_eq!(http.post_form(remove, &session, &[("csrf", &token)]).await.status(), 303);
     assert!(server.store.connection("highlevel").await.expect("read").is_none());
 
+    // An address under /ui that is no page answers a page saying so.
+    let nowhere = http.client.get(format!("{}/ui/nowhere/at-all", server.server_url));
+    let nowhere = nowhere.header(COOKIE, &session).send().await.expect("GET");
+    assert_eq!(nowhere.status(), StatusCode::NOT_FOUND);
+    assert!(nowhere.text().await.expect("a page").contains("There is no page at this address"));
+
     // A browser asking for `/` is sent to the UI; an API client still gets JSON.
     let index = format!("{}/", server.server_url);
     let browser = http.client.get(&index).header("accept", "text/html,*/*").send().await;

@@ -63,6 +63,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/ui/runs/{id}/row", get(runs::row_fragment))
         .route("/ui/runs/{id}/replay", post(runs::replay))
         .route("/ui/assets/{file}", get(asset))
+        .route("/ui/{*unknown}", axum::routing::any(no_page))
         .layer(axum::middleware::from_fn(security_headers))
 }
 
@@ -95,6 +96,11 @@ async fn asset(Path(file): Path<String>) -> Response {
         (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
     ];
     (headers, body).into_response()
+}
+
+/// Any other address under `/ui`: a page saying so (the API's unknown paths answer JSON).
+async fn no_page() -> Response {
+    error_page(StatusCode::NOT_FOUND, "No such page", "There is no page at this address.")
 }
 
 /// A short hash of the assets, which their addresses carry.
