@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::error::{Error, Result};
@@ -61,20 +62,21 @@ pub struct QueueDepth {
 }
 
 impl Store {
+    /// The rows of a count per bucket: `sql` takes the first bucket's start as `$1`, the
+    /// buckets' width in ms as `$2` and the end of the last as `$3`.
+    async fn per_bucket(&self, sql: &str, buckets: &Buckets) -> Result<Vec<AnyRow>> {
+        let query = sqlx::query(sql).bind(buckets.start).bind(buckets.width_ms());
+        Ok(query.bind(buckets.end()).fetch_all(self.pool()).await?)
+    }
+
     /// Runs that ended (done, skipped, dead-lettered) in each of `buckets`, by status; a
     /// bucket with none is left out. A run counts in the bucket of its last change, so a
     /// replayed run that ends again moves to its new bucket.
     pub async fn finished_runs(&self, buckets: &Buckets) -> Result<Vec<FinishedRuns>> {
-        let rows = sqlx::query(
-            "SELECT (updated_at - $1) / $2 AS bucket, status, COUNT(*) AS n FROM runs
+        let sql = "SELECT (updated_at - $1) / $2 AS bucket, status, COUNT(*) AS n FROM runs
              WHERE updated_at >= $1 AND updated_at < $3 AND status IN ('done', 'skipped', 'dead')
-             GROUP BY 1, 2",
-        )
-        .bind(buckets.start)
-        .bind(buckets.width_ms())
-        .bind(buckets.end())
-        .fetch_all(self.pool())
-        .await?;
+             GROUP BY 1, 2";
+        let rows = self.per_bucket(sql, buckets).await?;
         rows.iter()
             .map(|row| {
                 let status: String = row.try_get("status")?;
@@ -92,16 +94,10 @@ impl Store {
     /// Events stored in each of `buckets`, by source; a bucket with none is left out. A
     /// delivery of an event already stored is not one more.
     pub async fn arrived_events(&self, buckets: &Buckets) -> Result<Vec<ArrivedEvents>> {
-        let rows = sqlx::query(
-            "SELECT (received_at - $1) / $2 AS bucket, source, COUNT(*) AS n FROM events
+        let sql = "SELECT (received_at - $1) / $2 AS bucket, source, COUNT(*) AS n FROM events
              WHERE received_at >= $1 AND received_at < $3
-             GROUP BY 1, 2",
-        )
-        .bind(buckets.start)
-        .bind(buckets.width_ms())
-        .bind(buckets.end())
-        .fetch_all(self.pool())
-        .await?;
+             GROUP BY 1, 2";
+        let rows = self.per_bucket(sql, buckets).await?;
         rows.iter()
             .map(|row| {
                 Ok(ArrivedEvents {
