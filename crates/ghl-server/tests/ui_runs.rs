@@ -68,6 +68,7 @@ async fn a_template_installed_in_the_ui_runs_live_dies_under_faults_and_is_repla
     let slot = browser.find("select#slot-highlevel").await;
     slot.select_by_value("highlevel").await.expect("the sandbox's connection is listed");
     browser.click("#install").await;
+    browser.until_text("p", &format!("Installed the flow `{FLOW}`")).await;
     browser.until_text("td", FLOW).await;
     assert!(server.store.flow(FLOW).await.expect("read").is_some(), "installed");
 

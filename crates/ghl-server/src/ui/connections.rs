@@ -24,7 +24,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::auth::{NoFields, Posted, SignedIn};
-use super::{csrf_field, error_page, internal, page, Nav, Notice};
+use super::{csrf_field, error_page, internal, page, see_other, Nav, Notice};
 use crate::state::AppState;
 
 /// The UI's own OAuth callback, under the address the browser used.
@@ -195,10 +195,7 @@ pub(crate) async fn remove(
     Posted { session, .. }: Posted<NoFields>,
 ) -> Response {
     match state.service.connections().remove(&name).await {
-        Ok(()) => {
-            let query = serde_urlencoded::to_string([("removed", &name)]).unwrap_or_default();
-            Redirect::to(&format!("/ui/connections?{query}")).into_response()
-        }
+        Ok(()) => see_other("/ui/connections", &[("removed", &name)]),
         Err(err) => {
             let notice = Notice::failed(&err);
             list_page(&state, &session, Some(&notice), StatusCode::NOT_FOUND).await
@@ -511,8 +508,7 @@ pub(crate) async fn create(
 }
 
 fn connected_redirect(name: &str) -> Response {
-    let query = serde_urlencoded::to_string([("connected", name)]).unwrap_or_default();
-    Redirect::to(&format!("/ui/connections?{query}")).into_response()
+    see_other("/ui/connections", &[("connected", name)])
 }
 
 #[derive(Deserialize)]

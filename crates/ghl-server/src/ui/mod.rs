@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 use axum::extract::{Path, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use ghl_service::sessions::Session;
@@ -183,6 +183,13 @@ pub(crate) fn csrf_field(session: &Session) -> Markup {
     html! { input type="hidden" name="csrf" value=(session.csrf_token.expose()); }
 }
 
+/// A redirect (303) after a form to `path` with `query`, whose values say what was done (the
+/// page it leads to words the notice itself: a link cannot put text of its own on a page).
+pub(crate) fn see_other(path: &str, query: &[(&str, &str)]) -> Response {
+    let query = serde_urlencoded::to_string(query).unwrap_or_default();
+    Redirect::to(&format!("{path}?{query}")).into_response()
+}
+
 /// A page saying what went wrong, with its status.
 pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     let body = html! {
@@ -266,11 +273,18 @@ pub(crate) fn internal(err: &dyn std::error::Error) -> Response {
 mod coming {
     use super::*;
     use crate::ui::auth::SignedIn;
-    use axum::extract::State;
+    use axum::extract::{Query, State};
+
+    /// The flow a template was just installed as.
+    #[derive(serde::Deserialize)]
+    pub(super) struct FlowsQuery {
+        installed: Option<String>,
+    }
 
     pub(super) async fn flows(
         State(state): State<Arc<AppState>>,
         SignedIn(session): SignedIn,
+        Query(query): Query<FlowsQuery>,
     ) -> Response {
         let flows = match state.service.flows().list().await {
             Ok(flows) => flows,
@@ -278,6 +292,9 @@ mod coming {
         };
         let body = html! {
             h1 { "Flows" }
+            @if let Some(flow) = &query.installed {
+                (Notice::Done(format!("Installed the flow `{flow}`: it is enabled.")).render())
+            }
             @if flows.is_empty() {
                 p { "No flows yet. Install a template, or apply a flow file with "
                     code { "ghl-connector flows apply" } "." }

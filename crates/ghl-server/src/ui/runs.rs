@@ -7,14 +7,15 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use ghl_service::runs::{RunFilter, RunId, RunStatus, RunSummary, RunWithSteps, StepRecord};
+use ghl_service::sessions::Session;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::auth::{NoFields, Posted, SignedIn};
-use super::{csrf_field, internal, page, Nav, Notice};
+use super::{csrf_field, internal, page, see_other, Nav, Notice};
 use crate::state::AppState;
 
 /// How many runs the list shows.
@@ -27,9 +28,9 @@ pub(crate) struct Filter {
     flow: String,
     #[serde(default)]
     status: String,
-    /// What the last action did, shown above the list.
+    /// How many dead runs of the flow "Replay all" just queued again.
     #[serde(default)]
-    done: Option<String>,
+    replayed: Option<usize>,
 }
 
 impl Filter {
@@ -43,14 +44,11 @@ impl Filter {
 
     /// The live stream's address, with the same filter.
     fn stream(&self) -> String {
-        let mut query = url::form_urlencoded::Serializer::new(String::new());
-        if let Some(flow) = self.flow() {
-            query.append_pair("flow", &flow);
-        }
-        if let Some(status) = self.status() {
-            query.append_pair("status", status.as_str());
-        }
-        format!("/api/runs/stream?{}", query.finish())
+        let flow = self.flow().map(|flow| ("flow", flow));
+        let status = self.status().map(|status| ("status", status.as_str().to_owned()));
+        let query: Vec<(&str, String)> = flow.into_iter().chain(status).collect();
+        let query = serde_urlencoded::to_string(query).unwrap_or_default();
+        format!("/api/runs/stream?{query}")
     }
 }
 
@@ -69,7 +67,9 @@ pub(crate) async fn list(
     let replay_all = filter.status() == Some(RunStatus::Dead) && filter.flow().is_some();
     let body = html! {
         h1 { "Runs" }
-        @if let Some(done) = &filter.done { (Notice::Done(done.clone()).render()) }
+        @if let Some(count) = filter.replayed {
+            (Notice::Done(format!("{count} dead runs of {} queued again.", filter.flow)).render())
+        }
         form.filters method="get" action="/ui/runs" {
             label { "Flow "
                 select name="flow" {
@@ -138,12 +138,19 @@ pub(crate) async fn row_fragment(
     }
 }
 
+/// What a run's page says above the run: that it was just replayed.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RunShown {
+    #[serde(default)]
+    replayed: bool,
+}
+
 /// `GET /ui/runs/{id}`: the run and its timeline.
 pub(crate) async fn show(
     State(state): State<Arc<AppState>>,
     SignedIn(session): SignedIn,
     Path(id): Path<String>,
-    Query(filter): Query<Filter>,
+    Query(shown): Query<RunShown>,
 ) -> Response {
     let RunWithSteps { run, steps } = match state.service.runs().show(&RunId::from(id)).await {
         Ok(found) => found,
@@ -156,7 +163,9 @@ pub(crate) async fn show(
     let body = html! {
         p { a href="/ui/runs" { "← All runs" } }
         h1 { "Run of " (flow) }
-        @if let Some(done) = &filter.done { (Notice::Done(done.clone()).render()) }
+        @if shown.replayed {
+            (Notice::Done("Queued again: it runs with the flow as it is now.".into()).render())
+        }
         dl.facts {
             dt { "Status" } dd { span #run-status .status class=(run.status.as_str()) { (run.status.as_str()) } }
             dt { "Trigger" } dd { (run.trigger.as_deref().unwrap_or("")) }
@@ -210,17 +219,8 @@ pub(crate) async fn replay(
 ) -> Response {
     let id = RunId::from(id);
     match state.service.runs().replay(&id).await {
-        Ok(()) => {
-            let done = "Queued again: it runs with the flow as it is now.";
-            let query = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("done", done)
-                .finish();
-            Redirect::to(&format!("/ui/runs/{id}?{query}")).into_response()
-        }
-        Err(err) => {
-            let body = html! { h1 { "Replay" } (Notice::failed(&err).render()) };
-            page("Replay", Some(&session), Nav::Runs, body).into_response()
-        }
+        Ok(()) => see_other(&format!("/ui/runs/{id}"), &[("replayed", "true")]),
+        Err(err) => replay_refused(&session, &err),
     }
 }
 
@@ -236,18 +236,17 @@ pub(crate) async fn replay_dead(
 ) -> Response {
     match state.service.runs().replay_dead(&form.flow).await {
         Ok(count) => {
-            let done = format!("{count} dead runs of {} queued again.", form.flow);
-            let query = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("flow", &form.flow)
-                .append_pair("done", &done)
-                .finish();
-            Redirect::to(&format!("/ui/runs?{query}")).into_response()
+            let count = count.to_string();
+            see_other("/ui/runs", &[("flow", &form.flow), ("replayed", &count)])
         }
-        Err(err) => {
-            let body = html! { h1 { "Replay" } (Notice::failed(&err).render()) };
-            page("Replay", Some(&session), Nav::Runs, body).into_response()
-        }
+        Err(err) => replay_refused(&session, &err),
     }
+}
+
+/// A replay the service refused, said in its words.
+fn replay_refused(session: &Session, err: &ghl_service::ServiceError) -> Response {
+    let body = html! { h1 { "Replay" } (Notice::failed(err).render()) };
+    page("Replay", Some(session), Nav::Runs, body).into_response()
 }
 
 /// `text` cut to `limit` characters, with an ellipsis when cut.

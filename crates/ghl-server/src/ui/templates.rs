@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use ghl_service::templates::Template;
 use ghl_store::ConnectionSummary;
 use maud::{html, Markup};
 
 use super::auth::{Posted, SignedIn};
-use super::{csrf_field, internal, page, Nav, Notice};
+use super::{csrf_field, internal, page, see_other, Nav, Notice};
 use crate::state::AppState;
 
 /// `GET /ui/templates`.
@@ -132,12 +132,7 @@ pub(crate) async fn install(
         .filter_map(|(field, value)| Some((field.strip_prefix("slot.")?.to_owned(), value.clone())))
         .collect();
     match state.service.templates().install(&name, &connections, flow).await {
-        Ok(installed) => {
-            let query = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("installed", &installed.flow)
-                .finish();
-            Redirect::to(&format!("/ui/flows?{query}")).into_response()
-        }
+        Ok(installed) => see_other("/ui/flows", &[("installed", &installed.flow)]),
         Err(err) => install_page(&state, &session, &name, Some(Notice::failed(&err))).await,
     }
 }
