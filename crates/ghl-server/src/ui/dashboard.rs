@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use ghl_service::dashboard::{Bucket, DashboardSeries};
-use ghl_store::{ConnectionStatus, FlowStatus, RunStatus};
+use ghl_store::{ConnectionStatus, FlowStatus};
 use maud::{html, Markup};
 
 use super::auth::SignedIn;
@@ -22,11 +22,11 @@ use crate::state::AppState;
 async fn body(state: &AppState, window: Window) -> Result<Markup, ghl_service::ServiceError> {
     let connections = state.service.connections().list().await?;
     let flows = state.service.flows().list().await?;
-    let runs = state.service.runs().counts().await?;
+    let series = state.service.dashboard().series(window.into()).await?;
     let reconnect =
         connections.iter().filter(|c| c.status == ConnectionStatus::ReconnectNeeded).count();
     let enabled = flows.iter().filter(|flow| flow.status == FlowStatus::Enabled).count();
-    let dead = runs.iter().find(|(status, _)| *status == RunStatus::Dead).map_or(0, |(_, n)| *n);
+    let dead = series.queue.dead;
     Ok(html! {
         h1 { "Dashboard" }
         ul.cards {
@@ -64,7 +64,7 @@ async fn body(state: &AppState, window: Window) -> Result<Markup, ghl_service::S
             }
         }
         section #live data-live={ "/ui/dashboard/live?window=" (window_name(window)) } aria-live="polite" {
-            (live(&state.service.dashboard().series(window.into()).await?))
+            (live(&series))
         }
     })
 }
