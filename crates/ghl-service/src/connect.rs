@@ -487,36 +487,13 @@ impl Connections<'_> {
                 scopes: Vec::new(),
             })
             .await?;
-        let browser = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|err| ServiceError::SandboxRefused {
-                app: sandbox.app.clone(),
-                reason: err.to_string(),
-            })?;
-        let refused =
-            |reason: String| ServiceError::SandboxRefused { app: sandbox.app.clone(), reason };
-        let approved = browser
-            .get(started.url.clone())
-            .send()
-            .await
-            .map_err(|err| refused(err.to_string()))?;
-        let back = approved
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|back| back.to_str().ok())
-            .and_then(|back| Url::parse(back).ok())
-            .ok_or_else(|| {
-                refused(format!(
-                    "its authorization page answered {} without sending the browser back",
-                    approved.status()
-                ))
-            })?;
-        let Some((_, code)) = back.query_pairs().find(|(key, _)| key == "code") else {
-            self.oauth_abandon(started.state.expose());
-            return Err(refused(format!("it sent the browser back without a code: {back}")));
-        };
-        self.oauth_finish(started.state.expose(), &code).await
+        match sandbox_code(&started.url).await {
+            Ok(code) => self.oauth_finish(started.state.expose(), &code).await,
+            Err(reason) => {
+                self.oauth_abandon(started.state.expose());
+                Err(ServiceError::SandboxRefused { app: sandbox.app.clone(), reason })
+            }
+        }
     }
 
     /// Forgets an authorization that will not finish (declined, or given up on).
@@ -593,5 +570,30 @@ impl Pending {
     fn take(&self, state: &str) -> Option<PendingOAuth> {
         let pending = self.0.lock().remove(state)?;
         (pending.started.elapsed() < OAUTH_PENDING_FOR).then_some(pending)
+    }
+}
+
+/// Opens a sandbox's authorization page as a browser would, without following its redirect,
+/// and reads the code it sends the browser back with; otherwise says why not.
+async fn sandbox_code(authorize: &Url) -> Result<String, String> {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|err| err.to_string())?;
+    let approved = browser.get(authorize.clone()).send().await.map_err(|err| err.to_string())?;
+    let back = approved
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|back| back.to_str().ok())
+        .and_then(|back| Url::parse(back).ok())
+        .ok_or_else(|| {
+            format!(
+                "its authorization page answered {} without sending the browser back",
+                approved.status()
+            )
+        })?;
+    match back.query_pairs().find(|(key, _)| key == "code") {
+        Some((_, code)) => Ok(code.into_owned()),
+        None => Err(format!("it sent the browser back without a code: {back}")),
     }
 }
