@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The web UI's page weight and speed on loopback: starts `ghl-connector demo` (SQLite, the
-# built-in sandboxes; its demo data makes runs to list), signs in as its `demo` user with curl,
+# built-in sandboxes; its demo data makes runs to list), signs in with the one-time link it prints,
 # then fetches each page 20 times and reports the median and worst time to the last byte,
 # and the bytes a first visit loads (the page, its stylesheet and its script). Stops the demo
 # at the end. SKIP_BUILD=1 uses the release binary already built; BIN=path another build.
@@ -17,17 +17,14 @@ for _ in $(seq 1 600); do
   sleep 0.1
 done
 line=$(grep "web UI:" "$work/demo.log")
-ui=$(echo "$line" | grep -o 'http://[^ ]*/ui')
-password=$(echo "$line" | sed -E 's/.*password ([^ )]*).*/\1/')
+link=$(echo "$line" | grep -o 'http://[^ ]*/ui/sign-in/link?token=[^ ]*' | head -n1)
+ui=${link%%/sign-in/*}
 jar="$work/cookies"
-form=$(curl -s -c "$jar" "$ui/sign-in")
-csrf=$(echo "$form" | grep -o 'name="csrf" value="[^"]*"' | head -n1 | sed -E 's/.*value="([^"]*)"/\1/')
-curl -s -o /dev/null -b "$jar" -c "$jar" --data-urlencode "name=demo" \
-  --data-urlencode "password=$password" --data-urlencode "csrf=$csrf" "$ui/sign-in"
+curl -s -o /dev/null -c "$jar" "$link"
 css=$(curl -s -b "$jar" "$ui/assets/app.css" | wc -c)
 js=$(curl -s -b "$jar" "$ui/assets/app.js" | wc -c)
 printf '| Page | Median | Worst (20) | Page bytes | First visit (page + CSS + JS) |\n|---|---|---|---|---|\n'
-for page in "" /connections /templates /templates/contact-to-your-app /runs /flows; do
+for page in "" /connections /templates /templates/contact-to-your-app /runs /flows /flows/new /flows/contact-to-your-app/edit; do
   times=()
   for _ in $(seq 1 20); do
     times+=("$(curl -s -o /dev/null -b "$jar" -w '%{time_total}' "$ui$page")")

@@ -735,6 +735,17 @@ fn demo_says_what_to_do_next_and_its_commands_work_as_printed() {
     let connector_url = connector.split_whitespace().nth(1).expect("the address").to_owned();
     let ui = demo.line(|line| line.starts_with("web UI:"));
     assert!(ui.contains(&format!("{connector_url}/ui")) && ui.contains("sign in as demo"), "{ui}");
+    // The one-time sign-in link signs in (a session cookie, then the dashboard) once.
+    let link = ui.split_whitespace().nth(2).expect("the link").to_owned();
+    assert!(link.starts_with(&format!("{connector_url}/ui/sign-in/link?token=")), "{ui}");
+    let open = |link: &str| {
+        let curl = ["-s", "-o", "/dev/null", "-w", "%{http_code} %header{set-cookie}", link];
+        let answer = Command::new("curl").args(curl).output().expect("curl runs");
+        String::from_utf8_lossy(&answer.stdout).into_owned()
+    };
+    let first = open(&link);
+    assert!(first.starts_with("303 ghl_session="), "the link signs in: {first}");
+    assert!(open(&link).starts_with("401"), "a link signs in once");
     let store = demo_store(&demo.line(|line| line.starts_with("store:")));
     let folder = store.parent().expect("the demo's folder").to_owned();
     assert!(folder.exists());

@@ -33,6 +33,28 @@ pub struct FlowSpec {
     pub steps: Vec<StepSpec>,
 }
 
+impl FlowSpec {
+    /// Reads a flow file (bounded in size and depth) without checking it against the apps:
+    /// what a front end edits before it is checked.
+    pub fn read(text: &str) -> Result<Self, FlowError> {
+        check_flow_document(text).map_err(|refusal| FlowError {
+            line: refusal.line,
+            reason: refusal.reason,
+            place: None,
+        })?;
+        serde_norway::from_str(text).map_err(|err| FlowError {
+            line: err.location().map_or(1, |location| location.line()),
+            reason: err.to_string(),
+            place: None,
+        })
+    }
+
+    /// The flow file as YAML.
+    pub fn to_yaml(&self) -> String {
+        serde_norway::to_string(self).unwrap_or_default()
+    }
+}
+
 /// One of: `app: highlevel` with `event: ContactCreate` (an app's webhook event; the short
 /// form `highlevel: ContactCreate` names the app as the key), `schedule: "*/15 * * * *"`
 /// (cron, UTC), `poll: {source, connection, every}`, `manual: true`.
@@ -168,12 +190,28 @@ pub enum OnError {
     Stop,
 }
 
-/// Why a flow file was refused, and where.
+/// Why a flow file was refused, and where: its line, and the part of the flow at fault when
+/// the checks found it (a front end shows the error at that field).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("line {line}: {reason}")]
 pub struct FlowError {
     pub line: usize,
     pub reason: String,
+    /// `None` when the file could not be read as a flow at all.
+    pub place: Option<Place>,
+}
+
+/// A part of a flow file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// A top-level key: `name`, `filter`, `steps`.
+    Top(String),
+    /// A key of the trigger (`trigger` for the whole).
+    Trigger(String),
+    /// A step, by its index.
+    Step(usize),
+    /// A key of a step (`action`, `filter`) or of its input (a field's name).
+    StepKey(usize, String),
 }
 
 /// A checked flow, ready to run.
@@ -235,13 +273,7 @@ impl Flow {
 
     /// Parses and checks a flow file against `apps`.
     pub fn parse_with(text: &str, apps: &Apps) -> Result<Self, FlowError> {
-        check_flow_document(text)
-            .map_err(|refusal| FlowError { line: refusal.line, reason: refusal.reason })?;
-        let spec: FlowSpec = serde_norway::from_str(text).map_err(|err| FlowError {
-            line: err.location().map_or(1, |location| location.line()),
-            reason: err.to_string(),
-        })?;
-        Self::compile(spec, text, apps)
+        Self::compile(FlowSpec::read(text)?, text, apps)
     }
 
     /// Parses a flow file on tokio's blocking pool: a large file is CPU work that webhooks
@@ -254,7 +286,8 @@ impl Flow {
     pub async fn parse_off_runtime_with(text: String, apps: Apps) -> Result<Self, FlowError> {
         tokio::task::spawn_blocking(move || Self::parse_with(&text, &apps)).await.unwrap_or_else(
             |err| {
-                Err(FlowError { line: 1, reason: format!("the flow could not be parsed: {err}") })
+                let reason = format!("the flow could not be parsed: {err}");
+                Err(FlowError { line: 1, reason, place: None })
             },
         )
     }
@@ -262,29 +295,35 @@ impl Flow {
     /// Checks a flow against `apps`; `text` (its file) is only used to point at lines.
     pub fn compile(spec: FlowSpec, text: &str, apps: &Apps) -> Result<Self, FlowError> {
         let lines = Lines::new(text);
-        let at = |line: usize, reason: String| FlowError { line, reason };
-        check_name(&spec.name).map_err(|reason| at(lines.top("name"), reason.to_string()))?;
+        let at = |place: Place, reason: String| FlowError {
+            line: lines.line(&place),
+            reason,
+            place: Some(place),
+        };
+        let top = |key: &str| Place::Top(key.to_owned());
+        let step_key = |index: usize, key: &str| Place::StepKey(index, key.to_owned());
+        check_name(&spec.name).map_err(|reason| at(top("name"), reason.to_string()))?;
         let trigger = compile_trigger(&spec.trigger, apps)
-            .map_err(|(key, reason)| at(lines.trigger(&key), reason))?;
+            .map_err(|(key, reason)| at(Place::Trigger(key), reason))?;
         let filter = spec
             .filter
             .as_deref()
             .map(Program::compile)
             .transpose()
-            .map_err(|reason| at(lines.top("filter"), format!("filter: {reason}")))?;
+            .map_err(|reason| at(top("filter"), format!("filter: {reason}")))?;
         if spec.steps.is_empty() {
-            return Err(at(lines.top("steps"), "the flow has no steps".into()));
+            return Err(at(top("steps"), "the flow has no steps".into()));
         }
         if spec.steps.len() > MAX_STEPS {
             let reason =
                 format!("the flow has {} steps; at most {MAX_STEPS} are allowed", spec.steps.len());
-            return Err(at(lines.top("steps"), reason));
+            return Err(at(top("steps"), reason));
         }
         let mut steps = Vec::with_capacity(spec.steps.len());
         for (index, step) in spec.steps.iter().enumerate() {
             let action = find_action(apps, &step.action).ok_or_else(|| {
                 at(
-                    lines.step_key(index, "action"),
+                    step_key(index, "action"),
                     format!(
                         "step `{}`: unknown action `{}`; the catalog lists them",
                         step.name, step.action
@@ -294,7 +333,7 @@ impl Flow {
             let entry = action_entry(&action);
             if entry.app.is_some() && step.connection.is_none() {
                 return Err(at(
-                    lines.step(index),
+                    Place::Step(index),
                     format!("step `{}`: `{}` needs a `connection`", step.name, step.action),
                 ));
             }
@@ -303,7 +342,7 @@ impl Flow {
                 if !entry.input.contains(field) && !entry.any_input {
                     let known = entry.input.join(", ");
                     return Err(at(
-                        lines.step_key(index, field),
+                        step_key(index, field),
                         format!(
                             "step `{}`: `{}` has no field `{field}` (it has: {known})",
                             step.name, step.action
@@ -311,10 +350,7 @@ impl Flow {
                     ));
                 }
                 let mapping = Mapping::compile(value).map_err(|reason| {
-                    at(
-                        lines.step_key(index, field),
-                        format!("step `{}`, {field}: {reason}", step.name),
-                    )
+                    at(step_key(index, field), format!("step `{}`, {field}: {reason}", step.name))
                 })?;
                 input.push((field.clone(), mapping));
             }
@@ -329,25 +365,22 @@ impl Flow {
                 .find(|field| filled != Some(field.as_str()) && !step.input.contains_key(*field))
             {
                 return Err(at(
-                    lines.step(index),
+                    Place::Step(index),
                     format!("step `{}`: `{}` needs the field `{missing}`", step.name, step.action),
                 ));
             }
             let filter =
                 step.filter.as_deref().map(Program::compile).transpose().map_err(|reason| {
-                    at(
-                        lines.step_key(index, "filter"),
-                        format!("step `{}` filter: {reason}", step.name),
-                    )
+                    at(step_key(index, "filter"), format!("step `{}` filter: {reason}", step.name))
                 })?;
             steps.push(Step { spec: step.clone(), action, entry, filter, input });
         }
         let reconcile = compile_reconcile(&spec.trigger, &trigger, &steps, apps)
-            .map_err(|reason| at(lines.trigger("reconcile"), reason.to_string()))?;
+            .map_err(|reason| at(Place::Trigger("reconcile".into()), reason.to_string()))?;
         let on_own_writes = spec.trigger.on_own_writes.unwrap_or_default();
         if spec.trigger.on_own_writes.is_some() && !matches!(trigger, Trigger::App { .. }) {
             return Err(at(
-                lines.trigger("on_own_writes"),
+                Place::Trigger("on_own_writes".into()),
                 "`on_own_writes` goes with app event triggers (`<app>: <event>`) only".into(),
             ));
         }
@@ -690,6 +723,16 @@ impl<'a> Lines<'a> {
             }
         }
         Self { lines, steps, steps_end }
+    }
+
+    /// The line of a part of the flow.
+    fn line(&self, place: &Place) -> usize {
+        match place {
+            Place::Top(key) => self.top(key),
+            Place::Trigger(key) => self.trigger(key),
+            Place::Step(index) => self.step(*index),
+            Place::StepKey(index, key) => self.step_key(*index, key),
+        }
     }
 
     /// The line of a top-level key (1 when there is none).

@@ -77,6 +77,38 @@ async fn a_wrong_password_is_refused_and_makes_no_session() {
     assert_eq!(server.store.ui_session_count().await.expect("count"), 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_time_sign_in_link_signs_in_once_and_is_never_a_session() {
+    let (server, _db) = server().await;
+    let http = Http::new(&server.server_url);
+    let token = server.service.sessions().sign_in_link(USER).await.expect("a link");
+    let link = format!("{}/ui/sign-in/link?token={}", server.server_url, token.expose());
+
+    // The link's token is not a session's.
+    let dashboard = format!("{}/ui", server.server_url);
+    let cookie = format!("ghl_session={}", token.expose());
+    let answer = http.client.get(&dashboard).header(COOKIE, cookie).send().await.expect("GET");
+    assert_eq!(answer.headers()[LOCATION], "/ui/sign-in", "a link's token signs nothing in");
+
+    // Used, it makes a session that opens the dashboard.
+    let answer = http.client.get(&link).send().await.expect("GET the link");
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    assert_eq!(answer.headers()[LOCATION], "/ui");
+    let session = set_cookie(&answer, "ghl_session");
+    let answer = http.client.get(&dashboard).header(COOKIE, &session).send().await.expect("GET");
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert!(answer.text().await.expect("a page").contains(USER), "signed in as its user");
+
+    // Used again, it is refused with the form, and no session is made.
+    let sessions = server.store.ui_session_count().await.expect("count");
+    let again = http.client.get(&link).send().await.expect("GET the link again");
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+    assert!(again.text().await.expect("a page").contains("used already or has expired"));
+    assert_eq!(server.store.ui_session_count().await.expect("count"), sessions);
+    let unknown = server.service.sessions().sign_in_link("nobody").await;
+    assert!(unknown.is_err(), "no link for a user who is not there");
+}
+
 /// A browser without a browser: cookies and forms by hand, redirects not followed.
 struct Http {
     base: String,

@@ -129,13 +129,27 @@ impl Samples<'_> {
             ServiceError::NoStep { flow: flow.into(), step: step.into(), steps: names.clone() }
         })?;
         let sample = self.trigger(&catalog::trigger_id(&parsed.trigger)).await?;
+        let (outputs, run) = match self.step_outputs(flow, index).await? {
+            Some((run, outputs)) => (outputs, Some(run)),
+            None => (Vec::new(), None),
+        };
+        Ok((sample.payload, outputs, sample.source, run))
+    }
+
+    /// The outputs of the first `count` steps of a stored flow, from the newest of its last
+    /// runs that recorded them all, with that run's id; `None` when none did.
+    pub async fn step_outputs(
+        &self,
+        flow: &str,
+        count: usize,
+    ) -> Result<Option<(RunId, Vec<Value>)>, ServiceError> {
         let filter = RunFilter { flow: Some(flow.into()), status: None, limit: 10 };
         for run in self.store.runs(&filter).await? {
-            if let Some(outputs) = self.outputs_before(&run.id, index).await? {
-                return Ok((sample.payload, outputs, sample.source, Some(run.id)));
+            if let Some(outputs) = self.outputs_before(&run.id, count).await? {
+                return Ok(Some((run.id, outputs)));
             }
         }
-        Ok((sample.payload, Vec::new(), sample.source, None))
+        Ok(None)
     }
 
     /// The outputs of a run's steps before `index` (each step's last attempt that gave one),

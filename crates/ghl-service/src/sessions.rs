@@ -4,6 +4,10 @@
 //! random CSRF token its forms and the UI's API calls carry. A session ends after `IDLE` unused
 //! or `ABSOLUTE` after it began, whichever comes first; signing out ends it at once. Tokens
 //! are compared in constant time (`same_secret`), here and wherever a front end compares one.
+//!
+//! A one-time sign-in link (what `demo` prints) holds a token good for one sign-in within
+//! `LINK_LIFETIME`; it is stored like a session's, hashed apart (`link:` before it), so a
+//! link's token is never a session's and a session's never a link's.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -27,6 +31,9 @@ pub const ABSOLUTE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// A session's end is moved on when a use finds it moved less than this long ago (so a busy
 /// page does not write to the store on every request).
 const EXTEND_EVERY: Duration = Duration::from_secs(300);
+
+/// How long a one-time sign-in link can be used.
+pub const LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
 /// The session use cases (`Service::sessions`).
 pub struct Sessions<'a> {
@@ -82,6 +89,11 @@ impl Sessions<'_> {
         let Some(user) = user.filter(|_| matches) else {
             return Err(ServiceError::WrongSignIn);
         };
+        self.begin(&user.id, user.name).await
+    }
+
+    /// A session for the user of id `user_id` and name `user`.
+    async fn begin(&self, user_id: &str, user: String) -> Result<SignedIn, ServiceError> {
         let (token, csrf_token) = (new_token(), new_token());
         let now = Timestamp::now();
         let expires_at = now + IDLE;
@@ -89,7 +101,7 @@ impl Sessions<'_> {
         self.store
             .put_ui_session(&NewUiSession {
                 token_hash: &token_hash,
-                user_id: &user.id,
+                user_id,
                 csrf_token: &csrf_token,
                 created_at: now,
                 expires_at,
@@ -97,8 +109,40 @@ impl Sessions<'_> {
             .await?;
         // Sessions that ended are forgotten as new ones begin.
         self.store.remove_ended_ui_sessions(now).await?;
-        let session = Session { user: user.name, csrf_token: csrf_token.into(), expires_at };
+        let session = Session { user, csrf_token: csrf_token.into(), expires_at };
         Ok(SignedIn { token: token.into(), session })
+    }
+
+    /// A one-time sign-in link's token for the user `name`: good for one sign-in within
+    /// `LINK_LIFETIME`.
+    pub async fn sign_in_link(&self, name: &str) -> Result<Secret<String>, ServiceError> {
+        let user = self.store.user(name).await?.ok_or_else(|| ServiceError::NoUser(name.into()))?;
+        let token = new_token();
+        let now = Timestamp::now();
+        self.store
+            .put_ui_session(&NewUiSession {
+                token_hash: &link_hash(&token),
+                user_id: &user.id,
+                csrf_token: &new_token(),
+                created_at: now,
+                expires_at: now + LINK_LIFETIME,
+            })
+            .await?;
+        Ok(token.into())
+    }
+
+    /// Begins a session with a sign-in link's token, which is spent by it: `WrongSignIn` for
+    /// a token spent, expired, or of no link.
+    pub async fn redeem_link(&self, token: &str) -> Result<SignedIn, ServiceError> {
+        let hash = link_hash(token);
+        let Some(link) = self.store.ui_session(&hash, Timestamp::now()).await? else {
+            return Err(ServiceError::WrongSignIn);
+        };
+        // Two uses at once: only the one that removes it signs in.
+        if !self.store.remove_ui_session(&hash).await? {
+            return Err(ServiceError::WrongSignIn);
+        }
+        self.begin(&link.user_id, link.user_name).await
     }
 
     /// The live session of `token`, its end moved on by this use (never past `ABSOLUTE`
@@ -124,6 +168,11 @@ impl Sessions<'_> {
         self.store.remove_ui_session(&hash_token(token)).await?;
         Ok(())
     }
+}
+
+/// How a sign-in link's token is stored.
+fn link_hash(token: &str) -> String {
+    hash_token(&format!("link:{token}"))
 }
 
 /// Whether two secrets (tokens) are equal, in time that depends on their lengths only.

@@ -193,6 +193,7 @@ impl Templates<'_> {
             ServiceError::InvalidFlow(ghl_engine::flow::FlowError {
                 line: 0,
                 reason: err.to_string(),
+                place: None,
             })
         })?;
         let applied = self.engine.apply_flow(&text).await?;

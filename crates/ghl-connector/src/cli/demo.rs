@@ -164,6 +164,7 @@ async fn demo(
         Err(err) => return Err(err.into()),
     }
     service.users().add(DEMO_USER, ui_password.clone().into()).await?;
+    let sign_in_link = service.sessions().sign_in_link(DEMO_USER).await?;
     let server = ghl_server::serve(service.clone(), server_config, listener, shutdown.clone());
     tasks.push(tokio::spawn(async move {
         if let Err(err) = server.await {
@@ -174,7 +175,9 @@ async fn demo(
     say!("HighLevel sandbox:  {} (location {})", sandbox.base_url, sandbox.location_id);
     say!("ghl-connector:      {connector_url}  (API: {connector_url}/api, admin token {admin_token})");
     say!(
-        "web UI:             {connector_url}/ui  (sign in as {DEMO_USER}, password {ui_password})"
+        "web UI:             {connector_url}/ui/sign-in/link?token={}  (signs you in once; \
+         later, {connector_url}/ui: sign in as {DEMO_USER}, password {ui_password})",
+        sign_in_link.expose()
     );
     say!("store:              {}", look.describe);
     say!("flow:               {FLOW} (new contact -> welcome task + note)");

@@ -8,6 +8,7 @@ mod auth;
 mod chart;
 mod connections;
 mod dashboard;
+mod flows;
 mod runs;
 mod sign_in;
 mod templates;
@@ -44,6 +45,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/ui/", get(dashboard::show))
         .route("/ui/dashboard/live", get(dashboard::live_part))
         .route("/ui/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route("/ui/sign-in/link", get(sign_in::link))
         .route("/ui/sign-out", post(sign_in::sign_out))
         .route("/ui/connections", get(connections::list))
         .route("/ui/connections/new", get(connections::new_form).post(connections::create))
@@ -53,7 +55,13 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/ui/connections/{name}/remove",
             get(connections::confirm_remove).post(connections::remove),
         )
-        .route("/ui/flows", get(coming::flows))
+        .route("/ui/flows", get(flows::list))
+        .route("/ui/flows/new", get(flows::new_flow))
+        .route("/ui/flows/editor", post(flows::post_editor))
+        .route("/ui/flows/yaml", post(flows::post_yaml))
+        .route("/ui/flows/{name}/edit", get(flows::edit))
+        .route("/ui/flows/{name}/enable", post(flows::enable))
+        .route("/ui/flows/{name}/disable", post(flows::disable))
         .route("/ui/templates", get(templates::gallery))
         .route("/ui/templates/{name}", get(templates::show))
         .route("/ui/templates/{name}/install", post(templates::install))
@@ -267,48 +275,4 @@ pub(crate) fn internal(err: &dyn std::error::Error) -> Response {
         "Something failed",
         "This page could not be made; the server's log says why.",
     )
-}
-
-/// The pages the nav names that other issues fill: what exists, listed plainly.
-mod coming {
-    use super::*;
-    use crate::ui::auth::SignedIn;
-    use axum::extract::{Query, State};
-
-    /// The flow a template was just installed as.
-    #[derive(serde::Deserialize)]
-    pub(super) struct FlowsQuery {
-        installed: Option<String>,
-    }
-
-    pub(super) async fn flows(
-        State(state): State<Arc<AppState>>,
-        SignedIn(session): SignedIn,
-        Query(query): Query<FlowsQuery>,
-    ) -> Response {
-        let flows = match state.service.flows().list().await {
-            Ok(flows) => flows,
-            Err(err) => return internal(&err),
-        };
-        let body = html! {
-            h1 { "Flows" }
-            @if let Some(flow) = &query.installed {
-                (Notice::Done(format!("Installed the flow `{flow}`: it is enabled.")).render())
-            }
-            @if flows.is_empty() {
-                p { "No flows yet. Install a template, or apply a flow file with "
-                    code { "ghl-connector flows apply" } "." }
-            } @else {
-                table {
-                    thead { tr { th scope="col" { "Flow" } th scope="col" { "Status" } } }
-                    tbody {
-                        @for flow in &flows {
-                            tr { td { (flow.name) } td { (flow.status) } }
-                        }
-                    }
-                }
-            }
-        };
-        page("Flows", Some(&session), Nav::Flows, body).into_response()
-    }
 }

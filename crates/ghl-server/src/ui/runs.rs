@@ -197,18 +197,18 @@ fn step_item(step: &StepRecord) -> Markup {
             h3 { (step.name) " " span.status class=(status) { (status) } }
             p.meta { "attempt " (step.attempt) " · " (step.duration_ms) " ms" }
             @if let Some(error) = &step.error { p.error { (error) } }
-            (json_block("Input", step.input.as_ref()))
-            (json_block("Request", step.request.as_ref()))
-            (json_block("Answer", step.response.as_ref()))
+            (json_block("Input", step.input.as_ref(), false))
+            (json_block("Request", step.request.as_ref(), false))
+            (json_block("Answer", step.response.as_ref(), false))
         }
     }
 }
 
-/// A JSON value folded under its name (secrets were masked when it was recorded).
-fn json_block(name: &str, value: Option<&Value>) -> Markup {
+/// A JSON value folded under its name, open or not (secrets were masked when it was recorded).
+pub(crate) fn json_block(name: &str, value: Option<&Value>, open: bool) -> Markup {
     let Some(value) = value else { return html! {} };
     let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
-    html! { details { summary { (name) } pre { code { (text) } } } }
+    html! { details open[open] { summary { (name) } pre { code { (text) } } } }
 }
 
 /// `POST /ui/runs/{id}/replay`.

@@ -1,15 +1,16 @@
 //! Sign-in and sign-out. Before there is a session the form is protected by a double-submit
 //! token: the GET sets it in a cookie (`ghl_sign_in`, `SameSite=Strict`, only for this path)
 //! and in a hidden field, and the POST is refused (403) unless both are there and equal. A
-//! wrong name or password answers 401 with the form again and stores nothing.
+//! wrong name or password answers 401 with the form again and stores nothing. A one-time
+//! sign-in link (`demo` prints one) signs in once, with no form.
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use ghl_client::Secret;
-use ghl_service::sessions::{new_token, same_secret, ABSOLUTE};
+use ghl_service::sessions::{new_token, same_secret, SignedIn, ABSOLUTE};
 use ghl_service::ServiceError;
 use maud::html;
 use serde::Deserialize;
@@ -31,9 +32,47 @@ pub(crate) async fn form(State(state): State<Arc<AppState>>, headers: HeaderMap)
             return Redirect::to("/ui").into_response();
         }
     }
+    fresh_form(StatusCode::OK, None)
+}
+
+/// The sign-in form with a new double-submit token (in its cookie and its field).
+fn fresh_form(status: StatusCode, refused: Option<&str>) -> Response {
     let token = new_token();
     let set = set_cookie(SIGN_IN_COOKIE, &token, SIGN_IN_PATH, "Strict", FORM_LIFETIME_SECS);
-    ([(header::SET_COOKIE, set)], sign_in_page(&token, "", None)).into_response()
+    (status, [(header::SET_COOKIE, set)], sign_in_page(&token, "", refused)).into_response()
+}
+
+/// The session's cookie, and the dashboard.
+fn signed_in(signed_in: &SignedIn) -> Response {
+    let token = signed_in.token.expose();
+    let session = set_cookie(SESSION_COOKIE, token, "/", "Lax", ABSOLUTE.as_secs());
+    let spent = set_cookie(SIGN_IN_COOKIE, "", SIGN_IN_PATH, "Strict", 0);
+    // Appended: an array of headers would keep only the last `Set-Cookie`.
+    let headers = AppendHeaders([(header::SET_COOKIE, session), (header::SET_COOKIE, spent)]);
+    (headers, Redirect::to("/ui")).into_response()
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LinkQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// `GET /ui/sign-in/link?token=`: a one-time sign-in link. It signs in once; used again, or
+/// late, it answers the form saying so (401).
+pub(crate) async fn link(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<LinkQuery>,
+) -> Response {
+    match state.service.sessions().redeem_link(&query.token).await {
+        Ok(session) => signed_in(&session),
+        Err(ServiceError::WrongSignIn) => {
+            let refused = "This sign-in link was used already or has expired: sign in with \
+                           your name and password.";
+            fresh_form(StatusCode::UNAUTHORIZED, Some(refused))
+        }
+        Err(err) => internal(&err),
+    }
 }
 
 fn sign_in_page(token: &str, name: &str, refused: Option<&str>) -> maud::Markup {
@@ -92,20 +131,7 @@ pub(crate) async fn submit(State(state): State<Arc<AppState>>, request: Request)
     };
     let password = Secret::new(form.password);
     match state.service.sessions().sign_in(&form.name, &password).await {
-        Ok(signed_in) => {
-            let session = set_cookie(
-                SESSION_COOKIE,
-                signed_in.token.expose(),
-                "/",
-                "Lax",
-                ABSOLUTE.as_secs(),
-            );
-            let spent = set_cookie(SIGN_IN_COOKIE, "", SIGN_IN_PATH, "Strict", 0);
-            // Appended: an array of headers would keep only the last `Set-Cookie`.
-            let headers =
-                AppendHeaders([(header::SET_COOKIE, session), (header::SET_COOKIE, spent)]);
-            (headers, Redirect::to("/ui")).into_response()
-        }
+        Ok(session) => signed_in(&session),
         Err(ServiceError::WrongSignIn) => {
             tracing::info!(user = %form.name, "a sign-in was refused");
             let refused = "Wrong name or password.";
