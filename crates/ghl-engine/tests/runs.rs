@@ -84,7 +84,12 @@ async fn survives_faults(world: World) {
     world.admin(reqwest::Method::PUT, "/faults", Some(json!({}))).await;
     let store = &world.store;
     let dead = store
-        .runs(&RunFilter { status: Some(ghl_store::RunStatus::Dead), flow: None, limit: 10_000 })
+        .runs(&RunFilter {
+            status: Some(ghl_store::RunStatus::Dead),
+            flow: None,
+            limit: 10_000,
+            ..RunFilter::default()
+        })
         .await
         .expect("dead");
     for run in &dead {
@@ -93,7 +98,12 @@ async fn survives_faults(world: World) {
     }
     world.drain().await;
     let done = store
-        .runs(&RunFilter { status: Some(ghl_store::RunStatus::Done), flow: None, limit: 10_000 })
+        .runs(&RunFilter {
+            status: Some(ghl_store::RunStatus::Done),
+            flow: None,
+            limit: 10_000,
+            ..RunFilter::default()
+        })
         .await
         .expect("done");
     assert_eq!(done.len(), FAULT_RUNS, "every run completed");

@@ -23,8 +23,11 @@ fn event_id(outcome: IngestOutcome) -> ghl_store::EventId {
 }
 
 async fn run_of(world: &World, event_id: &ghl_store::EventId) -> RunSummary {
-    let runs =
-        world.store.runs(&RunFilter { status: None, flow: None, limit: 1000 }).await.expect("runs");
+    let runs = world
+        .store
+        .runs(&RunFilter { status: None, flow: None, limit: 1000, ..RunFilter::default() })
+        .await
+        .expect("runs");
     runs.into_iter().find(|run| &run.event_id == event_id).expect("a run")
 }
 
@@ -190,7 +193,12 @@ async fn skipped_runs(world: World) {
     assert!(runs.iter().all(|run| run.status == RunStatus::Skipped), "{runs:?}");
     let skipped = world
         .store
-        .runs(&RunFilter { status: Some(ghl_store::RunStatus::Skipped), flow: None, limit: 10 })
+        .runs(&RunFilter {
+            status: Some(ghl_store::RunStatus::Skipped),
+            flow: None,
+            limit: 10,
+            ..RunFilter::default()
+        })
         .await
         .expect("runs");
     assert_eq!(skipped.len(), 2);

@@ -79,7 +79,12 @@ async fn delivered_twice_run_once(running: Running) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let done = running
-            .runs(&RunFilter { status: Some(ghl_store::RunStatus::Done), flow: None, limit: 1000 })
+            .runs(&RunFilter {
+                status: Some(ghl_store::RunStatus::Done),
+                flow: None,
+                limit: 1000,
+                ..RunFilter::default()
+            })
             .await;
         if done.len() == 20 {
             break;

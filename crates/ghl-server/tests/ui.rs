@@ -109,6 +109,44 @@ async fn a_one_time_sign_in_link_signs_in_once_and_is_never_a_session() {
     assert!(unknown.is_err(), "no link for a user who is not there");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_are_filtered_by_time_and_a_time_not_understood_is_said() {
+    let (server, _db) = server().await;
+    let http = Http::new(&server.server_url);
+    let session = http.signed_in().await;
+    let runs_page = |query: &'static str| {
+        let (http, session) = (&http, session.clone());
+        async move {
+            let url = format!("{}/ui/runs?{query}", http.base);
+            let answer = http.client.get(url).header(COOKIE, session).send().await.expect("GET");
+            assert_eq!(answer.status(), StatusCode::OK);
+            answer.text().await.expect("a page")
+        }
+    };
+    server.service.flows().apply(MANUAL_FLOW).await.expect("a flow");
+    server.service.flows().run_now("by-hand", serde_json::json!({}), None).await.expect("queued");
+
+    let all = runs_page("").await;
+    assert!(all.contains("by-hand") && all.contains("data-stream"), "listed, live");
+    let old = runs_page("to=2000-01-01T00%3A00").await;
+    assert!(old.contains("No runs match") && !old.contains("data-stream"), "none then, not live");
+    let since = runs_page("from=2000-01-01T00%3A00").await;
+    assert!(since.contains("by-hand"), "from a time on");
+    let wrong = runs_page("to=yesterday").await;
+    assert!(wrong.contains("“Before” is not a time"), "said in words");
+}
+
+/// A flow run by hand, for runs to list.
+const MANUAL_FLOW: &str = "name: by-hand
+trigger:
+  manual: true
+steps:
+  - name: say
+    action: util.log
+    input:
+      message: '\"hello\"'
+";
+
 /// A browser without a browser: cookies and forms by hand, redirects not followed.
 struct Http {
     base: String,

@@ -34,7 +34,12 @@ async fn flow_with_a_sample(server: &Running) -> String {
     server
         .as_user(Method::POST, &format!("contacts/{contact}/notes"), json!({ "body": NOTE }))
         .await;
-    let filter = RunFilter { status: Some(RunStatus::Done), flow: Some(FLOW.into()), limit: 1 };
+    let filter = RunFilter {
+        status: Some(RunStatus::Done),
+        flow: Some(FLOW.into()),
+        limit: 1,
+        ..RunFilter::default()
+    };
     let deadline = Instant::now() + UNTIL_DONE;
     while server.store.runs(&filter).await.expect("runs").is_empty() {
         assert!(Instant::now() < deadline, "the note's run is not done");

@@ -30,7 +30,12 @@ const UNTIL_DEAD: Duration = Duration::from_secs(240);
 /// The flow's one run, once it is in `status` (the store read every 50 ms, for
 /// `UNTIL_DEAD` at most).
 async fn until_run(server: &Running, status: RunStatus) -> RunSummary {
-    let filter = RunFilter { status: Some(status), flow: Some(FLOW.into()), limit: 10 };
+    let filter = RunFilter {
+        status: Some(status),
+        flow: Some(FLOW.into()),
+        limit: 10,
+        ..RunFilter::default()
+    };
     let deadline = Instant::now() + UNTIL_DEAD;
     loop {
         let runs = server.store.runs(&filter).await.expect("runs");
@@ -131,7 +136,12 @@ async fn every_dead_run_of_a_flow_is_replayed_from_the_filtered_list() {
             .as_user(Method::POST, &format!("contacts/{contact}/notes"), json!({ "body": body }))
             .await;
     }
-    let filter = RunFilter { status: Some(RunStatus::Dead), flow: Some(FLOW.into()), limit: 10 };
+    let filter = RunFilter {
+        status: Some(RunStatus::Dead),
+        flow: Some(FLOW.into()),
+        limit: 10,
+        ..RunFilter::default()
+    };
     let deadline = Instant::now() + UNTIL_DEAD;
     while server.store.runs(&filter).await.expect("runs").len() < 2 {
         assert!(Instant::now() < deadline, "two dead runs");

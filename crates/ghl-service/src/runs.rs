@@ -54,8 +54,12 @@ impl Runs<'_> {
         if self.store.flow(flow).await?.is_none() {
             return Err(ServiceError::NoFlow(flow.into()));
         }
-        let filter =
-            RunFilter { status: Some(RunStatus::Dead), flow: Some(flow.into()), limit: i64::MAX };
+        let filter = RunFilter {
+            status: Some(RunStatus::Dead),
+            flow: Some(flow.into()),
+            limit: i64::MAX,
+            ..RunFilter::default()
+        };
         let dead = self.store.runs(&filter).await?;
         let mut replayed = 0;
         for run in &dead {

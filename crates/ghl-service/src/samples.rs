@@ -143,7 +143,8 @@ impl Samples<'_> {
         flow: &str,
         count: usize,
     ) -> Result<Option<(RunId, Vec<Value>)>, ServiceError> {
-        let filter = RunFilter { flow: Some(flow.into()), status: None, limit: 10 };
+        let filter =
+            RunFilter { flow: Some(flow.into()), status: None, limit: 10, ..RunFilter::default() };
         for run in self.store.runs(&filter).await? {
             if let Some(outputs) = self.outputs_before(&run.id, count).await? {
                 return Ok(Some((run.id, outputs)));

@@ -60,7 +60,31 @@ pub struct RunFilter {
     pub status: Option<RunStatus>,
     /// Only the runs of the flow of this name.
     pub flow: Option<String>,
+    /// Only the runs that began at or after this time.
+    pub created_from: Option<Timestamp>,
+    /// Only the runs that began before this time.
+    pub created_before: Option<Timestamp>,
     pub limit: i64,
+}
+
+impl RunFilter {
+    /// The filter's conditions (without its limit) as SQL, their values added to `binds`.
+    fn clauses(&self, binds: &mut Binds) -> Vec<String> {
+        let mut clauses = Vec::new();
+        if let Some(status) = self.status {
+            clauses.push(format!("r.status = {}", binds.text(status.as_str())));
+        }
+        if let Some(flow) = &self.flow {
+            clauses.push(format!("f.name = {}", binds.text(flow.as_str())));
+        }
+        if let Some(from) = self.created_from {
+            clauses.push(format!("r.created_at >= {}", binds.int(from.as_millis())));
+        }
+        if let Some(before) = self.created_before {
+            clauses.push(format!("r.created_at < {}", binds.int(before.as_millis())));
+        }
+        clauses
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -416,30 +440,18 @@ impl Store {
 
     pub async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>> {
         let limit = if filter.limit <= 0 { 100 } else { filter.limit };
-        let status = filter.status.map(|status| status.as_str().to_owned());
-        let conditions = [("r.status", &status), ("f.name", &filter.flow)];
-        let mut values = Vec::new();
-        let mut clauses = Vec::new();
-        for (column, value) in conditions {
-            if let Some(value) = value {
-                values.push(value);
-                clauses.push(format!("{column} = ${}", values.len()));
-            }
-        }
+        let mut binds = Binds::default();
+        let clauses = filter.clauses(&mut binds);
         let filter_sql = if clauses.is_empty() {
             String::new()
         } else {
             format!("WHERE {}", clauses.join(" AND "))
         };
         let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM {RUN_TABLES} {filter_sql} ORDER BY r.created_at DESC LIMIT ${}",
-            values.len() + 1
+            "SELECT {RUN_COLUMNS} FROM {RUN_TABLES} {filter_sql} ORDER BY r.created_at DESC LIMIT {}",
+            binds.int(limit)
         );
-        let mut query = sqlx::query(&sql);
-        for value in values {
-            query = query.bind(value);
-        }
-        let rows = query.bind(limit).fetch_all(self.pool()).await?;
+        let rows = binds.query(&sql).fetch_all(self.pool()).await?;
         rows.iter().map(run_summary).collect()
     }
 
@@ -455,26 +467,20 @@ impl Store {
         filter: &RunFilter,
         limit: i64,
     ) -> Result<Vec<RunSummary>> {
-        let mut clauses =
-            vec!["r.updated_at >= $1".to_owned(), "(r.updated_at > $1 OR r.id > $2)".to_owned()];
-        let status = filter.status.map(|status| status.as_str().to_owned());
-        let mut values = Vec::new();
-        for (column, value) in [("r.status", &status), ("f.name", &filter.flow)] {
-            if let Some(value) = value {
-                values.push(value);
-                clauses.push(format!("{column} = ${}", values.len() + 2));
-            }
-        }
+        let mut binds = Binds::default();
+        let (updated_at, id) =
+            (binds.int(after.updated_at.as_millis()), binds.text(after.id.as_str()));
+        let mut clauses = vec![
+            format!("r.updated_at >= {updated_at}"),
+            format!("(r.updated_at > {updated_at} OR r.id > {id})"),
+        ];
+        clauses.extend(filter.clauses(&mut binds));
         let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM {RUN_TABLES} WHERE {} ORDER BY r.updated_at, r.id LIMIT ${}",
+            "SELECT {RUN_COLUMNS} FROM {RUN_TABLES} WHERE {} ORDER BY r.updated_at, r.id LIMIT {}",
             clauses.join(" AND "),
-            values.len() + 3
+            binds.int(limit.max(1))
         );
-        let mut query = sqlx::query(&sql).bind(after.updated_at).bind(after.id.as_str());
-        for value in values {
-            query = query.bind(value);
-        }
-        let rows = query.bind(limit.max(1)).fetch_all(self.pool()).await?;
+        let rows = binds.query(&sql).fetch_all(self.pool()).await?;
         rows.iter().map(run_summary).collect()
     }
 

@@ -29,7 +29,7 @@ on_both!(ui_users_are_unique_by_name_and_take_their_sessions_when_removed, ui_us
 on_both!(a_ui_session_is_found_by_its_token_hash_until_it_ends, ui_sessions);
 
 on_both!(a_store_opened_with_another_key_is_refused_and_left_unchanged, wrong_key, with_db);
-on_both!(runs_are_listed_with_their_flow_and_trigger_and_by_flow, runs_by_flow);
+on_both!(runs_are_listed_with_their_flow_and_trigger_by_flow_and_by_time, runs_by_flow);
 on_both!(an_echo_of_a_flows_own_write_runs_it_not_and_a_runaway_flow_is_paused, guards);
 on_both!(concurrent_deliveries_of_one_event_store_it_once, concurrent_deliveries, multi_thread);
 on_both!(an_ingest_cut_short_leaves_the_store_writable, cut_short, multi_thread);
@@ -122,12 +122,35 @@ async fn runs_by_flow(store: Store) {
         flow: Some("welcome".into()),
         status: Some(ghl_store::RunStatus::Dead),
         limit: 10,
+        ..RunFilter::default()
     };
     assert!(store.runs(&filter).await.expect("runs").is_empty(), "both filters apply");
     let shown = store.run(&runs[0].id).await.expect("run").expect("exists");
     assert_eq!(shown.flow_name.as_deref(), Some("welcome"));
     let filter = RunFilter { flow: Some("nobody".into()), ..RunFilter::default() };
     assert!(store.runs(&filter).await.expect("runs").is_empty());
+
+    // By the time they began: from a time on (inclusive), before a time (exclusive).
+    let all = store.runs(&RunFilter::default()).await.expect("runs");
+    let newest = all.iter().map(|run| run.created_at).max().expect("runs");
+    let oldest = all.iter().map(|run| run.created_at).min().expect("runs");
+    let at_newest = all.iter().filter(|run| run.created_at == newest).count();
+    let window = RunFilter {
+        created_from: Some(newest),
+        created_before: Some(newest + Duration::from_millis(1)),
+        ..RunFilter::default()
+    };
+    let found = store.runs(&window).await.expect("runs");
+    assert_eq!(found.len(), at_newest, "the runs of that millisecond");
+    assert!(found.iter().all(|run| run.created_at == newest));
+    let before_all = RunFilter { created_before: Some(oldest), ..RunFilter::default() };
+    assert!(store.runs(&before_all).await.expect("runs").is_empty(), "the end is exclusive");
+    let from_oldest = RunFilter {
+        created_from: Some(oldest),
+        flow: Some("welcome".into()),
+        ..RunFilter::default()
+    };
+    assert_eq!(store.runs(&from_oldest).await.expect("runs").len(), 2, "with the flow's filter");
 }
 
 async fn queue(store: Store) {
@@ -157,7 +180,12 @@ async fn queue(store: Store) {
         .expect("dead");
     assert!(store.claim(Duration::from_secs(30)).await.expect("claim").is_none());
     let dead = store
-        .runs(&RunFilter { status: Some(ghl_store::RunStatus::Dead), flow: None, limit: 10 })
+        .runs(&RunFilter {
+            status: Some(ghl_store::RunStatus::Dead),
+            flow: None,
+            limit: 10,
+            ..RunFilter::default()
+        })
         .await
         .expect("dead runs");
     assert_eq!(dead.len(), 1);
@@ -417,7 +445,10 @@ async fn webhook_ids(store: Store) {
     assert_eq!(replay, IngestOutcome::Duplicate);
     let fresh = store.ingest(&delivery("w-3", "c-2"), &flows, None).await.expect("ingest");
     assert!(matches!(fresh, IngestOutcome::Stored { .. }));
-    let runs = store.runs(&RunFilter { status: None, flow: None, limit: 10 }).await.expect("runs");
+    let runs = store
+        .runs(&RunFilter { status: None, flow: None, limit: 10, ..RunFilter::default() })
+        .await
+        .expect("runs");
     assert_eq!(runs.len(), 2, "one run per new event");
 }
 
@@ -520,7 +551,10 @@ async fn guards(store: Store) {
     assert!(store.set_flow_enabled("stamp", true).await.expect("enable"));
     let resumed = store.flow("stamp").await.expect("read").expect("exists");
     assert_eq!((resumed.status, resumed.paused_reason), (FlowStatus::Enabled, None));
-    let runs = store.runs(&RunFilter { status: None, flow: None, limit: 100 }).await.expect("runs");
+    let runs = store
+        .runs(&RunFilter { status: None, flow: None, limit: 100, ..RunFilter::default() })
+        .await
+        .expect("runs");
     assert_eq!(runs.len(), 3);
 }
 
@@ -569,7 +603,10 @@ async fn concurrent_deliveries(store: Store) {
             store.ingest(&delivery(webhook_id, "c-2"), &flows, None).await.expect("ingest");
         assert_eq!(replay, IngestOutcome::Duplicate, "{webhook_id} is remembered");
     }
-    let runs = store.runs(&RunFilter { status: None, flow: None, limit: 100 }).await.expect("runs");
+    let runs = store
+        .runs(&RunFilter { status: None, flow: None, limit: 100, ..RunFilter::default() })
+        .await
+        .expect("runs");
     assert_eq!(runs.len(), 1);
 }
 
@@ -588,7 +625,10 @@ async fn cut_short(store: Store) {
         let event = event(&format!("cut-{n}"));
         store.ingest(&event, &flows, None).await.expect("the store takes writes");
     }
-    let runs = store.runs(&RunFilter { status: None, flow: None, limit: 100 }).await.expect("runs");
+    let runs = store
+        .runs(&RunFilter { status: None, flow: None, limit: 100, ..RunFilter::default() })
+        .await
+        .expect("runs");
     assert_eq!(runs.len(), 40, "one run per event, none lost, none twice");
 }
 

@@ -379,7 +379,8 @@ fn bar(len: usize, message: &'static str) -> ProgressBar {
 
 /// Prints each run of the template flow once it has ended, until the demo is stopped.
 async fn watch_runs(service: &Service) -> anyhow::Result<()> {
-    let filter = RunFilter { status: None, flow: Some(FLOW.into()), limit: 100 };
+    let filter =
+        RunFilter { status: None, flow: Some(FLOW.into()), limit: 100, ..RunFilter::default() };
     let mut shown: HashSet<ghl_store::RunId> =
         service.runs().list(&filter).await?.into_iter().map(|run| run.id).collect();
     loop {

@@ -48,7 +48,7 @@ pub enum RunsCommand {
 pub async fn runs(command: RunsCommand, store: &StoreArgs) -> anyhow::Result<()> {
     match command {
         RunsCommand::List { status, flow, limit, json } => {
-            let filter = RunFilter { status, flow, limit };
+            let filter = RunFilter { status, flow, limit, ..RunFilter::default() };
             let runs = store.service().await?.runs().list(&filter).await?;
             if json {
                 say!("{}", serde_json::to_string_pretty(&runs)?);

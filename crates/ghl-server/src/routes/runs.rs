@@ -216,6 +216,11 @@ pub struct RunsQuery {
     status: Option<RunState>,
     /// Only runs of the flow of this name.
     flow: Option<String>,
+    /// Only runs that began at or after this time (milliseconds since the epoch, as runs
+    /// show their times).
+    from: Option<i64>,
+    /// Only runs that began before this time (milliseconds since the epoch).
+    before: Option<i64>,
     /// At most this many (100 by default).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
@@ -238,6 +243,8 @@ async fn list_runs(
     let filter = RunFilter {
         status: query.status.map(RunStatus::from),
         flow: query.flow,
+        created_from: query.from.map(Timestamp::from_millis),
+        created_before: query.before.map(Timestamp::from_millis),
         limit: query.limit.unwrap_or(100).clamp(1, 1000),
     };
     let runs = state.service.runs().list(&filter).await?;
@@ -321,8 +328,12 @@ async fn stream_runs(
     Query(query): Query<StreamQuery>,
     headers: HeaderMap,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let filter =
-        RunFilter { status: query.status.map(RunStatus::from), flow: query.flow, limit: 0 };
+    let filter = RunFilter {
+        status: query.status.map(RunStatus::from),
+        flow: query.flow,
+        limit: 0,
+        ..RunFilter::default()
+    };
     let since = headers
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())

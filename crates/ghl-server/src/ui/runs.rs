@@ -1,4 +1,4 @@
-//! Runs (`/ui/runs`): the history filtered by flow and status, with new runs and status
+//! Runs (`/ui/runs`): the history filtered by flow, status and time, with new runs and status
 //! changes arriving live (the page's script follows `/api/runs/stream` and fetches each
 //! changed run's row from here, so a row is rendered in one place); a run's page shows every
 //! attempt of every step as a timeline (input, request, answer, duration, error). A dead run
@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use ghl_service::runs::{RunFilter, RunId, RunStatus, RunSummary, RunWithSteps, StepRecord};
+use chrono::NaiveDateTime;
+use ghl_service::runs::{
+    RunFilter, RunId, RunStatus, RunSummary, RunWithSteps, StepRecord, Timestamp,
+};
 use ghl_service::sessions::Session;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -28,6 +31,13 @@ pub(crate) struct Filter {
     flow: String,
     #[serde(default)]
     status: String,
+    /// The runs that began from this time on (`2026-12-02T09:30`, UTC, as a
+    /// `datetime-local` field sends it).
+    #[serde(default)]
+    from: String,
+    /// The runs that began before this time.
+    #[serde(default)]
+    to: String,
     /// How many dead runs of the flow "Replay all" just queued again.
     #[serde(default)]
     replayed: Option<usize>,
@@ -40,6 +50,19 @@ impl Filter {
 
     fn flow(&self) -> Option<String> {
         Some(self.flow.clone()).filter(|flow| !flow.is_empty())
+    }
+
+    /// A time field's value (UTC, to the minute or the second); `Err` names the field when it
+    /// is not a time.
+    fn time(text: &str, field: &str) -> Result<Option<Timestamp>, String> {
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+            .iter()
+            .find_map(|format| NaiveDateTime::parse_from_str(text.trim(), format).ok())
+            .map(|time| Some(Timestamp::from(time.and_utc())))
+            .ok_or_else(|| format!("“{field}” is not a time: write it as 2026-12-02T09:30 (UTC)."))
     }
 
     /// The live stream's address, with the same filter.
@@ -58,7 +81,17 @@ pub(crate) async fn list(
     SignedIn(session): SignedIn,
     Query(filter): Query<Filter>,
 ) -> Response {
-    let runs_filter = RunFilter { status: filter.status(), flow: filter.flow(), limit: LIST_LIMIT };
+    let (from, to) = (Filter::time(&filter.from, "From"), Filter::time(&filter.to, "Before"));
+    let refused: Vec<String> = [&from, &to].into_iter().filter_map(|t| t.clone().err()).collect();
+    let runs_filter = RunFilter {
+        status: filter.status(),
+        flow: filter.flow(),
+        created_from: from.unwrap_or_default(),
+        created_before: to.unwrap_or_default(),
+        limit: LIST_LIMIT,
+    };
+    // New runs began now: a list that ends earlier, or a time not understood, is not live.
+    let live = filter.to.trim().is_empty() && refused.is_empty();
     let (runs, flows) =
         match (state.service.runs().list(&runs_filter).await, state.service.flows().list().await) {
             (Ok(runs), Ok(flows)) => (runs, flows),
@@ -79,6 +112,12 @@ pub(crate) async fn list(
                     }
                 }
             }
+            label { "From (UTC) "
+                input type="datetime-local" name="from" value=(filter.from);
+            }
+            label { "Before (UTC) "
+                input type="datetime-local" name="to" value=(filter.to);
+            }
             label { "Status "
                 select name="status" {
                     option value="" { "any status" }
@@ -93,16 +132,23 @@ pub(crate) async fn list(
             form method="post" action="/ui/runs/replay-dead" {
                 (csrf_field(&session))
                 input type="hidden" name="flow" value=(filter.flow);
-                button type="submit" { "Replay all " (runs.len()) " dead runs of " (filter.flow) }
+                button type="submit" { "Replay every dead run of " (filter.flow) }
             }
         }
-        p.live #live-status role="status" { "Live: new runs appear as they happen." }
+        @for reason in &refused {
+            (Notice::Failed { error: reason.clone(), remedy: None }.render())
+        }
+        @if live {
+            p.live #live-status role="status" { "Live: new runs appear as they happen." }
+        } @else {
+            p.live { "Not live: the list ends before now. Clear “Before” to follow new runs." }
+        }
         table.runs {
             thead { tr {
                 th scope="col" { "Started" } th scope="col" { "Flow" } th scope="col" { "Trigger" }
                 th scope="col" { "Status" } th scope="col" { "Attempts" } th scope="col" { "Error" }
             } }
-            tbody #runs data-stream=(filter.stream()) {
+            tbody #runs data-stream=[live.then(|| filter.stream())] {
                 @for run in &runs { (row(run)) }
             }
         }

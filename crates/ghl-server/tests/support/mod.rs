@@ -206,7 +206,8 @@ impl Running {
 
     /// Every run, newest first.
     pub async fn all_runs(&self) -> Vec<RunSummary> {
-        self.runs(&RunFilter { status: None, flow: None, limit: 1000 }).await
+        self.runs(&RunFilter { status: None, flow: None, limit: 1000, ..RunFilter::default() })
+            .await
     }
 
     pub async fn runs(&self, filter: &RunFilter) -> Vec<RunSummary> {

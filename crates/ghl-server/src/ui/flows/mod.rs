@@ -70,7 +70,12 @@ pub(crate) async fn list(
     let mut listed = Vec::with_capacity(flows.len());
     for flow in flows {
         let runs = state.service.runs();
-        let last = RunFilter { flow: Some(flow.name.clone()), status: None, limit: 1 };
+        let last = RunFilter {
+            flow: Some(flow.name.clone()),
+            status: None,
+            limit: 1,
+            ..RunFilter::default()
+        };
         let dead = RunFilter { status: Some(RunStatus::Dead), limit: DEAD_COUNTED, ..last.clone() };
         let (last_run, dead) = match (runs.list(&last).await, runs.list(&dead).await) {
             (Ok(last), Ok(dead)) => (last.into_iter().next(), dead.len()),
