@@ -2,7 +2,8 @@
 //! sandbox on SQLite: a mapping's live preview follows its text on the trigger's last event, a
 //! dry-run test shows the request it would send and sends nothing, a save with bad jq is
 //! refused at the field and changes nothing, and a good one is stored; a new flow is built
-//! from the catalog, its steps added, reordered and removed. With GHL_UI_SCREENSHOTS=1 they
+//! from the catalog, previewed on a sample of one's own, its steps added, reordered and
+//! removed. With GHL_UI_SCREENSHOTS=1 they
 //! save docs/ui/*.png.
 
 mod support;
@@ -132,6 +133,12 @@ async fn a_new_flow_is_built_from_the_catalog_and_its_steps_reordered() {
         .select_by_value("util.log")
         .await
         .expect("util.log");
+    // A sample of one's own: previews read it.
+    browser.click("details.fields:has(#f-sample) summary").await;
+    browser.fill("#f-sample", r#"{"name": "Grace"}"#).await;
+    browser.click("#use-sample").await;
+    browser.fill("#f-step-0-in-message", ".trigger.name").await;
+    browser.until_text("output[@id='f-step-0-in-message-preview']", "= \"Grace\"").await;
     browser.fill("#f-step-0-in-message", "\"first\"").await;
     browser.until_text("output[@id='f-step-0-in-message-preview']", "= \"first\"").await;
     browser.click("button[value='add-step']").await;

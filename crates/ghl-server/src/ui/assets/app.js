@@ -84,6 +84,16 @@ function flowEditor(form) {
     });
   });
 
+  // A sample read from a file goes into its field, and the form is shown again with it.
+  form.querySelectorAll("input[type=file][data-into]").forEach((picker) => {
+    picker.addEventListener("change", async () => {
+      const file = picker.files[0];
+      if (!file) return;
+      document.getElementById(picker.dataset.into).value = await file.text();
+      form.requestSubmit(document.getElementById("use-sample"));
+    });
+  });
+
   // The latest preview asked for each field: an older answer arriving late is dropped.
   const asked = new Map();
   async function preview(field) {

@@ -29,6 +29,9 @@ pub(crate) struct Draft {
     pub(crate) on_own_writes: String,
     pub(crate) filter: String,
     pub(crate) steps: Vec<DraftStep>,
+    /// A sample of the trigger given in the form (JSON), for previews and tests instead of
+    /// the trigger's own; not part of the flow.
+    pub(crate) sample: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -166,6 +169,7 @@ impl Posted {
                 "trigger.reconcile" => draft.reconcile = value,
                 "trigger.on_own_writes" => draft.on_own_writes = value,
                 "filter" => draft.filter = value,
+                "sample" => draft.sample = value,
                 "op" => op = Op::parse(&value),
                 "test_mode" => real_test = value == "real",
                 _ => {
@@ -368,6 +372,7 @@ impl Draft {
             reconcile: trigger.reconcile.clone().unwrap_or_default(),
             on_own_writes: own_writes.unwrap_or_default().to_owned(),
             filter: spec.filter.clone().unwrap_or_default(),
+            sample: String::new(),
             steps: spec
                 .steps
                 .iter()

@@ -143,13 +143,13 @@ pub(crate) async fn post_editor(
 
 /// Tests the draft (its steps up to `upto`) on its trigger's sample, nothing recorded.
 async fn test(state: &AppState, draft: &Draft, upto: Option<usize>, real: bool) -> Shown {
-    if draft.trigger.is_empty() {
-        let reason = "Pick a trigger first: its sample is what the test runs on.".to_owned();
-        return Shown { error_at: Some(("f-trigger".into(), reason)), ..Shown::default() };
-    }
-    let sample = match state.service.samples().trigger(&draft.trigger).await {
-        Ok(sample) => sample.payload,
-        Err(err) => return refusal(&err),
+    let sample = match sample_of(state, draft).await {
+        Ok(Some(sample)) => sample.payload,
+        Ok(None) => {
+            let reason = "Pick a trigger first: its sample is what the test runs on.".to_owned();
+            return Shown { error_at: Some(("f-trigger".into(), reason)), ..Shown::default() };
+        }
+        Err(error_at) => return Shown { error_at: Some(error_at), ..Shown::default() },
     };
     let text = draft.to_spec(upto).to_yaml();
     let mode = if real { TestMode::Real } else { TestMode::DryRun };
@@ -158,6 +158,31 @@ async fn test(state: &AppState, draft: &Draft, upto: Option<usize>, real: bool) 
         Ok(reports) => Shown { tested: Some(Tested { reports, real }), ..Shown::default() },
         Err(err) => refusal(&err),
     }
+}
+
+/// The sample the draft's previews and tests run on: the one given in the form, else the
+/// trigger's (its last event, else its example); `None` before a trigger is picked. A given
+/// sample that is not JSON is refused at its field.
+async fn sample_of(
+    state: &AppState,
+    draft: &Draft,
+) -> Result<Option<TriggerSample>, (String, String)> {
+    if !draft.sample.trim().is_empty() {
+        return match serde_json::from_str::<Value>(&draft.sample) {
+            Ok(payload) => Ok(Some(TriggerSample {
+                trigger: draft.trigger.clone(),
+                source: SampleSource::Given,
+                payload,
+                event_id: None,
+                received_at: None,
+            })),
+            Err(err) => Err(("f-sample".into(), format!("The sample is not JSON: {err}."))),
+        };
+    }
+    Ok(match draft.trigger.as_str() {
+        "" => None,
+        id => state.service.samples().trigger(id).await.ok(),
+    })
 }
 
 /// A refused save or test: an error in the flow at its field, any other above the form.
@@ -228,14 +253,17 @@ pub(crate) async fn post_yaml(
 }
 
 /// The editor's page for `draft`.
-async fn editor(state: &AppState, session: &Session, draft: &Draft, shown: Shown) -> Response {
+async fn editor(state: &AppState, session: &Session, draft: &Draft, mut shown: Shown) -> Response {
     let connections = match state.service.connections().list().await {
         Ok(connections) => connections,
         Err(err) => return internal(&err),
     };
-    let sample = match draft.trigger.as_str() {
-        "" => None,
-        id => state.service.samples().trigger(id).await.ok(),
+    let sample = match sample_of(state, draft).await {
+        Ok(sample) => sample,
+        Err(error_at) => {
+            shown.error_at.get_or_insert(error_at);
+            None
+        }
     };
     let parts = Parts { catalog: state.service.catalog(), connections, sample };
     let title = match &draft.original {
@@ -430,6 +458,17 @@ fn trigger_section(draft: &Draft, parts: &Parts, shown: &Shown) -> Markup {
                 details.fields {
                     summary { "The trigger's sample: " (sample_source(sample.source)) }
                     (trigger_tree(&sample.payload))
+                }
+            }
+            details.fields open[!draft.sample.is_empty()] {
+                summary { "Use a sample of your own" }
+                label for="f-sample" { "Sample (JSON): previews and tests use it instead of the trigger's" }
+                textarea #f-sample name="sample" rows="5" spellcheck="false" aria-invalid=[invalid(shown, "f-sample")] { (draft.sample) }
+                (field_error(shown, "f-sample"))
+                label for="f-sample-file" { "Or read it from a file" }
+                input #f-sample-file type="file" accept="application/json,.json" data-into="f-sample";
+                div.buttons {
+                    button.button #use-sample type="submit" name="op" value=(Op::Refresh.value()) formaction="/ui/flows/editor#f-sample" { "Use this sample" }
                 }
             }
         }
