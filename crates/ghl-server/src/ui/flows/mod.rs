@@ -1,8 +1,9 @@
 //! Flows (`/ui/flows`): the list (each flow's trigger, status, last run and dead runs, with
-//! enable and disable), and the flow editor (`editor`), whose form is a `draft`.
+//! enable and disable), and the flow editor (`editor`), whose `form` holds a `draft`.
 
 mod draft;
 mod editor;
+mod form;
 mod sample_tree;
 
 use std::sync::Arc;
