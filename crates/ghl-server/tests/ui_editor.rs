@@ -1,7 +1,8 @@
 //! The flow editor in a real browser (headless chromium) against the server and HighLevel's
 //! sandbox on SQLite: a mapping's live preview follows its text on the trigger's last event, a
 //! dry-run test shows the request it would send and sends nothing, a save with bad jq is
-//! refused at the field and changes nothing, and a good one is stored; a new flow is built
+//! refused at the field and changes nothing, and a good one is stored; the flow is disabled
+//! and enabled from the list; a new flow is built
 //! from the catalog, previewed on a sample of one's own, its steps added, reordered and
 //! removed. With GHL_UI_SCREENSHOTS=1 they
 //! save docs/ui/*.png.
@@ -108,6 +109,16 @@ async fn a_mapping_is_previewed_live_tested_dry_and_saved_with_errors_at_the_fie
     browser.click("#save-flow").await;
     browser.until_text("p", &format!("Saved the flow `{FLOW}`")).await;
     assert!(stored(&server).await.contains(".trigger.body | ascii_upcase"), "saved");
+
+    // Disabled and enabled again from the list.
+    let enabled = || async { server.store.flow(FLOW).await.expect("read").expect("flow").enabled };
+    browser.click(&format!("form[action='/ui/flows/{FLOW}/disable'] button")).await;
+    browser.until_text("p", &format!("Disabled `{FLOW}`")).await;
+    assert!(!enabled().await, "disabled");
+    browser.until_text(&format!("tr[@id='flow-{FLOW}']//td"), "disabled").await;
+    browser.click(&format!("form[action='/ui/flows/{FLOW}/enable'] button")).await;
+    browser.until_text("p", &format!("Enabled `{FLOW}`")).await;
+    assert!(enabled().await, "enabled again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -163,10 +163,7 @@ pub(crate) async fn enable(
     Path(name): Path<String>,
     Posted { session, form: NoFields {} }: Posted<NoFields>,
 ) -> Response {
-    match state.service.flows().enable(&name).await {
-        Ok(()) => see_other("/ui/flows", &[("enabled", &name)]),
-        Err(err) => refused(&session, &err),
-    }
+    set_enabled(&state, &session, &name, true).await
 }
 
 /// `POST /ui/flows/{name}/disable`.
@@ -175,9 +172,24 @@ pub(crate) async fn disable(
     Path(name): Path<String>,
     Posted { session, form: NoFields {} }: Posted<NoFields>,
 ) -> Response {
-    match state.service.flows().disable(&name).await {
-        Ok(()) => see_other("/ui/flows", &[("disabled", &name)]),
-        Err(err) => refused(&session, &err),
+    set_enabled(&state, &session, &name, false).await
+}
+
+/// Enables or disables a flow, then the list says so.
+async fn set_enabled(
+    state: &AppState,
+    session: &ghl_service::sessions::Session,
+    name: &str,
+    enabled: bool,
+) -> Response {
+    let flows = state.service.flows();
+    let (done, said) = match enabled {
+        true => (flows.enable(name).await, "enabled"),
+        false => (flows.disable(name).await, "disabled"),
+    };
+    match done {
+        Ok(()) => see_other("/ui/flows", &[(said, name)]),
+        Err(err) => refused(session, &err),
     }
 }
 
