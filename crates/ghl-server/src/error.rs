@@ -108,7 +108,9 @@ impl From<ServiceError> for ApiError {
             | ServiceError::NoUser(_)
             | ServiceError::NoTrigger(_)
             | ServiceError::NoStep { .. } => Self::NotFound(err.to_string()),
-            ServiceError::WrongSignIn => Self::Unauthorized(err.to_string()),
+            ServiceError::WrongSignIn | ServiceError::SignInHeld { .. } => {
+                Self::Unauthorized(err.to_string())
+            }
             ServiceError::NotReplayable(_)
             | ServiceError::UserExists(_)
             | ServiceError::AppIdTaken(_)

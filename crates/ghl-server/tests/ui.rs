@@ -55,7 +55,7 @@ async fn signing_in_opens_the_dashboard_and_signing_out_ends_the_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_password_is_refused_and_makes_no_session() {
+async fn a_wrong_password_is_refused_makes_no_session_and_many_are_held() {
     let (server, _db) = server().await;
     let browser = Browser::start().await;
     browser.goto(&format!("{}/ui/sign-in", server.server_url)).await;
@@ -74,6 +74,21 @@ async fn a_wrong_password_is_refused_and_makes_no_session() {
     let answer = http.post_form("/ui/sign-in", &cookie, &form).await;
     assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
     assert!(answer.text().await.expect("a page").contains("Wrong name or password"));
+    assert_eq!(server.store.ui_session_count().await.expect("count"), 0);
+
+    // Guessing is held: after five wrong passwords for a name (the browser's was one), even
+    // the right one is refused for a while, with no session made.
+    for _ in 0..4 {
+        let (csrf, cookie) = http.sign_in_form().await;
+        let form = [("csrf", csrf.as_str()), ("name", USER), ("password", "a guess")];
+        let answer = http.post_form("/ui/sign-in", &cookie, &form).await;
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    }
+    let (csrf, cookie) = http.sign_in_form().await;
+    let form = [("csrf", csrf.as_str()), ("name", USER), ("password", PASSWORD)];
+    let answer = http.post_form("/ui/sign-in", &cookie, &form).await;
+    assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(answer.text().await.expect("a page").contains("too many wrong passwords"));
     assert_eq!(server.store.ui_session_count().await.expect("count"), 0);
 }
 

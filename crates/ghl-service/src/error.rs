@@ -105,6 +105,9 @@ pub enum ServiceError {
     /// A sign-in whose name or password is wrong (which of the two is not said).
     #[error("wrong name or password")]
     WrongSignIn,
+    /// Too many wrong sign-ins for one name lately: it is held for a while (`sign_in_guard`).
+    #[error("too many wrong passwords for this name: try again in {minutes} minutes")]
+    SignInHeld { minutes: u64 },
     /// A password could not be hashed or checked: nothing the caller can fix.
     #[error("cannot hash the password: {0}")]
     PasswordHash(String),
@@ -161,6 +164,7 @@ impl ServiceError {
             | Self::NoUser(_)
             | Self::BadUser(_)
             | Self::WrongSignIn
+            | Self::SignInHeld { .. }
             | Self::PasswordHash(_)
             | Self::NoTrigger(_)
             | Self::NoStep { .. }

@@ -15,6 +15,7 @@ pub mod flows;
 pub mod runs;
 pub mod samples;
 pub mod sessions;
+pub mod sign_in_guard;
 pub mod templates;
 pub mod users;
 pub mod workers;
@@ -33,6 +34,8 @@ pub struct Service {
     engine: Arc<Engine>,
     /// OAuth authorizations started and not finished yet.
     pending: Arc<connect::Pending>,
+    /// Wrong sign-ins lately, per name.
+    sign_in_guard: Arc<sign_in_guard::SignInGuard>,
 }
 
 impl Service {
@@ -40,7 +43,7 @@ impl Service {
     /// budget, backoff and lease).
     pub fn new(store: Store, config: EngineConfig) -> Self {
         let engine = Engine::with_config(store.clone(), config);
-        Self { store, engine, pending: Arc::default() }
+        Self { store, engine, pending: Arc::default(), sign_in_guard: Arc::default() }
     }
 
     /// The use cases over `store`, with the apps users added to it (`apps add`) registered
@@ -114,7 +117,7 @@ impl Service {
 
     /// Sign in to the web UI, find a session by its token, sign out.
     pub fn sessions(&self) -> sessions::Sessions<'_> {
-        sessions::Sessions { store: &self.store }
+        sessions::Sessions { store: &self.store, guard: &self.sign_in_guard }
     }
 
     /// The actions and triggers of the engine's apps.

@@ -1,6 +1,6 @@
 //! Signing in to the web UI: a name and password checked against the user's argon2id hash
 //! (a missing user costs the same hashing as a wrong password, and both answer the same
-//! error), then a session: a random token for the cookie (only its SHA-256 is stored) and a
+//! error; a name with too many wrong ones lately is held, `sign_in_guard`), then a session: a random token for the cookie (only its SHA-256 is stored) and a
 //! random CSRF token its forms and the UI's API calls carry. A session ends after `IDLE` unused
 //! or `ABSOLUTE` after it began, whichever comes first; signing out ends it at once. Tokens
 //! are compared in constant time (`same_secret`), here and wherever a front end compares one.
@@ -10,7 +10,7 @@
 //! link's token is never a session's and a session's never a link's.
 
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use argon2::Argon2;
@@ -21,6 +21,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::sign_in_guard::SignInGuard;
 use crate::users::{hash_password, MAX_PASSWORD_LEN};
 use crate::ServiceError;
 
@@ -38,6 +39,7 @@ pub const LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// The session use cases (`Service::sessions`).
 pub struct Sessions<'a> {
     pub(crate) store: &'a Store,
+    pub(crate) guard: &'a SignInGuard,
 }
 
 /// A session just begun: the token for the cookie (shown nowhere else, stored only hashed).
@@ -70,7 +72,11 @@ impl Sessions<'_> {
         name: &str,
         password: &Secret<String>,
     ) -> Result<SignedIn, ServiceError> {
+        if let Some(wait) = self.guard.wait(name, Instant::now()) {
+            return Err(ServiceError::SignInHeld { minutes: wait.as_secs().div_ceil(60).max(1) });
+        }
         if password.expose().len() > MAX_PASSWORD_LEN {
+            self.guard.failed(name, Instant::now());
             return Err(ServiceError::WrongSignIn);
         }
         let user = self.store.user(name).await?;
@@ -87,8 +93,10 @@ impl Sessions<'_> {
         .await
         .map_err(|err| ServiceError::PasswordHash(err.to_string()))?;
         let Some(user) = user.filter(|_| matches) else {
+            self.guard.failed(name, Instant::now());
             return Err(ServiceError::WrongSignIn);
         };
+        self.guard.succeeded(name);
         self.begin(&user.id, user.name).await
     }
 

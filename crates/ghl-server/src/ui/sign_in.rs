@@ -138,6 +138,11 @@ pub(crate) async fn submit(State(state): State<Arc<AppState>>, request: Request)
             let page = sign_in_page(&expected, &form.name, Some(refused));
             (StatusCode::UNAUTHORIZED, page).into_response()
         }
+        Err(err @ ServiceError::SignInHeld { .. }) => {
+            tracing::warn!(user = %form.name, "a sign-in was held after too many wrong ones");
+            let page = sign_in_page(&expected, &form.name, Some(&err.to_string()));
+            (StatusCode::TOO_MANY_REQUESTS, page).into_response()
+        }
         Err(err) => internal(&err),
     }
 }
