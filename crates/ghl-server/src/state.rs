@@ -38,8 +38,9 @@ impl AppState {
     }
 
     /// Says in the store that this process serves it (so `flows run` knows a run will be
-    /// executed) and renews what the verifiers learn (webhook keys learned with connections),
-    /// every `HEARTBEAT_PERIOD` until shutdown; then says it is gone.
+    /// executed), renews what the verifiers learn (webhook keys learned with connections) and
+    /// samples the dashboard's levels, every `HEARTBEAT_PERIOD` until shutdown; then says it
+    /// is gone.
     pub(crate) async fn heartbeat_until(
         self: Arc<Self>,
         process: String,
@@ -52,6 +53,9 @@ impl AppState {
             }
             self.heartbeat(&process).await;
             self.engine.renew_verifiers().await;
+            if let Err(err) = self.service.dashboard().sample().await {
+                tracing::warn!(error = %err, "cannot sample the queue for the dashboard");
+            }
         }
         if let Err(err) = self.service.workers().gone(&process).await {
             tracing::warn!(error = %err, "cannot remove the heartbeat");

@@ -171,6 +171,25 @@ async fn dashboard(db: TestDb) {
         "two hours ago is in the day"
     );
 
+    // Levels are sampled: a run queued now is in the last bucket's queue, and the budget's
+    // use too.
+    store
+        .ingest(&contact_created("c-queued"), std::slice::from_ref(&flow), None)
+        .await
+        .expect("ingest");
+    running.service.dashboard().sample().await.expect("a sample");
+    let (_, sampled) = running.api(Method::GET, "/dashboard", None).await;
+    let last = &sampled["buckets"][59];
+    assert!(last["queue_most"].as_i64().is_some_and(|most| most >= 1), "{last}");
+    let budget = sampled["rate_budgets"]
+        .as_array()
+        .and_then(|budgets| {
+            budgets.iter().find(|b| b["location"] == running.sandbox.location_id.as_str())
+        })
+        .expect("the location's budget");
+    assert_eq!(budget["history"].as_array().map(Vec::len), Some(60));
+    assert!(budget["history"][59]["daily_used"].as_u64().is_some(), "{budget}");
+
     let (status, refused) = running.api(Method::GET, "/dashboard?window=week", None).await;
     assert_eq!(status, 400);
     assert!(refused["error"].as_str().is_some_and(|error| error.contains("week")), "{refused}");

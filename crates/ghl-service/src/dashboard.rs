@@ -2,7 +2,14 @@
 //! deliveries taken in per bucket, the queue now, and what each rate budget has left as the
 //! engine's client last saw it. The store counts the buckets (`GROUP BY`); this fills the
 //! empty ones so a chart gets every bucket of the window.
+//!
+//! Levels (the queue, each rate budget's use) are not counts the store can make after the
+//! fact: a serving process samples them (`Dashboard::sample`, on its heartbeat) and keeps a
+//! day of samples in memory (`Levels`), which the series fold into buckets: the most queued
+//! and the most of a budget used in each. A process that just started has no past levels.
 
+use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use ghl_store::{Buckets, QueueDepth, RunStatus, Store, Timestamp};
@@ -14,6 +21,24 @@ use crate::ServiceError;
 pub struct Dashboard<'a> {
     pub(crate) store: &'a Store,
     pub(crate) engine: &'a ghl_engine::Engine,
+    pub(crate) levels: &'a Levels,
+}
+
+/// How long sampled levels are kept: the longest window.
+const LEVELS_KEPT: Duration = Duration::from_secs(24 * 3600);
+
+/// The levels sampled in this process, oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct Levels {
+    samples: Mutex<VecDeque<Sample>>,
+}
+
+#[derive(Debug, Clone)]
+struct Sample {
+    at: Timestamp,
+    /// Runs queued, waiting or running.
+    queue: i64,
+    budgets: Vec<RateBudget>,
 }
 
 /// How far back the series go, and in what steps.
@@ -71,6 +96,9 @@ pub struct Bucket {
     pub webhooks: i64,
     /// Other events stored: poll finds, schedule ticks, reconciliations, manual runs.
     pub other_events: i64,
+    /// The most runs queued, waiting or running at once in the bucket, as sampled; `None`
+    /// when no sample fell in it.
+    pub queue_most: Option<i64>,
 }
 
 /// What one rate budget (an app and one of its accounts: a HighLevel location) has left, as
@@ -93,6 +121,16 @@ pub struct RateBudget {
     pub daily_used: Option<u64>,
     /// When an answer last told the budget anything.
     pub observed_at: Option<Timestamp>,
+    /// Per bucket of the series (empty outside one): the most of the burst used at once,
+    /// and the daily quota used by its end, as sampled.
+    pub history: Vec<BudgetBucket>,
+}
+
+/// A rate budget's use in one bucket, as sampled (`None`: no sample in it said).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BudgetBucket {
+    pub burst_used_most: Option<usize>,
+    pub daily_used: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -123,6 +161,7 @@ impl Dashboard<'_> {
                 dead: 0,
                 webhooks: 0,
                 other_events: 0,
+                queue_most: None,
             })
             .collect();
         for count in self.store.finished_runs(&buckets).await? {
@@ -146,14 +185,62 @@ impl Dashboard<'_> {
             }
         }
         let queue = self.store.queue_depth(now).await?;
+        let mut rate_budgets = self.rate_budgets();
+        self.fold_levels(&buckets, &mut series, &mut rate_budgets);
         Ok(DashboardSeries {
             window,
             bucket_width: width,
             buckets: series,
             queue,
-            rate_budgets: self.rate_budgets(),
+            rate_budgets,
             now,
         })
+    }
+
+    /// Samples the levels now: the queue and each rate budget (a serving process calls it on
+    /// its heartbeat). Samples older than a day are forgotten.
+    pub async fn sample(&self) -> Result<(), ServiceError> {
+        let now = Timestamp::now();
+        let depth = self.store.queue_depth(now).await?;
+        let sample = Sample {
+            at: now,
+            queue: depth.queued + depth.waiting + depth.running,
+            budgets: self.rate_budgets(),
+        };
+        let mut samples = self.levels.samples.lock().unwrap_or_else(|held| held.into_inner());
+        samples.push_back(sample);
+        let oldest = now.saturating_sub(LEVELS_KEPT);
+        while samples.front().is_some_and(|sample| sample.at < oldest) {
+            samples.pop_front();
+        }
+        Ok(())
+    }
+
+    /// Puts the samples that fall in `buckets` into the series: the most queued in each, and
+    /// for each budget the most of its burst used and the quota used by the bucket's end.
+    fn fold_levels(&self, buckets: &Buckets, series: &mut [Bucket], budgets: &mut [RateBudget]) {
+        for budget in budgets.iter_mut() {
+            budget.history = vec![BudgetBucket::default(); series.len()];
+        }
+        let width = i64::try_from(buckets.width.as_millis()).unwrap_or(i64::MAX).max(1);
+        let samples = self.levels.samples.lock().unwrap_or_else(|held| held.into_inner());
+        for sample in samples.iter() {
+            let offset = sample.at.as_millis() - buckets.start.as_millis();
+            let Ok(index) = usize::try_from(offset.div_euclid(width)) else { continue };
+            let Some(bucket) = series.get_mut(index) else { continue };
+            bucket.queue_most = bucket.queue_most.max(Some(sample.queue));
+            for level in &sample.budgets {
+                let Some(budget) = budgets.iter_mut().find(|budget| {
+                    (&budget.app, &budget.location) == (&level.app, &level.location)
+                }) else {
+                    continue;
+                };
+                let Some(point) = budget.history.get_mut(index) else { continue };
+                let used = level.burst.saturating_sub(level.available);
+                point.burst_used_most = point.burst_used_most.max(Some(used));
+                point.daily_used = level.daily_used.or(point.daily_used);
+            }
+        }
     }
 
     /// Every rate budget the engine's client has spent from in this process, by app and
@@ -176,6 +263,7 @@ impl Dashboard<'_> {
                 daily_limit: level.daily_limit,
                 daily_remaining: level.daily_remaining,
                 observed_at: level.observed_at.map(timestamp),
+                history: Vec::new(),
             })
             .collect();
         budgets.sort_by(|a, b| (&a.app, &a.location).cmp(&(&b.app, &b.location)));

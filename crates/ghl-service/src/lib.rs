@@ -36,6 +36,8 @@ pub struct Service {
     pending: Arc<connect::Pending>,
     /// Wrong sign-ins lately, per name.
     sign_in_guard: Arc<sign_in_guard::SignInGuard>,
+    /// The dashboard's levels sampled in this process.
+    levels: Arc<dashboard::Levels>,
 }
 
 impl Service {
@@ -43,7 +45,13 @@ impl Service {
     /// budget, backoff and lease).
     pub fn new(store: Store, config: EngineConfig) -> Self {
         let engine = Engine::with_config(store.clone(), config);
-        Self { store, engine, pending: Arc::default(), sign_in_guard: Arc::default() }
+        Self {
+            store,
+            engine,
+            pending: Arc::default(),
+            sign_in_guard: Arc::default(),
+            levels: Arc::default(),
+        }
     }
 
     /// The use cases over `store`, with the apps users added to it (`apps add`) registered
@@ -102,7 +110,7 @@ impl Service {
 
     /// The dashboard's series: runs and webhooks per time bucket, the queue, rate budgets.
     pub fn dashboard(&self) -> dashboard::Dashboard<'_> {
-        dashboard::Dashboard { store: &self.store, engine: &self.engine }
+        dashboard::Dashboard { store: &self.store, engine: &self.engine, levels: &self.levels }
     }
 
     /// Add, list and remove the apps a user described with a manifest.

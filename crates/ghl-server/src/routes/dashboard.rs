@@ -60,6 +60,9 @@ pub struct Bucket {
     webhooks: i64,
     /// Other events stored: poll finds, schedule ticks, reconciliations, manual runs.
     other_events: i64,
+    /// The most runs queued, waiting or running at once in it, as this server sampled them
+    /// (every few seconds, kept a day in memory); null when no sample fell in it.
+    queue_most: Option<i64>,
 }
 
 /// The queue now.
@@ -94,6 +97,16 @@ pub struct RateBudget {
     daily_used: Option<u64>,
     /// When an answer last told it anything, ms since the epoch.
     observed_at: Option<i64>,
+    /// Per bucket, as sampled: the most of the burst used at once, and the daily quota used
+    /// by the bucket's end (null where no sample said).
+    history: Vec<BudgetBucket>,
+}
+
+/// A rate budget's use in one bucket.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BudgetBucket {
+    burst_used_most: Option<usize>,
+    daily_used: Option<u64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -124,6 +137,7 @@ impl Dashboard {
                     dead: bucket.dead,
                     webhooks: bucket.webhooks,
                     other_events: bucket.other_events,
+                    queue_most: bucket.queue_most,
                 })
                 .collect(),
             queue: Queue {
@@ -144,6 +158,14 @@ impl Dashboard {
                     daily_remaining: budget.daily_remaining,
                     daily_used: budget.daily_used,
                     observed_at: budget.observed_at.map(|time| time.as_millis()),
+                    history: budget
+                        .history
+                        .into_iter()
+                        .map(|point| BudgetBucket {
+                            burst_used_most: point.burst_used_most,
+                            daily_used: point.daily_used,
+                        })
+                        .collect(),
                 })
                 .collect(),
             now: now.as_millis(),

@@ -28,9 +28,29 @@ struct Bar {
     title: String,
 }
 
+/// What a chart's values are, which says how its legend sums them up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Measure {
+    /// Counts per bucket (runs ended): the legend gives each series' total.
+    Counts,
+    /// Levels in each bucket (the queue): the legend gives each series' highest.
+    Levels,
+}
+
+impl Measure {
+    /// A series' values summed up, in words: `12` (a total) or `most 4`.
+    fn sum_up(self, values: &[u64]) -> String {
+        match self {
+            Self::Counts => values.iter().sum::<u64>().to_string(),
+            Self::Levels => format!("most {}", values.iter().max().copied().unwrap_or(0)),
+        }
+    }
+}
+
 /// Bars over time, one per bucket, the series stacked in each.
 pub(crate) struct StackedBars<'a> {
     pub title: &'a str,
+    pub measure: Measure,
     /// Each bucket's label (its start time), as many as each series has values.
     pub buckets: Vec<String>,
     pub series: Vec<Series<'a>>,
@@ -57,7 +77,7 @@ impl StackedBars<'_> {
                     strong { (self.title) }
                     ul.legend {
                         @for series in &self.series {
-                            li { span class={ "swatch " (series.class) } {} (series.name) ": " (series.values.iter().sum::<u64>()) }
+                            li { span class={ "swatch " (series.class) } {} (series.name) ": " (self.measure.sum_up(&series.values)) }
                         }
                     }
                 }
@@ -114,7 +134,7 @@ impl StackedBars<'_> {
         let totals: Vec<String> = self
             .series
             .iter()
-            .map(|series| format!("{} {}", series.name, series.values.iter().sum::<u64>()))
+            .map(|series| format!("{} {}", series.name, self.measure.sum_up(&series.values)))
             .collect();
         let first = self.buckets.first().map(String::as_str).unwrap_or("");
         let last = self.buckets.last().map(String::as_str).unwrap_or("");
@@ -158,12 +178,21 @@ mod tests {
     fn chart(done: Vec<u64>, dead: Vec<u64>) -> StackedBars<'static> {
         StackedBars {
             title: "Runs per minute",
+            measure: Measure::Counts,
             buckets: (0..done.len()).map(|minute| format!("12:{minute:02}")).collect(),
             series: vec![
                 Series { name: "done", class: "ok", values: done },
                 Series { name: "dead", class: "bad", values: dead },
             ],
         }
+    }
+
+    #[test]
+    fn a_level_chart_says_its_highest_not_its_total() {
+        let mut levels = chart(vec![3, 7, 2], vec![0, 0, 0]);
+        levels.measure = Measure::Levels;
+        let svg = levels.render().into_string();
+        assert!(svg.contains("done: most 7") && !svg.contains("done: 12"), "{svg}");
     }
 
     #[test]

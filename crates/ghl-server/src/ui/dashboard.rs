@@ -13,7 +13,7 @@ use ghl_store::{ConnectionStatus, FlowStatus};
 use maud::{html, Markup};
 
 use super::auth::SignedIn;
-use super::chart::{Series, StackedBars};
+use super::chart::{Measure, Series, StackedBars};
 use super::{internal, page, Nav};
 use crate::routes::dashboard::{DashboardQuery, Window};
 use crate::state::AppState;
@@ -114,6 +114,7 @@ fn live(series: &DashboardSeries) -> Markup {
     };
     let runs = StackedBars {
         title: "Runs ended",
+        measure: Measure::Counts,
         buckets: buckets.clone(),
         series: vec![
             Series { name: "done", class: "ok", values: column(|b| b.done) },
@@ -123,17 +124,35 @@ fn live(series: &DashboardSeries) -> Markup {
     };
     let intake = StackedBars {
         title: "Events taken in",
-        buckets,
+        measure: Measure::Counts,
+        buckets: buckets.clone(),
         series: vec![
             Series { name: "webhooks", class: "info", values: column(|b| b.webhooks) },
             Series { name: "other triggers", class: "muted", values: column(|b| b.other_events) },
         ],
     };
+    let queue_most = column(|b| b.queue_most.unwrap_or(0));
+    let budgets = series.rate_budgets.iter().map(|budget| {
+        let used = budget.history.iter();
+        let burst = used.clone().map(|p| p.burst_used_most.unwrap_or(0)).map(|u| u as u64);
+        let title =
+            format!("{} · {}: requests of the burst used at once", budget.app, budget.location);
+        level_chart(&title, "burst used", &buckets, burst.collect())
+    });
+    let quotas =
+        series.rate_budgets.iter().filter(|budget| budget.daily_limit.is_some()).map(|budget| {
+            let used = budget.history.iter().map(|point| point.daily_used.unwrap_or(0)).collect();
+            let title = format!("{} · {}: daily quota used", budget.app, budget.location);
+            level_chart(&title, "daily quota used", &buckets, used)
+        });
+    let level_charts: Vec<Markup> = budgets.chain(quotas).collect();
     let queue = &series.queue;
     html! {
         div.charts {
             (runs.render())
             (intake.render())
+            (level_chart("Queue (sampled every few seconds)", "queued, waiting or running", &buckets, queue_most))
+            @for chart in &level_charts { (chart) }
         }
         h2 { "Queue" }
         ul.cards {
@@ -172,4 +191,15 @@ fn live(series: &DashboardSeries) -> Markup {
             }
         }
     }
+}
+
+/// A chart of one level sampled over the window's buckets (its highest in each).
+fn level_chart(title: &str, name: &str, buckets: &[String], values: Vec<u64>) -> Markup {
+    let chart = StackedBars {
+        title,
+        measure: Measure::Levels,
+        buckets: buckets.to_vec(),
+        series: vec![Series { name, class: "info", values }],
+    };
+    chart.render()
 }
