@@ -18,6 +18,9 @@ pub struct ActionEntry {
     pub input: Vec<String>,
     /// Fields the step must set.
     pub required: Vec<String>,
+    /// The field the step's connection fills in when the step leaves it out (HighLevel's
+    /// `locationId`): required by the app, not by the step.
+    pub filled_by_connection: Option<String>,
     /// Whether the step may set fields beyond `input` (an app's body that takes any field).
     pub any_input: bool,
     /// Fields of the step's output, as later steps read it (`.steps[0].task.id`).
@@ -78,6 +81,7 @@ fn utility(action: &str, summary: &str, fields: [&[&str]; 3]) -> ActionEntry {
         summary: summary.into(),
         input: names(input),
         required: names(required),
+        filled_by_connection: None,
         any_input: false,
         output: names(output),
         writes: false,
@@ -120,6 +124,7 @@ pub fn action_entry(action: &Action) -> ActionEntry {
                 summary: operation.summary.clone(),
                 input: operation.fields.input.clone(),
                 required: operation.fields.required.clone(),
+                filled_by_connection: operation.account.clone(),
                 any_input: operation.fields.any_input,
                 output: operation.fields.output.clone(),
                 writes: operation.writes,

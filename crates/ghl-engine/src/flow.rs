@@ -355,10 +355,7 @@ impl Flow {
                 input.push((field.clone(), mapping));
             }
             // What the connection fills in (HighLevel's locationId) is not required.
-            let filled = match &action {
-                Action::App(operation) => operation.operation.account.as_deref(),
-                _ => None,
-            };
+            let filled = entry.filled_by_connection.as_deref();
             if let Some(missing) = entry
                 .required
                 .iter()

@@ -56,6 +56,13 @@ fn the_catalog_lists_the_shipped_apps_with_their_operations() {
     ] {
         assert!(actions.iter().any(|action| action == expected), "{expected}: {actions:?}");
     }
+    // HighLevel's location is the connection's: required by the API, not of a step.
+    let entries = ghl_engine::catalog::actions(&apps);
+    let create = entries.iter().find(|entry| entry.action == "highlevel.create-contact");
+    let create = create.expect("HighLevel's create-contact");
+    assert_eq!(create.filled_by_connection.as_deref(), Some("locationId"));
+    let your_app = entries.iter().find(|entry| entry.action == "your-app.create-contact");
+    assert_eq!(your_app.and_then(|entry| entry.filled_by_connection.clone()), None);
     let triggers: Vec<String> =
         ghl_engine::catalog::triggers(&apps).into_iter().map(|trigger| trigger.trigger).collect();
     assert!(triggers.iter().any(|trigger| trigger == "poll: your-app.contacts"), "{triggers:?}");

@@ -255,7 +255,7 @@ fn step_fields(
                 }
                 h3 { "Input" }
                 @for (field, value) in input_fields(step, entry) {
-                    (input_field(index, &field, &value, entry.required.contains(&field), error))
+                    (input_field(index, &field, &value, need(entry, &field), error))
                 }
                 @if entry.any_input {
                     (text_field(&format!("{id}-new"), &key("new_field"), "Another field (its name)", "", "", error))
@@ -309,12 +309,30 @@ fn input_fields(step: &DraftStep, entry: &ActionEntry) -> Vec<(String, FieldValu
     fields
 }
 
+/// Whether a step must give `field`, or its connection fills it in when it does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Optional,
+    Required,
+    FilledByConnection,
+}
+
+fn need(entry: &ActionEntry, field: &str) -> Need {
+    if entry.filled_by_connection.as_deref() == Some(field) {
+        Need::FilledByConnection
+    } else if entry.required.iter().any(|required| required == field) {
+        Need::Required
+    } else {
+        Need::Optional
+    }
+}
+
 /// One input field: constant or mapping, its text, and its live preview.
 fn input_field(
     index: usize,
     field: &str,
     value: &FieldValue,
-    required: bool,
+    need: Need,
     error: Option<&FieldError>,
 ) -> Markup {
     let id = input_id(index, field);
@@ -322,7 +340,14 @@ fn input_field(
     let constant = matches!(value, FieldValue::Constant(_));
     html! {
         div.mapping data-field=(field) {
-            label for=(id) { code { (field) } @if required { " " span.optional { "(required)" } } }
+            label for=(id) {
+                code { (field) }
+                @match need {
+                    Need::Required => { " " span.optional { "(required)" } }
+                    Need::FilledByConnection => { " " span.optional { "(the connection's, when left empty)" } }
+                    Need::Optional => {}
+                }
+            }
             div.mapping-row {
                 select.mode name={ (name) ".mode" } aria-label={ (field) ": constant or mapping" } {
                     option value="mapping" selected[!constant] { "mapping (jq)" }
