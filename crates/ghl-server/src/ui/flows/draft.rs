@@ -342,17 +342,6 @@ impl Draft {
     /// The draft of a flow file as stored under `original`.
     pub(crate) fn from_spec(spec: &FlowSpec, original: Option<String>) -> Self {
         let trigger = &spec.trigger;
-        let trigger_id = if let Some((app, event)) = trigger.app_event() {
-            format!("{app}.{event}")
-        } else if trigger.schedule.is_some() {
-            "schedule".into()
-        } else if let Some(poll) = &trigger.poll {
-            format!("poll: {}", poll.source)
-        } else if trigger.manual.is_some() {
-            "manual".into()
-        } else {
-            String::new()
-        };
         let own_writes = trigger.on_own_writes.map(|own| match own {
             OwnWrites::Skip => "skip",
             OwnWrites::Run => "run",
@@ -361,7 +350,7 @@ impl Draft {
             original,
             name: spec.name.clone(),
             description: spec.description.clone().unwrap_or_default(),
-            trigger: trigger_id,
+            trigger: trigger_id(trigger),
             schedule: trigger.schedule.clone().unwrap_or_default(),
             poll_connection: trigger
                 .poll
@@ -396,6 +385,22 @@ impl Draft {
     /// The flow file as YAML.
     pub(crate) fn to_yaml(&self) -> String {
         self.to_spec(None).to_yaml()
+    }
+}
+
+/// The catalog's id of a flow file's trigger (`highlevel.ContactCreate`, `schedule`, ...);
+/// empty when it names none.
+pub(crate) fn trigger_id(trigger: &TriggerSpec) -> String {
+    if let Some((app, event)) = trigger.app_event() {
+        format!("{app}.{event}")
+    } else if trigger.schedule.is_some() {
+        "schedule".into()
+    } else if let Some(poll) = &trigger.poll {
+        format!("poll: {}", poll.source)
+    } else if trigger.manual.is_some() {
+        "manual".into()
+    } else {
+        String::new()
     }
 }
 

@@ -83,7 +83,7 @@ pub(crate) async fn list(
             (Err(err), _) | (_, Err(err)) => return internal(&err),
         };
         let trigger = ghl_engine::flow::FlowSpec::read(&flow.definition)
-            .map(|spec| draft::Draft::from_spec(&spec, None).trigger)
+            .map(|spec| draft::trigger_id(&spec.trigger))
             .unwrap_or_default();
         listed.push(Listed { flow, trigger, last_run, dead });
     }
